@@ -1,0 +1,104 @@
+//! The `Store` port: one single-table item store with two adapters that keep the same semantics.
+//!
+//! - [`embedded::EmbeddedStore`]: redb, an ACID ordered key-value store, for the local binary.
+//! - [`dynamo::DynamoStore`]: DynamoDB through aws-sdk-dynamodb and serde_dynamo.
+//!
+//! [`conformance`] holds the one test suite both adapters must pass.
+
+pub mod conformance;
+pub mod dynamo;
+pub mod embedded;
+mod model;
+pub mod table;
+
+pub use model::*;
+
+use async_trait::async_trait;
+use std::sync::Arc;
+
+#[derive(Debug, thiserror::Error, Clone, PartialEq)]
+pub enum StoreError {
+    /// A write's condition did not hold. For a transaction, `op` is the failing part's index when
+    /// the backend says which.
+    #[error("condition failed")]
+    ConditionFailed { op: Option<usize> },
+    /// Another transaction touched the same items at the same moment; safe to retry.
+    #[error("transaction conflict")]
+    Conflict,
+    #[error("item of {size} bytes exceeds the item size limit")]
+    ItemTooLarge { size: usize },
+    /// The request itself is malformed (bad key, duplicate items in a transaction, ...): a bug.
+    #[error("invalid store request: {0}")]
+    Invalid(String),
+    /// The backend could not be reached or throttled us: retryable.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    #[error("store failure: {0}")]
+    Internal(String),
+}
+
+impl StoreError {
+    pub fn is_condition_failed(&self) -> bool {
+        matches!(self, StoreError::ConditionFailed { .. })
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Strongly consistent read of one item; expired items read as absent.
+    async fn get(&self, key: &Key) -> Result<Option<Item>>;
+    /// Writes a whole item (its PK and SK attributes name it).
+    async fn put(&self, item: Item, cond: Option<Condition>) -> Result<()>;
+    async fn delete(&self, key: &Key, cond: Option<Condition>) -> Result<()>;
+    /// Applies atomic actions and returns the item as it is afterwards.
+    async fn update(&self, key: &Key, update: Update, cond: Option<Condition>) -> Result<Item>;
+    /// One page of a partition, in sort-key order. The primary index reads consistently;
+    /// secondary indexes may lag a write (as DynamoDB's GSIs do).
+    async fn query(&self, q: Query) -> Result<Page>;
+    /// Reads many items; absent ones are left out. Order follows `keys`.
+    async fn batch_get(&self, keys: &[Key]) -> Result<Vec<Item>>;
+    /// All parts commit or none does.
+    async fn transact(&self, ops: Vec<TxOp>) -> Result<()>;
+    /// Which backend this is, for logs and diagnostics.
+    fn backend(&self) -> &'static str;
+}
+
+pub type DynStore = Arc<dyn Store>;
+
+/// Checks shared by both adapters before a request reaches the backend.
+pub(crate) fn validate_item(item: &Item) -> Result<Key> {
+    let key = Key::of(item).ok_or_else(|| StoreError::Invalid("item lacks string PK/SK".into()))?;
+    validate_key(&key)?;
+    let size = item_size(item);
+    if size > table::table().max_item_bytes {
+        return Err(StoreError::ItemTooLarge { size });
+    }
+    Ok(key)
+}
+
+pub(crate) fn validate_key(key: &Key) -> Result<()> {
+    if key.pk.is_empty() || key.sk.is_empty() || key.pk.contains('\0') || key.sk.contains('\0') {
+        return Err(StoreError::Invalid(format!("bad key {key:?}")));
+    }
+    Ok(())
+}
+
+pub(crate) fn validate_tx(ops: &[TxOp]) -> Result<()> {
+    if ops.is_empty() || ops.len() > table::table().max_transaction_items {
+        return Err(StoreError::Invalid(format!("a transaction takes 1 to {} parts", table::table().max_transaction_items)));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for op in ops {
+        let key = op.key().ok_or_else(|| StoreError::Invalid("transaction part without key".into()))?;
+        validate_key(&key)?;
+        if !seen.insert(key.clone()) {
+            return Err(StoreError::Invalid(format!("two transaction parts touch {key:?}")));
+        }
+        if let TxOp::Put { item, .. } = op {
+            validate_item(item)?;
+        }
+    }
+    Ok(())
+}
