@@ -152,7 +152,9 @@ fn describe_serde_error(path: &str, message: &str) -> (String, String) {
     let join = |leaf: String| if path == "." || path.is_empty() { leaf } else { format!("{path}.{leaf}") };
     if message.starts_with("unknown field") {
         if let Some(f) = quoted(message) {
-            return (join(f), "unknown field".into());
+            // serde_path_to_error already ends the path with the unknown field.
+            let field = if path == f || path.ends_with(&format!(".{f}")) { path.to_owned() } else { join(f) };
+            return (field, "unknown field".into());
         }
     }
     if message.starts_with("missing field") {

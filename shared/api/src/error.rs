@@ -39,12 +39,14 @@ impl ApiError {
         self
     }
 
-    /// 400 `invalid_request` (or a more specific code) naming the offending field.
+    /// 400 naming the offending field. The document's code is the field's (`invalid_domain`,
+    /// `invalid_cursor`, ...), except that a body that is not JSON at all is `invalid_request`.
     pub fn invalid_field(field: impl Into<String>, code: &'static str, message: impl Into<String>) -> Self {
         let (field, message) = (field.into(), message.into());
+        let top = if code == "malformed_json" { "invalid_request" } else { code };
         ApiError {
             errors: vec![FieldError { field: field.clone(), code: code.to_owned(), message: message.clone() }],
-            ..ApiError::new(StatusCode::BAD_REQUEST, code, format!("{field}: {message}"))
+            ..ApiError::new(StatusCode::BAD_REQUEST, top, format!("{field}: {message}"))
         }
     }
 

@@ -171,8 +171,12 @@ async fn run_http(app: &Arc<App>, spec: &OpSpec, req: Request) -> ApiResult<Resp
     Ok(to_response(outcome?))
 }
 
-fn replayed(stored: Stored) -> Response {
+fn replayed(mut stored: Stored) -> Response {
     let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
+    // A replayed error names this request, so the body and x-request-id agree.
+    if let Some(Value::Object(body)) = stored.body.as_mut().filter(|_| status.is_client_error()) {
+        body.insert("requestId".into(), crate::context::current_request_id().into());
+    }
     let mut resp = to_response(OpResponse { status, body: stored.body, version: stored.version });
     if status.is_client_error() {
         resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));

@@ -108,13 +108,13 @@ impl Server {
     }
 
     /// `kill -9`: no chance to flush or drain anything.
-    pub fn kill_hard(mut self) {
+    pub fn kill_hard(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 
     /// SIGTERM, then waits for a clean exit and returns its status code.
-    pub fn terminate(mut self) -> anyhow::Result<Option<i32>> {
+    pub fn terminate(&mut self) -> anyhow::Result<Option<i32>> {
         let status = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status()?;
         anyhow::ensure!(status.success(), "kill -TERM failed");
         for _ in 0..200 {
