@@ -123,6 +123,10 @@ async fn conditions_match_reference_semantics() {
         Condition::Equals("status".into(), json!("closed")),
         Condition::Equals("n".into(), json!(5.0)),
         Condition::Equals("tags".into(), json!(["a", "b"])),
+        Condition::Equals("tags".into(), json!(["b", "a"])),
+        Condition::Equals("meta".into(), json!({"k": 1, "l": [true]})),
+        Condition::Equals("none".into(), Value::Null),
+        Condition::Equals("status".into(), Value::Null),
         Condition::AttrAbsent("status".into()),
         Condition::AttrAbsent("missing".into()),
         Condition::AttrPresent("status".into()),
@@ -142,7 +146,10 @@ async fn conditions_match_reference_semantics() {
         Condition::And(vec![]),
         Condition::Or(vec![]),
     ];
-    let body = json!({"status": "open", "n": 5, "version": 3, "tags": ["a", "b"]});
+    let body = json!({
+        "status": "open", "n": 5, "version": 3, "tags": ["a", "b"],
+        "meta": {"l": [true], "k": 1}, "none": null,
+    });
     let live = item("C", "x", body.clone());
     let mut expired = live.clone();
     expired.insert("ttl".into(), past().into());

@@ -129,6 +129,12 @@ impl Expr {
         Ok(match c {
             Condition::Exists => self.live(),
             Condition::NotExists => format!("(NOT {})", self.live()),
+            // NULL has no equality in expressions; its type says it all.
+            Condition::Equals(a, Value::Null) => {
+                let live = self.live();
+                let (n, t) = (self.name(a), self.string("NULL"));
+                format!("({live} AND attribute_type({n}, {t}))")
+            }
             Condition::Equals(a, v) => {
                 let live = self.live();
                 let (n, v) = (self.name(a), self.json(v)?);

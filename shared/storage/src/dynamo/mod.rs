@@ -9,10 +9,12 @@
 //!   write guarded by "the attribute still holds what was read", and on a failed guard look
 //!   again (the failed write returns the item) and retry.
 
+mod batch;
 mod convert;
 mod error;
 mod expr;
 mod schema;
+mod tx;
 
 use crate::{
     is_expired, item_size, now_epoch, validate_item, validate_key, validate_tx, Condition, Item,
@@ -22,31 +24,19 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{
-    CancellationReason, ConditionCheck, Delete, KeysAndAttributes, Put, ReturnValue,
-    ReturnValuesOnConditionCheckFailure, TransactWriteItem,
-};
+use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
 use aws_sdk_dynamodb::Client;
 use convert::{from_dynamo, key_map, to_dynamo, AttrMap};
-use error::{classify, from_code};
+use error::classify;
 use expr::{mentions, needs_snapshot, normalize_sort_key, plan_update, Expr, Planned, Write};
-use futures::{StreamExt, TryStreamExt};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
 
 /// Rounds of read-compute-write for updates whose guard keeps failing under contention.
 const MAX_ATTEMPTS: usize = 10;
-/// BatchGetItem's limit on keys per request.
-const BATCH_GET_KEYS: usize = 100;
-/// BatchGetItem requests in flight at once for a large `batch_get`.
-const BATCH_GET_PARALLEL: usize = 4;
-/// Rounds of UnprocessedKeys that return nothing before giving up as throttled.
-const BATCH_GET_IDLE_ROUNDS: u32 = 8;
-
 /// SDK requests sent, per operation (retries inside the SDK count once).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RequestCounts {
@@ -212,73 +202,6 @@ impl DynamoStore {
         out.item.map(from_dynamo).transpose()
     }
 
-    /// Stored items (expired or not) for distinct keys, by BatchGetItem.
-    async fn read_stored_many(&self, keys: &[Key]) -> Result<HashMap<Key, Item>> {
-        // Collected first: a lazy `map` closure in the stream's type trips async_trait's
-        // Send check ("FnOnce is not general enough").
-        let chunks: Vec<_> = keys
-            .chunks(BATCH_GET_KEYS)
-            .map(|c| self.batch_get_chunk(c))
-            .collect();
-        let found: Vec<Vec<Item>> = futures::stream::iter(chunks)
-            .buffer_unordered(BATCH_GET_PARALLEL)
-            .try_collect()
-            .await?;
-        Ok(found
-            .into_iter()
-            .flatten()
-            .filter_map(|item| Some((Key::of(&item)?, item)))
-            .collect())
-    }
-
-    async fn batch_get_chunk(&self, keys: &[Key]) -> Result<Vec<Item>> {
-        let mut pending: Vec<AttrMap> = keys.iter().map(key_map).collect();
-        let mut items = Vec::with_capacity(keys.len());
-        let mut idle_rounds = 0;
-        while !pending.is_empty() {
-            let request = KeysAndAttributes::builder()
-                .set_keys(Some(std::mem::take(&mut pending)))
-                .consistent_read(true)
-                .build()
-                .map_err(|e| StoreError::Internal(format!("request build: {e}")))?;
-            bump(&self.counters.batch_get);
-            let out = self
-                .client
-                .batch_get_item()
-                .request_items(&self.table, request)
-                .send()
-                .await
-                .map_err(|e| classify(e, 0))?;
-            let got = out
-                .responses
-                .and_then(|mut r| r.remove(&self.table))
-                .unwrap_or_default();
-            let progressed = !got.is_empty();
-            for map in got {
-                items.push(from_dynamo(map)?);
-            }
-            pending = out
-                .unprocessed_keys
-                .and_then(|mut u| u.remove(&self.table))
-                .map(|k| k.keys)
-                .unwrap_or_default();
-            // Unprocessed keys with nothing returned mean throttling: back off. A partial answer
-            // (the 16 MB response limit) is continued at once.
-            if !pending.is_empty() && !progressed {
-                idle_rounds += 1;
-                if idle_rounds > BATCH_GET_IDLE_ROUNDS {
-                    return Err(StoreError::Unavailable(
-                        "BatchGetItem keeps returning unprocessed keys".into(),
-                    ));
-                }
-                tokio::time::sleep(Duration::from_millis(10 << idle_rounds)).await;
-            } else {
-                idle_rounds = 0;
-            }
-        }
-        Ok(items)
-    }
-
     /// Sends one planned update as UpdateItem or PutItem; returns the item afterwards.
     async fn send_planned(&self, key: &Key, plan: Planned) -> Result<Item, WriteError> {
         let (names, values) = plan.expr.finish();
@@ -336,127 +259,6 @@ impl DynamoStore {
                 }
             }
         }
-    }
-
-    /// One transaction part. `snapshot` as for [`plan_update`].
-    fn tx_part(
-        &self,
-        op: &TxOp,
-        snapshot: Option<&Option<Item>>,
-        now: i64,
-    ) -> Result<TransactWriteItem> {
-        let build = |e: aws_sdk_dynamodb::error::BuildError| {
-            StoreError::Internal(format!("request build: {e}"))
-        };
-        let all_old = ReturnValuesOnConditionCheckFailure::AllOld;
-        let mut expr = Expr::new(now);
-        let part = match op {
-            TxOp::Put { item, cond } => {
-                let condition = cond.as_ref().map(|c| expr.condition(c)).transpose()?;
-                let (names, values) = expr.finish();
-                let put = Put::builder()
-                    .table_name(&self.table)
-                    .set_item(Some(to_dynamo(item)?))
-                    .set_condition_expression(condition)
-                    .set_expression_attribute_names(names)
-                    .set_expression_attribute_values(values)
-                    .build()
-                    .map_err(build)?;
-                TransactWriteItem::builder().put(put)
-            }
-            TxOp::Delete { key, cond } => {
-                let condition = cond.as_ref().map(|c| expr.condition(c)).transpose()?;
-                let (names, values) = expr.finish();
-                let delete = Delete::builder()
-                    .table_name(&self.table)
-                    .set_key(Some(key_map(key)))
-                    .set_condition_expression(condition)
-                    .set_expression_attribute_names(names)
-                    .set_expression_attribute_values(values)
-                    .build()
-                    .map_err(build)?;
-                TransactWriteItem::builder().delete(delete)
-            }
-            TxOp::Check { key, cond } => {
-                let condition = expr.condition(cond)?;
-                let (names, values) = expr.finish();
-                let check = ConditionCheck::builder()
-                    .table_name(&self.table)
-                    .set_key(Some(key_map(key)))
-                    .condition_expression(condition)
-                    .set_expression_attribute_names(names)
-                    .set_expression_attribute_values(values)
-                    .build()
-                    .map_err(build)?;
-                TransactWriteItem::builder().condition_check(check)
-            }
-            TxOp::Update { key, update, cond } => {
-                let plan = plan_update(key, update, cond.as_ref(), snapshot, now)?;
-                let (names, values) = plan.expr.finish();
-                match plan.write {
-                    Write::Update(update_expression) => {
-                        let update = aws_sdk_dynamodb::types::Update::builder()
-                            .table_name(&self.table)
-                            .set_key(Some(key_map(key)))
-                            .update_expression(update_expression)
-                            .set_condition_expression(plan.condition)
-                            .set_expression_attribute_names(names)
-                            .set_expression_attribute_values(values)
-                            .return_values_on_condition_check_failure(all_old)
-                            .build()
-                            .map_err(build)?;
-                        TransactWriteItem::builder().update(update)
-                    }
-                    Write::Put(item) => {
-                        let put = Put::builder()
-                            .table_name(&self.table)
-                            .set_item(Some(to_dynamo(&item)?))
-                            .set_condition_expression(plan.condition)
-                            .set_expression_attribute_names(names)
-                            .set_expression_attribute_values(values)
-                            .return_values_on_condition_check_failure(all_old)
-                            .build()
-                            .map_err(build)?;
-                        TransactWriteItem::builder().put(put)
-                    }
-                    Write::Unchanged(_) => {
-                        let check = ConditionCheck::builder()
-                            .table_name(&self.table)
-                            .set_key(Some(key_map(key)))
-                            .set_condition_expression(plan.condition)
-                            .set_expression_attribute_names(names)
-                            .set_expression_attribute_values(values)
-                            .return_values_on_condition_check_failure(all_old)
-                            .build()
-                            .map_err(build)?;
-                        TransactWriteItem::builder().condition_check(check)
-                    }
-                }
-            }
-        };
-        Ok(part.build())
-    }
-}
-
-/// The error for a cancelled transaction none of whose parts failed a condition.
-fn cancellation_error(reasons: &[CancellationReason], ops: &[TxOp]) -> StoreError {
-    let failed = reasons
-        .iter()
-        .zip(ops)
-        .find(|(r, _)| r.code().is_some_and(|c| c != "None"));
-    match failed {
-        Some((r, op)) => {
-            let size = match op {
-                TxOp::Put { item, .. } => item_size(item),
-                _ => 0,
-            };
-            from_code(
-                r.code().unwrap_or_default(),
-                r.message().unwrap_or_default(),
-                size,
-            )
-        }
-        None => StoreError::Internal("transaction cancelled without a reason".into()),
     }
 }
 
@@ -615,85 +417,7 @@ impl Store for DynamoStore {
 
     async fn transact(&self, ops: Vec<TxOp>) -> Result<()> {
         validate_tx(&ops)?;
-        let mut snapshots: Vec<Option<Option<Item>>> = vec![None; ops.len()];
-        let planned_reads: Vec<Key> = ops
-            .iter()
-            .filter_map(|op| match op {
-                TxOp::Update { key, update, .. } if needs_snapshot(update) => Some(key.clone()),
-                _ => None,
-            })
-            .collect();
-        if !planned_reads.is_empty() {
-            let mut stored = self.read_stored_many(&planned_reads).await?;
-            for (op, snap) in ops.iter().zip(&mut snapshots) {
-                if let TxOp::Update { key, update, .. } = op {
-                    if needs_snapshot(update) {
-                        *snap = Some(stored.remove(key));
-                    }
-                }
-            }
-        }
-
-        for _ in 0..MAX_ATTEMPTS {
-            let now = now_epoch();
-            let parts = ops
-                .iter()
-                .zip(&snapshots)
-                .map(|(op, snap)| self.tx_part(op, snap.as_ref(), now))
-                .collect::<Result<Vec<_>>>()?;
-            bump(&self.counters.transact);
-            let err = match self
-                .client
-                .transact_write_items()
-                .set_transact_items(Some(parts))
-                .send()
-                .await
-            {
-                Ok(_) => return Ok(()),
-                Err(e) => e,
-            };
-            let reasons = match err.as_service_error() {
-                Some(TransactWriteItemsError::TransactionCanceledException(e)) => {
-                    e.cancellation_reasons().to_vec()
-                }
-                _ => {
-                    let size = ops
-                        .iter()
-                        .map(|op| match op {
-                            TxOp::Put { item, .. } => item_size(item),
-                            _ => 0,
-                        })
-                        .max()
-                        .unwrap_or(0);
-                    return Err(classify(err, size));
-                }
-            };
-            let failed: Vec<usize> = reasons
-                .iter()
-                .enumerate()
-                .filter(|(_, r)| r.code() == Some("ConditionalCheckFailed"))
-                .map(|(i, _)| i)
-                .collect();
-            if failed.is_empty() {
-                return Err(cancellation_error(&reasons, &ops));
-            }
-            // Put, Delete and Check parts carry only the caller's condition. Update parts also
-            // carry ours: those that still satisfy the caller's are planned again from the item
-            // the failure returned.
-            for i in failed {
-                match ops.get(i) {
-                    Some(TxOp::Update { cond, .. }) => {
-                        let stored = old_item(reasons[i].item())?;
-                        if !holds(cond.as_ref(), stored.as_ref()) {
-                            return Err(StoreError::ConditionFailed { op: Some(i) });
-                        }
-                        snapshots[i] = Some(stored);
-                    }
-                    _ => return Err(StoreError::ConditionFailed { op: Some(i) }),
-                }
-            }
-        }
-        Err(StoreError::Conflict)
+        self.transact_parts(&ops).await
     }
 
     fn backend(&self) -> &'static str {
