@@ -64,14 +64,7 @@ async fn put_get_round_trip_keeps_types() {
     assert!(got["neg"].is_i64());
     assert_eq!(s.get(&key("W#1", "LINK#2")).await.unwrap(), None);
     assert_eq!(s.backend(), "dynamodb");
-    assert_eq!(
-        s.request_counts(),
-        RequestCounts {
-            put: 1,
-            get: 2,
-            ..Default::default()
-        }
-    );
+    assert_eq!(s.request_counts(), RequestCounts { put: 1, get: 2, ..Default::default() });
     s.reset_request_counts();
     assert_eq!(s.request_counts().total(), 0);
 }
@@ -87,26 +80,15 @@ async fn create_table_is_idempotent() {
 #[tokio::test]
 async fn expired_items_read_as_absent() {
     let s = store("ttl").await;
-    s.put(item("P", "old", json!({"ttl": past()})), None)
-        .await
-        .unwrap();
-    s.put(item("P", "new", json!({"ttl": future()})), None)
-        .await
-        .unwrap();
+    s.put(item("P", "old", json!({"ttl": past()})), None).await.unwrap();
+    s.put(item("P", "new", json!({"ttl": future()})), None).await.unwrap();
     s.put(item("P", "none", json!({})), None).await.unwrap();
     assert_eq!(s.get(&key("P", "old")).await.unwrap(), None);
     assert!(s.get(&key("P", "new")).await.unwrap().is_some());
     let page = s.query(Query::partition("P")).await.unwrap();
-    let sks: Vec<&str> = page
-        .items
-        .iter()
-        .map(|i| i["SK"].as_str().unwrap())
-        .collect();
+    let sks: Vec<&str> = page.items.iter().map(|i| i["SK"].as_str().unwrap()).collect();
     assert_eq!(sks, ["new", "none"]);
-    let got = s
-        .batch_get(&[key("P", "old"), key("P", "none")])
-        .await
-        .unwrap();
+    let got = s.batch_get(&[key("P", "old"), key("P", "none")]).await.unwrap();
     assert_eq!(got.len(), 1);
     assert_eq!(got[0]["SK"], "none");
 }
@@ -139,10 +121,7 @@ async fn conditions_match_reference_semantics() {
         Condition::And(vec![Condition::Exists, Condition::VersionEquals(3)]),
         Condition::And(vec![Condition::Exists, Condition::VersionEquals(4)]),
         Condition::Or(vec![Condition::NotExists, Condition::VersionEquals(3)]),
-        Condition::Or(vec![
-            Condition::NotExists,
-            Condition::AtLeast("n".into(), 9),
-        ]),
+        Condition::Or(vec![Condition::NotExists, Condition::AtLeast("n".into(), 9)]),
         Condition::And(vec![]),
         Condition::Or(vec![]),
     ];
@@ -153,11 +132,7 @@ async fn conditions_match_reference_semantics() {
     let live = item("C", "x", body.clone());
     let mut expired = live.clone();
     expired.insert("ttl".into(), past().into());
-    let states: [(&str, Option<&Item>); 3] = [
-        ("absent", None),
-        ("live", Some(&live)),
-        ("expired", Some(&expired)),
-    ];
+    let states: [(&str, Option<&Item>); 3] = [("absent", None), ("live", Some(&live)), ("expired", Some(&expired))];
     let k = key("C", "x");
     let mut checked = 0;
     for (state, stored) in states {
@@ -190,11 +165,7 @@ async fn conditions_match_reference_semantics() {
                     ("put", true) => Some(item("C", "x", json!({"w": 1}))),
                     ("update", true) => {
                         // An expired item is absent: the update starts from nothing.
-                        let mut base = if state == "live" {
-                            live.clone()
-                        } else {
-                            item("C", "x", json!({}))
-                        };
+                        let mut base = if state == "live" { live.clone() } else { item("C", "x", json!({})) };
                         base.insert("w".into(), 1.into());
                         Some(base)
                     }
@@ -215,97 +186,44 @@ async fn update_actions() {
     let k = key("U", "1");
 
     // A missing item is created; Add starts from 0.
-    let got = s
-        .update(&k, Update::new().add("count", 2).set("name", "a"), None)
-        .await
-        .unwrap();
+    let got = s.update(&k, Update::new().add("count", 2).set("name", "a"), None).await.unwrap();
     assert_eq!(got, item("U", "1", json!({"count": 2, "name": "a"})));
-    let got = s
-        .update(&k, Update::new().add("count", -5), None)
-        .await
-        .unwrap();
+    let got = s.update(&k, Update::new().add("count", -5), None).await.unwrap();
     assert_eq!(got["count"], json!(-3));
 
     // SetIfAbsent keeps an existing value.
-    let got = s
-        .update(
-            &k,
-            Update::new()
-                .set_if_absent("name", "b")
-                .set_if_absent("first", "x"),
-            None,
-        )
-        .await
-        .unwrap();
-    assert_eq!(
-        (got["name"].clone(), got["first"].clone()),
-        (json!("a"), json!("x"))
-    );
+    let got = s.update(&k, Update::new().set_if_absent("name", "b").set_if_absent("first", "x"), None).await.unwrap();
+    assert_eq!((got["name"].clone(), got["first"].clone()), (json!("a"), json!("x")));
 
     // Remove, and the returned item is what is stored.
-    let got = s
-        .update(&k, Update::new().remove("first"), None)
-        .await
-        .unwrap();
+    let got = s.update(&k, Update::new().remove("first"), None).await.unwrap();
     assert!(!got.contains_key("first"));
     assert_eq!(s.get(&k).await.unwrap(), Some(got));
 
     // Add on a string is refused, changing nothing.
-    let err = s
-        .update(&k, Update::new().add("name", 1), None)
-        .await
-        .unwrap_err();
+    let err = s.update(&k, Update::new().add("name", 1), None).await.unwrap_err();
     assert!(matches!(err, StoreError::Invalid(_)), "{err:?}");
 
     // Actions on one attribute apply in order.
-    let got = s
-        .update(&k, Update::new().set("seq", 10).add("seq", 5), None)
-        .await
-        .unwrap();
+    let got = s.update(&k, Update::new().set("seq", 10).add("seq", 5), None).await.unwrap();
     assert_eq!(got["seq"], json!(15));
-    let got = s
-        .update(
-            &k,
-            Update::new()
-                .add("seq", 1)
-                .remove("seq")
-                .set_if_absent("seq", 0),
-            None,
-        )
-        .await
-        .unwrap();
+    let got = s.update(&k, Update::new().add("seq", 1).remove("seq").set_if_absent("seq", 0), None).await.unwrap();
     assert_eq!(got["seq"], json!(0));
 
     // Updates refuse to move an item.
-    let err = s
-        .update(&k, Update::new().set("PK", "other"), None)
-        .await
-        .unwrap_err();
+    let err = s.update(&k, Update::new().set("PK", "other"), None).await.unwrap_err();
     assert!(matches!(err, StoreError::Invalid(_)), "{err:?}");
 
     // A condition that requires the item prevents creation.
     let missing = key("U", "missing");
-    let err = s
-        .update(
-            &missing,
-            Update::new().add("count", 1),
-            Some(Condition::Exists),
-        )
-        .await;
+    let err = s.update(&missing, Update::new().add("count", 1), Some(Condition::Exists)).await;
     assert_eq!(err, Err(cf()));
     assert_eq!(s.get(&missing).await.unwrap(), None);
 
     // An empty update creates a bare item, and leaves an existing one as it is.
     let got = s.update(&missing, Update::new(), None).await.unwrap();
     assert_eq!(got, item("U", "missing", json!({})));
-    let got = s
-        .update(
-            &k,
-            Update::new(),
-            Some(Condition::AtLeast("count".into(), -3)),
-        )
-        .await
-        .unwrap();
+    let got = s.update(&k, Update::new(), Some(Condition::AtLeast("count".into(), -3))).await.unwrap();
     assert_eq!(got["count"], json!(-3));
 }
 
@@ -313,48 +231,20 @@ async fn update_actions() {
 async fn update_of_expired_item_starts_afresh() {
     let s = store("update-expired").await;
     let k = key("E", "1");
-    s.put(
-        item("E", "1", json!({"count": 7, "stale": true, "ttl": past()})),
-        None,
-    )
-    .await
-    .unwrap();
-    let got = s
-        .update(&k, Update::new().add("count", 1), None)
-        .await
-        .unwrap();
+    s.put(item("E", "1", json!({"count": 7, "stale": true, "ttl": past()})), None).await.unwrap();
+    let got = s.update(&k, Update::new().add("count", 1), None).await.unwrap();
     assert_eq!(got, item("E", "1", json!({"count": 1})));
     assert_eq!(s.get(&k).await.unwrap(), Some(got));
 
     // The same with Max (planned from a read), and with a TTL set by the update itself.
-    s.put(
-        item("E", "2", json!({"hi": 100, "stale": 1, "ttl": past()})),
-        None,
-    )
-    .await
-    .unwrap();
+    s.put(item("E", "2", json!({"hi": 100, "stale": 1, "ttl": past()})), None).await.unwrap();
     let t = future();
-    let got = s
-        .update(
-            &key("E", "2"),
-            Update::new().max("hi", 3).set("ttl", t),
-            None,
-        )
-        .await
-        .unwrap();
+    let got = s.update(&key("E", "2"), Update::new().max("hi", 3).set("ttl", t), None).await.unwrap();
     assert_eq!(got, item("E", "2", json!({"hi": 3, "ttl": t})));
 
     // A condition that needs the item fails on an expired one.
-    s.put(item("E", "3", json!({"version": 1, "ttl": past()})), None)
-        .await
-        .unwrap();
-    let res = s
-        .update(
-            &key("E", "3"),
-            Update::new().add("version", 1),
-            Some(Condition::VersionEquals(1)),
-        )
-        .await;
+    s.put(item("E", "3", json!({"version": 1, "ttl": past()})), None).await.unwrap();
+    let res = s.update(&key("E", "3"), Update::new().add("version", 1), Some(Condition::VersionEquals(1))).await;
     assert_eq!(res, Err(cf()));
 }
 
@@ -362,94 +252,32 @@ async fn update_of_expired_item_starts_afresh() {
 async fn update_max_numbers_and_timestamps() {
     let s = store("max").await;
     let k = key("M", "1");
-    let got = s
-        .update(
-            &k,
-            Update::new().max("n", 5).max("at", "2024-05-01T10:00:00Z"),
-            None,
-        )
-        .await
-        .unwrap();
-    assert_eq!(
-        (got["n"].clone(), got["at"].clone()),
-        (json!(5), json!("2024-05-01T10:00:00Z"))
-    );
+    let got = s.update(&k, Update::new().max("n", 5).max("at", "2024-05-01T10:00:00Z"), None).await.unwrap();
+    assert_eq!((got["n"].clone(), got["at"].clone()), (json!(5), json!("2024-05-01T10:00:00Z")));
 
-    let got = s
-        .update(
-            &k,
-            Update::new().max("n", 3).max("at", "2024-04-30T23:59:59Z"),
-            None,
-        )
-        .await
-        .unwrap();
-    assert_eq!(
-        (got["n"].clone(), got["at"].clone()),
-        (json!(5), json!("2024-05-01T10:00:00Z"))
-    );
+    let got = s.update(&k, Update::new().max("n", 3).max("at", "2024-04-30T23:59:59Z"), None).await.unwrap();
+    assert_eq!((got["n"].clone(), got["at"].clone()), (json!(5), json!("2024-05-01T10:00:00Z")));
 
-    let got = s
-        .update(
-            &k,
-            Update::new()
-                .max("n", 12)
-                .max("at", "2024-05-01T10:00:01Z")
-                .add("hits", 1),
-            None,
-        )
-        .await
-        .unwrap();
-    assert_eq!(
-        got,
-        item(
-            "M",
-            "1",
-            json!({"n": 12, "at": "2024-05-01T10:00:01Z", "hits": 1})
-        )
-    );
+    let got =
+        s.update(&k, Update::new().max("n", 12).max("at", "2024-05-01T10:00:01Z").add("hits", 1), None).await.unwrap();
+    assert_eq!(got, item("M", "1", json!({"n": 12, "at": "2024-05-01T10:00:01Z", "hits": 1})));
 
     // A Max that changes nothing is answered from the read alone.
     s.reset_request_counts();
-    let got = s
-        .update(&k, Update::new().max("n", 1), Some(Condition::Exists))
-        .await
-        .unwrap();
+    let got = s.update(&k, Update::new().max("n", 1), Some(Condition::Exists)).await.unwrap();
     assert_eq!(got["n"], json!(12));
-    assert_eq!(
-        s.request_counts(),
-        RequestCounts {
-            get: 1,
-            ..Default::default()
-        }
-    );
-    let res = s
-        .update(
-            &k,
-            Update::new().max("n", 1),
-            Some(Condition::VersionEquals(1)),
-        )
-        .await;
+    assert_eq!(s.request_counts(), RequestCounts { get: 1, ..Default::default() });
+    let res = s.update(&k, Update::new().max("n", 1), Some(Condition::VersionEquals(1))).await;
     assert_eq!(res, Err(cf()));
 
     // The caller's condition still decides when a Max does write.
-    let res = s
-        .update(
-            &k,
-            Update::new().max("n", 99),
-            Some(Condition::AtLeast("n".into(), 50)),
-        )
-        .await;
+    let res = s.update(&k, Update::new().max("n", 99), Some(Condition::AtLeast("n".into(), 50))).await;
     assert_eq!(res, Err(cf()));
     assert_eq!(s.get(&k).await.unwrap().unwrap()["n"], json!(12));
 
     // Max over a null replaces it.
-    s.put(item("M", "2", json!({"n": null})), None)
-        .await
-        .unwrap();
-    let got = s
-        .update(&key("M", "2"), Update::new().max("n", 1), None)
-        .await
-        .unwrap();
+    s.put(item("M", "2", json!({"n": null})), None).await.unwrap();
+    let got = s.update(&key("M", "2"), Update::new().max("n", 1), None).await.unwrap();
     assert_eq!(got["n"], json!(1));
 }
 
@@ -483,30 +311,19 @@ async fn concurrent_max_and_add() {
 }
 
 async fn seed_sorted(s: &DynamoStore) -> Vec<String> {
-    let sks: Vec<String> = ["a#01", "a#02", "a#03", "a#10", "ab", "b#01", "b#02", "c"]
-        .into_iter()
-        .map(String::from)
-        .collect();
+    let sks: Vec<String> =
+        ["a#01", "a#02", "a#03", "a#10", "ab", "b#01", "b#02", "c"].into_iter().map(String::from).collect();
     let ops = sks
         .iter()
         .enumerate()
         .map(|(i, sk)| {
-            TxOp::put(item(
-                "QI",
-                &format!("id{i}"),
-                json!({"GSI1PK": "G", "GSI1SK": sk, "n": i, "odd": i % 2 == 1}),
-            ))
+            TxOp::put(item("QI", &format!("id{i}"), json!({"GSI1PK": "G", "GSI1SK": sk, "n": i, "odd": i % 2 == 1})))
         })
         .chain(sks.iter().map(|sk| TxOp::put(item("Q", sk, json!({})))))
         .collect();
     s.transact(ops).await.unwrap();
     // Someone else's partition, which no query may return.
-    s.put(
-        item("Q2", "a#01", json!({"GSI1PK": "G2", "GSI1SK": "a#01"})),
-        None,
-    )
-    .await
-    .unwrap();
+    s.put(item("Q2", "a#01", json!({"GSI1PK": "G2", "GSI1SK": "a#01"})), None).await.unwrap();
     sks
 }
 
@@ -540,24 +357,13 @@ async fn query_every_sort_key_on_table_and_index() {
             for forward in [true, false] {
                 let q = Query::index(index, pk).sk(sk.clone()).forward(forward);
                 let page = s.query(q).await.unwrap();
-                let got: Vec<&str> = page
-                    .items
-                    .iter()
-                    .map(|i| i[attr].as_str().unwrap())
-                    .collect();
-                let mut want: Vec<&str> = all
-                    .iter()
-                    .map(String::as_str)
-                    .filter(|k| sk.matches(k))
-                    .collect();
+                let got: Vec<&str> = page.items.iter().map(|i| i[attr].as_str().unwrap()).collect();
+                let mut want: Vec<&str> = all.iter().map(String::as_str).filter(|k| sk.matches(k)).collect();
                 if !forward {
                     want.reverse();
                 }
                 assert_eq!(got, want, "{index:?} {sk:?} forward={forward}");
-                assert!(
-                    page.cursor.is_none(),
-                    "{index:?} {sk:?}: one page holds all"
-                );
+                assert!(page.cursor.is_none(), "{index:?} {sk:?}: one page holds all");
             }
         }
     }
@@ -598,9 +404,7 @@ async fn cursor_paging_both_ways_on_table_and_index() {
         }
     }
     // Paging within a sort-key range.
-    let q = Query::partition("Q")
-        .sk(SortKey::Prefix("a".into()))
-        .limit(2);
+    let q = Query::partition("Q").sk(SortKey::Prefix("a".into())).limit(2);
     let (items, _) = all_pages(&s, q).await;
     assert_eq!(items.len(), 5);
 }
@@ -610,15 +414,9 @@ async fn query_filters_after_limit() {
     let s = store("filter").await;
     seed_sorted(&s).await;
     // Filters apply to the examined items: a page of 4 examined, of which 2 are odd.
-    let q = Query::index(Index::Gsi1, "G")
-        .limit(4)
-        .filter(Condition::Equals("odd".into(), json!(true)));
+    let q = Query::index(Index::Gsi1, "G").limit(4).filter(Condition::Equals("odd".into(), json!(true)));
     let page = s.query(q.clone()).await.unwrap();
-    let ns: Vec<i64> = page
-        .items
-        .iter()
-        .map(|i| i["n"].as_i64().unwrap())
-        .collect();
+    let ns: Vec<i64> = page.items.iter().map(|i| i["n"].as_i64().unwrap()).collect();
     assert_eq!(ns, [1, 3]);
     let (items, _) = all_pages(&s, q).await;
     let ns: Vec<i64> = items.iter().map(|i| i["n"].as_i64().unwrap()).collect();
@@ -626,18 +424,8 @@ async fn query_filters_after_limit() {
 
     let q = Query::partition("QI")
         .prefix("id")
-        .filter(Condition::Or(vec![
-            Condition::AtLeast("n".into(), 6),
-            Condition::AttrAbsent("odd".into()),
-        ]));
-    let ns: Vec<i64> = s
-        .query(q)
-        .await
-        .unwrap()
-        .items
-        .iter()
-        .map(|i| i["n"].as_i64().unwrap())
-        .collect();
+        .filter(Condition::Or(vec![Condition::AtLeast("n".into(), 6), Condition::AttrAbsent("odd".into())]));
+    let ns: Vec<i64> = s.query(q).await.unwrap().items.iter().map(|i| i["n"].as_i64().unwrap()).collect();
     assert_eq!(ns, [6, 7]);
 
     // Filters on key attributes (which DynamoDB refuses server-side) still work.
@@ -647,20 +435,9 @@ async fn query_filters_after_limit() {
     assert_eq!(page.items[0]["n"], json!(4));
 
     // Expired items are dropped from filtered pages too.
-    s.put(item("QI", "id9", json!({"n": 9, "ttl": past()})), None)
-        .await
-        .unwrap();
-    let q = Query::partition("QI")
-        .prefix("id")
-        .filter(Condition::AtLeast("n".into(), 7));
-    let ns: Vec<i64> = s
-        .query(q)
-        .await
-        .unwrap()
-        .items
-        .iter()
-        .map(|i| i["n"].as_i64().unwrap())
-        .collect();
+    s.put(item("QI", "id9", json!({"n": 9, "ttl": past()})), None).await.unwrap();
+    let q = Query::partition("QI").prefix("id").filter(Condition::AtLeast("n".into(), 7));
+    let ns: Vec<i64> = s.query(q).await.unwrap().items.iter().map(|i| i["n"].as_i64().unwrap()).collect();
     assert_eq!(ns, [7]);
 }
 
@@ -671,43 +448,27 @@ async fn query_rejects_bad_requests() {
     assert!(matches!(err, StoreError::Invalid(_)));
     let mut last = std::collections::BTreeMap::new();
     last.insert("PK".to_owned(), "Q".to_owned());
-    let err = s
-        .query(Query::partition("Q").after(Some(Cursor { last })))
-        .await
-        .unwrap_err();
+    let err = s.query(Query::partition("Q").after(Some(Cursor { last }))).await.unwrap_err();
     assert!(matches!(err, StoreError::Invalid(_)), "{err:?}");
 }
 
 #[tokio::test]
 async fn batch_get_many_keys_in_order() {
     let s = store("batch").await;
-    let ops: Vec<TxOp> = (0..100)
-        .map(|i| TxOp::put(item("B", &format!("{i:03}"), json!({"i": i}))))
-        .collect();
+    let ops: Vec<TxOp> = (0..100).map(|i| TxOp::put(item("B", &format!("{i:03}"), json!({"i": i})))).collect();
     s.transact(ops).await.unwrap();
-    let ops: Vec<TxOp> = (100..230)
-        .step_by(2)
-        .map(|i| TxOp::put(item("B", &format!("{i:03}"), json!({"i": i}))))
-        .collect();
+    let ops: Vec<TxOp> =
+        (100..230).step_by(2).map(|i| TxOp::put(item("B", &format!("{i:03}"), json!({"i": i})))).collect();
     s.transact(ops).await.unwrap();
-    s.put(item("B", "expired", json!({"ttl": past()})), None)
-        .await
-        .unwrap();
+    s.put(item("B", "expired", json!({"ttl": past()})), None).await.unwrap();
 
     // 250 keys, reversed, with absent, expired and repeated ones.
-    let mut keys: Vec<Key> = (0..248)
-        .rev()
-        .map(|i| key("B", &format!("{i:03}")))
-        .collect();
+    let mut keys: Vec<Key> = (0..248).rev().map(|i| key("B", &format!("{i:03}"))).collect();
     keys.push(key("B", "expired"));
     keys.push(key("B", "005"));
     s.reset_request_counts();
     let got = s.batch_get(&keys).await.unwrap();
-    let want: Vec<i64> = (0..248)
-        .rev()
-        .filter(|i| *i < 100 || (*i < 230 && i % 2 == 0))
-        .chain([5])
-        .collect();
+    let want: Vec<i64> = (0..248).rev().filter(|i| *i < 100 || (*i < 230 && i % 2 == 0)).chain([5]).collect();
     let is: Vec<i64> = got.iter().map(|i| i["i"].as_i64().unwrap()).collect();
     assert_eq!(is, want);
     assert_eq!(s.request_counts().batch_get, 3);
@@ -717,42 +478,24 @@ async fn batch_get_many_keys_in_order() {
 #[tokio::test]
 async fn transact_all_or_nothing() {
     let s = store("tx").await;
-    s.put(item("T", "a", json!({"version": 1})), None)
-        .await
-        .unwrap();
-    s.put(item("T", "c", json!({"keep": true})), None)
-        .await
-        .unwrap();
-    s.put(item("T", "d", json!({"locked": true})), None)
-        .await
-        .unwrap();
+    s.put(item("T", "a", json!({"version": 1})), None).await.unwrap();
+    s.put(item("T", "c", json!({"keep": true})), None).await.unwrap();
+    s.put(item("T", "d", json!({"locked": true})), None).await.unwrap();
 
     let ops = |d_cond: Condition| {
         vec![
-            TxOp::update_if(
-                key("T", "a"),
-                Update::new().add("version", 1).max("hi", 5),
-                Condition::VersionEquals(1),
-            ),
+            TxOp::update_if(key("T", "a"), Update::new().add("version", 1).max("hi", 5), Condition::VersionEquals(1)),
             TxOp::put_if(item("T", "b", json!({"new": true})), Condition::NotExists),
             TxOp::delete(key("T", "c")),
             TxOp::check(key("T", "d"), d_cond),
         ]
     };
     let before = s.query(Query::partition("T")).await.unwrap().items;
-    let res = s
-        .transact(ops(Condition::AttrAbsent("locked".into())))
-        .await;
+    let res = s.transact(ops(Condition::AttrAbsent("locked".into()))).await;
     assert_eq!(res, Err(StoreError::ConditionFailed { op: Some(3) }));
-    assert_eq!(
-        s.query(Query::partition("T")).await.unwrap().items,
-        before,
-        "nothing applied"
-    );
+    assert_eq!(s.query(Query::partition("T")).await.unwrap().items, before, "nothing applied");
 
-    s.transact(ops(Condition::AttrPresent("locked".into())))
-        .await
-        .unwrap();
+    s.transact(ops(Condition::AttrPresent("locked".into()))).await.unwrap();
     let after = s.query(Query::partition("T")).await.unwrap().items;
     assert_eq!(
         after,
@@ -767,11 +510,7 @@ async fn transact_all_or_nothing() {
     let res = s
         .transact(vec![
             TxOp::put(item("T", "x", json!({}))),
-            TxOp::update_if(
-                key("T", "a"),
-                Update::new().add("version", 1),
-                Condition::VersionEquals(1),
-            ),
+            TxOp::update_if(key("T", "a"), Update::new().add("version", 1), Condition::VersionEquals(1)),
         ])
         .await;
     assert_eq!(res, Err(StoreError::ConditionFailed { op: Some(1) }));
@@ -781,48 +520,24 @@ async fn transact_all_or_nothing() {
 #[tokio::test]
 async fn transact_updates_with_max_and_expired_items() {
     let s = store("tx-max").await;
-    s.put(item("T", "m", json!({"hi": "2024-01-02T00:00:00Z"})), None)
-        .await
-        .unwrap();
-    s.put(item("T", "e", json!({"count": 9, "ttl": past()})), None)
-        .await
-        .unwrap();
+    s.put(item("T", "m", json!({"hi": "2024-01-02T00:00:00Z"})), None).await.unwrap();
+    s.put(item("T", "e", json!({"count": 9, "ttl": past()})), None).await.unwrap();
     s.transact(vec![
-        TxOp::update(
-            key("T", "m"),
-            Update::new().max("hi", "2024-03-01T00:00:00Z"),
-        ),
+        TxOp::update(key("T", "m"), Update::new().max("hi", "2024-03-01T00:00:00Z")),
         TxOp::update(key("T", "e"), Update::new().add("count", 1)),
         TxOp::update(key("T", "n"), Update::new().max("hi", 1)),
     ])
     .await
     .unwrap();
-    assert_eq!(
-        s.get(&key("T", "m")).await.unwrap().unwrap()["hi"],
-        json!("2024-03-01T00:00:00Z")
-    );
-    assert_eq!(
-        s.get(&key("T", "e")).await.unwrap(),
-        Some(item("T", "e", json!({"count": 1})))
-    );
-    assert_eq!(
-        s.get(&key("T", "n")).await.unwrap(),
-        Some(item("T", "n", json!({"hi": 1})))
-    );
+    assert_eq!(s.get(&key("T", "m")).await.unwrap().unwrap()["hi"], json!("2024-03-01T00:00:00Z"));
+    assert_eq!(s.get(&key("T", "e")).await.unwrap(), Some(item("T", "e", json!({"count": 1}))));
+    assert_eq!(s.get(&key("T", "n")).await.unwrap(), Some(item("T", "n", json!({"hi": 1}))));
 
     // A Max that changes nothing still holds its part's condition at commit.
     let res = s
         .transact(vec![
-            TxOp::update_if(
-                key("T", "m"),
-                Update::new().max("hi", "2000-01-01T00:00:00Z"),
-                Condition::Exists,
-            ),
-            TxOp::update_if(
-                key("T", "gone"),
-                Update::new().max("hi", 1),
-                Condition::Exists,
-            ),
+            TxOp::update_if(key("T", "m"), Update::new().max("hi", "2000-01-01T00:00:00Z"), Condition::Exists),
+            TxOp::update_if(key("T", "gone"), Update::new().max("hi", 1), Condition::Exists),
         ])
         .await;
     assert_eq!(res, Err(StoreError::ConditionFailed { op: Some(1) }));
@@ -834,21 +549,10 @@ async fn transact_rejects_malformed_requests() {
     let s = store("tx-bad").await;
     let err = s.transact(vec![]).await.unwrap_err();
     assert!(matches!(err, StoreError::Invalid(_)));
-    let twice = vec![
-        TxOp::put(item("T", "1", json!({}))),
-        TxOp::delete(key("T", "1")),
-    ];
-    assert!(matches!(
-        s.transact(twice).await.unwrap_err(),
-        StoreError::Invalid(_)
-    ));
-    let many: Vec<TxOp> = (0..101)
-        .map(|i| TxOp::put(item("T", &i.to_string(), json!({}))))
-        .collect();
-    assert!(matches!(
-        s.transact(many).await.unwrap_err(),
-        StoreError::Invalid(_)
-    ));
+    let twice = vec![TxOp::put(item("T", "1", json!({}))), TxOp::delete(key("T", "1"))];
+    assert!(matches!(s.transact(twice).await.unwrap_err(), StoreError::Invalid(_)));
+    let many: Vec<TxOp> = (0..101).map(|i| TxOp::put(item("T", &i.to_string(), json!({})))).collect();
+    assert!(matches!(s.transact(many).await.unwrap_err(), StoreError::Invalid(_)));
     assert_eq!(s.request_counts().transact, 0);
 }
 
@@ -856,63 +560,28 @@ async fn transact_rejects_malformed_requests() {
 async fn items_too_large_are_refused() {
     let s = store("large").await;
     let big = "x".repeat(300 * 1024);
-    let err = s
-        .put(item("L", "1", json!({ "a": big, "b": big })), None)
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, StoreError::ItemTooLarge { size } if size > 600 * 1024),
-        "{err:?}"
-    );
-    let err = s
-        .transact(vec![TxOp::put(item(
-            "L",
-            "1",
-            json!({ "a": big, "b": big }),
-        ))])
-        .await
-        .unwrap_err();
+    let err = s.put(item("L", "1", json!({ "a": big, "b": big })), None).await.unwrap_err();
+    assert!(matches!(err, StoreError::ItemTooLarge { size } if size > 600 * 1024), "{err:?}");
+    let err = s.transact(vec![TxOp::put(item("L", "1", json!({ "a": big, "b": big })))]).await.unwrap_err();
     assert!(matches!(err, StoreError::ItemTooLarge { .. }), "{err:?}");
     assert_eq!(s.request_counts().total(), 0, "refused before sending");
 
     // An update that grows a stored item past the limit: only DynamoDB can tell.
-    s.put(item("L", "2", json!({ "a": big })), None)
-        .await
-        .unwrap();
-    let err = s
-        .update(&key("L", "2"), Update::new().set("b", big.clone()), None)
-        .await
-        .unwrap_err();
+    s.put(item("L", "2", json!({ "a": big })), None).await.unwrap();
+    let err = s.update(&key("L", "2"), Update::new().set("b", big.clone()), None).await.unwrap_err();
     assert!(matches!(err, StoreError::ItemTooLarge { .. }), "{err:?}");
-    assert!(!s
-        .get(&key("L", "2"))
-        .await
-        .unwrap()
-        .unwrap()
-        .contains_key("b"));
+    assert!(!s.get(&key("L", "2")).await.unwrap().unwrap().contains_key("b"));
 }
 
 #[tokio::test]
 async fn bad_keys_are_invalid() {
     let s = store("badkey").await;
-    assert!(matches!(
-        s.get(&key("", "x")).await,
-        Err(StoreError::Invalid(_))
-    ));
-    assert!(matches!(
-        s.put(item("P", "", json!({})), None).await,
-        Err(StoreError::Invalid(_))
-    ));
+    assert!(matches!(s.get(&key("", "x")).await, Err(StoreError::Invalid(_))));
+    assert!(matches!(s.put(item("P", "", json!({})), None).await, Err(StoreError::Invalid(_))));
     let mut no_sk = Item::new();
     no_sk.insert("PK".into(), "P".into());
-    assert!(matches!(
-        s.put(no_sk, None).await,
-        Err(StoreError::Invalid(_))
-    ));
-    assert!(matches!(
-        s.batch_get(&[key("P", "a\0")]).await,
-        Err(StoreError::Invalid(_))
-    ));
+    assert!(matches!(s.put(no_sk, None).await, Err(StoreError::Invalid(_))));
+    assert!(matches!(s.batch_get(&[key("P", "a\0")]).await, Err(StoreError::Invalid(_))));
     assert_eq!(s.request_counts().total(), 0);
 }
 
@@ -925,11 +594,7 @@ async fn backend_failures_are_classified() {
     assert!(matches!(err, StoreError::Internal(_)), "{err:?}");
 
     // Nothing listening: retryable.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let s = DynamoStore::for_endpoint(&format!("http://127.0.0.1:{port}"), "t");
     let err = s.get(&key("A", "1")).await.unwrap_err();
     assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");

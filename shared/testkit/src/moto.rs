@@ -39,10 +39,7 @@ impl Moto {
             .spawn()
             .with_context(|| format!("starting {} {}", python.display(), script.display()))?;
 
-        let stdout = child
-            .stdout
-            .take()
-            .ok_or_else(|| anyhow!("no stdout pipe"))?;
+        let stdout = child.stdout.take().ok_or_else(|| anyhow!("no stdout pipe"))?;
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
             let first = BufReader::new(stdout).lines().next();
@@ -64,10 +61,7 @@ impl Moto {
                 bail!("moto server not ready after {STARTUP_TIMEOUT:?}");
             }
         };
-        let port: u16 = match line
-            .strip_prefix("READY ")
-            .and_then(|p| p.trim().parse().ok())
-        {
+        let port: u16 = match line.strip_prefix("READY ").and_then(|p| p.trim().parse().ok()) {
             Some(port) => port,
             None => {
                 let _ = child.kill();
@@ -75,19 +69,13 @@ impl Moto {
                 bail!("unexpected first line from moto server: {line:?}");
             }
         };
-        Ok(Moto {
-            endpoint: format!("http://127.0.0.1:{port}"),
-            child,
-        })
+        Ok(Moto { endpoint: format!("http://127.0.0.1:{port}"), child })
     }
 
     /// The test binary's one server, started on first use.
     pub fn shared() -> anyhow::Result<&'static Moto> {
         static SHARED: OnceLock<Result<Moto, String>> = OnceLock::new();
-        SHARED
-            .get_or_init(|| Moto::start().map_err(|e| format!("{e:#}")))
-            .as_ref()
-            .map_err(|e| anyhow!("{e}"))
+        SHARED.get_or_init(|| Moto::start().map_err(|e| format!("{e:#}"))).as_ref().map_err(|e| anyhow!("{e}"))
     }
 
     pub fn endpoint(&self) -> &str {
@@ -107,18 +95,10 @@ pub fn unique_table_name(prefix: &str) -> String {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let prefix: String = prefix
         .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "_.-".contains(c) {
-                c
-            } else {
-                '-'
-            }
-        })
+        .map(|c| if c.is_ascii_alphanumeric() || "_.-".contains(c) { c } else { '-' })
         .take(120)
         .collect();
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
     format!("{prefix}-{}-{nanos:x}-{n}", std::process::id())
 }
@@ -148,11 +128,7 @@ mod tests {
         let b = unique_table_name("conformance test/1");
         assert_ne!(a, b);
         assert!(a.starts_with("conformance-test-1-"));
-        assert!(
-            a.len() <= 255
-                && a.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
-        );
+        assert!(a.len() <= 255 && a.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)));
     }
 
     #[test]
@@ -163,9 +139,6 @@ mod tests {
         let pid = moto.child.id();
         drop(moto);
         #[cfg(target_os = "linux")]
-        assert!(
-            !Path::new(&format!("/proc/{pid}")).exists(),
-            "moto process {pid} still exists"
-        );
+        assert!(!Path::new(&format!("/proc/{pid}")).exists(), "moto process {pid} still exists");
     }
 }

@@ -21,19 +21,10 @@ impl DynamoStore {
     pub(super) async fn read_stored_many(&self, keys: &[Key]) -> Result<HashMap<Key, Item>> {
         // Collected first: a lazy `map` closure in the stream's type trips async_trait's
         // Send check ("FnOnce is not general enough").
-        let chunks: Vec<_> = keys
-            .chunks(BATCH_GET_KEYS)
-            .map(|c| self.batch_get_chunk(c))
-            .collect();
-        let found: Vec<Vec<Item>> = futures::stream::iter(chunks)
-            .buffer_unordered(BATCH_GET_PARALLEL)
-            .try_collect()
-            .await?;
-        Ok(found
-            .into_iter()
-            .flatten()
-            .filter_map(|item| Some((Key::of(&item)?, item)))
-            .collect())
+        let chunks: Vec<_> = keys.chunks(BATCH_GET_KEYS).map(|c| self.batch_get_chunk(c)).collect();
+        let found: Vec<Vec<Item>> =
+            futures::stream::iter(chunks).buffer_unordered(BATCH_GET_PARALLEL).try_collect().await?;
+        Ok(found.into_iter().flatten().filter_map(|item| Some((Key::of(&item)?, item))).collect())
     }
 
     async fn batch_get_chunk(&self, keys: &[Key]) -> Result<Vec<Item>> {
@@ -54,27 +45,18 @@ impl DynamoStore {
                 .send()
                 .await
                 .map_err(|e| classify(e, 0))?;
-            let got = out
-                .responses
-                .and_then(|mut r| r.remove(&self.table))
-                .unwrap_or_default();
+            let got = out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default();
             let progressed = !got.is_empty();
             for map in got {
                 items.push(from_dynamo(map)?);
             }
-            pending = out
-                .unprocessed_keys
-                .and_then(|mut u| u.remove(&self.table))
-                .map(|k| k.keys)
-                .unwrap_or_default();
+            pending = out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)).map(|k| k.keys).unwrap_or_default();
             // Unprocessed keys with nothing returned mean throttling: back off. A partial answer
             // (the 16 MB response limit) is continued at once.
             if !pending.is_empty() && !progressed {
                 idle_rounds += 1;
                 if idle_rounds > BATCH_GET_IDLE_ROUNDS {
-                    return Err(StoreError::Unavailable(
-                        "BatchGetItem keeps returning unprocessed keys".into(),
-                    ));
+                    return Err(StoreError::Unavailable("BatchGetItem keeps returning unprocessed keys".into()));
                 }
                 tokio::time::sleep(Duration::from_millis(10 << idle_rounds)).await;
             } else {

@@ -59,9 +59,7 @@ pub(super) fn start_key(cursor: &Cursor, index: Index) -> Result<AttrMap> {
     let (ip, is) = index.key_attrs();
     let mut map = HashMap::new();
     for attr in [PK, SK, ip, is] {
-        let v = cursor
-            .get(attr)
-            .ok_or_else(|| StoreError::Invalid(format!("cursor lacks {attr} for this query")))?;
+        let v = cursor.get(attr).ok_or_else(|| StoreError::Invalid(format!("cursor lacks {attr} for this query")))?;
         map.insert(attr.to_owned(), AttributeValue::S(v.to_owned()));
     }
     Ok(map)

@@ -39,9 +39,9 @@ pub(super) fn from_code(code: &str, message: &str, size: usize) -> StoreError {
         | "InternalServerError"
         | "InternalFailure"
         | "ServiceUnavailable" => StoreError::Unavailable(format!("{code}: {message}")),
-        "Validation" | "ValidationError" if is_size_message(message) => StoreError::ItemTooLarge {
-            size: size.max(table::table().max_item_bytes + 1),
-        },
+        "Validation" | "ValidationError" if is_size_message(message) => {
+            StoreError::ItemTooLarge { size: size.max(table::table().max_item_bytes + 1) }
+        }
         "Validation" | "ValidationError" | "ItemCollectionSizeLimitExceeded" => {
             StoreError::Invalid(format!("{code}: {message}"))
         }

@@ -4,12 +4,13 @@
 //! and odd characters in attribute names never matter.
 
 use super::convert::{key_item, to_av, AttrMap};
+use crate::model::compare_values;
 use crate::{
-    is_expired, validate_item, Action, Condition, Item, Key, Result, SortKey, StoreError, Update,
-    PK, TTL, VERSION,
+    is_expired, validate_item, Action, Condition, Item, Key, Result, SortKey, StoreError, Update, PK, TTL, VERSION,
 };
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::Value;
+use std::cmp::Ordering;
 use std::collections::HashMap;
 
 /// Placeholders of one request's expressions.
@@ -176,10 +177,7 @@ impl Expr {
     }
 
     fn join(&mut self, cs: &[Condition], op: &str) -> Result<String> {
-        let parts = cs
-            .iter()
-            .map(|c| self.condition(c))
-            .collect::<Result<Vec<_>>>()?;
+        let parts = cs.iter().map(|c| self.condition(c)).collect::<Result<Vec<_>>>()?;
         Ok(format!("({})", parts.join(op)))
     }
 
@@ -191,13 +189,7 @@ impl Expr {
     }
 
     /// KeyConditionExpression; `sk` must be normalised (see [`normalize_sort_key`]).
-    pub fn key_condition(
-        &mut self,
-        pk_attr: &str,
-        sk_attr: &str,
-        pk: &str,
-        sk: &SortKey,
-    ) -> String {
+    pub fn key_condition(&mut self, pk_attr: &str, sk_attr: &str, pk: &str, sk: &SortKey) -> String {
         let p = self.name(pk_attr);
         let pv = self.string(pk);
         if *sk == SortKey::All {
@@ -224,9 +216,7 @@ impl Expr {
 /// are never empty, so those ranges reduce to "everything" or "nothing" (`None`).
 pub(super) fn normalize_sort_key(sk: &SortKey) -> Option<SortKey> {
     Some(match sk {
-        SortKey::Prefix(x) | SortKey::AtLeast(x) | SortKey::After(x) if x.is_empty() => {
-            SortKey::All
-        }
+        SortKey::Prefix(x) | SortKey::AtLeast(x) | SortKey::After(x) if x.is_empty() => SortKey::All,
         SortKey::AtMost(x) | SortKey::Before(x) if x.is_empty() => return None,
         SortKey::Between(a, b) if b.is_empty() || a > b => return None,
         SortKey::Between(a, b) if a.is_empty() => SortKey::AtMost(b.clone()),
@@ -238,10 +228,9 @@ pub(super) fn normalize_sort_key(sk: &SortKey) -> Option<SortKey> {
 pub(super) fn mentions(c: &Condition, attrs: &[&str]) -> bool {
     match c {
         Condition::Exists | Condition::NotExists => false,
-        Condition::Equals(a, _)
-        | Condition::AttrAbsent(a)
-        | Condition::AttrPresent(a)
-        | Condition::AtLeast(a, _) => attrs.contains(&a.as_str()),
+        Condition::Equals(a, _) | Condition::AttrAbsent(a) | Condition::AttrPresent(a) | Condition::AtLeast(a, _) => {
+            attrs.contains(&a.as_str())
+        }
         Condition::VersionEquals(_) => attrs.contains(&VERSION),
         Condition::And(cs) | Condition::Or(cs) => cs.iter().any(|c| mentions(c, attrs)),
     }
@@ -304,11 +293,7 @@ pub(super) fn plan_update(
         // An expired item must not lend its attributes to the result: fail, re-read, replace.
         conds.push(format!("(NOT {})", expr.gone()));
         let write = Write::Update(clauses.unwrap_or_default());
-        return Ok(Planned {
-            write,
-            condition: Some(conds.join(" AND ")),
-            expr,
-        });
+        return Ok(Planned { write, condition: Some(conds.join(" AND ")), expr });
     };
 
     let live = stored.as_ref().filter(|i| !is_expired(i, now));
@@ -319,11 +304,7 @@ pub(super) fn plan_update(
         check_key_kept(key, &fresh)?;
         validate_item(&fresh)?;
         conds.push(expr.gone());
-        return Ok(Planned {
-            write: Write::Put(fresh),
-            condition: Some(conds.join(" AND ")),
-            expr,
-        });
+        return Ok(Planned { write: Write::Put(fresh), condition: Some(conds.join(" AND ")), expr });
     }
 
     let before = live.cloned().unwrap_or_else(|| key_item(key));
@@ -332,27 +313,39 @@ pub(super) fn plan_update(
     check_key_kept(key, &after)?;
     validate_item(&after)?;
 
-    // Attributes whose outcome was computed here from the read value: guard that value.
+    // Attributes whose outcome was computed here from the read value. A lone Max is guarded by
+    // "the decision to replace (or not) still stands", which concurrent Max writers rarely
+    // overturn; anything else by "the value is still the one read".
     let repeated = repeated_attrs(update);
-    let computed: Vec<&str> = update
-        .actions
-        .iter()
-        .filter(|a| matches!(a, Action::Max(..)) || repeated.contains(&a.attr()))
-        .map(Action::attr)
-        .collect();
-    let simple = update
-        .actions
-        .iter()
-        .filter(|a| !computed.contains(&a.attr()));
     let mut clauses = Clauses::default();
+    let simple = update.actions.iter().filter(|a| !matches!(a, Action::Max(..)) && !repeated.contains(&a.attr()));
     clauses.add_actions(&mut expr, simple)?;
     let mut done = Vec::new();
-    for &attr in &computed {
-        if done.contains(&attr) {
-            continue;
-        }
+    for a in &update.actions {
+        let attr = a.attr();
+        let lone_max = match a {
+            Action::Max(_, v) if !repeated.contains(&attr) => Some(v),
+            _ if repeated.contains(&attr) && !done.contains(&attr) => None,
+            _ => continue,
+        };
         done.push(attr);
         let n = expr.name(attr);
+        if let Some(v) = lone_max {
+            let replace = match before.get(attr) {
+                None | Some(Value::Null) => true,
+                Some(cur) => compare_values(cur, v) == Some(Ordering::Less),
+            };
+            let ty = comparable_type(v);
+            let v = expr.json(v)?;
+            let still = max_replaces(&mut expr, &n, &v, ty);
+            if replace {
+                conds.push(still);
+                clauses.set.push(format!("{n} = {v}"));
+            } else {
+                conds.push(format!("(NOT {still})"));
+            }
+            continue;
+        }
         conds.push(match before.get(attr) {
             None => format!("attribute_not_exists({n})"),
             // NULL has no ordering or equality in expressions; test its type instead.
@@ -383,26 +376,37 @@ pub(super) fn plan_update(
             Write::Put(after)
         }
     };
-    Ok(Planned {
-        write,
-        condition: Some(conds.join(" AND ")),
-        expr,
-    })
+    Ok(Planned { write, condition: Some(conds.join(" AND ")), expr })
+}
+
+/// DynamoDB type of a value `Max` can compare (as `compare_values` does: numbers, strings).
+fn comparable_type(v: &Value) -> Option<&'static str> {
+    match v {
+        Value::Number(_) => Some("N"),
+        Value::String(_) => Some("S"),
+        _ => None,
+    }
+}
+
+/// Whether `Max(n, v)` replaces the stored value: it is missing, NULL, or a smaller value of
+/// the same type (`Update::apply`'s rule; values of other types never compare).
+fn max_replaces(expr: &mut Expr, n: &str, v: &str, ty: Option<&str>) -> String {
+    let null = expr.string("NULL");
+    let smaller = match ty {
+        Some(t) => format!(" OR (attribute_type({n}, {}) AND {n} < {v})", expr.string(t)),
+        None => String::new(),
+    };
+    format!("(attribute_not_exists({n}) OR attribute_type({n}, {null}){smaller})")
 }
 
 fn check_key_kept(key: &Key, item: &Item) -> Result<()> {
     if Key::of(item).as_ref() != Some(key) {
-        return Err(StoreError::Invalid(
-            "an update cannot change PK or SK".into(),
-        ));
+        return Err(StoreError::Invalid("an update cannot change PK or SK".into()));
     }
     Ok(())
 }
 
-fn clauses<'a>(
-    expr: &mut Expr,
-    actions: impl Iterator<Item = &'a Action>,
-) -> Result<Option<String>> {
+fn clauses<'a>(expr: &mut Expr, actions: impl Iterator<Item = &'a Action>) -> Result<Option<String>> {
     let mut c = Clauses::default();
     c.add_actions(expr, actions)?;
     Ok(c.render())
@@ -416,11 +420,7 @@ struct Clauses {
 }
 
 impl Clauses {
-    fn add_actions<'a>(
-        &mut self,
-        expr: &mut Expr,
-        actions: impl Iterator<Item = &'a Action>,
-    ) -> Result<()> {
+    fn add_actions<'a>(&mut self, expr: &mut Expr, actions: impl Iterator<Item = &'a Action>) -> Result<()> {
         for a in actions {
             let n = expr.name(a.attr());
             match a {
@@ -448,11 +448,7 @@ impl Clauses {
 
     fn render(&self) -> Option<String> {
         let mut parts = Vec::new();
-        for (keyword, list) in [
-            ("SET", &self.set),
-            ("REMOVE", &self.remove),
-            ("ADD", &self.add),
-        ] {
+        for (keyword, list) in [("SET", &self.set), ("REMOVE", &self.remove), ("ADD", &self.add)] {
             if !list.is_empty() {
                 parts.push(format!("{keyword} {}", list.join(", ")));
             }

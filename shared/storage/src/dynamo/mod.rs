@@ -17,8 +17,8 @@ mod schema;
 mod tx;
 
 use crate::{
-    is_expired, item_size, now_epoch, validate_item, validate_key, validate_tx, Condition, Item,
-    Key, Page, Query, Result, Store, StoreError, TxOp, Update, PK, SK,
+    is_expired, item_size, now_epoch, validate_item, validate_key, validate_tx, Condition, Item, Key, Page, Query,
+    Result, Store, StoreError, TxOp, Update, PK, SK,
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
@@ -51,13 +51,7 @@ pub struct RequestCounts {
 
 impl RequestCounts {
     pub fn total(&self) -> u64 {
-        self.get
-            + self.put
-            + self.delete
-            + self.update
-            + self.query
-            + self.batch_get
-            + self.transact
+        self.get + self.put + self.delete + self.update + self.query + self.batch_get + self.transact
     }
 }
 
@@ -111,11 +105,7 @@ fn old_item(map: Option<&AttrMap>) -> Result<Option<Item>> {
 
 impl DynamoStore {
     pub fn new(client: Client, table_name: impl Into<String>) -> Self {
-        DynamoStore {
-            client,
-            table: table_name.into(),
-            counters: Arc::default(),
-        }
+        DynamoStore { client, table: table_name.into(), counters: Arc::default() }
     }
 
     /// The SDK's default configuration chain (environment, profile, instance role), including
@@ -138,13 +128,7 @@ impl DynamoStore {
         let conf = aws_sdk_dynamodb::Config::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new(
-                "test",
-                "test",
-                None,
-                None,
-                "linkcrm-static",
-            ))
+            .credentials_provider(Credentials::new("test", "test", None, None, "linkcrm-static"))
             .endpoint_url(endpoint)
             .timeout_config(timeouts)
             .build();
@@ -174,15 +158,7 @@ impl DynamoStore {
 
     pub fn reset_request_counts(&self) {
         let c = &self.counters;
-        for n in [
-            &c.get,
-            &c.put,
-            &c.delete,
-            &c.update,
-            &c.query,
-            &c.batch_get,
-            &c.transact,
-        ] {
+        for n in [&c.get, &c.put, &c.delete, &c.update, &c.query, &c.batch_get, &c.transact] {
             n.store(0, Relaxed);
         }
     }
@@ -360,11 +336,7 @@ impl Store for DynamoStore {
             Some(f) => (Some(expr.filter(f)?), None),
             None => (None, None),
         };
-        let start = q
-            .cursor
-            .as_ref()
-            .map(|c| convert::start_key(c, q.index))
-            .transpose()?;
+        let start = q.cursor.as_ref().map(|c| convert::start_key(c, q.index)).transpose()?;
         let (names, values) = expr.finish();
         bump(&self.counters.query);
         let out = self
@@ -391,10 +363,7 @@ impl Store for DynamoStore {
                 items.push(item);
             }
         }
-        let cursor = out
-            .last_evaluated_key
-            .map(convert::cursor_from)
-            .transpose()?;
+        let cursor = out.last_evaluated_key.map(convert::cursor_from).transpose()?;
         Ok(Page { items, cursor })
     }
 
@@ -407,12 +376,7 @@ impl Store for DynamoStore {
         let distinct: Vec<Key> = keys.iter().filter(|k| seen.insert(*k)).cloned().collect();
         let found = self.read_stored_many(&distinct).await?;
         let now = now_epoch();
-        Ok(keys
-            .iter()
-            .filter_map(|k| found.get(k))
-            .filter(|i| !is_expired(i, now))
-            .cloned()
-            .collect())
+        Ok(keys.iter().filter_map(|k| found.get(k)).filter(|i| !is_expired(i, now)).cloned().collect())
     }
 
     async fn transact(&self, ops: Vec<TxOp>) -> Result<()> {

@@ -6,9 +6,9 @@ use super::DynamoStore;
 use crate::{table, Result, StoreError};
 use aws_sdk_dynamodb::error::{BuildError, ProvideErrorMetadata};
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, IndexStatus, KeySchemaElement, KeyType,
-    Projection, ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType,
-    TableStatus, TimeToLiveSpecification, TimeToLiveStatus,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, IndexStatus, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType, TableStatus, TimeToLiveSpecification,
+    TimeToLiveStatus,
 };
 use std::time::{Duration, Instant};
 
@@ -19,11 +19,7 @@ fn built(e: BuildError) -> StoreError {
 }
 
 fn key(attr: &str, kind: KeyType) -> Result<KeySchemaElement> {
-    KeySchemaElement::builder()
-        .attribute_name(attr)
-        .key_type(kind)
-        .build()
-        .map_err(built)
+    KeySchemaElement::builder().attribute_name(attr).key_type(kind).build().map_err(built)
 }
 
 impl DynamoStore {
@@ -45,11 +41,7 @@ impl DynamoStore {
                     .index_name(&ix.name)
                     .key_schema(key(&ix.partition_key, KeyType::Hash)?)
                     .key_schema(key(&ix.sort_key, KeyType::Range)?)
-                    .projection(
-                        Projection::builder()
-                            .projection_type(ProjectionType::All)
-                            .build(),
-                    )
+                    .projection(Projection::builder().projection_type(ProjectionType::All).build())
                     .build()
                     .map_err(built)?,
             );
@@ -89,20 +81,10 @@ impl DynamoStore {
         }
         self.wait_active().await?;
 
-        let ttl = self
-            .client
-            .describe_time_to_live()
-            .table_name(&self.table)
-            .send()
-            .await
-            .map_err(|e| classify(e, 0))?;
-        let status = ttl
-            .time_to_live_description()
-            .and_then(|d| d.time_to_live_status());
-        if !matches!(
-            status,
-            Some(TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling)
-        ) {
+        let ttl =
+            self.client.describe_time_to_live().table_name(&self.table).send().await.map_err(|e| classify(e, 0))?;
+        let status = ttl.time_to_live_description().and_then(|d| d.time_to_live_status());
+        if !matches!(status, Some(TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling)) {
             let spec = TimeToLiveSpecification::builder()
                 .enabled(true)
                 .attribute_name(&def.ttl_attribute)
@@ -123,27 +105,16 @@ impl DynamoStore {
     async fn wait_active(&self) -> Result<()> {
         let deadline = Instant::now() + ACTIVE_WAIT;
         loop {
-            let out = self
-                .client
-                .describe_table()
-                .table_name(&self.table)
-                .send()
-                .await
-                .map_err(|e| classify(e, 0))?;
+            let out = self.client.describe_table().table_name(&self.table).send().await.map_err(|e| classify(e, 0))?;
             if let Some(t) = out.table() {
-                let indexes_active = t
-                    .global_secondary_indexes()
-                    .iter()
-                    .all(|i| i.index_status() == Some(&IndexStatus::Active));
+                let indexes_active =
+                    t.global_secondary_indexes().iter().all(|i| i.index_status() == Some(&IndexStatus::Active));
                 if t.table_status() == Some(&TableStatus::Active) && indexes_active {
                     return Ok(());
                 }
             }
             if Instant::now() > deadline {
-                return Err(StoreError::Unavailable(format!(
-                    "table {} is not active",
-                    self.table
-                )));
+                return Err(StoreError::Unavailable(format!("table {} is not active", self.table)));
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
         }

@@ -7,8 +7,7 @@ use super::{bump, holds, old_item, DynamoStore, MAX_ATTEMPTS};
 use crate::{item_size, now_epoch, Item, Key, Result, StoreError, TxOp};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    CancellationReason, ConditionCheck, Delete, Put, ReturnValuesOnConditionCheckFailure,
-    TransactWriteItem,
+    CancellationReason, ConditionCheck, Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
 };
 
 impl DynamoStore {
@@ -41,20 +40,12 @@ impl DynamoStore {
                 .map(|(op, snap)| self.tx_part(op, snap.as_ref(), now))
                 .collect::<Result<Vec<_>>>()?;
             bump(&self.counters.transact);
-            let err = match self
-                .client
-                .transact_write_items()
-                .set_transact_items(Some(parts))
-                .send()
-                .await
-            {
+            let err = match self.client.transact_write_items().set_transact_items(Some(parts)).send().await {
                 Ok(_) => return Ok(()),
                 Err(e) => e,
             };
             let reasons = match err.as_service_error() {
-                Some(TransactWriteItemsError::TransactionCanceledException(e)) => {
-                    e.cancellation_reasons().to_vec()
-                }
+                Some(TransactWriteItemsError::TransactionCanceledException(e)) => e.cancellation_reasons().to_vec(),
                 _ => {
                     let size = ops
                         .iter()
@@ -96,15 +87,8 @@ impl DynamoStore {
     }
 
     /// One transaction part. `snapshot` as for [`plan_update`].
-    fn tx_part(
-        &self,
-        op: &TxOp,
-        snapshot: Option<&Option<Item>>,
-        now: i64,
-    ) -> Result<TransactWriteItem> {
-        let build = |e: aws_sdk_dynamodb::error::BuildError| {
-            StoreError::Internal(format!("request build: {e}"))
-        };
+    fn tx_part(&self, op: &TxOp, snapshot: Option<&Option<Item>>, now: i64) -> Result<TransactWriteItem> {
+        let build = |e: aws_sdk_dynamodb::error::BuildError| StoreError::Internal(format!("request build: {e}"));
         let all_old = ReturnValuesOnConditionCheckFailure::AllOld;
         let mut expr = Expr::new(now);
         let part = match op {
@@ -197,21 +181,14 @@ impl DynamoStore {
 
 /// The error for a cancelled transaction none of whose parts failed a condition.
 fn cancellation_error(reasons: &[CancellationReason], ops: &[TxOp]) -> StoreError {
-    let failed = reasons
-        .iter()
-        .zip(ops)
-        .find(|(r, _)| r.code().is_some_and(|c| c != "None"));
+    let failed = reasons.iter().zip(ops).find(|(r, _)| r.code().is_some_and(|c| c != "None"));
     match failed {
         Some((r, op)) => {
             let size = match op {
                 TxOp::Put { item, .. } => item_size(item),
                 _ => 0,
             };
-            from_code(
-                r.code().unwrap_or_default(),
-                r.message().unwrap_or_default(),
-                size,
-            )
+            from_code(r.code().unwrap_or_default(), r.message().unwrap_or_default(), size)
         }
         None => StoreError::Internal("transaction cancelled without a reason".into()),
     }
