@@ -275,6 +275,13 @@ async fn update_max_numbers_and_timestamps() {
     assert_eq!(res, Err(cf()));
     assert_eq!(s.get(&k).await.unwrap().unwrap()["n"], json!(12));
 
+    // Values Max cannot order (booleans here) never replace an existing one.
+    s.put(item("M", "3", json!({"flag": false})), None).await.unwrap();
+    let got = s.update(&key("M", "3"), Update::new().max("flag", true).add("n", 1), None).await.unwrap();
+    assert_eq!(got, item("M", "3", json!({"flag": false, "n": 1})));
+    let got = s.update(&key("M", "3"), Update::new().max("n", "a").max("new", true), None).await.unwrap();
+    assert_eq!(got, item("M", "3", json!({"flag": false, "n": 1, "new": true})));
+
     // Max over a null replaces it.
     s.put(item("M", "2", json!({"n": null})), None).await.unwrap();
     let got = s.update(&key("M", "2"), Update::new().max("n", 1), None).await.unwrap();

@@ -336,7 +336,8 @@ pub(super) fn plan_update(
                 Some(cur) => compare_values(cur, v) == Some(Ordering::Less),
             };
             let ty = comparable_type(v);
-            let v = expr.json(v)?;
+            // DynamoDB refuses placeholders that no expression uses.
+            let v = if replace || ty.is_some() { expr.json(v)? } else { String::new() };
             let still = max_replaces(&mut expr, &n, &v, ty);
             if replace {
                 conds.push(still);
@@ -389,7 +390,8 @@ fn comparable_type(v: &Value) -> Option<&'static str> {
 }
 
 /// Whether `Max(n, v)` replaces the stored value: it is missing, NULL, or a smaller value of
-/// the same type (`Update::apply`'s rule; values of other types never compare).
+/// the same type (`Update::apply`'s rule; values of other types never compare). `v` is only
+/// read when there is a type `ty` to compare in.
 fn max_replaces(expr: &mut Expr, n: &str, v: &str, ty: Option<&str>) -> String {
     let null = expr.string("NULL");
     let smaller = match ty {

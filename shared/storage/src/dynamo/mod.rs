@@ -5,9 +5,14 @@
 //!   every read here, and conditions are rendered to treat it as absent. An update must not
 //!   build on such an item's stale attributes either: updates carry a guard that the item is not
 //!   expired-but-stored, and on that guard failing the item is replaced wholesale instead.
-//! - `Action::Max` has no update-expression form. It is done optimistically: read, compute,
-//!   write guarded by "the attribute still holds what was read", and on a failed guard look
-//!   again (the failed write returns the item) and retry.
+//! - `Action::Max` has no update-expression form (nor do two actions on one attribute). It is
+//!   done optimistically: read, compute, write guarded by "the decision taken from the read
+//!   still stands" (for other computed attributes: "the value is still the one read"), and on a
+//!   failed guard look again (the failed write returns the item) and retry.
+//!
+//! Conditional writes ask for the stored item on failure (`ReturnValuesOnConditionCheckFailure`),
+//! which tells the caller's failed condition from one of the adapter's own guards without
+//! another read.
 
 mod batch;
 mod convert;
@@ -37,6 +42,7 @@ use std::time::Duration;
 
 /// Rounds of read-compute-write for updates whose guard keeps failing under contention.
 const MAX_ATTEMPTS: usize = 10;
+
 /// SDK requests sent, per operation (retries inside the SDK count once).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RequestCounts {
