@@ -240,5 +240,11 @@ pub mod dynamo {
 
 /// A fresh table in the test binary's moto server: (endpoint, table name).
 pub fn dynamo_table() -> (String, String) {
-    panic!("the DynamoDB backend is wired in once its adapter lands")
+    let moto = linkcrm_testkit::Moto::shared().expect("moto server");
+    let table = linkcrm_testkit::unique_table_name("api");
+    let store = linkcrm_storage::dynamo::DynamoStore::for_endpoint(&moto.endpoint, &table);
+    // Called from multi-threaded test runtimes, which may block one worker on setup.
+    tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(store.create_table()))
+        .expect("create table");
+    (moto.endpoint.clone(), table)
 }
