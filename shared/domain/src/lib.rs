@@ -1,5 +1,10 @@
 //! The domain vocabulary: ids, entities, enumerations and the rules that need no I/O.
 
+pub mod crm;
+pub mod enums;
 pub mod id;
+pub mod normalize;
+pub mod platform;
+pub mod time;
 
 pub use id::{new_id, parse_id, IdKind};

@@ -1,1 +1,493 @@
-//! The conformance suite every Store adapter passes.
+//! The conformance suite: the behaviour every `Store` adapter must show, written once.
+//!
+//! Each case takes a store and works in partitions of its own (a random prefix), so cases can share
+//! one store. Adapters' test files instantiate every case with [`conformance_suite!`]:
+//!
+//! ```ignore
+//! linkcrm_storage::conformance_suite!(my_store_factory().await);
+//! ```
+
+use crate::{Condition, Cursor, Index, Item, Key, Query, SortKey, Store, StoreError, TxOp, Update};
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+/// Generates one `#[tokio::test]` per case; `$factory` is an expression (may use `.await`)
+/// evaluating to an `Arc<dyn Store>`.
+#[macro_export]
+macro_rules! conformance_suite {
+    ($factory:expr) => {
+        $crate::conformance_suite!(@cases $factory;
+            reads_your_writes, conditional_writes, conditions_treat_expired_items_as_absent,
+            update_actions, transaction_is_all_or_nothing, transaction_rejects_bad_requests,
+            atomic_counters_under_concurrent_writers, optimistic_version_conflicts,
+            sort_key_conditions, cursor_pagination_while_items_are_added, index_queries,
+            query_filter_and_limit, ttl_hides_expired_items, item_size_limit, batch_get_many);
+    };
+    (@cases $factory:expr; $($case:ident),*) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $case() {
+                let store: std::sync::Arc<dyn $crate::Store> = $factory;
+                $crate::conformance::$case(store).await;
+            }
+        )*
+    };
+}
+
+fn prefix() -> String {
+    format!("t{}#", uuid_like())
+}
+
+fn uuid_like() -> String {
+    linkcrm_domain::new_id(linkcrm_domain::IdKind::Request)
+}
+
+pub fn item(pk: &str, sk: &str, extra: Value) -> Item {
+    let mut it = Item::new();
+    it.insert("PK".into(), pk.into());
+    it.insert("SK".into(), sk.into());
+    if let Value::Object(m) = extra {
+        it.extend(m);
+    }
+    it
+}
+
+fn sks(items: &[Item]) -> Vec<String> {
+    items.iter().map(|i| i["SK"].as_str().unwrap().to_owned()).collect()
+}
+
+/// Reads a whole partition page by page.
+async fn read_all(store: &dyn Store, q: Query) -> Vec<Item> {
+    let mut out = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = store.query(q.clone().after(cursor)).await.unwrap();
+        out.extend(page.items);
+        match page.cursor {
+            Some(c) => cursor = Some(c),
+            None => return out,
+        }
+    }
+}
+
+pub async fn reads_your_writes(store: Arc<dyn Store>) {
+    let p = prefix();
+    let pk = format!("{p}A");
+    let it = item(&pk, "1", json!({"name": "Marina", "n": 42, "nested": {"list": [1, "two", true, null]}, "f": 1.5}));
+    store.put(it.clone(), None).await.unwrap();
+    assert_eq!(store.get(&Key::new(&pk, "1")).await.unwrap(), Some(it.clone()), "get returns what put wrote");
+    let listed = store.query(Query::partition(&pk)).await.unwrap();
+    assert_eq!(listed.items, vec![it.clone()], "query sees the write at once");
+    let after = store.update(&Key::new(&pk, "1"), Update::new().set("name", "Mara"), None).await.unwrap();
+    assert_eq!(after["name"], "Mara");
+    assert_eq!(after["n"], 42, "update keeps other attributes");
+    assert_eq!(store.get(&Key::new(&pk, "1")).await.unwrap().unwrap()["name"], "Mara");
+    store.delete(&Key::new(&pk, "1"), None).await.unwrap();
+    assert_eq!(store.get(&Key::new(&pk, "1")).await.unwrap(), None);
+    // Deleting what is not there is not an error.
+    store.delete(&Key::new(&pk, "1"), None).await.unwrap();
+}
+
+pub async fn conditional_writes(store: Arc<dyn Store>) {
+    let pk = format!("{}C", prefix());
+    let k = Key::new(&pk, "x");
+    let fresh = item(&pk, "x", json!({"version": 1, "count": 5, "state": "open"}));
+    store.put(fresh.clone(), Some(Condition::NotExists)).await.unwrap();
+    let again = store.put(item(&pk, "x", json!({"version": 9})), Some(Condition::NotExists)).await;
+    assert!(matches!(again, Err(StoreError::ConditionFailed { .. })), "second create is refused: {again:?}");
+    assert_eq!(store.get(&k).await.unwrap(), Some(fresh.clone()), "a failed condition writes nothing");
+
+    let missing = Key::new(&pk, "missing");
+    let r = store.update(&missing, Update::new().set("a", 1), Some(Condition::Exists)).await;
+    assert!(r.unwrap_err().is_condition_failed());
+    assert_eq!(store.get(&missing).await.unwrap(), None, "a refused update does not create the item");
+    assert!(store.delete(&missing, Some(Condition::Exists)).await.unwrap_err().is_condition_failed());
+
+    let cases: Vec<(Condition, bool)> = vec![
+        (Condition::Exists, true),
+        (Condition::Equals("state".into(), json!("open")), true),
+        (Condition::Equals("state".into(), json!("closed")), false),
+        (Condition::Equals("count".into(), json!(5.0)), true),
+        (Condition::AttrAbsent("archivedAt".into()), true),
+        (Condition::AttrAbsent("state".into()), false),
+        (Condition::AttrPresent("state".into()), true),
+        (Condition::AttrPresent("archivedAt".into()), false),
+        (Condition::AtLeast("count".into(), 5), true),
+        (Condition::AtLeast("count".into(), 6), false),
+        (Condition::AtLeast("absent".into(), 0), false),
+        (Condition::VersionEquals(1), true),
+        (Condition::VersionEquals(2), false),
+        (Condition::And(vec![Condition::VersionEquals(1), Condition::AtLeast("count".into(), 1)]), true),
+        (Condition::And(vec![Condition::VersionEquals(1), Condition::AtLeast("count".into(), 9)]), false),
+        (Condition::Or(vec![Condition::VersionEquals(7), Condition::AtLeast("count".into(), 1)]), true),
+        (Condition::Or(vec![Condition::VersionEquals(7), Condition::NotExists]), false),
+    ];
+    for (i, (cond, expect)) in cases.into_iter().enumerate() {
+        let r = store.update(&k, Update::new().set("probe", i as i64), Some(cond.clone())).await;
+        assert_eq!(r.is_ok(), expect, "condition {cond:?} should {}hold: {r:?}", if expect { "" } else { "not " });
+        if !expect {
+            assert!(r.unwrap_err().is_condition_failed());
+        }
+    }
+    // AttrAbsent holds on a missing item (nothing to carry the attribute).
+    store.put(item(&pk, "y", json!({})), Some(Condition::AttrAbsent("state".into()))).await.unwrap();
+    assert!(store.delete(&k, Some(Condition::VersionEquals(2))).await.unwrap_err().is_condition_failed());
+    store.delete(&k, Some(Condition::VersionEquals(1))).await.unwrap();
+    assert_eq!(store.get(&k).await.unwrap(), None);
+}
+
+pub async fn conditions_treat_expired_items_as_absent(store: Arc<dyn Store>) {
+    let pk = format!("{}E", prefix());
+    let past = crate::now_epoch() - 10;
+    store.put(item(&pk, "old", json!({"ttl": past, "state": "open"})), None).await.unwrap();
+    let k = Key::new(&pk, "old");
+    assert!(store
+        .update(&k, Update::new().set("x", 1), Some(Condition::Exists))
+        .await
+        .unwrap_err()
+        .is_condition_failed());
+    assert!(store
+        .update(&k, Update::new().set("x", 1), Some(Condition::Equals("state".into(), json!("open"))))
+        .await
+        .unwrap_err()
+        .is_condition_failed());
+    // Creating over an expired item succeeds: it no longer exists.
+    store.put(item(&pk, "old", json!({"state": "new"})), Some(Condition::NotExists)).await.unwrap();
+    assert_eq!(store.get(&k).await.unwrap().unwrap()["state"], "new");
+}
+
+pub async fn update_actions(store: Arc<dyn Store>) {
+    let pk = format!("{}U", prefix());
+    let k = Key::new(&pk, "acct");
+    // An update of a missing item creates it.
+    let it = store
+        .update(
+            &k,
+            Update::new()
+                .add("attempts", 1)
+                .set_if_absent("firstContactedAt", "2026-05-08T09:00:00Z")
+                .max("lastContactedAt", "2026-05-08T09:00:00Z")
+                .max("score", 10),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(it["PK"], json!(pk));
+    assert_eq!(it["attempts"], 1);
+    assert_eq!(it["firstContactedAt"], "2026-05-08T09:00:00Z");
+    let it = store
+        .update(
+            &k,
+            Update::new()
+                .add("attempts", 2)
+                .set_if_absent("firstContactedAt", "2026-06-01T00:00:00Z")
+                .max("lastContactedAt", "2026-05-07T00:00:00Z")
+                .max("score", 12),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(it["attempts"], 3);
+    assert_eq!(it["firstContactedAt"], "2026-05-08T09:00:00Z", "set-if-absent keeps the first value");
+    assert_eq!(it["lastContactedAt"], "2026-05-08T09:00:00Z", "max keeps the later time");
+    assert_eq!(it["score"], 12, "max takes the larger number");
+    let it = store
+        .update(
+            &k,
+            Update::new().add("attempts", -1).max("lastContactedAt", "2026-05-22T10:00:00Z").remove("score"),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(it["attempts"], 2);
+    assert_eq!(it["lastContactedAt"], "2026-05-22T10:00:00Z");
+    assert!(!it.contains_key("score"));
+    assert_eq!(store.get(&k).await.unwrap(), Some(it));
+    // Max with a condition: the condition still guards the whole update.
+    let r = store
+        .update(&k, Update::new().max("lastContactedAt", "2027-01-01T00:00:00Z"), Some(Condition::VersionEquals(3)))
+        .await;
+    assert!(r.unwrap_err().is_condition_failed());
+    assert_eq!(store.get(&k).await.unwrap().unwrap()["lastContactedAt"], "2026-05-22T10:00:00Z");
+}
+
+pub async fn transaction_is_all_or_nothing(store: Arc<dyn Store>) {
+    let pk = format!("{}T", prefix());
+    store.put(item(&pk, "rel", json!({"version": 1, "status": "PROSPECTING"})), None).await.unwrap();
+    store.put(item(&pk, "guard", json!({})), None).await.unwrap();
+    let ops = vec![
+        TxOp::put(item(&pk, "evt1", json!({"type": "STATUS_CHANGED"}))),
+        TxOp::update_if(
+            Key::new(&pk, "rel"),
+            Update::new().set("status", "LINK_PLACED").add("version", 1),
+            Condition::VersionEquals(1),
+        ),
+        TxOp::put_if(item(&pk, "guard", json!({})), Condition::NotExists),
+    ];
+    let r = store.transact(ops).await;
+    assert_eq!(r, Err(StoreError::ConditionFailed { op: Some(2) }), "the failing part is named");
+    assert_eq!(store.get(&Key::new(&pk, "evt1")).await.unwrap(), None, "no part of a failed transaction is written");
+    assert_eq!(store.get(&Key::new(&pk, "rel")).await.unwrap().unwrap()["status"], "PROSPECTING");
+
+    let ops = vec![
+        TxOp::put(item(&pk, "evt1", json!({"type": "STATUS_CHANGED"}))),
+        TxOp::update_if(
+            Key::new(&pk, "rel"),
+            Update::new().set("status", "LINK_PLACED").add("version", 1),
+            Condition::VersionEquals(1),
+        ),
+        TxOp::check(Key::new(&pk, "guard"), Condition::Exists),
+        TxOp::Delete { key: Key::new(&pk, "guard2"), cond: Some(Condition::NotExists) },
+    ];
+    store.transact(ops).await.unwrap();
+    assert!(store.get(&Key::new(&pk, "evt1")).await.unwrap().is_some());
+    let rel = store.get(&Key::new(&pk, "rel")).await.unwrap().unwrap();
+    assert_eq!((rel["status"].as_str(), rel["version"].as_i64()), (Some("LINK_PLACED"), Some(2)));
+
+    // A failing condition check alone also aborts.
+    let r = store
+        .transact(vec![TxOp::put(item(&pk, "evt2", json!({}))), TxOp::check(Key::new(&pk, "nope"), Condition::Exists)])
+        .await;
+    assert_eq!(r, Err(StoreError::ConditionFailed { op: Some(1) }));
+    assert_eq!(store.get(&Key::new(&pk, "evt2")).await.unwrap(), None);
+}
+
+pub async fn transaction_rejects_bad_requests(store: Arc<dyn Store>) {
+    let pk = format!("{}B", prefix());
+    let dup = vec![TxOp::put(item(&pk, "a", json!({}))), TxOp::update(Key::new(&pk, "a"), Update::new().set("x", 1))];
+    assert!(matches!(store.transact(dup).await, Err(StoreError::Invalid(_))));
+    let many: Vec<TxOp> = (0..101).map(|i| TxOp::put(item(&pk, &format!("{i:03}"), json!({})))).collect();
+    assert!(matches!(store.transact(many).await, Err(StoreError::Invalid(_))));
+    assert!(store.query(Query::partition(&pk)).await.unwrap().items.is_empty());
+}
+
+pub async fn atomic_counters_under_concurrent_writers(store: Arc<dyn Store>) {
+    let pk = format!("{}N", prefix());
+    let k = Key::new(&pk, "counter");
+    let mut tasks = Vec::new();
+    for w in 0..16 {
+        let (store, k) = (store.clone(), k.clone());
+        tasks.push(tokio::spawn(async move {
+            for i in 0..5 {
+                let stamp = format!("2026-05-{:02}T00:00:00Z", 1 + (w * 5 + i) % 28);
+                store
+                    .update(
+                        &k,
+                        Update::new().add("n", 1).max("last", stamp).set_if_absent("first", format!("w{w}")),
+                        None,
+                    )
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let it = store.get(&k).await.unwrap().unwrap();
+    assert_eq!(it["n"], 80, "no increment is lost");
+    assert_eq!(it["last"], "2026-05-28T00:00:00Z", "max ends at the largest value written");
+    assert!(it["first"].as_str().unwrap().starts_with('w'));
+}
+
+pub async fn optimistic_version_conflicts(store: Arc<dyn Store>) {
+    let pk = format!("{}V", prefix());
+    let k = Key::new(&pk, "rel");
+    store.put(item(&pk, "rel", json!({"version": 1, "notes": []})), None).await.unwrap();
+    let mut tasks = Vec::new();
+    for w in 0..8 {
+        let (store, k) = (store.clone(), k.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut wins = 0;
+            for _ in 0..4 {
+                let cur = store.get(&k).await.unwrap().unwrap();
+                let v = cur["version"].as_i64().unwrap();
+                let mut notes = cur["notes"].as_array().unwrap().clone();
+                notes.push(json!(w));
+                match store
+                    .update(
+                        &k,
+                        Update::new().set("notes", Value::Array(notes)).add("version", 1),
+                        Some(Condition::VersionEquals(v)),
+                    )
+                    .await
+                {
+                    Ok(_) => wins += 1,
+                    Err(StoreError::ConditionFailed { .. }) => {}
+                    Err(e) => panic!("unexpected {e:?}"),
+                }
+            }
+            wins
+        }));
+    }
+    let mut wins = 0;
+    for t in tasks {
+        wins += t.await.unwrap();
+    }
+    let it = store.get(&k).await.unwrap().unwrap();
+    assert!(wins >= 1);
+    assert_eq!(it["version"].as_i64().unwrap(), 1 + wins, "every successful write bumped the version once");
+    assert_eq!(it["notes"].as_array().unwrap().len() as i64, wins, "no successful write was lost");
+}
+
+pub async fn sort_key_conditions(store: Arc<dyn Store>) {
+    let pk = format!("{}S", prefix());
+    for sk in ["a", "b", "ba", "bb", "c", "EVT#01", "EVT#02", "EVT#10"] {
+        store.put(item(&pk, sk, json!({})), None).await.unwrap();
+    }
+    let q = |sk: SortKey| Query::partition(&pk).sk(sk).limit(100);
+    let cases = [
+        (SortKey::All, vec!["EVT#01", "EVT#02", "EVT#10", "a", "b", "ba", "bb", "c"]),
+        (SortKey::Prefix("EVT#".into()), vec!["EVT#01", "EVT#02", "EVT#10"]),
+        (SortKey::Prefix("b".into()), vec!["b", "ba", "bb"]),
+        (SortKey::Between("b".into(), "ba".into()), vec!["b", "ba"]),
+        (SortKey::AtLeast("ba".into()), vec!["ba", "bb", "c"]),
+        (SortKey::After("ba".into()), vec!["bb", "c"]),
+        (SortKey::AtMost("b".into()), vec!["EVT#01", "EVT#02", "EVT#10", "a", "b"]),
+        (SortKey::Before("b".into()), vec!["EVT#01", "EVT#02", "EVT#10", "a"]),
+    ];
+    for (sk, expect) in cases {
+        let got = sks(&store.query(q(sk.clone())).await.unwrap().items);
+        assert_eq!(got, expect, "forward {sk:?}");
+        let back = sks(&store.query(q(sk.clone()).backward()).await.unwrap().items);
+        let mut rev = expect.clone();
+        rev.reverse();
+        assert_eq!(back, rev, "backward {sk:?}");
+    }
+    // Another partition that shares a prefix of this one's name stays out.
+    store.put(item(&format!("{pk}X"), "a", json!({})), None).await.unwrap();
+    assert_eq!(store.query(q(SortKey::All)).await.unwrap().items.len(), 8);
+}
+
+pub async fn cursor_pagination_while_items_are_added(store: Arc<dyn Store>) {
+    for forward in [true, false] {
+        let pk = format!("{}P", prefix());
+        let originals: Vec<String> = (0..40).map(|i| format!("k{:03}", i * 2)).collect();
+        for sk in &originals {
+            store.put(item(&pk, sk, json!({})), None).await.unwrap();
+        }
+        let mut seen = Vec::new();
+        let mut cursor: Option<Cursor> = None;
+        let mut round = 0;
+        loop {
+            let page = store.query(Query::partition(&pk).forward(forward).limit(7).after(cursor)).await.unwrap();
+            seen.extend(sks(&page.items));
+            // Writers keep adding items between pages, before and after the reader's position.
+            for j in 0..3 {
+                let odd = format!("k{:03}", ((round * 13 + j * 29) % 80) | 1);
+                store.put(item(&pk, &odd, json!({})), None).await.unwrap();
+            }
+            round += 1;
+            match page.cursor {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        let unique: BTreeSet<&String> = seen.iter().collect();
+        assert_eq!(unique.len(), seen.len(), "no item is returned twice");
+        for o in &originals {
+            assert!(seen.contains(o), "item {o} present from the start was not skipped");
+        }
+        let mut ordered = seen.clone();
+        ordered.sort();
+        if !forward {
+            ordered.reverse();
+        }
+        assert_eq!(seen, ordered, "pages follow sort-key order");
+    }
+}
+
+pub async fn index_queries(store: Arc<dyn Store>) {
+    let p = prefix();
+    let by_status = format!("{p}WS#1#STATUS");
+    for (id, status, at) in
+        [("r1", "ENGAGED", "2026-05-01"), ("r2", "ENGAGED", "2026-05-03"), ("r3", "PLACED", "2026-05-02")]
+    {
+        let it = item(
+            &format!("{p}WS#1"),
+            &format!("REL#{id}"),
+            json!({"GSI1PK": format!("{by_status}#{status}"), "GSI1SK": at, "GSI2PK": format!("{p}ALL"), "GSI2SK": at}),
+        );
+        store.put(it, None).await.unwrap();
+    }
+    // Sparse: an item without index attributes is not in the index.
+    store.put(item(&format!("{p}WS#1"), "META", json!({})), None).await.unwrap();
+
+    let engaged = store.query(Query::index(Index::Gsi1, format!("{by_status}#ENGAGED")).backward()).await.unwrap();
+    assert_eq!(sks(&engaged.items), vec!["REL#r2", "REL#r1"], "newest first through the index");
+    let all = store
+        .query(Query::index(Index::Gsi2, format!("{p}ALL")).sk(SortKey::AtLeast("2026-05-02".into())))
+        .await
+        .unwrap();
+    assert_eq!(sks(&all.items), vec!["REL#r3", "REL#r2"]);
+    let paged = read_all(store.as_ref(), Query::index(Index::Gsi2, format!("{p}ALL")).limit(1)).await;
+    assert_eq!(sks(&paged), vec!["REL#r1", "REL#r3", "REL#r2"], "index pages with cursors");
+
+    // Changing an index key moves the item; removing it drops the item from the index.
+    let k = Key::new(format!("{p}WS#1"), "REL#r1");
+    store.update(&k, Update::new().set("GSI1PK", format!("{by_status}#PLACED")), None).await.unwrap();
+    let placed = store.query(Query::index(Index::Gsi1, format!("{by_status}#PLACED"))).await.unwrap();
+    assert_eq!(sks(&placed.items), vec!["REL#r1", "REL#r3"]);
+    assert_eq!(store.query(Query::index(Index::Gsi1, format!("{by_status}#ENGAGED"))).await.unwrap().items.len(), 1);
+    store.update(&k, Update::new().remove("GSI2PK"), None).await.unwrap();
+    store.delete(&Key::new(format!("{p}WS#1"), "REL#r2"), None).await.unwrap();
+    let all = store.query(Query::index(Index::Gsi2, format!("{p}ALL"))).await.unwrap();
+    assert_eq!(sks(&all.items), vec!["REL#r3"]);
+}
+
+pub async fn query_filter_and_limit(store: Arc<dyn Store>) {
+    let pk = format!("{}F", prefix());
+    for i in 0..10 {
+        store.put(item(&pk, &format!("{i:02}"), json!({"even": i % 2 == 0})), None).await.unwrap();
+    }
+    let q = Query::partition(&pk).filter(Condition::Equals("even".into(), json!(true)));
+    let first = store.query(q.clone().limit(4)).await.unwrap();
+    assert_eq!(sks(&first.items), vec!["00", "02"], "the limit counts examined items, as DynamoDB's does");
+    assert!(first.cursor.is_some());
+    let all = read_all(store.as_ref(), q.limit(3)).await;
+    assert_eq!(sks(&all), vec!["00", "02", "04", "06", "08"]);
+}
+
+pub async fn ttl_hides_expired_items(store: Arc<dyn Store>) {
+    let pk = format!("{}L", prefix());
+    let now = crate::now_epoch();
+    store.put(item(&pk, "gone", json!({"ttl": now - 1})), None).await.unwrap();
+    store.put(item(&pk, "live", json!({"ttl": now + 3600})), None).await.unwrap();
+    store.put(item(&pk, "plain", json!({})), None).await.unwrap();
+    assert_eq!(store.get(&Key::new(&pk, "gone")).await.unwrap(), None);
+    assert!(store.get(&Key::new(&pk, "live")).await.unwrap().is_some());
+    assert_eq!(sks(&store.query(Query::partition(&pk)).await.unwrap().items), vec!["live", "plain"]);
+    let got = store.batch_get(&[Key::new(&pk, "gone"), Key::new(&pk, "live")]).await.unwrap();
+    assert_eq!(sks(&got), vec!["live"]);
+}
+
+pub async fn item_size_limit(store: Arc<dyn Store>) {
+    let pk = format!("{}Z", prefix());
+    let big = "x".repeat(crate::table::table().max_item_bytes + 1);
+    let r = store.put(item(&pk, "big", json!({ "body": big })), None).await;
+    assert!(matches!(r, Err(StoreError::ItemTooLarge { .. })), "{r:?}");
+    let r = store.transact(vec![TxOp::put(item(&pk, "big", json!({ "body": big })))]).await;
+    assert!(matches!(r, Err(StoreError::ItemTooLarge { .. })), "{r:?}");
+    assert_eq!(store.get(&Key::new(&pk, "big")).await.unwrap(), None);
+    let fits = "y".repeat(300 * 1024);
+    store.put(item(&pk, "fits", json!({ "body": fits })), None).await.unwrap();
+    assert_eq!(store.get(&Key::new(&pk, "fits")).await.unwrap().unwrap()["body"].as_str().unwrap().len(), fits.len());
+}
+
+pub async fn batch_get_many(store: Arc<dyn Store>) {
+    let pk = format!("{}G", prefix());
+    let mut ops = Vec::new();
+    for i in 0..150 {
+        ops.push(TxOp::put(item(&pk, &format!("{i:03}"), json!({"i": i}))));
+        if ops.len() == 50 {
+            store.transact(std::mem::take(&mut ops)).await.unwrap();
+        }
+    }
+    let mut keys: Vec<Key> = (0..150).rev().map(|i| Key::new(&pk, format!("{i:03}"))).collect();
+    keys.insert(10, Key::new(&pk, "missing"));
+    let got = store.batch_get(&keys).await.unwrap();
+    assert_eq!(got.len(), 150);
+    let order: Vec<i64> = got.iter().map(|i| i["i"].as_i64().unwrap()).collect();
+    assert_eq!(order, (0..150).rev().collect::<Vec<_>>(), "results follow the order of the keys asked for");
+}

@@ -1,1 +1,501 @@
-//! Embedded adapter (redb).
+//! The embedded adapter: the single table kept in one redb file.
+//!
+//! Layout: table `items` maps `PK \0 SK` to the item's JSON; each secondary index is a table whose
+//! keys are `GSIPK \0 GSISK \0 PK \0 SK` (sparse, like DynamoDB's: only items carrying both index
+//! attributes appear). Byte order of these keys is the sort order DynamoDB gives string keys, and
+//! `\0` never occurs in a key, so a partition is one contiguous range.
+//!
+//! Writes go through one writer thread that takes every request waiting at that moment and commits
+//! them in one redb transaction (group commit: one fsync for many writers). Each request's
+//! conditions are checked against the state left by the requests before it in the same batch, and a
+//! request either applies whole or not at all, so the result is the same as running them one by one.
+//! Reads run on tokio's blocking pool against redb's MVCC snapshots.
+
+use crate::{
+    is_expired, now_epoch, validate_item, validate_key, validate_tx, Condition, Cursor, Index, Item, Key, Page, Query,
+    Result, SortKey, Store, StoreError, TxOp, Update,
+};
+use async_trait::async_trait;
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use std::ops::Bound;
+use std::path::Path;
+use std::sync::mpsc;
+use std::sync::Arc;
+use tokio::sync::{oneshot, Notify};
+
+const ITEMS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("items");
+const GSI_TABLES: [TableDefinition<&[u8], &[u8]>; 3] =
+    [TableDefinition::new("GSI1"), TableDefinition::new("GSI2"), TableDefinition::new("GSI3")];
+/// Requests committed together at most.
+const MAX_BATCH: usize = 512;
+
+pub struct EmbeddedStore {
+    db: Arc<Database>,
+    writer: mpsc::Sender<WriteRequest>,
+    committed: Arc<Notify>,
+}
+
+struct WriteRequest {
+    ops: Vec<TxOp>,
+    /// For a single `update`, the item as written is returned.
+    want_item: bool,
+    /// A multi-part transaction reports which part's condition failed.
+    transaction: bool,
+    reply: oneshot::Sender<Result<Option<Item>>>,
+}
+
+impl EmbeddedStore {
+    /// Opens (or creates) the store file. Only one process may have it open for writing.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        if let Some(dir) = path.as_ref().parent() {
+            std::fs::create_dir_all(dir).map_err(internal)?;
+        }
+        let db = Database::create(path.as_ref()).map_err(internal)?;
+        // Create the tables up front so readers never meet a missing table.
+        let tx = db.begin_write().map_err(internal)?;
+        tx.open_table(ITEMS).map_err(internal)?;
+        for def in GSI_TABLES {
+            tx.open_table(def).map_err(internal)?;
+        }
+        tx.commit().map_err(internal)?;
+        let db = Arc::new(db);
+        let committed = Arc::new(Notify::new());
+        let (writer, rx) = mpsc::channel::<WriteRequest>();
+        let (wdb, wnotify) = (db.clone(), committed.clone());
+        std::thread::Builder::new()
+            .name("store-writer".into())
+            .spawn(move || writer_loop(&wdb, &rx, &wnotify))
+            .map_err(internal)?;
+        Ok(EmbeddedStore { db, writer, committed })
+    }
+
+    /// Notified after every commit: lets the local outbox relay wake without polling hard.
+    pub fn commit_notify(&self) -> Arc<Notify> {
+        self.committed.clone()
+    }
+
+    async fn write(&self, ops: Vec<TxOp>, want_item: bool, transaction: bool) -> Result<Option<Item>> {
+        let (reply, rx) = oneshot::channel();
+        self.writer
+            .send(WriteRequest { ops, want_item, transaction, reply })
+            .map_err(|_| StoreError::Unavailable("store writer stopped".into()))?;
+        rx.await.map_err(|_| StoreError::Internal("store writer dropped a request".into()))?
+    }
+
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&redb::ReadTransaction) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || {
+            let tx = db.begin_read().map_err(internal)?;
+            f(&tx)
+        })
+        .await
+        .map_err(internal)?
+    }
+}
+
+fn internal(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Internal(e.to_string())
+}
+
+fn item_key(pk: &str, sk: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(pk.len() + sk.len() + 1);
+    k.extend_from_slice(pk.as_bytes());
+    k.push(0);
+    k.extend_from_slice(sk.as_bytes());
+    k
+}
+
+fn index_key(ipk: &str, isk: &str, key: &Key) -> Vec<u8> {
+    let mut k = item_key(ipk, isk);
+    k.push(0);
+    k.extend_from_slice(&item_key(&key.pk, &key.sk));
+    k
+}
+
+/// The (partition, sort) strings of `item` for `index`, if it appears in that index.
+fn index_entry(index: Index, item: &Item) -> Option<(&str, &str)> {
+    let (p, s) = index.key_attrs();
+    Some((item.get(p)?.as_str()?, item.get(s)?.as_str()?))
+}
+
+fn decode_item(bytes: &[u8]) -> Result<Item> {
+    serde_json::from_slice(bytes).map_err(internal)
+}
+
+/// Reads a live item through any readable table (read or write transaction).
+fn load(table: &impl ReadableTable<&'static [u8], &'static [u8]>, key: &Key, now: i64) -> Result<Option<Item>> {
+    match table.get(item_key(&key.pk, &key.sk).as_slice()).map_err(internal)? {
+        None => Ok(None),
+        Some(v) => {
+            let item = decode_item(v.value())?;
+            Ok((!is_expired(&item, now)).then_some(item))
+        }
+    }
+}
+
+fn writer_loop(db: &Database, rx: &mpsc::Receiver<WriteRequest>, committed: &Notify) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(r) => batch.push(r),
+                Err(_) => break,
+            }
+        }
+        match commit_batch(db, &batch) {
+            Ok(results) => {
+                committed.notify_waiters();
+                for (req, res) in batch.into_iter().zip(results) {
+                    let _ = req.reply.send(res);
+                }
+            }
+            Err(e) => {
+                for req in batch {
+                    let _ = req.reply.send(Err(e.clone()));
+                }
+            }
+        }
+    }
+}
+
+/// Applies every request of a batch in one redb transaction. The outer error means nothing was
+/// committed; inner results are each request's own outcome.
+fn commit_batch(db: &Database, batch: &[WriteRequest]) -> Result<Vec<Result<Option<Item>>>> {
+    let tx = db.begin_write().map_err(internal)?;
+    let now = now_epoch();
+    let mut results = Vec::with_capacity(batch.len());
+    {
+        let mut items = tx.open_table(ITEMS).map_err(internal)?;
+        let mut gsis = [
+            tx.open_table(GSI_TABLES[0]).map_err(internal)?,
+            tx.open_table(GSI_TABLES[1]).map_err(internal)?,
+            tx.open_table(GSI_TABLES[2]).map_err(internal)?,
+        ];
+        for req in batch {
+            let res = plan(&items, &req.ops, req.transaction, now).and_then(|changes| {
+                let returned = if req.want_item { changes.first().and_then(|c| c.new.clone()) } else { None };
+                for change in changes {
+                    apply(&mut items, &mut gsis, change)?;
+                }
+                Ok(returned)
+            });
+            results.push(res);
+        }
+    }
+    tx.commit().map_err(internal)?;
+    Ok(results)
+}
+
+/// One item's change: what it was (as stored, even if expired) and what it becomes.
+struct Change {
+    key: Key,
+    old: Option<Item>,
+    new: Option<Item>,
+}
+
+/// Checks every condition and computes every new item before anything is written, so a request
+/// applies whole or not at all.
+fn plan(
+    items: &impl ReadableTable<&'static [u8], &'static [u8]>,
+    ops: &[TxOp],
+    transaction: bool,
+    now: i64,
+) -> Result<Vec<Change>> {
+    validate_tx(ops)?;
+    let mut changes = Vec::with_capacity(ops.len());
+    for (i, op) in ops.iter().enumerate() {
+        let key = op.key().expect("validated");
+        let stored = match items.get(item_key(&key.pk, &key.sk).as_slice()).map_err(internal)? {
+            Some(v) => Some(decode_item(v.value())?),
+            None => None,
+        };
+        let live = stored.as_ref().filter(|it| !is_expired(it, now));
+        let cond = match op {
+            TxOp::Put { cond, .. } | TxOp::Update { cond, .. } | TxOp::Delete { cond, .. } => cond.as_ref(),
+            TxOp::Check { cond, .. } => Some(cond),
+        };
+        if let Some(c) = cond {
+            if !c.holds(live) {
+                let op = transaction.then_some(i);
+                return Err(StoreError::ConditionFailed { op });
+            }
+        }
+        let new = match op {
+            TxOp::Put { item, .. } => Some(item.clone()),
+            TxOp::Delete { .. } => None,
+            TxOp::Check { .. } => continue,
+            TxOp::Update { update, .. } => Some(updated(&key, live, update)?),
+        };
+        changes.push(Change { key, old: stored, new });
+    }
+    Ok(changes)
+}
+
+fn updated(key: &Key, live: Option<&Item>, update: &Update) -> Result<Item> {
+    let mut item = live.cloned().unwrap_or_else(|| {
+        let mut fresh = Item::new();
+        fresh.insert(crate::PK.into(), key.pk.clone().into());
+        fresh.insert(crate::SK.into(), key.sk.clone().into());
+        fresh
+    });
+    if update.actions.iter().any(|a| a.attr() == crate::PK || a.attr() == crate::SK) {
+        return Err(StoreError::Invalid("an update cannot change the item's key".into()));
+    }
+    update.apply(&mut item).map_err(StoreError::Invalid)?;
+    validate_item(&item)?;
+    Ok(item)
+}
+
+fn apply(
+    items: &mut redb::Table<&'static [u8], &'static [u8]>,
+    gsis: &mut [redb::Table<&'static [u8], &'static [u8]>; 3],
+    change: Change,
+) -> Result<()> {
+    for (n, index) in Index::SECONDARY.into_iter().enumerate() {
+        let before = change.old.as_ref().and_then(|o| index_entry(index, o));
+        let after = change.new.as_ref().and_then(|o| index_entry(index, o));
+        if before != after {
+            if let Some((p, s)) = before {
+                gsis[n].remove(index_key(p, s, &change.key).as_slice()).map_err(internal)?;
+            }
+            if let Some((p, s)) = after {
+                gsis[n].insert(index_key(p, s, &change.key).as_slice(), [].as_slice()).map_err(internal)?;
+            }
+        }
+    }
+    let k = item_key(&change.key.pk, &change.key.sk);
+    match change.new {
+        Some(item) => {
+            let bytes = serde_json::to_vec(&item).map_err(internal)?;
+            items.insert(k.as_slice(), bytes.as_slice()).map_err(internal)?;
+        }
+        None => {
+            items.remove(k.as_slice()).map_err(internal)?;
+        }
+    }
+    Ok(())
+}
+
+/// The byte range of one partition narrowed by a sort-key condition. Keys inside it may still
+/// need `SortKey::matches` (the GSI layout appends the item key after the sort key).
+fn partition_range(pk: &str, sk: &SortKey) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
+    let base = |s: &str| item_key(pk, s);
+    let plus = |s: &str, b: u8| {
+        let mut k = base(s);
+        k.push(b);
+        k
+    };
+    let whole_end = {
+        let mut k = pk.as_bytes().to_vec();
+        k.push(1);
+        k
+    };
+    let lower = match sk {
+        SortKey::All | SortKey::AtMost(_) | SortKey::Before(_) => Bound::Included(base("")),
+        SortKey::AtLeast(a) | SortKey::Between(a, _) | SortKey::Prefix(a) => Bound::Included(base(a)),
+        SortKey::After(a) => Bound::Included(plus(a, 1)),
+    };
+    let upper = match sk {
+        SortKey::All | SortKey::AtLeast(_) | SortKey::After(_) => Bound::Excluded(whole_end),
+        SortKey::Between(_, b) | SortKey::AtMost(b) => Bound::Excluded(plus(b, 1)),
+        SortKey::Before(b) => Bound::Excluded(base(b)),
+        // No UTF-8 string contains the byte 0xFF, so this bounds every key with the prefix.
+        SortKey::Prefix(p) => Bound::Excluded(plus(p, 0xFF)),
+    };
+    (lower, upper)
+}
+
+/// Splits a stored index key back into (index sort key, item key).
+fn split_index_key(k: &[u8]) -> Option<(&str, Key)> {
+    let mut parts = k.split(|b| *b == 0);
+    let _ipk = parts.next()?;
+    let isk = std::str::from_utf8(parts.next()?).ok()?;
+    let pk = std::str::from_utf8(parts.next()?).ok()?;
+    let sk = std::str::from_utf8(parts.next()?).ok()?;
+    Some((isk, Key::new(pk, sk)))
+}
+
+fn run_query(tx: &redb::ReadTransaction, q: &Query, now: i64) -> Result<Page> {
+    if q.limit == 0 {
+        return Err(StoreError::Invalid("query limit must be positive".into()));
+    }
+    let items = tx.open_table(ITEMS).map_err(internal)?;
+    let (mut lower, mut upper) = partition_range(&q.pk, &q.sk);
+    if let Some(c) = &q.cursor {
+        let resume = cursor_position(q, c)?;
+        if q.forward {
+            lower = tighter_lower(lower, Bound::Excluded(resume));
+        } else {
+            upper = tighter_upper(upper, Bound::Excluded(resume));
+        }
+    }
+    let table = match q.index {
+        Index::Primary => None,
+        other => Some(tx.open_table(GSI_TABLES[other as usize - 1]).map_err(internal)?),
+    };
+    let range_of = |t: &redb::ReadOnlyTable<&'static [u8], &'static [u8]>| {
+        t.range::<&[u8]>((as_ref_bound(&lower), as_ref_bound(&upper))).map_err(internal)
+    };
+    let range = range_of(table.as_ref().unwrap_or(&items))?;
+    let mut iter: Box<dyn Iterator<Item = _>> = if q.forward { Box::new(range) } else { Box::new(range.rev()) };
+
+    let mut page = Page::default();
+    let mut examined = 0;
+    let mut last: Option<Item> = None;
+    for entry in iter.by_ref() {
+        let (k, v) = entry.map_err(internal)?;
+        let item = match q.index {
+            Index::Primary => {
+                let sk_start = q.pk.len() + 1;
+                let sk = std::str::from_utf8(&k.value()[sk_start..]).map_err(internal)?;
+                if !q.sk.matches(sk) {
+                    continue;
+                }
+                decode_item(v.value())?
+            }
+            _ => {
+                let (isk, key) = split_index_key(k.value()).ok_or_else(|| internal("corrupt index key"))?;
+                if !q.sk.matches(isk) {
+                    continue;
+                }
+                match items.get(item_key(&key.pk, &key.sk).as_slice()).map_err(internal)? {
+                    Some(v) => decode_item(v.value())?,
+                    None => continue,
+                }
+            }
+        };
+        examined += 1;
+        if !is_expired(&item, now) && q.filter.as_ref().is_none_or(|f| f.holds(Some(&item))) {
+            page.items.push(item.clone());
+        }
+        last = Some(item);
+        if examined == q.limit {
+            break;
+        }
+    }
+    // Offer a cursor only if something is left, so a finished listing ends without an empty page.
+    if examined == q.limit && iter.next().is_some() {
+        page.cursor = last.as_ref().and_then(|it| Cursor::for_item(q.index, it));
+    }
+    Ok(page)
+}
+
+fn as_ref_bound(b: &Bound<Vec<u8>>) -> Bound<&[u8]> {
+    match b {
+        Bound::Included(v) => Bound::Included(v.as_slice()),
+        Bound::Excluded(v) => Bound::Excluded(v.as_slice()),
+        Bound::Unbounded => Bound::Unbounded,
+    }
+}
+
+fn tighter_lower(a: Bound<Vec<u8>>, b: Bound<Vec<u8>>) -> Bound<Vec<u8>> {
+    let key = |x: &Bound<Vec<u8>>| match x {
+        Bound::Included(v) | Bound::Excluded(v) => Some(v.clone()),
+        Bound::Unbounded => None,
+    };
+    match (key(&a), key(&b)) {
+        (Some(x), Some(y)) if y >= x => b,
+        (Some(_), Some(_)) => a,
+        (None, _) => b,
+        (_, None) => a,
+    }
+}
+
+fn tighter_upper(a: Bound<Vec<u8>>, b: Bound<Vec<u8>>) -> Bound<Vec<u8>> {
+    let key = |x: &Bound<Vec<u8>>| match x {
+        Bound::Included(v) | Bound::Excluded(v) => Some(v.clone()),
+        Bound::Unbounded => None,
+    };
+    match (key(&a), key(&b)) {
+        (Some(x), Some(y)) if y <= x => b,
+        (Some(_), Some(_)) => a,
+        (None, _) => b,
+        (_, None) => a,
+    }
+}
+
+/// The stored key a cursor stands for. A cursor from another partition or index is refused.
+fn cursor_position(q: &Query, c: &Cursor) -> Result<Vec<u8>> {
+    let bad = || StoreError::Invalid("cursor does not belong to this query".into());
+    let key = Key::new(c.get(crate::PK).ok_or_else(bad)?, c.get(crate::SK).ok_or_else(bad)?);
+    match q.index {
+        Index::Primary => {
+            if key.pk != q.pk {
+                return Err(bad());
+            }
+            Ok(item_key(&key.pk, &key.sk))
+        }
+        index => {
+            let (p, s) = index.key_attrs();
+            let (ipk, isk) = (c.get(p).ok_or_else(bad)?, c.get(s).ok_or_else(bad)?);
+            if ipk != q.pk {
+                return Err(bad());
+            }
+            Ok(index_key(ipk, isk, &key))
+        }
+    }
+}
+
+#[async_trait]
+impl Store for EmbeddedStore {
+    async fn get(&self, key: &Key) -> Result<Option<Item>> {
+        validate_key(key)?;
+        let key = key.clone();
+        self.read(move |tx| {
+            let items = tx.open_table(ITEMS).map_err(internal)?;
+            load(&items, &key, now_epoch())
+        })
+        .await
+    }
+
+    async fn put(&self, item: Item, cond: Option<Condition>) -> Result<()> {
+        validate_item(&item)?;
+        self.write(vec![TxOp::Put { item, cond }], false, false).await.map(|_| ())
+    }
+
+    async fn delete(&self, key: &Key, cond: Option<Condition>) -> Result<()> {
+        validate_key(key)?;
+        self.write(vec![TxOp::Delete { key: key.clone(), cond }], false, false).await.map(|_| ())
+    }
+
+    async fn update(&self, key: &Key, update: Update, cond: Option<Condition>) -> Result<Item> {
+        validate_key(key)?;
+        let item = self.write(vec![TxOp::Update { key: key.clone(), update, cond }], true, false).await?;
+        item.ok_or_else(|| internal("update returned no item"))
+    }
+
+    async fn query(&self, q: Query) -> Result<Page> {
+        self.read(move |tx| run_query(tx, &q, now_epoch())).await
+    }
+
+    async fn batch_get(&self, keys: &[Key]) -> Result<Vec<Item>> {
+        for k in keys {
+            validate_key(k)?;
+        }
+        let keys = keys.to_vec();
+        self.read(move |tx| {
+            let items = tx.open_table(ITEMS).map_err(internal)?;
+            let now = now_epoch();
+            let mut out = Vec::with_capacity(keys.len());
+            for k in &keys {
+                if let Some(it) = load(&items, k, now)? {
+                    out.push(it);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn transact(&self, ops: Vec<TxOp>) -> Result<()> {
+        validate_tx(&ops)?;
+        self.write(ops, false, true).await.map(|_| ())
+    }
+
+    fn backend(&self) -> &'static str {
+        "embedded"
+    }
+}

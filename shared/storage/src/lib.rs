@@ -87,7 +87,10 @@ pub(crate) fn validate_key(key: &Key) -> Result<()> {
 
 pub(crate) fn validate_tx(ops: &[TxOp]) -> Result<()> {
     if ops.is_empty() || ops.len() > table::table().max_transaction_items {
-        return Err(StoreError::Invalid(format!("a transaction takes 1 to {} parts", table::table().max_transaction_items)));
+        return Err(StoreError::Invalid(format!(
+            "a transaction takes 1 to {} parts",
+            table::table().max_transaction_items
+        )));
     }
     let mut seen = std::collections::HashSet::new();
     for op in ops {

@@ -31,10 +31,7 @@ impl Key {
 
     /// The key of an item, if it carries string PK and SK attributes.
     pub fn of(item: &Item) -> Option<Key> {
-        Some(Key {
-            pk: item.get(PK)?.as_str()?.to_owned(),
-            sk: item.get(SK)?.as_str()?.to_owned(),
-        })
+        Some(Key { pk: item.get(PK)?.as_str()?.to_owned(), sk: item.get(SK)?.as_str()?.to_owned() })
     }
 }
 
@@ -101,10 +98,9 @@ impl Condition {
             Condition::Equals(attr, v) => item.and_then(|i| i.get(attr)).is_some_and(|x| values_equal(x, v)),
             Condition::AttrAbsent(attr) => item.is_none_or(|i| !i.contains_key(attr)),
             Condition::AttrPresent(attr) => item.is_some_and(|i| i.contains_key(attr)),
-            Condition::AtLeast(attr, n) => item
-                .and_then(|i| i.get(attr))
-                .and_then(number_of)
-                .is_some_and(|x| x >= *n as f64),
+            Condition::AtLeast(attr, n) => {
+                item.and_then(|i| i.get(attr)).and_then(number_of).is_some_and(|x| x >= *n as f64)
+            }
             Condition::VersionEquals(n) => {
                 item.and_then(|i| i.get(VERSION)).and_then(number_of).is_some_and(|x| x == *n as f64)
             }
@@ -153,7 +149,11 @@ pub enum Action {
 impl Action {
     pub fn attr(&self) -> &str {
         match self {
-            Action::Set(a, _) | Action::Remove(a) | Action::Add(a, _) | Action::SetIfAbsent(a, _) | Action::Max(a, _) => a,
+            Action::Set(a, _)
+            | Action::Remove(a)
+            | Action::Add(a, _)
+            | Action::SetIfAbsent(a, _)
+            | Action::Max(a, _) => a,
         }
     }
 }
@@ -271,7 +271,15 @@ pub struct Query {
 
 impl Query {
     pub fn partition(pk: impl Into<String>) -> Self {
-        Query { index: Index::Primary, pk: pk.into(), sk: SortKey::All, forward: true, limit: 100, cursor: None, filter: None }
+        Query {
+            index: Index::Primary,
+            pk: pk.into(),
+            sk: SortKey::All,
+            forward: true,
+            limit: 100,
+            cursor: None,
+            filter: None,
+        }
     }
     pub fn index(index: Index, pk: impl Into<String>) -> Self {
         Query { index, ..Query::partition(pk) }

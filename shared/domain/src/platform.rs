@@ -1,0 +1,111 @@
+//! Agencies, their workspaces and API keys.
+
+use crate::enums::ApprovalMode;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Agency {
+    pub id: String,
+    pub name: String,
+    pub created_at: String,
+}
+
+/// Approval policy per kind of outside-world step. Keys are snake_case, as the anchor spells them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalPolicy {
+    #[serde(default = "require")]
+    pub publish: ApprovalMode,
+    #[serde(default = "require")]
+    pub outreach_send: ApprovalMode,
+    #[serde(default = "auto")]
+    pub indexing_submit: ApprovalMode,
+}
+
+fn require() -> ApprovalMode {
+    ApprovalMode::RequireApproval
+}
+fn auto() -> ApprovalMode {
+    ApprovalMode::Auto
+}
+
+impl Default for ApprovalPolicy {
+    fn default() -> Self {
+        ApprovalPolicy { publish: require(), outreach_send: require(), indexing_submit: auto() }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum CreditPool {
+    Workspace,
+    Agency,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct WorkspaceSettings {
+    #[serde(default)]
+    pub primary_location: Option<String>,
+    #[serde(default)]
+    pub primary_language: Option<String>,
+    #[serde(default)]
+    pub approval_policy: ApprovalPolicy,
+    #[serde(default = "workspace_pool")]
+    pub credit_pool: CreditPool,
+}
+
+fn workspace_pool() -> CreditPool {
+    CreditPool::Workspace
+}
+
+impl Default for WorkspaceSettings {
+    fn default() -> Self {
+        WorkspaceSettings {
+            primary_location: None,
+            primary_language: None,
+            approval_policy: ApprovalPolicy::default(),
+            credit_pool: CreditPool::Workspace,
+        }
+    }
+}
+
+/// One client of an agency: one brand, isolated data.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Workspace {
+    pub id: String,
+    pub agency_id: String,
+    pub name: String,
+    pub primary_domain: Option<String>,
+    pub tags: Vec<String>,
+    pub active: bool,
+    pub settings: WorkspaceSettings,
+    pub created_at: String,
+    pub updated_at: String,
+    pub last_active_at: Option<String>,
+    pub archived_at: Option<String>,
+}
+
+/// Permissions a key can carry. Agency keys hold all of them.
+pub const SCOPES: &[&str] =
+    &["crm:read", "crm:write", "campaigns:read", "campaigns:write", "webhooks:manage", "workspaces:admin"];
+
+/// An API key as listed: never the secret, only a recognisable prefix of it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiKey {
+    pub id: String,
+    pub name: String,
+    pub scopes: Vec<String>,
+    pub agency_id: String,
+    /// Absent for agency keys.
+    pub workspace_id: Option<String>,
+    /// The first characters of the secret, to recognise it (`sk_live_ab12…`).
+    pub prefix: String,
+    pub created_at: String,
+    pub last_used_at: Option<String>,
+    pub revoked_at: Option<String>,
+}
