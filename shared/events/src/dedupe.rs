@@ -17,10 +17,7 @@ pub struct Deduper {
 impl Deduper {
     /// `consumer` names the consumer (e.g. `webhook-delivery`): each consumer dedupes separately.
     pub fn new(store: Arc<dyn Store>, consumer: impl Into<String>) -> Self {
-        Deduper {
-            store,
-            consumer: consumer.into(),
-        }
+        Deduper { store, consumer: consumer.into() }
     }
 
     pub fn key(&self, event_id: &str) -> Key {
@@ -32,14 +29,7 @@ impl Deduper {
     /// asking has lost that event; consumers whose effect is a store write should put
     /// [`Deduper::mark_op`] in the same transaction as the effect instead.
     pub async fn first_time(&self, event_id: &str) -> Result<bool, StoreError> {
-        match self
-            .store
-            .put(
-                seen_item(&self.consumer, event_id),
-                Some(Condition::NotExists),
-            )
-            .await
-        {
+        match self.store.put(seen_item(&self.consumer, event_id), Some(Condition::NotExists)).await {
             Ok(()) => Ok(true),
             Err(e) if e.is_condition_failed() => Ok(false),
             Err(e) => Err(e),

@@ -3,7 +3,6 @@
 //! Its JSON is the anchor's webhook envelope (`{ type, id, createdAt, workspaceId, data }`), so the
 //! delivery worker can forward it as is.
 
-use chrono::{SecondsFormat, Utc};
 use linkcrm_domain::{new_id, IdKind};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -29,7 +28,7 @@ impl DomainEvent {
         DomainEvent {
             r#type: r#type.into(),
             id: new_id(IdKind::Event),
-            created_at: Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true),
+            created_at: linkcrm_domain::time::now_string(),
             workspace_id,
             data,
         }
@@ -60,11 +59,7 @@ mod tests {
 
     #[test]
     fn serializes_as_the_webhook_envelope() {
-        let e = DomainEvent::new(
-            "workspace.created",
-            Some("ws_1".into()),
-            json!({"name": "Acme"}),
-        );
+        let e = DomainEvent::new("workspace.created", Some("ws_1".into()), json!({"name": "Acme"}));
         assert!(linkcrm_domain::id::is_id(IdKind::Event, &e.id));
         assert!(chrono::DateTime::parse_from_rfc3339(&e.created_at).is_ok());
         assert!(e.created_at.ends_with('Z'));
@@ -80,10 +75,7 @@ mod tests {
         assert_eq!(DomainEvent::from_value(v).unwrap(), e);
 
         let platform = DomainEvent::new("agency.created", None, json!({}));
-        assert_eq!(
-            serde_json::to_value(&platform).unwrap()["workspaceId"],
-            Value::Null
-        );
+        assert_eq!(serde_json::to_value(&platform).unwrap()["workspaceId"], Value::Null);
     }
 
     #[test]

@@ -23,10 +23,7 @@ impl EventBridgeBus {
     }
 
     pub fn from_client(client: aws_sdk_eventbridge::Client, bus_name: impl Into<String>) -> Self {
-        EventBridgeBus {
-            client,
-            bus_name: bus_name.into(),
-        }
+        EventBridgeBus { client, bus_name: bus_name.into() }
     }
 
     /// A client for a local EventBridge-protocol server (moto) with static test credentials.
@@ -57,10 +54,7 @@ impl EventBridgeBus {
             .send()
             .await
             .map_err(|e| {
-                BusError::Unavailable(format!(
-                    "PutEvents: {}",
-                    aws_sdk_eventbridge::error::DisplayErrorContext(e)
-                ))
+                BusError::Unavailable(format!("PutEvents: {}", aws_sdk_eventbridge::error::DisplayErrorContext(e)))
             })?;
         // Entries come back in request order; an entry with an error code was not published.
         let failures: Vec<String> = out
@@ -68,9 +62,7 @@ impl EventBridgeBus {
             .iter()
             .zip(events)
             .filter_map(|(r, e)| {
-                r.error_code().map(|code| {
-                    format!("{}: {code} {}", e.id, r.error_message().unwrap_or_default())
-                })
+                r.error_code().map(|code| format!("{}: {code} {}", e.id, r.error_message().unwrap_or_default()))
             })
             .collect();
         let failed = (out.failed_entry_count().max(0) as usize).max(failures.len());
@@ -128,17 +120,13 @@ mod tests {
 
     #[test]
     fn batches_respect_count_and_size() {
-        let small: Vec<DomainEvent> = (0..23)
-            .map(|i| DomainEvent::new("t", None, json!(i)))
-            .collect();
+        let small: Vec<DomainEvent> = (0..23).map(|i| DomainEvent::new("t", None, json!(i))).collect();
         let sizes: Vec<usize> = batches(&small).iter().map(|b| b.len()).collect();
         assert_eq!(sizes, vec![10, 10, 3]);
         assert!(batches(&[]).is_empty());
 
         let big = "x".repeat(100 * 1024);
-        let large: Vec<DomainEvent> = (0..5)
-            .map(|_| DomainEvent::new("t", None, json!(big)))
-            .collect();
+        let large: Vec<DomainEvent> = (0..5).map(|_| DomainEvent::new("t", None, json!(big))).collect();
         let sizes: Vec<usize> = batches(&large).iter().map(|b| b.len()).collect();
         assert_eq!(sizes, vec![2, 2, 1]);
     }

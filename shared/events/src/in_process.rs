@@ -32,11 +32,7 @@ impl Default for InProcessBus {
 
 impl InProcessBus {
     pub fn new() -> Self {
-        InProcessBus {
-            handlers: RwLock::new(Vec::new()),
-            watchers: broadcast::channel(1024).0,
-            sink: None,
-        }
+        InProcessBus { handlers: RwLock::new(Vec::new()), watchers: broadcast::channel(1024).0, sink: None }
     }
 
     /// Also POSTs every envelope to `url`.
@@ -45,10 +41,7 @@ impl InProcessBus {
             .timeout(Duration::from_secs(10))
             .build()
             .expect("a reqwest client builds with static settings");
-        InProcessBus {
-            sink: Some((client, url.into())),
-            ..Self::new()
-        }
+        InProcessBus { sink: Some((client, url.into())), ..Self::new() }
     }
 
     /// A sink from `LINKCRM_EVENT_SINK_URL` when it is set and not empty.
@@ -61,10 +54,7 @@ impl InProcessBus {
 
     /// Registers a handler that every publish awaits, in registration order.
     pub fn register(&self, handler: Arc<dyn EventHandler>) {
-        self.handlers
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(handler);
+        self.handlers.write().unwrap_or_else(|e| e.into_inner()).push(handler);
     }
 
     /// A best-effort view of published events, for observers such as tests and logs. A receiver
@@ -74,12 +64,7 @@ impl InProcessBus {
         self.watchers.subscribe()
     }
 
-    async fn post(
-        &self,
-        client: &reqwest::Client,
-        url: &str,
-        event: &DomainEvent,
-    ) -> Result<(), BusError> {
+    async fn post(&self, client: &reqwest::Client, url: &str, event: &DomainEvent) -> Result<(), BusError> {
         let res = client
             .post(url)
             .header(EVENT_ID_HEADER, &event.id)
@@ -92,14 +77,9 @@ impl InProcessBus {
         if status.is_success() {
             Ok(())
         } else if status.is_server_error() || status.as_u16() == 429 {
-            Err(BusError::Unavailable(format!(
-                "event sink {url} answered {status}"
-            )))
+            Err(BusError::Unavailable(format!("event sink {url} answered {status}")))
         } else {
-            Err(BusError::Refused {
-                failed: 1,
-                detail: format!("event sink {url} answered {status} for {}", event.id),
-            })
+            Err(BusError::Refused { failed: 1, detail: format!("event sink {url} answered {status} for {}", event.id) })
         }
     }
 }
@@ -114,11 +94,7 @@ impl EventBus for InProcessBus {
                 self.post(client, url, event).await?;
             }
         }
-        let handlers = self
-            .handlers
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
+        let handlers = self.handlers.read().unwrap_or_else(|e| e.into_inner()).clone();
         for event in events {
             for h in &handlers {
                 h.handle(event).await?;

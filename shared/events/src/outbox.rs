@@ -79,18 +79,11 @@ pub fn event_of(item: &Item) -> Result<DomainEvent, OutboxItemError> {
     if !is_outbox_event(item) {
         return Err(OutboxItemError::NotAnEvent);
     }
-    let raw = item
-        .get("event")
-        .cloned()
-        .ok_or_else(|| OutboxItemError::Malformed("no event attribute".into()))?;
-    let event =
-        DomainEvent::from_value(raw).map_err(|e| OutboxItemError::Malformed(e.to_string()))?;
+    let raw = item.get("event").cloned().ok_or_else(|| OutboxItemError::Malformed("no event attribute".into()))?;
+    let event = DomainEvent::from_value(raw).map_err(|e| OutboxItemError::Malformed(e.to_string()))?;
     let key = Key::of(item).ok_or_else(|| OutboxItemError::Malformed("no key".into()))?;
     if key != outbox_key(&event.id) {
-        return Err(OutboxItemError::Malformed(format!(
-            "key {key:?} does not match event {}",
-            event.id
-        )));
+        return Err(OutboxItemError::Malformed(format!("key {key:?} does not match event {}", event.id)));
     }
     Ok(event)
 }
@@ -119,9 +112,7 @@ mod tests {
     #[test]
     fn outbox_item_round_trips() {
         let e = DomainEvent::new("workspace.created", Some("ws_1".into()), json!({"n": 1}));
-        let TxOp::Put { item, cond } = outbox_put(&e) else {
-            panic!("a put")
-        };
+        let TxOp::Put { item, cond } = outbox_put(&e) else { panic!("a put") };
         assert_eq!(cond, Some(Condition::NotExists));
         assert_eq!(item["PK"], json!(shard_pk(shard_of(&e.id))));
         assert_eq!(item["SK"], json!(e.id));
@@ -132,10 +123,7 @@ mod tests {
 
         let mut moved = item.clone();
         moved.insert("SK".into(), json!("evt_other"));
-        assert!(matches!(
-            event_of(&moved),
-            Err(OutboxItemError::Malformed(_))
-        ));
+        assert!(matches!(event_of(&moved), Err(OutboxItemError::Malformed(_))));
         let mut job = item;
         job.insert("kind".into(), json!("job"));
         assert!(matches!(event_of(&job), Err(OutboxItemError::NotAnEvent)));

@@ -42,10 +42,11 @@ pub struct Relay {
 impl Relay {
     /// Reads the failpoint from the environment once, here.
     pub fn new(store: Arc<dyn Store>, bus: Arc<dyn EventBus>) -> Self {
-        let crash_after_publish =
-            std::env::var(FAULT_ENV).is_ok_and(|v| v == FAULT_CRASH_AFTER_PUBLISH);
+        let crash_after_publish = std::env::var(FAULT_ENV).is_ok_and(|v| v == FAULT_CRASH_AFTER_PUBLISH);
         if crash_after_publish {
-            tracing::warn!("relay failpoint {FAULT_CRASH_AFTER_PUBLISH} is armed: the process will abort after publishing");
+            tracing::warn!(
+                "relay failpoint {FAULT_CRASH_AFTER_PUBLISH} is armed: the process will abort after publishing"
+            );
         }
         Relay {
             store,
@@ -75,10 +76,7 @@ impl Relay {
         for pk in outbox_partitions() {
             let mut cursor = None;
             loop {
-                let page = self
-                    .store
-                    .query(Query::partition(&pk).limit(self.page_size).after(cursor))
-                    .await?;
+                let page = self.store.query(Query::partition(&pk).limit(self.page_size).after(cursor)).await?;
                 let events = self.events_of(&page.items);
                 published += self.publish_and_ack(&events).await?;
                 // Acknowledged items are gone, but the cursor still marks where the page ended,
@@ -107,10 +105,7 @@ impl Relay {
     pub async fn publish_only(&self) -> Result<usize, RelayError> {
         let mut published = 0;
         for pk in outbox_partitions() {
-            let page = self
-                .store
-                .query(Query::partition(&pk).limit(self.page_size))
-                .await?;
+            let page = self.store.query(Query::partition(&pk).limit(self.page_size)).await?;
             let events = self.events_of(&page.items);
             if !events.is_empty() {
                 self.bus.publish(&events).await?;
@@ -120,17 +115,20 @@ impl Relay {
         Ok(published)
     }
 
-    /// The local binary's relay task: drain, then sleep until woken (writers call
-    /// `wake.notify_one()` after committing; a wake during a drain is kept as a permit) or until
-    /// the poll interval passes. Failed drains back off exponentially and ignore wake-ups, so a
-    /// broken sink is not hammered by every commit. Stops when `shutdown` turns true or its sender
-    /// is dropped.
+    /// The local binary's relay task: drain, then sleep until woken or until the poll interval
+    /// passes. `wake` is the store's commit signal (`EmbeddedStore::commit_notify`); both
+    /// `notify_one` and `notify_waiters` work, and a commit that lands during a drain still wakes
+    /// the next wait. Failed drains back off exponentially and ignore wake-ups, so a broken sink
+    /// is not hammered by every commit. Stops when `shutdown` turns true or its sender is dropped.
     pub async fn run(self, wake: Arc<Notify>, mut shutdown: watch::Receiver<bool>) {
         let mut backoff = self.poll_interval;
         loop {
             if *shutdown.borrow() {
                 break;
             }
+            // Created before draining: a `Notified` receives `notify_waiters` calls made after its
+            // creation even before it is polled, so a commit signalled during the drain is not missed.
+            let woken = wake.notified();
             match self.drain_once().await {
                 Ok(n) => {
                     if n > 0 {
@@ -138,7 +136,7 @@ impl Relay {
                     }
                     backoff = self.poll_interval;
                     tokio::select! {
-                        _ = wake.notified() => {}
+                        _ = woken => {}
                         _ = tokio::time::sleep(self.poll_interval) => {}
                         r = shutdown.changed() => if r.is_err() { break },
                     }

@@ -19,15 +19,9 @@ async fn commit_events(store: &dyn Store, n: usize) -> Vec<DomainEvent> {
     for i in 0..n {
         let e = DomainEvent::new("test.happened", Some("ws_1".into()), json!({ "i": i }));
         let mut state = Item::new();
-        state.insert("PK".into(), json!(format!("THING#{i}")));
+        state.insert("PK".into(), json!(format!("THING#{}", e.id)));
         state.insert("SK".into(), json!("#META"));
-        store
-            .transact(vec![
-                TxOp::put_if(state, Condition::NotExists),
-                outbox_put(&e),
-            ])
-            .await
-            .unwrap();
+        store.transact(vec![TxOp::put_if(state, Condition::NotExists), outbox_put(&e)]).await.unwrap();
         events.push(e);
     }
     events
@@ -43,16 +37,10 @@ async fn drain_publishes_each_event_once_oldest_first_per_shard_and_empties_the_
     assert_eq!(relay.drain_once().await.unwrap(), 40);
     let ids = bus.ids();
     assert_eq!(ids.len(), 40);
-    assert_eq!(
-        ids.iter().collect::<HashSet<_>>(),
-        events.iter().map(|e| &e.id).collect::<HashSet<_>>()
-    );
+    assert_eq!(ids.iter().collect::<HashSet<_>>(), events.iter().map(|e| &e.id).collect::<HashSet<_>>());
     for shard in 0..crate::OUTBOX_SHARDS {
         let in_shard: Vec<&String> = ids.iter().filter(|id| shard_of(id) == shard).collect();
-        assert!(
-            in_shard.windows(2).all(|w| w[0] < w[1]),
-            "shard {shard} out of order"
-        );
+        assert!(in_shard.windows(2).all(|w| w[0] < w[1]), "shard {shard} out of order");
     }
     assert_eq!(store.len(), 40, "only the state items remain");
     assert_eq!(relay.drain_once().await.unwrap(), 0);
@@ -66,11 +54,7 @@ async fn a_failed_publish_keeps_the_outbox_and_the_retry_delivers() {
     bus.failures_left.store(1, Ordering::SeqCst);
     assert!(matches!(relay.drain_once().await, Err(RelayError::Bus(_))));
     for e in &events {
-        assert!(
-            store.get(&outbox_key(&e.id)).await.unwrap().is_some(),
-            "{} was dropped",
-            e.id
-        );
+        assert!(store.get(&outbox_key(&e.id)).await.unwrap().is_some(), "{} was dropped", e.id);
     }
     assert_eq!(relay.drain_once().await.unwrap(), 5);
     assert_eq!(store.len(), 5);
@@ -107,10 +91,7 @@ async fn publish_only_republishes_the_same_events_until_acknowledged() {
     let mut first_sorted = first.clone();
     again.sort_by(|a, b| a.id.cmp(&b.id));
     first_sorted.sort_by(|a, b| a.id.cmp(&b.id));
-    assert_eq!(
-        again, first_sorted,
-        "the second publish carries identical envelopes"
-    );
+    assert_eq!(again, first_sorted, "the second publish carries identical envelopes");
 }
 
 #[tokio::test]
@@ -119,14 +100,11 @@ async fn stream_items_publish_only_outbox_events_and_acknowledge_them() {
     let events = commit_events(store.as_ref(), 3).await;
     let mut items: Vec<Item> = events.iter().map(outbox_item).collect();
     let mut other = Item::new();
-    other.insert("PK".into(), json!("THING#0"));
+    other.insert("PK".into(), json!("THING#x"));
     other.insert("SK".into(), json!("#META"));
     items.insert(1, other);
     relay.handle_stream_items(items).await.unwrap();
-    assert_eq!(
-        bus.ids(),
-        events.iter().map(|e| e.id.clone()).collect::<Vec<_>>()
-    );
+    assert_eq!(bus.ids(), events.iter().map(|e| e.id.clone()).collect::<Vec<_>>());
     assert_eq!(store.len(), 3);
 }
 
@@ -140,20 +118,16 @@ async fn run_drains_on_wake_and_stops_on_shutdown() {
     let task = tokio::spawn(relay.run(wake.clone(), stopped));
     tokio::time::sleep(Duration::from_millis(50)).await;
     commit_events(store.as_ref(), 2).await;
-    wake.notify_one();
+    // notify_waiters, as the embedded store signals commits: it keeps no permit, so this only
+    // works because the relay registered its interest before it drained.
+    wake.notify_waiters();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     while bus.ids().len() < 2 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the wake-up did not drain"
-        );
+        assert!(tokio::time::Instant::now() < deadline, "the wake-up did not drain");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     stop.send(true).unwrap();
-    tokio::time::timeout(Duration::from_secs(5), task)
-        .await
-        .expect("run stops on shutdown")
-        .unwrap();
+    tokio::time::timeout(Duration::from_secs(5), task).await.expect("run stops on shutdown").unwrap();
 }
 
 #[tokio::test]
@@ -166,22 +140,13 @@ async fn run_backs_off_after_errors_and_recovers() {
     let started = tokio::time::Instant::now();
     let task = tokio::spawn(relay.run(Arc::new(Notify::new()), stopped));
     while bus.ids().is_empty() {
-        assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "never recovered"
-        );
+        assert!(started.elapsed() < Duration::from_secs(5), "never recovered");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     // Three failures back off 20 + 40 + 80 ms before the fourth attempt succeeds.
-    assert!(
-        started.elapsed() >= Duration::from_millis(140),
-        "retried without backing off"
-    );
+    assert!(started.elapsed() >= Duration::from_millis(140), "retried without backing off");
     drop(stop);
-    tokio::time::timeout(Duration::from_secs(5), task)
-        .await
-        .expect("run stops when the sender is dropped")
-        .unwrap();
+    tokio::time::timeout(Duration::from_secs(5), task).await.expect("run stops when the sender is dropped").unwrap();
 }
 
 #[tokio::test]
@@ -200,4 +165,62 @@ async fn deduper_lets_each_id_through_once_per_consumer() {
     // As a transaction part it refuses a second effect.
     let err = store.transact(vec![a.mark_op("evt_2")]).await.unwrap_err();
     assert!(err.is_condition_failed());
+}
+
+/// Holds the first publish until released, so a test can commit while a drain is in progress.
+struct GateBus {
+    inner: RecordingBus,
+    entered: Notify,
+    release: Notify,
+    held: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl EventBus for GateBus {
+    async fn publish(&self, events: &[DomainEvent]) -> Result<(), BusError> {
+        if !self.held.swap(true, Ordering::SeqCst) {
+            self.entered.notify_one();
+            self.release.notified().await;
+        }
+        self.inner.publish(events).await
+    }
+}
+
+#[tokio::test]
+async fn a_commit_signalled_during_a_drain_is_not_missed() {
+    let store = Arc::new(InMemoryTestStore::default());
+    let bus = Arc::new(GateBus {
+        inner: RecordingBus::default(),
+        entered: Notify::new(),
+        release: Notify::new(),
+        held: false.into(),
+    });
+    let relay = Relay::new(store.clone(), bus.clone()).with_poll_interval(Duration::from_secs(3600));
+    let wake = Arc::new(Notify::new());
+    let (_stop, stopped) = watch::channel(false);
+    // The first event in the last shard, the late one in the first: the drain in progress has
+    // passed the late one's shard, so only the wake-up can get it published.
+    store.transact(vec![outbox_put(&event_in_shard(crate::OUTBOX_SHARDS - 1))]).await.unwrap();
+    let task = tokio::spawn(relay.run(wake.clone(), stopped));
+    bus.entered.notified().await;
+    // The relay is inside a drain: commit more and signal as the embedded store does.
+    let late = event_in_shard(0);
+    store.transact(vec![outbox_put(&late)]).await.unwrap();
+    wake.notify_waiters();
+    bus.release.notify_one();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while !bus.inner.ids().contains(&late.id) {
+        assert!(tokio::time::Instant::now() < deadline, "the signal sent during the drain was lost");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    task.abort();
+}
+
+fn event_in_shard(shard: u32) -> DomainEvent {
+    loop {
+        let e = DomainEvent::new("t", None, json!({}));
+        if shard_of(&e.id) == shard {
+            return e;
+        }
+    }
 }

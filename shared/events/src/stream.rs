@@ -74,11 +74,7 @@ mod tests {
         let store = Arc::new(InMemoryTestStore::default());
         let bus = Arc::new(RecordingBus::default());
         let relay = Relay::new(store.clone(), bus.clone());
-        let e1 = DomainEvent::new(
-            "a.b",
-            Some("ws_1".into()),
-            json!({"n": 1, "f": 1.5, "s": ["x"], "z": null}),
-        );
+        let e1 = DomainEvent::new("a.b", Some("ws_1".into()), json!({"n": 1, "f": 1.5, "s": ["x"], "z": null}));
         let e2 = DomainEvent::new("a.c", None, json!({}));
         for e in [&e1, &e2] {
             store.put(outbox_item(e), None).await.unwrap();
@@ -101,17 +97,9 @@ mod tests {
 
         bus.failures_left.store(1, Ordering::SeqCst);
         let failed = handle_stream_event(&relay, event.clone()).await;
-        let ids: Vec<_> = failed
-            .batch_item_failures
-            .iter()
-            .map(|f| f.item_identifier.clone())
-            .collect();
+        let ids: Vec<_> = failed.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect();
         assert_eq!(ids, vec![Some("101".to_string())]);
-        assert_eq!(
-            store.len(),
-            2,
-            "nothing acknowledged after a failed publish"
-        );
+        assert_eq!(store.len(), 2, "nothing acknowledged after a failed publish");
 
         let ok = handle_stream_event(&relay, event).await;
         assert!(ok.batch_item_failures.is_empty());

@@ -4,9 +4,7 @@
 
 use crate::{BusError, DomainEvent, EventBus};
 use async_trait::async_trait;
-use linkcrm_storage::{
-    Condition, Cursor, Index, Item, Key, Page, Query, Store, StoreError, TxOp, Update,
-};
+use linkcrm_storage::{Condition, Cursor, Index, Item, Key, Page, Query, Store, StoreError, TxOp, Update};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -38,55 +36,27 @@ impl Store for InMemoryTestStore {
         self.transact(vec![TxOp::Put { item, cond }]).await
     }
     async fn delete(&self, key: &Key, cond: Option<Condition>) -> Result<(), StoreError> {
-        self.transact(vec![TxOp::Delete {
-            key: key.clone(),
-            cond,
-        }])
-        .await
+        self.transact(vec![TxOp::Delete { key: key.clone(), cond }]).await
     }
-    async fn update(
-        &self,
-        key: &Key,
-        update: Update,
-        cond: Option<Condition>,
-    ) -> Result<Item, StoreError> {
-        self.transact(vec![TxOp::Update {
-            key: key.clone(),
-            update,
-            cond,
-        }])
-        .await?;
+    async fn update(&self, key: &Key, update: Update, cond: Option<Condition>) -> Result<Item, StoreError> {
+        self.transact(vec![TxOp::Update { key: key.clone(), update, cond }]).await?;
         Ok(self.items.lock().unwrap()[key].clone())
     }
     async fn query(&self, q: Query) -> Result<Page, StoreError> {
-        assert_eq!(
-            q.index,
-            Index::Primary,
-            "the test store has no secondary indexes"
-        );
+        assert_eq!(q.index, Index::Primary, "the test store has no secondary indexes");
         assert!(q.forward, "the test store reads forward only");
         let items = self.items.lock().unwrap();
         let after = q.cursor.as_ref().map(|c| c.last["SK"].clone());
         let mut page: Vec<Item> = items
             .iter()
-            .filter(|(k, _)| {
-                k.pk == q.pk && q.sk.matches(&k.sk) && after.as_ref().is_none_or(|a| k.sk > *a)
-            })
+            .filter(|(k, _)| k.pk == q.pk && q.sk.matches(&k.sk) && after.as_ref().is_none_or(|a| k.sk > *a))
             .map(|(_, v)| v.clone())
             .take(q.limit + 1)
             .collect();
         let more = page.len() > q.limit;
         page.truncate(q.limit);
-        let cursor = if more {
-            page.last()
-                .and_then(|i| Cursor::for_item(Index::Primary, i))
-        } else {
-            None
-        };
-        Ok(Page {
-            items: page,
-            cursor,
-        })
+        let cursor = if more { page.last().and_then(|i| Cursor::for_item(Index::Primary, i)) } else { None };
+        Ok(Page { items: page, cursor })
     }
     async fn batch_get(&self, keys: &[Key]) -> Result<Vec<Item>, StoreError> {
         let items = self.items.lock().unwrap();
@@ -95,17 +65,12 @@ impl Store for InMemoryTestStore {
     async fn transact(&self, ops: Vec<TxOp>) -> Result<(), StoreError> {
         let mut items = self.items.lock().unwrap();
         for (i, op) in ops.iter().enumerate() {
-            let key = op
-                .key()
-                .ok_or_else(|| StoreError::Invalid("no key".into()))?;
+            let key = op.key().ok_or_else(|| StoreError::Invalid("no key".into()))?;
             let cond = match op {
-                TxOp::Put { cond, .. } | TxOp::Update { cond, .. } | TxOp::Delete { cond, .. } => {
-                    cond.clone()
-                }
+                TxOp::Put { cond, .. } | TxOp::Update { cond, .. } | TxOp::Delete { cond, .. } => cond.clone(),
                 TxOp::Check { cond, .. } => Some(cond.clone()),
             };
-            check(&cond, items.get(&key))
-                .map_err(|_| StoreError::ConditionFailed { op: Some(i) })?;
+            check(&cond, items.get(&key)).map_err(|_| StoreError::ConditionFailed { op: Some(i) })?;
         }
         for op in ops {
             match op {
@@ -144,12 +109,7 @@ pub struct RecordingBus {
 
 impl RecordingBus {
     pub fn ids(&self) -> Vec<String> {
-        self.published
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|e| e.id.clone())
-            .collect()
+        self.published.lock().unwrap().iter().map(|e| e.id.clone()).collect()
     }
 }
 
