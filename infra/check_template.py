@@ -1,0 +1,235 @@
+#!/usr/bin/env python3
+"""Checks template.yaml against infra/table.json and the project's IAM rules.
+
+Fails (exit 1, one line per problem) unless:
+  * the template has exactly one AWS::DynamoDB::Table, and its key schema,
+    attribute definitions, GSIs (names, keys, projection ALL), TTL attribute
+    and stream view type are exactly what infra/table.json says; it is
+    PAY_PER_REQUEST, has point-in-time recovery, and is retained on delete
+    and on replacement;
+  * no IAM policy statement anywhere in the template allows dynamodb:Scan,
+    any action with a wildcard (`*`, `dynamodb:*`, `dynamodb:Get*`, ...), or
+    uses Allow + NotAction (which allows everything not listed);
+  * every AWS::Serverless::Function names an explicit Role (otherwise SAM
+    attaches managed policies that this check cannot see).
+
+The template is read with cfn-lint's decoder, which understands the
+short-form intrinsic tags (!Ref, !GetAtt, !Sub, ...).
+
+Usage: python3 infra/check_template.py [--template T] [--table-spec J]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Iterator
+
+from cfnlint.decode import decode
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_TEMPLATE = REPO / "template.yaml"
+DEFAULT_TABLE_SPEC = REPO / "infra" / "table.json"
+
+FORBIDDEN_ACTIONS = {"dynamodb:scan"}
+
+
+def plain(value: Any) -> Any:
+    """cfn-lint's node types -> plain dict/list/str (for comparison and messages)."""
+    return json.loads(json.dumps(value))
+
+
+def load_template(path: Path) -> dict:
+    template, matches = decode(str(path))
+    if matches or template is None:
+        detail = "; ".join(str(m) for m in matches) or "empty template"
+        raise ValueError(f"{path}: cannot parse: {detail}")
+    return plain(template)
+
+
+def as_list(value: Any) -> list:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def key_schema(spec_pk: str, spec_sk: str | None) -> list[dict]:
+    keys = [{"AttributeName": spec_pk, "KeyType": "HASH"}]
+    if spec_sk:
+        keys.append({"AttributeName": spec_sk, "KeyType": "RANGE"})
+    return keys
+
+
+def check_table(template: dict, spec: dict) -> list[str]:
+    errors: list[str] = []
+    resources = template.get("Resources") or {}
+    tables = {
+        name: res
+        for name, res in resources.items()
+        if isinstance(res, dict) and res.get("Type") == "AWS::DynamoDB::Table"
+    }
+    if len(tables) != 1:
+        return [
+            f"table: expected exactly one AWS::DynamoDB::Table, found {len(tables)}"
+            + (f" ({', '.join(sorted(tables))})" if tables else "")
+        ]
+    (logical_id, table), = tables.items()
+    where = f"table {logical_id}"
+    props = table.get("Properties") or {}
+
+    # Key schema.
+    want_keys = key_schema(spec["partitionKey"], spec.get("sortKey"))
+    got_keys = props.get("KeySchema")
+    if got_keys != want_keys:
+        errors.append(f"{where}: KeySchema is {got_keys}, table.json says {want_keys}")
+
+    # Attribute definitions: exactly the key attributes of the table and its
+    # indexes, all strings, each once.
+    want_attrs = [spec["partitionKey"]] + ([spec["sortKey"]] if spec.get("sortKey") else [])
+    for index in spec.get("indexes", []):
+        want_attrs.append(index["partitionKey"])
+        if index.get("sortKey"):
+            want_attrs.append(index["sortKey"])
+    got_defs = as_list(props.get("AttributeDefinitions"))
+    got_names = [d.get("AttributeName") for d in got_defs if isinstance(d, dict)]
+    if sorted(got_names) != sorted(want_attrs):
+        errors.append(
+            f"{where}: AttributeDefinitions name {sorted(got_names)}, "
+            f"table.json needs exactly {sorted(want_attrs)}"
+        )
+    for d in got_defs:
+        if isinstance(d, dict) and d.get("AttributeType") != "S":
+            errors.append(
+                f"{where}: attribute {d.get('AttributeName')} has type "
+                f"{d.get('AttributeType')!r}, table.json keys are strings (S)"
+            )
+
+    # Global secondary indexes.
+    want_gsis = {i["name"]: i for i in spec.get("indexes", [])}
+    got_gsis = {
+        g.get("IndexName"): g
+        for g in as_list(props.get("GlobalSecondaryIndexes"))
+        if isinstance(g, dict)
+    }
+    missing = sorted(set(want_gsis) - set(got_gsis))
+    extra = sorted(set(got_gsis) - set(want_gsis), key=str)
+    if missing:
+        errors.append(f"{where}: GSI missing: {', '.join(missing)}")
+    if extra:
+        errors.append(f"{where}: GSI not in table.json: {', '.join(map(str, extra))}")
+    for name in sorted(set(want_gsis) & set(got_gsis)):
+        want = key_schema(want_gsis[name]["partitionKey"], want_gsis[name].get("sortKey"))
+        got = got_gsis[name].get("KeySchema")
+        if got != want:
+            errors.append(f"{where}: GSI {name} KeySchema is {got}, table.json says {want}")
+        projection = got_gsis[name].get("Projection") or {}
+        if projection != {"ProjectionType": "ALL"}:
+            errors.append(f"{where}: GSI {name} Projection is {projection}, must be ALL")
+    if props.get("LocalSecondaryIndexes"):
+        errors.append(f"{where}: has LocalSecondaryIndexes; table.json defines none")
+
+    # TTL.
+    ttl = props.get("TimeToLiveSpecification") or {}
+    if ttl.get("AttributeName") != spec.get("ttlAttribute") or ttl.get("Enabled") is not True:
+        errors.append(
+            f"{where}: TimeToLiveSpecification is {ttl}, table.json needs "
+            f"{{'AttributeName': {spec.get('ttlAttribute')!r}, 'Enabled': True}}"
+        )
+
+    # Stream (the outbox relay reads it).
+    stream = (props.get("StreamSpecification") or {}).get("StreamViewType")
+    if stream != spec.get("stream"):
+        errors.append(f"{where}: StreamViewType is {stream!r}, table.json says {spec.get('stream')!r}")
+
+    # Operational guarantees for the one table that holds everything.
+    if props.get("BillingMode") != "PAY_PER_REQUEST":
+        errors.append(f"{where}: BillingMode is {props.get('BillingMode')!r}, must be PAY_PER_REQUEST")
+    pitr = (props.get("PointInTimeRecoverySpecification") or {}).get("PointInTimeRecoveryEnabled")
+    if pitr is not True:
+        errors.append(f"{where}: point-in-time recovery must be enabled")
+    for policy in ("DeletionPolicy", "UpdateReplacePolicy"):
+        if table.get(policy) != "Retain":
+            errors.append(f"{where}: {policy} is {table.get(policy)!r}, must be Retain")
+    return errors
+
+
+def policy_statements(node: Any, path: str = "") -> Iterator[tuple[str, dict]]:
+    """Every IAM statement in the template: any mapping under a `Statement` key
+    (role and managed policies, SAM `Policies` inline documents, resource
+    policies, ...)."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            here = f"{path}/{key}"
+            if key == "Statement":
+                for i, stmt in enumerate(as_list(value)):
+                    if isinstance(stmt, dict):
+                        yield f"{here}[{i}]", stmt
+            yield from policy_statements(value, here)
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from policy_statements(value, f"{path}[{i}]")
+
+
+def check_iam(template: dict) -> list[str]:
+    errors: list[str] = []
+    for where, stmt in policy_statements(template):
+        if stmt.get("Effect") != "Allow":
+            continue
+        sid = f" ({stmt['Sid']})" if isinstance(stmt.get("Sid"), str) else ""
+        if "NotAction" in stmt:
+            errors.append(f"{where}{sid}: Allow with NotAction grants every other action")
+        for action in as_list(stmt.get("Action")):
+            if not isinstance(action, str):
+                errors.append(f"{where}{sid}: action {action!r} is not a literal string")
+                continue
+            if "*" in action or "?" in action:
+                errors.append(f"{where}{sid}: wildcard action {action!r}")
+            elif action.lower() in FORBIDDEN_ACTIONS:
+                errors.append(f"{where}{sid}: {action} is not allowed (no Scan on any path)")
+    return errors
+
+
+def check_function_roles(template: dict) -> list[str]:
+    errors = []
+    for name, res in (template.get("Resources") or {}).items():
+        if isinstance(res, dict) and res.get("Type") == "AWS::Serverless::Function":
+            if not (res.get("Properties") or {}).get("Role"):
+                errors.append(
+                    f"function {name}: no explicit Role; SAM would generate one with "
+                    "managed policies this check cannot inspect"
+                )
+    return errors
+
+
+def check(template: dict, spec: dict) -> list[str]:
+    return check_table(template, spec) + check_iam(template) + check_function_roles(template)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--template", type=Path, default=DEFAULT_TEMPLATE)
+    parser.add_argument("--table-spec", type=Path, default=DEFAULT_TABLE_SPEC)
+    args = parser.parse_args(argv)
+    try:
+        template = load_template(args.template)
+        spec = json.loads(args.table_spec.read_text())
+    except (OSError, ValueError) as exc:
+        print(f"check_template: {exc}", file=sys.stderr)
+        return 2
+    errors = check(template, spec)
+    if errors:
+        print(f"check_template: {args.template} FAILED ({len(errors)} problem(s)):", file=sys.stderr)
+        for error in errors:
+            print(f"  - {error}", file=sys.stderr)
+        return 1
+    print(
+        f"check_template: {args.template.name} OK (table matches {args.table_spec.name}; "
+        "no Scan, no wildcard actions, explicit function roles)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

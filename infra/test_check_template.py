@@ -1,0 +1,187 @@
+"""Negative tests for infra/check_template.py: the real template passes, and
+each kind of drift or over-broad grant is caught.
+
+Run from the repository root: python3 -m unittest infra/test_check_template.py
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+import tempfile
+import unittest
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import check_template  # noqa: E402
+
+TEMPLATE = HERE.parent / "template.yaml"
+TABLE_SPEC = HERE / "table.json"
+
+
+class CheckTemplateTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls) -> None:
+        cls.template = check_template.load_template(TEMPLATE)
+        cls.spec = json.loads(TABLE_SPEC.read_text())
+
+    def mutated(self) -> dict:
+        return copy.deepcopy(self.template)
+
+    def table_props(self, template: dict) -> dict:
+        return template["Resources"]["Table"]["Properties"]
+
+    def workspaces_statement(self, template: dict) -> dict:
+        role = template["Resources"]["WorkspacesFunctionRole"]["Properties"]
+        return role["Policies"][0]["PolicyDocument"]["Statement"][0]
+
+    def assertFails(self, template: dict, needle: str) -> None:
+        errors = check_template.check(template, self.spec)
+        self.assertTrue(errors, "check passed, expected a failure")
+        self.assertTrue(
+            any(needle in e for e in errors),
+            f"no error mentions {needle!r}: {errors}",
+        )
+
+    # The real thing.
+    def test_real_template_passes(self) -> None:
+        self.assertEqual(check_template.check(self.template, self.spec), [])
+
+    # Table drift.
+    def test_dropped_gsi_fails(self) -> None:
+        t = self.mutated()
+        gsis = self.table_props(t)["GlobalSecondaryIndexes"]
+        self.table_props(t)["GlobalSecondaryIndexes"] = [g for g in gsis if g["IndexName"] != "GSI3"]
+        self.assertFails(t, "GSI missing: GSI3")
+
+    def test_extra_gsi_fails(self) -> None:
+        t = self.mutated()
+        extra = copy.deepcopy(self.table_props(t)["GlobalSecondaryIndexes"][0])
+        extra["IndexName"] = "GSI4"
+        self.table_props(t)["GlobalSecondaryIndexes"].append(extra)
+        self.assertFails(t, "GSI not in table.json: GSI4")
+
+    def test_gsi_keys_swapped_fails(self) -> None:
+        t = self.mutated()
+        keys = self.table_props(t)["GlobalSecondaryIndexes"][1]["KeySchema"]
+        keys[0]["AttributeName"], keys[1]["AttributeName"] = keys[1]["AttributeName"], keys[0]["AttributeName"]
+        self.assertFails(t, "GSI GSI2 KeySchema")
+
+    def test_gsi_projection_not_all_fails(self) -> None:
+        t = self.mutated()
+        self.table_props(t)["GlobalSecondaryIndexes"][0]["Projection"] = {"ProjectionType": "KEYS_ONLY"}
+        self.assertFails(t, "GSI GSI1 Projection")
+
+    def test_table_sort_key_missing_fails(self) -> None:
+        t = self.mutated()
+        self.table_props(t)["KeySchema"] = self.table_props(t)["KeySchema"][:1]
+        self.assertFails(t, "KeySchema is")
+
+    def test_attribute_type_not_string_fails(self) -> None:
+        t = self.mutated()
+        self.table_props(t)["AttributeDefinitions"][0]["AttributeType"] = "N"
+        self.assertFails(t, "attribute PK has type 'N'")
+
+    def test_extra_attribute_definition_fails(self) -> None:
+        t = self.mutated()
+        self.table_props(t)["AttributeDefinitions"].append({"AttributeName": "email", "AttributeType": "S"})
+        self.assertFails(t, "AttributeDefinitions")
+
+    def test_ttl_attribute_renamed_fails(self) -> None:
+        t = self.mutated()
+        self.table_props(t)["TimeToLiveSpecification"]["AttributeName"] = "expiresAt"
+        self.assertFails(t, "TimeToLiveSpecification")
+
+    def test_stream_view_type_changed_fails(self) -> None:
+        t = self.mutated()
+        self.table_props(t)["StreamSpecification"]["StreamViewType"] = "KEYS_ONLY"
+        self.assertFails(t, "StreamViewType is 'KEYS_ONLY'")
+
+    def test_table_not_retained_fails(self) -> None:
+        t = self.mutated()
+        t["Resources"]["Table"]["DeletionPolicy"] = "Delete"
+        self.assertFails(t, "DeletionPolicy")
+
+    def test_pitr_disabled_fails(self) -> None:
+        t = self.mutated()
+        del self.table_props(t)["PointInTimeRecoverySpecification"]
+        self.assertFails(t, "point-in-time recovery")
+
+    # IAM.
+    def test_scan_granted_fails(self) -> None:
+        t = self.mutated()
+        self.workspaces_statement(t)["Action"].append("dynamodb:Scan")
+        self.assertFails(t, "dynamodb:Scan is not allowed")
+
+    def test_scan_in_other_case_fails(self) -> None:
+        t = self.mutated()
+        self.workspaces_statement(t)["Action"] = "DynamoDB:scan"
+        self.assertFails(t, "is not allowed")
+
+    def test_service_wildcard_fails(self) -> None:
+        t = self.mutated()
+        self.workspaces_statement(t)["Action"] = ["dynamodb:*"]
+        self.assertFails(t, "wildcard action 'dynamodb:*'")
+
+    def test_star_action_fails(self) -> None:
+        t = self.mutated()
+        self.workspaces_statement(t)["Action"] = "*"
+        self.assertFails(t, "wildcard action '*'")
+
+    def test_prefix_wildcard_fails(self) -> None:
+        t = self.mutated()
+        self.workspaces_statement(t)["Action"].append("dynamodb:Get*")
+        self.assertFails(t, "wildcard action 'dynamodb:Get*'")
+
+    def test_not_action_fails(self) -> None:
+        t = self.mutated()
+        stmt = self.workspaces_statement(t)
+        stmt["NotAction"] = stmt.pop("Action")
+        self.assertFails(t, "NotAction")
+
+    def test_sam_inline_policy_scan_fails(self) -> None:
+        t = self.mutated()
+        t["Resources"]["RelayFunction"]["Properties"]["Policies"] = [
+            {"Statement": [{"Effect": "Allow", "Action": "dynamodb:Scan", "Resource": "*"}]}
+        ]
+        self.assertFails(t, "dynamodb:Scan is not allowed")
+
+    def test_function_without_role_fails(self) -> None:
+        t = self.mutated()
+        del t["Resources"]["RelayFunction"]["Properties"]["Role"]
+        self.assertFails(t, "function RelayFunction: no explicit Role")
+
+    # The script end to end, on a mutated copy of the YAML text.
+    def run_script(self, template_path: Path) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, str(HERE / "check_template.py"), "--template", str(template_path),
+             "--table-spec", str(TABLE_SPEC)],
+            capture_output=True, text=True, check=False,
+        )
+
+    def test_script_passes_on_real_template(self) -> None:
+        result = self.run_script(TEMPLATE)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertIn("OK", result.stdout)
+
+    def test_script_fails_on_mutated_copy(self) -> None:
+        text = TEMPLATE.read_text()
+        needle = "                  - dynamodb:BatchGetItem\n"
+        self.assertIn(needle, text)
+        text = text.replace(needle, needle + "                  - dynamodb:Scan\n", 1)
+        text = text.replace("StreamViewType: NEW_AND_OLD_IMAGES", "StreamViewType: NEW_IMAGE", 1)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "template.yaml"
+            path.write_text(text)
+            result = self.run_script(path)
+        self.assertEqual(result.returncode, 1, result.stdout + result.stderr)
+        self.assertIn("dynamodb:Scan is not allowed", result.stderr)
+        self.assertIn("StreamViewType is 'NEW_IMAGE'", result.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
