@@ -70,24 +70,47 @@ impl Relay {
     }
 
     /// Publishes every event in the outbox, oldest first within each shard, and acknowledges each
-    /// page after its publish. Returns how many events were published.
+    /// page after its publish. Returns how many events were published. A shard whose publish
+    /// fails stops there (keeping its order) but does not hold back the other shards; the first
+    /// failure is returned once every shard had its turn.
     pub async fn drain_once(&self) -> Result<usize, RelayError> {
         let mut published = 0;
+        let mut first_error = None;
         for pk in outbox_partitions() {
-            let mut cursor = None;
-            loop {
-                let page = self.store.query(Query::partition(&pk).limit(self.page_size).after(cursor)).await?;
-                let events = self.events_of(&page.items);
-                published += self.publish_and_ack(&events).await?;
-                // Acknowledged items are gone, but the cursor still marks where the page ended,
-                // so items the relay skipped (malformed, other kinds) are not read again.
-                match page.cursor {
-                    Some(c) if !page.items.is_empty() => cursor = Some(c),
-                    _ => break,
+            match self.drain_shard(&pk).await {
+                Ok(n) => published += n,
+                Err((n, e)) => {
+                    published += n;
+                    tracing::warn!(shard = %pk, error = %e, "outbox shard not drained");
+                    first_error.get_or_insert(e);
                 }
             }
         }
-        Ok(published)
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(published),
+        }
+    }
+
+    /// Drains one shard; on failure also says how many it had published before.
+    async fn drain_shard(&self, pk: &str) -> Result<usize, (usize, RelayError)> {
+        let mut published = 0;
+        let mut cursor = None;
+        loop {
+            let page = self
+                .store
+                .query(Query::partition(pk).limit(self.page_size).after(cursor))
+                .await
+                .map_err(|e| (published, e.into()))?;
+            let events = self.events_of(&page.items);
+            published += self.publish_and_ack(&events).await.map_err(|e| (published, e))?;
+            // Acknowledged items are gone, but the cursor still marks where the page ended, so
+            // items the relay skipped (malformed, other kinds) are not read again.
+            match page.cursor {
+                Some(c) if !page.items.is_empty() => cursor = Some(c),
+                _ => return Ok(published),
+            }
+        }
     }
 
     /// Publishes then acknowledges outbox items handed over by a stream (the NewImages of

@@ -51,11 +51,13 @@ async fn drain_publishes_each_event_once_oldest_first_per_shard_and_empties_the_
 async fn a_failed_publish_keeps_the_outbox_and_the_retry_delivers() {
     let (store, bus, relay) = setup();
     let events = commit_events(store.as_ref(), 5).await;
-    bus.failures_left.store(1, Ordering::SeqCst);
+    // The bus is down for the whole drain (one failure per shard).
+    bus.failures_left.store(crate::OUTBOX_SHARDS as usize, Ordering::SeqCst);
     assert!(matches!(relay.drain_once().await, Err(RelayError::Bus(_))));
     for e in &events {
         assert!(store.get(&outbox_key(&e.id)).await.unwrap().is_some(), "{} was dropped", e.id);
     }
+    bus.failures_left.store(0, Ordering::SeqCst);
     assert_eq!(relay.drain_once().await.unwrap(), 5);
     assert_eq!(store.len(), 5);
 }
@@ -223,4 +225,23 @@ fn event_in_shard(shard: u32) -> DomainEvent {
             return e;
         }
     }
+}
+
+#[tokio::test]
+async fn a_refused_event_holds_back_its_shard_only() {
+    let (store, bus, relay) = setup();
+    let relay = relay.with_page_size(1);
+    let poison = event_in_shard(0);
+    let (behind, elsewhere) = (event_in_shard(0), event_in_shard(5));
+    for e in [&poison, &behind, &elsewhere] {
+        store.transact(vec![outbox_put(e)]).await.unwrap();
+    }
+    *bus.poison.lock().unwrap() = Some(poison.id.clone());
+    assert!(matches!(relay.drain_once().await, Err(RelayError::Bus(BusError::Refused { .. }))));
+    // The later event of the same shard waits (order within a shard holds); the other shard went.
+    assert_eq!(bus.ids(), vec![elsewhere.id.clone()]);
+    assert!(store.get(&outbox_key(&behind.id)).await.unwrap().is_some());
+    *bus.poison.lock().unwrap() = None;
+    assert_eq!(relay.drain_once().await.unwrap(), 2);
+    assert_eq!(bus.ids(), vec![elsewhere.id, poison.id, behind.id]);
 }

@@ -100,11 +100,13 @@ impl Store for InMemoryTestStore {
     }
 }
 
-/// Records what it publishes; fails while `failures_left` is above zero.
+/// Records what it publishes; fails while `failures_left` is above zero, and refuses any batch
+/// holding the `poison` event id.
 #[derive(Default)]
 pub struct RecordingBus {
     pub published: Mutex<Vec<DomainEvent>>,
     pub failures_left: AtomicUsize,
+    pub poison: Mutex<Option<String>>,
 }
 
 impl RecordingBus {
@@ -119,6 +121,10 @@ impl EventBus for RecordingBus {
         if self.failures_left.load(Ordering::SeqCst) > 0 {
             self.failures_left.fetch_sub(1, Ordering::SeqCst);
             return Err(BusError::Unavailable("test bus is down".into()));
+        }
+        let poison = self.poison.lock().unwrap().clone();
+        if let Some(p) = poison.filter(|p| events.iter().any(|e| e.id == *p)) {
+            return Err(BusError::Refused { failed: 1, detail: format!("{p} is poison") });
         }
         self.published.lock().unwrap().extend_from_slice(events);
         Ok(())
