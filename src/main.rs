@@ -1,1 +1,150 @@
-fn main() {}
+//! `linkcrm`: the whole API in one process, on the embedded store (or DynamoDB), with the outbox
+//! relay running in-process. `cargo run --release` serves on 127.0.0.1:3000 with data in ./data.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use linkcrm_storage::DynStore;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(name = "linkcrm", version, about = "Link-building CRM and outreach platform")]
+struct Cli {
+    #[command(flatten)]
+    store: StoreArgs,
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// Address to serve on.
+    #[arg(long, env = "LINKCRM_BIND", default_value = "127.0.0.1:3000", global = true)]
+    bind: String,
+}
+
+#[derive(clap::Args, Clone)]
+struct StoreArgs {
+    /// Which store backs the API.
+    #[arg(long, env = "LINKCRM_STORE", value_enum, default_value_t = Backend::Embedded, global = true)]
+    store: Backend,
+    /// Folder of the embedded store.
+    #[arg(long, env = "LINKCRM_DATA_DIR", default_value = "./data", global = true)]
+    data_dir: PathBuf,
+    /// DynamoDB table (with --store dynamodb); AWS_ENDPOINT_URL points the SDK at a local server.
+    #[arg(long, env = "LINKCRM_TABLE", default_value = "linkcrm", global = true)]
+    table: String,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Backend {
+    Embedded,
+    Dynamodb,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API (the default).
+    Serve,
+    /// Manage agencies.
+    Agency {
+        #[command(subcommand)]
+        action: AgencyAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum AgencyAction {
+    /// Create an agency and print its key (shown once).
+    Create {
+        #[arg(long)]
+        name: String,
+        /// Use this key instead of generating one.
+        #[arg(long)]
+        key: Option<String>,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_logging();
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(&cli.store, &cli.bind).await,
+        Command::Agency { action: AgencyAction::Create { name, key } } => {
+            let (store, _) = open_store(&cli.store).await?;
+            let (agency, secret) = linkcrm_api::platform::create_agency(&store, &name, key).await?;
+            println!("Created agency {} ({})", agency.name, agency.id);
+            println!("Agency key (shown once): {secret}");
+            Ok(())
+        }
+    }
+}
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_current_span(false)
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// The store, and for the embedded one the signal it gives after each commit.
+async fn open_store(args: &StoreArgs) -> anyhow::Result<(DynStore, Option<Arc<tokio::sync::Notify>>)> {
+    match args.store {
+        Backend::Embedded => {
+            let path = args.data_dir.join("linkcrm.redb");
+            let store = linkcrm_storage::embedded::EmbeddedStore::open(&path)
+                .with_context(|| format!("opening {} (is another linkcrm using it?)", path.display()))?;
+            let notify = store.commit_notify();
+            Ok((Arc::new(store), Some(notify)))
+        }
+        // The SDK's own configuration chain; AWS_ENDPOINT_URL points it at a local server.
+        Backend::Dynamodb => {
+            let store = linkcrm_storage::dynamo::DynamoStore::from_env(&args.table, None).await;
+            Ok((Arc::new(store), None))
+        }
+    }
+}
+
+async fn serve(args: &StoreArgs, bind: &str) -> anyhow::Result<()> {
+    let (store, commits) = open_store(args).await?;
+    if let Some((agency, secret)) =
+        linkcrm_api::platform::bootstrap(&store, std::env::var("LINKCRM_ADMIN_KEY").ok()).await?
+    {
+        if std::env::var("LINKCRM_ADMIN_KEY").is_ok() {
+            tracing::info!(agencyId = %agency.id, "created the first agency with LINKCRM_ADMIN_KEY");
+        } else {
+            println!("Created the first agency ({}). Its key, shown once: {secret}", agency.id);
+        }
+    }
+    let app = linkcrm_api::App::new(store.clone(), linkcrm_api::Config::from_env()).await?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let relay = linkcrm::spawn_relay(store, commits, stop_rx);
+
+    let listener = tokio::net::TcpListener::bind(bind).await.with_context(|| format!("binding {bind}"))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(listening = %addr, backend = app.store.backend(), "linkcrm ready");
+    axum::serve(listener, app.router()).with_graceful_shutdown(shutdown_signal()).await?;
+    // In-flight requests have drained; let the relay finish what it holds.
+    let _ = stop_tx.send(true);
+    let _ = relay.await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down: draining in-flight requests");
+}

@@ -1,1 +1,72 @@
+//! The HTTP API: operation catalogue, REST door, auth, idempotency, errors, OpenAPI.
 
+pub mod auth;
+pub mod catalogue;
+pub mod context;
+pub mod error;
+pub mod idempotency;
+pub mod keys;
+pub mod lenient;
+pub mod list;
+pub mod openapi;
+pub mod ops;
+pub mod outbox;
+pub mod platform;
+pub mod ratelimit;
+pub mod rest;
+
+use catalogue::OpSpec;
+use linkcrm_storage::DynStore;
+use std::sync::Arc;
+
+/// Settings every door shares.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Requests per second per key (0 disables the local limiter).
+    pub rate_limit_per_sec: f64,
+    pub rate_limit_burst: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config { rate_limit_per_sec: 50.0, rate_limit_burst: 100 }
+    }
+}
+
+impl Config {
+    /// Reads `LINKCRM_RATE_LIMIT` (requests/s per key) and `LINKCRM_RATE_BURST`.
+    pub fn from_env() -> Self {
+        let mut c = Config::default();
+        if let Some(v) = std::env::var("LINKCRM_RATE_LIMIT").ok().and_then(|v| v.parse().ok()) {
+            c.rate_limit_per_sec = v;
+        }
+        if let Some(v) = std::env::var("LINKCRM_RATE_BURST").ok().and_then(|v| v.parse().ok()) {
+            c.rate_limit_burst = v;
+        }
+        c
+    }
+}
+
+pub struct App {
+    pub store: DynStore,
+    pub config: Config,
+    pub catalogue: Vec<OpSpec>,
+    pub openapi: serde_json::Value,
+    pub limiter: ratelimit::RateLimiter,
+    /// Signs cursors so a client cannot forge one or reuse it in another workspace.
+    cursor_key: Vec<u8>,
+}
+
+impl App {
+    pub async fn new(store: DynStore, config: Config) -> anyhow::Result<Arc<App>> {
+        let cursor_key = platform::load_or_create_secret(&store).await?;
+        let catalogue = ops::catalogue();
+        let openapi = openapi::document(&catalogue);
+        let limiter = ratelimit::RateLimiter::new(config.rate_limit_per_sec, config.rate_limit_burst);
+        Ok(Arc::new(App { store, config, catalogue, openapi, limiter, cursor_key }))
+    }
+
+    pub fn router(self: &Arc<Self>) -> axum::Router {
+        rest::router(self.clone())
+    }
+}

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Runs every test: template lint and checks, formatting, clippy, and the whole cargo test suite
+# (conformance suites on the embedded store and on moto's DynamoDB/SQS/EventBridge server, and the
+# black-box API tests on both backends). Installs the pinned Python packages it needs into .venv.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --disable-pip-version-check \
+  -r infra/requirements-test.txt -r infra/requirements-lint.txt
+export LINKCRM_PYTHON="$ROOT/.venv/bin/python"
+
+echo "== template lint"
+PYTHON=.venv/bin/python bash infra/lint.sh
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+echo "== cargo test"
+cargo test --workspace --locked --no-fail-fast

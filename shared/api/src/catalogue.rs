@@ -1,0 +1,167 @@
+//! The operation catalogue: every capability as a named operation with typed input and output,
+//! a required scope, a workspace rule and a credit cost. REST routes (and later MCP tools and
+//! agency bulk actions) dispatch through it, so one behaviour has one implementation.
+
+use crate::context::Ctx;
+use crate::error::{ApiError, ApiResult, FieldError};
+use axum::http::{Method, StatusCode};
+use futures::future::BoxFuture;
+use schemars::{JsonSchema, Schema, SchemaGenerator};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
+use std::future::Future;
+
+/// Where an operation acts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WorkspaceRule {
+    /// Agency-level or addressed by a path `{id}` (workspace administration).
+    None,
+    /// Acts in one workspace: the key's own, or `X-Workspace-Id` for an agency key.
+    Required,
+    /// Like `Required`, but an agency key may omit `X-Workspace-Id` to cover all its workspaces.
+    AgencyWide,
+}
+
+/// What an operation returns: a status, a body (none for 204) and an optional ETag version.
+pub struct Reply<T> {
+    pub status: Option<StatusCode>,
+    pub body: Option<T>,
+    pub version: Option<i64>,
+}
+
+impl<T> Reply<T> {
+    pub fn ok(body: T) -> Self {
+        Reply { status: None, body: Some(body), version: None }
+    }
+    pub fn created(body: T) -> Self {
+        Reply { status: Some(StatusCode::CREATED), body: Some(body), version: None }
+    }
+    pub fn with_version(mut self, v: i64) -> Self {
+        self.version = Some(v);
+        self
+    }
+}
+
+impl Reply<()> {
+    pub fn no_content() -> Self {
+        Reply { status: Some(StatusCode::NO_CONTENT), body: None, version: None }
+    }
+}
+
+/// A typed operation.
+pub trait Operation: Send + Sync + 'static {
+    /// Dotted name, e.g. `link_building.crm.relationship.list`.
+    const NAME: &'static str;
+    const METHOD: Method;
+    /// REST path template with `{param}` segments.
+    const PATH: &'static str;
+    /// Scope the key must hold; `None` for any valid key.
+    const SCOPE: Option<&'static str>;
+    const WORKSPACE: WorkspaceRule;
+    /// Only an agency key may call it.
+    const AGENCY_ONLY: bool = false;
+    /// Credits charged per call, in thousandths (CRUD is free).
+    const COST_MILLICREDITS: u64 = 0;
+    const SUMMARY: &'static str;
+    const TAG: &'static str;
+    type Input: DeserializeOwned + JsonSchema + Send + 'static;
+    type Output: Serialize + JsonSchema + Send + 'static;
+
+    fn run(ctx: Ctx, input: Self::Input) -> impl Future<Output = ApiResult<Reply<Self::Output>>> + Send;
+}
+
+/// The erased result every door maps to its own wire format.
+pub struct OpResponse {
+    pub status: StatusCode,
+    pub body: Option<Value>,
+    pub version: Option<i64>,
+}
+
+pub struct OpSpec {
+    pub name: &'static str,
+    pub method: Method,
+    pub path: &'static str,
+    pub scope: Option<&'static str>,
+    pub workspace: WorkspaceRule,
+    pub agency_only: bool,
+    pub cost_millicredits: u64,
+    pub summary: &'static str,
+    pub tag: &'static str,
+    pub input_schema: fn(&mut SchemaGenerator) -> Schema,
+    pub output_schema: fn(&mut SchemaGenerator) -> Schema,
+    pub default_status: StatusCode,
+    pub run: fn(Ctx, Value) -> BoxFuture<'static, ApiResult<OpResponse>>,
+}
+
+impl OpSpec {
+    pub fn of<O: Operation>() -> OpSpec {
+        OpSpec {
+            name: O::NAME,
+            method: O::METHOD,
+            path: O::PATH,
+            scope: O::SCOPE,
+            workspace: O::WORKSPACE,
+            agency_only: O::AGENCY_ONLY,
+            cost_millicredits: O::COST_MILLICREDITS,
+            summary: O::SUMMARY,
+            tag: O::TAG,
+            input_schema: |g| g.subschema_for::<O::Input>(),
+            output_schema: |g| g.subschema_for::<O::Output>(),
+            default_status: if O::METHOD == Method::POST { StatusCode::CREATED } else { StatusCode::OK },
+            run: |ctx, input| {
+                Box::pin(async move {
+                    let input: O::Input = parse_input(input)?;
+                    let reply = O::run(ctx, input).await?;
+                    let default = if O::METHOD == Method::POST { StatusCode::CREATED } else { StatusCode::OK };
+                    let body = match reply.body {
+                        Some(b) => Some(serde_json::to_value(b).map_err(|e| {
+                            tracing::error!(error = %e, "output does not serialise");
+                            ApiError::internal()
+                        })?),
+                        None => None,
+                    };
+                    let status = reply.status.unwrap_or(if body.is_none() { StatusCode::NO_CONTENT } else { default });
+                    Ok(OpResponse { status, body, version: reply.version })
+                })
+            },
+        }
+    }
+
+    /// Path parameter names of the template, in order.
+    pub fn path_params(&self) -> Vec<&'static str> {
+        self.path.split('/').filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}'))).collect()
+    }
+}
+
+/// Deserialises an operation's input, turning serde's complaint into a field-level 400.
+pub fn parse_input<T: DeserializeOwned>(value: Value) -> ApiResult<T> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner().to_string();
+        let (field, message) = describe_serde_error(&path, &inner);
+        let mut err = ApiError::bad_request("invalid_request", format!("Invalid request: {field}: {message}"));
+        err.errors.push(FieldError { field, code: "invalid".into(), message });
+        err
+    })
+}
+
+/// serde says "unknown field `x`, expected one of ..." at the parent path; name the field itself.
+fn describe_serde_error(path: &str, message: &str) -> (String, String) {
+    let quoted = |m: &str| m.split('`').nth(1).map(str::to_owned);
+    let join = |leaf: String| if path == "." || path.is_empty() { leaf } else { format!("{path}.{leaf}") };
+    if message.starts_with("unknown field") {
+        if let Some(f) = quoted(message) {
+            // serde_path_to_error already ends the path with the unknown field.
+            let field = if path == f || path.ends_with(&format!(".{f}")) { path.to_owned() } else { join(f) };
+            return (field, "unknown field".into());
+        }
+    }
+    if message.starts_with("missing field") {
+        if let Some(f) = quoted(message) {
+            return (join(f), "is required".into());
+        }
+    }
+    let field = if path == "." || path.is_empty() { "body".to_owned() } else { path.to_owned() };
+    (field, message.to_owned())
+}

@@ -1,0 +1,56 @@
+//! Who is calling, in which workspace, under which request id.
+
+use crate::App;
+use std::sync::Arc;
+
+tokio::task_local! {
+    static REQUEST_ID: String;
+}
+
+/// Runs `f` with `id` as the request id seen by errors and logs.
+pub async fn with_request_id<F: std::future::Future>(id: String, f: F) -> F::Output {
+    REQUEST_ID.scope(id, f).await
+}
+
+pub fn current_request_id() -> String {
+    REQUEST_ID.try_with(Clone::clone).unwrap_or_else(|_| "req_unknown".to_owned())
+}
+
+/// The authenticated key behind a request.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    pub key_id: String,
+    pub agency_id: String,
+    /// The key's own workspace; `None` for an agency key.
+    pub key_workspace: Option<String>,
+    pub scopes: Vec<String>,
+}
+
+impl Caller {
+    pub fn is_agency(&self) -> bool {
+        self.key_workspace.is_none()
+    }
+
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.is_agency() || self.scopes.iter().any(|s| s == scope)
+    }
+}
+
+/// Everything an operation needs besides its input.
+#[derive(Clone)]
+pub struct Ctx {
+    pub app: Arc<App>,
+    pub caller: Caller,
+    /// The workspace the request acts in, when the operation is workspace-scoped (or the agency
+    /// named one with `X-Workspace-Id`).
+    pub workspace_id: Option<String>,
+    /// `If-Match` as a version number, when sent.
+    pub if_match: Option<i64>,
+}
+
+impl Ctx {
+    /// The workspace id of a workspace-scoped operation (resolved before the operation runs).
+    pub fn workspace(&self) -> &str {
+        self.workspace_id.as_deref().expect("workspace-scoped operation without a resolved workspace")
+    }
+}

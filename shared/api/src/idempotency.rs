@@ -1,0 +1,142 @@
+//! `Idempotency-Key` on writes: the first request runs; a retry with the same key and body gets
+//! the first response again; the same key with another body is 409 `idempotency_key_reused`; a
+//! duplicate that arrives while the first still runs is 409 `idempotency_in_progress`.
+//!
+//! A record goes `started` (with a lease) then `done` (with the response), and expires after 24 h.
+//! If the process running a request dies, its lease runs out and a retry may run it again.
+
+use crate::error::{ApiError, ApiResult};
+use crate::{keys, App};
+use linkcrm_storage::{Condition, Item, StoreError};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+const RECORD_TTL_SECS: i64 = 24 * 3600;
+const LEASE_SECS: i64 = 60;
+
+pub struct Guard {
+    scope: String,
+    token: String,
+    fingerprint: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct Stored {
+    pub status: u16,
+    pub body: Option<Value>,
+    pub version: Option<i64>,
+}
+
+pub enum Begin {
+    Proceed(Guard),
+    Replay(Stored),
+}
+
+/// Checks the header's value: 1 to 255 visible ASCII characters.
+pub fn validate_key(raw: &str) -> ApiResult<()> {
+    if raw.is_empty() || raw.len() > 255 || !raw.bytes().all(|b| (0x21..0x7f).contains(&b)) {
+        return Err(ApiError::bad_request(
+            "invalid_request",
+            "Idempotency-Key must be 1 to 255 visible ASCII characters.",
+        ));
+    }
+    Ok(())
+}
+
+/// What makes two requests "the same": method, path, query, workspace and the body's JSON value
+/// (so whitespace and key order do not matter).
+pub fn fingerprint(method: &str, path: &str, query: &str, workspace: Option<&str>, body: &[u8]) -> String {
+    let canonical =
+        serde_json::from_slice::<Value>(body).map(|v| v.to_string().into_bytes()).unwrap_or_else(|_| body.to_vec());
+    let mut h = Sha256::new();
+    for part in [method.as_bytes(), path.as_bytes(), query.as_bytes(), workspace.unwrap_or("-").as_bytes(), &canonical]
+    {
+        h.update((part.len() as u64).to_be_bytes());
+        h.update(part);
+    }
+    hex::encode(h.finalize())
+}
+
+pub async fn begin(
+    app: &App,
+    key_id: &str,
+    workspace: Option<&str>,
+    idem_key: &str,
+    fingerprint: String,
+) -> ApiResult<Begin> {
+    let scope =
+        format!("{key_id}#{}#{}", workspace.unwrap_or("-"), &hex::encode(Sha256::digest(idem_key.as_bytes()))[..32]);
+    let token = linkcrm_domain::new_id(linkcrm_domain::IdKind::Request);
+    let guard = Guard { scope, token, fingerprint };
+    let fresh = started_item(&guard);
+    match app.store.put(fresh.clone(), Some(Condition::NotExists)).await {
+        Ok(()) => return Ok(Begin::Proceed(guard)),
+        Err(StoreError::ConditionFailed { .. }) => {}
+        Err(e) => return Err(e.into()),
+    }
+    let key = keys::idempotency(&guard.scope);
+    let Some(existing) = app.store.get(&key).await? else {
+        // Expired between our write and read: try once more.
+        app.store.put(fresh, Some(Condition::NotExists)).await.map_err(|_| in_progress())?;
+        return Ok(Begin::Proceed(guard));
+    };
+    if existing.get("fingerprint").and_then(Value::as_str) != Some(guard.fingerprint.as_str()) {
+        return Err(ApiError::conflict(
+            "idempotency_key_reused",
+            "This Idempotency-Key was used with a different request; use a new key.",
+        ));
+    }
+    if existing.get("state").and_then(Value::as_str) == Some("done") {
+        let stored = existing.get("response").cloned().unwrap_or(Value::Null);
+        return Ok(Begin::Replay(Stored {
+            status: stored.get("status").and_then(Value::as_u64).unwrap_or(200) as u16,
+            body: stored.get("body").cloned().filter(|b| !b.is_null()),
+            version: stored.get("version").and_then(Value::as_i64),
+        }));
+    }
+    let lease = existing.get("leaseUntil").and_then(Value::as_i64).unwrap_or(0);
+    if lease > linkcrm_storage::now_epoch() {
+        return Err(in_progress());
+    }
+    // The first attempt died mid-flight: take over its record, unless someone else just did.
+    let taken = Condition::Equals("token".into(), existing.get("token").cloned().unwrap_or(Value::Null));
+    app.store.put(started_item(&guard), Some(taken)).await.map_err(|_| in_progress())?;
+    Ok(Begin::Proceed(guard))
+}
+
+fn in_progress() -> ApiError {
+    ApiError::conflict(
+        "idempotency_in_progress",
+        "A request with this Idempotency-Key is still being processed; retry shortly.",
+    )
+}
+
+fn started_item(g: &Guard) -> Item {
+    let now = linkcrm_storage::now_epoch();
+    let key = keys::idempotency(&g.scope);
+    let v = json!({
+        "PK": key.pk, "SK": key.sk, "entity": "idempotency", "state": "started", "token": g.token,
+        "fingerprint": g.fingerprint, "leaseUntil": now + LEASE_SECS, "ttl": now + RECORD_TTL_SECS,
+    });
+    v.as_object().cloned().expect("object")
+}
+
+/// Records the response for replays. Failing to record is logged, not surfaced: the request did
+/// succeed, and a retry would only find the lease.
+pub async fn finish(app: &App, g: Guard, stored: &Stored) {
+    let mut item = started_item(&g);
+    item.insert("state".into(), "done".into());
+    item.insert("response".into(), json!({ "status": stored.status, "body": stored.body, "version": stored.version }));
+    item.insert("ttl".into(), (linkcrm_storage::now_epoch() + RECORD_TTL_SECS).into());
+    if let Err(e) = app.store.put(item, Some(Condition::Equals("token".into(), g.token.clone().into()))).await {
+        tracing::warn!(error = %e, "could not record idempotent response");
+    }
+}
+
+/// Forgets a started record after a failure that changed nothing, so the client may retry.
+pub async fn abandon(app: &App, g: Guard) {
+    let key = keys::idempotency(&g.scope);
+    if let Err(e) = app.store.delete(&key, Some(Condition::Equals("token".into(), g.token.into()))).await {
+        tracing::warn!(error = %e, "could not release idempotency record");
+    }
+}

@@ -1,0 +1,34 @@
+//! Every operation, registered in one catalogue.
+
+pub mod api_keys;
+pub mod workspaces;
+
+use crate::catalogue::OpSpec;
+
+pub fn catalogue() -> Vec<OpSpec> {
+    vec![
+        OpSpec::of::<workspaces::Create>(),
+        OpSpec::of::<workspaces::List>(),
+        OpSpec::of::<workspaces::Get>(),
+        OpSpec::of::<workspaces::Patch>(),
+        OpSpec::of::<workspaces::Archive>(),
+        OpSpec::of::<workspaces::Current>(),
+        OpSpec::of::<api_keys::Create>(),
+        OpSpec::of::<api_keys::List>(),
+        OpSpec::of::<api_keys::Revoke>(),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn names_and_routes_are_unique() {
+        let cat = super::catalogue();
+        let mut names = std::collections::HashSet::new();
+        let mut routes = std::collections::HashSet::new();
+        for op in &cat {
+            assert!(names.insert(op.name), "duplicate operation {}", op.name);
+            assert!(routes.insert((op.method.clone(), op.path)), "duplicate route {} {}", op.method, op.path);
+        }
+    }
+}

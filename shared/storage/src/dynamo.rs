@@ -1,1 +1,0 @@
-//! DynamoDB adapter (aws-sdk-dynamodb + serde_dynamo).

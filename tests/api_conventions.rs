@@ -1,0 +1,164 @@
+//! Conventions every family shares: problem+json errors, request ids, idempotency, rate limits,
+//! the OpenAPI document.
+
+mod common;
+use common::*;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+on_both_backends!(errors_are_problem_documents, |env| {
+    let agency = env.agency();
+    let r = agency.send(Method::POST, "/v1/workspaces", Some("{\"name\": ")).await;
+    assert_eq!(r.problem(400, "invalid_request")["errors"][0]["code"], "malformed_json");
+    let r = agency.send(Method::POST, "/v1/workspaces", Some("[1,2]")).await;
+    r.problem(400, "invalid_request");
+    // Any Content-Type (or none) is read as JSON, as the seeds' curl examples send.
+    let r = agency
+        .with_header("Content-Type", "text/plain")
+        .send(Method::POST, "/v1/workspaces", Some("{\"name\":\"Plain\"}"))
+        .await;
+    r.ok(201);
+    agency.get("/v1/nowhere").await.problem(404, "not_found");
+    agency.send(Method::PUT, "/v1/workspaces", Some("{}")).await.problem(405, "method_not_allowed");
+    let huge = format!("{{\"name\": \"{}\"}}", "x".repeat(2 * 1024 * 1024));
+    agency.send(Method::POST, "/v1/workspaces", Some(&huge)).await.problem(413, "payload_too_large");
+    agency.send(Method::GET, "/v1/workspaces", Some("{\"x\":1}")).await.problem(400, "invalid_request");
+    agency.post("/v1/workspaces?name=x", json!({"name": "x"})).await.problem(400, "invalid_request");
+    let over = json!({"name": "x".repeat(201)});
+    assert_eq!(agency.post("/v1/workspaces", over).await.problem(400, "invalid_request")["errors"][0]["field"], "name");
+    // Every response, good or bad, carries a request id.
+    for path in ["/v1/workspaces", "/openapi.json", "/healthz", "/v1/nowhere"] {
+        let r = agency.get(path).await;
+        assert!(r.header("x-request-id").is_some_and(|id| id.starts_with("req_")), "{path}");
+    }
+});
+
+on_both_backends!(idempotent_retries_return_the_first_response, |env| {
+    let agency = env.agency().with_header("Idempotency-Key", "create-acme-1");
+    let first = agency.post("/v1/workspaces", json!({"name": "Acme"})).await;
+    let id = first.ok(201)["id"].clone();
+    let again = agency.post("/v1/workspaces", json!({"name": "Acme"})).await;
+    assert_eq!(again.ok(201)["id"], id, "the retry gets the first response");
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    // Same JSON, other spacing and order: still the same request.
+    let respaced = agency.send(Method::POST, "/v1/workspaces", Some("{ \"name\" :  \"Acme\" }")).await;
+    assert_eq!(respaced.ok(201)["id"], id);
+    // Same key, other body: refused.
+    agency.post("/v1/workspaces", json!({"name": "Other"})).await.problem(409, "idempotency_key_reused");
+    // The key is the caller's own: another agency may use the same string.
+    env.other_agency()
+        .with_header("Idempotency-Key", "create-acme-1")
+        .post("/v1/workspaces", json!({"name": "Theirs"}))
+        .await
+        .ok(201);
+    assert_eq!(env.agency().get("/v1/workspaces").await.ok(200)["total"], 1);
+    // A replayed client error stays the same error.
+    let bad = env.agency().with_header("Idempotency-Key", "bad-1");
+    bad.post("/v1/workspaces", json!({"name": ""})).await.problem(400, "invalid_request");
+    let r = bad.post("/v1/workspaces", json!({"name": ""})).await;
+    r.problem(400, "invalid_request");
+    assert_eq!(r.header("idempotent-replayed"), Some("true"));
+    env.agency()
+        .with_header("Idempotency-Key", "")
+        .post("/v1/workspaces", json!({"name": "x"}))
+        .await
+        .problem(400, "invalid_request");
+    // DELETE and PATCH honour it too.
+    let ws = id.as_str().unwrap();
+    let patcher = env.agency().with_header("Idempotency-Key", "rename-1");
+    assert_eq!(
+        patcher.patch(&format!("/v1/workspaces/{ws}"), json!({"name": "Renamed"})).await.header("etag"),
+        Some("\"2\"")
+    );
+    assert_eq!(
+        patcher.patch(&format!("/v1/workspaces/{ws}"), json!({"name": "Renamed"})).await.header("etag"),
+        Some("\"2\"")
+    );
+    assert_eq!(
+        env.agency().get(&format!("/v1/workspaces/{ws}")).await.header("etag"),
+        Some("\"2\""),
+        "the replay did not patch again"
+    );
+});
+
+on_both_backends!(concurrent_duplicates_run_once, |env| {
+    let agency = env.agency().with_header("Idempotency-Key", "burst-1");
+    let mut tasks = Vec::new();
+    for _ in 0..12 {
+        let a = agency.clone();
+        tasks.push(tokio::spawn(async move { a.post("/v1/workspaces", json!({"name": "Burst"})).await }));
+    }
+    let mut created_ids = std::collections::BTreeSet::new();
+    for t in tasks {
+        let r = t.await.unwrap();
+        match r.status.as_u16() {
+            201 => {
+                created_ids.insert(r.body["id"].as_str().unwrap().to_owned());
+            }
+            409 => assert_eq!(r.body["code"], "idempotency_in_progress"),
+            s => panic!("unexpected {s}: {}", r.text),
+        }
+    }
+    assert_eq!(created_ids.len(), 1, "every success is the same workspace");
+    assert_eq!(env.agency().get("/v1/workspaces").await.ok(200)["total"], 1, "it ran once");
+});
+
+#[tokio::test]
+async fn rate_limit_answers_429_with_retry_after() {
+    let env = Env::start_with(Backend::Embedded, &[("LINKCRM_RATE_LIMIT", "1"), ("LINKCRM_RATE_BURST", "3")]).await;
+    let agency = env.agency();
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        statuses.push(agency.get("/v1/workspaces").await);
+    }
+    assert!(statuses[..3].iter().all(|r| r.status == 200));
+    let limited = statuses.last().unwrap();
+    limited.problem(429, "rate_limited");
+    assert!(limited.header("retry-after").is_some_and(|s| s.parse::<u64>().unwrap() >= 1));
+    // Limits are per key: another key is not affected.
+    env.other_agency().get("/v1/workspaces").await.ok(200);
+}
+
+#[tokio::test]
+async fn openapi_documents_every_operation() {
+    let env = Env::start(Backend::Embedded).await;
+    let doc = env.anonymous().get("/openapi.json").await;
+    let doc = doc.ok(200);
+    assert_eq!(doc["openapi"], "3.1.0");
+    let expected = [
+        ("post", "/v1/workspaces", "workspaces.create"),
+        ("get", "/v1/workspaces", "workspaces.list"),
+        ("get", "/v1/workspaces/{id}", "workspaces.get"),
+        ("patch", "/v1/workspaces/{id}", "workspaces.update"),
+        ("delete", "/v1/workspaces/{id}", "workspaces.archive"),
+        ("get", "/v1/workspace", "workspaces.current"),
+        ("post", "/v1/workspaces/{id}/api-keys", "workspaces.api_keys.create"),
+        ("get", "/v1/workspaces/{id}/api-keys", "workspaces.api_keys.list"),
+        ("delete", "/v1/workspaces/{id}/api-keys/{keyId}", "workspaces.api_keys.revoke"),
+    ];
+    for (method, path, name) in expected {
+        let op = &doc["paths"][path][method];
+        assert_eq!(op["operationId"], name, "{method} {path}");
+        assert!(op["responses"]["400"]["content"]["application/problem+json"].is_object());
+    }
+    // Query parameters come from the input types; bodies reference component schemas that exist.
+    let params = doc["paths"]["/v1/workspaces"]["get"]["parameters"].as_array().unwrap();
+    for p in ["tag", "active", "limit", "cursor"] {
+        assert!(params.iter().any(|x| x["name"] == p && x["in"] == "query"), "{p}");
+    }
+    let body_ref = doc["paths"]["/v1/workspaces/{id}"]["patch"]["requestBody"]["content"]["application/json"]["schema"]
+        ["$ref"]
+        .as_str()
+        .unwrap();
+    let name = body_ref.rsplit('/').next().unwrap();
+    let schema = &doc["components"]["schemas"][name];
+    assert!(schema["properties"]["settings"].is_object());
+    assert!(schema["properties"].get("id").is_none(), "path parameters are not body fields");
+    let text = serde_json::to_string(doc).unwrap();
+    for r in text.split("\"$ref\":\"#/components/schemas/").skip(1) {
+        let target = r.split('"').next().unwrap();
+        assert!(doc["components"]["schemas"].get(target).is_some_and(Value::is_object), "dangling $ref {target}");
+    }
+    let docs = env.anonymous().get("/docs").await;
+    assert!(docs.text.contains("/openapi.json"));
+}
