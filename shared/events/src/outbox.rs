@@ -73,8 +73,9 @@ pub fn is_outbox_event(item: &Item) -> bool {
         && item.get("kind").and_then(Value::as_str) == Some(KIND_EVENT)
 }
 
-/// Reads the envelope back out of an outbox item, checking that the item's key matches the
-/// envelope's id (so acknowledging deletes exactly the item that was published).
+/// Reads the envelope back out of an outbox item, checking that the item's sort key is the
+/// envelope's id, so acknowledging deletes exactly the item that was published. The shard is not
+/// recomputed: the relay acknowledges the key it read, whichever shard a writer chose.
 pub fn event_of(item: &Item) -> Result<DomainEvent, OutboxItemError> {
     if !is_outbox_event(item) {
         return Err(OutboxItemError::NotAnEvent);
@@ -82,7 +83,7 @@ pub fn event_of(item: &Item) -> Result<DomainEvent, OutboxItemError> {
     let raw = item.get("event").cloned().ok_or_else(|| OutboxItemError::Malformed("no event attribute".into()))?;
     let event = DomainEvent::from_value(raw).map_err(|e| OutboxItemError::Malformed(e.to_string()))?;
     let key = Key::of(item).ok_or_else(|| OutboxItemError::Malformed("no key".into()))?;
-    if key != outbox_key(&event.id) {
+    if !key.pk.starts_with(OUTBOX_PREFIX) || key.sk != event.id {
         return Err(OutboxItemError::Malformed(format!("key {key:?} does not match event {}", event.id)));
     }
     Ok(event)

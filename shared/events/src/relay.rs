@@ -7,10 +7,10 @@
 //! In AWS the DynamoDB Stream of the table feeds [`Relay::handle_stream_items`]; the local binary
 //! runs [`Relay::run`], which polls the outbox shards with [`Relay::drain_once`].
 
-use crate::outbox::{event_of, outbox_key, outbox_partitions, OutboxItemError};
+use crate::outbox::{event_of, outbox_partitions, OutboxItemError};
 use crate::{BusError, DomainEvent, EventBus};
 use futures::{stream, StreamExt, TryStreamExt};
-use linkcrm_storage::{Item, Query, Store, StoreError};
+use linkcrm_storage::{Item, Key, Query, Store, StoreError};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{watch, Notify};
@@ -102,8 +102,8 @@ impl Relay {
                 .query(Query::partition(pk).limit(self.page_size).after(cursor))
                 .await
                 .map_err(|e| (published, e.into()))?;
-            let events = self.events_of(&page.items);
-            published += self.publish_and_ack(&events).await.map_err(|e| (published, e))?;
+            let batch = self.events_of(&page.items);
+            published += self.publish_and_ack(batch).await.map_err(|e| (published, e))?;
             // Acknowledged items are gone, but the cursor still marks where the page ended, so
             // items the relay skipped (malformed, other kinds) are not read again.
             match page.cursor {
@@ -117,8 +117,7 @@ impl Relay {
     /// INSERTed items). Items that are not outbox events are ignored: the stream carries the
     /// whole table.
     pub async fn handle_stream_items(&self, items: Vec<Item>) -> Result<(), RelayError> {
-        let events = self.events_of(&items);
-        self.publish_and_ack(&events).await?;
+        self.publish_and_ack(self.events_of(&items)).await?;
         Ok(())
     }
 
@@ -129,7 +128,7 @@ impl Relay {
         let mut published = 0;
         for pk in outbox_partitions() {
             let page = self.store.query(Query::partition(&pk).limit(self.page_size)).await?;
-            let events = self.events_of(&page.items);
+            let events = self.events_of(&page.items).events;
             if !events.is_empty() {
                 self.bus.publish(&events).await?;
                 published += events.len();
@@ -177,39 +176,42 @@ impl Relay {
         tracing::info!("relay stopped");
     }
 
-    /// The events of outbox items. A malformed outbox item is logged and left in place (an
-    /// operator must look at it); publishing the others must not wait for it.
-    fn events_of(&self, items: &[Item]) -> Vec<DomainEvent> {
-        items
-            .iter()
-            .filter_map(|item| match event_of(item) {
-                Ok(e) => Some(e),
-                Err(OutboxItemError::NotAnEvent) => None,
-                Err(e) => {
-                    tracing::error!(error = %e, pk = ?item.get("PK"), sk = ?item.get("SK"), "skipping outbox item");
-                    None
+    /// The events of outbox items, with the keys they were read at. A malformed outbox item is
+    /// logged and left in place (an operator must look at it); the others must not wait for it.
+    fn events_of(&self, items: &[Item]) -> Batch {
+        let mut batch = Batch::default();
+        for item in items {
+            match event_of(item) {
+                Ok(e) => {
+                    batch.keys.push(Key::of(item).expect("event_of checked the key"));
+                    batch.events.push(e);
                 }
-            })
-            .collect()
+                Err(OutboxItemError::NotAnEvent) => {}
+                Err(e) => {
+                    tracing::error!(error = %e, pk = ?item.get("PK"), sk = ?item.get("SK"), "skipping outbox item")
+                }
+            }
+        }
+        batch
     }
 
-    async fn publish_and_ack(&self, events: &[DomainEvent]) -> Result<usize, RelayError> {
-        if events.is_empty() {
+    async fn publish_and_ack(&self, batch: Batch) -> Result<usize, RelayError> {
+        if batch.events.is_empty() {
             return Ok(0);
         }
-        self.bus.publish(events).await?;
+        self.bus.publish(&batch.events).await?;
         if self.crash_after_publish {
             tracing::error!(
-                events = events.len(),
+                events = batch.events.len(),
                 "failpoint {FAULT_CRASH_AFTER_PUBLISH}: aborting before acknowledging"
             );
             std::process::abort();
         }
-        // Unconditional deletes: acknowledging an item another relay already removed is fine.
-        // Owned keys and store handles: a future borrowing from `events` would not be `Send` for
-        // every lifetime, which `tokio::spawn(relay.run(..))` needs.
-        let keys: Vec<_> = events.iter().map(|e| outbox_key(&e.id)).collect();
-        stream::iter(keys)
+        // Unconditional deletes of the keys the items were read at: acknowledging an item another
+        // relay already removed is fine. Owned keys and store handles, because a future borrowing
+        // from the batch would not be `Send` for every lifetime, which `tokio::spawn(relay.run(..))`
+        // needs.
+        stream::iter(batch.keys)
             .map(|key| {
                 let store = self.store.clone();
                 async move { store.delete(&key, None).await }
@@ -217,8 +219,15 @@ impl Relay {
             .buffer_unordered(16)
             .try_collect::<Vec<()>>()
             .await?;
-        Ok(events.len())
+        Ok(batch.events.len())
     }
+}
+
+/// Events to publish and the outbox keys that acknowledge them.
+#[derive(Default)]
+struct Batch {
+    keys: Vec<Key>,
+    events: Vec<DomainEvent>,
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
 use super::*;
-use crate::outbox::{outbox_item, outbox_put, shard_of, shard_pk};
+use crate::outbox::{outbox_item, outbox_key, outbox_put, shard_of, shard_pk};
 use crate::test_support::{InMemoryTestStore, RecordingBus};
 use linkcrm_storage::{Condition, Key, TxOp};
 use serde_json::json;
@@ -244,4 +244,18 @@ async fn a_refused_event_holds_back_its_shard_only() {
     *bus.poison.lock().unwrap() = None;
     assert_eq!(relay.drain_once().await.unwrap(), 2);
     assert_eq!(bus.ids(), vec![elsewhere.id, poison.id, behind.id]);
+}
+
+#[tokio::test]
+async fn an_event_in_another_shard_than_ours_is_published_and_acknowledged_where_it_is() {
+    let (store, bus, relay) = setup();
+    // As a writer with another shard function would have put it.
+    let e = DomainEvent::new("t", None, json!({}));
+    let mut item = outbox_item(&e);
+    let foreign = shard_pk((shard_of(&e.id) + 1) % crate::OUTBOX_SHARDS);
+    item.insert("PK".into(), json!(foreign));
+    store.put(item, None).await.unwrap();
+    assert_eq!(relay.drain_once().await.unwrap(), 1);
+    assert_eq!(bus.ids(), vec![e.id.clone()]);
+    assert_eq!(store.len(), 0, "acknowledged at the key it was read from");
 }
