@@ -47,6 +47,17 @@ enum Command {
         #[command(subcommand)]
         action: AgencyAction,
     },
+    /// Manage the DynamoDB table (for a local DynamoDB server; in AWS the SAM template owns it).
+    Table {
+        #[command(subcommand)]
+        action: TableAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum TableAction {
+    /// Create the table from infra/table.json (does nothing if it exists).
+    Create,
 }
 
 #[derive(Subcommand)]
@@ -72,6 +83,12 @@ async fn main() -> anyhow::Result<()> {
             let (agency, secret) = linkcrm_api::platform::create_agency(&store, &name, key).await?;
             println!("Created agency {} ({})", agency.name, agency.id);
             println!("Agency key (shown once): {secret}");
+            Ok(())
+        }
+        Command::Table { action: TableAction::Create } => {
+            let store = linkcrm_storage::dynamo::DynamoStore::from_env(&cli.store.table, None).await;
+            store.create_table().await?;
+            println!("Table {} is ready", cli.store.table);
             Ok(())
         }
     }

@@ -1,7 +1,6 @@
 //! Authentication and authorisation, black-box: every 401 and 403 case, and workspace isolation.
 
 mod common;
-use common::*;
 use serde_json::json;
 
 on_both_backends!(every_unauthenticated_request_is_401, |env| {

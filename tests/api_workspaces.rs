@@ -1,7 +1,6 @@
 //! Workspaces: create, list (filters, pagination, totals), get, patch (If-Match, merge), archive.
 
 mod common;
-use common::*;
 use serde_json::json;
 
 on_both_backends!(create_get_and_defaults, |env| {

@@ -6,7 +6,7 @@ use crate::context::{with_request_id, Ctx};
 use crate::error::{ApiError, ApiResult};
 use crate::idempotency::{self, Begin, Stored};
 use crate::{auth, App};
-use axum::body::{to_bytes, Body};
+use axum::body::Body;
 use axum::extract::{FromRequestParts, RawPathParams, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
@@ -112,13 +112,7 @@ async fn run_http(app: &Arc<App>, spec: &OpSpec, req: Request) -> ApiResult<Resp
 
     let params = RawPathParams::from_request_parts(&mut parts, &()).await.ok();
     let query = parts.uri.query().unwrap_or("").to_owned();
-    let bytes = to_bytes(body, MAX_BODY_BYTES).await.map_err(|_| {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            format!("Request bodies are limited to {MAX_BODY_BYTES} bytes."),
-        )
-    })?;
+    let bytes = read_body(body).await?;
     let input = build_input(spec, params, &query, &bytes)?;
     let if_match = if_match(&headers)?;
     let ctx = Ctx { app: app.clone(), caller: caller.clone(), workspace_id: workspace_id.clone(), if_match };
@@ -169,6 +163,34 @@ async fn run_http(app: &Arc<App>, spec: &OpSpec, req: Request) -> ApiResult<Resp
         }
     }
     Ok(to_response(outcome?))
+}
+
+/// Reads the body up to the limit. Past it, the rest is read and dropped (up to a bound) before
+/// answering 413, so the client sees the answer instead of a connection closed mid-upload.
+async fn read_body(body: Body) -> ApiResult<bytes::Bytes> {
+    use futures::StreamExt;
+    const DRAIN_LIMIT: usize = 16 * MAX_BODY_BYTES;
+    let mut stream = body.into_data_stream();
+    let mut buf = bytes::BytesMut::new();
+    let mut seen = 0usize;
+    while let Some(chunk) = stream.next().await {
+        let chunk =
+            chunk.map_err(|_| ApiError::bad_request("invalid_request", "The request body could not be read."))?;
+        seen += chunk.len();
+        if seen <= MAX_BODY_BYTES {
+            buf.extend_from_slice(&chunk);
+        } else if seen > DRAIN_LIMIT {
+            break;
+        }
+    }
+    if seen > MAX_BODY_BYTES {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("Request bodies are limited to {MAX_BODY_BYTES} bytes."),
+        ));
+    }
+    Ok(buf.freeze())
 }
 
 fn replayed(mut stored: Stored) -> Response {
