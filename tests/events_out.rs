@@ -76,3 +76,48 @@ async fn committed_events_reach_the_sink_embedded() {
 async fn committed_events_reach_the_sink_dynamodb() {
     committed_events_reach_the_sink(Backend::Dynamo).await
 }
+
+/// The binary dies between publishing an event and acknowledging it; after a restart the event is
+/// published again, identical, and nothing acknowledged to a client is lost.
+async fn killed_relay_republishes_the_same_event(backend: Backend) {
+    let (url, got) = sink().await;
+    let mut env = Env::start_with(backend, &[("LINKCRM_EVENT_SINK_URL", url.as_str())]).await;
+    arrival(&got, "agency.created", |e| e["data"]["name"] == "Another agency").await;
+    tokio::task::block_in_place(|| env.server.terminate().unwrap());
+
+    env.opts = env.opts.clone().env("LINKCRM_FAULT", "relay_crash_after_publish");
+    env.restart();
+    let ws = env.agency().post("/v1/workspaces", json!({ "name": "Acme" })).await.ok(201).clone();
+    let (id, first) = arrival(&got, "workspace.created", |e| e["workspaceId"] == ws["id"]).await;
+    let died = tokio::task::block_in_place(|| env.server.wait_exit(Duration::from_secs(10)).unwrap());
+    assert!(died, "the failpoint stops the process right after publishing");
+
+    env.opts.env.retain(|(k, _)| k != "LINKCRM_FAULT");
+    env.restart();
+    for _ in 0..250 {
+        if got.lock().unwrap().iter().filter(|(i, _)| *i == id).count() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let copies: Vec<Value> = got.lock().unwrap().iter().filter(|(i, _)| *i == id).map(|(_, e)| e.clone()).collect();
+    assert_eq!(copies.len(), 2, "published again after the crash, and acknowledged after that");
+    assert_eq!(copies[0], first);
+    assert_eq!(copies[1], first, "the republished event is the same event");
+    // The workspace the client was told about survived the crash.
+    assert_eq!(
+        env.agency().get(&format!("/v1/workspaces/{}", ws["id"].as_str().unwrap())).await.ok(200)["name"],
+        "Acme"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_relay_republishes_the_same_event_embedded() {
+    killed_relay_republishes_the_same_event(Backend::Embedded).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_relay_republishes_the_same_event_dynamodb() {
+    killed_relay_republishes_the_same_event(Backend::Dynamo).await
+}

@@ -5,9 +5,16 @@ use std::sync::Arc;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    tracing_subscriber::fmt().json().flatten_event(true).with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).without_time().init();
+    tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .without_time()
+        .init();
     let table = std::env::var("LINKCRM_TABLE").map_err(|_| "LINKCRM_TABLE is not set")?;
     let store = linkcrm_storage::dynamo::DynamoStore::from_env(&table, None).await;
-    let app = linkcrm_api::App::new(Arc::new(store), linkcrm_api::Config { rate_limit_per_sec: 0.0, ..Default::default() }).await?;
+    let app =
+        linkcrm_api::App::new(Arc::new(store), linkcrm_api::Config { rate_limit_per_sec: 0.0, ..Default::default() })
+            .await?;
     lambda_http::run(app.router()).await
 }
