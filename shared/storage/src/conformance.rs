@@ -168,6 +168,7 @@ pub async fn update_actions(store: Arc<dyn Store>) {
                 .add("attempts", 1)
                 .set_if_absent("firstContactedAt", "2026-05-08T09:00:00Z")
                 .max("lastContactedAt", "2026-05-08T09:00:00Z")
+                .min("earliest", "2026-05-08T09:00:00Z")
                 .max("score", 10),
             None,
         )
@@ -183,6 +184,8 @@ pub async fn update_actions(store: Arc<dyn Store>) {
                 .add("attempts", 2)
                 .set_if_absent("firstContactedAt", "2026-06-01T00:00:00Z")
                 .max("lastContactedAt", "2026-05-07T00:00:00Z")
+                .min("earliest", "2026-05-07T00:00:00Z")
+                .min("low", 7)
                 .max("score", 12),
             None,
         )
@@ -192,6 +195,10 @@ pub async fn update_actions(store: Arc<dyn Store>) {
     assert_eq!(it["firstContactedAt"], "2026-05-08T09:00:00Z", "set-if-absent keeps the first value");
     assert_eq!(it["lastContactedAt"], "2026-05-08T09:00:00Z", "max keeps the later time");
     assert_eq!(it["score"], 12, "max takes the larger number");
+    assert_eq!(it["earliest"], "2026-05-07T00:00:00Z", "min keeps the earlier time");
+    assert_eq!(it["low"], 7, "min sets a missing attribute");
+    let it = store.update(&k, Update::new().min("earliest", "2026-06-01T00:00:00Z").min("low", 3), None).await.unwrap();
+    assert_eq!((it["earliest"].as_str(), it["low"].as_i64()), (Some("2026-05-07T00:00:00Z"), Some(3)));
     let it = store
         .update(
             &k,
@@ -274,7 +281,11 @@ pub async fn atomic_counters_under_concurrent_writers(store: Arc<dyn Store>) {
                 store
                     .update(
                         &k,
-                        Update::new().add("n", 1).max("last", stamp).set_if_absent("first", format!("w{w}")),
+                        Update::new()
+                            .add("n", 1)
+                            .max("last", stamp.clone())
+                            .min("earliest", stamp)
+                            .set_if_absent("first", format!("w{w}")),
                         None,
                     )
                     .await
@@ -288,6 +299,7 @@ pub async fn atomic_counters_under_concurrent_writers(store: Arc<dyn Store>) {
     let it = store.get(&k).await.unwrap().unwrap();
     assert_eq!(it["n"], 80, "no increment is lost");
     assert_eq!(it["last"], "2026-05-28T00:00:00Z", "max ends at the largest value written");
+    assert_eq!(it["earliest"], "2026-05-01T00:00:00Z", "min ends at the smallest value written");
     assert!(it["first"].as_str().unwrap().starts_with('w'));
 }
 

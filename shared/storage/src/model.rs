@@ -144,6 +144,8 @@ pub enum Action {
     SetIfAbsent(String, Value),
     /// Sets the attribute if it is missing or smaller (numbers, or strings such as RFC 3339 times).
     Max(String, Value),
+    /// Sets the attribute if it is missing or larger.
+    Min(String, Value),
 }
 
 impl Action {
@@ -153,7 +155,8 @@ impl Action {
             | Action::Remove(a)
             | Action::Add(a, _)
             | Action::SetIfAbsent(a, _)
-            | Action::Max(a, _) => a,
+            | Action::Max(a, _)
+            | Action::Min(a, _) => a,
         }
     }
 }
@@ -187,8 +190,13 @@ impl Update {
         self.actions.push(Action::Max(attr.into(), v.into()));
         self
     }
+    pub fn min(mut self, attr: impl Into<String>, v: impl Into<Value>) -> Self {
+        self.actions.push(Action::Min(attr.into(), v.into()));
+        self
+    }
+    /// Whether the update holds a `Max` or `Min`, which DynamoDB can only do after a read.
     pub fn has_max(&self) -> bool {
-        self.actions.iter().any(|a| matches!(a, Action::Max(..)))
+        self.actions.iter().any(|a| matches!(a, Action::Max(..) | Action::Min(..)))
     }
 
     /// Applies the actions to an item (the embedded store's semantics, and the DynamoDB adapter's
@@ -216,6 +224,15 @@ impl Update {
                     let replace = match item.get(k) {
                         None | Some(Value::Null) => true,
                         Some(cur) => compare_values(cur, v) == Some(Ordering::Less),
+                    };
+                    if replace {
+                        item.insert(k.clone(), v.clone());
+                    }
+                }
+                Action::Min(k, v) => {
+                    let replace = match item.get(k) {
+                        None | Some(Value::Null) => true,
+                        Some(cur) => compare_values(cur, v) == Some(Ordering::Greater),
                     };
                     if replace {
                         item.insert(k.clone(), v.clone());

@@ -318,27 +318,33 @@ pub(super) fn plan_update(
     // overturn; anything else by "the value is still the one read".
     let repeated = repeated_attrs(update);
     let mut clauses = Clauses::default();
-    let simple = update.actions.iter().filter(|a| !matches!(a, Action::Max(..)) && !repeated.contains(&a.attr()));
+    let simple = update
+        .actions
+        .iter()
+        .filter(|a| !matches!(a, Action::Max(..) | Action::Min(..)) && !repeated.contains(&a.attr()));
     clauses.add_actions(&mut expr, simple)?;
     let mut done = Vec::new();
     for a in &update.actions {
         let attr = a.attr();
-        let lone_max = match a {
-            Action::Max(_, v) if !repeated.contains(&attr) => Some(v),
+        // (value, whether the larger value wins)
+        let lone_extreme = match a {
+            Action::Max(_, v) if !repeated.contains(&attr) => Some((v, true)),
+            Action::Min(_, v) if !repeated.contains(&attr) => Some((v, false)),
             _ if repeated.contains(&attr) && !done.contains(&attr) => None,
             _ => continue,
         };
         done.push(attr);
         let n = expr.name(attr);
-        if let Some(v) = lone_max {
+        if let Some((v, larger)) = lone_extreme {
+            let loses = if larger { Ordering::Less } else { Ordering::Greater };
             let replace = match before.get(attr) {
                 None | Some(Value::Null) => true,
-                Some(cur) => compare_values(cur, v) == Some(Ordering::Less),
+                Some(cur) => compare_values(cur, v) == Some(loses),
             };
             let ty = comparable_type(v);
             // DynamoDB refuses placeholders that no expression uses.
             let v = if replace || ty.is_some() { expr.json(v)? } else { String::new() };
-            let still = max_replaces(&mut expr, &n, &v, ty);
+            let still = extreme_replaces(&mut expr, &n, &v, ty, larger);
             if replace {
                 conds.push(still);
                 clauses.set.push(format!("{n} = {v}"));
@@ -389,13 +395,14 @@ fn comparable_type(v: &Value) -> Option<&'static str> {
     }
 }
 
-/// Whether `Max(n, v)` replaces the stored value: it is missing, NULL, or a smaller value of
-/// the same type (`Update::apply`'s rule; values of other types never compare). `v` is only
-/// read when there is a type `ty` to compare in.
-fn max_replaces(expr: &mut Expr, n: &str, v: &str, ty: Option<&str>) -> String {
+/// Whether `Max(n, v)` (`larger`) or `Min(n, v)` replaces the stored value: it is missing, NULL,
+/// or a smaller (larger) value of the same type (`Update::apply`'s rule; values of other types
+/// never compare). `v` is only read when there is a type `ty` to compare in.
+fn extreme_replaces(expr: &mut Expr, n: &str, v: &str, ty: Option<&str>, larger: bool) -> String {
     let null = expr.string("NULL");
+    let op = if larger { "<" } else { ">" };
     let smaller = match ty {
-        Some(t) => format!(" OR (attribute_type({n}, {}) AND {n} < {v})", expr.string(t)),
+        Some(t) => format!(" OR (attribute_type({n}, {}) AND {n} {op} {v})", expr.string(t)),
         None => String::new(),
     };
     format!("(attribute_not_exists({n}) OR attribute_type({n}, {null}){smaller})")
@@ -440,8 +447,8 @@ impl Clauses {
                     let v = expr.json(v)?;
                     self.set.push(format!("{n} = if_not_exists({n}, {v})"));
                 }
-                Action::Max(..) => {
-                    return Err(StoreError::Internal("Max needs a planned update".into()));
+                Action::Max(..) | Action::Min(..) => {
+                    return Err(StoreError::Internal("Max and Min need a planned update".into()));
                 }
             }
         }

@@ -5,7 +5,7 @@
 //!   every read here, and conditions are rendered to treat it as absent. An update must not
 //!   build on such an item's stale attributes either: updates carry a guard that the item is not
 //!   expired-but-stored, and on that guard failing the item is replaced wholesale instead.
-//! - `Action::Max` has no update-expression form (nor do two actions on one attribute). It is
+//! - `Action::Max` and `Action::Min` have no update-expression form (nor do two actions on one attribute). It is
 //!   done optimistically: read, compute, write guarded by "the decision taken from the read
 //!   still stands" (for other computed attributes: "the value is still the one read"), and on a
 //!   failed guard look again (the failed write returns the item) and retry.
