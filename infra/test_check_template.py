@@ -61,9 +61,9 @@ class CheckTemplateTest(unittest.TestCase):
     def test_extra_gsi_fails(self) -> None:
         t = self.mutated()
         extra = copy.deepcopy(self.table_props(t)["GlobalSecondaryIndexes"][0])
-        extra["IndexName"] = "GSI4"
+        extra["IndexName"] = "GSI9"
         self.table_props(t)["GlobalSecondaryIndexes"].append(extra)
-        self.assertFails(t, "GSI not in table.json: GSI4")
+        self.assertFails(t, "GSI not in table.json: GSI9")
 
     def test_gsi_keys_swapped_fails(self) -> None:
         t = self.mutated()

@@ -24,8 +24,13 @@ use std::sync::Arc;
 use tokio::sync::{oneshot, Notify};
 
 const ITEMS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("items");
-const GSI_TABLES: [TableDefinition<&[u8], &[u8]>; 3] =
-    [TableDefinition::new("GSI1"), TableDefinition::new("GSI2"), TableDefinition::new("GSI3")];
+const GSI_TABLES: [TableDefinition<&[u8], &[u8]>; 5] = [
+    TableDefinition::new("GSI1"),
+    TableDefinition::new("GSI2"),
+    TableDefinition::new("GSI3"),
+    TableDefinition::new("GSI4"),
+    TableDefinition::new("GSI5"),
+];
 /// Requests committed together at most.
 const MAX_BATCH: usize = 512;
 
@@ -173,6 +178,8 @@ fn commit_batch(db: &Database, batch: &[WriteRequest]) -> Result<Vec<Result<Opti
             tx.open_table(GSI_TABLES[0]).map_err(internal)?,
             tx.open_table(GSI_TABLES[1]).map_err(internal)?,
             tx.open_table(GSI_TABLES[2]).map_err(internal)?,
+            tx.open_table(GSI_TABLES[3]).map_err(internal)?,
+            tx.open_table(GSI_TABLES[4]).map_err(internal)?,
         ];
         for req in batch {
             let res = plan(&items, &req.ops, req.transaction, now).and_then(|changes| {
@@ -251,7 +258,7 @@ fn updated(key: &Key, live: Option<&Item>, update: &Update) -> Result<Item> {
 
 fn apply(
     items: &mut redb::Table<&'static [u8], &'static [u8]>,
-    gsis: &mut [redb::Table<&'static [u8], &'static [u8]>; 3],
+    gsis: &mut [redb::Table<&'static [u8], &'static [u8]>; 5],
     change: Change,
 ) -> Result<()> {
     for (n, index) in Index::SECONDARY.into_iter().enumerate() {

@@ -42,10 +42,12 @@ pub enum Index {
     Gsi1,
     Gsi2,
     Gsi3,
+    Gsi4,
+    Gsi5,
 }
 
 impl Index {
-    pub const SECONDARY: [Index; 3] = [Index::Gsi1, Index::Gsi2, Index::Gsi3];
+    pub const SECONDARY: [Index; 5] = [Index::Gsi1, Index::Gsi2, Index::Gsi3, Index::Gsi4, Index::Gsi5];
 
     pub fn name(self) -> Option<&'static str> {
         match self {
@@ -53,6 +55,8 @@ impl Index {
             Index::Gsi1 => Some("GSI1"),
             Index::Gsi2 => Some("GSI2"),
             Index::Gsi3 => Some("GSI3"),
+            Index::Gsi4 => Some("GSI4"),
+            Index::Gsi5 => Some("GSI5"),
         }
     }
 
@@ -63,6 +67,8 @@ impl Index {
             Index::Gsi1 => ("GSI1PK", "GSI1SK"),
             Index::Gsi2 => ("GSI2PK", "GSI2SK"),
             Index::Gsi3 => ("GSI3PK", "GSI3SK"),
+            Index::Gsi4 => ("GSI4PK", "GSI4SK"),
+            Index::Gsi5 => ("GSI5PK", "GSI5SK"),
         }
     }
 }
