@@ -1,6 +1,7 @@
 //! The domain vocabulary: ids, entities, enumerations and the rules that need no I/O.
 
 pub mod crm;
+pub mod derive;
 pub mod enums;
 pub mod id;
 pub mod normalize;
