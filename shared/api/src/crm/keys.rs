@@ -1,0 +1,100 @@
+//! Storage keys of the CRM records. See docs/access-patterns.md for what reads each one.
+
+use linkcrm_storage::Key;
+
+/// Accounts are spread over this many index partitions for listing by domain rating, so a
+/// platform-wide list has no hot partition.
+pub const ACCOUNT_SHARDS: u64 = 4;
+pub const CONTACT_SHARDS: u64 = 4;
+
+pub fn shard_of(id: &str, shards: u64) -> u64 {
+    // FNV-1a: stable across processes and releases.
+    id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3)) % shards
+}
+
+pub fn account(id: &str) -> Key {
+    Key::new(format!("ACCT#{id}"), "#META")
+}
+/// One account per domain: the guard every creator must win.
+pub fn domain_guard(domain: &str) -> Key {
+    Key::new(format!("DOMAIN#{domain}"), "#")
+}
+pub fn accounts_by_dr_pk(shard: u64) -> String {
+    format!("ACCTDR#{shard}")
+}
+/// Domain rating as a sortable key part; unknown ratings sort lowest.
+pub fn dr_sort(dr: Option<i64>, id: &str) -> String {
+    match dr {
+        Some(d) => format!("{:03}#{id}", d.clamp(0, 999)),
+        None => format!("---#{id}"),
+    }
+}
+pub fn accounts_by_domain_pk(domain: &str) -> String {
+    format!("ACCTDOM#{}", domain.chars().next().unwrap_or('-'))
+}
+/// Account-scoped events (prices, DO_NOT_CONTACT, metrics), readable by every workspace.
+pub fn account_history_pk(account: &str) -> String {
+    format!("ACCT#{account}#HIST")
+}
+/// Every relationship event with this account, across all workspaces (for replay).
+pub fn account_events_pk(account: &str) -> String {
+    format!("ACCT#{account}#EVTS")
+}
+pub fn account_relationships_pk(account: &str) -> String {
+    format!("ACCT#{account}#RELS")
+}
+
+pub fn contact(id: &str) -> Key {
+    Key::new(format!("CT#{id}"), "#META")
+}
+pub fn email_guard(email: &str) -> Key {
+    Key::new(format!("EMAIL#{email}"), "#")
+}
+pub fn account_contacts_pk(account: &str) -> String {
+    format!("ACCT#{account}#CTS")
+}
+pub fn contacts_pk(shard: u64) -> String {
+    format!("CTS#{shard}")
+}
+
+pub fn relationship(id: &str) -> Key {
+    Key::new(format!("REL#{id}"), "#META")
+}
+/// One relationship per (workspace, account); also carries the summary account lists show.
+pub fn workspace_account(ws: &str, account: &str) -> Key {
+    Key::new(format!("WSACCT#{ws}#{account}"), "#")
+}
+pub fn workspace_relationships_pk(ws: &str) -> String {
+    format!("WS#{ws}#RELS")
+}
+pub fn workspace_status_pk(ws: &str, status: &str) -> String {
+    format!("WS#{ws}#RELST#{status}")
+}
+/// Sorts relationships by recency, ties broken by id.
+pub fn recency_sort(last_event_at: &str, id: &str) -> String {
+    format!("{last_event_at}#{id}")
+}
+
+pub fn event(id: &str) -> Key {
+    Key::new(format!("EVT#{id}"), "#")
+}
+pub fn relationship_events_pk(rel: &str) -> String {
+    format!("REL#{rel}#EVTS")
+}
+pub fn workspace_events_pk(ws: &str) -> String {
+    format!("WS#{ws}#EVTS")
+}
+pub fn workspace_account_events_pk(ws: &str, account: &str) -> String {
+    format!("WS#{ws}#ACCT#{account}#EVTS")
+}
+pub fn agency_account_events_pk(agency: &str, account: &str) -> String {
+    format!("AG#{agency}#ACCT#{account}#EVTS")
+}
+pub fn time_sort(occurred_at: &str, id: &str) -> String {
+    format!("{occurred_at}#{id}")
+}
+
+/// Platform-wide counters (`total` of unfiltered account lists).
+pub fn counters() -> Key {
+    Key::new("SYS#COUNTERS", "#")
+}

@@ -1,0 +1,5 @@
+//! The link-building CRM: storage keys, records, the event write path, listing and replay.
+
+pub mod keys;
+pub mod records;
+pub mod write;

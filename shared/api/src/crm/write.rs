@@ -1,0 +1,245 @@
+//! The CRM write path: accounts by domain, and events with everything they change, committed
+//! together.
+
+use super::keys;
+use super::records::{self, obj, AccountRecord, RelationshipRecord, ORG_CONTACT};
+use crate::error::{ApiError, ApiResult};
+use crate::{outbox, App};
+use linkcrm_domain::derive::{contact_stamp, with_recent_send, CoolingPolicy, EventFacts};
+use linkcrm_domain::enums::{EventType, PipelineStatus, Source};
+use linkcrm_domain::normalize::normalize_domain;
+use linkcrm_domain::{time, IdKind};
+use linkcrm_storage::{Condition, Item, StoreError, TxOp, Update};
+use serde_json::{json, Value};
+
+/// How often a write retries after losing a race on the same relationship or account.
+const ATTEMPTS: usize = 8;
+
+pub fn check_id(kind: IdKind, field: &str, id: &str) -> ApiResult<()> {
+    if linkcrm_domain::id::is_id(kind, id) {
+        Ok(())
+    } else {
+        Err(ApiError::invalid_field(field, "invalid_request", format!("'{id}' is not a valid id ({}…)", kind.prefix())))
+    }
+}
+
+pub async fn load_account(app: &App, id: &str) -> ApiResult<AccountRecord> {
+    check_id(IdKind::Account, "id", id)?;
+    let item = app.store.get(&keys::account(id)).await?;
+    item.map(AccountRecord).ok_or_else(|| ApiError::not_found("account_not_found", "account", id))
+}
+
+pub async fn account_by_domain(app: &App, domain: &str) -> ApiResult<Option<AccountRecord>> {
+    let Some(guard) = app.store.get(&keys::domain_guard(domain)).await? else { return Ok(None) };
+    let id = records::str_of(&guard, "accountId").unwrap_or_default().to_owned();
+    Ok(app.store.get(&keys::account(&id)).await?.map(AccountRecord))
+}
+
+pub fn normalize(field: &str, raw: &str) -> ApiResult<String> {
+    normalize_domain(raw).map_err(|e| ApiError::invalid_field(field, "invalid_domain", e.to_string()))
+}
+
+/// The account of a domain, created if nobody has it yet. Concurrent creators agree on one.
+pub async fn ensure_account(app: &App, domain: &str, source: Source) -> ApiResult<AccountRecord> {
+    for _ in 0..ATTEMPTS {
+        if let Some(existing) = account_by_domain(app, domain).await? {
+            return Ok(existing);
+        }
+        let id = linkcrm_domain::new_id(IdKind::Account);
+        let now = time::now_string();
+        let account = new_account_item(&id, domain, source, &now);
+        let guard = keys::domain_guard(domain);
+        let ops = vec![
+            TxOp::put_if(obj(json!({"PK": guard.pk, "SK": guard.sk, "entity": "domainGuard", "accountId": id})), Condition::NotExists),
+            TxOp::put_if(account.clone(), Condition::NotExists),
+            TxOp::update(keys::counters(), Update::new().add("accountCount", 1)),
+            outbox::event("link_building.account.created", None, json!({ "accountId": id, "domain": domain })),
+        ];
+        match app.store.transact(ops).await {
+            Ok(()) => return Ok(AccountRecord(account)),
+            // Someone else created it first: read theirs.
+            Err(StoreError::ConditionFailed { .. }) | Err(StoreError::Conflict) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ApiError::conflict("conflict", "The account was being created concurrently; retry."))
+}
+
+fn new_account_item(id: &str, domain: &str, source: Source, now: &str) -> Item {
+    records::new_account_item(id, domain, source, now)
+}
+
+/// A relationship this workspace may see; another workspace's is reported as not found.
+pub async fn load_relationship(app: &App, ws: &str, id: &str) -> ApiResult<RelationshipRecord> {
+    check_id(IdKind::Relationship, "id", id)?;
+    match app.store.get(&keys::relationship(id)).await? {
+        Some(item) if records::str_of(&item, "organizationId") == Some(ws) => Ok(RelationshipRecord(item)),
+        _ => Err(ApiError::not_found("relationship_not_found", "relationship", id)),
+    }
+}
+
+/// An event to record on a relationship.
+pub struct NewEvent {
+    pub r#type: EventType,
+    pub contact_id: Option<String>,
+    pub subject: Option<String>,
+    pub content: Option<String>,
+    pub metadata: Option<Value>,
+    /// Back-dating; now when absent.
+    pub occurred_at: Option<String>,
+}
+
+/// Field changes that ride along with the event in the same transaction (a PATCH that also
+/// changes the status), and the version the caller read (`If-Match`).
+#[derive(Default)]
+pub struct Ride {
+    pub set: Vec<(String, Value)>,
+    pub if_version: Option<i64>,
+}
+
+/// Records an event and everything it changes — the relationship's derived state and index keys,
+/// the workspace-account summary, the shared account's contact facts, the outbox — in one
+/// transaction. Retries when another writer changed the relationship (or the account's recent
+/// sends) between read and write.
+pub async fn record_event(
+    app: &App,
+    agency_id: &str,
+    ws: &str,
+    rel_id: &str,
+    new: NewEvent,
+    ride: Ride,
+) -> ApiResult<(Item, RelationshipRecord)> {
+    let policy = CoolingPolicy::from_env();
+    let id = linkcrm_domain::new_id(IdKind::Event);
+    let now = time::now_string();
+    let occurred_at = new.occurred_at.clone().unwrap_or_else(|| now.clone());
+    for _ in 0..ATTEMPTS {
+        let rel = load_relationship(app, ws, rel_id).await?;
+        if let Some(v) = ride.if_version {
+            if v != rel.version() {
+                return Err(ApiError::precondition_failed(rel.version()));
+            }
+        }
+        let facts = EventFacts {
+            r#type: new.r#type,
+            occurred_at: occurred_at.clone(),
+            workspace_id: ws.to_owned(),
+            status_to: new.metadata.as_ref().and_then(|m| m.get("to")).and_then(Value::as_str).and_then(PipelineStatus::parse),
+            out_of_office: new.metadata.as_ref().and_then(|m| m.get("replyClass")).and_then(Value::as_str) == Some("out_of_office"),
+        };
+        let before = rel.state();
+        let mut after = before.clone();
+        after.apply(&facts);
+
+        let acct = rel.account_id().to_owned();
+        let event_item = event_item(&id, agency_id, ws, &rel, &new, &occurred_at, &now, after.seq);
+        let mut rel_update = Update::new().set("updatedAt", now.clone()).add("version", 1);
+        for (k, v) in records::state_attrs(rel_id, ws, &after) {
+            rel_update = rel_update.set(k, v);
+        }
+        for (k, v) in &ride.set {
+            rel_update = rel_update.set(k.clone(), v.clone());
+        }
+        let mut rel_cond = vec![Condition::Equals("seq".into(), json!(before.seq))];
+        if let Some(v) = ride.if_version {
+            rel_cond.push(Condition::VersionEquals(v));
+        }
+        let mut ops = vec![
+            TxOp::put_if(event_item.clone(), Condition::NotExists),
+            TxOp::update_if(keys::relationship(rel_id), rel_update, Condition::And(rel_cond)),
+            TxOp::update_if(
+                keys::workspace_account(ws, &acct),
+                Update::new().set("status", json!(after.status)).set("lastContactedByUsAt", json!(after.last_contacted_by_us_at)),
+                Condition::Exists,
+            ),
+        ];
+        if let Some(op) = account_op(app, &acct, &facts, policy).await? {
+            ops.push(op);
+        }
+        ops.push(outbox::event("link_building.event.created", Some(ws), records::event_view(&event_item).map(|e| json!(e))?));
+        if before.status != after.status {
+            ops.push(outbox::event(
+                "link_building.relationship.status_changed",
+                Some(ws),
+                json!({ "relationshipId": rel_id, "accountId": acct, "from": before.status, "to": after.status, "eventId": id }),
+            ));
+        }
+        if new.r#type == EventType::LinkPlaced {
+            ops.push(outbox::event(
+                "link_building.link.placed",
+                Some(ws),
+                json!({ "relationshipId": rel_id, "accountId": acct, "eventId": id,
+                        "linkUrl": new.metadata.as_ref().and_then(|m| m.get("linkUrl")), "occurredAt": occurred_at }),
+            ));
+        }
+        match app.store.transact(ops).await {
+            Ok(()) => {
+                let rel = load_relationship(app, ws, rel_id).await?;
+                return Ok((event_item, rel));
+            }
+            Err(StoreError::ConditionFailed { .. }) | Err(StoreError::Conflict) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ApiError::conflict("conflict", "The relationship changed concurrently too often; retry."))
+}
+
+/// The shared account's change for an event, if it has one. Counters and first/last stamps are
+/// order-independent atomic updates; the recent-sends list is guarded by the value read.
+async fn account_op(app: &App, acct: &str, e: &EventFacts, policy: CoolingPolicy) -> ApiResult<Option<TxOp>> {
+    let key = keys::account(acct);
+    match e.r#type {
+        EventType::EmailSent => {
+            let current = app.store.get(&key).await?.map(AccountRecord).ok_or_else(|| ApiError::internal())?;
+            let sends = current.facts().recent_sends;
+            let stamp = contact_stamp(&e.occurred_at, &e.workspace_id);
+            let update = Update::new()
+                .add("contactAttemptCount", 1)
+                .min("firstContact", stamp.clone())
+                .max("lastContact", stamp)
+                .max(format!("{ORG_CONTACT}{}", e.workspace_id), e.occurred_at.clone())
+                .set("recentSends", json!(with_recent_send(&sends, &e.occurred_at, policy.sends)));
+            let guard = Condition::Equals("recentSends".into(), json!(sends));
+            Ok(Some(TxOp::update_if(key, update, guard)))
+        }
+        EventType::EmailReceived if !e.out_of_office => {
+            let update = Update::new().add("receivedCount", 1).max("lastReceivedAt", e.occurred_at.clone());
+            Ok(Some(TxOp::update_if(key, update, Condition::Exists)))
+        }
+        _ => Ok(None),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn event_item(id: &str, agency: &str, ws: &str, rel: &RelationshipRecord, new: &NewEvent, occurred_at: &str, now: &str, seq: i64) -> Item {
+    let key = keys::event(id);
+    let acct = rel.account_id();
+    let sort = keys::time_sort(occurred_at, id);
+    obj(json!({
+        "PK": key.pk, "SK": key.sk, "entity": "event",
+        "id": id, "organizationId": ws, "relationshipId": rel.id(), "accountId": acct, "contactId": new.contact_id,
+        "type": new.r#type, "subject": new.subject, "content": new.content, "metadata": new.metadata,
+        "occurredAt": occurred_at, "createdAt": now, "agencyId": agency, "seq": seq,
+        "GSI1PK": keys::relationship_events_pk(rel.id()), "GSI1SK": sort,
+        "GSI2PK": keys::workspace_events_pk(ws), "GSI2SK": sort,
+        "GSI3PK": keys::workspace_account_events_pk(ws, acct), "GSI3SK": sort,
+        "GSI4PK": keys::agency_account_events_pk(agency, acct), "GSI4SK": sort,
+        "GSI5PK": keys::account_events_pk(acct), "GSI5SK": id,
+    }))
+}
+
+/// An account-scoped event (price change, DO_NOT_CONTACT, metrics): the account log every
+/// workspace reads. Returns the item to add to the caller's transaction.
+pub fn account_event_item(acct: &str, r#type: EventType, ws: Option<&str>, key_id: &str, metadata: Value, seq: i64) -> Item {
+    let id = linkcrm_domain::new_id(IdKind::Event);
+    let now = time::now_string();
+    let key = keys::event(&id);
+    obj(json!({
+        "PK": key.pk, "SK": key.sk, "entity": "event",
+        "id": id, "organizationId": ws, "relationshipId": null, "accountId": acct, "contactId": null,
+        "type": r#type, "subject": null, "content": null,
+        "metadata": { "workspaceId": ws, "keyId": key_id, "details": metadata },
+        "occurredAt": now, "createdAt": now, "seq": seq,
+        "GSI1PK": keys::account_history_pk(acct), "GSI1SK": keys::time_sort(&now, &id),
+    }))
+}
