@@ -44,6 +44,25 @@ impl App {
         hex::encode(&mac.finalize().into_bytes()[..12])
     }
 
+    /// Signs any text for a client, bound to `scope`.
+    pub fn seal_token(&self, scope: &str, text: &str) -> String {
+        use base64::Engine;
+        let body = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text.as_bytes());
+        format!("{body}.{}", self.cursor_mac(scope, &body))
+    }
+
+    /// Opens what `seal_token` made for the same scope; anything else is 400 `invalid_cursor`.
+    pub fn open_token(&self, scope: &str, raw: &str) -> ApiResult<String> {
+        use base64::Engine;
+        let bad = || ApiError::invalid_field("cursor", "invalid_cursor", "is not a cursor this list returned");
+        let (body, tag) = raw.rsplit_once('.').ok_or_else(bad)?;
+        if self.cursor_mac(scope, body) != tag {
+            return Err(bad());
+        }
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(body).map_err(|_| bad())?;
+        String::from_utf8(bytes).map_err(|_| bad())
+    }
+
     /// Wraps a store cursor for a client, bound to `scope` (operation and workspace).
     pub fn seal_cursor(&self, scope: &str, cursor: Option<Cursor>) -> Option<String> {
         let body = cursor?.encode();

@@ -1,5 +1,6 @@
 //! The link-building CRM: storage keys, records, the event write path, listing and replay.
 
 pub mod keys;
+pub mod listing;
 pub mod records;
 pub mod write;

@@ -12,6 +12,9 @@ use linkcrm_domain::{time, IdKind};
 use linkcrm_storage::{Condition, Item, StoreError, TxOp, Update};
 use serde_json::{json, Value};
 
+/// Attribute prefix on a contact naming a workspace whose events reference it: `refBy#<ws>`.
+pub const CONTACT_REF: &str = "refBy#";
+
 /// How often a write retries after losing a race on the same relationship or account.
 const ATTEMPTS: usize = 8;
 
@@ -155,6 +158,12 @@ pub async fn record_event(
         ];
         if let Some(op) = account_op(app, &acct, &facts, policy).await? {
             ops.push(op);
+        }
+        // Contacts are shared: remember which workspaces' events name one, so a delete from one
+        // workspace cannot pull it from under another's history.
+        if let Some(cid) = &new.contact_id {
+            let mark = Update::new().set(format!("{CONTACT_REF}{ws}"), true);
+            ops.push(TxOp::update_if(keys::contact(cid), mark, Condition::Exists));
         }
         ops.push(outbox::event("link_building.event.created", Some(ws), records::event_view(&event_item).map(|e| json!(e))?));
         if before.status != after.status {
