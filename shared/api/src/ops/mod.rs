@@ -1,12 +1,13 @@
 //! Every operation, registered in one catalogue.
 
 pub mod api_keys;
+pub mod crm;
 pub mod workspaces;
 
 use crate::catalogue::OpSpec;
 
 pub fn catalogue() -> Vec<OpSpec> {
-    vec![
+    let mut ops = vec![
         OpSpec::of::<workspaces::Create>(),
         OpSpec::of::<workspaces::List>(),
         OpSpec::of::<workspaces::Get>(),
@@ -16,7 +17,9 @@ pub fn catalogue() -> Vec<OpSpec> {
         OpSpec::of::<api_keys::Create>(),
         OpSpec::of::<api_keys::List>(),
         OpSpec::of::<api_keys::Revoke>(),
-    ]
+    ];
+    ops.extend(crm::catalogue());
+    ops
 }
 
 #[cfg(test)]

@@ -1,0 +1,7 @@
+//! `link_building.crm.contact.*` operations.
+
+use crate::catalogue::OpSpec;
+
+pub fn ops() -> Vec<OpSpec> {
+    vec![]
+}

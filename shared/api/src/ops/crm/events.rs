@@ -1,0 +1,7 @@
+//! `link_building.crm.event.*` operations.
+
+use crate::catalogue::OpSpec;
+
+pub fn ops() -> Vec<OpSpec> {
+    vec![]
+}

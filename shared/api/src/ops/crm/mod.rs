@@ -1,0 +1,44 @@
+//! `link_building.crm.*`: accounts, contacts, relationships and events (seed 000).
+
+pub mod accounts;
+pub mod contacts;
+pub mod events;
+pub mod relationships;
+
+use crate::catalogue::OpSpec;
+use crate::error::{ApiError, ApiResult};
+
+pub const TAG_ACCOUNTS: &str = "CRM: accounts";
+pub const TAG_CONTACTS: &str = "CRM: contacts";
+pub const TAG_RELATIONSHIPS: &str = "CRM: relationships";
+pub const TAG_EVENTS: &str = "CRM: events";
+
+pub fn catalogue() -> Vec<OpSpec> {
+    let mut ops = Vec::new();
+    ops.extend(accounts::ops());
+    ops.extend(contacts::ops());
+    ops.extend(relationships::ops());
+    ops.extend(events::ops());
+    ops
+}
+
+/// A time filter: RFC 3339 (any offset) or a bare date (`2026-05-01` = its start, UTC), in the
+/// stored form so it compares with stored times.
+pub fn time_param(field: &str, raw: &str) -> ApiResult<String> {
+    let raw = raw.trim();
+    let parsed = linkcrm_domain::time::parse(raw).or_else(|| {
+        chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d").ok().map(|d| d.and_hms_opt(0, 0, 0).expect("midnight").and_utc())
+    });
+    parsed
+        .map(linkcrm_domain::time::format)
+        .ok_or_else(|| ApiError::invalid_field(field, "invalid_request", "must be an RFC 3339 time or a YYYY-MM-DD date"))
+}
+
+/// Bounded free text: trimmed, empty is none, at most `max` characters.
+pub fn text(field: &str, raw: Option<String>, max: usize) -> ApiResult<Option<String>> {
+    match raw {
+        None => Ok(None),
+        Some(s) if s.chars().count() > max => Err(ApiError::invalid_field(field, "invalid_request", format!("at most {max} characters"))),
+        Some(s) => Ok(Some(s).filter(|s| !s.trim().is_empty())),
+    }
+}
