@@ -2,5 +2,6 @@
 
 pub mod keys;
 pub mod listing;
+pub mod metrics;
 pub mod records;
 pub mod write;
