@@ -53,7 +53,10 @@ pub async fn ensure_account(app: &App, domain: &str, source: Source) -> ApiResul
         let account = new_account_item(&id, domain, source, &now);
         let guard = keys::domain_guard(domain);
         let ops = vec![
-            TxOp::put_if(obj(json!({"PK": guard.pk, "SK": guard.sk, "entity": "domainGuard", "accountId": id})), Condition::NotExists),
+            TxOp::put_if(
+                obj(json!({"PK": guard.pk, "SK": guard.sk, "entity": "domainGuard", "accountId": id})),
+                Condition::NotExists,
+            ),
             TxOp::put_if(account.clone(), Condition::NotExists),
             TxOp::update(keys::counters(), Update::new().add("accountCount", 1)),
             outbox::event("link_building.account.created", None, json!({ "accountId": id, "domain": domain })),
@@ -97,6 +100,8 @@ pub struct NewEvent {
 #[derive(Default)]
 pub struct Ride {
     pub set: Vec<(String, Value)>,
+    /// Changes to the workspace-account summary item.
+    pub guard_set: Vec<(String, Value)>,
     pub if_version: Option<i64>,
 }
 
@@ -127,8 +132,14 @@ pub async fn record_event(
             r#type: new.r#type,
             occurred_at: occurred_at.clone(),
             workspace_id: ws.to_owned(),
-            status_to: new.metadata.as_ref().and_then(|m| m.get("to")).and_then(Value::as_str).and_then(PipelineStatus::parse),
-            out_of_office: new.metadata.as_ref().and_then(|m| m.get("replyClass")).and_then(Value::as_str) == Some("out_of_office"),
+            status_to: new
+                .metadata
+                .as_ref()
+                .and_then(|m| m.get("to"))
+                .and_then(Value::as_str)
+                .and_then(PipelineStatus::parse),
+            out_of_office: new.metadata.as_ref().and_then(|m| m.get("replyClass")).and_then(Value::as_str)
+                == Some("out_of_office"),
         };
         let before = rel.state();
         let mut after = before.clone();
@@ -152,7 +163,12 @@ pub async fn record_event(
             TxOp::update_if(keys::relationship(rel_id), rel_update, Condition::And(rel_cond)),
             TxOp::update_if(
                 keys::workspace_account(ws, &acct),
-                Update::new().set("status", json!(after.status)).set("lastContactedByUsAt", json!(after.last_contacted_by_us_at)),
+                ride.guard_set.iter().fold(
+                    Update::new()
+                        .set("status", json!(after.status))
+                        .set("lastContactedByUsAt", json!(after.last_contacted_by_us_at)),
+                    |u, (k, v)| u.set(k.clone(), v.clone()),
+                ),
                 Condition::Exists,
             ),
         ];
@@ -165,7 +181,11 @@ pub async fn record_event(
             let mark = Update::new().set(format!("{CONTACT_REF}{ws}"), true);
             ops.push(TxOp::update_if(keys::contact(cid), mark, Condition::Exists));
         }
-        ops.push(outbox::event("link_building.event.created", Some(ws), records::event_view(&event_item).map(|e| json!(e))?));
+        ops.push(outbox::event(
+            "link_building.event.created",
+            Some(ws),
+            records::event_view(&event_item).map(|e| json!(e))?,
+        ));
         if before.status != after.status {
             ops.push(outbox::event(
                 "link_building.relationship.status_changed",
@@ -220,7 +240,16 @@ async fn account_op(app: &App, acct: &str, e: &EventFacts, policy: CoolingPolicy
 }
 
 #[allow(clippy::too_many_arguments)]
-fn event_item(id: &str, agency: &str, ws: &str, rel: &RelationshipRecord, new: &NewEvent, occurred_at: &str, now: &str, seq: i64) -> Item {
+fn event_item(
+    id: &str,
+    agency: &str,
+    ws: &str,
+    rel: &RelationshipRecord,
+    new: &NewEvent,
+    occurred_at: &str,
+    now: &str,
+    seq: i64,
+) -> Item {
     let key = keys::event(id);
     let acct = rel.account_id();
     let sort = keys::time_sort(occurred_at, id);
@@ -239,7 +268,14 @@ fn event_item(id: &str, agency: &str, ws: &str, rel: &RelationshipRecord, new: &
 
 /// An account-scoped event (price change, DO_NOT_CONTACT, metrics): the account log every
 /// workspace reads. Returns the item to add to the caller's transaction.
-pub fn account_event_item(acct: &str, r#type: EventType, ws: Option<&str>, key_id: &str, metadata: Value, seq: i64) -> Item {
+pub fn account_event_item(
+    acct: &str,
+    r#type: EventType,
+    ws: Option<&str>,
+    key_id: &str,
+    metadata: Value,
+    seq: i64,
+) -> Item {
     let id = linkcrm_domain::new_id(IdKind::Event);
     let now = time::now_string();
     let key = keys::event(&id);
