@@ -219,7 +219,7 @@ async fn account_op(app: &App, acct: &str, e: &EventFacts, policy: CoolingPolicy
     let key = keys::account(acct);
     match e.r#type {
         EventType::EmailSent => {
-            let current = app.store.get(&key).await?.map(AccountRecord).ok_or_else(|| ApiError::internal())?;
+            let current = app.store.get(&key).await?.map(AccountRecord).ok_or_else(ApiError::internal)?;
             let sends = current.facts().recent_sends;
             let stamp = contact_stamp(&e.occurred_at, &e.workspace_id);
             let update = Update::new()

@@ -99,14 +99,12 @@ impl Operation for Create {
                     ));
                 }
             }
-            EventType::StatusChanged => {
-                if meta_str("to").as_deref().and_then(PipelineStatus::parse).is_none() {
-                    return Err(ApiError::invalid_field(
-                        "metadata.to",
-                        "invalid_request",
-                        "STATUS_CHANGED needs the new status in metadata.to",
-                    ));
-                }
+            EventType::StatusChanged if meta_str("to").as_deref().and_then(PipelineStatus::parse).is_none() => {
+                return Err(ApiError::invalid_field(
+                    "metadata.to",
+                    "invalid_request",
+                    "STATUS_CHANGED needs the new status in metadata.to",
+                ));
             }
             EventType::EmailReceived => {
                 if let Some(c) = meta_str("replyClass") {
