@@ -162,9 +162,8 @@ impl Operation for Create {
             metadata: metadata.map(Value::Object),
             occurred_at,
         };
-        let (item, _) =
-            write::record_event(&ctx.app, &ctx.caller.agency_id, &ws, &input.relationship_id, new, Ride::default())
-                .await?;
+        let (agency, rel_id) = (&ctx.caller.agency_id, &input.relationship_id);
+        let item = write::record_event(&ctx.app, agency, &ws, rel_id, new, Ride::default(), Some(rel)).await?;
         Ok(Reply::created(event_view(&item)?))
     }
 }
