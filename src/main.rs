@@ -52,6 +52,12 @@ enum Command {
         #[command(subcommand)]
         action: AccountAction,
     },
+    /// Rebuild derived state (relationship statuses, account contact facts) from the event logs
+    /// and report what differs; with --write, repair it.
+    Replay {
+        #[arg(long)]
+        write: bool,
+    },
     /// Manage the DynamoDB table (for a local DynamoDB server; in AWS the SAM template owns it).
     Table {
         #[command(subcommand)]
@@ -113,6 +119,16 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Account { action } => account_command(&cli.store, action).await,
+        Command::Replay { write } => {
+            let (store, _) = open_store(&cli.store).await?;
+            let policy = linkcrm_domain::derive::CoolingPolicy::from_env();
+            let report = linkcrm_api::crm::replay::run(&store, policy, write).await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            if !report.mismatches.is_empty() && !write {
+                std::process::exit(3);
+            }
+            Ok(())
+        }
         Command::Table { action: TableAction::Create } => {
             let store = linkcrm_storage::dynamo::DynamoStore::from_env(&cli.store.table, None).await;
             store.create_table().await?;

@@ -4,4 +4,5 @@ pub mod keys;
 pub mod listing;
 pub mod metrics;
 pub mod records;
+pub mod replay;
 pub mod write;

@@ -108,7 +108,7 @@ pub struct Ride {
 /// Records an event and everything it changes — the relationship's derived state and index keys,
 /// the workspace-account summary, the shared account's contact facts, the outbox — in one
 /// transaction. Retries when another writer changed the relationship (or the account's recent
-/// sends) between read and write.
+/// sends) between read and write. `read` is the relationship as the caller just read it, if it did.
 pub async fn record_event(
     app: &App,
     agency_id: &str,
@@ -116,13 +116,19 @@ pub async fn record_event(
     rel_id: &str,
     new: NewEvent,
     ride: Ride,
-) -> ApiResult<(Item, RelationshipRecord)> {
+    read: Option<RelationshipRecord>,
+) -> ApiResult<Item> {
     let policy = CoolingPolicy::from_env();
     let id = linkcrm_domain::new_id(IdKind::Event);
     let now = time::now_string();
     let occurred_at = new.occurred_at.clone().unwrap_or_else(|| now.clone());
+    // The caller's fresh read serves the first attempt; a retry reads again.
+    let mut read = read;
     for _ in 0..ATTEMPTS {
-        let rel = load_relationship(app, ws, rel_id).await?;
+        let rel = match read.take() {
+            Some(r) => r,
+            None => load_relationship(app, ws, rel_id).await?,
+        };
         if let Some(v) = ride.if_version {
             if v != rel.version() {
                 return Err(ApiError::precondition_failed(rel.version()));
@@ -202,10 +208,7 @@ pub async fn record_event(
             ));
         }
         match app.store.transact(ops).await {
-            Ok(()) => {
-                let rel = load_relationship(app, ws, rel_id).await?;
-                return Ok((event_item, rel));
-            }
+            Ok(()) => return Ok(event_item),
             Err(StoreError::ConditionFailed { .. }) | Err(StoreError::Conflict) => continue,
             Err(e) => return Err(e.into()),
         }
@@ -219,7 +222,7 @@ async fn account_op(app: &App, acct: &str, e: &EventFacts, policy: CoolingPolicy
     let key = keys::account(acct);
     match e.r#type {
         EventType::EmailSent => {
-            let current = app.store.get(&key).await?.map(AccountRecord).ok_or_else(|| ApiError::internal())?;
+            let current = app.store.get(&key).await?.map(AccountRecord).ok_or_else(ApiError::internal)?;
             let sends = current.facts().recent_sends;
             let stamp = contact_stamp(&e.occurred_at, &e.workspace_id);
             let update = Update::new()

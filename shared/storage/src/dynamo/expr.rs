@@ -177,12 +177,12 @@ impl Expr {
     }
 
     fn join(&mut self, cs: &[Condition], op: &str) -> Result<String> {
-        let mut parts = cs.iter().map(|c| self.condition(c)).collect::<Result<Vec<_>>>()?;
-        // Every rendered condition is already parenthesised, and DynamoDB refuses `((…))` as
-        // "redundant parentheses": a one-part And/Or is that part.
-        if parts.len() == 1 {
-            return Ok(parts.pop().expect("one part"));
+        // Every part renders parenthesised already, and DynamoDB refuses redundant parentheses:
+        // a lone part stands as it is.
+        if let [only] = cs {
+            return self.condition(only);
         }
+        let parts = cs.iter().map(|c| self.condition(c)).collect::<Result<Vec<_>>>()?;
         Ok(format!("({})", parts.join(op)))
     }
 

@@ -99,14 +99,12 @@ impl Operation for Create {
                     ));
                 }
             }
-            EventType::StatusChanged => {
-                if meta_str("to").as_deref().and_then(PipelineStatus::parse).is_none() {
-                    return Err(ApiError::invalid_field(
-                        "metadata.to",
-                        "invalid_request",
-                        "STATUS_CHANGED needs the new status in metadata.to",
-                    ));
-                }
+            EventType::StatusChanged if meta_str("to").as_deref().and_then(PipelineStatus::parse).is_none() => {
+                return Err(ApiError::invalid_field(
+                    "metadata.to",
+                    "invalid_request",
+                    "STATUS_CHANGED needs the new status in metadata.to",
+                ));
             }
             EventType::EmailReceived => {
                 if let Some(c) = meta_str("replyClass") {
@@ -164,9 +162,8 @@ impl Operation for Create {
             metadata: metadata.map(Value::Object),
             occurred_at,
         };
-        let (item, _) =
-            write::record_event(&ctx.app, &ctx.caller.agency_id, &ws, &input.relationship_id, new, Ride::default())
-                .await?;
+        let (agency, rel_id) = (&ctx.caller.agency_id, &input.relationship_id);
+        let item = write::record_event(&ctx.app, agency, &ws, rel_id, new, Ride::default(), Some(rel)).await?;
         Ok(Reply::created(event_view(&item)?))
     }
 }

@@ -426,9 +426,8 @@ impl Operation for Patch {
                 };
                 let guard_set = input.archived.map(|a| vec![("archived".to_owned(), json!(a))]).unwrap_or_default();
                 let ride = Ride { set: set.clone(), guard_set, if_version: ctx.if_match };
-                let (_, rel) =
-                    write::record_event(&ctx.app, &ctx.caller.agency_id, &ws, &input.id, event, ride).await?;
-                rel
+                write::record_event(&ctx.app, &ctx.caller.agency_id, &ws, &input.id, event, ride, Some(rel)).await?;
+                load_relationship(&ctx.app, &ws, &input.id).await?
             }
             None if set.is_empty() => rel,
             None => {
