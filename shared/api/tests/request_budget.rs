@@ -136,5 +136,43 @@ async fn every_endpoint_stays_within_its_request_budget() {
         200,
         2,
     );
+
+    let acc = "/v1/link-building/crm/account";
+    // The rating list merges the four shard partitions: one Query each, one BatchGetItem of the
+    // page's workspace-account guards, one GetItem of the counters for `total`.
+    within("account.list (by rating, total)", &p.call(Method::GET, acc, true, None).await, 200, 8);
+    within(
+        "account.list (minDR, status)",
+        &p.call(Method::GET, &format!("{acc}?minDR=40&status=NEVER_CONTACTED,IN_DISCUSSION&limit=50"), true, None)
+            .await,
+        200,
+        7,
+    );
+    let r = p.call(Method::GET, &format!("{acc}?domain=engineering-blog.com"), true, None).await;
+    within("account.list (domain)", &r, 200, 5);
+    assert_eq!(r.1["data"][0]["relationshipInThisWorkspace"]["id"], rel.as_str());
+    within(
+        "account.list (domainContains)",
+        &p.call(Method::GET, &format!("{acc}?domainContains=eng"), true, None).await,
+        200,
+        4,
+    );
+    within("account.get", &p.call(Method::GET, &format!("{acc}/{acct}"), true, None).await, 200, 6);
+    let prices = json!({"priceLinkInsertion": 350, "priceContext": "2026 rate"});
+    within(
+        "account.update (prices: one transaction)",
+        &p.call(Method::PATCH, &format!("{acc}/{acct}"), true, Some(prices)).await,
+        200,
+        4,
+    );
+    within("account.history", &p.call(Method::GET, &format!("{acc}/{acct}/history"), true, None).await, 200, 4);
+    let dnc = format!("{acc}/{acct}/do-not-contact");
+    within("account.do_not_contact", &p.call(Method::POST, &dnc, true, Some(json!({"reason": "asked"}))).await, 200, 4);
+    within(
+        "account.do_not_contact (again)",
+        &p.call(Method::POST, &dnc, true, Some(json!({"reason": "asked"}))).await,
+        200,
+        3,
+    );
     within("relationship.archive", &p.call(Method::DELETE, &format!("{rel_path}/{rel}"), true, None).await, 204, 4);
 }

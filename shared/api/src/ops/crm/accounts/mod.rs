@@ -9,7 +9,7 @@ mod read;
 mod write;
 
 pub use list::{List, ListInput};
-pub use read::{Detail, Get, History, HistoryInput, IdInput};
+pub use read::{AccountDetail, Get, History, HistoryInput, IdInput};
 pub use write::{DoNotContact, DoNotContactInput, Patch, PatchFields, PatchInput};
 
 use super::TAG_ACCOUNTS;

@@ -31,7 +31,7 @@ pub struct IdInput {
 /// One account in full, as one workspace sees it.
 #[derive(Debug, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct Detail {
+pub struct AccountDetail {
     #[serde(flatten)]
     pub account: Account,
     /// This workspace's relationship, or null (an archived one still counts).
@@ -53,9 +53,9 @@ impl Operation for Get {
     const SUMMARY: &'static str = "Get an account with this workspace's relationship, its contacts and recent events";
     const TAG: &'static str = TAG_ACCOUNTS;
     type Input = IdInput;
-    type Output = Detail;
+    type Output = AccountDetail;
 
-    async fn run(ctx: Ctx, input: IdInput) -> ApiResult<Reply<Detail>> {
+    async fn run(ctx: Ctx, input: IdInput) -> ApiResult<Reply<AccountDetail>> {
         let ws = ctx.workspace();
         let policy = CoolingPolicy::from_env();
         let record = write::load_account(&ctx.app, &input.id).await?;
@@ -71,7 +71,7 @@ impl Operation for Get {
             async { events.await.map_err(Into::into) },
             relationship
         )?;
-        let detail = Detail {
+        let detail = AccountDetail {
             account: record.view(policy)?,
             relationship_in_this_workspace: relationship.pop().flatten(),
             contacts: contacts.items.iter().map(contact_view).collect::<ApiResult<_>>()?,

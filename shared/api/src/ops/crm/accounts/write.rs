@@ -58,9 +58,19 @@ pub struct PatchFields {
 
 /// The raw body, so that `systemContactStatus` is refused with 403 before the field list is
 /// checked (an unknown field is only a 400).
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Deserialize)]
 #[serde(transparent)]
-pub struct PatchInput(#[schemars(with = "PatchFields")] pub Map<String, Value>);
+pub struct PatchInput(pub Map<String, Value>);
+
+/// Documented as the fields it accepts (the OpenAPI body then drops the path's `id` from them).
+impl JsonSchema for PatchInput {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "AccountPatch".into()
+    }
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        PatchFields::json_schema(generator)
+    }
+}
 
 /// Tells "absent" (None) from "null" (Some(None)).
 fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
