@@ -50,7 +50,8 @@ impl RelationshipState {
     /// Folds one event (CONTRACT.md's transition table). `occurredAt` only sets timestamps.
     pub fn apply(&mut self, e: &EventFacts) {
         use PipelineStatus::*;
-        let before_engaged = matches!(self.status, Prospecting | ApprovedToContact | Queued | ContactedByUs | ContactedByOtherOrg);
+        let before_engaged =
+            matches!(self.status, Prospecting | ApprovedToContact | Queued | ContactedByUs | ContactedByOtherOrg);
         match e.r#type {
             EventType::EmailSent => {
                 if matches!(self.status, Prospecting | ApprovedToContact | Queued | ContactedByOtherOrg) {
@@ -253,7 +254,13 @@ mod tests {
     use PipelineStatus::*;
 
     fn ev(t: EventType, at: &str) -> EventFacts {
-        EventFacts { r#type: t, occurred_at: at.into(), workspace_id: "ws_a".into(), status_to: None, out_of_office: false }
+        EventFacts {
+            r#type: t,
+            occurred_at: at.into(),
+            workspace_id: "ws_a".into(),
+            status_to: None,
+            out_of_office: false,
+        }
     }
 
     #[test]
@@ -312,7 +319,10 @@ mod tests {
         f.apply(&ev(EventType::EmailSent, "2026-05-06T00:00:00.000Z"), p);
         assert_eq!(f.cooling_off_until(p).as_deref(), Some("2026-06-05T00:00:00.000Z"));
         assert_eq!(f.contact_attempt_count, 5);
-        assert_eq!(split_stamp(f.first_contact.as_deref().unwrap()), ("2026-05-01T00:00:00.000Z".into(), "ws_0".into()));
+        assert_eq!(
+            split_stamp(f.first_contact.as_deref().unwrap()),
+            ("2026-05-01T00:00:00.000Z".into(), "ws_0".into())
+        );
         let now = crate::time::parse("2026-05-10T00:00:00Z").unwrap();
         assert!(f.contacted_by_other_org("ws_a", now, p), "ws_0 and ws_1 contacted it");
         let lone = {
@@ -360,9 +370,18 @@ mod tests {
         f.received_count = 1;
         assert_eq!(system_contact_status(false, None, false, &f, now), SystemContactStatus::InDiscussion);
         assert_eq!(system_contact_status(false, None, true, &f, now), SystemContactStatus::RateEstablished);
-        assert_eq!(system_contact_status(false, Some("2026-05-09T00:00:00.000Z"), true, &f, now), SystemContactStatus::RateEstablished);
-        assert_eq!(system_contact_status(false, Some("2026-06-01T00:00:00.000Z"), true, &f, now), SystemContactStatus::CoolingOff);
-        assert_eq!(system_contact_status(true, Some("2026-06-01T00:00:00.000Z"), true, &f, now), SystemContactStatus::DoNotContact);
+        assert_eq!(
+            system_contact_status(false, Some("2026-05-09T00:00:00.000Z"), true, &f, now),
+            SystemContactStatus::RateEstablished
+        );
+        assert_eq!(
+            system_contact_status(false, Some("2026-06-01T00:00:00.000Z"), true, &f, now),
+            SystemContactStatus::CoolingOff
+        );
+        assert_eq!(
+            system_contact_status(true, Some("2026-06-01T00:00:00.000Z"), true, &f, now),
+            SystemContactStatus::DoNotContact
+        );
         assert_eq!(displayed_status(Queued, true), ContactedByOtherOrg);
         assert_eq!(displayed_status(ActivelyEngaged, true), ActivelyEngaged);
         assert_eq!(displayed_status(Queued, false), Queued);

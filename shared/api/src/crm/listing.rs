@@ -27,7 +27,13 @@ pub struct Merged {
 
 /// Reads up to `limit` items across `queries` (same index, same sort-key order), merged by the
 /// index's sort key (`forward` ascending). `scope` binds the cursor to the caller and the list.
-pub async fn merged_page(app: &App, scope: &str, queries: Vec<Query>, limit: usize, cursor: Option<&str>) -> ApiResult<Merged> {
+pub async fn merged_page(
+    app: &App,
+    scope: &str,
+    queries: Vec<Query>,
+    limit: usize,
+    cursor: Option<&str>,
+) -> ApiResult<Merged> {
     let mut positions = match cursor {
         None => vec![Pos::Start; queries.len()],
         Some(raw) => {
@@ -80,8 +86,7 @@ pub async fn merged_page(app: &App, scope: &str, queries: Vec<Query>, limit: usi
             }
         }
         let Some((i, _)) = best else { break };
-        items.push(pages[i].as_ref().expect("live")
-            .items[heads[i]].clone());
+        items.push(pages[i].as_ref().expect("live").items[heads[i]].clone());
         heads[i] += 1;
     }
 

@@ -53,7 +53,10 @@ pub async fn ensure_account(app: &App, domain: &str, source: Source) -> ApiResul
         let account = new_account_item(&id, domain, source, &now);
         let guard = keys::domain_guard(domain);
         let ops = vec![
-            TxOp::put_if(obj(json!({"PK": guard.pk, "SK": guard.sk, "entity": "domainGuard", "accountId": id})), Condition::NotExists),
+            TxOp::put_if(
+                obj(json!({"PK": guard.pk, "SK": guard.sk, "entity": "domainGuard", "accountId": id})),
+                Condition::NotExists,
+            ),
             TxOp::put_if(account.clone(), Condition::NotExists),
             TxOp::update(keys::counters(), Update::new().add("accountCount", 1)),
             outbox::event("link_building.account.created", None, json!({ "accountId": id, "domain": domain })),
@@ -127,8 +130,14 @@ pub async fn record_event(
             r#type: new.r#type,
             occurred_at: occurred_at.clone(),
             workspace_id: ws.to_owned(),
-            status_to: new.metadata.as_ref().and_then(|m| m.get("to")).and_then(Value::as_str).and_then(PipelineStatus::parse),
-            out_of_office: new.metadata.as_ref().and_then(|m| m.get("replyClass")).and_then(Value::as_str) == Some("out_of_office"),
+            status_to: new
+                .metadata
+                .as_ref()
+                .and_then(|m| m.get("to"))
+                .and_then(Value::as_str)
+                .and_then(PipelineStatus::parse),
+            out_of_office: new.metadata.as_ref().and_then(|m| m.get("replyClass")).and_then(Value::as_str)
+                == Some("out_of_office"),
         };
         let before = rel.state();
         let mut after = before.clone();
@@ -152,7 +161,9 @@ pub async fn record_event(
             TxOp::update_if(keys::relationship(rel_id), rel_update, Condition::And(rel_cond)),
             TxOp::update_if(
                 keys::workspace_account(ws, &acct),
-                Update::new().set("status", json!(after.status)).set("lastContactedByUsAt", json!(after.last_contacted_by_us_at)),
+                Update::new()
+                    .set("status", json!(after.status))
+                    .set("lastContactedByUsAt", json!(after.last_contacted_by_us_at)),
                 Condition::Exists,
             ),
         ];
@@ -165,7 +176,11 @@ pub async fn record_event(
             let mark = Update::new().set(format!("{CONTACT_REF}{ws}"), true);
             ops.push(TxOp::update_if(keys::contact(cid), mark, Condition::Exists));
         }
-        ops.push(outbox::event("link_building.event.created", Some(ws), records::event_view(&event_item).map(|e| json!(e))?));
+        ops.push(outbox::event(
+            "link_building.event.created",
+            Some(ws),
+            records::event_view(&event_item).map(|e| json!(e))?,
+        ));
         if before.status != after.status {
             ops.push(outbox::event(
                 "link_building.relationship.status_changed",
@@ -199,7 +214,7 @@ async fn account_op(app: &App, acct: &str, e: &EventFacts, policy: CoolingPolicy
     let key = keys::account(acct);
     match e.r#type {
         EventType::EmailSent => {
-            let current = app.store.get(&key).await?.map(AccountRecord).ok_or_else(|| ApiError::internal())?;
+            let current = app.store.get(&key).await?.map(AccountRecord).ok_or_else(ApiError::internal)?;
             let sends = current.facts().recent_sends;
             let stamp = contact_stamp(&e.occurred_at, &e.workspace_id);
             let update = Update::new()
@@ -220,7 +235,16 @@ async fn account_op(app: &App, acct: &str, e: &EventFacts, policy: CoolingPolicy
 }
 
 #[allow(clippy::too_many_arguments)]
-fn event_item(id: &str, agency: &str, ws: &str, rel: &RelationshipRecord, new: &NewEvent, occurred_at: &str, now: &str, seq: i64) -> Item {
+fn event_item(
+    id: &str,
+    agency: &str,
+    ws: &str,
+    rel: &RelationshipRecord,
+    new: &NewEvent,
+    occurred_at: &str,
+    now: &str,
+    seq: i64,
+) -> Item {
     let key = keys::event(id);
     let acct = rel.account_id();
     let sort = keys::time_sort(occurred_at, id);
@@ -239,7 +263,14 @@ fn event_item(id: &str, agency: &str, ws: &str, rel: &RelationshipRecord, new: &
 
 /// An account-scoped event (price change, DO_NOT_CONTACT, metrics): the account log every
 /// workspace reads. Returns the item to add to the caller's transaction.
-pub fn account_event_item(acct: &str, r#type: EventType, ws: Option<&str>, key_id: &str, metadata: Value, seq: i64) -> Item {
+pub fn account_event_item(
+    acct: &str,
+    r#type: EventType,
+    ws: Option<&str>,
+    key_id: &str,
+    metadata: Value,
+    seq: i64,
+) -> Item {
     let id = linkcrm_domain::new_id(IdKind::Event);
     let now = time::now_string();
     let key = keys::event(&id);

@@ -27,18 +27,22 @@ pub fn catalogue() -> Vec<OpSpec> {
 pub fn time_param(field: &str, raw: &str) -> ApiResult<String> {
     let raw = raw.trim();
     let parsed = linkcrm_domain::time::parse(raw).or_else(|| {
-        chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d").ok().map(|d| d.and_hms_opt(0, 0, 0).expect("midnight").and_utc())
+        chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d")
+            .ok()
+            .map(|d| d.and_hms_opt(0, 0, 0).expect("midnight").and_utc())
     });
-    parsed
-        .map(linkcrm_domain::time::format)
-        .ok_or_else(|| ApiError::invalid_field(field, "invalid_request", "must be an RFC 3339 time or a YYYY-MM-DD date"))
+    parsed.map(linkcrm_domain::time::format).ok_or_else(|| {
+        ApiError::invalid_field(field, "invalid_request", "must be an RFC 3339 time or a YYYY-MM-DD date")
+    })
 }
 
 /// Bounded free text: trimmed, empty is none, at most `max` characters.
 pub fn text(field: &str, raw: Option<String>, max: usize) -> ApiResult<Option<String>> {
     match raw {
         None => Ok(None),
-        Some(s) if s.chars().count() > max => Err(ApiError::invalid_field(field, "invalid_request", format!("at most {max} characters"))),
+        Some(s) if s.chars().count() > max => {
+            Err(ApiError::invalid_field(field, "invalid_request", format!("at most {max} characters")))
+        }
         Some(s) => Ok(Some(s).filter(|s| !s.trim().is_empty())),
     }
 }
