@@ -14,6 +14,15 @@ use serde_json::{json, Value};
 
 /// Attribute prefix on a contact naming a workspace whose events reference it: `refBy#<ws>`.
 pub const CONTACT_REF: &str = "refBy#";
+/// Counter on a contact bumped by every reference mark, for deletes to condition on.
+pub const CONTACT_REF_SEQ: &str = "refSeq";
+
+/// What an event naming a contact does to it: marks the workspace as referencing it, and bumps
+/// `refSeq` so a delete that read the contact before the mark fails its condition and reads again.
+/// The mark leaves `version` (the contact's ETag) alone: clients see no change.
+pub fn contact_ref_mark(ws: &str) -> Update {
+    Update::new().set(format!("{CONTACT_REF}{ws}"), true).add(CONTACT_REF_SEQ, 1)
+}
 
 /// How often a write retries after losing a race on the same relationship or account.
 const ATTEMPTS: usize = 8;
@@ -173,8 +182,7 @@ pub async fn record_event(
         // Contacts are shared: remember which workspaces' events name one, so a delete from one
         // workspace cannot pull it from under another's history.
         if let Some(cid) = &new.contact_id {
-            let mark = Update::new().set(format!("{CONTACT_REF}{ws}"), true);
-            ops.push(TxOp::update_if(keys::contact(cid), mark, Condition::Exists));
+            ops.push(TxOp::update_if(keys::contact(cid), contact_ref_mark(ws), Condition::Exists));
         }
         ops.push(outbox::event(
             "link_building.event.created",
