@@ -47,6 +47,12 @@ enum Command {
         #[command(subcommand)]
         action: AgencyAction,
     },
+    /// Rebuild derived state (relationship statuses, account contact facts) from the event logs
+    /// and report what differs; with --write, repair it.
+    Replay {
+        #[arg(long)]
+        write: bool,
+    },
     /// Manage the DynamoDB table (for a local DynamoDB server; in AWS the SAM template owns it).
     Table {
         #[command(subcommand)]
@@ -83,6 +89,16 @@ async fn main() -> anyhow::Result<()> {
             let (agency, secret) = linkcrm_api::platform::create_agency(&store, &name, key).await?;
             println!("Created agency {} ({})", agency.name, agency.id);
             println!("Agency key (shown once): {secret}");
+            Ok(())
+        }
+        Command::Replay { write } => {
+            let (store, _) = open_store(&cli.store).await?;
+            let policy = linkcrm_domain::derive::CoolingPolicy::from_env();
+            let report = linkcrm_api::crm::replay::run(&store, policy, write).await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            if !report.mismatches.is_empty() && !write {
+                std::process::exit(3);
+            }
             Ok(())
         }
         Command::Table { action: TableAction::Create } => {

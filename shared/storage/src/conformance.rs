@@ -122,6 +122,8 @@ pub async fn conditional_writes(store: Arc<dyn Store>) {
         (Condition::And(vec![Condition::VersionEquals(1), Condition::AtLeast("count".into(), 9)]), false),
         (Condition::Or(vec![Condition::VersionEquals(7), Condition::AtLeast("count".into(), 1)]), true),
         (Condition::Or(vec![Condition::VersionEquals(7), Condition::NotExists]), false),
+        (Condition::And(vec![Condition::VersionEquals(1)]), true),
+        (Condition::Or(vec![Condition::And(vec![Condition::Exists])]), true),
     ];
     for (i, (cond, expect)) in cases.into_iter().enumerate() {
         let r = store.update(&k, Update::new().set("probe", i as i64), Some(cond.clone())).await;

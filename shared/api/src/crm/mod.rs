@@ -3,4 +3,5 @@
 pub mod keys;
 pub mod listing;
 pub mod records;
+pub mod replay;
 pub mod write;

@@ -109,13 +109,15 @@ pub struct NewEvent {
 #[derive(Default)]
 pub struct Ride {
     pub set: Vec<(String, Value)>,
+    /// Changes to the workspace-account summary item.
+    pub guard_set: Vec<(String, Value)>,
     pub if_version: Option<i64>,
 }
 
 /// Records an event and everything it changes — the relationship's derived state and index keys,
 /// the workspace-account summary, the shared account's contact facts, the outbox — in one
 /// transaction. Retries when another writer changed the relationship (or the account's recent
-/// sends) between read and write.
+/// sends) between read and write. `read` is the relationship as the caller just read it, if it did.
 pub async fn record_event(
     app: &App,
     agency_id: &str,
@@ -123,13 +125,19 @@ pub async fn record_event(
     rel_id: &str,
     new: NewEvent,
     ride: Ride,
-) -> ApiResult<(Item, RelationshipRecord)> {
+    read: Option<RelationshipRecord>,
+) -> ApiResult<Item> {
     let policy = CoolingPolicy::from_env();
     let id = linkcrm_domain::new_id(IdKind::Event);
     let now = time::now_string();
     let occurred_at = new.occurred_at.clone().unwrap_or_else(|| now.clone());
+    // The caller's fresh read serves the first attempt; a retry reads again.
+    let mut read = read;
     for _ in 0..ATTEMPTS {
-        let rel = load_relationship(app, ws, rel_id).await?;
+        let rel = match read.take() {
+            Some(r) => r,
+            None => load_relationship(app, ws, rel_id).await?,
+        };
         if let Some(v) = ride.if_version {
             if v != rel.version() {
                 return Err(ApiError::precondition_failed(rel.version()));
@@ -170,9 +178,12 @@ pub async fn record_event(
             TxOp::update_if(keys::relationship(rel_id), rel_update, Condition::And(rel_cond)),
             TxOp::update_if(
                 keys::workspace_account(ws, &acct),
-                Update::new()
-                    .set("status", json!(after.status))
-                    .set("lastContactedByUsAt", json!(after.last_contacted_by_us_at)),
+                ride.guard_set.iter().fold(
+                    Update::new()
+                        .set("status", json!(after.status))
+                        .set("lastContactedByUsAt", json!(after.last_contacted_by_us_at)),
+                    |u, (k, v)| u.set(k.clone(), v.clone()),
+                ),
                 Condition::Exists,
             ),
         ];
@@ -205,10 +216,7 @@ pub async fn record_event(
             ));
         }
         match app.store.transact(ops).await {
-            Ok(()) => {
-                let rel = load_relationship(app, ws, rel_id).await?;
-                return Ok((event_item, rel));
-            }
+            Ok(()) => return Ok(event_item),
             Err(StoreError::ConditionFailed { .. }) | Err(StoreError::Conflict) => continue,
             Err(e) => return Err(e.into()),
         }

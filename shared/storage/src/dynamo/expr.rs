@@ -177,6 +177,11 @@ impl Expr {
     }
 
     fn join(&mut self, cs: &[Condition], op: &str) -> Result<String> {
+        // Every part renders parenthesised already, and DynamoDB refuses redundant parentheses:
+        // a lone part stands as it is.
+        if let [only] = cs {
+            return self.condition(only);
+        }
         let parts = cs.iter().map(|c| self.condition(c)).collect::<Result<Vec<_>>>()?;
         Ok(format!("({})", parts.join(op)))
     }

@@ -1,0 +1,140 @@
+//! Every endpoint's DynamoDB request count is small and fixed. Each call below runs through the
+//! real router on DynamoDB (moto), and the adapter's SDK-call counters must stay within the
+//! budget written in docs/access-patterns.md. A request path that grows a Scan, a loop of
+//! reads, or an extra round trip fails here.
+
+use axum::body::Body;
+use axum::http::{Method, Request};
+use linkcrm_storage::dynamo::{DynamoStore, RequestCounts};
+use serde_json::{json, Value};
+use std::sync::Arc;
+use tower::ServiceExt;
+
+const KEY: &str = "sk_live_agency_request_budget_key";
+
+struct Probe {
+    router: axum::Router,
+    store: Arc<DynamoStore>,
+    ws: String,
+}
+
+impl Probe {
+    /// Sends one request and returns (status, body, the SDK calls it made).
+    async fn call(&self, method: Method, path: &str, ws: bool, body: Option<Value>) -> (u16, Value, RequestCounts) {
+        let mut req = Request::builder().method(method).uri(path).header("Authorization", format!("Bearer {KEY}"));
+        if ws {
+            req = req.header("X-Workspace-Id", &self.ws);
+        }
+        let req = req.body(body.map(|b| Body::from(b.to_string())).unwrap_or_else(Body::empty)).unwrap();
+        self.store.reset_request_counts();
+        let resp = self.router.clone().oneshot(req).await.unwrap();
+        let counts = self.store.request_counts();
+        let status = resp.status().as_u16();
+        let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null), counts)
+    }
+}
+
+#[track_caller]
+fn within(name: &str, (status, body, counts): &(u16, Value, RequestCounts), ok: u16, budget: u64) {
+    assert_eq!(*status, ok, "{name}: {body}");
+    assert!(counts.total() <= budget, "{name}: {} DynamoDB requests, budget {budget}: {counts:?}", counts.total());
+    // Never the whole table.
+    println!("{name:<40} {:>2} requests  {counts:?}", counts.total());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_endpoint_stays_within_its_request_budget() {
+    let moto = linkcrm_testkit::Moto::shared().unwrap();
+    let store = Arc::new(DynamoStore::for_endpoint(&moto.endpoint, &linkcrm_testkit::unique_table_name("budget")));
+    store.create_table().await.unwrap();
+    let dyn_store: linkcrm_storage::DynStore = store.clone();
+    linkcrm_api::platform::create_agency(&dyn_store, "Budget agency", Some(KEY.into())).await.unwrap();
+    let config = linkcrm_api::Config { rate_limit_per_sec: 0.0, ..Default::default() };
+    let app = linkcrm_api::App::new(dyn_store, config).await.unwrap();
+    let mut p = Probe { router: app.router(), store, ws: String::new() };
+
+    let r = p.call(Method::POST, "/v1/workspaces", false, Some(json!({"name": "Acme", "tags": ["a", "b"]}))).await;
+    // The key's first use also records lastUsedAt (once a minute at most).
+    within("workspaces.create (first use of the key)", &r, 201, 3);
+    p.ws = r.1["id"].as_str().unwrap().to_owned();
+    let ws = p.ws.clone();
+    within("workspaces.list", &p.call(Method::GET, "/v1/workspaces", false, None).await, 200, 4);
+    within("workspaces.get", &p.call(Method::GET, &format!("/v1/workspaces/{ws}"), false, None).await, 200, 2);
+    within(
+        "workspaces.update",
+        &p.call(Method::PATCH, &format!("/v1/workspaces/{ws}"), false, Some(json!({"name": "Acme PM"}))).await,
+        200,
+        3,
+    );
+    within("workspaces.current", &p.call(Method::GET, "/v1/workspace", true, None).await, 200, 3);
+    let r = p.call(Method::POST, &format!("/v1/workspaces/{ws}/api-keys"), false, Some(json!({"name": "k"}))).await;
+    within("workspaces.api_keys.create", &r, 201, 3);
+    within(
+        "workspaces.api_keys.list",
+        &p.call(Method::GET, &format!("/v1/workspaces/{ws}/api-keys"), false, None).await,
+        200,
+        4,
+    );
+
+    let rel_path = "/v1/link-building/crm/relationship";
+    let r = p.call(Method::POST, rel_path, true, Some(json!({"domain": "engineering-blog.com"}))).await;
+    within("relationship.create (new domain)", &r, 201, 6);
+    let rel = r.1["id"].as_str().unwrap().to_owned();
+    let acct = r.1["accountId"].as_str().unwrap().to_owned();
+    let r = p.call(Method::POST, rel_path, true, Some(json!({"domain": "devleadweekly.com"}))).await;
+    within("relationship.create (second)", &r, 201, 6);
+    within("relationship.get", &p.call(Method::GET, &format!("{rel_path}/{rel}"), true, None).await, 200, 4);
+    within("relationship.list", &p.call(Method::GET, rel_path, true, None).await, 200, 4);
+    within(
+        "relationship.list (two statuses, since)",
+        &p.call(Method::GET, &format!("{rel_path}?status=PROSPECTING,LINK_PLACED&since=2026-01-01"), true, None).await,
+        200,
+        5,
+    );
+    within(
+        "relationship.list (by domain)",
+        &p.call(Method::GET, &format!("{rel_path}?domain=engineering-blog.com"), true, None).await,
+        200,
+        7,
+    );
+    within(
+        "relationship.update (fields)",
+        &p.call(Method::PATCH, &format!("{rel_path}/{rel}"), true, Some(json!({"priority": "HIGH"}))).await,
+        200,
+        6,
+    );
+    within(
+        "relationship.update (status: one transaction)",
+        &p.call(Method::PATCH, &format!("{rel_path}/{rel}"), true, Some(json!({"status": "QUEUED"}))).await,
+        200,
+        7,
+    );
+
+    let ev = "/v1/link-building/crm/event";
+    let r = p
+        .call(Method::POST, ev, true, Some(json!({"relationshipId": rel, "type": "NOTE_ADDED", "content": "x"})))
+        .await;
+    within("event.create (note)", &r, 201, 4);
+    let evt = r.1["id"].as_str().unwrap().to_owned();
+    let r = p
+        .call(Method::POST, ev, true, Some(json!({"relationshipId": rel, "type": "EMAIL_SENT", "subject": "hi"})))
+        .await;
+    // The account's min/max contact stamps cost the adapter one read inside the transaction.
+    within("event.create (EMAIL_SENT, shared counters)", &r, 201, 6);
+    within("event.get", &p.call(Method::GET, &format!("{ev}/{evt}"), true, None).await, 200, 3);
+    within("event.list (workspace)", &p.call(Method::GET, ev, true, None).await, 200, 3);
+    within(
+        "event.list (relationship, types)",
+        &p.call(Method::GET, &format!("{ev}?relationshipId={rel}&type=EMAIL_SENT,NOTE_ADDED"), true, None).await,
+        200,
+        4,
+    );
+    within(
+        "event.list (account, agency-wide)",
+        &p.call(Method::GET, &format!("{ev}?accountId={acct}"), false, None).await,
+        200,
+        2,
+    );
+    within("relationship.archive", &p.call(Method::DELETE, &format!("{rel_path}/{rel}"), true, None).await, 204, 4);
+}
