@@ -1,9 +1,7 @@
 //! CRM contacts: create (by account id or by domain), get, list (by account, by email, all, with
 //! paging across shards), patch (email moves, If-Match, nulls, races) and delete.
-//!
-//! Not covered here: DELETE refused with 409 `contact_in_use` because another workspace's event
-//! references the contact. Events are the only writer of those references, and the event and
-//! relationship endpoints do not exist yet; the case belongs here once they do.
+//! References from other workspaces' events (409 `contact_in_use`) are made through the real
+//! relationship and event endpoints.
 
 mod common;
 use common::*;
@@ -433,6 +431,39 @@ on_both_backends!(delete_removes_the_contact_and_frees_its_email, |env| {
     api.post(CONTACTS, json!({"domain": "blog.com", "email": "gone@blog.com"})).await.ok(201);
     // The other contact is untouched.
     assert_eq!(api.get(&contact_path(&id_of(&keep))).await.ok(200), &keep);
+});
+
+on_both_backends!(delete_refuses_a_contact_another_workspaces_events_reference, |env| {
+    let (_, a) = workspace(&env, "Acme").await;
+    let (ws_b, b) = workspace(&env, "Globex").await;
+    let marina = a.post(CONTACTS, json!({"domain": "blog.com", "email": "marina@blog.com"})).await.ok(201).clone();
+    let ola = a.post(CONTACTS, json!({"domain": "blog.com", "email": "ola@blog.com"})).await.ok(201).clone();
+    // Each workspace's relationship with the account, and an event that names a contact.
+    let note = |api: Api, contact: String| async move {
+        let rel = api.post("/v1/link-building/crm/relationship", json!({"domain": "blog.com"})).await;
+        let rel = id_of(rel.ok(201));
+        let body =
+            json!({"relationshipId": rel, "type": "NOTE_ADDED", "content": "spoke to them", "contactId": contact});
+        api.post("/v1/link-building/crm/event", body).await.ok(201);
+    };
+    note(b.clone(), id_of(&marina)).await;
+    note(a.clone(), id_of(&ola)).await;
+
+    // Globex's history names Marina: Acme may not delete her, and learns only how many others.
+    let r = a.delete(&contact_path(&id_of(&marina))).await;
+    assert_eq!(r.problem(409, "contact_in_use")["details"], json!({"workspaces": 1}));
+    assert!(!r.text.contains(&ws_b), "another workspace's id is not disclosed: {}", r.text);
+    let still = a.get(&contact_path(&id_of(&marina))).await;
+    assert_eq!(still.ok(200), &marina, "the reference is not a visible change");
+    assert_eq!(still.header("etag"), Some("\"1\""));
+    assert_eq!(ids(a.get(&format!("{CONTACTS}?email=marina@blog.com")).await.ok(200)), vec![id_of(&marina)]);
+
+    // Our own events do not hold a contact back.
+    a.delete(&contact_path(&id_of(&ola))).await.ok(204);
+    a.get(&contact_path(&id_of(&ola))).await.problem(404, "contact_not_found");
+    // Nor do Globex's own hold it back from Globex, since nobody else references Marina.
+    b.delete(&contact_path(&id_of(&marina))).await.ok(204);
+    a.get(&contact_path(&id_of(&marina))).await.problem(404, "contact_not_found");
 });
 
 /// Every change to a contact is published from the outbox, in the workspace that made it.
