@@ -260,6 +260,28 @@ on_both_backends!(each_workspace_sees_only_its_own_relationship_and_events, |env
     assert_eq!(got_b.ok(200)["relationshipInThisWorkspace"], Value::Null);
     assert_eq!(got_b.body["recentEvents"], json!([]));
 
+    // Contacts are shared like their account: both workspaces see both, oldest first.
+    let contact = "/v1/link-building/crm/contact";
+    let marina = a
+        .post(contact, json!({ "accountId": acct, "firstName": "Marina", "email": "marina@shared-partner.com" }))
+        .await;
+    let marina = marina.ok(201)["id"].clone();
+    let bob =
+        b.post(contact, json!({ "accountId": acct, "firstName": "Bob", "email": "bob@shared-partner.com" })).await;
+    let bob = bob.ok(201)["id"].clone();
+    for api in [&a, &b] {
+        let d = api.get(&format!("{ACCOUNTS}/{acct}")).await.ok(200).clone();
+        let ids: Vec<&Value> = d["contacts"].as_array().unwrap().iter().map(|c| &c["id"]).collect();
+        assert_eq!(ids, vec![&marina, &bob]);
+        assert_eq!(d["contacts"][0]["firstName"], "Marina");
+        assert_eq!(d["contacts"][0]["accountId"], acct.as_str());
+    }
+    // A contact at a new domain brings its account into being, with no relationship anywhere.
+    a.post(contact, json!({ "domain": "contact-only.com", "email": "ed@contact-only.com" })).await.ok(201);
+    let others = a.get(&format!("{ACCOUNTS}?hasRelationship=false")).await;
+    assert_eq!(domains(others.ok(200)), vec!["contact-only.com", "only-b.com"]);
+    assert!(others.body["data"].as_array().unwrap().iter().all(|x| x["relationshipInThisWorkspace"].is_null()));
+
     // B starts its own: B sees its own events only, and A's recent send as CONTACTED_BY_OTHER_ORG.
     let (rel_b, _) = relate(&b, "shared-partner.com").await;
     let note = record(&b, &rel_b, "NOTE_ADDED").await;

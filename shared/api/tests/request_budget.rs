@@ -175,4 +175,31 @@ async fn every_endpoint_stays_within_its_request_budget() {
         3,
     );
     within("relationship.archive", &p.call(Method::DELETE, &format!("{rel_path}/{rel}"), true, None).await, 204, 4);
+
+    let ct = "/v1/link-building/crm/contact";
+    let r =
+        p.call(Method::POST, ct, true, Some(json!({"accountId": acct, "email": "marina@engineering-blog.com"}))).await;
+    within("contact.create (accountId)", &r, 201, 5);
+    let contact = r.1["id"].as_str().unwrap().to_owned();
+    let r = p.call(Method::POST, ct, true, Some(json!({"domain": "engineering-blog.com", "email": "ed@x.com"}))).await;
+    within("contact.create (known domain)", &r, 201, 6);
+    let r = p.call(Method::POST, ct, true, Some(json!({"domain": "new-blog.com", "email": "new@new-blog.com"}))).await;
+    within("contact.create (new domain)", &r, 201, 6);
+    within("contact.get", &p.call(Method::GET, &format!("{ct}/{contact}"), true, None).await, 200, 3);
+    within(
+        "contact.list (email)",
+        &p.call(Method::GET, &format!("{ct}?email=marina@engineering-blog.com"), true, None).await,
+        200,
+        4,
+    );
+    within("contact.list (account)", &p.call(Method::GET, &format!("{ct}?accountId={acct}"), true, None).await, 200, 3);
+    within("contact.list (all shards)", &p.call(Method::GET, ct, true, None).await, 200, 6);
+    within(
+        "contact.update (email moves)",
+        &p.call(Method::PATCH, &format!("{ct}/{contact}"), true, Some(json!({"email": "m@engineering-blog.com"})))
+            .await,
+        200,
+        4,
+    );
+    within("contact.delete", &p.call(Method::DELETE, &format!("{ct}/{contact}"), true, None).await, 204, 4);
 }
