@@ -42,7 +42,8 @@ pub struct ListInput {
     #[serde(default, deserialize_with = "lenient::opt_csv")]
     #[schemars(with = "Option<String>")]
     pub status: Option<Vec<String>>,
-    /// `true`: only accounts this workspace has a relationship with; `false`: only the others.
+    /// `true`: only accounts this workspace has a relationship with (an archived one counts);
+    /// `false`: only the others.
     #[serde(default, deserialize_with = "lenient::opt_bool")]
     #[schemars(with = "Option<bool>")]
     pub has_relationship: Option<bool>,
