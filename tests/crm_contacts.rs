@@ -310,7 +310,7 @@ on_both_backends!(patch_moves_emails_clears_fields_and_honours_if_match, |env| {
     let r = api.patch(&path, json!({"email": "New@Blog.com", "position": "Senior Editor"})).await;
     let moved = r.ok(200).clone();
     assert_eq!(r.header("etag"), Some("\"2\""));
-    assert_eq!(moved["email"], "New@blog.com");
+    assert_eq!(moved["email"], "new@blog.com", "addresses are stored lowercased");
     assert_eq!(moved["position"], "Senior Editor");
     assert_eq!(moved["firstName"], "Marina", "fields not sent stay");
     assert_eq!(moved["createdAt"], c["createdAt"]);
