@@ -150,7 +150,6 @@ impl Operation for Patch {
         if !price_changes.is_empty() {
             // priceSeq orders the account's price events for replay (the last one holds the prices).
             let seq = int_of(&record.0, "priceSeq").unwrap_or(0) + 1;
-            update = update.set("pricesUpdatedAt", now).set("priceSeq", seq);
             let changes = Value::Object(price_changes);
             let event = account_event_item(
                 record.id(),
@@ -160,6 +159,8 @@ impl Operation for Patch {
                 changes.clone(),
                 seq,
             );
+            // The same instant as the event, so replay gives back exactly what is stored.
+            update = update.set("pricesUpdatedAt", event["occurredAt"].clone()).set("priceSeq", seq);
             ops.push(outbox::event(
                 "link_building.account.price_updated",
                 Some(ctx.workspace()),
