@@ -1,0 +1,1 @@
+//! Clients of outside data providers (Apollo for contacts), with their error handling.
