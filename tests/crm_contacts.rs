@@ -494,7 +494,7 @@ async fn contact_changes_are_published() {
         let got = got.clone();
         let id = id_of(&c);
         async move {
-            for _ in 0..250 {
+            for _ in 0..1500 {
                 if let Some(e) = got.lock().unwrap().iter().find(|e| e["type"] == t && e["data"]["id"] == id.as_str()) {
                     return e.clone();
                 }
