@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
-"""Local DynamoDB for tests: moto's server, single-threaded.
+"""Local DynamoDB and SQS for tests: moto's server, one request at a time.
 
 moto's own `moto_server` serves requests on several threads; its DynamoDB backend
 does not lock around a condition check and the write that depends on it, so two
-concurrent conditional writes could both succeed. One request at a time makes each
-request atomic, as DynamoDB's are.
+concurrent conditional writes could both succeed, and its SQS backend could hand one
+message to two concurrent receivers. One request at a time makes each request atomic,
+as AWS's are. The one exception is an SQS long poll (ReceiveMessage with
+WaitTimeSeconds): it gives up the lock while it waits, as otherwise it would stall
+every other request, including the SendMessage it is waiting for.
 
 Prints `READY <port>` on stdout once listening (with `--port 0` the OS picks the port).
 With `--exit-on-stdin-eof` it exits when its stdin closes, so a test process that
@@ -44,6 +47,21 @@ def main() -> None:
     if not args.verbose:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
+    # Held by each request from start to end, except while an SQS long poll waits.
+    serial = threading.Lock()
+    from moto.sqs.models import Queue
+
+    wait_for_messages = Queue.wait_for_messages
+
+    def wait_unlocked(self, timeout):
+        serial.release()
+        try:
+            wait_for_messages(self, timeout)
+        finally:
+            serial.acquire()
+
+    Queue.wait_for_messages = wait_unlocked
+
     def stop(_signum, _frame):
         # os._exit: serve_forever's select loop would otherwise swallow a SystemExit
         # raised between requests only after the next poll interval.
@@ -52,12 +70,19 @@ def main() -> None:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
 
-    app = DomainDispatcherApplication(create_backend_app)
+    dispatcher = DomainDispatcherApplication(create_backend_app)
+
+    def app(environ, start_response):
+        # moto builds the whole response body inside the call, so holding the lock
+        # for the call covers all of the request's work on the backend's state.
+        with serial:
+            return dispatcher(environ, start_response)
+
     server = make_server(
         args.host,
         args.port,
         app,
-        threaded=False,
+        threaded=True,
         request_handler=MotoRequestHandler,
     )
 

@@ -27,6 +27,7 @@ pub enum IdKind {
     Mailbox,
     Message,
     Agent,
+    Job,
 }
 
 impl IdKind {
@@ -47,6 +48,7 @@ impl IdKind {
             IdKind::Mailbox => "mbx_",
             IdKind::Message => "msg_",
             IdKind::Agent => "agt_",
+            IdKind::Job => "job_",
         }
     }
 }

@@ -1,0 +1,103 @@
+//! The consuming loop: receive a batch, run the handler on each job concurrently, settle each job
+//! on its own (ack on success, release on failure), as Lambda's `ReportBatchItemFailures` does: one
+//! failing job never sends its batch-mates back to the queue.
+
+use crate::{Delivery, JobQueue, MAX_VISIBILITY};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// What a handler reports when it did not finish a job.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HandlerError {
+    /// A passing problem (a provider's 429, a timeout): try again after `after`.
+    Retry { after: Duration },
+    /// The job failed. It is released at once, so the receive counts towards the dead-letter
+    /// limit; a job that keeps failing ends up in the dead-letter queue for an operator.
+    Fail(String),
+}
+
+#[derive(Clone, Debug)]
+pub struct WorkerOptions {
+    /// Jobs per receive, 1..=10.
+    pub batch: usize,
+    /// How long a received job stays hidden: longer than the handler ever takes, or the job is
+    /// delivered again while it still runs.
+    pub visibility: Duration,
+    /// Long-poll wait per receive.
+    pub wait: Duration,
+    /// Pause after a failed receive (queue unreachable), so a down queue is not hammered.
+    pub error_backoff: Duration,
+}
+
+impl Default for WorkerOptions {
+    fn default() -> Self {
+        WorkerOptions {
+            batch: 10,
+            visibility: Duration::from_secs(60),
+            wait: Duration::from_secs(20),
+            error_backoff: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Runs until `stop` turns true (or its sender is dropped). A batch being handled is finished and
+/// settled first; a receive still waiting is abandoned, and any job it had already taken is
+/// delivered again after its visibility timeout (delivery is at least once anyway).
+///
+/// A handler that panics counts as `Fail`.
+pub async fn run_worker<F, Fut>(
+    queue: Arc<dyn JobQueue>,
+    handler: F,
+    opts: WorkerOptions,
+    mut stop: watch::Receiver<bool>,
+) where
+    F: Fn(Delivery) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), HandlerError>> + Send + 'static,
+{
+    let handler = Arc::new(handler);
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let received = tokio::select! {
+            r = queue.receive(opts.batch, opts.visibility, opts.wait) => r,
+            _ = stop.wait_for(|s| *s) => return,
+        };
+        let deliveries = match received {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!(error = %e, "job receive failed");
+                tokio::select! {
+                    () = tokio::time::sleep(opts.error_backoff) => continue,
+                    _ = stop.wait_for(|s| *s) => return,
+                }
+            }
+        };
+        let settled = deliveries.into_iter().map(|d| settle(queue.clone(), handler.clone(), d));
+        futures::future::join_all(settled).await;
+    }
+}
+
+async fn settle<F, Fut>(queue: Arc<dyn JobQueue>, handler: Arc<F>, delivery: Delivery)
+where
+    F: Fn(Delivery) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), HandlerError>> + Send + 'static,
+{
+    let (receipt, id, kind) = (delivery.receipt.clone(), delivery.job.id.clone(), delivery.job.kind.clone());
+    // Spawned so that a panicking handler is caught here instead of ending the worker.
+    let outcome = tokio::spawn(handler(delivery)).await.unwrap_or_else(|e| Err(HandlerError::Fail(e.to_string())));
+    let settled = match outcome {
+        Ok(()) => queue.ack(&receipt).await,
+        Err(HandlerError::Retry { after }) => queue.release(&receipt, after.min(MAX_VISIBILITY)).await,
+        Err(HandlerError::Fail(reason)) => {
+            tracing::warn!(job = %id, kind = %kind, %reason, "job failed");
+            queue.release(&receipt, Duration::ZERO).await
+        }
+    };
+    if let Err(e) = settled {
+        // The job comes back after its visibility timeout; handlers are idempotent.
+        tracing::warn!(job = %id, kind = %kind, error = %e, "could not settle job");
+    }
+}
