@@ -1,9 +1,12 @@
 //! Test support shared by the workspace's crates.
 //!
 //! - [`moto`]: a local DynamoDB (moto's server) for tests that talk to a real DynamoDB API.
+//! - [`smtp`]: an SMTP server (aiosmtpd) on loopback that keeps the messages it accepts.
 //! - [`server`]: the real `linkcrm` binary on a loopback port, for black-box tests.
 
 pub mod moto;
 pub mod server;
+pub mod smtp;
 
 pub use moto::{unique_table_name, Moto};
+pub use smtp::{ReceivedMessage, SmtpServer};
