@@ -103,11 +103,11 @@ pub fn unique_table_name(prefix: &str) -> String {
     format!("{prefix}-{}-{nanos:x}-{n}", std::process::id())
 }
 
-fn repo_root() -> PathBuf {
+pub(crate) fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("..")
 }
 
-fn python(root: &Path) -> PathBuf {
+pub(crate) fn python(root: &Path) -> PathBuf {
     if let Some(p) = std::env::var_os("LINKCRM_PYTHON").filter(|p| !p.is_empty()) {
         return PathBuf::from(p);
     }

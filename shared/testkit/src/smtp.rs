@@ -1,0 +1,188 @@
+//! A real SMTP server on loopback (aiosmtpd, `infra/smtp_server.py`) that keeps what it accepts.
+//!
+//! The interpreter is found as for [`crate::moto`]. Each test starts its own server, so what
+//! [`SmtpServer::received`] returns is exactly what that test sent. The recipient's local part
+//! picks the server's answer: `reject…` 550, `defer…` 451, `slow…` no answer for 30 s, `drop…`
+//! stores the message and hangs up before replying (see the script's doc).
+
+use crate::moto::{python, repo_root};
+use anyhow::{anyhow, bail, Context};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// Importing asyncio and aiosmtpd takes well under a second; allow for a loaded machine.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
+
+pub struct SmtpServer {
+    pub port: u16,
+    /// Where the server stores accepted messages; removed when the value drops.
+    pub dir: PathBuf,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+/// One message as the server received it.
+#[derive(Clone, Debug)]
+pub struct ReceivedMessage {
+    /// The bytes after `DATA`, exactly as sent (CRLF line endings, dot-stuffing removed).
+    pub raw: Vec<u8>,
+    pub mail_from: String,
+    pub rcpt_tos: Vec<String>,
+    /// The AUTH user of the session, when the client authenticated.
+    pub authenticated_as: Option<String>,
+}
+
+impl ReceivedMessage {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.raw).into_owned()
+    }
+
+    /// The unfolded value of the first header called `name` (any case) in the top-level header
+    /// section, as it appears on the wire (not decoded).
+    pub fn header(&self, name: &str) -> Option<String> {
+        let text = self.text();
+        let head = text.split("\r\n\r\n").next().unwrap_or("");
+        let mut value: Option<String> = None;
+        for line in head.split("\r\n") {
+            match value.as_mut() {
+                Some(v) if line.starts_with([' ', '\t']) => v.push_str(line),
+                Some(_) => break,
+                None => {
+                    if let Some((n, v)) = line.split_once(':') {
+                        if n.eq_ignore_ascii_case(name) {
+                            value = Some(v.trim_start().to_owned());
+                        }
+                    }
+                }
+            }
+        }
+        value.map(|v| v.trim_end().to_owned())
+    }
+}
+
+impl SmtpServer {
+    /// A server accepting mail from anyone.
+    pub fn start() -> anyhow::Result<SmtpServer> {
+        Self::spawn(None)
+    }
+
+    /// A server that also offers AUTH and accepts only `user`/`password` (others get 535).
+    pub fn start_with_user(user: &str, password: &str) -> anyhow::Result<SmtpServer> {
+        Self::spawn(Some(format!("{user}:{password}")))
+    }
+
+    fn spawn(user: Option<String>) -> anyhow::Result<SmtpServer> {
+        let root = repo_root();
+        let python = python(&root);
+        let script = root.join("infra").join("smtp_server.py");
+        let dir = tempfile::Builder::new().prefix("linkcrm-smtp-").tempdir().context("temp dir")?;
+        let mut command = Command::new(&python);
+        command.arg(&script).args(["--host", "127.0.0.1", "--port", "0", "--store"]).arg(dir.path());
+        if let Some(user) = user {
+            command.args(["--user", &user]);
+        }
+        let mut child = command
+            // The server exits when this pipe closes, i.e. when the test process ends however it
+            // ends, so no server outlives its tests.
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .with_context(|| format!("starting {} {}", python.display(), script.display()))?;
+
+        let stdout = child.stdout.take().ok_or_else(|| anyhow!("no stdout pipe"))?;
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(BufReader::new(stdout).lines().next());
+        });
+        let line = match rx.recv_timeout(STARTUP_TIMEOUT) {
+            Ok(Some(Ok(line))) => line,
+            Ok(_) => {
+                let status = child.wait().ok();
+                bail!(
+                    "SMTP server exited before it was ready ({status:?}); is aiosmtpd installed for {}? \
+                     (pip install -r infra/requirements-test.txt, or set LINKCRM_PYTHON)",
+                    python.display()
+                );
+            }
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                bail!("SMTP server not ready after {STARTUP_TIMEOUT:?}");
+            }
+        };
+        let Some(port) = line.strip_prefix("READY ").and_then(|p| p.trim().parse().ok()) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("unexpected first line from the SMTP server: {line:?}");
+        };
+        Ok(SmtpServer { port, dir: dir.path().to_owned(), child, _dir: dir })
+    }
+
+    /// Every message accepted so far, in the order received.
+    pub fn received(&self) -> Vec<ReceivedMessage> {
+        read_store(&self.dir).unwrap_or_else(|e| panic!("reading {}: {e:#}", self.dir.display()))
+    }
+}
+
+fn read_store(dir: &Path) -> anyhow::Result<Vec<ReceivedMessage>> {
+    let mut names: Vec<PathBuf> =
+        std::fs::read_dir(dir)?.map(|entry| entry.map(|e| e.path())).collect::<Result<_, _>>()?;
+    names.retain(|p| p.extension().is_some_and(|e| e == "eml"));
+    names.sort();
+    names
+        .into_iter()
+        .map(|eml| {
+            let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(eml.with_extension("json"))?)?;
+            let text = |key: &str| meta.get(key).and_then(|v| v.as_str()).map(str::to_owned);
+            Ok(ReceivedMessage {
+                raw: std::fs::read(&eml)?,
+                mail_from: text("mail_from").unwrap_or_default(),
+                rcpt_tos: meta["rcpt_tos"]
+                    .as_array()
+                    .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+                    .unwrap_or_default(),
+                authenticated_as: text("authenticated_as"),
+            })
+        })
+        .collect()
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_are_read_unfolded_from_the_top_section() {
+        let message = ReceivedMessage {
+            raw: b"Subject: a\r\n long one\r\nTo: x@y\r\n\r\nSubject: not this\r\n".to_vec(),
+            mail_from: String::new(),
+            rcpt_tos: vec![],
+            authenticated_as: None,
+        };
+        assert_eq!(message.header("subject").as_deref(), Some("a long one"));
+        assert_eq!(message.header("To").as_deref(), Some("x@y"));
+        assert_eq!(message.header("From"), None);
+    }
+
+    #[test]
+    fn starts_and_stops_on_drop() {
+        let server = SmtpServer::start().expect("SMTP server starts");
+        std::net::TcpStream::connect(("127.0.0.1", server.port)).expect("listens");
+        assert!(server.received().is_empty());
+        let pid = server.child.id();
+        drop(server);
+        #[cfg(target_os = "linux")]
+        assert!(!Path::new(&format!("/proc/{pid}")).exists(), "SMTP server {pid} still exists");
+    }
+}
