@@ -47,6 +47,11 @@ enum Command {
         #[command(subcommand)]
         action: AgencyAction,
     },
+    /// Operate on shared partner accounts.
+    Account {
+        #[command(subcommand)]
+        action: AccountAction,
+    },
     /// Rebuild derived state (relationship statuses, account contact facts) from the event logs
     /// and report what differs; with --write, repair it.
     Replay {
@@ -64,6 +69,28 @@ enum Command {
 enum TableAction {
     /// Create the table from infra/table.json (does nothing if it exists).
     Create,
+}
+
+#[derive(Subcommand)]
+enum AccountAction {
+    /// Set a domain's metrics (domain rating and Ahrefs figures) with a METRICS_REFRESHED event.
+    /// With the embedded store, run it while the server is stopped (the store is single-process).
+    SetMetrics {
+        /// The account's domain (normalised: `https://www.Example.com` is `example.com`).
+        #[arg(long)]
+        domain: String,
+        /// Domain rating, 0 to 100.
+        #[arg(long)]
+        domain_rating: i64,
+        #[arg(long)]
+        organic_traffic: Option<i64>,
+        #[arg(long)]
+        organic_keywords: Option<i64>,
+        #[arg(long)]
+        referring_domains: Option<i64>,
+        #[arg(long)]
+        backlinks: Option<i64>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -91,6 +118,7 @@ async fn main() -> anyhow::Result<()> {
             println!("Agency key (shown once): {secret}");
             Ok(())
         }
+        Command::Account { action } => account_command(&cli.store, action).await,
         Command::Replay { write } => {
             let (store, _) = open_store(&cli.store).await?;
             let policy = linkcrm_domain::derive::CoolingPolicy::from_env();
@@ -108,6 +136,37 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+async fn account_command(args: &StoreArgs, action: AccountAction) -> anyhow::Result<()> {
+    use linkcrm_api::crm::{metrics, write};
+    let AccountAction::SetMetrics {
+        domain,
+        domain_rating,
+        organic_traffic,
+        organic_keywords,
+        referring_domains,
+        backlinks,
+    } = action;
+    let (store, _) = open_store(args).await?;
+    let app = linkcrm_api::App::new(store, linkcrm_api::Config::from_env()).await?;
+    let fail = |e: linkcrm_api::error::ApiError| anyhow::anyhow!("{}: {}", e.code, e.message);
+    let domain = write::normalize("domain", &domain).map_err(fail)?;
+    let account = write::account_by_domain(&app, &domain)
+        .await
+        .map_err(fail)?
+        .with_context(|| format!("no account has the domain {domain}"))?;
+    let m = metrics::Metrics {
+        domain_rating: Some(domain_rating),
+        organic_traffic,
+        organic_keywords,
+        referring_domains,
+        backlinks,
+    };
+    let updated = metrics::set_metrics(&app, account.id(), &m).await.map_err(fail)?;
+    let view = updated.view(linkcrm_domain::derive::CoolingPolicy::from_env()).map_err(fail)?;
+    println!("{}", serde_json::to_string(&view)?);
+    Ok(())
 }
 
 fn init_logging() {

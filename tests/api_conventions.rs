@@ -136,6 +136,39 @@ async fn openapi_documents_every_operation() {
         ("get", "/v1/workspaces/{id}/api-keys", "workspaces.api_keys.list"),
         ("delete", "/v1/workspaces/{id}/api-keys/{keyId}", "workspaces.api_keys.revoke"),
     ];
+    // Seed 000's CRM family, every endpoint of it.
+    let crm = [
+        ("get", "/v1/link-building/crm/account"),
+        ("get", "/v1/link-building/crm/account/{id}"),
+        ("patch", "/v1/link-building/crm/account/{id}"),
+        ("get", "/v1/link-building/crm/account/{id}/history"),
+        ("post", "/v1/link-building/crm/account/{id}/do-not-contact"),
+        ("get", "/v1/link-building/crm/contact"),
+        ("get", "/v1/link-building/crm/contact/{id}"),
+        ("post", "/v1/link-building/crm/contact"),
+        ("patch", "/v1/link-building/crm/contact/{id}"),
+        ("delete", "/v1/link-building/crm/contact/{id}"),
+        ("post", "/v1/link-building/crm/contact/discover"),
+        ("get", "/v1/link-building/crm/relationship"),
+        ("get", "/v1/link-building/crm/relationship/{id}"),
+        ("post", "/v1/link-building/crm/relationship"),
+        ("patch", "/v1/link-building/crm/relationship/{id}"),
+        ("delete", "/v1/link-building/crm/relationship/{id}"),
+        ("get", "/v1/link-building/crm/event"),
+        ("get", "/v1/link-building/crm/event/{id}"),
+        ("post", "/v1/link-building/crm/event"),
+    ];
+    for (method, path) in crm {
+        let op = &doc["paths"][path][method];
+        assert!(
+            op["operationId"].as_str().is_some_and(|n| n.starts_with("link_building.crm.")),
+            "{method} {path} is documented"
+        );
+    }
+    let rel_params = doc["paths"]["/v1/link-building/crm/relationship"]["get"]["parameters"].as_array().unwrap();
+    for p in ["status", "priority", "accountId", "domain", "source", "since", "includeArchived", "limit", "cursor"] {
+        assert!(rel_params.iter().any(|x| x["name"] == p), "relationship list parameter {p}");
+    }
     for (method, path, name) in expected {
         let op = &doc["paths"][path][method];
         assert_eq!(op["operationId"], name, "{method} {path}");

@@ -38,6 +38,16 @@ fn spawn_writers(api: &Api, n: usize, acked: &Arc<Mutex<Vec<String>>>) -> Vec<to
         .collect()
 }
 
+async fn wait_for_acks(acked: &Arc<Mutex<Vec<String>>>, n: usize) {
+    for _ in 0..600 {
+        if acked.lock().unwrap().len() >= n {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the writers got no work acknowledged in 30 s");
+}
+
 async fn assert_all_present(env: &Env, ids: &[String]) {
     let agency = env.agency();
     for id in ids {
@@ -50,7 +60,8 @@ async fn assert_all_present(env: &Env, ids: &[String]) {
 on_both_backends!(kill_9_loses_nothing_acknowledged, |env| {
     let acked = Arc::new(Mutex::new(Vec::new()));
     let writers = spawn_writers(&env.agency(), 4, &acked);
-    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    // Kill it mid-stream, once some writes were acknowledged (however slow the machine is).
+    wait_for_acks(&acked, 10).await;
     tokio::task::block_in_place(|| env.server.kill_hard());
     for w in writers {
         let _ = w.await;
@@ -66,7 +77,7 @@ async fn sigterm_drains_in_flight_requests_and_exits_cleanly() {
     let mut env = Env::start(Backend::Embedded).await;
     let acked = Arc::new(Mutex::new(Vec::new()));
     let writers = spawn_writers(&env.agency(), 4, &acked);
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    wait_for_acks(&acked, 10).await;
     let code = tokio::task::block_in_place(|| env.server.terminate().unwrap());
     assert_eq!(code, Some(0), "a graceful stop exits 0");
     for w in writers {

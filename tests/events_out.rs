@@ -32,7 +32,7 @@ async fn sink() -> (String, Received) {
 
 /// Waits until an event of `type` matching `pred` arrived, and returns it.
 async fn arrival(got: &Received, r#type: &str, pred: impl Fn(&Value) -> bool) -> (String, Value) {
-    for _ in 0..250 {
+    for _ in 0..1500 {
         if let Some(hit) = got.lock().unwrap().iter().find(|(_, e)| e["type"] == r#type && pred(e)) {
             return hit.clone();
         }
@@ -94,7 +94,7 @@ async fn killed_relay_republishes_the_same_event(backend: Backend) {
 
     env.opts.env.retain(|(k, _)| k != "LINKCRM_FAULT");
     env.restart();
-    for _ in 0..250 {
+    for _ in 0..1500 {
         if got.lock().unwrap().iter().filter(|(i, _)| *i == id).count() >= 2 {
             break;
         }

@@ -6,6 +6,7 @@
 pub mod auth;
 pub mod catalogue;
 pub mod context;
+pub mod credits;
 pub mod crm;
 pub mod error;
 pub mod idempotency;

@@ -136,5 +136,70 @@ async fn every_endpoint_stays_within_its_request_budget() {
         200,
         2,
     );
+
+    let acc = "/v1/link-building/crm/account";
+    // The rating list merges the four shard partitions: one Query each, one BatchGetItem of the
+    // page's workspace-account guards, one GetItem of the counters for `total`.
+    within("account.list (by rating, total)", &p.call(Method::GET, acc, true, None).await, 200, 8);
+    within(
+        "account.list (minDR, status)",
+        &p.call(Method::GET, &format!("{acc}?minDR=40&status=NEVER_CONTACTED,IN_DISCUSSION&limit=50"), true, None)
+            .await,
+        200,
+        7,
+    );
+    let r = p.call(Method::GET, &format!("{acc}?domain=engineering-blog.com"), true, None).await;
+    within("account.list (domain)", &r, 200, 5);
+    assert_eq!(r.1["data"][0]["relationshipInThisWorkspace"]["id"], rel.as_str());
+    within(
+        "account.list (domainContains)",
+        &p.call(Method::GET, &format!("{acc}?domainContains=eng"), true, None).await,
+        200,
+        4,
+    );
+    within("account.get", &p.call(Method::GET, &format!("{acc}/{acct}"), true, None).await, 200, 6);
+    let prices = json!({"priceLinkInsertion": 350, "priceContext": "2026 rate"});
+    within(
+        "account.update (prices: one transaction)",
+        &p.call(Method::PATCH, &format!("{acc}/{acct}"), true, Some(prices)).await,
+        200,
+        4,
+    );
+    within("account.history", &p.call(Method::GET, &format!("{acc}/{acct}/history"), true, None).await, 200, 4);
+    let dnc = format!("{acc}/{acct}/do-not-contact");
+    within("account.do_not_contact", &p.call(Method::POST, &dnc, true, Some(json!({"reason": "asked"}))).await, 200, 4);
+    within(
+        "account.do_not_contact (again)",
+        &p.call(Method::POST, &dnc, true, Some(json!({"reason": "asked"}))).await,
+        200,
+        3,
+    );
     within("relationship.archive", &p.call(Method::DELETE, &format!("{rel_path}/{rel}"), true, None).await, 204, 4);
+
+    let ct = "/v1/link-building/crm/contact";
+    let r =
+        p.call(Method::POST, ct, true, Some(json!({"accountId": acct, "email": "marina@engineering-blog.com"}))).await;
+    within("contact.create (accountId)", &r, 201, 5);
+    let contact = r.1["id"].as_str().unwrap().to_owned();
+    let r = p.call(Method::POST, ct, true, Some(json!({"domain": "engineering-blog.com", "email": "ed@x.com"}))).await;
+    within("contact.create (known domain)", &r, 201, 6);
+    let r = p.call(Method::POST, ct, true, Some(json!({"domain": "new-blog.com", "email": "new@new-blog.com"}))).await;
+    within("contact.create (new domain)", &r, 201, 6);
+    within("contact.get", &p.call(Method::GET, &format!("{ct}/{contact}"), true, None).await, 200, 3);
+    within(
+        "contact.list (email)",
+        &p.call(Method::GET, &format!("{ct}?email=marina@engineering-blog.com"), true, None).await,
+        200,
+        4,
+    );
+    within("contact.list (account)", &p.call(Method::GET, &format!("{ct}?accountId={acct}"), true, None).await, 200, 3);
+    within("contact.list (all shards)", &p.call(Method::GET, ct, true, None).await, 200, 6);
+    within(
+        "contact.update (email moves)",
+        &p.call(Method::PATCH, &format!("{ct}/{contact}"), true, Some(json!({"email": "m@engineering-blog.com"})))
+            .await,
+        200,
+        4,
+    );
+    within("contact.delete", &p.call(Method::DELETE, &format!("{ct}/{contact}"), true, None).await, 204, 4);
 }

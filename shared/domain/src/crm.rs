@@ -34,6 +34,12 @@ pub struct Account {
     pub referring_domains: Option<i64>,
     pub backlinks: Option<i64>,
     pub ahref_stats_updated_at: Option<String>,
+    /// Why the account was marked DO_NOT_CONTACT, and when (shown to every workspace, like the
+    /// flag itself).
+    #[serde(default)]
+    pub do_not_contact_reason: Option<String>,
+    #[serde(default)]
+    pub do_not_contact_at: Option<String>,
     pub created_at: String,
     pub updated_at: String,
 }

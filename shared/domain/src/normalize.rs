@@ -56,7 +56,7 @@ pub fn normalize_domain(input: &str) -> Result<String, InvalidDomain> {
     Ok(ascii)
 }
 
-/// A plausible mailbox address (`local@domain`), lowercased in the domain part.
+/// A plausible mailbox address (`local@domain`), lowercased.
 pub fn normalize_email(input: &str) -> Option<String> {
     let s = input.trim();
     let (local, domain) = s.rsplit_once('@')?;
@@ -79,7 +79,8 @@ pub fn normalize_email(input: &str) -> Option<String> {
                 && !l.starts_with('-')
                 && !l.ends_with('-')
         });
-    domain_ok.then(|| format!("{local}@{domain}"))
+    // Mailboxes are case-insensitive in practice: one contact per address, whatever its case.
+    domain_ok.then(|| format!("{}@{domain}", local.to_ascii_lowercase()))
 }
 
 #[cfg(test)]
@@ -109,6 +110,7 @@ mod tests {
     fn emails_are_checked() {
         assert_eq!(normalize_email(" marina@Engineering-Blog.com ").as_deref(), Some("marina@engineering-blog.com"));
         assert_eq!(normalize_email("a.b+tag@x.io").as_deref(), Some("a.b+tag@x.io"));
+        assert_eq!(normalize_email("Marina@X.io").as_deref(), Some("marina@x.io"));
         for bad in ["marina", "@x.com", "a@b", "a..b@x.com", "a b@x.com", "a@-x.com"] {
             assert!(normalize_email(bad).is_none(), "{bad}");
         }

@@ -21,7 +21,7 @@ const PAGE: usize = 5;
 /// Opens the store file, waiting for a previous holder (a dropped store's writer thread, or a
 /// process that just died) to let go of it.
 async fn open(path: &Path) -> Arc<EmbeddedStore> {
-    for _ in 0..250 {
+    for _ in 0..1500 {
         if let Ok(s) = EmbeddedStore::open(path) {
             return Arc::new(s);
         }

@@ -31,6 +31,13 @@ const GSI_TABLES: [TableDefinition<&[u8], &[u8]>; 5] = [
     TableDefinition::new("GSI4"),
     TableDefinition::new("GSI5"),
 ];
+/// Items with a TTL, by expiry time: `ttl (8 bytes, big-endian) ++ PK \0 SK`. Lets the writer
+/// delete expired items (reads hide them already) without scanning the table.
+const EXPIRY: TableDefinition<&[u8], &[u8]> = TableDefinition::new("expiry");
+/// How long the writer may sit idle before it purges expired items.
+const PURGE_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+/// Expired items removed per purge transaction at most.
+const PURGE_BATCH: usize = 5_000;
 /// Requests committed together at most.
 const MAX_BATCH: usize = 512;
 
@@ -59,7 +66,7 @@ impl EmbeddedStore {
         // Create the tables up front so readers never meet a missing table.
         let tx = db.begin_write().map_err(internal)?;
         tx.open_table(ITEMS).map_err(internal)?;
-        for def in GSI_TABLES {
+        for def in GSI_TABLES.into_iter().chain([EXPIRY]) {
             tx.open_table(def).map_err(internal)?;
         }
         tx.commit().map_err(internal)?;
@@ -72,6 +79,13 @@ impl EmbeddedStore {
             .spawn(move || writer_loop(&wdb, &rx, &wnotify))
             .map_err(internal)?;
         Ok(EmbeddedStore { db, writer, committed })
+    }
+
+    /// Deletes items past their TTL now (the writer also does it whenever it has been idle for
+    /// a while). Returns how many were removed.
+    pub async fn purge_expired(&self) -> Result<usize> {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || purge(&db, now_epoch())).await.map_err(internal)?
     }
 
     /// Notified after every commit: lets the local outbox relay wake without polling hard.
@@ -142,7 +156,17 @@ fn load(table: &impl ReadableTable<&'static [u8], &'static [u8]>, key: &Key, now
 }
 
 fn writer_loop(db: &Database, rx: &mpsc::Receiver<WriteRequest>, committed: &Notify) {
-    while let Ok(first) = rx.recv() {
+    loop {
+        let first = match rx.recv_timeout(PURGE_EVERY) {
+            Ok(r) => r,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if let Err(e) = purge(db, now_epoch()) {
+                    tracing::warn!(error = %e, "purging expired items failed");
+                }
+                continue;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => return,
+        };
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
@@ -166,6 +190,66 @@ fn writer_loop(db: &Database, rx: &mpsc::Receiver<WriteRequest>, committed: &Not
     }
 }
 
+/// Deletes items whose TTL has passed (at most `PURGE_BATCH`), with their index entries.
+/// Returns how many went. redb runs one write transaction at a time, so this is safe beside the
+/// writer thread.
+fn purge(db: &Database, now: i64) -> Result<usize> {
+    let tx = db.begin_write().map_err(internal)?;
+    let mut purged = 0;
+    {
+        let mut items = tx.open_table(ITEMS).map_err(internal)?;
+        let mut gsis = open_gsis(&tx)?;
+        let mut expiry = tx.open_table(EXPIRY).map_err(internal)?;
+        let horizon = ((now.max(0) as u64) + 1).to_be_bytes();
+        let due: Vec<Vec<u8>> = expiry
+            .range::<&[u8]>(..horizon.as_slice())
+            .map_err(internal)?
+            .take(PURGE_BATCH)
+            .map(|e| e.map(|(k, _)| k.value().to_vec()).map_err(internal))
+            .collect::<Result<_>>()?;
+        for entry in due {
+            let item_key_bytes = &entry[8..];
+            let stored = match items.get(item_key_bytes).map_err(internal)? {
+                Some(v) => Some(decode_item(v.value())?),
+                None => None,
+            };
+            match stored {
+                Some(item) if is_expired(&item, now) => {
+                    let key = Key::of(&item).ok_or_else(|| internal("stored item without key"))?;
+                    apply(&mut items, &mut gsis, &mut expiry, Change { key, old: Some(item), new: None })?;
+                    purged += 1;
+                }
+                // Rewritten since with another TTL (or none): only this stale entry goes.
+                _ => {
+                    expiry.remove(entry.as_slice()).map_err(internal)?;
+                }
+            }
+        }
+    }
+    tx.commit().map_err(internal)?;
+    Ok(purged)
+}
+
+fn open_gsis(tx: &redb::WriteTransaction) -> Result<[redb::Table<'_, &'static [u8], &'static [u8]>; 5]> {
+    Ok([
+        tx.open_table(GSI_TABLES[0]).map_err(internal)?,
+        tx.open_table(GSI_TABLES[1]).map_err(internal)?,
+        tx.open_table(GSI_TABLES[2]).map_err(internal)?,
+        tx.open_table(GSI_TABLES[3]).map_err(internal)?,
+        tx.open_table(GSI_TABLES[4]).map_err(internal)?,
+    ])
+}
+
+fn expiry_key(ttl: i64, key: &Key) -> Vec<u8> {
+    let mut k = (ttl.max(0) as u64).to_be_bytes().to_vec();
+    k.extend_from_slice(&item_key(&key.pk, &key.sk));
+    k
+}
+
+fn ttl_of(item: Option<&Item>) -> Option<i64> {
+    item.and_then(|i| i.get(crate::TTL)).and_then(serde_json::Value::as_i64)
+}
+
 /// Applies every request of a batch in one redb transaction. The outer error means nothing was
 /// committed; inner results are each request's own outcome.
 fn commit_batch(db: &Database, batch: &[WriteRequest]) -> Result<Vec<Result<Option<Item>>>> {
@@ -174,18 +258,13 @@ fn commit_batch(db: &Database, batch: &[WriteRequest]) -> Result<Vec<Result<Opti
     let mut results = Vec::with_capacity(batch.len());
     {
         let mut items = tx.open_table(ITEMS).map_err(internal)?;
-        let mut gsis = [
-            tx.open_table(GSI_TABLES[0]).map_err(internal)?,
-            tx.open_table(GSI_TABLES[1]).map_err(internal)?,
-            tx.open_table(GSI_TABLES[2]).map_err(internal)?,
-            tx.open_table(GSI_TABLES[3]).map_err(internal)?,
-            tx.open_table(GSI_TABLES[4]).map_err(internal)?,
-        ];
+        let mut gsis = open_gsis(&tx)?;
+        let mut expiry = tx.open_table(EXPIRY).map_err(internal)?;
         for req in batch {
             let res = plan(&items, &req.ops, req.transaction, now).and_then(|changes| {
                 let returned = if req.want_item { changes.first().and_then(|c| c.new.clone()) } else { None };
                 for change in changes {
-                    apply(&mut items, &mut gsis, change)?;
+                    apply(&mut items, &mut gsis, &mut expiry, change)?;
                 }
                 Ok(returned)
             });
@@ -259,8 +338,18 @@ fn updated(key: &Key, live: Option<&Item>, update: &Update) -> Result<Item> {
 fn apply(
     items: &mut redb::Table<&'static [u8], &'static [u8]>,
     gsis: &mut [redb::Table<&'static [u8], &'static [u8]>; 5],
+    expiry: &mut redb::Table<&'static [u8], &'static [u8]>,
     change: Change,
 ) -> Result<()> {
+    let (ttl_before, ttl_after) = (ttl_of(change.old.as_ref()), ttl_of(change.new.as_ref()));
+    if ttl_before != ttl_after {
+        if let Some(t) = ttl_before {
+            expiry.remove(expiry_key(t, &change.key).as_slice()).map_err(internal)?;
+        }
+        if let Some(t) = ttl_after {
+            expiry.insert(expiry_key(t, &change.key).as_slice(), [].as_slice()).map_err(internal)?;
+        }
+    }
     for (n, index) in Index::SECONDARY.into_iter().enumerate() {
         let before = change.old.as_ref().and_then(|o| index_entry(index, o));
         let after = change.new.as_ref().and_then(|o| index_entry(index, o));

@@ -2,6 +2,7 @@
 
 pub mod keys;
 pub mod listing;
+pub mod metrics;
 pub mod records;
 pub mod replay;
 pub mod write;

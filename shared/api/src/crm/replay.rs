@@ -90,10 +90,46 @@ pub async fn replay_account_facts(
     Ok((facts, events.len()))
 }
 
-/// Whether the account's own log holds a DO_NOT_CONTACT_SET.
-async fn replay_do_not_contact(store: &DynStore, account_id: &str) -> Result<bool> {
-    let history = all(store, Query::index(Index::Gsi1, keys::account_history_pk(account_id))).await?;
-    Ok(history.iter().any(|e| records::str_of(e, "type") == Some(EventType::DoNotContactSet.as_str())))
+/// What the account's own log says: DO_NOT_CONTACT (sticky), and the negotiated prices (the
+/// last PRICE_UPDATED per field, in `priceSeq` order) with the time of the last change.
+#[derive(Debug, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountLog {
+    pub do_not_contact: bool,
+    pub prices: std::collections::BTreeMap<String, Value>,
+    pub prices_updated_at: Option<String>,
+}
+
+pub async fn replay_account_log(store: &DynStore, account_id: &str) -> Result<AccountLog> {
+    let mut history = all(store, Query::index(Index::Gsi1, keys::account_history_pk(account_id))).await?;
+    history.sort_by_key(|e| records::int_of(e, "seq").unwrap_or(0));
+    let mut log = AccountLog::default();
+    for e in &history {
+        match records::str_of(e, "type").and_then(EventType::parse) {
+            Some(EventType::DoNotContactSet) => log.do_not_contact = true,
+            Some(EventType::PriceUpdated) => {
+                let details = e.get("metadata").and_then(|m| m.get("details")).and_then(Value::as_object);
+                for (field, change) in details.into_iter().flatten() {
+                    log.prices.insert(field.clone(), change.get("to").cloned().unwrap_or(Value::Null));
+                }
+                log.prices_updated_at = records::str_of(e, "occurredAt").map(str::to_owned);
+            }
+            _ => {}
+        }
+    }
+    Ok(log)
+}
+
+/// The stored counterpart of `AccountLog`, for the fields the log speaks about.
+fn stored_log(account: &AccountRecord, replayed: &AccountLog) -> AccountLog {
+    AccountLog {
+        do_not_contact: account.do_not_contact(),
+        prices: replayed.prices.keys().map(|k| (k.clone(), account.0.get(k).cloned().unwrap_or(Value::Null))).collect(),
+        prices_updated_at: replayed
+            .prices_updated_at
+            .as_ref()
+            .and_then(|_| records::str_of(&account.0, "pricesUpdatedAt").map(str::to_owned)),
+    }
 }
 
 fn rel_stored(rel: &RelationshipRecord) -> RelationshipState {
@@ -127,14 +163,15 @@ pub async fn check_account(
     report.accounts += 1;
     let (facts, n) = replay_account_facts(store, account.id(), policy).await?;
     report.events += n;
-    let dnc = replay_do_not_contact(store, account.id()).await?;
-    let stored = (account.facts(), account.do_not_contact());
-    if stored != (facts.clone(), dnc) {
+    let log = replay_account_log(store, account.id()).await?;
+    let dnc = log.do_not_contact;
+    let stored = (account.facts(), stored_log(account, &log));
+    if stored.0 != facts || stored.1 != log {
         report.mismatches.push(Mismatch {
             kind: "account",
             id: account.id().to_owned(),
-            stored: json!({ "facts": stored.0, "doNotContact": stored.1 }),
-            replayed: json!({ "facts": facts, "doNotContact": dnc }),
+            stored: json!({ "facts": stored.0, "log": stored.1 }),
+            replayed: json!({ "facts": facts, "log": log }),
         });
         if write {
             let mut u = Update::new()
@@ -145,6 +182,12 @@ pub async fn check_account(
                 .set("lastReceivedAt", json!(facts.last_received_at))
                 .set("recentSends", json!(facts.recent_sends))
                 .set("doNotContact", dnc);
+            for (field, v) in &log.prices {
+                u = u.set(field.clone(), v.clone());
+            }
+            if let Some(t) = &log.prices_updated_at {
+                u = u.set("pricesUpdatedAt", t.clone());
+            }
             for k in account.0.keys().filter(|k| k.starts_with(ORG_CONTACT)) {
                 if !facts.last_contact_by_org.contains_key(&k[ORG_CONTACT.len()..]) {
                     u = u.remove(k.clone());

@@ -14,6 +14,15 @@ use serde_json::{json, Value};
 
 /// Attribute prefix on a contact naming a workspace whose events reference it: `refBy#<ws>`.
 pub const CONTACT_REF: &str = "refBy#";
+/// Counter on a contact bumped by every reference mark, for deletes to condition on.
+pub const CONTACT_REF_SEQ: &str = "refSeq";
+
+/// What an event naming a contact does to it: marks the workspace as referencing it, and bumps
+/// `refSeq` so a delete that read the contact before the mark fails its condition and reads again.
+/// The mark leaves `version` (the contact's ETag) alone: clients see no change.
+pub fn contact_ref_mark(ws: &str) -> Update {
+    Update::new().set(format!("{CONTACT_REF}{ws}"), true).add(CONTACT_REF_SEQ, 1)
+}
 
 /// How often a write retries after losing a race on the same relationship or account.
 const ATTEMPTS: usize = 8;
@@ -85,6 +94,7 @@ pub async fn load_relationship(app: &App, ws: &str, id: &str) -> ApiResult<Relat
 }
 
 /// An event to record on a relationship.
+#[derive(Clone)]
 pub struct NewEvent {
     pub r#type: EventType,
     pub contact_id: Option<String>,
@@ -93,6 +103,18 @@ pub struct NewEvent {
     pub metadata: Option<Value>,
     /// Back-dating; now when absent.
     pub occurred_at: Option<String>,
+}
+
+impl NewEvent {
+    fn clone_with_from(&self, from: PipelineStatus) -> NewEvent {
+        let mut e = self.clone();
+        if e.r#type == EventType::StatusChanged {
+            if let Some(Value::Object(m)) = e.metadata.as_mut() {
+                m.insert("from".into(), json!(from));
+            }
+        }
+        e
+    }
 }
 
 /// Field changes that ride along with the event in the same transaction (a PATCH that also
@@ -119,9 +141,6 @@ pub async fn record_event(
     read: Option<RelationshipRecord>,
 ) -> ApiResult<Item> {
     let policy = CoolingPolicy::from_env();
-    let id = linkcrm_domain::new_id(IdKind::Event);
-    let now = time::now_string();
-    let occurred_at = new.occurred_at.clone().unwrap_or_else(|| now.clone());
     // The caller's fresh read serves the first attempt; a retry reads again.
     let mut read = read;
     for _ in 0..ATTEMPTS {
@@ -129,6 +148,12 @@ pub async fn record_event(
             Some(r) => r,
             None => load_relationship(app, ws, rel_id).await?,
         };
+        // Id and time are taken after the read each attempt: a commit needs the latest `seq`, so
+        // the log's time order (and id order) follows commit order for events that are not
+        // back-dated.
+        let id = linkcrm_domain::new_id(IdKind::Event);
+        let now = time::now_string();
+        let occurred_at = new.occurred_at.clone().unwrap_or_else(|| now.clone());
         if let Some(v) = ride.if_version {
             if v != rel.version() {
                 return Err(ApiError::precondition_failed(rel.version()));
@@ -150,6 +175,9 @@ pub async fn record_event(
         let before = rel.state();
         let mut after = before.clone();
         after.apply(&facts);
+        // A status change records where it started from as of this attempt's read, so the log
+        // stays a chain even when concurrent changes made an earlier attempt lose.
+        let new = new.clone_with_from(before.status);
 
         let acct = rel.account_id().to_owned();
         let event_item = event_item(&id, agency_id, ws, &rel, &new, &occurred_at, &now, after.seq);
@@ -184,8 +212,7 @@ pub async fn record_event(
         // Contacts are shared: remember which workspaces' events name one, so a delete from one
         // workspace cannot pull it from under another's history.
         if let Some(cid) = &new.contact_id {
-            let mark = Update::new().set(format!("{CONTACT_REF}{ws}"), true);
-            ops.push(TxOp::update_if(keys::contact(cid), mark, Condition::Exists));
+            ops.push(TxOp::update_if(keys::contact(cid), contact_ref_mark(ws), Condition::Exists));
         }
         ops.push(outbox::event(
             "link_building.event.created",

@@ -1,6 +1,7 @@
 //! Every operation, registered in one catalogue.
 
 pub mod api_keys;
+pub mod credits;
 pub mod crm;
 pub mod workspaces;
 
@@ -17,6 +18,8 @@ pub fn catalogue() -> Vec<OpSpec> {
         OpSpec::of::<api_keys::Create>(),
         OpSpec::of::<api_keys::List>(),
         OpSpec::of::<api_keys::Revoke>(),
+        OpSpec::of::<credits::Grant>(),
+        OpSpec::of::<credits::GetUsage>(),
     ];
     ops.extend(crm::catalogue());
     ops

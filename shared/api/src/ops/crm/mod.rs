@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod contacts;
+pub mod discover;
 pub mod events;
 pub mod relationships;
 
@@ -17,6 +18,7 @@ pub fn catalogue() -> Vec<OpSpec> {
     let mut ops = Vec::new();
     ops.extend(accounts::ops());
     ops.extend(contacts::ops());
+    ops.extend(discover::ops());
     ops.extend(relationships::ops());
     ops.extend(events::ops());
     ops

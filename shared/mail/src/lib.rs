@@ -1,0 +1,1 @@
+//! Email out (the `Mailer` port and its SMTP adapter) and in (parsing and classifying received mail).
