@@ -269,8 +269,10 @@ async fn account_op(app: &App, acct: &str, e: &EventFacts, policy: CoolingPolicy
     }
 }
 
+/// A relationship event as stored, with every index key. Public so the benchmark loader writes
+/// exactly the layout the write path does.
 #[allow(clippy::too_many_arguments)]
-fn event_item(
+pub fn event_item(
     id: &str,
     agency: &str,
     ws: &str,

@@ -86,6 +86,25 @@ pub fn from_record(record: &WorkspaceRecord) -> ApiResult<Workspace> {
     })
 }
 
+/// The one transaction that creates a workspace: the record, its pointers, the agency's counters
+/// and the outbox event. Public so the benchmark loader creates workspaces exactly as the API does.
+pub fn create_ops(ws: &Workspace) -> Vec<TxOp> {
+    let mut ops = vec![
+        TxOp::put_if(workspace_item(ws, 1), Condition::NotExists),
+        TxOp::put(pointer_item(keys::agency_workspace(&ws.agency_id, &ws.id), ws)),
+        TxOp::update_if(
+            keys::agency(&ws.agency_id),
+            Update::new().add("workspaceCount", 1).add("activeWorkspaceCount", 1),
+            Condition::Exists,
+        ),
+        outbox::event("workspace.created", Some(&ws.id), serde_json::to_value(ws).expect("serialises")),
+    ];
+    for tag in &ws.tags {
+        ops.push(TxOp::put(pointer_item(keys::tag_pointer(&ws.agency_id, tag, &ws.id), ws)));
+    }
+    ops
+}
+
 pub struct Create;
 impl Operation for Create {
     const NAME: &'static str = "workspaces.create";
@@ -114,20 +133,7 @@ impl Operation for Create {
             last_active_at: None,
             archived_at: None,
         };
-        let mut ops = vec![
-            TxOp::put_if(workspace_item(&ws, 1), Condition::NotExists),
-            TxOp::put(pointer_item(keys::agency_workspace(&ws.agency_id, &ws.id), &ws)),
-            TxOp::update_if(
-                keys::agency(&ws.agency_id),
-                Update::new().add("workspaceCount", 1).add("activeWorkspaceCount", 1),
-                Condition::Exists,
-            ),
-            outbox::event("workspace.created", Some(&ws.id), serde_json::to_value(&ws).expect("serialises")),
-        ];
-        for tag in &ws.tags {
-            ops.push(TxOp::put(pointer_item(keys::tag_pointer(&ws.agency_id, tag, &ws.id), &ws)));
-        }
-        ctx.app.store.transact(ops).await?;
+        ctx.app.store.transact(create_ops(&ws)).await?;
         Ok(Reply::created(ws).with_version(1))
     }
 }
