@@ -431,16 +431,18 @@ impl Operation for Patch {
             }
             None if set.is_empty() => rel,
             None => {
-                let expected = ctx.if_match.unwrap_or(rel.version());
-                if expected != rel.version() {
-                    return Err(ApiError::precondition_failed(rel.version()));
-                }
+                // Only the fields sent are set, so without If-Match a concurrent writer (an event
+                // changing the status, say) loses nothing and need not make this request fail.
+                let guard = match ctx.if_match {
+                    Some(v) if v != rel.version() => return Err(ApiError::precondition_failed(rel.version())),
+                    Some(v) => Condition::VersionEquals(v),
+                    None => Condition::Exists,
+                };
                 let mut update = Update::new().set("updatedAt", time::now_string()).add("version", 1);
                 for (k, v) in &set {
                     update = update.set(k.clone(), v.clone());
                 }
-                let mut ops =
-                    vec![TxOp::update_if(keys::relationship(&input.id), update, Condition::VersionEquals(expected))];
+                let mut ops = vec![TxOp::update_if(keys::relationship(&input.id), update, guard)];
                 if let Some(a) = input.archived {
                     ops.push(TxOp::update_if(
                         keys::workspace_account(&ws, rel.account_id()),
@@ -453,13 +455,15 @@ impl Operation for Patch {
                     Some(&ws),
                     json!({ "relationshipId": input.id }),
                 ));
-                ctx.app.store.transact(ops).await.map_err(|e| match e {
-                    StoreError::ConditionFailed { .. } => ApiError::conflict(
-                        "conflict",
-                        "The relationship changed while this request ran; read it again and retry.",
-                    ),
-                    other => other.into(),
-                })?;
+                match ctx.app.store.transact(ops).await {
+                    Ok(()) => {}
+                    // Only If-Match can fail here: the version moved on since the client read it.
+                    Err(StoreError::ConditionFailed { .. }) => {
+                        let now = load_relationship(&ctx.app, &ws, &input.id).await?;
+                        return Err(ApiError::precondition_failed(now.version()));
+                    }
+                    Err(e) => return Err(e.into()),
+                }
                 load_relationship(&ctx.app, &ws, &input.id).await?
             }
         };
