@@ -19,6 +19,7 @@ pub mod outbox;
 pub mod platform;
 pub mod ratelimit;
 pub mod rest;
+pub mod suppression;
 
 use catalogue::OpSpec;
 use linkcrm_storage::DynStore;

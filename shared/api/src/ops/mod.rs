@@ -3,6 +3,7 @@
 pub mod api_keys;
 pub mod credits;
 pub mod crm;
+pub mod suppression;
 pub mod workspaces;
 
 use crate::catalogue::OpSpec;
@@ -20,6 +21,9 @@ pub fn catalogue() -> Vec<OpSpec> {
         OpSpec::of::<api_keys::Revoke>(),
         OpSpec::of::<credits::Grant>(),
         OpSpec::of::<credits::GetUsage>(),
+        OpSpec::of::<suppression::Add>(),
+        OpSpec::of::<suppression::List>(),
+        OpSpec::of::<suppression::Remove>(),
     ];
     ops.extend(crm::catalogue());
     ops

@@ -1,0 +1,154 @@
+//! `suppression.*`: a workspace's do-not-email list (seed 003's Suppression), and the platform's
+//! hard bounces as they apply to it.
+
+use crate::catalogue::{Operation, Reply, WorkspaceRule};
+use crate::context::Ctx;
+use crate::error::{ApiError, ApiResult};
+use crate::list::{self, ListResponse};
+use crate::suppression::{self, Kind, Suppression, SuppressionSource};
+use crate::{lenient, outbox};
+use axum::http::{Method, StatusCode};
+use linkcrm_domain::time;
+use linkcrm_storage::{Condition, Query, StoreError, TxOp};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::json;
+
+const TAG: &str = "Suppression";
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AddInput {
+    /// An address to stop emailing…
+    pub email: Option<String>,
+    /// …or a whole domain.
+    pub domain: Option<String>,
+    pub reason: Option<String>,
+}
+
+pub struct Add;
+impl Operation for Add {
+    const NAME: &'static str = "suppression.add";
+    const METHOD: Method = Method::POST;
+    const PATH: &'static str = "/v1/suppression";
+    const SCOPE: Option<&'static str> = Some("crm:write");
+    const WORKSPACE: WorkspaceRule = WorkspaceRule::Required;
+    const SUMMARY: &'static str = "Stop this workspace from emailing an address or a domain";
+    const TAG: &'static str = TAG;
+    type Input = AddInput;
+    type Output = Suppression;
+
+    async fn run(ctx: Ctx, input: AddInput) -> ApiResult<Reply<Suppression>> {
+        let ws = ctx.workspace().to_owned();
+        let (kind, value) = suppression::target(input.email.as_deref(), input.domain.as_deref())?;
+        let reason = super::crm::text("reason", input.reason, 1000)?;
+        let entry = Suppression {
+            kind,
+            value,
+            workspace_id: Some(ws.clone()),
+            source: SuppressionSource::Manual,
+            reason,
+            created_at: time::now_string(),
+        };
+        let ops = vec![
+            TxOp::put_if(suppression::item(&entry), Condition::NotExists),
+            outbox::event("suppression.added", Some(&ws), json!(entry)),
+        ];
+        match ctx.app.store.transact(ops).await {
+            Ok(()) => Ok(Reply::created(entry)),
+            // Already suppressed: adding it again changes nothing and says so.
+            Err(StoreError::ConditionFailed { .. }) => {
+                let existing = ctx.app.store.get(&suppression::key(Some(&ws), kind, &entry.value)).await?;
+                let existing = existing.ok_or_else(ApiError::internal)?;
+                Ok(Reply {
+                    status: Some(StatusCode::OK),
+                    ..Reply::ok(crate::crm::records::parse("suppression", &existing)?)
+                })
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ListInput {
+    /// Whether this address is suppressed for the workspace (its list and platform-wide
+    /// bounces, by address and by domain).
+    pub email: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_u32")]
+    #[schemars(with = "Option<u32>")]
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+pub struct List;
+impl Operation for List {
+    const NAME: &'static str = "suppression.list";
+    const METHOD: Method = Method::GET;
+    const PATH: &'static str = "/v1/suppression";
+    const SCOPE: Option<&'static str> = Some("crm:read");
+    const WORKSPACE: WorkspaceRule = WorkspaceRule::Required;
+    const SUMMARY: &'static str = "The workspace's suppression list, or what blocks one address";
+    const TAG: &'static str = TAG;
+    type Input = ListInput;
+    type Output = ListResponse<Suppression>;
+
+    async fn run(ctx: Ctx, input: ListInput) -> ApiResult<Reply<ListResponse<Suppression>>> {
+        let ws = ctx.workspace().to_owned();
+        let limit = list::limit(input.limit)?;
+        if let Some(email) = &input.email {
+            let (_, email) = suppression::target(Some(email), None)?;
+            let data = suppression::blocking(&ctx.app.store, &ws, &email).await?;
+            return Ok(Reply::ok(ListResponse { data, next_cursor: None, total: None }));
+        }
+        let scope = format!("suppression.list#{ws}");
+        let cursor = ctx.app.open_cursor(&scope, input.cursor.as_deref())?;
+        let page =
+            ctx.app.store.query(Query::partition(suppression::scope_pk(Some(&ws))).limit(limit).after(cursor)).await?;
+        let data = page
+            .items
+            .iter()
+            .map(|i| crate::crm::records::parse("suppression", i))
+            .collect::<ApiResult<Vec<Suppression>>>()?;
+        Ok(Reply::ok(ListResponse { data, next_cursor: ctx.app.seal_cursor(&scope, page.cursor), total: None }))
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RemoveInput {
+    pub email: Option<String>,
+    pub domain: Option<String>,
+}
+
+pub struct Remove;
+impl Operation for Remove {
+    const NAME: &'static str = "suppression.remove";
+    const METHOD: Method = Method::DELETE;
+    const PATH: &'static str = "/v1/suppression";
+    const SCOPE: Option<&'static str> = Some("crm:write");
+    const WORKSPACE: WorkspaceRule = WorkspaceRule::Required;
+    const SUMMARY: &'static str = "Take an address or domain off the workspace's list (platform bounces stay)";
+    const TAG: &'static str = TAG;
+    type Input = RemoveInput;
+    type Output = ();
+
+    async fn run(ctx: Ctx, input: RemoveInput) -> ApiResult<Reply<()>> {
+        let ws = ctx.workspace().to_owned();
+        let (kind, value) = suppression::target(input.email.as_deref(), input.domain.as_deref())?;
+        let key = suppression::key(Some(&ws), kind, &value);
+        let ops = vec![
+            TxOp::Delete { key, cond: Some(Condition::Exists) },
+            outbox::event("suppression.removed", Some(&ws), json!({ "kind": kind, "value": value })),
+        ];
+        match ctx.app.store.transact(ops).await {
+            Ok(()) => Ok(Reply::no_content()),
+            Err(StoreError::ConditionFailed { .. }) => {
+                let what = if kind == Kind::Email { "suppressed address" } else { "suppressed domain" };
+                Err(ApiError::not_found("suppression_not_found", what, &value))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
