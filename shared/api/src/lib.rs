@@ -19,6 +19,7 @@ pub mod outbox;
 pub mod platform;
 pub mod ratelimit;
 pub mod rest;
+pub mod secrets;
 pub mod suppression;
 
 use catalogue::OpSpec;
@@ -70,6 +71,11 @@ impl App {
         let openapi = openapi::document(&catalogue);
         let limiter = ratelimit::RateLimiter::new(config.rate_limit_per_sec, config.rate_limit_burst);
         Ok(Arc::new(App { store, config, catalogue, openapi, limiter, cursor_key }))
+    }
+
+    /// The store-wide secret that signs cursors and seals stored secrets.
+    pub(crate) fn server_secret(&self) -> &[u8] {
+        &self.cursor_key
     }
 
     pub fn router(self: &Arc<Self>) -> axum::Router {

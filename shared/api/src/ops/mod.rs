@@ -3,6 +3,7 @@
 pub mod api_keys;
 pub mod credits;
 pub mod crm;
+pub mod mailboxes;
 pub mod suppression;
 pub mod workspaces;
 
@@ -24,6 +25,11 @@ pub fn catalogue() -> Vec<OpSpec> {
         OpSpec::of::<suppression::Add>(),
         OpSpec::of::<suppression::List>(),
         OpSpec::of::<suppression::Remove>(),
+        OpSpec::of::<mailboxes::Create>(),
+        OpSpec::of::<mailboxes::List>(),
+        OpSpec::of::<mailboxes::Get>(),
+        OpSpec::of::<mailboxes::Patch>(),
+        OpSpec::of::<mailboxes::Delete>(),
     ];
     ops.extend(crm::catalogue());
     ops
