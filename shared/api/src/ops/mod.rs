@@ -3,6 +3,7 @@
 pub mod api_keys;
 pub mod credits;
 pub mod crm;
+pub mod invocations;
 pub mod workspaces;
 
 use crate::catalogue::OpSpec;
@@ -22,6 +23,7 @@ pub fn catalogue() -> Vec<OpSpec> {
         OpSpec::of::<credits::GetUsage>(),
     ];
     ops.extend(crm::catalogue());
+    ops.extend(invocations::ops());
     ops
 }
 
