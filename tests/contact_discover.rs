@@ -21,9 +21,9 @@ fn person(id: &str, first: &str, last: &str, title: &str, email: &str) -> FakePe
     }
 }
 
-async fn start(apollo: &FakeApollo) -> Env {
+async fn start(apollo: &FakeApollo, backend: Backend) -> Env {
     Env::start_with(
-        Backend::Embedded,
+        backend,
         &[("LINKCRM_APOLLO_BASE_URL", &apollo.base_url), ("LINKCRM_APOLLO_API_KEY", &apollo.api_key)],
     )
     .await
@@ -63,13 +63,32 @@ fn body(accounts: &[&str]) -> Value {
     json!({ "accountIds": accounts, "roles": ["editor", "head of content"], "seniority": ["manager", "director"] })
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn discovers_contacts_charges_once_and_dedupes() {
+/// Runs a test body on each backend, with the backend as its argument.
+macro_rules! each_backend {
+    ($name:ident, $body:ident) => {
+        mod $name {
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn embedded() {
+                $body(Backend::Embedded).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn dynamodb() {
+                $body(Backend::Dynamo).await
+            }
+        }
+    };
+}
+
+each_backend!(discovers_contacts_charges_once_and_dedupes, discovery_end_to_end);
+each_backend!(apollo_quota_fails_the_invocation_and_charges_only_searched_accounts, quota_fault);
+
+async fn discovery_end_to_end(backend: Backend) {
     let apollo = FakeApollo::start().await;
     apollo.add_person("eng-blog.com", person("ap_1", "Marina", "Costa", "Editor", "marina@eng-blog.com"));
     apollo.add_person("eng-blog.com", person("ap_2", "Tom", "Reyes", "Head of Content", "tom@eng-blog.com"));
     apollo.add_person("other.com", person("ap_3", "Ann", "Lee", "Sales Director", "ann@other.com"));
-    let env = start(&apollo).await;
+    let env = start(&apollo, backend).await;
     let (ws, api) = workspace(&env, "Acme", Some(10.0)).await;
     let (rel_a, acct_a) = relationship(&api, "eng-blog.com").await;
     let (_rel_b, acct_b) = relationship(&api, "quiet-site.org").await;
@@ -81,6 +100,7 @@ async fn discovers_contacts_charges_once_and_dedupes() {
     assert!(accepted["agentId"].as_str().unwrap().starts_with("agt_"));
     assert_eq!(accepted["skill"], "link_building.crm.contact.discover");
     assert_eq!(accepted["status"], "PENDING");
+    assert_eq!(accepted["links"]["self"], format!("/v1/agent/invocations/{id}"));
     assert_eq!(accepted["estimatedCost"]["credits"], 0.8);
     assert!(accepted["estimatedCost"]["durationSeconds"].as_i64().unwrap() > 0);
 
@@ -158,11 +178,10 @@ async fn discovers_contacts_charges_once_and_dedupes() {
     api.post(DISCOVER, body(&["acct_00000000000000000000000000"])).await.problem(404, "account_not_found");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn apollo_quota_fails_the_invocation_and_charges_only_searched_accounts() {
+async fn quota_fault(backend: Backend) {
     let apollo = FakeApollo::start().await;
     apollo.add_person("eng-blog.com", person("ap_1", "Marina", "Costa", "Editor", "marina@eng-blog.com"));
-    let env = start(&apollo).await;
+    let env = start(&apollo, backend).await;
     let (ws, api) = workspace(&env, "Acme", Some(5.0)).await;
     let (_, empty) = relationship(&api, "quiet-site.org").await;
     let (_, full) = relationship(&api, "eng-blog.com").await;

@@ -113,6 +113,7 @@ impl Operation for Discover {
         let body = json!({
             "invocationId": view["invocationId"], "agentId": view["agentId"], "skill": view["skill"],
             "status": view["status"], "estimatedCost": view["estimatedCost"],
+            "links": { "self": format!("/v1/agent/invocations/{id}") },
         });
         Ok(Reply { status: Some(StatusCode::ACCEPTED), body: Some(body), version: None })
     }
