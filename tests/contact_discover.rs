@@ -228,3 +228,26 @@ async fn without_an_apollo_key_discovery_fails_cleanly_and_pending_work_can_be_c
     );
     assert_eq!(done["error"]["status"], 503);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pending_invocation_is_cancelled_and_its_reservation_released() {
+    // No worker: the invocation stays PENDING until cancelled.
+    let env = Env::start_with(Backend::Embedded, &[("LINKCRM_JOB_WORKER", "off")]).await;
+    let (ws, api) = workspace(&env, "Acme", Some(1.0)).await;
+    let (_, acct) = relationship(&api, "eng-blog.com").await;
+    let r = api.post(DISCOVER, body(&[&acct])).await;
+    let id = r.ok(202)["invocationId"].as_str().unwrap().to_owned();
+    let u = env.agency().get(&format!("/v1/workspaces/{ws}/usage")).await;
+    assert_eq!((u.ok(200)["creditsRemaining"].as_f64(), u.body["creditsReserved"].as_f64()), (Some(0.6), Some(0.4)));
+    let pending = api.get("/v1/agent/invocations?status=PENDING").await;
+    assert_eq!(pending.ok(200)["data"][0]["invocationId"], id.as_str());
+    // Another workspace cannot cancel it.
+    let (_, stranger) = workspace(&env, "Other", None).await;
+    stranger.post(&format!("/v1/agent/invocations/{id}/cancel"), json!({})).await.problem(404, "invocation_not_found");
+    let c = api.post(&format!("/v1/agent/invocations/{id}/cancel"), json!({})).await;
+    assert_eq!(c.ok(200)["status"], "CANCELLED");
+    api.post(&format!("/v1/agent/invocations/{id}/cancel"), json!({})).await.problem(409, "invalid_state");
+    let u = env.agency().get(&format!("/v1/workspaces/{ws}/usage")).await;
+    assert_eq!((u.ok(200)["creditsRemaining"].as_f64(), u.body["creditsReserved"].as_f64()), (Some(1.0), Some(0.0)));
+    assert_eq!(u.body["creditsUsedThisCycle"], 0.0);
+}
