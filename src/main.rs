@@ -212,7 +212,10 @@ async fn serve(args: &StoreArgs, bind: &str) -> anyhow::Result<()> {
     }
     let app = linkcrm_api::App::new(store.clone(), linkcrm_api::Config::from_env()).await?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let relay = linkcrm::spawn_relay(store, commits, stop_rx);
+    let relay = linkcrm::spawn_relay(store, commits, stop_rx.clone());
+    // LINKCRM_JOB_WORKER=off leaves queued work waiting (for a worker run elsewhere, or tests).
+    let worker = (std::env::var("LINKCRM_JOB_WORKER").as_deref() != Ok("off"))
+        .then(|| linkcrm::spawn_worker(app.clone(), linkcrm::apollo_from_env(), stop_rx));
 
     let listener = tokio::net::TcpListener::bind(bind).await.with_context(|| format!("binding {bind}"))?;
     let addr = listener.local_addr()?;
@@ -221,6 +224,9 @@ async fn serve(args: &StoreArgs, bind: &str) -> anyhow::Result<()> {
     // In-flight requests have drained; let the relay finish what it holds.
     let _ = stop_tx.send(true);
     let _ = relay.await;
+    if let Some(worker) = worker {
+        let _ = worker.await;
+    }
     tracing::info!("stopped");
     Ok(())
 }

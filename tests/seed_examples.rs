@@ -159,7 +159,7 @@ on_both_backends!(seed_000_examples_and_use_cases, |env| {
     let all = agency.get(&format!("/v1/link-building/crm/event?accountId={eb_acct}")).await;
     assert!(all.ok(200)["data"].as_array().unwrap().iter().all(|e| e["organizationId"] == acme.as_str()));
 
-    // Contact discovery is a later capability: it says so plainly.
+    // Contact discovery is queued, billed work: this workspace has no credits granted, so 402.
     let d = api
         .post(
             "/v1/link-building/crm/contact/discover",
@@ -167,5 +167,6 @@ on_both_backends!(seed_000_examples_and_use_cases, |env| {
         "roles": ["Editor", "Head of Content", "Marketing Manager"], "seniority": ["manager", "director", "vp"]}),
         )
         .await;
-    d.problem(501, "not_implemented");
+    let p = d.problem(402, "insufficient_credits");
+    assert_eq!(p["details"]["required"], 0.4);
 });

@@ -43,6 +43,17 @@ pub struct StoreQueue {
 }
 
 impl StoreQueue {
+    /// The transaction part that enqueues `job` on the store queue `name` after `delay`, for a
+    /// caller that must commit the job together with the record it works on (the job exists iff
+    /// that record does). A receiver on another `StoreQueue` sees it within its poll interval.
+    pub fn enqueue_op(name: &str, job: &Job, delay: Duration) -> Result<TxOp, JobError> {
+        if delay > MAX_DELAY {
+            return Err(JobError::DelayTooLong);
+        }
+        job.validate()?;
+        Ok(TxOp::put_if(job_item(&format!("{QUEUE_PREFIX}{name}"), job, delay), Condition::NotExists))
+    }
+
     /// `max_receives` (at least 1): deliveries before a job moves to the dead-letter queue.
     pub fn new(store: Arc<dyn Store>, name: &str, max_receives: u32) -> Self {
         StoreQueue {
@@ -145,16 +156,7 @@ impl JobQueue for StoreQueue {
             return Err(JobError::DelayTooLong);
         }
         job.validate()?;
-        let now = Utc::now();
-        let mut item = Item::new();
-        item.insert(PK.into(), self.pk.clone().into());
-        item.insert(SK.into(), sort_key(at(now, delay), &job.id).into());
-        item.insert("entity".into(), "job".into());
-        item.insert("jobId".into(), job.id.clone().into());
-        item.insert("kind".into(), job.kind.clone().into());
-        item.insert("payload".into(), job.payload.clone());
-        item.insert(RECEIVES.into(), 0.into());
-        item.insert("enqueuedAt".into(), stamp(now).into());
+        let item = job_item(&self.pk, job, delay);
         match self.store.put(item, Some(Condition::NotExists)).await {
             // The same job id enqueued twice in one millisecond: one copy is enough.
             Ok(()) | Err(StoreError::ConditionFailed { .. }) => {}
@@ -209,6 +211,20 @@ impl JobQueue for StoreQueue {
         let page = self.store.query(Query::partition(&self.dlq_pk).limit(max.clamp(1, 1000))).await?;
         page.items.iter().map(|i| Stored::from_item(i).map(|s| s.job)).collect()
     }
+}
+
+fn job_item(pk: &str, job: &Job, delay: Duration) -> Item {
+    let now = Utc::now();
+    let mut item = Item::new();
+    item.insert(PK.into(), pk.into());
+    item.insert(SK.into(), sort_key(at(now, delay), &job.id).into());
+    item.insert("entity".into(), "job".into());
+    item.insert("jobId".into(), job.id.clone().into());
+    item.insert("kind".into(), job.kind.clone().into());
+    item.insert("payload".into(), job.payload.clone());
+    item.insert(RECEIVES.into(), 0.into());
+    item.insert("enqueuedAt".into(), stamp(now).into());
+    item
 }
 
 /// A job item as read.

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
-fn pool_of(ws: &Workspace) -> Pool {
+pub(crate) fn pool_of(ws: &Workspace) -> Pool {
     match ws.settings.credit_pool {
         CreditPool::Workspace => Pool::Workspace(ws.id.clone()),
         CreditPool::Agency => Pool::Agency(ws.agency_id.clone()),

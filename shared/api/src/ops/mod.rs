@@ -3,6 +3,7 @@
 pub mod api_keys;
 pub mod credits;
 pub mod crm;
+pub mod invocations;
 pub mod mailboxes;
 pub mod suppression;
 pub mod workspaces;
@@ -32,6 +33,7 @@ pub fn catalogue() -> Vec<OpSpec> {
         OpSpec::of::<mailboxes::Delete>(),
     ];
     ops.extend(crm::catalogue());
+    ops.extend(invocations::ops());
     ops
 }
 

@@ -99,7 +99,7 @@ fn nullable<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D
 // ---------------------------------------------------------------------------------------------
 // Records.
 
-fn contact_item(c: &Contact, version: i64) -> Item {
+pub(crate) fn contact_item(c: &Contact, version: i64) -> Item {
     let key = keys::contact(&c.id);
     let mut item = match serde_json::to_value(c).expect("contacts serialise") {
         Value::Object(m) => m,
@@ -114,7 +114,7 @@ fn contact_item(c: &Contact, version: i64) -> Item {
     item
 }
 
-fn email_guard_item(email: &str, contact_id: &str, account_id: &str) -> Item {
+pub(crate) fn email_guard_item(email: &str, contact_id: &str, account_id: &str) -> Item {
     let key = keys::email_guard(email);
     obj(json!({ "PK": key.pk, "SK": key.sk, "entity": "emailGuard", "contactId": contact_id, "accountId": account_id }))
 }

@@ -1,22 +1,33 @@
-//! `link_building.crm.contact.discover`: Apollo contact discovery. The queued-work machinery it
-//! needs (invocations, credits, the discovery worker) is not built yet, so the endpoint exists,
-//! validates its input, and says plainly that it is not available.
+//! `link_building.crm.contact.discover`: Apollo contact discovery, as queued work. The request
+//! creates an invocation (PENDING), reserves its estimated credits and enqueues the discovery job
+//! in one transaction, and answers 202; the job (`crate::discovery`) does the searching.
 
 use super::TAG_CONTACTS;
 use crate::catalogue::{OpSpec, Operation, Reply, WorkspaceRule};
 use crate::context::Ctx;
+use crate::credits;
+use crate::crm::write;
+use crate::discovery::{self, JOB_KIND, QUEUE, SKILL};
 use crate::error::{ApiError, ApiResult};
+use crate::invocations::{self as inv};
 use axum::http::{Method, StatusCode};
+use linkcrm_jobs::{Job, StoreQueue};
+use linkcrm_storage::StoreError;
 use schemars::JsonSchema;
 use serde::Deserialize;
+use serde_json::{json, Value};
+use std::time::Duration;
 
 pub fn ops() -> Vec<OpSpec> {
     vec![OpSpec::of::<Discover>()]
 }
 
+pub const MAX_ACCOUNTS: usize = 25;
+
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct DiscoverInput {
+    /// 1 to 25 account ids.
     pub account_ids: Vec<String>,
     #[serde(default)]
     pub roles: Vec<String>,
@@ -26,22 +37,84 @@ pub struct DiscoverInput {
 
 pub struct Discover;
 impl Operation for Discover {
-    const NAME: &'static str = "link_building.crm.contact.discover";
+    const NAME: &'static str = SKILL;
     const METHOD: Method = Method::POST;
     const PATH: &'static str = "/v1/link-building/crm/contact/discover";
     const SCOPE: Option<&'static str> = Some("crm:write");
     const WORKSPACE: WorkspaceRule = WorkspaceRule::Required;
-    const COST_MILLICREDITS: u64 = 400;
-    const SUMMARY: &'static str = "Discover contacts via Apollo (not available yet: answers 501)";
+    const COST_MILLICREDITS: u64 = discovery::PER_ACCOUNT_MILLI as u64;
+    const SUMMARY: &'static str =
+        "Discover contacts via Apollo (queued: answers 202 with an invocation; 0.4 credits per account)";
     const TAG: &'static str = TAG_CONTACTS;
     type Input = DiscoverInput;
-    type Output = ();
+    type Output = Value;
 
-    async fn run(_ctx: Ctx, _input: DiscoverInput) -> ApiResult<Reply<()>> {
-        Err(ApiError::new(
-            StatusCode::NOT_IMPLEMENTED,
-            "not_implemented",
-            "Contact discovery (Apollo) is not available yet on this server.",
-        ))
+    async fn run(ctx: Ctx, input: DiscoverInput) -> ApiResult<Reply<Value>> {
+        let mut ids: Vec<String> = Vec::new();
+        for id in input.account_ids {
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+        if ids.is_empty() || ids.len() > MAX_ACCOUNTS {
+            return Err(ApiError::invalid_field(
+                "accountIds",
+                "invalid_request",
+                format!("1 to {MAX_ACCOUNTS} account ids"),
+            ));
+        }
+        for (field, list) in [("roles", &input.roles), ("seniority", &input.seniority)] {
+            if list.len() > 50 || list.iter().any(|s| s.chars().count() > 200) {
+                return Err(ApiError::invalid_field(field, "invalid_request", "at most 50 values of 200 characters"));
+            }
+        }
+        for id in &ids {
+            write::load_account(&ctx.app, id).await.map_err(|mut e| {
+                if let Some(f) = e.errors.first_mut() {
+                    f.field = "accountIds".into();
+                }
+                e
+            })?;
+        }
+        let ws = ctx.workspace().to_owned();
+        let record = crate::auth::authorize_workspace(&ctx.app, &ctx.caller, &ws).await?;
+        let pool = crate::ops::credits::pool_of(&crate::ops::workspaces::from_record(&record)?);
+        let (reserved, seconds) = discovery::estimate(ids.len());
+        let id = inv::new_id();
+        let mut item = inv::new_item(&inv::NewInvocation {
+            id: &id,
+            ws: &ws,
+            skill: SKILL,
+            input: json!({ "accountIds": ids, "roles": input.roles, "seniority": input.seniority }),
+            pool: &pool,
+            reserved_milli: reserved,
+            duration_seconds: seconds,
+        });
+        item.insert("agencyId".into(), json!(ctx.caller.agency_id));
+        let view = inv::view(&item);
+        let job = Job::new(JOB_KIND, json!({ "invocationId": id }));
+        let mut ops = vec![linkcrm_storage::TxOp::put_if(item, linkcrm_storage::Condition::NotExists)];
+        ops.extend(credits::reserve(&pool, &ws, SKILL, &id, reserved));
+        // The job is committed with the invocation, so it exists iff the invocation does. This is
+        // the store queue the local binary's worker reads. In AWS the relay will forward a
+        // `kind: "job"` outbox item to SQS instead (not built yet).
+        ops.push(StoreQueue::enqueue_op(QUEUE, &job, Duration::ZERO).map_err(|e| {
+            tracing::error!(error = %e, "discover job rejected by the queue");
+            ApiError::internal()
+        })?);
+        match ctx.app.store.transact(ops).await {
+            Ok(()) => {}
+            // The invocation and job keys are new: a failed condition is the credit reservation.
+            Err(StoreError::ConditionFailed { .. }) => {
+                return Err(credits::insufficient(&ctx.app.store, &pool, SKILL, reserved).await)
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let body = json!({
+            "invocationId": view["invocationId"], "agentId": view["agentId"], "skill": view["skill"],
+            "status": view["status"], "estimatedCost": view["estimatedCost"],
+            "links": { "self": format!("/v1/agent/invocations/{id}") },
+        });
+        Ok(Reply { status: Some(StatusCode::ACCEPTED), body: Some(body), version: None })
     }
 }
