@@ -139,6 +139,10 @@ async fn openapi_documents_every_operation() {
         ("post", "/v1/workspaces/{id}/api-keys", "workspaces.api_keys.create"),
         ("get", "/v1/workspaces/{id}/api-keys", "workspaces.api_keys.list"),
         ("delete", "/v1/workspaces/{id}/api-keys/{keyId}", "workspaces.api_keys.revoke"),
+        ("post", "/v1/link-building/inbound/email", "link_building.inbound.receive"),
+        ("get", "/v1/link-building/inbound", "link_building.inbound.list"),
+        ("get", "/v1/link-building/inbound/{id}", "link_building.inbound.get"),
+        ("post", "/v1/link-building/inbound/{id}/assign", "link_building.inbound.assign"),
     ];
     // Seed 000's CRM family, every endpoint of it.
     let crm = [

@@ -214,6 +214,9 @@ pub async fn record_event(
         if let Some(cid) = &new.contact_id {
             ops.push(TxOp::update_if(keys::contact(cid), contact_ref_mark(ws), Condition::Exists));
         }
+        if let Some(op) = message_id_op(&new, &id, ws, rel_id) {
+            ops.push(op);
+        }
         ops.push(outbox::event(
             "link_building.event.created",
             Some(ws),
@@ -241,6 +244,32 @@ pub async fn record_event(
         }
     }
     Err(ApiError::conflict("conflict", "The relationship changed concurrently too often; retry."))
+}
+
+/// The key under which a sent message is found again by its `Message-ID` (without angle
+/// brackets): replies name it in `In-Reply-To`/`References`, bounces in the returned headers.
+pub fn message_id_key(message_id: &str) -> linkcrm_storage::Key {
+    linkcrm_storage::Key::new(format!("MSGID#{}", message_id.trim().trim_matches(['<', '>'])), "#")
+}
+
+/// An EMAIL_SENT carrying `metadata.messageId` also writes the `MSGID#` lookup item, in the same
+/// transaction, so inbound mail can be matched to the relationship it answers. A plain put: the
+/// message id is globally unique, and re-recording the same send points at the latest event.
+fn message_id_op(new: &NewEvent, event_id: &str, ws: &str, rel_id: &str) -> Option<TxOp> {
+    if new.r#type != EventType::EmailSent {
+        return None;
+    }
+    let mid = new.metadata.as_ref()?.get("messageId")?.as_str()?.trim().trim_matches(['<', '>']);
+    if mid.is_empty() {
+        return None;
+    }
+    let key = message_id_key(mid);
+    let mailbox = new.metadata.as_ref().and_then(|m| m.get("mailboxId")).cloned().unwrap_or(Value::Null);
+    Some(TxOp::put(obj(json!({
+        "PK": key.pk, "SK": key.sk, "entity": "messageId", "messageId": mid,
+        "relationshipId": rel_id, "workspaceId": ws, "eventId": event_id,
+        "contactId": new.contact_id, "mailboxId": mailbox,
+    }))))
 }
 
 /// The shared account's change for an event, if it has one. Counters and first/last stamps are

@@ -3,6 +3,7 @@
 pub mod api_keys;
 pub mod credits;
 pub mod crm;
+pub mod inbound;
 pub mod invocations;
 pub mod mailboxes;
 pub mod suppression;
@@ -31,6 +32,10 @@ pub fn catalogue() -> Vec<OpSpec> {
         OpSpec::of::<mailboxes::Get>(),
         OpSpec::of::<mailboxes::Patch>(),
         OpSpec::of::<mailboxes::Delete>(),
+        OpSpec::of::<inbound::Receive>(),
+        OpSpec::of::<inbound::List>(),
+        OpSpec::of::<inbound::Get>(),
+        OpSpec::of::<inbound::Assign>(),
     ];
     ops.extend(crm::catalogue());
     ops.extend(invocations::ops());

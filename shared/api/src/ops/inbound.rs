@@ -1,0 +1,471 @@
+//! `link_building.inbound.*`: received mail (replies, bounces, unsolicited requests) handed to the
+//! API as raw RFC 5322 text, matched to the relationship it answers through the `MSGID#` item the
+//! send path writes, classified by named rules, and acted on (docs/inbound-mail.md).
+//!
+//! Order of writes: the message and its `INMSG#` dedupe guard are committed first (claiming the
+//! Message-ID), then the event is recorded on the relationship, then the message is stamped with
+//! the event id. A message stored as matched but without `eventId` had its event step interrupted;
+//! posting the same message again finishes it.
+
+use crate::catalogue::{Operation, Reply, WorkspaceRule};
+use crate::context::Ctx;
+use crate::crm::records;
+use crate::crm::write::{self, check_id, load_relationship, NewEvent, Ride};
+use crate::error::{ApiError, ApiResult};
+use crate::list::{self, ListResponse};
+use crate::suppression::{self, Kind, Suppression, SuppressionSource};
+use crate::{lenient, outbox};
+use axum::http::{Method, StatusCode};
+use linkcrm_domain::enums::{EventType, ReplyClass};
+use linkcrm_domain::normalize::normalize_email;
+use linkcrm_domain::{time, IdKind};
+use linkcrm_mail::{classify_reply, classify_request, BounceKind, InboundEmail, ParseError};
+use linkcrm_storage::{Condition, Index, Item, Key, Query, StoreError, TxOp, Update};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+const TAG: &str = "Inbound mail";
+/// Stored text is bounded; the full message stays with whoever delivered it (S3, the provider).
+const TEXT_MAX_CHARS: usize = 20_000;
+
+/// What a delivery status notification reported.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BounceView {
+    /// The address that failed.
+    pub recipient: Option<String>,
+    /// Enhanced status code, e.g. `5.1.1`.
+    pub status: String,
+    /// A hard bounce (5.x.x) suppresses the address platform-wide; a soft one only records.
+    pub hard: bool,
+    pub diagnostic: Option<String>,
+}
+
+/// A received message as stored.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InboundMessage {
+    /// `msg_…`
+    pub id: String,
+    pub workspace_id: String,
+    /// The `Message-ID` header, without angle brackets.
+    pub message_id: Option<String>,
+    pub in_reply_to: Option<String>,
+    pub references: Vec<String>,
+    pub from: Option<String>,
+    pub from_name: Option<String>,
+    pub to: Vec<String>,
+    pub subject: String,
+    pub received_at: String,
+    /// The plain text, at most 20 000 characters.
+    pub text: String,
+    /// Whether the message was tied to a relationship (by its thread, or assigned by hand).
+    pub matched: bool,
+    pub relationship_id: Option<String>,
+    /// The EMAIL_RECEIVED or EMAIL_BOUNCED event it produced.
+    pub event_id: Option<String>,
+    /// Reply class (replies and bounces) and the rule that decided it.
+    pub class: Option<ReplyClass>,
+    pub class_rule: Option<String>,
+    /// For unmatched messages: what the sender asks for, and the rule that decided it.
+    pub intent: Option<linkcrm_domain::enums::InboundIntent>,
+    pub intent_rule: Option<String>,
+    pub bounce: Option<BounceView>,
+}
+
+fn key(id: &str) -> Key {
+    Key::new(format!("INBOUND#{id}"), "#")
+}
+
+fn guard_key(ws: &str, message_id: &str) -> Key {
+    Key::new(format!("INMSG#{ws}#{message_id}"), "#")
+}
+
+fn index_pk(ws: &str) -> String {
+    format!("WS#{ws}#INBOUND")
+}
+
+fn to_item(m: &InboundMessage) -> Item {
+    let extra = json!({ "GSI1PK": index_pk(&m.workspace_id), "GSI1SK": format!("{}#{}", m.received_at, m.id) });
+    crate::platform::to_item(&key(&m.id), "inboundMessage", m, extra)
+}
+
+async fn load(ctx: &Ctx, id: &str) -> ApiResult<InboundMessage> {
+    check_id(IdKind::Message, "id", id)?;
+    let ws = ctx.workspace();
+    match ctx.app.store.get(&key(id)).await? {
+        Some(item) if records::str_of(&item, "workspaceId") == Some(ws) => records::parse("inbound message", &item),
+        _ => Err(ApiError::not_found("inbound_message_not_found", "inbound message", id)),
+    }
+}
+
+/// The send this message answers: the `MSGID#` item of the first candidate id the workspace sent.
+async fn find_sent(ctx: &Ctx, candidates: &[String]) -> ApiResult<Option<Item>> {
+    for mid in candidates {
+        if let Some(item) = ctx.app.store.get(&write::message_id_key(mid)).await? {
+            if records::str_of(&item, "workspaceId") == Some(ctx.workspace()) {
+                return Ok(Some(item));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Adds a suppression entry unless one is already there (then nothing changes).
+async fn suppress(
+    ctx: &Ctx,
+    workspace: Option<&str>,
+    email: &str,
+    source: SuppressionSource,
+    reason: String,
+) -> ApiResult<()> {
+    let Some(value) = normalize_email(email) else { return Ok(()) };
+    let entry = Suppression {
+        kind: Kind::Email,
+        value,
+        workspace_id: workspace.map(str::to_owned),
+        source,
+        reason: Some(reason),
+        created_at: time::now_string(),
+    };
+    let ops = vec![
+        TxOp::put_if(suppression::item(&entry), Condition::NotExists),
+        outbox::event("suppression.added", workspace, json!(entry)),
+    ];
+    match ctx.app.store.transact(ops).await {
+        Ok(()) | Err(StoreError::ConditionFailed { .. }) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn bounded(s: &str, max: usize) -> String {
+    s.chars().take(max).collect()
+}
+
+/// Records the message's event on its relationship (and the suppression its class calls for),
+/// then stamps the message with the event id.
+async fn apply(ctx: &Ctx, msg: &mut InboundMessage, reply_text: &str, contact_id: Option<String>) -> ApiResult<()> {
+    let Some(rel_id) = msg.relationship_id.clone() else { return Ok(()) };
+    let ws = ctx.workspace().to_owned();
+    let new = match &msg.bounce {
+        Some(b) => NewEvent {
+            r#type: EventType::EmailBounced,
+            contact_id,
+            subject: Some(bounded(&msg.subject, 998)).filter(|s| !s.is_empty()),
+            content: b.diagnostic.clone(),
+            metadata: Some(json!({
+                "messageId": msg.message_id, "inReplyTo": msg.in_reply_to, "recipient": b.recipient,
+                "status": b.status, "hard": b.hard, "inboundMessageId": msg.id,
+            })),
+            occurred_at: None,
+        },
+        None => NewEvent {
+            r#type: EventType::EmailReceived,
+            contact_id,
+            subject: Some(bounded(&msg.subject, 998)).filter(|s| !s.is_empty()),
+            content: Some(bounded(reply_text, TEXT_MAX_CHARS)).filter(|s| !s.trim().is_empty()),
+            metadata: Some(json!({
+                "messageId": msg.message_id, "inReplyTo": msg.in_reply_to,
+                "replyClass": msg.class, "rule": msg.class_rule, "inboundMessageId": msg.id,
+            })),
+            occurred_at: None,
+        },
+    };
+    let event = write::record_event(&ctx.app, &ctx.caller.agency_id, &ws, &rel_id, new, Ride::default(), None).await?;
+    let event_id = records::str_of(&event, "id").unwrap_or_default().to_owned();
+    ctx.app
+        .store
+        .update(&key(&msg.id), Update::new().set("eventId", event_id.clone()), Some(Condition::Exists))
+        .await?;
+    msg.event_id = Some(event_id);
+    if msg.class == Some(ReplyClass::Unsubscribe) {
+        if let Some(from) = &msg.from {
+            suppress(
+                ctx,
+                Some(&ws),
+                from,
+                SuppressionSource::Unsubscribe,
+                format!("replied asking to stop ({})", msg.id),
+            )
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ReceiveInput {
+    /// The whole message as received (RFC 5322: headers, blank line, body), at most 400 KB.
+    pub raw: String,
+}
+
+pub struct Receive;
+impl Operation for Receive {
+    const NAME: &'static str = "link_building.inbound.receive";
+    const METHOD: Method = Method::POST;
+    const PATH: &'static str = "/v1/link-building/inbound/email";
+    const SCOPE: Option<&'static str> = Some("crm:write");
+    const WORKSPACE: WorkspaceRule = WorkspaceRule::Required;
+    const SUMMARY: &'static str =
+        "Hand over a received email (raw RFC 5322): matched to its thread, classified, recorded";
+    const TAG: &'static str = TAG;
+    type Input = ReceiveInput;
+    type Output = InboundMessage;
+
+    async fn run(ctx: Ctx, input: ReceiveInput) -> ApiResult<Reply<InboundMessage>> {
+        let ws = ctx.workspace().to_owned();
+        let email: InboundEmail = linkcrm_mail::parse(input.raw.as_bytes()).map_err(|e| match e {
+            ParseError::TooLarge { .. } => {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", e.to_string())
+            }
+            ParseError::Malformed(_) => ApiError::invalid_field("raw", "invalid_request", e.to_string()),
+        })?;
+        let message_id = email.message_id.as_deref().map(|m| bounded(m.trim(), 900)).filter(|m| !m.is_empty());
+
+        // A message handed over twice (a retried webhook, two deliveries) is recorded once.
+        if let Some(mid) = &message_id {
+            if let Some(existing) = existing(&ctx, &ws, mid).await? {
+                return Ok(Reply { status: Some(StatusCode::OK), ..Reply::ok(existing) });
+            }
+        }
+
+        // Which of our sends it answers: a bounce names the returned message; a reply its thread,
+        // newest first.
+        let mut candidates = Vec::new();
+        if let Some(b) = &email.bounce {
+            candidates.extend(b.original_message_id.clone());
+        }
+        candidates.extend(email.in_reply_to.clone());
+        candidates.extend(email.references.iter().rev().cloned());
+        let sent = find_sent(&ctx, &candidates).await?;
+
+        let (class, class_rule, intent, intent_rule) = if sent.is_some() || email.bounce.is_some() {
+            let (c, r) = classify_reply(&email);
+            (Some(c), Some(r.to_owned()), None, None)
+        } else {
+            let (i, r) = classify_request(&email);
+            (None, None, Some(i), Some(r.to_owned()))
+        };
+        let id = linkcrm_domain::new_id(IdKind::Message);
+        let mut msg = InboundMessage {
+            id: id.clone(),
+            workspace_id: ws.clone(),
+            message_id: message_id.clone(),
+            in_reply_to: email.in_reply_to.clone(),
+            references: email.references.iter().take(50).cloned().collect(),
+            from: email.from.as_ref().map(|p| p.address.clone()),
+            from_name: email.from.as_ref().and_then(|p| p.name.clone()),
+            to: email.to.iter().take(50).map(|p| p.address.clone()).collect(),
+            subject: bounded(&email.subject, 998),
+            received_at: time::now_string(),
+            text: bounded(&email.text, TEXT_MAX_CHARS),
+            matched: sent.is_some(),
+            relationship_id: sent.as_ref().and_then(|s| records::str_of(s, "relationshipId")).map(str::to_owned),
+            event_id: None,
+            class,
+            class_rule,
+            intent,
+            intent_rule,
+            bounce: email.bounce.as_ref().map(|b| BounceView {
+                recipient: b.recipient.clone(),
+                status: b.status.clone(),
+                hard: b.kind == BounceKind::Hard,
+                diagnostic: b.diagnostic.clone(),
+            }),
+        };
+        let mut ops = vec![TxOp::put_if(to_item(&msg), Condition::NotExists)];
+        if let Some(mid) = &message_id {
+            let g = guard_key(&ws, mid);
+            ops.push(TxOp::put_if(
+                records::obj(json!({"PK": g.pk, "SK": g.sk, "entity": "inboundGuard", "inboundId": id})),
+                Condition::NotExists,
+            ));
+        }
+        ops.push(outbox::event(
+            "link_building.inbound.received",
+            Some(&ws),
+            json!({ "id": id, "matched": msg.matched, "relationshipId": msg.relationship_id,
+                    "class": msg.class, "intent": msg.intent }),
+        ));
+        match ctx.app.store.transact(ops).await {
+            Ok(()) => {}
+            // The same message arrived concurrently: answer with the one that won.
+            Err(StoreError::ConditionFailed { .. }) | Err(StoreError::Conflict) if message_id.is_some() => {
+                let mid = message_id.as_deref().unwrap_or_default();
+                let existing = existing(&ctx, &ws, mid).await?.ok_or_else(ApiError::internal)?;
+                return Ok(Reply { status: Some(StatusCode::OK), ..Reply::ok(existing) });
+            }
+            Err(e) => return Err(e.into()),
+        }
+
+        // A hard bounce: the address does not exist, for anyone on the platform.
+        if let Some(b) = msg.bounce.as_ref().filter(|b| b.hard) {
+            if let Some(r) = &b.recipient {
+                let reason = format!("hard bounce {} ({})", b.status, msg.id);
+                suppress(&ctx, None, r, SuppressionSource::Bounce, reason).await?;
+            }
+        }
+        let contact = sent.as_ref().and_then(|s| records::str_of(s, "contactId")).map(str::to_owned);
+        apply(&ctx, &mut msg, &email.reply_text, contact).await?;
+        Ok(Reply::created(msg))
+    }
+}
+
+/// The message already stored under this Message-ID, finishing its event step if an earlier
+/// attempt stopped before it.
+async fn existing(ctx: &Ctx, ws: &str, mid: &str) -> ApiResult<Option<InboundMessage>> {
+    let Some(guard) = ctx.app.store.get(&guard_key(ws, mid)).await? else { return Ok(None) };
+    let id = records::str_of(&guard, "inboundId").unwrap_or_default().to_owned();
+    let mut msg = load(ctx, &id).await?;
+    if msg.matched && msg.event_id.is_none() && msg.relationship_id.is_some() {
+        let text = msg.text.clone();
+        apply(ctx, &mut msg, &text, None).await?;
+    }
+    Ok(Some(msg))
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IdInput {
+    pub id: String,
+}
+
+pub struct Get;
+impl Operation for Get {
+    const NAME: &'static str = "link_building.inbound.get";
+    const METHOD: Method = Method::GET;
+    const PATH: &'static str = "/v1/link-building/inbound/{id}";
+    const SCOPE: Option<&'static str> = Some("crm:read");
+    const WORKSPACE: WorkspaceRule = WorkspaceRule::Required;
+    const SUMMARY: &'static str = "One received message";
+    const TAG: &'static str = TAG;
+    type Input = IdInput;
+    type Output = InboundMessage;
+
+    async fn run(ctx: Ctx, input: IdInput) -> ApiResult<Reply<InboundMessage>> {
+        Ok(Reply::ok(load(&ctx, &input.id).await?))
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ListInput {
+    pub relationship_id: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_bool")]
+    #[schemars(with = "Option<bool>")]
+    pub matched: Option<bool>,
+    pub class: Option<ReplyClass>,
+    #[serde(default, deserialize_with = "lenient::opt_u32")]
+    #[schemars(with = "Option<u32>")]
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+pub struct List;
+impl Operation for List {
+    const NAME: &'static str = "link_building.inbound.list";
+    const METHOD: Method = Method::GET;
+    const PATH: &'static str = "/v1/link-building/inbound";
+    const SCOPE: Option<&'static str> = Some("crm:read");
+    const WORKSPACE: WorkspaceRule = WorkspaceRule::Required;
+    const SUMMARY: &'static str = "Received messages, newest first (a page may hold fewer than limit when filtered)";
+    const TAG: &'static str = TAG;
+    type Input = ListInput;
+    type Output = ListResponse<InboundMessage>;
+
+    async fn run(ctx: Ctx, input: ListInput) -> ApiResult<Reply<ListResponse<InboundMessage>>> {
+        let ws = ctx.workspace().to_owned();
+        let limit = list::limit(input.limit)?;
+        let mut filters = Vec::new();
+        if let Some(r) = &input.relationship_id {
+            check_id(IdKind::Relationship, "relationshipId", r)?;
+            filters.push(Condition::Equals("relationshipId".into(), json!(r)));
+        }
+        if let Some(m) = input.matched {
+            filters.push(Condition::Equals("matched".into(), json!(m)));
+        }
+        if let Some(c) = input.class {
+            filters.push(Condition::Equals("class".into(), json!(c)));
+        }
+        let scope = format!("inbound.list#{ws}");
+        let cursor = ctx.app.open_cursor(&scope, input.cursor.as_deref())?;
+        let mut q = Query::index(Index::Gsi1, index_pk(&ws)).backward().limit(limit).after(cursor);
+        if !filters.is_empty() {
+            q = q.filter(Condition::And(filters));
+        }
+        let page = ctx.app.store.query(q).await?;
+        let data = page
+            .items
+            .iter()
+            .map(|i| records::parse("inbound message", i))
+            .collect::<ApiResult<Vec<InboundMessage>>>()?;
+        Ok(Reply::ok(ListResponse { data, next_cursor: ctx.app.seal_cursor(&scope, page.cursor), total: None }))
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AssignInput {
+    pub id: String,
+    /// The relationship the message belongs to.
+    pub relationship_id: String,
+}
+
+pub struct Assign;
+impl Operation for Assign {
+    const NAME: &'static str = "link_building.inbound.assign";
+    const METHOD: Method = Method::POST;
+    const PATH: &'static str = "/v1/link-building/inbound/{id}/assign";
+    const SCOPE: Option<&'static str> = Some("crm:write");
+    const WORKSPACE: WorkspaceRule = WorkspaceRule::Required;
+    const SUMMARY: &'static str = "Tie an unmatched message to a relationship: records EMAIL_RECEIVED on it";
+    const TAG: &'static str = TAG;
+    type Input = AssignInput;
+    type Output = InboundMessage;
+
+    async fn run(ctx: Ctx, input: AssignInput) -> ApiResult<Reply<InboundMessage>> {
+        let mut msg = load(&ctx, &input.id).await?;
+        let rel = load_relationship(&ctx.app, ctx.workspace(), &input.relationship_id).await?;
+        let already = || ApiError::conflict("inbound_message_already_matched", "The message is already matched.");
+        if msg.matched {
+            return Err(already());
+        }
+        let (class, rule) = match &msg.class {
+            Some(c) => (*c, msg.class_rule.clone().unwrap_or_default()),
+            None => classify_text(&msg),
+        };
+        // Claim it: of two concurrent assigns, one wins.
+        let update = Update::new()
+            .set("matched", true)
+            .set("relationshipId", rel.id().to_owned())
+            .set("class", json!(class))
+            .set("classRule", rule.clone());
+        match ctx.app.store.update(&key(&msg.id), update, Some(Condition::Equals("matched".into(), json!(false)))).await
+        {
+            Ok(_) => {}
+            Err(StoreError::ConditionFailed { .. }) => return Err(already()),
+            Err(e) => return Err(e.into()),
+        }
+        msg.matched = true;
+        msg.relationship_id = Some(rel.id().to_owned());
+        msg.class = Some(class);
+        msg.class_rule = Some(rule);
+        let text = msg.text.clone();
+        apply(&ctx, &mut msg, &text, None).await?;
+        Ok(Reply { status: Some(StatusCode::OK), ..Reply::ok(msg) })
+    }
+}
+
+/// The reply class of a stored message, from what is kept of it.
+fn classify_text(msg: &InboundMessage) -> (ReplyClass, String) {
+    let raw = format!("Subject: {}\r\n\r\n{}", msg.subject.replace(['\r', '\n'], " "), msg.text);
+    match linkcrm_mail::parse(raw.as_bytes()) {
+        Ok(e) => {
+            let (c, r) = classify_reply(&e);
+            (c, r.to_owned())
+        }
+        Err(_) => (ReplyClass::Other, "no_rule_matched".to_owned()),
+    }
+}
