@@ -71,10 +71,29 @@ fn reason_codes(done: &Value) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn auto_policy_sends_once_and_policy_blocks() {
+/// Runs a test body on each backend, with the backend as its argument.
+macro_rules! each_backend {
+    ($name:ident, $body:ident) => {
+        mod $name {
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn embedded() {
+                $body(Backend::Embedded).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn dynamodb() {
+                $body(Backend::Dynamo).await
+            }
+        }
+    };
+}
+
+each_backend!(auto_policy_sends_once_and_policy_blocks, auto_policy);
+each_backend!(require_approval_waits_then_approve_reject_cancel, require_approval);
+
+async fn auto_policy(backend: Backend) {
     let smtp = SmtpServer::start().unwrap();
-    let env = Env::start(Backend::Embedded).await;
+    let env = Env::start(backend).await;
     let (ws, api) = workspace(&env, "Auto", true).await;
 
     // Without a mailbox: 422.
@@ -185,10 +204,9 @@ async fn auto_policy_sends_once_and_policy_blocks() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn require_approval_waits_then_approve_reject_cancel() {
+async fn require_approval(backend: Backend) {
     let smtp = SmtpServer::start().unwrap();
-    let env = Env::start(Backend::Embedded).await;
+    let env = Env::start(backend).await;
     let (ws, api) = workspace(&env, "Careful", false).await;
     mailbox(&api, &smtp).await;
     let (rel, _, contact) = target(&api, "tech-weekly.com", "tom@tech-weekly.com").await;
