@@ -11,16 +11,22 @@
 //! 3. writes `SENDCLAIM#<invocationId>` (NotExists) with the chosen Message-ID, together with the
 //!    duplicate guard and the cap counters, before talking SMTP;
 //! 4. sends; on acceptance records EMAIL_SENT through `record_event` (so every derived field moves
-//!    as for a manual event), then writes the `MSGID#<message id>` item, the claim's result, the
-//!    charge and SUCCEEDED in one transaction.
+//!    as for a manual event), then writes the `MSGID#<message id>` item with the claim's result
+//!    (the event id), then the charge and SUCCEEDED in one transaction.
 //!
 //! A job delivered again that finds a claim without a result cannot know whether the server got
 //! the message: it records SEND_UNCERTAIN and fails the invocation with `send_uncertain`; it never
 //! resends. The same happens when the SMTP connection drops after the data was sent.
 //!
-//! `record_event` runs its own transaction, so EMAIL_SENT and the finish are two commits; a worker
-//! stopping between them leaves a claim without a result, which the redelivery turns into
-//! SEND_UNCERTAIN (the event is recorded, the charge is not taken).
+//! `record_event` runs its own transaction, so EMAIL_SENT, the reply key and the finish are three
+//! commits. A worker stopping after the claim's result was written is finished by the redelivery
+//! (SUCCEEDED, charged once); one stopping between the send and that write leaves a claim without a
+//! result, which the redelivery turns into SEND_UNCERTAIN (without a charge).
+//!
+//! Known limit: a job redelivered while its first run is still talking SMTP (the worker's
+//! visibility timeout, 10 minutes, is far above the mailer's 30-second phase limits) would be
+//! judged uncertain; the first run's finish then loses the version race, so its reply key is
+//! still written but the invocation stays FAILED `send_uncertain`.
 
 use crate::crm::records::{self, obj, AccountRecord};
 use crate::crm::{keys, write};
@@ -140,6 +146,11 @@ pub async fn handle(app: &App, mailer: &dyn Mailer, job: &Job, receive_count: u3
     let claim = app.store.get(&claim_key(id)).await.map_err(|e| retry(job, &e))?;
     if let Some(claim) = claim {
         let message_id = records::str_of(&claim, "messageId").unwrap_or_default().to_owned();
+        // The send was accepted and recorded; only the finish is missing: finish it.
+        if let Some(event_id) = records::str_of(&claim, "eventId") {
+            let result = json!({ "eventId": event_id, "messageId": message_id });
+            return finish(app, job, &item, inv::SUCCEEDED, COST_MILLI, result, Value::Null).await;
+        }
         return uncertain(app, job, &item, &message_id, "The job was delivered again after the send was claimed").await;
     }
     let ctx = match load_context(app, &item).await {
@@ -407,26 +418,17 @@ async fn sent(app: &App, job: &Job, item: &Item, c: &SendCtx, message_id: &str) 
     let event_id =
         records::str_of(&ev, "id").or_else(|| records::str_of(&ev, "eventId")).unwrap_or_default().to_owned();
     let mk = message_key(message_id);
-    let mut ops = vec![
+    // The reply key and the claim's result first, unconditionally: they stay true whatever happens
+    // to the invocation, and a redelivery that finds the result finishes instead of doubting.
+    let ops = vec![
         TxOp::put(obj(json!({ "PK": mk.pk, "SK": mk.sk, "entity": "messageId", "relationshipId": c.rel_id,
                               "workspaceId": c.ws, "eventId": event_id, "contactId": c.contact_id,
                               "mailboxId": c.mailbox_id, "invocationId": id }))),
         TxOp::update(claim_key(id), Update::new().set("eventId", event_id.clone()).set("sentAt", time::now_string())),
     ];
-    ops.extend(
-        inv::finish_ops(
-            item,
-            inv::SUCCEEDED,
-            COST_MILLI,
-            json!({ "eventId": event_id, "messageId": message_id }),
-            Value::Null,
-        )
-        .map_err(|e| HandlerError::Fail(e.message))?,
-    );
-    match app.store.transact(ops).await {
-        Ok(()) | Err(StoreError::ConditionFailed { .. }) => Ok(()),
-        Err(e) => Err(retry(job, &e)),
-    }
+    app.store.transact(ops).await.map_err(|e| retry(job, &e))?;
+    let result = json!({ "eventId": event_id, "messageId": message_id });
+    finish(app, job, item, inv::SUCCEEDED, COST_MILLI, result, Value::Null).await
 }
 
 async fn uncertain(app: &App, job: &Job, item: &Item, message_id: &str, why: &str) -> Result<(), HandlerError> {

@@ -235,3 +235,26 @@ fn a_send_scheduled_beyond_the_queue_delay_is_stored_visible_later() {
     let visible = chrono::DateTime::parse_from_rfc3339(sk.split('#').next().unwrap()).unwrap();
     assert!((visible.with_timezone(&chrono::Utc) - soon).num_seconds().abs() <= 2, "{sk}");
 }
+
+#[tokio::test]
+async fn a_claim_with_its_result_is_finished_not_doubted() {
+    let s = setup().await;
+    let item = app_get(&s.app, &inv::key(&s.id)).await;
+    let claim = sending::claim_key(&s.id);
+    s.app
+        .store
+        .transact(vec![
+            inv::transition(&item, inv::RUNNING, vec![]),
+            TxOp::put(obj(json!({ "PK": claim.pk, "SK": claim.sk, "messageId": "m2@outreach.example.com",
+                                  "eventId": "evt_1" }))),
+        ])
+        .await
+        .unwrap();
+    let stub = Stub::default();
+    sending::handle(&s.app, &stub, &s.job, 2).await.unwrap();
+    assert!(stub.sent.lock().unwrap().is_empty());
+    let v = invocation(&s).await;
+    assert_eq!(v["status"], "SUCCEEDED", "{v}");
+    assert_eq!(v["result"], json!({ "eventId": "evt_1", "messageId": "m2@outreach.example.com" }));
+    assert_eq!(balance(&s.app, &s.pool).await, (0, 2000));
+}
