@@ -33,8 +33,8 @@ pub fn apollo_from_env() -> Option<Arc<dyn linkcrm_providers::ContactFinder>> {
     }
 }
 
-/// Runs the job worker in-process on the store queue until `stop` turns true: discovery jobs
-/// (and, later, the other kinds of queued work).
+/// Runs the job worker in-process on the store queue until `stop` turns true: discovery jobs and
+/// outreach sends (through each mailbox's own SMTP server).
 pub fn spawn_worker(
     app: Arc<linkcrm_api::App>,
     finder: Option<Arc<dyn linkcrm_providers::ContactFinder>>,
@@ -54,6 +54,9 @@ pub fn spawn_worker(
         async move {
             match d.job.kind.as_str() {
                 discovery::JOB_KIND => discovery::handle(&app, finder.as_deref(), &d.job).await,
+                linkcrm_api::sending::JOB_KIND => {
+                    linkcrm_api::sending::handle(&app, &linkcrm_mail::SmtpMailer::new(), &d.job, d.receive_count).await
+                }
                 other => Err(HandlerError::Fail(format!("no handler for job kind '{other}'"))),
             }
         }

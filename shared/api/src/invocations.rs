@@ -17,7 +17,8 @@ pub const RUNNING: &str = "RUNNING";
 pub const SUCCEEDED: &str = "SUCCEEDED";
 pub const FAILED: &str = "FAILED";
 pub const CANCELLED: &str = "CANCELLED";
-pub const STATUSES: [&str; 6] = [PENDING, RUNNING, "WAITING_APPROVAL", SUCCEEDED, FAILED, CANCELLED];
+pub const WAITING_APPROVAL: &str = "WAITING_APPROVAL";
+pub const STATUSES: [&str; 6] = [PENDING, RUNNING, WAITING_APPROVAL, SUCCEEDED, FAILED, CANCELLED];
 
 pub fn key(id: &str) -> Key {
     Key::new(format!("INV#{id}"), "#")
@@ -123,7 +124,7 @@ pub async fn load(store: &linkcrm_storage::DynStore, ws: Option<&str>, id: &str)
     Ok(item)
 }
 
-/// Cancels a PENDING invocation and gives back its reservation, in one transaction.
+/// Cancels a PENDING (or WAITING_APPROVAL) invocation and gives back its reservation, in one transaction.
 pub fn cancel_ops(item: &Item) -> ApiResult<Vec<TxOp>> {
     let pool = pool_of_item(item)?;
     let ws = records::str_of(item, "workspaceId").unwrap_or_default();

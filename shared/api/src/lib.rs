@@ -22,6 +22,7 @@ pub mod platform;
 pub mod ratelimit;
 pub mod rest;
 pub mod secrets;
+pub mod sending;
 pub mod suppression;
 
 use catalogue::OpSpec;

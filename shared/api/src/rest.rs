@@ -38,9 +38,83 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/openapi.json", get(openapi))
         .route("/docs", get(docs))
         .route("/healthz", get(|| async { axum::Json(serde_json::json!({ "status": "ok" })) }))
+        // Keyless by design: the sealed token in the path names the workspace and the address.
+        .route("/v1/unsubscribe/{token}", get(unsubscribe_page).post(unsubscribe_now))
         .fallback(not_found)
         .layer(middleware::from_fn(request_context))
         .with_state(app)
+}
+
+/// The workspace and address an unsubscribe token names, if it is one this server sealed.
+fn unsubscribe_target(app: &App, token: &str) -> Option<(String, String)> {
+    let text = app.open_token(crate::sending::UNSUBSCRIBE_SCOPE, token).ok()?;
+    let (ws, email) = text.split_once('|')?;
+    Some((ws.to_owned(), email.to_owned()))
+}
+
+fn unsubscribe_html(status: StatusCode, title: &str, body: &str) -> Response {
+    let page = format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>{title}</title></head>\
+         <body style=\"font-family:sans-serif;max-width:32rem;margin:3rem auto\"><h1>{title}</h1>{body}</body></html>"
+    );
+    (status, Html(page)).into_response()
+}
+
+fn not_an_unsubscribe_link() -> Response {
+    unsubscribe_html(StatusCode::NOT_FOUND, "Link not found", "<p>This unsubscribe link is not valid.</p>")
+}
+
+/// GET: a confirmation page whose button POSTs back (mail scanners follow GET links; only the POST
+/// unsubscribes).
+async fn unsubscribe_page(
+    State(app): State<Arc<App>>,
+    axum::extract::Path(token): axum::extract::Path<String>,
+) -> Response {
+    let Some((_, email)) = unsubscribe_target(&app, &token) else { return not_an_unsubscribe_link() };
+    let email = email.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+    unsubscribe_html(
+        StatusCode::OK,
+        "Unsubscribe",
+        &format!(
+            "<p>Stop emails to <b>{email}</b>?</p><form method=\"post\">\
+             <input type=\"hidden\" name=\"List-Unsubscribe\" value=\"One-Click\">\
+             <button type=\"submit\">Unsubscribe</button></form>"
+        ),
+    )
+}
+
+/// POST (RFC 8058 one-click, or the page's button): adds the address to the workspace's
+/// suppression list with source `unsubscribe`. Doing it twice is fine.
+async fn unsubscribe_now(
+    State(app): State<Arc<App>>,
+    axum::extract::Path(token): axum::extract::Path<String>,
+) -> Response {
+    use crate::suppression::{self, Kind, Suppression, SuppressionSource};
+    use linkcrm_storage::{Condition, StoreError, TxOp};
+    let Some((ws, email)) = unsubscribe_target(&app, &token) else { return not_an_unsubscribe_link() };
+    let entry = Suppression {
+        kind: Kind::Email,
+        value: email.clone(),
+        workspace_id: Some(ws.clone()),
+        source: SuppressionSource::Unsubscribe,
+        reason: Some("Unsubscribe link".into()),
+        created_at: linkcrm_domain::time::now_string(),
+    };
+    let ops = vec![
+        TxOp::put_if(suppression::item(&entry), Condition::NotExists),
+        crate::outbox::event("suppression.added", Some(&ws), serde_json::json!(entry)),
+    ];
+    match app.store.transact(ops).await {
+        Ok(()) | Err(StoreError::ConditionFailed { .. }) => unsubscribe_html(
+            StatusCode::OK,
+            "Unsubscribed",
+            "<p>You will not receive further emails from this sender.</p>",
+        ),
+        Err(e) => {
+            tracing::error!(error = %e, "unsubscribe could not be stored");
+            unsubscribe_html(StatusCode::SERVICE_UNAVAILABLE, "Try again", "<p>Please try again in a moment.</p>")
+        }
+    }
 }
 
 async fn openapi(State(app): State<Arc<App>>) -> Response {

@@ -155,11 +155,23 @@ fn checked_id(field: &str, id: &str) -> Result<String, MailError> {
     }
 }
 
-/// RFC 8058 section 3.1: the one-click URI must be HTTPS; a POST to it must unsubscribe.
+/// RFC 8058 section 3.1: the one-click URI must be HTTPS; a POST to it must unsubscribe. Plain
+/// `http://` is accepted only for loopback hosts (a server running locally, and tests), where
+/// nobody on the path could read or change it.
 fn checked_unsubscribe_url(url: &str) -> Result<&str, MailError> {
     let url = url.trim();
-    let ok = url.len() > "https://".len()
-        && url[..8].eq_ignore_ascii_case("https://")
+    let lower = url.to_ascii_lowercase();
+    let loopback = [
+        "http://127.0.0.1:",
+        "http://127.0.0.1/",
+        "http://localhost:",
+        "http://localhost/",
+        "http://[::1]:",
+        "http://[::1]/",
+    ]
+    .iter()
+    .any(|p| lower.starts_with(p));
+    let ok = ((url.len() > "https://".len() && url[..8].eq_ignore_ascii_case("https://")) || loopback)
         && url.len() <= 900
         && url.bytes().all(|b| b.is_ascii_graphic() && !matches!(b, b'<' | b'>' | b','));
     if ok {
@@ -197,6 +209,13 @@ mod tests {
         }
     }
 
+    #[test]
+    fn loopback_http_unsubscribe_is_allowed() {
+        let mut e = sample();
+        e.unsubscribe_url = "http://127.0.0.1:3000/v1/unsubscribe/abc.def".into();
+        assert!(rendered(&e).contains("List-Unsubscribe: <http://127.0.0.1:3000/v1/unsubscribe/abc.def>"));
+    }
+
     fn rendered(email: &OutgoingEmail) -> String {
         String::from_utf8(email.render().expect("renders")).expect("7-bit output")
     }
@@ -226,6 +245,7 @@ mod tests {
         type Change = Box<dyn Fn(&mut OutgoingEmail)>;
         let cases: Vec<(&str, Change)> = vec![
             ("http unsubscribe", Box::new(|e| e.unsubscribe_url = "http://app.example.com/u/1".into())),
+            ("http lookalike", Box::new(|e| e.unsubscribe_url = "http://127.0.0.1.evil.example/u/1".into())),
             ("bad recipient", Box::new(|e| e.to = "not an address".into())),
             ("subject injection", Box::new(|e| e.subject = "Hi\r\nBcc: victim@example.com".into())),
             ("bad message id", Box::new(|e| e.message_id = "no-at-sign".into())),

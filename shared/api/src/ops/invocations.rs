@@ -112,7 +112,7 @@ impl Operation for Cancel {
     const PATH: &'static str = "/v1/agent/invocations/{id}/cancel";
     const SCOPE: Option<&'static str> = Some("crm:write");
     const WORKSPACE: WorkspaceRule = WorkspaceRule::Required;
-    const SUMMARY: &'static str = "Cancel a PENDING invocation and release its reserved credits";
+    const SUMMARY: &'static str = "Cancel a PENDING or WAITING_APPROVAL invocation and release its reserved credits";
     const TAG: &'static str = TAG;
     type Input = IdInput;
     type Output = Value;
@@ -121,14 +121,16 @@ impl Operation for Cancel {
         let ws = ctx.workspace();
         for _ in 0..3 {
             let item = inv::load(&ctx.app.store, Some(ws), &input.id).await?;
-            if inv::status(&item) != inv::PENDING {
+            if ![inv::PENDING, inv::WAITING_APPROVAL].contains(&inv::status(&item)) {
                 return Err(ApiError::conflict(
                     "invalid_state",
                     format!("Invocation '{}' is {} and can no longer be cancelled.", input.id, inv::status(&item)),
                 )
                 .with_details(json!({ "status": inv::status(&item) })));
             }
-            match ctx.app.store.transact(inv::cancel_ops(&item)?).await {
+            let mut ops = inv::cancel_ops(&item)?;
+            ops.extend(crate::ops::approvals::close_op(&item, crate::ops::approvals::CANCELLED, vec![]));
+            match ctx.app.store.transact(ops).await {
                 // The worker claimed it (or another cancel won) in between: read it again.
                 Err(StoreError::ConditionFailed { .. } | StoreError::Conflict) => continue,
                 Err(e) => return Err(e.into()),

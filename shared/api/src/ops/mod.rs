@@ -1,6 +1,7 @@
 //! Every operation, registered in one catalogue.
 
 pub mod api_keys;
+pub mod approvals;
 pub mod credits;
 pub mod crm;
 pub mod inbound;
@@ -39,6 +40,7 @@ pub fn catalogue() -> Vec<OpSpec> {
     ];
     ops.extend(crm::catalogue());
     ops.extend(invocations::ops());
+    ops.extend(approvals::ops());
     ops
 }
 

@@ -5,6 +5,7 @@ pub mod contacts;
 pub mod discover;
 pub mod events;
 pub mod relationships;
+pub mod send_email;
 
 use crate::catalogue::OpSpec;
 use crate::error::{ApiError, ApiResult};
@@ -21,6 +22,7 @@ pub fn catalogue() -> Vec<OpSpec> {
     ops.extend(discover::ops());
     ops.extend(relationships::ops());
     ops.extend(events::ops());
+    ops.extend(send_email::ops());
     ops
 }
 

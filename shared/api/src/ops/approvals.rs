@@ -1,0 +1,288 @@
+//! `agent.approvals.*` and approve/reject on invocations: the human gate in front of outside-world
+//! steps (today: outreach sends under `approvalPolicy.outreach_send = require_approval`).
+//!
+//! Item `APPR#<id>` / `#`, on GSI1 as `WS#<ws>#APPRS` / `<raisedAt>#<id>`, with `status` pending,
+//! approved, rejected or cancelled. Approving moves the invocation WAITING_APPROVAL → PENDING and
+//! enqueues its job in one transaction; rejecting moves it to CANCELLED (with
+//! `error.code = "rejected"` and the reason) and releases the reservation. Cancelling a waiting
+//! invocation marks its approval cancelled.
+
+use crate::catalogue::{OpSpec, Operation, Reply, WorkspaceRule};
+use crate::context::Ctx;
+use crate::credits;
+use crate::crm::records::{self, obj};
+use crate::error::{ApiError, ApiResult};
+use crate::invocations::{self as inv};
+use crate::lenient;
+use crate::list::{self, ListResponse};
+use axum::http::{Method, StatusCode};
+use linkcrm_domain::time;
+use linkcrm_storage::{Condition, Index, Item, Key, Query, StoreError, TxOp, Update};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+const TAG: &str = "Agent: approvals";
+pub const PENDING: &str = "pending";
+pub const APPROVED: &str = "approved";
+pub const REJECTED: &str = "rejected";
+pub const CANCELLED: &str = "cancelled";
+const TIMEOUT_DAYS: i64 = 7;
+
+pub fn ops() -> Vec<OpSpec> {
+    vec![OpSpec::of::<List>(), OpSpec::of::<Get>(), OpSpec::of::<Approve>(), OpSpec::of::<Reject>()]
+}
+
+pub fn key(id: &str) -> Key {
+    Key::new(format!("APPR#{id}"), "#")
+}
+pub fn workspace_pk(ws: &str) -> String {
+    format!("WS#{ws}#APPRS")
+}
+
+/// The approval for a new invocation (`invocation` is its item, before it is written).
+pub fn new_item(invocation: &Item, to: &str, subject: &str, body: &str, scheduled_at: Option<&str>) -> Item {
+    let inv_id = records::str_of(invocation, "invocationId").unwrap_or_default();
+    let id = format!("apr_{}", inv_id.strip_prefix("inv_").unwrap_or(inv_id));
+    let ws = records::str_of(invocation, "workspaceId").unwrap_or_default();
+    let now = chrono::Utc::now();
+    let raised = time::now_string();
+    let timeout = (now + chrono::Duration::days(TIMEOUT_DAYS)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let k = key(&id);
+    obj(json!({
+        "PK": k.pk, "SK": k.sk, "entity": "approval",
+        "GSI1PK": workspace_pk(ws), "GSI1SK": format!("{raised}#{id}"),
+        "approvalId": id, "invocationId": inv_id, "workspaceId": ws,
+        "agentId": records::str_of(invocation, "agentId"), "skill": records::str_of(invocation, "skill"),
+        "step": "send_email",
+        "preview": { "to": to, "subject": subject, "body": body, "scheduledAt": scheduled_at },
+        "reason": "Workspace policy: outreach_send=require_approval",
+        "raisedAt": raised, "timeoutAt": timeout, "status": PENDING,
+    }))
+}
+
+fn view(item: &Item) -> Value {
+    let mut v = item.clone();
+    for k in ["PK", "SK", "GSI1PK", "GSI1SK", "entity"] {
+        v.remove(k);
+    }
+    Value::Object(v)
+}
+
+/// The op that closes a pending approval (if the invocation has one).
+pub fn close_op(invocation: &Item, status: &str, extra: Vec<(&str, Value)>) -> Option<TxOp> {
+    let id = records::str_of(invocation, "approvalId")?;
+    let mut u = Update::new().set("status", status).set("decidedAt", time::now_string());
+    for (k, v) in extra {
+        u = u.set(k, v);
+    }
+    Some(TxOp::update_if(key(id), u, Condition::Equals("status".into(), json!(PENDING))))
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ListInput {
+    /// pending (default), approved, rejected, cancelled or all.
+    pub status: Option<String>,
+    pub skill: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_u32")]
+    #[schemars(with = "Option<u32>")]
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+pub struct List;
+impl Operation for List {
+    const NAME: &'static str = "agent.approvals.list";
+    const METHOD: Method = Method::GET;
+    const PATH: &'static str = "/v1/agent/approvals";
+    const SCOPE: Option<&'static str> = Some("crm:read");
+    const WORKSPACE: WorkspaceRule = WorkspaceRule::Required;
+    const SUMMARY: &'static str = "List the workspace's approvals (pending by default), newest first";
+    const TAG: &'static str = TAG;
+    type Input = ListInput;
+    type Output = ListResponse<Value>;
+
+    async fn run(ctx: Ctx, input: ListInput) -> ApiResult<Reply<ListResponse<Value>>> {
+        let limit = list::limit(input.limit)?;
+        let status = input.status.unwrap_or_else(|| PENDING.into());
+        if ![PENDING, APPROVED, REJECTED, CANCELLED, "all"].contains(&status.as_str()) {
+            return Err(ApiError::invalid_field("status", "invalid_request", "not an approval status"));
+        }
+        let ws = ctx.workspace();
+        let scope = format!("{}#{ws}#{status}#{}", List::NAME, input.skill.as_deref().unwrap_or(""));
+        let cursor = ctx.app.open_cursor(&scope, input.cursor.as_deref())?;
+        let mut q = Query::index(Index::Gsi1, workspace_pk(ws)).backward().limit(limit).after(cursor);
+        let mut filters = Vec::new();
+        if status != "all" {
+            filters.push(Condition::Equals("status".into(), json!(status)));
+        }
+        if let Some(s) = input.skill {
+            filters.push(Condition::Equals("skill".into(), json!(s)));
+        }
+        if !filters.is_empty() {
+            q = q.filter(Condition::And(filters));
+        }
+        let page = ctx.app.store.query(q).await?;
+        let data = page.items.iter().map(view).collect();
+        let next_cursor = ctx.app.seal_cursor(&scope, page.cursor);
+        Ok(Reply::ok(ListResponse { data, next_cursor, total: None }))
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ApprovalIdInput {
+    pub approval_id: String,
+}
+
+async fn load(ctx: &Ctx, id: &str) -> ApiResult<Item> {
+    let not_found = || ApiError::not_found("approval_not_found", "Approval", id);
+    if !id.starts_with("apr_") {
+        return Err(not_found());
+    }
+    let item = ctx.app.store.get(&key(id)).await?.ok_or_else(not_found)?;
+    if records::str_of(&item, "workspaceId") != Some(ctx.workspace()) {
+        return Err(not_found());
+    }
+    Ok(item)
+}
+
+pub struct Get;
+impl Operation for Get {
+    const NAME: &'static str = "agent.approvals.get";
+    const METHOD: Method = Method::GET;
+    const PATH: &'static str = "/v1/agent/approvals/{approvalId}";
+    const SCOPE: Option<&'static str> = Some("crm:read");
+    const WORKSPACE: WorkspaceRule = WorkspaceRule::Required;
+    const SUMMARY: &'static str = "Get one approval with the preview of what it lets happen";
+    const TAG: &'static str = TAG;
+    type Input = ApprovalIdInput;
+    type Output = Value;
+
+    async fn run(ctx: Ctx, input: ApprovalIdInput) -> ApiResult<Reply<Value>> {
+        Ok(Reply::ok(view(&load(&ctx, &input.approval_id).await?)))
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ApproveInput {
+    /// The invocation id (path).
+    pub id: String,
+    /// Replaces the subject before sending.
+    pub subject: Option<String>,
+    /// Replaces the body before sending.
+    pub body: Option<String>,
+}
+
+fn waiting(item: &Item, id: &str) -> ApiResult<()> {
+    if inv::status(item) != inv::WAITING_APPROVAL {
+        return Err(ApiError::conflict(
+            "invalid_state",
+            format!("Invocation '{id}' is {} and is not waiting for approval.", inv::status(item)),
+        )
+        .with_details(json!({ "status": inv::status(item) })));
+    }
+    Ok(())
+}
+
+async fn reply(ctx: &Ctx, id: &str) -> ApiResult<Reply<Value>> {
+    let item = inv::load(&ctx.app.store, Some(ctx.workspace()), id).await?;
+    Ok(Reply { status: Some(StatusCode::OK), body: Some(inv::view(&item)), version: None }
+        .with_version(inv::version(&item)))
+}
+
+fn changed() -> ApiError {
+    ApiError::conflict("conflict", "The invocation changed while this request ran; read it again.")
+}
+
+pub struct Approve;
+impl Operation for Approve {
+    const NAME: &'static str = "agent.invocations.approve";
+    const METHOD: Method = Method::POST;
+    const PATH: &'static str = "/v1/agent/invocations/{id}/approve";
+    const SCOPE: Option<&'static str> = Some("campaigns:write");
+    const WORKSPACE: WorkspaceRule = WorkspaceRule::Required;
+    const SUMMARY: &'static str = "Approve a WAITING_APPROVAL invocation, optionally editing the subject and body";
+    const TAG: &'static str = TAG;
+    type Input = ApproveInput;
+    type Output = Value;
+
+    async fn run(ctx: Ctx, input: ApproveInput) -> ApiResult<Reply<Value>> {
+        let subject = crate::ops::crm::text("subject", input.subject, 998)?;
+        if subject.as_deref().is_some_and(|s| s.contains(['\r', '\n'])) {
+            return Err(ApiError::invalid_field("subject", "invalid_request", "must be one line"));
+        }
+        let body = crate::ops::crm::text("body", input.body, 100_000)?;
+        for _ in 0..3 {
+            let item = inv::load(&ctx.app.store, Some(ctx.workspace()), &input.id).await?;
+            waiting(&item, &input.id)?;
+            let mut new_input = item.get("input").cloned().unwrap_or_else(|| json!({}));
+            let mut edits = json!({});
+            if let Some(s) = &subject {
+                new_input["subject"] = json!(s);
+                edits["subject"] = json!(s);
+            }
+            if let Some(b) = &body {
+                new_input["body"] = json!(b);
+                edits["body"] = json!(b);
+            }
+            let schedule = new_input.get("scheduleAt").and_then(Value::as_str).map(str::to_owned);
+            let mut ops = vec![inv::transition(&item, inv::PENDING, vec![("input", new_input)])];
+            ops.extend(close_op(&item, APPROVED, vec![("edits", edits)]));
+            ops.push(crate::ops::crm::send_email::job_op(&input.id, schedule.as_deref())?);
+            match ctx.app.store.transact(ops).await {
+                Err(StoreError::ConditionFailed { .. } | StoreError::Conflict) => continue,
+                Err(e) => return Err(e.into()),
+                Ok(()) => return reply(&ctx, &input.id).await,
+            }
+        }
+        Err(changed())
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RejectInput {
+    /// The invocation id (path).
+    pub id: String,
+    pub reason: Option<String>,
+}
+
+pub struct Reject;
+impl Operation for Reject {
+    const NAME: &'static str = "agent.invocations.reject";
+    const METHOD: Method = Method::POST;
+    const PATH: &'static str = "/v1/agent/invocations/{id}/reject";
+    const SCOPE: Option<&'static str> = Some("campaigns:write");
+    const WORKSPACE: WorkspaceRule = WorkspaceRule::Required;
+    const SUMMARY: &'static str =
+        "Reject a WAITING_APPROVAL invocation: it ends CANCELLED (error code rejected) and its credits are released";
+    const TAG: &'static str = TAG;
+    type Input = RejectInput;
+    type Output = Value;
+
+    async fn run(ctx: Ctx, input: RejectInput) -> ApiResult<Reply<Value>> {
+        let reason = crate::ops::crm::text("reason", input.reason, 2000)?;
+        for _ in 0..3 {
+            let item = inv::load(&ctx.app.store, Some(ctx.workspace()), &input.id).await?;
+            waiting(&item, &input.id)?;
+            let pool = inv::pool_of_item(&item)?;
+            let ws = records::str_of(&item, "workspaceId").unwrap_or_default();
+            let skill = records::str_of(&item, "skill").unwrap_or_default();
+            let reserved = records::int_of(&item, "reservedMilli").unwrap_or(0);
+            let message = reason.clone().unwrap_or_else(|| "Rejected by a reviewer".into());
+            let error = inv::problem(409, "rejected", &message);
+            let mut ops = vec![inv::transition(&item, inv::CANCELLED, vec![("error", error)])];
+            ops.extend(close_op(&item, REJECTED, vec![("rejectionReason", json!(reason))]));
+            ops.extend(credits::release(&pool, ws, skill, &input.id, reserved));
+            match ctx.app.store.transact(ops).await {
+                Err(StoreError::ConditionFailed { .. } | StoreError::Conflict) => continue,
+                Err(e) => return Err(e.into()),
+                Ok(()) => return reply(&ctx, &input.id).await,
+            }
+        }
+        Err(changed())
+    }
+}

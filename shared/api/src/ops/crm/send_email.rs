@@ -1,0 +1,182 @@
+//! `link_building.crm.relationship.send_email`: an outreach email, as queued and policy-gated work.
+//! The request creates an invocation (skill `link_building.campaign.send_email`), reserves its 2
+//! credits and, when the workspace's `approvalPolicy.outreach_send` is `auto`, enqueues the send
+//! job, all in one transaction. Under `require_approval` (the default) the invocation waits in
+//! WAITING_APPROVAL with an approval item instead (see `ops::approvals`). The job
+//! (`crate::sending`) checks policy again at send time.
+
+use super::TAG_RELATIONSHIPS;
+use crate::catalogue::{OpSpec, Operation, Reply, WorkspaceRule};
+use crate::context::Ctx;
+use crate::credits;
+use crate::crm::records::{self};
+use crate::crm::{keys, write};
+use crate::error::{ApiError, ApiResult};
+use crate::invocations::{self as inv};
+use crate::ops::approvals;
+use crate::sending::{self, COST_MILLI, SKILL};
+use axum::http::{Method, StatusCode};
+use linkcrm_domain::enums::ApprovalMode;
+use linkcrm_jobs::{Job, StoreQueue};
+use linkcrm_storage::{Condition, Key, Query, StoreError, TxOp};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+pub fn ops() -> Vec<OpSpec> {
+    vec![OpSpec::of::<SendEmail>()]
+}
+
+/// The longest a job may wait invisible in the queue; later sends are stored further ahead.
+pub const MAX_JOB_DELAY: Duration = Duration::from_secs(15 * 60);
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SendInput {
+    /// The relationship id (path).
+    pub id: String,
+    pub contact_id: String,
+    pub subject: String,
+    /// Plain text.
+    pub body: String,
+    /// RFC 3339; now when absent.
+    pub schedule_at: Option<String>,
+    /// The workspace's first active mailbox when absent.
+    pub mailbox_id: Option<String>,
+}
+
+/// The job for an invocation, committed in the same transaction. Sends scheduled later than the
+/// queue's longest delay are stored with their visible time in the future; the store queue
+/// delivers by visible time.
+pub fn job_op(invocation: &str, schedule_at: Option<&str>) -> ApiResult<TxOp> {
+    let job = Job::new(sending::JOB_KIND, json!({ "invocationId": invocation }));
+    let delay = schedule_at
+        .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+        .map(|t| (t.with_timezone(&chrono::Utc) - chrono::Utc::now()).num_milliseconds().max(0) as u64)
+        .map(Duration::from_millis)
+        .unwrap_or_default();
+    let mut op = StoreQueue::enqueue_op(sending::QUEUE, &job, delay.min(MAX_JOB_DELAY)).map_err(|e| {
+        tracing::error!(error = %e, "send job rejected by the queue");
+        ApiError::internal()
+    })?;
+    if delay > MAX_JOB_DELAY {
+        // The store queue orders by visible time, which is the sort key's leading timestamp.
+        if let TxOp::Put { item, .. } = &mut op {
+            let visible = chrono::Utc::now() + chrono::Duration::milliseconds(delay.as_millis() as i64);
+            let sk = format!("{}#{}", visible.to_rfc3339_opts(chrono::SecondsFormat::Millis, true), job.id);
+            item.insert(linkcrm_storage::SK.into(), json!(sk));
+        }
+    }
+    Ok(op)
+}
+
+pub struct SendEmail;
+impl Operation for SendEmail {
+    const NAME: &'static str = "link_building.crm.relationship.send_email";
+    const METHOD: Method = Method::POST;
+    const PATH: &'static str = "/v1/link-building/crm/relationship/{id}/send-email";
+    const SCOPE: Option<&'static str> = Some("campaigns:write");
+    const WORKSPACE: WorkspaceRule = WorkspaceRule::Required;
+    const COST_MILLICREDITS: u64 = COST_MILLI as u64;
+    const SUMMARY: &'static str =
+        "Send an outreach email (queued, approval-gated per workspace policy: answers 202 with an invocation; 2 credits)";
+    const TAG: &'static str = TAG_RELATIONSHIPS;
+    type Input = SendInput;
+    type Output = Value;
+
+    async fn run(ctx: Ctx, input: SendInput) -> ApiResult<Reply<Value>> {
+        let ws = ctx.workspace().to_owned();
+        let rel = write::load_relationship(&ctx.app, &ws, &input.id).await?;
+        let subject = super::text("subject", Some(input.subject), 998)?
+            .ok_or_else(|| ApiError::invalid_field("subject", "invalid_request", "is required"))?;
+        if subject.contains(['\r', '\n']) {
+            return Err(ApiError::invalid_field("subject", "invalid_request", "must be one line"));
+        }
+        let body = super::text("body", Some(input.body), 100_000)?
+            .ok_or_else(|| ApiError::invalid_field("body", "invalid_request", "is required"))?;
+        if let Some(s) = &input.schedule_at {
+            super::time_param("scheduleAt", s)?;
+        }
+        let not_contact =
+            || ApiError::invalid_field("contactId", "contact_not_found", "no such contact on this account");
+        let contact_item = ctx.app.store.get(&keys::contact(&input.contact_id)).await?.ok_or_else(not_contact)?;
+        let contact = records::contact_view(&contact_item)?;
+        if contact.account_id != rel.account_id() {
+            return Err(not_contact());
+        }
+        let to = contact
+            .email
+            .clone()
+            .ok_or_else(|| ApiError::invalid_field("contactId", "contact_without_email", "the contact has no email"))?;
+        let mailbox = match &input.mailbox_id {
+            Some(id) => ctx
+                .app
+                .store
+                .get(&Key::new(format!("WS#{ws}#MBXS"), id.as_str()))
+                .await?
+                .filter(|m| m.get("active").and_then(Value::as_bool).unwrap_or(true))
+                .ok_or_else(|| {
+                    ApiError::invalid_field("mailboxId", "mailbox_not_found", "no active mailbox with this id")
+                })?,
+            None => {
+                let page = ctx.app.store.query(Query::partition(format!("WS#{ws}#MBXS")).limit(100)).await?;
+                page.items.into_iter().find(|m| m.get("active").and_then(Value::as_bool).unwrap_or(true)).ok_or_else(
+                    || {
+                        ApiError::new(
+                            StatusCode::UNPROCESSABLE_ENTITY,
+                            "no_mailbox",
+                            "The workspace has no active sending mailbox; add one with POST /v1/mailboxes.",
+                        )
+                    },
+                )?
+            }
+        };
+        let mailbox_id = records::str_of(&mailbox, "id").unwrap_or_default().to_owned();
+        let record = crate::auth::authorize_workspace(&ctx.app, &ctx.caller, &ws).await?;
+        let workspace = crate::ops::workspaces::from_record(&record)?;
+        let pool = crate::ops::credits::pool_of(&workspace);
+        let needs_approval = workspace.settings.approval_policy.outreach_send == ApprovalMode::RequireApproval;
+        let id = inv::new_id();
+        let mut item = inv::new_item(&inv::NewInvocation {
+            id: &id,
+            ws: &ws,
+            skill: SKILL,
+            input: json!({ "relationshipId": rel.id(), "contactId": contact.id, "to": to, "subject": subject,
+                           "body": body, "scheduleAt": input.schedule_at, "mailboxId": mailbox_id }),
+            pool: &pool,
+            reserved_milli: COST_MILLI,
+            duration_seconds: 5,
+        });
+        item.insert("agencyId".into(), json!(ctx.caller.agency_id));
+        let mut ops = Vec::new();
+        if needs_approval {
+            item.insert("status".into(), json!(inv::WAITING_APPROVAL));
+            let appr = approvals::new_item(&item, &to, &subject, &body, input.schedule_at.as_deref());
+            item.insert("approvalId".into(), appr.get("approvalId").cloned().unwrap_or_default());
+            ops.push(TxOp::put_if(appr, Condition::NotExists));
+        } else {
+            ops.push(job_op(&id, input.schedule_at.as_deref())?);
+        }
+        let view = inv::view(&item);
+        ops.insert(0, TxOp::put_if(item, Condition::NotExists));
+        ops.extend(credits::reserve(&pool, &ws, SKILL, &id, COST_MILLI));
+        match ctx.app.store.transact(ops).await {
+            Ok(()) => {}
+            Err(StoreError::ConditionFailed { .. }) => {
+                return Err(credits::insufficient(&ctx.app.store, &pool, SKILL, COST_MILLI).await)
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let mut body = json!({
+            "invocationId": view["invocationId"], "agentId": view["agentId"], "skill": view["skill"],
+            "status": view["status"], "estimatedCost": view["estimatedCost"],
+            "links": { "self": format!("/v1/agent/invocations/{id}") },
+        });
+        if let Some(a) = view.get("approvalId") {
+            body["approvalId"] = a.clone();
+            body["links"]["approval"] = json!(format!("/v1/agent/approvals/{}", a.as_str().unwrap_or_default()));
+        }
+        Ok(Reply { status: Some(StatusCode::ACCEPTED), body: Some(body), version: None })
+    }
+}

@@ -1,0 +1,470 @@
+//! The send job: delivers one approved `link_building.campaign.send_email` invocation, at most once.
+//!
+//! The API commits the invocation, its 2-credit reservation and (when no approval is needed) the
+//! job in one transaction (`ops::crm::send_email`). This handler:
+//!
+//! 1. claims the invocation (PENDING → RUNNING, conditional on its version);
+//! 2. checks policy *at send time* (account DO_NOT_CONTACT, suppression, cooling off, per-mailbox
+//!    and per-recipient-domain daily caps, the same message within 24 h). A blocked send fails the
+//!    invocation with `send_blocked`, releases the reservation and records SEND_BLOCKED; it is never
+//!    retried into sending;
+//! 3. writes `SENDCLAIM#<invocationId>` (NotExists) with the chosen Message-ID, together with the
+//!    duplicate guard and the cap counters, before talking SMTP;
+//! 4. sends; on acceptance records EMAIL_SENT through `record_event` (so every derived field moves
+//!    as for a manual event), then writes the `MSGID#<message id>` item with the claim's result
+//!    (the event id), then the charge and SUCCEEDED in one transaction.
+//!
+//! A job delivered again that finds a claim without a result cannot know whether the server got
+//! the message: it records SEND_UNCERTAIN and fails the invocation with `send_uncertain`; it never
+//! resends. The same happens when the SMTP connection drops after the data was sent.
+//!
+//! `record_event` runs its own transaction, so EMAIL_SENT, the reply key and the finish are three
+//! commits. A worker stopping after the claim's result was written is finished by the redelivery
+//! (SUCCEEDED, charged once); one stopping between the send and that write leaves a claim without a
+//! result, which the redelivery turns into SEND_UNCERTAIN (without a charge).
+//!
+//! Known limit: a job redelivered while its first run is still talking SMTP (the worker's
+//! visibility timeout, 10 minutes, is far above the mailer's 30-second phase limits) would be
+//! judged uncertain; the first run's finish then loses the version race, so its reply key is
+//! still written but the invocation stays FAILED `send_uncertain`.
+
+use crate::crm::records::{self, obj, AccountRecord};
+use crate::crm::{keys, write};
+use crate::invocations::{self as inv};
+use crate::App;
+use linkcrm_domain::derive::CoolingPolicy;
+use linkcrm_domain::enums::EventType;
+use linkcrm_domain::time;
+use linkcrm_jobs::{HandlerError, Job};
+use linkcrm_mail::{MailError, Mailer, OutgoingEmail, Security, SmtpSettings};
+use linkcrm_storage::{Condition, Item, Key, StoreError, TxOp, Update};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use std::time::Duration;
+
+/// The store queue the local binary's worker consumes (shared with discovery).
+pub const QUEUE: &str = crate::discovery::QUEUE;
+pub const JOB_KIND: &str = "send";
+pub const SKILL: &str = "link_building.campaign.send_email";
+pub const COST_MILLI: i64 = 2000;
+/// Deliveries of one job before a mail server that keeps deferring fails the invocation.
+pub const MAX_ATTEMPTS: u32 = 5;
+const DUPLICATE_WINDOW_SECS: i64 = 24 * 3600;
+
+pub fn claim_key(invocation: &str) -> Key {
+    Key::new(format!("SENDCLAIM#{invocation}"), "#")
+}
+/// Inbound replies are matched to the relationship by this item (message id without brackets).
+pub fn message_key(message_id: &str) -> Key {
+    Key::new(format!("MSGID#{message_id}"), "#")
+}
+pub fn cap_pk(ws: &str) -> String {
+    format!("WS#{ws}#SENDCAP")
+}
+/// "The same message": same workspace, contact, subject and body (CONTRACT.md, Sending).
+pub fn duplicate_key(ws: &str, contact: &str, subject: &str, body: &str) -> Key {
+    let mut h = Sha256::new();
+    for part in [ws, contact, subject, body] {
+        h.update(part.as_bytes());
+        h.update([0u8]);
+    }
+    Key::new(format!("SENDDUP#{}", hex::encode(h.finalize())), "#")
+}
+
+/// Sends per recipient domain per UTC day (`LINKCRM_SEND_DOMAIN_DAILY_CAP`, default 3).
+pub fn domain_daily_cap() -> i64 {
+    std::env::var("LINKCRM_SEND_DOMAIN_DAILY_CAP").ok().and_then(|v| v.parse().ok()).unwrap_or(3)
+}
+
+/// `LINKCRM_PUBLIC_URL` (default `http://127.0.0.1:3000`), without a trailing slash.
+pub fn public_url() -> String {
+    std::env::var("LINKCRM_PUBLIC_URL")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .unwrap_or_else(|| "http://127.0.0.1:3000".into())
+        .trim_end_matches('/')
+        .to_owned()
+}
+
+pub const UNSUBSCRIBE_SCOPE: &str = "unsubscribe";
+
+pub fn unsubscribe_url(app: &App, ws: &str, email: &str) -> String {
+    format!("{}/v1/unsubscribe/{}", public_url(), app.seal_token(UNSUBSCRIBE_SCOPE, &format!("{ws}|{email}")))
+}
+
+fn today() -> String {
+    time::now_string().chars().take(10).collect()
+}
+
+pub fn smtp_settings(app: &App, mailbox: &Item) -> SmtpSettings {
+    SmtpSettings {
+        host: records::str_of(mailbox, "smtpHost").unwrap_or_default().to_owned(),
+        port: records::int_of(mailbox, "smtpPort").unwrap_or(587) as u16,
+        username: records::str_of(mailbox, "smtpUsername").map(str::to_owned),
+        password: crate::ops::mailboxes::password_of(app, mailbox),
+        security: match records::str_of(mailbox, "security") {
+            Some("none") => Security::None,
+            Some("tls") => Security::Tls,
+            _ => Security::StartTls,
+        },
+    }
+}
+
+fn retry(job: &Job, e: &dyn std::fmt::Display) -> HandlerError {
+    tracing::warn!(job = %job.id, error = %e, "send job will be retried");
+    HandlerError::Retry { after: Duration::from_secs(2) }
+}
+
+async fn reload(app: &App, id: &str, job: &Job) -> Result<Option<Item>, HandlerError> {
+    app.store.get(&inv::key(id)).await.map_err(|e| retry(job, &e))
+}
+
+/// Handles one `send` job; `receive_count` is the delivery number (1 on the first).
+pub async fn handle(app: &App, mailer: &dyn Mailer, job: &Job, receive_count: u32) -> Result<(), HandlerError> {
+    let Some(id) = job.payload.get("invocationId").and_then(Value::as_str) else {
+        return Err(HandlerError::Fail("send job without invocationId".into()));
+    };
+    let Some(item) = reload(app, id, job).await? else { return Ok(()) };
+    let item = match inv::status(&item) {
+        inv::PENDING => {
+            match app.store.transact(vec![inv::transition(&item, inv::RUNNING, vec![])]).await {
+                Ok(()) => {}
+                Err(StoreError::ConditionFailed { .. } | StoreError::Conflict) => {
+                    return Err(HandlerError::Retry { after: Duration::from_millis(200) })
+                }
+                Err(e) => return Err(retry(job, &e)),
+            }
+            match reload(app, id, job).await? {
+                Some(i) => i,
+                None => return Ok(()),
+            }
+        }
+        // Delivered again after a worker stopped: safe only if it never claimed the send.
+        inv::RUNNING => item,
+        _ => return Ok(()),
+    };
+    let claim = app.store.get(&claim_key(id)).await.map_err(|e| retry(job, &e))?;
+    if let Some(claim) = claim {
+        let message_id = records::str_of(&claim, "messageId").unwrap_or_default().to_owned();
+        // The send was accepted and recorded; only the finish is missing: finish it.
+        if let Some(event_id) = records::str_of(&claim, "eventId") {
+            let result = json!({ "eventId": event_id, "messageId": message_id });
+            return finish(app, job, &item, inv::SUCCEEDED, COST_MILLI, result, Value::Null).await;
+        }
+        return uncertain(app, job, &item, &message_id, "The job was delivered again after the send was claimed").await;
+    }
+    let ctx = match load_context(app, &item).await {
+        Ok(c) => c,
+        Err(Loaded::Store(e)) => return Err(retry(job, &e)),
+        Err(Loaded::Gone(message)) => {
+            return finish(app, job, &item, inv::FAILED, 0, Value::Null, inv::problem(422, "send_invalid", &message))
+                .await
+        }
+    };
+    let reasons = match blocked_reasons(app, &ctx).await {
+        Ok(r) => r,
+        Err(e) => return Err(retry(job, &e)),
+    };
+    if !reasons.is_empty() {
+        return blocked(app, job, &item, &ctx, reasons).await;
+    }
+
+    // Claim the send, with the duplicate guard and the day's counters, before any SMTP.
+    let message_id =
+        linkcrm_mail::new_message_id(ctx.from_address.rsplit_once('@').map(|(_, d)| d).unwrap_or("linkcrm"));
+    let now = linkcrm_storage::now_epoch();
+    let dup = duplicate_key(&ctx.ws, &ctx.contact_id, &ctx.subject, &ctx.body);
+    let mut ops = vec![
+        TxOp::put_if(
+            obj(json!({ "PK": claim_key(id).pk, "SK": "#", "entity": "sendClaim", "invocationId": id,
+                        "messageId": message_id, "mailboxId": ctx.mailbox_id, "claimedAt": time::now_string() })),
+            Condition::NotExists,
+        ),
+        TxOp::put_if(
+            obj(json!({ "PK": dup.pk, "SK": dup.sk, "entity": "sendGuard", "invocationId": id,
+                        "ttl": now + DUPLICATE_WINDOW_SECS })),
+            Condition::NotExists,
+        ),
+    ];
+    for (sk, seen) in [(&ctx.mailbox_counter, ctx.mailbox_sent), (&ctx.domain_counter, ctx.domain_sent)] {
+        let cond = if seen == 0 {
+            Condition::Or(vec![Condition::NotExists, Condition::Equals("count".into(), json!(0))])
+        } else {
+            Condition::Equals("count".into(), json!(seen))
+        };
+        ops.push(TxOp::update_if(
+            Key::new(cap_pk(&ctx.ws), sk.as_str()),
+            Update::new().add("count", 1).set("ttl", now + 3 * 24 * 3600),
+            cond,
+        ));
+    }
+    match app.store.transact(ops).await {
+        Ok(()) => {}
+        // Another send took a counter or the guard meanwhile: look again (the policy decides).
+        Err(StoreError::ConditionFailed { .. } | StoreError::Conflict) => {
+            return Err(HandlerError::Retry { after: Duration::from_millis(300) })
+        }
+        Err(e) => return Err(retry(job, &e)),
+    }
+
+    let email = OutgoingEmail {
+        from_name: ctx.from_name.clone(),
+        from_address: ctx.from_address.clone(),
+        to: ctx.to.clone(),
+        subject: ctx.subject.clone(),
+        body_text: ctx.body.clone(),
+        message_id: message_id.clone(),
+        in_reply_to: None,
+        references: vec![],
+        unsubscribe_url: unsubscribe_url(app, &ctx.ws, &ctx.to),
+        extra_headers: vec![("X-Linkcrm-Invocation".into(), id.to_owned())],
+    };
+    match mailer.send(&ctx.smtp, &email).await {
+        Ok(_) => sent(app, job, &item, &ctx, &message_id).await,
+        Err(MailError::Uncertain(m)) => uncertain(app, job, &item, &message_id, &m).await,
+        Err(e @ (MailError::Deferred { .. } | MailError::Unavailable(_))) => {
+            // Nothing was delivered: undo the claim so that a later delivery may send.
+            let mut undo = vec![TxOp::delete(claim_key(id)), TxOp::delete(dup)];
+            for sk in [&ctx.mailbox_counter, &ctx.domain_counter] {
+                undo.push(TxOp::update(Key::new(cap_pk(&ctx.ws), sk.as_str()), Update::new().add("count", -1)));
+            }
+            if receive_count >= MAX_ATTEMPTS {
+                app.store.transact(undo).await.map_err(|e| retry(job, &e))?;
+                let p = inv::problem(
+                    503,
+                    "provider_unavailable",
+                    &format!("The mail server could not take the message: {e}"),
+                );
+                return finish(app, job, &item, inv::FAILED, 0, Value::Null, p).await;
+            }
+            undo.push(inv::transition(&item, inv::PENDING, vec![]));
+            match app.store.transact(undo).await {
+                Ok(()) | Err(StoreError::ConditionFailed { .. }) => {}
+                Err(err) => return Err(retry(job, &err)),
+            }
+            tracing::warn!(job = %job.id, error = %e, "mail server deferred; the send will be tried again");
+            Err(HandlerError::Retry { after: Duration::from_secs(5) })
+        }
+        Err(e) => {
+            let (code, status) = match e {
+                MailError::Rejected { .. } => ("smtp_rejected", 422),
+                _ => ("send_invalid", 422),
+            };
+            finish(app, job, &item, inv::FAILED, 0, Value::Null, inv::problem(status, code, &e.to_string())).await
+        }
+    }
+}
+
+struct SendCtx {
+    ws: String,
+    agency: String,
+    rel_id: String,
+    contact_id: String,
+    to: String,
+    subject: String,
+    body: String,
+    account: AccountRecord,
+    mailbox_id: String,
+    from_name: String,
+    from_address: String,
+    smtp: SmtpSettings,
+    mailbox_cap: i64,
+    mailbox_counter: String,
+    mailbox_sent: i64,
+    domain_counter: String,
+    domain_sent: i64,
+}
+
+enum Loaded {
+    Store(String),
+    Gone(String),
+}
+
+async fn load_context(app: &App, item: &Item) -> Result<SendCtx, Loaded> {
+    let store = |e: &dyn std::fmt::Display| Loaded::Store(e.to_string());
+    let input = item.get("input").cloned().unwrap_or_default();
+    let s = |k: &str| input.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
+    let ws = records::str_of(item, "workspaceId").unwrap_or_default().to_owned();
+    let agency = records::str_of(item, "agencyId").unwrap_or_default().to_owned();
+    let (rel_id, contact_id, mailbox_id) = (s("relationshipId"), s("contactId"), s("mailboxId"));
+    let rel = match write::load_relationship(app, &ws, &rel_id).await {
+        Ok(r) => r,
+        Err(e) if e.status == axum::http::StatusCode::NOT_FOUND => {
+            return Err(Loaded::Gone("The relationship no longer exists".into()))
+        }
+        Err(e) => return Err(Loaded::Store(e.message)),
+    };
+    let account = match write::load_account(app, rel.account_id()).await {
+        Ok(a) => a,
+        Err(e) if e.status == axum::http::StatusCode::NOT_FOUND => {
+            return Err(Loaded::Gone("The account no longer exists".into()))
+        }
+        Err(e) => return Err(Loaded::Store(e.message)),
+    };
+    let contact = match app.store.get(&keys::contact(&contact_id)).await.map_err(|e| store(&e))? {
+        Some(c) => records::contact_view(&c).map_err(|e| Loaded::Store(e.message))?,
+        None => return Err(Loaded::Gone("The contact no longer exists".into())),
+    };
+    let Some(to) = contact.email else { return Err(Loaded::Gone("The contact has no email address".into())) };
+    let mailbox = app
+        .store
+        .get(&Key::new(format!("WS#{ws}#MBXS"), mailbox_id.as_str()))
+        .await
+        .map_err(|e| store(&e))?
+        .ok_or_else(|| Loaded::Gone("The mailbox no longer exists".into()))?;
+    let day = today();
+    let domain = to.rsplit_once('@').map(|(_, d)| d.to_owned()).unwrap_or_default();
+    let mailbox_counter = format!("mbx#{mailbox_id}#{day}");
+    let domain_counter = format!("dom#{domain}#{day}");
+    let mut counts = [0i64; 2];
+    for (i, sk) in [&mailbox_counter, &domain_counter].into_iter().enumerate() {
+        if let Some(c) = app.store.get(&Key::new(cap_pk(&ws), sk.as_str())).await.map_err(|e| store(&e))? {
+            counts[i] = records::int_of(&c, "count").unwrap_or(0);
+        }
+    }
+    Ok(SendCtx {
+        smtp: smtp_settings(app, &mailbox),
+        from_name: records::str_of(&mailbox, "fromName").unwrap_or_default().to_owned(),
+        from_address: records::str_of(&mailbox, "fromAddress").unwrap_or_default().to_owned(),
+        mailbox_cap: records::int_of(&mailbox, "dailyCap").unwrap_or(50),
+        subject: s("subject"),
+        body: s("body"),
+        rel_id,
+        contact_id,
+        to,
+        ws,
+        agency,
+        account,
+        mailbox_id,
+        mailbox_counter,
+        mailbox_sent: counts[0],
+        domain_counter,
+        domain_sent: counts[1],
+    })
+}
+
+/// Why this send may not go out now; empty when it may.
+async fn blocked_reasons(app: &App, c: &SendCtx) -> Result<Vec<Value>, String> {
+    let mut reasons = Vec::new();
+    if c.account.do_not_contact() {
+        reasons.push(json!({ "code": "do_not_contact", "message": "The account is marked DO_NOT_CONTACT" }));
+    }
+    let supp = crate::suppression::blocking(&app.store, &c.ws, &c.to).await.map_err(|e| e.message)?;
+    for s in supp {
+        reasons.push(json!({ "code": "suppressed", "message": format!("{} is on a suppression list", s.value),
+                              "suppression": s }));
+    }
+    let view = c.account.view(CoolingPolicy::from_env()).map_err(|e| e.message)?;
+    // Cooling off starts only after several sends with no reply (CONTRACT.md), from any
+    // workspace, so it protects the partner from every sender alike, ourselves included.
+    if let Some(until) = view.cooling_off_until.filter(|u| u.as_str() > time::now_string().as_str()) {
+        reasons.push(json!({ "code": "cooling_off", "message": format!("The account is cooling off until {until}"),
+                              "until": until }));
+    }
+    if c.mailbox_sent >= c.mailbox_cap {
+        reasons.push(json!({ "code": "mailbox_daily_cap", "message": format!("The mailbox has sent its {} emails today", c.mailbox_cap) }));
+    }
+    let cap = domain_daily_cap();
+    if c.domain_sent >= cap {
+        reasons.push(json!({ "code": "domain_daily_cap", "message": format!("{cap} emails went to this recipient domain today") }));
+    }
+    let dup = duplicate_key(&c.ws, &c.contact_id, &c.subject, &c.body);
+    if app.store.get(&dup).await.map_err(|e| e.to_string())?.is_some() {
+        reasons
+            .push(json!({ "code": "duplicate", "message": "The same message went to this contact within 24 hours" }));
+    }
+    Ok(reasons)
+}
+
+async fn event(app: &App, c_ws: &str, agency: &str, rel: &str, new: write::NewEvent) -> Result<Item, String> {
+    write::record_event(app, agency, c_ws, rel, new, write::Ride::default(), None).await.map_err(|e| e.message)
+}
+
+async fn blocked(app: &App, job: &Job, item: &Item, c: &SendCtx, reasons: Vec<Value>) -> Result<(), HandlerError> {
+    let id = records::str_of(item, "invocationId").unwrap_or_default();
+    let new = write::NewEvent {
+        r#type: EventType::SendBlocked,
+        contact_id: Some(c.contact_id.clone()),
+        subject: Some(c.subject.clone()),
+        content: None,
+        metadata: Some(json!({ "invocationId": id, "reasons": reasons, "to": c.to })),
+        occurred_at: None,
+    };
+    event(app, &c.ws, &c.agency, &c.rel_id, new).await.map_err(|e| retry(job, &e))?;
+    let mut p = inv::problem(422, "send_blocked", "Policy blocked this send");
+    p["details"] = json!({ "reasons": reasons });
+    finish(app, job, item, inv::FAILED, 0, Value::Null, p).await
+}
+
+async fn sent(app: &App, job: &Job, item: &Item, c: &SendCtx, message_id: &str) -> Result<(), HandlerError> {
+    let id = records::str_of(item, "invocationId").unwrap_or_default();
+    let new = write::NewEvent {
+        r#type: EventType::EmailSent,
+        contact_id: Some(c.contact_id.clone()),
+        subject: Some(c.subject.clone()),
+        content: Some(c.body.clone()),
+        metadata: Some(json!({ "messageId": message_id, "mailboxId": c.mailbox_id, "invocationId": id, "to": c.to })),
+        occurred_at: None,
+    };
+    // The message is out: from here on never send again, whatever fails.
+    let ev = match event(app, &c.ws, &c.agency, &c.rel_id, new).await {
+        Ok(ev) => ev,
+        Err(e) => {
+            tracing::error!(invocation = id, error = %e, "EMAIL_SENT could not be recorded after the send");
+            return Err(retry(job, &e));
+        }
+    };
+    let event_id =
+        records::str_of(&ev, "id").or_else(|| records::str_of(&ev, "eventId")).unwrap_or_default().to_owned();
+    let mk = message_key(message_id);
+    // The reply key and the claim's result first, unconditionally: they stay true whatever happens
+    // to the invocation, and a redelivery that finds the result finishes instead of doubting.
+    let ops = vec![
+        TxOp::put(obj(json!({ "PK": mk.pk, "SK": mk.sk, "entity": "messageId", "relationshipId": c.rel_id,
+                              "workspaceId": c.ws, "eventId": event_id, "contactId": c.contact_id,
+                              "mailboxId": c.mailbox_id, "invocationId": id }))),
+        TxOp::update(claim_key(id), Update::new().set("eventId", event_id.clone()).set("sentAt", time::now_string())),
+    ];
+    app.store.transact(ops).await.map_err(|e| retry(job, &e))?;
+    let result = json!({ "eventId": event_id, "messageId": message_id });
+    finish(app, job, item, inv::SUCCEEDED, COST_MILLI, result, Value::Null).await
+}
+
+async fn uncertain(app: &App, job: &Job, item: &Item, message_id: &str, why: &str) -> Result<(), HandlerError> {
+    let id = records::str_of(item, "invocationId").unwrap_or_default();
+    let input = item.get("input").cloned().unwrap_or_default();
+    let ws = records::str_of(item, "workspaceId").unwrap_or_default();
+    let agency = records::str_of(item, "agencyId").unwrap_or_default();
+    let rel = input.get("relationshipId").and_then(Value::as_str).unwrap_or_default();
+    let new = write::NewEvent {
+        r#type: EventType::SendUncertain,
+        contact_id: input.get("contactId").and_then(Value::as_str).map(str::to_owned),
+        subject: input.get("subject").and_then(Value::as_str).map(str::to_owned),
+        content: None,
+        metadata: Some(json!({ "messageId": message_id, "invocationId": id, "reason": why })),
+        occurred_at: None,
+    };
+    event(app, ws, agency, rel, new).await.map_err(|e| retry(job, &e))?;
+    let p = inv::problem(
+        502,
+        "send_uncertain",
+        &format!("The message may or may not have been delivered ({why}); it is not sent again."),
+    );
+    finish(app, job, item, inv::FAILED, 0, json!({ "messageId": message_id }), p).await
+}
+
+async fn finish(
+    app: &App,
+    job: &Job,
+    item: &Item,
+    status: &str,
+    used: i64,
+    result: Value,
+    error: Value,
+) -> Result<(), HandlerError> {
+    let ops = inv::finish_ops(item, status, used, result, error).map_err(|e| HandlerError::Fail(e.message))?;
+    match app.store.transact(ops).await {
+        Ok(()) | Err(StoreError::ConditionFailed { .. }) => Ok(()),
+        Err(e) => Err(retry(job, &e)),
+    }
+}
