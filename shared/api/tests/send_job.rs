@@ -258,3 +258,21 @@ async fn a_claim_with_its_result_is_finished_not_doubted() {
     assert_eq!(v["result"], json!({ "eventId": "evt_1", "messageId": "m2@outreach.example.com" }));
     assert_eq!(balance(&s.app, &s.pool).await, (0, 2000));
 }
+
+#[tokio::test]
+async fn an_account_cooling_off_blocks_even_its_last_sender() {
+    let s = setup().await;
+    // Three sends, no reply, the last one yesterday: the account cools off for 30 days.
+    let yesterday = linkcrm_domain::time::format(linkcrm_domain::time::now() - chrono::Duration::days(1));
+    let account = records::str_of(&app_get(&s.app, &keys::relationship(&s.rel)).await, "accountId").unwrap().to_owned();
+    let sends = json!([yesterday.clone(), yesterday.clone(), yesterday]);
+    let update = linkcrm_storage::Update::new().set("recentSends", sends).set("contactAttemptCount", 3);
+    s.app.store.update(&keys::account(&account), update, None).await.unwrap();
+    let stub = Stub::default();
+    sending::handle(&s.app, &stub, &s.job, 1).await.unwrap();
+    assert!(stub.sent.lock().unwrap().is_empty(), "nothing is sent to a cooling account");
+    let v = invocation(&s).await;
+    assert_eq!(v["error"]["code"], "send_blocked", "{v}");
+    assert_eq!(v["error"]["details"]["reasons"][0]["code"], "cooling_off");
+    assert_eq!(balance(&s.app, &s.pool).await, (0, 0), "blocked work is not charged");
+}
