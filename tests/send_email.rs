@@ -230,7 +230,7 @@ async fn require_approval(backend: Backend) {
         api.get(&format!("/v1/agent/approvals/{approval_id}")).await.ok(200)["approvalId"],
         approval_id.as_str()
     );
-    api.get("/v1/agent/approvals/apr_nope").await.problem(404, "approval_not_found");
+    api.get("/v1/agent/approvals/appr_nope").await.problem(404, "approval_not_found");
     // Waiting: nothing is sent; the credits are reserved.
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(smtp.received().is_empty());

@@ -43,7 +43,7 @@ pub fn workspace_pk(ws: &str) -> String {
 /// The approval for a new invocation (`invocation` is its item, before it is written).
 pub fn new_item(invocation: &Item, to: &str, subject: &str, body: &str, scheduled_at: Option<&str>) -> Item {
     let inv_id = records::str_of(invocation, "invocationId").unwrap_or_default();
-    let id = format!("apr_{}", inv_id.strip_prefix("inv_").unwrap_or(inv_id));
+    let id = format!("appr_{}", inv_id.strip_prefix("inv_").unwrap_or(inv_id));
     let ws = records::str_of(invocation, "workspaceId").unwrap_or_default();
     let now = chrono::Utc::now();
     let raised = time::now_string();
@@ -138,7 +138,7 @@ pub struct ApprovalIdInput {
 
 async fn load(ctx: &Ctx, id: &str) -> ApiResult<Item> {
     let not_found = || ApiError::not_found("approval_not_found", "Approval", id);
-    if !id.starts_with("apr_") {
+    if !id.starts_with("appr_") {
         return Err(not_found());
     }
     let item = ctx.app.store.get(&key(id)).await?.ok_or_else(not_found)?;
