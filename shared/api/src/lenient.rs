@@ -63,3 +63,9 @@ pub fn opt_csv<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D
         Some(_) => Err(D::Error::custom("expected a comma-separated list")),
     }
 }
+
+/// Tells "absent" (`None`, with `#[serde(default)]`) from "null" (`Some(None)`) in a PATCH body,
+/// where null clears a field and absence leaves it alone.
+pub fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    Ok(Some(Option::<T>::deserialize(d)?))
+}

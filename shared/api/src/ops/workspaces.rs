@@ -278,7 +278,7 @@ pub struct UpdateInput {
     pub id: String,
     pub name: Option<String>,
     /// A domain, or null to clear it.
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "crate::lenient::nullable")]
     #[schemars(with = "Option<String>")]
     pub primary_domain: Option<Option<String>>,
     /// Replaces the tag list.
@@ -287,11 +287,6 @@ pub struct UpdateInput {
     pub settings: Option<Value>,
     /// `true` restores an archived workspace, `false` archives it (agency keys only).
     pub active: Option<bool>,
-}
-
-/// Tells "absent" (None) from "null" (Some(None)).
-fn nullable<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
-    Ok(Some(Option::<String>::deserialize(d)?))
 }
 
 fn merge_patch(target: &mut Value, patch: &Value) {

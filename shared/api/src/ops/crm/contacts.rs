@@ -24,7 +24,7 @@ use linkcrm_domain::normalize::normalize_email;
 use linkcrm_domain::{time, IdKind};
 use linkcrm_storage::{Condition, Index, Item, Query, StoreError, TxOp, Update};
 use schemars::JsonSchema;
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 pub fn ops() -> Vec<OpSpec> {
@@ -89,11 +89,6 @@ struct Fields {
     twitter_handle: Option<String>,
     notes: Option<String>,
     apollo_person_id: Option<String>,
-}
-
-/// Tells "absent" (None) from "null" (Some(None)) in a PATCH body.
-fn nullable<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
-    Ok(Some(Option::<String>::deserialize(d)?))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -397,33 +392,33 @@ pub struct UpdateInput {
     #[schemars(skip)]
     pub domain: Option<Value>,
     /// Null clears it.
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "crate::lenient::nullable")]
     #[schemars(with = "Option<String>")]
     pub first_name: Option<Option<String>>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "crate::lenient::nullable")]
     #[schemars(with = "Option<String>")]
     pub last_name: Option<Option<String>>,
     /// Moves the contact to this email (409 `contact_exists` if another contact has it), freeing
     /// the old one. Null clears it.
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "crate::lenient::nullable")]
     #[schemars(with = "Option<String>")]
     pub email: Option<Option<String>>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "crate::lenient::nullable")]
     #[schemars(with = "Option<String>")]
     pub position: Option<Option<String>>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "crate::lenient::nullable")]
     #[schemars(with = "Option<String>")]
     pub seniority: Option<Option<String>>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "crate::lenient::nullable")]
     #[schemars(with = "Option<String>")]
     pub linkedin_url: Option<Option<String>>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "crate::lenient::nullable")]
     #[schemars(with = "Option<String>")]
     pub twitter_handle: Option<Option<String>>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "crate::lenient::nullable")]
     #[schemars(with = "Option<String>")]
     pub notes: Option<Option<String>>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "crate::lenient::nullable")]
     #[schemars(with = "Option<String>")]
     pub apollo_person_id: Option<Option<String>>,
 }

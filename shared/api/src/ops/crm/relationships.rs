@@ -355,25 +355,20 @@ pub struct PatchInput {
     pub id: String,
     /// A manual status change, recorded as a STATUS_CHANGED event in the same transaction.
     pub status: Option<PipelineStatus>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "crate::lenient::nullable")]
     #[schemars(with = "Option<Priority>")]
     pub priority: Option<Option<Priority>>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "crate::lenient::nullable")]
     #[schemars(with = "Option<String>")]
     pub raw_notes: Option<Option<String>>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "crate::lenient::nullable")]
     #[schemars(with = "Option<String>")]
     pub target_blog_post: Option<Option<String>>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "crate::lenient::nullable")]
     #[schemars(with = "Option<String>")]
     pub our_content: Option<Option<String>>,
     /// `false` restores an archived relationship.
     pub archived: Option<bool>,
-}
-
-/// Tells "absent" (None) from "null" (Some(None)).
-fn nullable<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
-    Ok(Some(Option::<T>::deserialize(d)?))
 }
 
 pub struct Patch;

@@ -21,7 +21,7 @@ use linkcrm_domain::enums::EventType;
 use linkcrm_domain::time;
 use linkcrm_storage::{Condition, StoreError, TxOp, Update};
 use schemars::JsonSchema;
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 const MAX_NOTES: usize = 10_000;
@@ -39,19 +39,19 @@ const DNC_ATTEMPTS: usize = 5;
 pub struct PatchFields {
     pub id: String,
     /// Shared notes about the partner (every workspace reads them); null clears them.
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "crate::lenient::nullable")]
     #[schemars(with = "Option<String>")]
     pub raw_notes: Option<Option<String>>,
     /// USD per link insertion, a whole non-negative number; null clears it.
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "crate::lenient::nullable")]
     #[schemars(with = "Option<u32>")]
     pub price_link_insertion: Option<Option<i64>>,
     /// USD per guest post, a whole non-negative number; null clears it.
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "crate::lenient::nullable")]
     #[schemars(with = "Option<u32>")]
     pub price_guest_post: Option<Option<i64>>,
     /// What the prices cover, e.g. "Asking $450 for editorial insertions in 2026".
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "crate::lenient::nullable")]
     #[schemars(with = "Option<String>")]
     pub price_context: Option<Option<String>>,
 }
@@ -70,11 +70,6 @@ impl JsonSchema for PatchInput {
     fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
         PatchFields::json_schema(generator)
     }
-}
-
-/// Tells "absent" (None) from "null" (Some(None)).
-fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
-    Ok(Some(Option::<T>::deserialize(d)?))
 }
 
 fn check_price(field: &str, v: Option<i64>) -> ApiResult<Option<i64>> {
