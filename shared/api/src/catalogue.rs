@@ -134,6 +134,13 @@ impl OpSpec {
     }
 }
 
+/// The input of an operation addressed only by the `{id}` in its path.
+#[derive(Debug, serde::Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IdInput {
+    pub id: String,
+}
+
 /// Deserialises an operation's input, turning serde's complaint into a field-level 400.
 pub fn parse_input<T: DeserializeOwned>(value: Value) -> ApiResult<T> {
     serde_path_to_error::deserialize(value).map_err(|e| {

@@ -326,11 +326,7 @@ async fn existing(ctx: &Ctx, ws: &str, mid: &str) -> ApiResult<Option<InboundMes
     Ok(Some(msg))
 }
 
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct IdInput {
-    pub id: String,
-}
+pub use crate::catalogue::IdInput;
 
 pub struct Get;
 impl Operation for Get {

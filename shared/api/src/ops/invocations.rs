@@ -18,11 +18,7 @@ pub fn ops() -> Vec<OpSpec> {
     vec![OpSpec::of::<Get>(), OpSpec::of::<List>(), OpSpec::of::<Cancel>()]
 }
 
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct IdInput {
-    pub id: String,
-}
+pub use crate::catalogue::IdInput;
 
 pub struct Get;
 impl Operation for Get {

@@ -199,11 +199,7 @@ impl Operation for List {
     }
 }
 
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct IdInput {
-    pub id: String,
-}
+pub use crate::catalogue::IdInput;
 
 async fn load(ctx: &Ctx, id: &str) -> ApiResult<Item> {
     check_id(IdKind::Mailbox, "id", id)?;

@@ -214,11 +214,7 @@ impl Operation for List {
     }
 }
 
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct IdInput {
-    pub id: String,
-}
+pub use crate::catalogue::IdInput;
 
 /// Loads a workspace addressed by path for this caller. A workspace key of an archived
 /// workspace can no longer act in it.

@@ -274,11 +274,7 @@ impl Operation for Create {
 // ---------------------------------------------------------------------------------------------
 // Get.
 
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct IdInput {
-    pub id: String,
-}
+pub use crate::catalogue::IdInput;
 
 pub struct Get;
 impl Operation for Get {

@@ -154,11 +154,7 @@ fn rename_field(mut e: ApiError, field: &str) -> ApiError {
     e
 }
 
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct IdInput {
-    pub id: String,
-}
+pub use crate::catalogue::IdInput;
 
 /// The relationship as this workspace sees it: one more read for the shared account.
 async fn view_of(ctx: &Ctx, rel: &RelationshipRecord) -> ApiResult<Relationship> {

@@ -22,11 +22,7 @@ pub const DETAIL_CONTACTS: usize = 100;
 /// This workspace's most recent events shown with an account.
 pub const DETAIL_EVENTS: usize = 50;
 
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct IdInput {
-    pub id: String,
-}
+pub use crate::catalogue::IdInput;
 
 /// One account in full, as one workspace sees it.
 #[derive(Debug, Serialize, JsonSchema)]
