@@ -39,36 +39,7 @@ impl Moto {
             .spawn()
             .with_context(|| format!("starting {} {}", python.display(), script.display()))?;
 
-        let stdout = child.stdout.take().ok_or_else(|| anyhow!("no stdout pipe"))?;
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let first = BufReader::new(stdout).lines().next();
-            let _ = tx.send(first);
-        });
-        let line = match rx.recv_timeout(STARTUP_TIMEOUT) {
-            Ok(Some(Ok(line))) => line,
-            Ok(_) => {
-                let status = child.wait().ok();
-                bail!(
-                    "moto server exited before it was ready ({status:?}); is moto installed for {}? \
-                     (pip install -r infra/requirements-test.txt, or set LINKCRM_PYTHON)",
-                    python.display()
-                );
-            }
-            Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                bail!("moto server not ready after {STARTUP_TIMEOUT:?}");
-            }
-        };
-        let port: u16 = match line.strip_prefix("READY ").and_then(|p| p.trim().parse().ok()) {
-            Some(port) => port,
-            None => {
-                let _ = child.kill();
-                let _ = child.wait();
-                bail!("unexpected first line from moto server: {line:?}");
-            }
-        };
+        let port = await_ready(&mut child, "moto server", "moto", STARTUP_TIMEOUT)?;
         Ok(Moto { endpoint: format!("http://127.0.0.1:{port}"), child })
     }
 
@@ -140,5 +111,38 @@ mod tests {
         drop(moto);
         #[cfg(target_os = "linux")]
         assert!(!Path::new(&format!("/proc/{pid}")).exists(), "moto process {pid} still exists");
+    }
+}
+
+/// Waits for a helper server's first stdout line, `READY <port>`, and returns the port. On any
+/// other outcome the child is stopped and the error says what to install (`package`).
+pub(crate) fn await_ready(child: &mut Child, what: &str, package: &str, timeout: Duration) -> anyhow::Result<u16> {
+    let stdout = child.stdout.take().ok_or_else(|| anyhow!("no stdout pipe"))?;
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(BufReader::new(stdout).lines().next());
+    });
+    let line = match rx.recv_timeout(timeout) {
+        Ok(Some(Ok(line))) => line,
+        Ok(_) => {
+            let status = child.wait().ok();
+            bail!(
+                "{what} exited before it was ready ({status:?}); is {package} installed? \
+                 (pip install -r infra/requirements-test.txt, or set LINKCRM_PYTHON)"
+            );
+        }
+        Err(_) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("{what} not ready after {timeout:?}");
+        }
+    };
+    match line.strip_prefix("READY ").and_then(|p| p.trim().parse().ok()) {
+        Some(port) => Ok(port),
+        None => {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("unexpected first line from the {what}: {line:?}");
+        }
     }
 }

@@ -5,12 +5,10 @@
 //! picks the server's answer: `reject…` 550, `defer…` 451, `slow…` no answer for 30 s, `drop…`
 //! stores the message and hangs up before replying (see the script's doc).
 
-use crate::moto::{python, repo_root};
-use anyhow::{anyhow, bail, Context};
-use std::io::{BufRead, BufReader};
+use crate::moto::{await_ready, python, repo_root};
+use anyhow::Context;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
 /// Importing asyncio and aiosmtpd takes well under a second; allow for a loaded machine.
@@ -93,32 +91,7 @@ impl SmtpServer {
             .spawn()
             .with_context(|| format!("starting {} {}", python.display(), script.display()))?;
 
-        let stdout = child.stdout.take().ok_or_else(|| anyhow!("no stdout pipe"))?;
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let _ = tx.send(BufReader::new(stdout).lines().next());
-        });
-        let line = match rx.recv_timeout(STARTUP_TIMEOUT) {
-            Ok(Some(Ok(line))) => line,
-            Ok(_) => {
-                let status = child.wait().ok();
-                bail!(
-                    "SMTP server exited before it was ready ({status:?}); is aiosmtpd installed for {}? \
-                     (pip install -r infra/requirements-test.txt, or set LINKCRM_PYTHON)",
-                    python.display()
-                );
-            }
-            Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                bail!("SMTP server not ready after {STARTUP_TIMEOUT:?}");
-            }
-        };
-        let Some(port) = line.strip_prefix("READY ").and_then(|p| p.trim().parse().ok()) else {
-            let _ = child.kill();
-            let _ = child.wait();
-            bail!("unexpected first line from the SMTP server: {line:?}");
-        };
+        let port = await_ready(&mut child, "SMTP server", "aiosmtpd", STARTUP_TIMEOUT)?;
         Ok(SmtpServer { port, dir: dir.path().to_owned(), child, _dir: dir })
     }
 
