@@ -89,31 +89,6 @@ pub(crate) fn python(root: &Path) -> PathBuf {
     PathBuf::from("python3")
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn table_names_are_unique_and_valid() {
-        let a = unique_table_name("conformance test/1");
-        let b = unique_table_name("conformance test/1");
-        assert_ne!(a, b);
-        assert!(a.starts_with("conformance-test-1-"));
-        assert!(a.len() <= 255 && a.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)));
-    }
-
-    #[test]
-    fn moto_answers_and_stops_on_drop() {
-        let moto = Moto::start().expect("moto starts");
-        let addr = moto.endpoint.trim_start_matches("http://").to_owned();
-        std::net::TcpStream::connect(&addr).expect("moto listens");
-        let pid = moto.child.id();
-        drop(moto);
-        #[cfg(target_os = "linux")]
-        assert!(!Path::new(&format!("/proc/{pid}")).exists(), "moto process {pid} still exists");
-    }
-}
-
 /// Waits for a helper server's first stdout line, `READY <port>`, and returns the port. On any
 /// other outcome the child is stopped and the error says what to install (`package`).
 pub(crate) fn await_ready(child: &mut Child, what: &str, package: &str, timeout: Duration) -> anyhow::Result<u16> {
@@ -144,5 +119,30 @@ pub(crate) fn await_ready(child: &mut Child, what: &str, package: &str, timeout:
             let _ = child.wait();
             bail!("unexpected first line from the {what}: {line:?}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_names_are_unique_and_valid() {
+        let a = unique_table_name("conformance test/1");
+        let b = unique_table_name("conformance test/1");
+        assert_ne!(a, b);
+        assert!(a.starts_with("conformance-test-1-"));
+        assert!(a.len() <= 255 && a.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)));
+    }
+
+    #[test]
+    fn moto_answers_and_stops_on_drop() {
+        let moto = Moto::start().expect("moto starts");
+        let addr = moto.endpoint.trim_start_matches("http://").to_owned();
+        std::net::TcpStream::connect(&addr).expect("moto listens");
+        let pid = moto.child.id();
+        drop(moto);
+        #[cfg(target_os = "linux")]
+        assert!(!Path::new(&format!("/proc/{pid}")).exists(), "moto process {pid} still exists");
     }
 }
