@@ -17,49 +17,27 @@ pub fn spawn_relay(
     tokio::spawn(relay.run(commits.unwrap_or_default(), stop))
 }
 
-/// The Apollo client from `LINKCRM_APOLLO_BASE_URL` (default Apollo's own) and
-/// `LINKCRM_APOLLO_API_KEY`; `None` without a key, and discovery then fails its invocations with
-/// `provider_unavailable` saying so.
-pub fn apollo_from_env() -> Option<Arc<dyn linkcrm_providers::ContactFinder>> {
-    let key = std::env::var("LINKCRM_APOLLO_API_KEY").ok().filter(|k| !k.trim().is_empty())?;
-    let base = std::env::var("LINKCRM_APOLLO_BASE_URL")
-        .unwrap_or_else(|_| linkcrm_providers::apollo::DEFAULT_BASE_URL.to_owned());
-    match linkcrm_providers::ApolloClient::new(base, key) {
-        Ok(c) => Some(Arc::new(c)),
-        Err(e) => {
-            tracing::error!(error = %e, "cannot build the Apollo client; discovery will fail its invocations");
-            None
-        }
-    }
-}
-
-/// Runs the job worker in-process on the store queue until `stop` turns true: discovery jobs and
-/// outreach sends (through each mailbox's own SMTP server).
+/// Runs the job worker in-process on the store queue until `stop` turns true: the same handlers
+/// the worker Lambdas run ([`linkcrm_api::jobs::handle`]), discovery and outreach sends (through
+/// each mailbox's own SMTP server).
 pub fn spawn_worker(
     app: Arc<linkcrm_api::App>,
-    finder: Option<Arc<dyn linkcrm_providers::ContactFinder>>,
+    workers: linkcrm_api::jobs::Workers,
     stop: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
     use linkcrm_api::discovery;
-    use linkcrm_jobs::{HandlerError, JobQueue, StoreQueue, WorkerOptions};
-    let queue: Arc<dyn JobQueue> = Arc::new(StoreQueue::new(app.store.clone(), discovery::QUEUE, 5));
+    use linkcrm_jobs::{JobQueue, StoreQueue, WorkerOptions};
+    let queue: Arc<dyn JobQueue> = Arc::new(StoreQueue::new(app.store.clone(), discovery::QUEUE, workers.max_receives));
     // Longer than a 25-account discovery takes, so a run is not delivered again while it runs.
     let opts = WorkerOptions {
         visibility: std::time::Duration::from_secs(600),
         wait: std::time::Duration::from_secs(5),
         ..WorkerOptions::default()
     };
+    let workers = Arc::new(workers);
     let handler = move |d: linkcrm_jobs::Delivery| {
-        let (app, finder) = (app.clone(), finder.clone());
-        async move {
-            match d.job.kind.as_str() {
-                discovery::JOB_KIND => discovery::handle(&app, finder.as_deref(), &d.job).await,
-                linkcrm_api::sending::JOB_KIND => {
-                    linkcrm_api::sending::handle(&app, &linkcrm_mail::SmtpMailer::new(), &d.job, d.receive_count).await
-                }
-                other => Err(HandlerError::Fail(format!("no handler for job kind '{other}'"))),
-            }
-        }
+        let (app, workers) = (app.clone(), workers.clone());
+        async move { linkcrm_api::jobs::handle(&app, &workers, &d).await }
     };
     tokio::spawn(linkcrm_jobs::run_worker(queue, handler, opts, stop))
 }

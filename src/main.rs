@@ -215,7 +215,7 @@ async fn serve(args: &StoreArgs, bind: &str) -> anyhow::Result<()> {
     let relay = linkcrm::spawn_relay(store, commits, stop_rx.clone());
     // LINKCRM_JOB_WORKER=off leaves queued work waiting (for a worker run elsewhere, or tests).
     let worker = (std::env::var("LINKCRM_JOB_WORKER").as_deref() != Ok("off"))
-        .then(|| linkcrm::spawn_worker(app.clone(), linkcrm::apollo_from_env(), stop_rx));
+        .then(|| linkcrm::spawn_worker(app.clone(), linkcrm_api::jobs::Workers::from_env(), stop_rx));
 
     let listener = tokio::net::TcpListener::bind(bind).await.with_context(|| format!("binding {bind}"))?;
     let addr = listener.local_addr()?;

@@ -1,20 +1,17 @@
-//! The relay Lambda binary, run as Lambda runs it: a fake Runtime API on loopback hands it one
-//! DynamoDB Stream batch; DynamoDB and EventBridge (with an SQS target) are moto.
+//! The relay Lambda binary, run as Lambda runs it (`linkcrm_testkit::lambda`): a fake Runtime API
+//! on loopback hands it one DynamoDB Stream batch; DynamoDB, EventBridge (with an SQS target) and
+//! the job queues are moto.
 
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use aws_sdk_sqs::config::{BehaviorVersion, Credentials, Region};
-use axum::extract::{Path, State};
-use axum::http::HeaderMap;
-use axum::routing::{get, post};
 use linkcrm_events::outbox::{outbox_item, outbox_key};
 use linkcrm_events::{outbox_put, DomainEvent};
+use linkcrm_jobs::{Job, JobQueue, SqsQueue, StoreQueue};
 use linkcrm_storage::dynamo::DynamoStore;
 use linkcrm_storage::{Item, Store};
 use linkcrm_testkit::{unique_table_name, Moto};
 use serde_json::{json, Value};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::mpsc;
 
 fn record(name: &str, seq: &str, image: &Item) -> EventRecord {
     let mut r = EventRecord::default();
@@ -27,60 +24,8 @@ fn record(name: &str, seq: &str, image: &Item) -> EventRecord {
     r
 }
 
-/// Runs the binary for one invocation with `payload` and returns what it answered.
 async fn invoke(env: &[(&str, &str)], payload: Value) -> Value {
-    type Pending = Arc<Mutex<Option<Value>>>;
-    let pending: Pending = Arc::new(Mutex::new(Some(payload)));
-    let (tx, mut rx) = mpsc::unbounded_channel::<(String, Value)>();
-    let next = |State((p, _)): State<(Pending, mpsc::UnboundedSender<(String, Value)>)>| async move {
-        let Some(body) = p.lock().unwrap().take() else {
-            // One invocation per process: later polls wait until the test ends the process.
-            return std::future::pending().await;
-        };
-        let deadline = (std::time::SystemTime::now() + Duration::from_secs(60))
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis();
-        let mut h = HeaderMap::new();
-        h.insert("lambda-runtime-aws-request-id", "req-1".parse().unwrap());
-        h.insert("lambda-runtime-deadline-ms", deadline.to_string().parse().unwrap());
-        h.insert(
-            "lambda-runtime-invoked-function-arn",
-            "arn:aws:lambda:us-east-1:123456789012:function:relay".parse().unwrap(),
-        );
-        (h, body.to_string())
-    };
-    let answer = |State((_, tx)): State<(Pending, mpsc::UnboundedSender<(String, Value)>)>,
-                  Path((_, kind)): Path<(String, String)>,
-                  body: String| async move {
-        tx.send((kind, serde_json::from_str(&body).unwrap_or(Value::String(body)))).unwrap();
-    };
-    let init_error = |State((_, tx)): State<(Pending, mpsc::UnboundedSender<(String, Value)>)>, body: String| async move {
-        tx.send(("init".into(), Value::String(body))).unwrap();
-    };
-    let app = axum::Router::new()
-        .route("/2018-06-01/runtime/invocation/next", get(next))
-        .route("/2018-06-01/runtime/invocation/{id}/{kind}", post(answer))
-        .route("/2018-06-01/runtime/init/error", post(init_error))
-        .with_state((pending, tx));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let api = listener.local_addr().unwrap().to_string();
-    let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_relay"))
-        .env("AWS_LAMBDA_RUNTIME_API", &api)
-        .env("AWS_LAMBDA_FUNCTION_NAME", "relay")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
-        .envs(env.iter().copied())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let (kind, body) = tokio::time::timeout(Duration::from_secs(60), rx.recv()).await.expect("an answer").unwrap();
-    child.kill().await.unwrap();
-    server.abort();
-    assert_eq!(kind, "response", "the function failed: {body}");
-    body
+    linkcrm_testkit::lambda::invoke(env!("CARGO_BIN_EXE_relay"), env, payload).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -165,4 +110,84 @@ async fn a_stream_batch_is_published_and_acknowledged_and_a_failure_is_reported(
     let mut expected: Vec<String> = events.iter().map(|e| e.id.clone()).collect();
     expected.sort();
     assert_eq!(ids, expected);
+}
+
+fn job_record(seq: &str, op: &linkcrm_storage::TxOp) -> EventRecord {
+    let linkcrm_storage::TxOp::Put { item, .. } = op else { panic!("enqueue_op is a put") };
+    record("INSERT", seq, item)
+}
+
+async fn drain(queue: &SqsQueue) -> Vec<Job> {
+    let mut jobs = Vec::new();
+    loop {
+        let got = queue.receive(10, Duration::from_secs(30), Duration::from_millis(500)).await.unwrap();
+        if got.is_empty() {
+            return jobs;
+        }
+        for d in got {
+            queue.ack(&d.receipt).await.unwrap();
+            jobs.push(d.job);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_are_forwarded_to_their_queues_from_the_stream_and_on_the_schedule() {
+    let endpoint = Moto::shared().expect("moto server").endpoint().to_owned();
+    let name = unique_table_name("relay-jobs");
+    let store = DynamoStore::for_endpoint(&endpoint, &name);
+    store.create_table().await.unwrap();
+    let discover = SqsQueue::for_endpoint(&endpoint, &format!("{name}-discover"), 5).await.unwrap();
+    let send = SqsQueue::for_endpoint(&endpoint, &format!("{name}-send"), 5).await.unwrap();
+
+    let now_job = Job::new("discover", json!({ "invocationId": "inv_a" }));
+    let soon_job = Job::new("send", json!({ "invocationId": "inv_b" }));
+    let later_job = Job::new("send", json!({ "invocationId": "inv_c" }));
+    let due_job = Job::new("send", json!({ "invocationId": "inv_d" }));
+    let now_op = StoreQueue::enqueue_op("work", &now_job, Duration::ZERO).unwrap();
+    let soon_op = StoreQueue::enqueue_op("work", &soon_job, Duration::from_secs(2)).unwrap();
+    let mut later_op = StoreQueue::enqueue_op("work", &later_job, Duration::ZERO).unwrap();
+    let mut due_op = StoreQueue::enqueue_op("work", &due_job, Duration::ZERO).unwrap();
+    // Scheduled an hour ahead (beyond SQS's delay), and one scheduled long ago that is due now.
+    let hour = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    if let linkcrm_storage::TxOp::Put { item, .. } = &mut later_op {
+        item.insert("SK".into(), json!(format!("{hour}#{}", later_job.id)));
+    }
+    if let linkcrm_storage::TxOp::Put { item, .. } = &mut due_op {
+        item.insert("enqueuedAt".into(), json!("2026-01-01T00:00:00.000Z"));
+    }
+    let later_key = match &later_op {
+        linkcrm_storage::TxOp::Put { item, .. } => linkcrm_storage::Key::of(item).unwrap(),
+        _ => unreachable!(),
+    };
+    store.transact(vec![now_op.clone(), soon_op.clone(), later_op.clone(), due_op]).await.unwrap();
+
+    let mut batch = Event::default();
+    batch.records = vec![job_record("200", &now_op), job_record("201", &soon_op), job_record("202", &later_op)];
+    let payload = serde_json::to_value(&batch).unwrap();
+    let env = [
+        ("AWS_ENDPOINT_URL", endpoint.as_str()),
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_REGION", "us-east-1"),
+        ("LINKCRM_TABLE", name.as_str()),
+        ("LINKCRM_EVENT_BUS", "unused"),
+        ("LINKCRM_DISCOVER_QUEUE_URL", discover.url()),
+        ("LINKCRM_SEND_QUEUE_URL", send.url()),
+    ];
+    assert_eq!(invoke(&env, payload.clone()).await, json!({ "batchItemFailures": [] }));
+    assert_eq!(drain(&discover).await, vec![now_job.clone()]);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(drain(&send).await, vec![soon_job.clone()], "the delayed job arrives after its delay");
+    assert!(store.get(&later_key).await.unwrap().is_some(), "a job an hour ahead waits in the table");
+
+    // Lambda retrying the same batch: the forwarded items are gone, nothing is sent twice.
+    assert_eq!(invoke(&env, payload).await, json!({ "batchItemFailures": [] }));
+    assert!(drain(&discover).await.is_empty());
+
+    // The schedule's tick forwards the job that came due, and leaves the later one.
+    let tick = json!({ "source": "aws.events", "detail-type": "Scheduled Event", "detail": {} });
+    assert_eq!(invoke(&env, tick).await, json!({ "forwarded": 1, "unroutable": 0 }));
+    assert_eq!(drain(&send).await, vec![due_job]);
+    assert!(store.get(&later_key).await.unwrap().is_some());
 }

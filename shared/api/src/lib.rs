@@ -12,6 +12,7 @@ pub mod discovery;
 pub mod error;
 pub mod idempotency;
 pub mod invocations;
+pub mod jobs;
 pub mod keys;
 pub mod lenient;
 pub mod list;

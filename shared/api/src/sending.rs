@@ -430,7 +430,13 @@ async fn sent(app: &App, job: &Job, item: &Item, c: &SendCtx, message_id: &str) 
     finish(app, job, item, inv::SUCCEEDED, COST_MILLI, result, Value::Null).await
 }
 
-async fn uncertain(app: &App, job: &Job, item: &Item, message_id: &str, why: &str) -> Result<(), HandlerError> {
+pub(crate) async fn uncertain(
+    app: &App,
+    job: &Job,
+    item: &Item,
+    message_id: &str,
+    why: &str,
+) -> Result<(), HandlerError> {
     let id = records::str_of(item, "invocationId").unwrap_or_default();
     let input = item.get("input").cloned().unwrap_or_default();
     let ws = records::str_of(item, "workspaceId").unwrap_or_default();

@@ -11,6 +11,8 @@
 //! [`worker::run_worker`] is the consuming loop the local binary and the tests share.
 
 pub mod conformance;
+pub mod forward;
+pub mod lambda;
 pub mod sqs;
 pub mod store_queue;
 pub mod worker;
@@ -19,6 +21,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
+pub use forward::{Forwarded, Forwarder};
 pub use sqs::{parse_lambda_record, SqsQueue};
 pub use store_queue::StoreQueue;
 pub use worker::{run_worker, HandlerError, WorkerOptions};

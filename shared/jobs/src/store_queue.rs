@@ -228,15 +228,21 @@ fn job_item(pk: &str, job: &Job, delay: Duration) -> Item {
 }
 
 /// A job item as read.
-struct Stored {
-    item: Item,
+pub(crate) struct Stored {
+    pub(crate) item: Item,
     sk: String,
-    job: Job,
-    receives: u32,
+    pub(crate) job: Job,
+    pub(crate) receives: u32,
 }
 
 impl Stored {
-    fn from_item(item: &Item) -> Result<Stored, JobError> {
+    /// When the job becomes visible: the sort key's leading timestamp.
+    pub(crate) fn visible_at(&self) -> Option<DateTime<Utc>> {
+        let (t, _) = self.sk.split_once('#')?;
+        DateTime::parse_from_rfc3339(t).ok().map(|t| t.with_timezone(&Utc))
+    }
+
+    pub(crate) fn from_item(item: &Item) -> Result<Stored, JobError> {
         let bad = || JobError::Internal(format!("malformed job item {:?}", Key::of(item)));
         let text = |attr: &str| item.get(attr).and_then(Value::as_str).map(str::to_owned).ok_or_else(bad);
         let job =
@@ -247,7 +253,7 @@ impl Stored {
     }
 }
 
-fn stamp(t: DateTime<Utc>) -> String {
+pub(crate) fn stamp(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 

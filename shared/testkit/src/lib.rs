@@ -3,9 +3,11 @@
 //! - [`moto`]: a local DynamoDB (moto's server) for tests that talk to a real DynamoDB API.
 //! - [`smtp`]: an SMTP server (aiosmtpd) on loopback that keeps the messages it accepts.
 //! - [`server`]: the real `linkcrm` binary on a loopback port, for black-box tests.
+//! - [`lambda`]: a Lambda function binary under a fake Runtime API, for one invocation.
 //! - [`fake_apollo`]: Apollo.io's people search and bulk enrichment, in Apollo's shapes, with scriptable faults.
 
 pub mod fake_apollo;
+pub mod lambda;
 pub mod moto;
 pub mod server;
 pub mod smtp;

@@ -1,0 +1,136 @@
+//! Queued work, one entry point for every door: the local binary's in-process worker and the
+//! SQS-triggered worker Lambdas (`functions/discover-worker`, `functions/send-worker`) call
+//! [`handle`] with each delivery, and get the same behaviour.
+//!
+//! Dispatch is by job kind. A job whose delivery is its last one (`receive_count` reached
+//! `max_receives`, the queue's redrive limit) and that did not finish is given up here rather than
+//! left to the dead-letter queue with its invocation RUNNING: the invocation fails with
+//! `job_failed` and its credit reservation is released; a send that had been claimed but not
+//! recorded is SEND_UNCERTAIN (never sent again). The job is then acknowledged. Only a worker that
+//! dies during a job's last delivery leaves it to the dead-letter queue (alarmed on in AWS).
+
+use crate::crm::records;
+use crate::invocations::{self as inv};
+use crate::{discovery, sending, App};
+use linkcrm_jobs::{Delivery, HandlerError, Job};
+use linkcrm_mail::Mailer;
+use linkcrm_providers::ContactFinder;
+use linkcrm_storage::StoreError;
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Deliveries of a job before it is given up (and, in SQS, the redrive `maxReceiveCount`).
+pub const MAX_RECEIVES: u32 = 5;
+
+/// What the handlers need besides the store.
+#[derive(Clone)]
+pub struct Workers {
+    pub mailer: Arc<dyn Mailer>,
+    /// `None` when no Apollo key is configured: discovery fails its invocations saying so.
+    pub finder: Option<Arc<dyn ContactFinder>>,
+    pub max_receives: u32,
+}
+
+impl Workers {
+    /// SMTP through each mailbox's own server, Apollo from the environment
+    /// (`LINKCRM_APOLLO_API_KEY`, `LINKCRM_APOLLO_BASE_URL`), `LINKCRM_MAX_RECEIVES` (default 5).
+    pub fn from_env() -> Self {
+        Workers {
+            mailer: Arc::new(linkcrm_mail::SmtpMailer::new()),
+            finder: apollo_from_env(),
+            max_receives: std::env::var("LINKCRM_MAX_RECEIVES")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .filter(|n| *n >= 1)
+                .unwrap_or(MAX_RECEIVES),
+        }
+    }
+}
+
+/// The Apollo client from `LINKCRM_APOLLO_BASE_URL` (default Apollo's own) and
+/// `LINKCRM_APOLLO_API_KEY`; `None` without a key, and discovery then fails its invocations with
+/// `provider_unavailable` saying so.
+pub fn apollo_from_env() -> Option<Arc<dyn ContactFinder>> {
+    let key = std::env::var("LINKCRM_APOLLO_API_KEY").ok().filter(|k| !k.trim().is_empty())?;
+    let base = std::env::var("LINKCRM_APOLLO_BASE_URL")
+        .unwrap_or_else(|_| linkcrm_providers::apollo::DEFAULT_BASE_URL.to_owned());
+    match linkcrm_providers::ApolloClient::new(base, key) {
+        Ok(c) => Some(Arc::new(c)),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot build the Apollo client; discovery will fail its invocations");
+            None
+        }
+    }
+}
+
+/// Runs one delivery.
+pub async fn handle(app: &App, workers: &Workers, d: &Delivery) -> Result<(), HandlerError> {
+    let outcome = match d.job.kind.as_str() {
+        discovery::JOB_KIND => discovery::handle(app, workers.finder.as_deref(), &d.job).await,
+        sending::JOB_KIND => sending::handle(app, workers.mailer.as_ref(), &d.job, d.receive_count).await,
+        other => Err(HandlerError::Fail(format!("no handler for job kind '{other}'"))),
+    };
+    match outcome {
+        Err(e) if d.receive_count >= workers.max_receives => {
+            let why = match &e {
+                HandlerError::Retry { .. } => "it kept failing with passing errors".to_owned(),
+                HandlerError::Fail(reason) => reason.clone(),
+            };
+            tracing::error!(job = %d.job.id, kind = %d.job.kind, receives = d.receive_count, %why, "giving the job up");
+            give_up(app, &d.job, d.receive_count, &why).await
+        }
+        other => other,
+    }
+}
+
+/// Ends a job's invocation as failed (credits released). Idempotent: a finished invocation is left
+/// as it is. A store that is still down makes this a retry too; the job then dead-letters.
+pub async fn give_up(app: &App, job: &Job, receives: u32, why: &str) -> Result<(), HandlerError> {
+    let retry = |e: &dyn std::fmt::Display| {
+        tracing::warn!(job = %job.id, error = %e, "could not give the job up");
+        HandlerError::Retry { after: Duration::from_secs(5) }
+    };
+    let Some(id) = job.payload.get("invocationId").and_then(Value::as_str) else { return Ok(()) };
+    let Some(item) = app.store.get(&inv::key(id)).await.map_err(|e| retry(&e))? else { return Ok(()) };
+    if !matches!(inv::status(&item), inv::PENDING | inv::RUNNING) {
+        return Ok(());
+    }
+    if job.kind == sending::JOB_KIND {
+        if let Some(claim) = app.store.get(&sending::claim_key(id)).await.map_err(|e| retry(&e))? {
+            let message_id = records::str_of(&claim, "messageId").unwrap_or_default().to_owned();
+            let Some(event_id) = records::str_of(&claim, "eventId") else {
+                return sending::uncertain(
+                    app,
+                    job,
+                    &item,
+                    &message_id,
+                    "The send job was given up after it was claimed",
+                )
+                .await;
+            };
+            // Sent and recorded; only the finish was missing.
+            let result = serde_json::json!({ "eventId": event_id, "messageId": message_id });
+            let ops = inv::finish_ops(&item, inv::SUCCEEDED, sending::COST_MILLI, result, Value::Null)
+                .map_err(|e| HandlerError::Fail(e.message))?;
+            return match app.store.transact(ops).await {
+                Ok(()) | Err(StoreError::ConditionFailed { .. }) => Ok(()),
+                Err(e) => Err(retry(&e)),
+            };
+        }
+    }
+    let p = inv::problem(503, "job_failed", &format!("The job was given up after {receives} attempts: {why}"));
+    let ops = inv::finish_ops(&item, inv::FAILED, 0, Value::Null, p).map_err(|e| HandlerError::Fail(e.message))?;
+    match app.store.transact(ops).await {
+        Ok(()) | Err(StoreError::ConditionFailed { .. }) => Ok(()),
+        Err(e) => Err(retry(&e)),
+    }
+}
+
+/// The app a worker Lambda runs on: DynamoDB table `LINKCRM_TABLE` (endpoint from the AWS
+/// environment), no request rate limiting (no HTTP door).
+pub async fn lambda_app() -> anyhow::Result<Arc<App>> {
+    let table = std::env::var("LINKCRM_TABLE").map_err(|_| anyhow::anyhow!("LINKCRM_TABLE is not set"))?;
+    let store = linkcrm_storage::dynamo::DynamoStore::from_env(&table, None).await;
+    App::new(Arc::new(store), crate::Config { rate_limit_per_sec: 0.0, ..Default::default() }).await
+}
