@@ -103,6 +103,11 @@ pub async fn conditional_writes(store: Arc<dyn Store>) {
     assert!(r.unwrap_err().is_condition_failed());
     assert_eq!(store.get(&missing).await.unwrap(), None, "a refused update does not create the item");
     assert!(store.delete(&missing, Some(Condition::Exists)).await.unwrap_err().is_condition_failed());
+    // A quota check passes on a counter that does not exist yet, and creates it.
+    let counter = Key::new(&pk, "counter");
+    store.update(&counter, Update::new().add("count", 1), Some(Condition::Below("count".into(), 1))).await.unwrap();
+    let r = store.update(&counter, Update::new().add("count", 1), Some(Condition::Below("count".into(), 1))).await;
+    assert!(r.unwrap_err().is_condition_failed(), "the second add would pass the quota");
 
     let cases: Vec<(Condition, bool)> = vec![
         (Condition::Exists, true),
@@ -116,6 +121,10 @@ pub async fn conditional_writes(store: Arc<dyn Store>) {
         (Condition::AtLeast("count".into(), 5), true),
         (Condition::AtLeast("count".into(), 6), false),
         (Condition::AtLeast("absent".into(), 0), false),
+        (Condition::Below("count".into(), 6), true),
+        (Condition::Below("count".into(), 5), false),
+        (Condition::Below("absent".into(), 0), true),
+        (Condition::Below("state".into(), 9), false),
         (Condition::VersionEquals(1), true),
         (Condition::VersionEquals(2), false),
         (Condition::And(vec![Condition::VersionEquals(1), Condition::AtLeast("count".into(), 1)]), true),

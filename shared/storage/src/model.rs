@@ -88,6 +88,9 @@ pub enum Condition {
     AttrPresent(String),
     /// The item exists and the number `attr` is at least the value.
     AtLeast(String, i64),
+    /// The item is absent, lacks `attr`, or the number `attr` is below the value: a quota check
+    /// ("fewer than n so far") that an `Add` can carry without reading the counter first.
+    Below(String, i64),
     /// The item exists and its `version` attribute equals the value.
     VersionEquals(i64),
     And(Vec<Condition>),
@@ -107,6 +110,10 @@ impl Condition {
             Condition::AtLeast(attr, n) => {
                 item.and_then(|i| i.get(attr)).and_then(number_of).is_some_and(|x| x >= *n as f64)
             }
+            Condition::Below(attr, n) => match item.and_then(|i| i.get(attr)) {
+                None => true,
+                Some(v) => number_of(v).is_some_and(|x| x < *n as f64),
+            },
             Condition::VersionEquals(n) => {
                 item.and_then(|i| i.get(VERSION)).and_then(number_of).is_some_and(|x| x == *n as f64)
             }

@@ -3,10 +3,12 @@
 //! - [`moto`]: a local DynamoDB (moto's server) for tests that talk to a real DynamoDB API.
 //! - [`smtp`]: an SMTP server (aiosmtpd) on loopback that keeps the messages it accepts.
 //! - [`server`]: the real `linkcrm` binary on a loopback port, for black-box tests.
+//! - [`http`]: a router on loopback and a JSON client for it.
 //! - [`lambda`]: a Lambda function binary under a fake Runtime API, for one invocation.
 //! - [`fake_apollo`]: Apollo.io's people search and bulk enrichment, in Apollo's shapes, with scriptable faults.
 
 pub mod fake_apollo;
+pub mod http;
 pub mod lambda;
 pub mod moto;
 pub mod server;

@@ -157,6 +157,12 @@ impl Expr {
                 let number = self.is_number(&n);
                 format!("({live} AND {number} AND {n} >= {x})")
             }
+            Condition::Below(a, x) => {
+                let live = self.live();
+                let (n, x) = (self.name(a), self.number(*x));
+                let number = self.is_number(&n);
+                format!("((NOT {live}) OR attribute_not_exists({n}) OR ({number} AND {n} < {x}))")
+            }
             Condition::VersionEquals(x) => {
                 let live = self.live();
                 let (n, x) = (self.name(VERSION), self.number(*x));
@@ -233,9 +239,11 @@ pub(super) fn normalize_sort_key(sk: &SortKey) -> Option<SortKey> {
 pub(super) fn mentions(c: &Condition, attrs: &[&str]) -> bool {
     match c {
         Condition::Exists | Condition::NotExists => false,
-        Condition::Equals(a, _) | Condition::AttrAbsent(a) | Condition::AttrPresent(a) | Condition::AtLeast(a, _) => {
-            attrs.contains(&a.as_str())
-        }
+        Condition::Equals(a, _)
+        | Condition::AttrAbsent(a)
+        | Condition::AttrPresent(a)
+        | Condition::AtLeast(a, _)
+        | Condition::Below(a, _) => attrs.contains(&a.as_str()),
         Condition::VersionEquals(_) => attrs.contains(&VERSION),
         Condition::And(cs) | Condition::Or(cs) => cs.iter().any(|c| mentions(c, attrs)),
     }
