@@ -76,7 +76,10 @@ impl World {
         let contact = json!({ "accountId": rel["accountId"], "firstName": "Pat", "email": email });
         let contact = self.api.ok(Method::POST, "/v1/link-building/crm/contact", Some(contact), 201).await;
         let body = json!({ "contactId": contact["id"], "subject": format!("Guest post for {domain}"), "body": "Hi,\n\nAn idea.\n\nDana" });
-        let accepted = self.api.ok(Method::POST, &format!("{REL}/{}/send-email", rel["id"].as_str().unwrap()), Some(body), 202).await;
+        let accepted = self
+            .api
+            .ok(Method::POST, &format!("{REL}/{}/send-email", rel["id"].as_str().unwrap()), Some(body), 202)
+            .await;
         accepted["invocationId"].as_str().unwrap().to_owned()
     }
 

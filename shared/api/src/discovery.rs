@@ -91,6 +91,11 @@ pub async fn handle(app: &App, finder: Option<&dyn ContactFinder>, job: &Job) ->
             (inv::SUCCEEDED, run.searched * PER_ACCOUNT_MILLI, json!({ "perAccount": run.per_account }), Value::Null)
         }
         Err(Failure::Store(e)) => return Err(retry(&e)),
+        Err(Failure::RateLimited(after)) => {
+            let after = after.unwrap_or(Duration::from_secs(30)).clamp(Duration::from_secs(1), linkcrm_jobs::MAX_DELAY);
+            tracing::warn!(job = %job.id, ?after, "Apollo is rate limiting; the discovery is rescheduled");
+            return Err(HandlerError::Retry { after });
+        }
         Err(Failure::Provider { searched, per_account, status, code, message }) => (
             inv::FAILED,
             searched * PER_ACCOUNT_MILLI,
@@ -114,7 +119,15 @@ struct Run {
 
 enum Failure {
     Store(String),
-    Provider { searched: i64, per_account: Vec<Value>, status: u16, code: &'static str, message: String },
+    /// Apollo's `Retry-After`, when it gave one.
+    RateLimited(Option<Duration>),
+    Provider {
+        searched: i64,
+        per_account: Vec<Value>,
+        status: u16,
+        code: &'static str,
+        message: String,
+    },
 }
 
 async fn run(app: &App, finder: Option<&dyn ContactFinder>, item: &Item) -> Result<Run, Failure> {
@@ -148,6 +161,9 @@ async fn run(app: &App, finder: Option<&dyn ContactFinder>, item: &Item) -> Resu
         };
         let found = match finder.find_contacts(account.domain(), &roles, &seniority).await {
             Ok(found) => found,
+            // Rate limited for longer than the client waits in place: reschedule the job rather
+            // than hold the worker (the run resumes from the start; see the module docs).
+            Err(ProviderError::RateLimited { retry_after }) => return Err(Failure::RateLimited(retry_after)),
             Err(e) => {
                 let (status, code, message) = match &e {
                     ProviderError::QuotaExceeded => {
