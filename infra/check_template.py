@@ -11,7 +11,12 @@ Fails (exit 1, one line per problem) unless:
     any action with a wildcard (`*`, `dynamodb:*`, `dynamodb:Get*`, ...), or
     uses Allow + NotAction (which allows everything not listed);
   * every AWS::Serverless::Function names an explicit Role (otherwise SAM
-    attaches managed policies that this check cannot see).
+    attaches managed policies that this check cannot see);
+  * every SQS event source of a function reports partial batch failures
+    (ReportBatchItemFailures), reads a queue of this template that has a
+    RedrivePolicy to a dead-letter queue, and that queue's VisibilityTimeout
+    is at least 6x the function's Timeout (Lambda's advice, so a job is not
+    delivered again while its first run is still going).
 
 The template is read with cfn-lint's decoder, which understands the
 short-form intrinsic tags (!Ref, !GetAtt, !Sub, ...).
@@ -203,8 +208,57 @@ def check_function_roles(template: dict) -> list[str]:
     return errors
 
 
+def ref_target(value: Any) -> str | None:
+    """The logical id a `!GetAtt X.Arn` / `!Ref X` points at."""
+    if isinstance(value, dict):
+        if "Fn::GetAtt" in value:
+            target = value["Fn::GetAtt"]
+            return target[0] if isinstance(target, list) else str(target).split(".")[0]
+        if "Ref" in value:
+            return str(value["Ref"])
+    return None
+
+
+def check_queue_workers(template: dict) -> list[str]:
+    errors = []
+    resources = template.get("Resources") or {}
+    default_timeout = ((template.get("Globals") or {}).get("Function") or {}).get("Timeout", 3)
+    for name, res in resources.items():
+        if not isinstance(res, dict) or res.get("Type") != "AWS::Serverless::Function":
+            continue
+        props = res.get("Properties") or {}
+        timeout = props.get("Timeout", default_timeout)
+        for event_name, event in (props.get("Events") or {}).items():
+            if not isinstance(event, dict) or event.get("Type") != "SQS":
+                continue
+            where = f"function {name} event {event_name}"
+            eprops = event.get("Properties") or {}
+            if "ReportBatchItemFailures" not in as_list(eprops.get("FunctionResponseTypes")):
+                errors.append(f"{where}: FunctionResponseTypes must include ReportBatchItemFailures")
+            queue_id = ref_target(eprops.get("Queue"))
+            queue = resources.get(queue_id) if queue_id else None
+            if not isinstance(queue, dict) or queue.get("Type") != "AWS::SQS::Queue":
+                errors.append(f"{where}: Queue must be an AWS::SQS::Queue of this template")
+                continue
+            qprops = queue.get("Properties") or {}
+            if not (qprops.get("RedrivePolicy") or {}).get("deadLetterTargetArn"):
+                errors.append(f"{where}: queue {queue_id} has no RedrivePolicy to a dead-letter queue")
+            visibility = qprops.get("VisibilityTimeout", 30)
+            if isinstance(visibility, int) and isinstance(timeout, int) and visibility < 6 * timeout:
+                errors.append(
+                    f"{where}: queue {queue_id} VisibilityTimeout {visibility} is under 6x the "
+                    f"function Timeout {timeout}"
+                )
+    return errors
+
+
 def check(template: dict, spec: dict) -> list[str]:
-    return check_table(template, spec) + check_iam(template) + check_function_roles(template)
+    return (
+        check_table(template, spec)
+        + check_iam(template)
+        + check_function_roles(template)
+        + check_queue_workers(template)
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -226,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(
         f"check_template: {args.template.name} OK (table matches {args.table_spec.name}; "
-        "no Scan, no wildcard actions, explicit function roles)"
+        "no Scan, no wildcard actions, explicit function roles, queue workers wired)"
     )
     return 0
 

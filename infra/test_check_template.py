@@ -155,6 +155,29 @@ class CheckTemplateTest(unittest.TestCase):
         del t["Resources"]["RelayFunction"]["Properties"]["Role"]
         self.assertFails(t, "function RelayFunction: no explicit Role")
 
+    def send_event(self, template: dict) -> dict:
+        return template["Resources"]["SendWorkerFunction"]["Properties"]["Events"]["SendJobs"]["Properties"]
+
+    def test_worker_without_partial_batch_failures_fails(self) -> None:
+        t = self.mutated()
+        self.send_event(t)["FunctionResponseTypes"] = []
+        self.assertFails(t, "SendJobs: FunctionResponseTypes must include ReportBatchItemFailures")
+
+    def test_worker_queue_without_dead_letter_queue_fails(self) -> None:
+        t = self.mutated()
+        del t["Resources"]["SendQueue"]["Properties"]["RedrivePolicy"]
+        self.assertFails(t, "queue SendQueue has no RedrivePolicy")
+
+    def test_worker_queue_visibility_under_six_timeouts_fails(self) -> None:
+        t = self.mutated()
+        t["Resources"]["DiscoverQueue"]["Properties"]["VisibilityTimeout"] = 300
+        self.assertFails(t, "queue DiscoverQueue VisibilityTimeout 300 is under 6x")
+
+    def test_worker_reading_a_foreign_queue_fails(self) -> None:
+        t = self.mutated()
+        self.send_event(t)["Queue"] = "arn:aws:sqs:us-east-1:123456789012:elsewhere"
+        self.assertFails(t, "Queue must be an AWS::SQS::Queue of this template")
+
     # The script end to end, on a mutated copy of the YAML text.
     def run_script(self, template_path: Path) -> subprocess.CompletedProcess:
         return subprocess.run(

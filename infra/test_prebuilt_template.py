@@ -18,7 +18,12 @@ import check_template  # noqa: E402
 import prebuilt_template  # noqa: E402
 
 TEMPLATE = HERE.parent / "template.yaml"
-RUST_FUNCTIONS = {"WorkspacesFunction": "workspaces", "RelayFunction": "relay"}
+RUST_FUNCTIONS = {
+    "WorkspacesFunction": "workspaces",
+    "RelayFunction": "relay",
+    "SendWorkerFunction": "send-worker",
+    "DiscoverWorkerFunction": "discover-worker",
+}
 
 
 class PrebuiltTemplateTest(unittest.TestCase):
