@@ -22,6 +22,7 @@ pub mod outbox;
 pub mod platform;
 pub mod ratelimit;
 pub mod rest;
+pub mod secret_refs;
 pub mod secrets;
 pub mod sending;
 pub mod suppression;

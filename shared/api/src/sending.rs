@@ -96,18 +96,20 @@ fn today() -> String {
     time::now_string().chars().take(10).collect()
 }
 
-pub fn smtp_settings(app: &App, mailbox: &Item) -> SmtpSettings {
-    SmtpSettings {
+/// The mailbox's SMTP settings, its password resolved (sealed in the item, or a reference).
+pub async fn smtp_settings(app: &App, mailbox: &Item) -> Result<SmtpSettings, crate::secret_refs::RefError> {
+    let password = crate::ops::mailboxes::password_of(app, mailbox).await?;
+    Ok(SmtpSettings {
         host: records::str_of(mailbox, "smtpHost").unwrap_or_default().to_owned(),
         port: records::int_of(mailbox, "smtpPort").unwrap_or(587) as u16,
         username: records::str_of(mailbox, "smtpUsername").map(str::to_owned),
-        password: crate::ops::mailboxes::password_of(app, mailbox),
+        password,
         security: match records::str_of(mailbox, "security") {
             Some("none") => Security::None,
             Some("tls") => Security::Tls,
             _ => Security::StartTls,
         },
-    }
+    })
 }
 
 fn retry(job: &Job, e: &dyn std::fmt::Display) -> HandlerError {
@@ -323,7 +325,10 @@ async fn load_context(app: &App, item: &Item) -> Result<SendCtx, Loaded> {
         }
     }
     Ok(SendCtx {
-        smtp: smtp_settings(app, &mailbox),
+        smtp: smtp_settings(app, &mailbox).await.map_err(|e| match e {
+            crate::secret_refs::RefError::Missing(m) => Loaded::Gone(format!("The mailbox's password reference: {m}")),
+            crate::secret_refs::RefError::Unavailable(m) => Loaded::Store(m),
+        })?,
         from_name: records::str_of(&mailbox, "fromName").unwrap_or_default().to_owned(),
         from_address: records::str_of(&mailbox, "fromAddress").unwrap_or_default().to_owned(),
         mailbox_cap: records::int_of(&mailbox, "dailyCap").unwrap_or(50),

@@ -67,10 +67,7 @@ fn check_host(raw: &str) -> ApiResult<String> {
 }
 
 fn check_ref(raw: &str) -> ApiResult<String> {
-    let ok =
-        (raw.starts_with("env:") && raw.len() > 4 && raw[4..].chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
-            || (raw.starts_with("arn:aws:secretsmanager:") && raw.len() < 2048);
-    if ok {
+    if crate::secret_refs::is_reference(raw) {
         Ok(raw.to_owned())
     } else {
         Err(ApiError::invalid_field("passwordRef", "invalid_request", "must be env:NAME or a Secrets Manager ARN"))
@@ -346,9 +343,12 @@ impl Operation for Delete {
 }
 
 /// The password a send should use: unsealed, or read from the referenced environment variable.
-pub fn password_of(app: &crate::App, item: &Item) -> Option<String> {
+pub async fn password_of(app: &crate::App, item: &Item) -> Result<Option<String>, crate::secret_refs::RefError> {
     if let Some(sealed) = records::str_of(item, "passwordSealed") {
-        return app.open_sealed(sealed);
+        return Ok(app.open_sealed(sealed));
     }
-    records::str_of(item, "passwordRef").and_then(|r| r.strip_prefix("env:")).and_then(|name| std::env::var(name).ok())
+    match records::str_of(item, "passwordRef") {
+        Some(r) => crate::secret_refs::resolve(r).await.map(Some),
+        None => Ok(None),
+    }
 }
