@@ -8,25 +8,24 @@
 //!    and per-recipient-domain daily caps, the same message within 24 h). A blocked send fails the
 //!    invocation with `send_blocked`, releases the reservation and records SEND_BLOCKED; it is never
 //!    retried into sending;
-//! 3. writes `SENDCLAIM#<invocationId>` (NotExists) with the chosen Message-ID, together with the
-//!    duplicate guard and the cap counters, before talking SMTP;
+//! 3. writes `SENDCLAIM#<invocationId>` (NotExists) with the chosen Message-ID and a lease,
+//!    together with the duplicate guard and one more on the day's cap counters (each only while
+//!    under its cap), before talking SMTP. A claim refused because a concurrent send took the last
+//!    of a cap is decided again from fresh counts (policy first), a few times in place;
 //! 4. sends; on acceptance records EMAIL_SENT through `record_event` (so every derived field moves
 //!    as for a manual event), then writes the `MSGID#<message id>` item with the claim's result
 //!    (the event id), then the charge and SUCCEEDED in one transaction.
 //!
-//! A job delivered again that finds a claim without a result cannot know whether the server got
-//! the message: it records SEND_UNCERTAIN and fails the invocation with `send_uncertain`; it never
-//! resends. The same happens when the SMTP connection drops after the data was sent.
+//! A job delivered again that finds a claim without a result waits while the claim's lease lasts
+//! (`LINKCRM_SEND_CLAIM_LEASE_SECS`, 180 s, above the mailer's bounded SMTP phases): the claimer
+//! may be a duplicate delivery still sending. After the lease it cannot know whether the server
+//! got the message: it records SEND_UNCERTAIN and fails the invocation with `send_uncertain`; it
+//! never resends. The same happens when the SMTP connection drops after the data was sent.
 //!
 //! `record_event` runs its own transaction, so EMAIL_SENT, the reply key and the finish are three
 //! commits. A worker stopping after the claim's result was written is finished by the redelivery
 //! (SUCCEEDED, charged once); one stopping between the send and that write leaves a claim without a
 //! result, which the redelivery turns into SEND_UNCERTAIN (without a charge).
-//!
-//! Known limit: a job redelivered while its first run is still talking SMTP (the worker's
-//! visibility timeout, 10 minutes, is far above the mailer's 30-second phase limits) would be
-//! judged uncertain; the first run's finish then loses the version race, so its reply key is
-//! still written but the invocation stays FAILED `send_uncertain`.
 
 use crate::crm::records::{self, obj, AccountRecord};
 use crate::crm::{keys, write};
@@ -153,61 +152,48 @@ pub async fn handle(app: &App, mailer: &dyn Mailer, job: &Job, receive_count: u3
             let result = json!({ "eventId": event_id, "messageId": message_id });
             return finish(app, job, &item, inv::SUCCEEDED, COST_MILLI, result, Value::Null).await;
         }
+        // Claimed, no result yet: while the claimer's lease lasts it may still be talking SMTP (a
+        // duplicate delivery running alongside it); look again when the lease is over.
+        let lease_left = records::int_of(&claim, "leaseUntil").unwrap_or(0) - linkcrm_storage::now_epoch();
+        if lease_left > 0 {
+            return Err(HandlerError::Retry { after: Duration::from_secs(lease_left as u64 + 1) });
+        }
         return uncertain(app, job, &item, &message_id, "The job was delivered again after the send was claimed").await;
     }
-    let ctx = match load_context(app, &item).await {
-        Ok(c) => c,
-        Err(Loaded::Store(e)) => return Err(retry(job, &e)),
-        Err(Loaded::Gone(message)) => {
-            return finish(app, job, &item, inv::FAILED, 0, Value::Null, inv::problem(422, "send_invalid", &message))
-                .await
-        }
-    };
-    let reasons = match blocked_reasons(app, &ctx).await {
-        Ok(r) => r,
-        Err(e) => return Err(retry(job, &e)),
-    };
-    if !reasons.is_empty() {
-        return blocked(app, job, &item, &ctx, reasons).await;
-    }
-
-    // Claim the send, with the duplicate guard and the day's counters, before any SMTP.
-    let message_id =
-        linkcrm_mail::new_message_id(ctx.from_address.rsplit_once('@').map(|(_, d)| d).unwrap_or("linkcrm"));
-    let now = linkcrm_storage::now_epoch();
-    let dup = duplicate_key(&ctx.ws, &ctx.contact_id, &ctx.subject, &ctx.body);
-    let mut ops = vec![
-        TxOp::put_if(
-            obj(json!({ "PK": claim_key(id).pk, "SK": "#", "entity": "sendClaim", "invocationId": id,
-                        "messageId": message_id, "mailboxId": ctx.mailbox_id, "claimedAt": time::now_string() })),
-            Condition::NotExists,
-        ),
-        TxOp::put_if(
-            obj(json!({ "PK": dup.pk, "SK": dup.sk, "entity": "sendGuard", "invocationId": id,
-                        "ttl": now + DUPLICATE_WINDOW_SECS })),
-            Condition::NotExists,
-        ),
-    ];
-    for (sk, seen) in [(&ctx.mailbox_counter, ctx.mailbox_sent), (&ctx.domain_counter, ctx.domain_sent)] {
-        let cond = if seen == 0 {
-            Condition::Or(vec![Condition::NotExists, Condition::Equals("count".into(), json!(0))])
-        } else {
-            Condition::Equals("count".into(), json!(seen))
+    // Policy, then the claim. A claim refused because another send took the last of a cap (or
+    // the guard) meanwhile is decided again from fresh counts, here, a few times.
+    let mut attempt = 0;
+    let (ctx, message_id) = loop {
+        attempt += 1;
+        let ctx = match load_context(app, &item).await {
+            Ok(c) => c,
+            Err(Loaded::Store(e)) => return Err(retry(job, &e)),
+            Err(Loaded::Gone(message)) => {
+                let p = inv::problem(422, "send_invalid", &message);
+                return finish(app, job, &item, inv::FAILED, 0, Value::Null, p).await;
+            }
         };
-        ops.push(TxOp::update_if(
-            Key::new(cap_pk(&ctx.ws), sk.as_str()),
-            Update::new().add("count", 1).set("ttl", now + 3 * 24 * 3600),
-            cond,
-        ));
-    }
-    match app.store.transact(ops).await {
-        Ok(()) => {}
-        // Another send took a counter or the guard meanwhile: look again (the policy decides).
-        Err(StoreError::ConditionFailed { .. } | StoreError::Conflict) => {
-            return Err(HandlerError::Retry { after: Duration::from_millis(300) })
+        let reasons = match blocked_reasons(app, &ctx).await {
+            Ok(r) => r,
+            Err(e) => return Err(retry(job, &e)),
+        };
+        if !reasons.is_empty() {
+            return blocked(app, job, &item, &ctx, reasons).await;
         }
-        Err(e) => return Err(retry(job, &e)),
-    }
+        let message_id =
+            linkcrm_mail::new_message_id(ctx.from_address.rsplit_once('@').map(|(_, d)| d).unwrap_or("linkcrm"));
+        match app.store.transact(claim_ops(id, &ctx, &message_id)).await {
+            Ok(()) => break (ctx, message_id),
+            Err(StoreError::ConditionFailed { .. } | StoreError::Conflict) if attempt < 4 => {
+                tokio::time::sleep(Duration::from_millis(20 * attempt)).await;
+            }
+            // A duplicate delivery claimed it, or the store keeps refusing: look again later.
+            Err(StoreError::ConditionFailed { .. } | StoreError::Conflict) => {
+                return Err(HandlerError::Retry { after: Duration::from_millis(300) })
+            }
+            Err(e) => return Err(retry(job, &e)),
+        }
+    };
 
     let email = OutgoingEmail {
         from_name: ctx.from_name.clone(),
@@ -226,6 +212,7 @@ pub async fn handle(app: &App, mailer: &dyn Mailer, job: &Job, receive_count: u3
         Err(MailError::Uncertain(m)) => uncertain(app, job, &item, &message_id, &m).await,
         Err(e @ (MailError::Deferred { .. } | MailError::Unavailable(_))) => {
             // Nothing was delivered: undo the claim so that a later delivery may send.
+            let dup = duplicate_key(&ctx.ws, &ctx.contact_id, &ctx.subject, &ctx.body);
             let mut undo = vec![TxOp::delete(claim_key(id)), TxOp::delete(dup)];
             for sk in [&ctx.mailbox_counter, &ctx.domain_counter] {
                 undo.push(TxOp::update(Key::new(cap_pk(&ctx.ws), sk.as_str()), Update::new().add("count", -1)));
@@ -255,6 +242,41 @@ pub async fn handle(app: &App, mailer: &dyn Mailer, job: &Job, receive_count: u3
             finish(app, job, &item, inv::FAILED, 0, Value::Null, inv::problem(status, code, &e.to_string())).await
         }
     }
+}
+
+/// How long a claimer may still be sending: the mailer's phases are bounded at 30 s each
+/// (`LINKCRM_SEND_CLAIM_LEASE_SECS`, default 180).
+fn claim_lease_secs() -> i64 {
+    std::env::var("LINKCRM_SEND_CLAIM_LEASE_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(180)
+}
+
+/// The claim, written before any SMTP: the claim item (with its lease), the duplicate guard, and
+/// one more on the day's mailbox and recipient-domain counters, each only while under its cap (a
+/// quota condition, so concurrent sends from one mailbox do not conflict until the cap is near).
+fn claim_ops(id: &str, ctx: &SendCtx, message_id: &str) -> Vec<TxOp> {
+    let now = linkcrm_storage::now_epoch();
+    let dup = duplicate_key(&ctx.ws, &ctx.contact_id, &ctx.subject, &ctx.body);
+    let mut ops = vec![
+        TxOp::put_if(
+            obj(json!({ "PK": claim_key(id).pk, "SK": "#", "entity": "sendClaim", "invocationId": id,
+                        "messageId": message_id, "mailboxId": ctx.mailbox_id, "claimedAt": time::now_string(),
+                        "leaseUntil": now + claim_lease_secs() })),
+            Condition::NotExists,
+        ),
+        TxOp::put_if(
+            obj(json!({ "PK": dup.pk, "SK": dup.sk, "entity": "sendGuard", "invocationId": id,
+                        "ttl": now + DUPLICATE_WINDOW_SECS })),
+            Condition::NotExists,
+        ),
+    ];
+    for (sk, cap) in [(&ctx.mailbox_counter, ctx.mailbox_cap), (&ctx.domain_counter, domain_daily_cap())] {
+        ops.push(TxOp::update_if(
+            Key::new(cap_pk(&ctx.ws), sk.as_str()),
+            Update::new().add("count", 1).set("ttl", now + 3 * 24 * 3600),
+            Condition::Below("count".into(), cap),
+        ));
+    }
+    ops
 }
 
 struct SendCtx {

@@ -165,6 +165,29 @@ async fn a_claim_without_a_result_is_uncertain_and_never_resent() {
 }
 
 #[tokio::test]
+async fn a_claim_whose_lease_runs_waits_for_its_claimer() {
+    let s = setup().await;
+    // A duplicate delivery claimed the send a moment ago and may still be talking SMTP.
+    let item = app_get(&s.app, &inv::key(&s.id)).await;
+    let claim = sending::claim_key(&s.id);
+    let lease = linkcrm_storage::now_epoch() + 60;
+    s.app
+        .store
+        .transact(vec![
+            inv::transition(&item, inv::RUNNING, vec![]),
+            TxOp::put(obj(json!({ "PK": claim.pk, "SK": claim.sk, "messageId": "m1@outreach.example.com",
+                                  "leaseUntil": lease }))),
+        ])
+        .await
+        .unwrap();
+    let stub = Stub::default();
+    let r = sending::handle(&s.app, &stub, &s.job, 2).await;
+    assert!(matches!(r, Err(HandlerError::Retry { after }) if after.as_secs() >= 55), "{r:?}");
+    assert!(stub.sent.lock().unwrap().is_empty());
+    assert_eq!(invocation(&s).await["status"], "RUNNING", "not judged while the claimer may be sending");
+}
+
+#[tokio::test]
 async fn a_connection_lost_after_data_is_uncertain() {
     let s = setup().await;
     let stub = Stub { script: Mutex::new(vec![MailError::Uncertain("reset after DATA".into())]), ..Stub::default() };
