@@ -24,7 +24,8 @@ Transport security (certificate and key are PEM files):
   --tls CERT KEY       implicit TLS (SMTPS, as on port 465): TLS from the first byte
   --make-cert DIR      writes a test CA (`ca.pem`) and a certificate it signed for `localhost` and
                        127.0.0.1 (`cert.pem`, key `key.pem`) into DIR, then exits; clients trust
-                       `ca.pem`. Needs the `cryptography` package.
+                       `ca.pem`. `--cert-names a,b` names other hosts or IP addresses instead.
+                       Needs the `cryptography` package.
 
 Exits when stdin closes (the test process ended, however it ended) or on SIGTERM.
 """
@@ -76,8 +77,8 @@ class Handler:
         return f"250 2.0.0 Ok: queued as {n:06d}"
 
 
-def make_cert(folder: str) -> None:
-    """A CA and a server certificate it signed, valid for `localhost` and 127.0.0.1.
+def make_cert(folder: str, names: list) -> None:
+    """A CA and a server certificate it signed, valid for `names` (host names or IP addresses).
 
     Two certificates rather than one self-signed: TLS clients (rustls/webpki among them) refuse a
     CA certificate presented as the server's own.
@@ -118,9 +119,15 @@ def make_cert(folder: str) -> None:
         .sign(ca_key, hashes.SHA256())
     )
     key = ec.generate_private_key(ec.SECP256R1())
+    def alt_name(n: str) -> x509.GeneralName:
+        try:
+            return x509.IPAddress(ipaddress.ip_address(n))
+        except ValueError:
+            return x509.DNSName(n)
+
     cert = (
         x509.CertificateBuilder()
-        .subject_name(name("localhost"))
+        .subject_name(name(names[0]))
         .issuer_name(ca.subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
@@ -128,8 +135,7 @@ def make_cert(folder: str) -> None:
         .not_valid_after(not_after)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
-            x509.SubjectAlternativeName([x509.DNSName("localhost"),
-                                         x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            x509.SubjectAlternativeName([alt_name(n) for n in names]),
             critical=False,
         )
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
@@ -166,9 +172,10 @@ def main() -> None:
     security.add_argument("--starttls", nargs=2, metavar=("CERT", "KEY"), help="offer and require STARTTLS")
     security.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"), help="implicit TLS (SMTPS)")
     security.add_argument("--make-cert", metavar="DIR", help="write a test CA and certificate, then exit")
+    parser.add_argument("--cert-names", default="localhost,127.0.0.1", help="for --make-cert: A,B,...")
     args = parser.parse_args()
     if args.make_cert:
-        make_cert(args.make_cert)
+        make_cert(args.make_cert, [n.strip() for n in args.cert_names.split(",") if n.strip()])
         return
     if not args.store:
         parser.error("--store is required")

@@ -47,6 +47,9 @@ pub struct SmtpOptions {
     /// Offers AUTH and accepts only this user and password (others get 535).
     pub user: Option<(String, String)>,
     pub tls: ServerTls,
+    /// With TLS, the one host name or IP address the server's certificate is for, instead of
+    /// `localhost` and 127.0.0.1 (to test that clients check the name).
+    pub cert_name: Option<String>,
 }
 
 /// One message as the server received it.
@@ -130,7 +133,7 @@ impl SmtpServer {
         if let Some(flag) = flag {
             // Beside the messages, which the store reader picks out by their `.eml` extension.
             let certs = dir.path().join("tls");
-            make_cert(&python, &script, &certs)?;
+            make_cert(&python, &script, &certs, options.cert_name.as_deref())?;
             command.arg(flag).arg(certs.join("cert.pem")).arg(certs.join("key.pem"));
             ca_file = Some(certs.join("ca.pem"));
         }
@@ -159,12 +162,15 @@ impl SmtpServer {
     }
 }
 
-/// A new test CA and a certificate it signed for `localhost` and 127.0.0.1, written into `folder`.
-fn make_cert(python: &Path, script: &Path, folder: &Path) -> anyhow::Result<()> {
-    let output = Command::new(python)
-        .arg(script)
-        .arg("--make-cert")
-        .arg(folder)
+/// A new test CA and a certificate it signed for `name` (default `localhost` and 127.0.0.1),
+/// written into `folder`.
+fn make_cert(python: &Path, script: &Path, folder: &Path, name: Option<&str>) -> anyhow::Result<()> {
+    let mut command = Command::new(python);
+    command.arg(script).arg("--make-cert").arg(folder);
+    if let Some(name) = name {
+        command.args(["--cert-names", name]);
+    }
+    let output = command
         .stdin(Stdio::null())
         .output()
         .with_context(|| format!("starting {} {} --make-cert", python.display(), script.display()))?;
