@@ -26,6 +26,8 @@ Transport security (certificate and key are PEM files):
                        127.0.0.1 (`cert.pem`, key `key.pem`) into DIR, then exits; clients trust
                        `ca.pem`. `--cert-names a,b` names other hosts or IP addresses instead.
                        Needs the `cryptography` package.
+A client that refuses the certificate during STARTTLS is not logged as an error (tests do that on
+purpose); aiosmtpd just closes the connection.
 
 Exits when stdin closes (the test process ended, however it ended) or on SIGTERM.
 """
@@ -75,6 +77,15 @@ class Handler:
         if any(r.split("@", 1)[0].lower().startswith("drop") for r in envelope.rcpt_tos):
             server.transport.close()
         return f"250 2.0.0 Ok: queued as {n:06d}"
+
+    async def handle_exception(self, error):
+        from aiosmtpd.smtp import TLSSetupException
+
+        # A client that refuses our test certificate is what some tests want; aiosmtpd closes the
+        # connection. Anything else is logged, with its traceback, as aiosmtpd would.
+        if not isinstance(error, TLSSetupException):
+            logging.getLogger("mail.log").exception("SMTP session exception")
+        return f"500 Error: ({error.__class__.__name__}) {error}"
 
 
 def make_cert(folder: str, names: list) -> None:
