@@ -19,13 +19,14 @@ answers 535 to others; unauthenticated mail is still accepted. Without TLS, AUTH
 plain text (loopback only).
 
 Transport security (certificate and key are PEM files):
-  --starttls CERT KEY  offers STARTTLS and requires it: before it only EHLO/HELO, NOOP, RSET, QUIT
-                       and STARTTLS are accepted (530 otherwise), and AUTH is offered only after it
+  --starttls CERT KEY  offers STARTTLS and requires it: before it only EHLO, NOOP, QUIT and
+                       STARTTLS are accepted (530 otherwise), and AUTH is offered only after it
   --tls CERT KEY       implicit TLS (SMTPS, as on port 465): TLS from the first byte
   --make-cert DIR      writes a test CA (`ca.pem`) and a certificate it signed for `localhost` and
                        127.0.0.1 (`cert.pem`, key `key.pem`) into DIR, then exits; clients trust
                        `ca.pem`. `--cert-names a,b` names other hosts or IP addresses instead.
                        Needs the `cryptography` package.
+
 A client that refuses the certificate during STARTTLS is not logged as an error (tests do that on
 purpose); aiosmtpd just closes the connection.
 
@@ -68,7 +69,12 @@ class Handler:
         user = session.auth_data.login.decode() if session.authenticated else None
         # Set on the transport after STARTTLS, and from the start with implicit TLS.
         tls = server.transport.get_extra_info("ssl_object") is not None
-        meta = {"mail_from": envelope.mail_from, "rcpt_tos": envelope.rcpt_tos, "authenticated_as": user, "tls": tls}
+        meta = {
+            "mail_from": envelope.mail_from,
+            "rcpt_tos": envelope.rcpt_tos,
+            "authenticated_as": user,
+            "tls": tls,
+        }
         with open(base + ".json", "w", encoding="utf-8") as f:
             json.dump(meta, f)
         with open(base + ".eml.partial", "wb") as f:
