@@ -200,6 +200,11 @@ async fn open_store(args: &StoreArgs) -> anyhow::Result<(DynStore, Option<Arc<to
 }
 
 async fn serve(args: &StoreArgs, bind: &str) -> anyhow::Result<()> {
+    // LINKCRM_JOB_WORKER=off leaves queued work waiting (for a worker run elsewhere, or tests).
+    let run_worker = std::env::var("LINKCRM_JOB_WORKER").as_deref() != Ok("off");
+    // Before anything starts: an unusable LINKCRM_SMTP_CA_FILE stops the server rather than
+    // failing every send to a private mail server later.
+    let workers = run_worker.then(linkcrm_api::jobs::Workers::from_env).transpose()?;
     let (store, commits) = open_store(args).await?;
     if let Some((agency, secret)) =
         linkcrm_api::platform::bootstrap(&store, std::env::var("LINKCRM_ADMIN_KEY").ok()).await?
@@ -213,9 +218,7 @@ async fn serve(args: &StoreArgs, bind: &str) -> anyhow::Result<()> {
     let app = linkcrm_api::App::new(store.clone(), linkcrm_api::Config::from_env()).await?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let relay = linkcrm::spawn_relay(store, commits, stop_rx.clone());
-    // LINKCRM_JOB_WORKER=off leaves queued work waiting (for a worker run elsewhere, or tests).
-    let worker = (std::env::var("LINKCRM_JOB_WORKER").as_deref() != Ok("off"))
-        .then(|| linkcrm::spawn_worker(app.clone(), linkcrm_api::jobs::Workers::from_env(), stop_rx));
+    let worker = workers.map(|workers| linkcrm::spawn_worker(app.clone(), workers, stop_rx));
 
     let listener = tokio::net::TcpListener::bind(bind).await.with_context(|| format!("binding {bind}"))?;
     let addr = listener.local_addr()?;

@@ -278,3 +278,36 @@ async fn require_approval(backend: Backend) {
         (Some(2.0), Some(0.0))
     );
 }
+
+/// A mailbox on a private mail server (its certificate signed by a company CA) sends over STARTTLS
+/// once the operator trusts that CA with LINKCRM_SMTP_CA_FILE; without it the send fails at once,
+/// without retries, saying why, and nothing reaches the server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn starttls_to_a_private_mail_server_needs_its_ca() {
+    let smtp = SmtpServer::start_starttls().unwrap();
+    let ca = smtp.ca_file.clone().unwrap();
+    let body = json!({ "fromName": "Dana", "fromAddress": "dana@outreach.example.com", "smtpHost": "localhost",
+                       "smtpPort": smtp.port, "security": "starttls" });
+
+    let env = Env::start_with(Backend::Embedded, &[("LINKCRM_SMTP_CA_FILE", ca.to_str().unwrap())]).await;
+    let (_, api) = workspace(&env, "Private CA", true).await;
+    api.post("/v1/mailboxes", body.clone()).await.ok(201);
+    let (rel, _, contact) = target(&api, "eng-blog.com", "marina@eng-blog.com").await;
+    let accepted = send(&api, &rel, &contact, "Guest post idea").await;
+    let done = wait_for(&api, accepted["invocationId"].as_str().unwrap(), &["SUCCEEDED", "FAILED"]).await;
+    assert_eq!(done["status"], "SUCCEEDED", "{done}");
+    let got = to(&smtp, "marina@eng-blog.com");
+    assert_eq!(got.len(), 1);
+    assert!(got[0].tls, "sent in plain text");
+
+    let env = Env::start(Backend::Embedded).await;
+    let (_, api) = workspace(&env, "No CA", true).await;
+    api.post("/v1/mailboxes", body).await.ok(201);
+    let (rel, _, contact) = target(&api, "other-blog.com", "tom@other-blog.com").await;
+    let accepted = send(&api, &rel, &contact, "Guest post idea").await;
+    let done = wait_for(&api, accepted["invocationId"].as_str().unwrap(), &["SUCCEEDED", "FAILED"]).await;
+    assert_eq!((done["status"].as_str(), done["error"]["code"].as_str()), (Some("FAILED"), Some("send_invalid")));
+    let message = done["error"]["message"].as_str().unwrap();
+    assert!(message.contains("certificate") && message.contains("LINKCRM_SMTP_CA_FILE"), "{message}");
+    assert!(to(&smtp, "tom@other-blog.com").is_empty());
+}

@@ -15,7 +15,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         .without_time()
         .init();
     let app = linkcrm_api::jobs::lambda_app().await?;
-    let workers = std::sync::Arc::new(linkcrm_api::jobs::Workers::from_env());
+    let workers = std::sync::Arc::new(linkcrm_api::jobs::Workers::from_env()?);
     let queue_url = std::env::var("LINKCRM_QUEUE_URL").ok();
     linkcrm_jobs::lambda::serve(queue_url, move |d| {
         let (app, workers) = (app.clone(), workers.clone());

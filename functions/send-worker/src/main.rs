@@ -4,7 +4,8 @@
 //! talking SMTP, so a redelivered job never sends a second copy.
 //!
 //! Config: `LINKCRM_TABLE`, `LINKCRM_QUEUE_URL` (this function's queue), `LINKCRM_PUBLIC_URL`
-//! (for unsubscribe links), `LINKCRM_MAX_RECEIVES`, `LINKCRM_SEND_DOMAIN_DAILY_CAP`.
+//! (for unsubscribe links), `LINKCRM_MAX_RECEIVES`, `LINKCRM_SEND_DOMAIN_DAILY_CAP`,
+//! `LINKCRM_SMTP_CA_FILE` (extra CAs for private mail servers; an unusable file fails the start).
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -15,7 +16,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         .without_time()
         .init();
     let app = linkcrm_api::jobs::lambda_app().await?;
-    let workers = std::sync::Arc::new(linkcrm_api::jobs::Workers::from_env());
+    let workers = std::sync::Arc::new(linkcrm_api::jobs::Workers::from_env()?);
     let queue_url = std::env::var("LINKCRM_QUEUE_URL").ok();
     linkcrm_jobs::lambda::serve(queue_url, move |d| {
         let (app, workers) = (app.clone(), workers.clone());

@@ -33,18 +33,22 @@ pub struct Workers {
 }
 
 impl Workers {
-    /// SMTP through each mailbox's own server, Apollo from the environment
-    /// (`LINKCRM_APOLLO_API_KEY`, `LINKCRM_APOLLO_BASE_URL`), `LINKCRM_MAX_RECEIVES` (default 5).
-    pub fn from_env() -> Self {
-        Workers {
-            mailer: Arc::new(linkcrm_mail::SmtpMailer::new()),
+    /// SMTP through each mailbox's own server (trusting the CAs in `LINKCRM_SMTP_CA_FILE` besides
+    /// the system's), Apollo from the environment (`LINKCRM_APOLLO_API_KEY`,
+    /// `LINKCRM_APOLLO_BASE_URL`), `LINKCRM_MAX_RECEIVES` (default 5).
+    ///
+    /// Fails when `LINKCRM_SMTP_CA_FILE` names a file that cannot be read or holds no certificate:
+    /// a worker started that way would fail every send to the servers that CA is for.
+    pub fn from_env() -> Result<Self, linkcrm_mail::MailError> {
+        Ok(Workers {
+            mailer: Arc::new(linkcrm_mail::SmtpMailer::from_env()?),
             finder: apollo_from_env(),
             max_receives: std::env::var("LINKCRM_MAX_RECEIVES")
                 .ok()
                 .and_then(|v| v.parse().ok())
                 .filter(|n| *n >= 1)
                 .unwrap_or(MAX_RECEIVES),
-        }
+        })
     }
 }
 

@@ -19,7 +19,7 @@ pub use classify::{classify_reply, classify_request};
 pub use file::FileMailer;
 pub use inbound::{parse, Bounce, BounceKind, InboundEmail, ParseError};
 pub use outgoing::{new_message_id, OutgoingEmail};
-pub use smtp::SmtpMailer;
+pub use smtp::{SmtpMailer, CA_FILE_VAR};
 
 use async_trait::async_trait;
 use std::fmt;
@@ -62,8 +62,10 @@ pub enum Security {
     /// Plain text. Only for loopback test servers and local relays.
     None,
     /// Connect in plain text, then upgrade with STARTTLS; refuses to continue without it (port 587).
+    /// The certificate is verified as with [`Security::Tls`].
     StartTls,
-    /// TLS from the first byte (implicit TLS, port 465).
+    /// TLS from the first byte (implicit TLS, port 465). The server's certificate must be valid for
+    /// the host as configured and chain to a trusted CA (see [`SmtpMailer`]).
     Tls,
 }
 
@@ -94,8 +96,10 @@ pub enum MailError {
     /// records the send as uncertain instead (CONTRACT.md: SEND_UNCERTAIN).
     #[error("outcome unknown after the message was sent: {0}")]
     Uncertain(String),
-    /// The email or the settings cannot be sent as they are (bad address, header, URL).
-    #[error("invalid email: {0}")]
+    /// The email or the settings cannot be sent as they are (bad address, header, URL; a server
+    /// certificate that is not trusted or not valid for the host): nothing was sent, and retrying
+    /// would fail the same way until someone changes the email, the settings or the server.
+    #[error("invalid email or mailbox settings: {0}")]
     Invalid(String),
 }
 

@@ -5,17 +5,26 @@
 //! delivered, safe to retry) and after the message body (perhaps delivered). Sends are at most
 //! once, so the caller must be told which it was. No pooling: every mailbox has its own server
 //! and credentials, and outreach volume per mailbox is low.
+//!
+//! With [`Security::StartTls`] and [`Security::Tls`] the server's certificate is always verified
+//! against the system's trusted CAs, plus any given to [`SmtpMailer::with_root_certificates`]
+//! (`LINKCRM_SMTP_CA_FILE` through [`SmtpMailer::from_env`]) for private mail servers. There is no
+//! switch to turn verification off.
 
 use crate::{Accepted, MailError, Mailer, OutgoingEmail, Security, SmtpSettings};
 use async_trait::async_trait;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
-use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
+use lettre::transport::smtp::client::{AsyncSmtpConnection, Certificate, TlsParameters};
 use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
 use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
 use lettre::transport::smtp::response::Response;
 use lettre::transport::smtp::Error as SmtpError;
-use std::error::Error as _;
+use std::error::Error as StdError;
+use std::path::Path;
 use std::time::Duration;
+
+/// A PEM file of extra CA certificates to trust, read by [`SmtpMailer::from_env`].
+pub const CA_FILE_VAR: &str = "LINKCRM_SMTP_CA_FILE";
 
 /// Default limit for each phase: connecting (with EHLO, STARTTLS and AUTH), the envelope, and the
 /// message data with the server's verdict. RFC 5321 section 4.5.3.2 allows servers minutes per
@@ -23,33 +32,83 @@ use std::time::Duration;
 /// data is retried later anyway.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Sends through each mailbox's own SMTP server.
+///
+/// TLS certificates are verified against the system's CAs and the extra CAs added with
+/// [`with_root_certificates`](Self::with_root_certificates), e.g. a company CA that signed a
+/// private mail server's certificate. The certificate must also be valid for the mailbox's host
+/// as configured (a name, or an IP address listed in the certificate).
 #[derive(Clone, Debug)]
 pub struct SmtpMailer {
     timeout: Duration,
+    /// Trusted in addition to the system's CAs.
+    extra_roots: Vec<Certificate>,
 }
 
 impl Default for SmtpMailer {
     fn default() -> Self {
-        SmtpMailer { timeout: DEFAULT_TIMEOUT }
+        SmtpMailer { timeout: DEFAULT_TIMEOUT, extra_roots: vec![] }
     }
 }
 
 impl SmtpMailer {
+    /// Trusts the system's CAs only; does not read the environment (see [`from_env`](Self::from_env)).
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// As [`new`](Self::new), also trusting the CA certificates in the PEM file named by
+    /// `LINKCRM_SMTP_CA_FILE` when it is set and not empty. A file that cannot be read or holds no
+    /// certificate is an error, so a misconfiguration shows at startup rather than as failed sends.
+    pub fn from_env() -> Result<Self, MailError> {
+        match std::env::var_os(CA_FILE_VAR).filter(|v| !v.is_empty()) {
+            Some(path) => Self::new().with_root_certificates_file(Path::new(&path)),
+            None => Ok(Self::new()),
+        }
+    }
+
     /// Limit for each phase of a send (see [`DEFAULT_TIMEOUT`]).
     pub fn with_timeout(timeout: Duration) -> Self {
-        SmtpMailer { timeout }
+        SmtpMailer { timeout, ..Self::default() }
+    }
+
+    /// Also trusts the CA certificates in `pem` (one or more `BEGIN CERTIFICATE` blocks) when
+    /// verifying servers, for mail servers whose certificate a private CA signed. The system's CAs
+    /// stay trusted.
+    pub fn with_root_certificates(self, pem: &[u8]) -> Result<Self, MailError> {
+        self.add_roots(pem, "")
+    }
+
+    /// [`with_root_certificates`](Self::with_root_certificates) with the contents of a file.
+    pub fn with_root_certificates_file(self, path: &Path) -> Result<Self, MailError> {
+        let origin = format!(" in {}", path.display());
+        let pem = std::fs::read(path)
+            .map_err(|e| MailError::Invalid(format!("extra CA certificates{origin}: cannot read: {e}")))?;
+        self.add_roots(&pem, &origin)
+    }
+
+    fn add_roots(mut self, pem: &[u8], origin: &str) -> Result<Self, MailError> {
+        let invalid = |why: &str| MailError::Invalid(format!("extra CA certificates{origin}: {why}"));
+        // lettre's parser accepts text without any certificate in it, which would trust nothing.
+        if !String::from_utf8_lossy(pem).contains("-----BEGIN CERTIFICATE-----") {
+            return Err(invalid("no PEM certificate (-----BEGIN CERTIFICATE-----) found"));
+        }
+        let certificate = Certificate::from_pem(pem).map_err(|e| invalid(&e.to_string()))?;
+        self.extra_roots.push(certificate);
+        Ok(self)
+    }
+
+    fn tls_parameters(&self, host: &str) -> Result<TlsParameters, MailError> {
+        let mut builder = TlsParameters::builder(host.to_owned());
+        for certificate in &self.extra_roots {
+            builder = builder.add_root_certificate(certificate.clone());
+        }
+        builder.build().map_err(|e| MailError::Invalid(format!("TLS settings for {host}: {e}")))
     }
 
     async fn connect(&self, mailbox: &SmtpSettings) -> Result<AsyncSmtpConnection, MailError> {
         let hello = ClientId::default();
-        let tls = || {
-            TlsParameters::new(mailbox.host.clone())
-                .map_err(|e| MailError::Invalid(format!("TLS settings for {}: {e}", mailbox.host)))
-        };
+        let tls = || self.tls_parameters(&mailbox.host);
         let wrapper = match mailbox.security {
             Security::Tls => Some(tls()?),
             Security::None | Security::StartTls => None,
@@ -62,7 +121,7 @@ impl SmtpMailer {
             None,
         )
         .await
-        .map_err(before_data)?;
+        .map_err(|e| connect_error(&mailbox.host, e))?;
         if mailbox.security == Security::StartTls {
             // Refuse to go on in plain text: that would send the password and the message in the
             // clear to whoever stripped the STARTTLS offer.
@@ -70,9 +129,20 @@ impl SmtpMailer {
                 hang_up(&mut conn).await;
                 return Err(MailError::Unavailable(format!("{} does not offer STARTTLS", mailbox.host)));
             }
-            if let Err(e) = conn.starttls(tls()?, &hello).await {
-                hang_up(&mut conn).await;
-                return Err(before_data(e));
+            let parameters = match tls() {
+                Ok(p) => p,
+                Err(e) => {
+                    hang_up(&mut conn).await;
+                    return Err(e);
+                }
+            };
+            if let Err(e) = conn.starttls(parameters, &hello).await {
+                // After a failed handshake lettre has no stream left to say QUIT on (it would
+                // panic); dropping the connection closes it.
+                if e.status().is_some() {
+                    hang_up(&mut conn).await;
+                }
+                return Err(connect_error(&mailbox.host, e));
             }
         }
         if let Some(username) = &mailbox.username {
@@ -149,6 +219,42 @@ impl Mailer for SmtpMailer {
 /// answering would otherwise hold us on the QUIT reply.
 async fn hang_up(conn: &mut AsyncSmtpConnection) {
     let _ = tokio::time::timeout(Duration::from_secs(2), conn.abort()).await;
+}
+
+/// A failure connecting, or negotiating TLS, or later before the message content was sent.
+///
+/// A TLS handshake that fails (above all a certificate that is not trusted, expired or not valid
+/// for the host) is [`MailError::Invalid`], not retryable: nothing was sent, and trying again
+/// would fail the same way until the mailbox's settings, the server's certificate or the trusted
+/// CAs change, which needs a person; retries would only delay the report.
+fn connect_error(host: &str, e: SmtpError) -> MailError {
+    match tls_failure(&e) {
+        Some(tls @ rustls::Error::InvalidCertificate(_)) => MailError::Invalid(format!(
+            "the TLS certificate of {host} is not accepted ({tls}), so nothing was sent: it must be \
+             valid for {host} and signed by a trusted CA (a private CA can be added with {CA_FILE_VAR})"
+        )),
+        Some(other) => MailError::Invalid(format!("TLS with {host} failed ({other}), so nothing was sent")),
+        None => before_data(e),
+    }
+}
+
+/// The rustls error behind a failed TLS handshake. lettre reports it as a connection error whose
+/// source is the `io::Error` tokio-rustls wraps it in (and `io::Error::source` skips the wrapped
+/// error, hence `get_ref`).
+fn tls_failure(e: &SmtpError) -> Option<&rustls::Error> {
+    let mut next: Option<&(dyn StdError + 'static)> = e.source();
+    while let Some(err) = next {
+        if let Some(tls) = err.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            if let Some(tls) = io.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
+                return Some(tls);
+            }
+        }
+        next = err.source();
+    }
+    None
 }
 
 /// A failure before the message content was sent: a server verdict or "unavailable".

@@ -2,7 +2,7 @@
 //! what it stored are what a recipient's mail server would see.
 
 use linkcrm_mail::{new_message_id, parse, MailError, Mailer, OutgoingEmail, Security, SmtpMailer, SmtpSettings};
-use linkcrm_testkit::SmtpServer;
+use linkcrm_testkit::{ServerTls, SmtpOptions, SmtpServer};
 use std::time::{Duration, Instant};
 
 fn settings(port: u16) -> SmtpSettings {
@@ -48,6 +48,7 @@ async fn a_first_message_arrives_with_its_headers_and_utf8_intact() {
     assert_eq!(message.header("X-Linkcrm-Send").as_deref(), Some("snd_01J9"));
     assert_eq!(message.header("In-Reply-To"), None);
     assert_eq!(message.header("References"), None);
+    assert!(!message.tls);
 
     // Decoded the way a recipient's client decodes it.
     let parsed = parse(&message.raw).expect("parses");
@@ -166,6 +167,121 @@ async fn starttls_required_never_falls_back_to_plain_text() {
     let err = SmtpMailer::new().send(&mailbox, &email("editor@blog.example.org")).await.unwrap_err();
     assert!(matches!(&err, MailError::Unavailable(m) if m.contains("STARTTLS")), "{err:?}");
     assert!(server.received().is_empty());
+}
+
+/// A mailer that trusts the test server's own CA (and the system's), as an operator would with
+/// `LINKCRM_SMTP_CA_FILE` for a private mail server.
+fn trusting(server: &SmtpServer) -> SmtpMailer {
+    SmtpMailer::new().with_root_certificates(&server.ca_pem().expect("a TLS server")).expect("CA accepted")
+}
+
+#[tokio::test]
+async fn starttls_upgrades_then_the_message_arrives_encrypted() {
+    let server = SmtpServer::start_starttls().expect("SMTP server");
+    let mut mailbox = settings(server.port);
+    mailbox.host = "localhost".into();
+    mailbox.security = Security::StartTls;
+    let sent = email("editor@blog.example.org");
+    let accepted = trusting(&server).send(&mailbox, &sent).await.expect("accepted");
+
+    assert!(accepted.server_response.starts_with("250 "), "{}", accepted.server_response);
+    let received = server.received();
+    assert_eq!(received.len(), 1);
+    assert!(received[0].tls, "the server saw the message in plain text");
+    assert_eq!(received[0].header("Message-ID"), Some(format!("<{}>", sent.message_id)));
+    assert_eq!(parse(&received[0].raw).expect("parses").subject, sent.subject);
+}
+
+#[tokio::test]
+async fn implicit_tls_sends_encrypted_from_the_first_byte() {
+    // By IP address: the certificate names 127.0.0.1 too, and that is checked as well.
+    let server = SmtpServer::start_implicit_tls().expect("SMTP server");
+    let mut mailbox = settings(server.port);
+    mailbox.security = Security::Tls;
+    trusting(&server).send(&mailbox, &email("editor@blog.example.org")).await.expect("accepted");
+
+    let received = server.received();
+    assert_eq!(received.len(), 1);
+    assert!(received[0].tls);
+    assert_eq!(received[0].rcpt_tos, vec!["editor@blog.example.org".to_owned()]);
+}
+
+#[tokio::test]
+async fn auth_happens_after_starttls() {
+    // The server offers AUTH only once the session is encrypted, as real submission servers do.
+    let server = SmtpServer::start_with(SmtpOptions {
+        user: Some(("zoe@outreach.example.com".into(), "s3cret pass".into())),
+        tls: ServerTls::StartTls,
+        cert_name: None,
+    })
+    .expect("SMTP server");
+    let mut mailbox = settings(server.port);
+    mailbox.host = "localhost".into();
+    mailbox.security = Security::StartTls;
+    mailbox.username = Some("zoe@outreach.example.com".into());
+    mailbox.password = Some("s3cret pass".into());
+    trusting(&server).send(&mailbox, &email("editor@blog.example.org")).await.expect("accepted");
+    let received = server.received();
+    assert_eq!(received[0].authenticated_as.as_deref(), Some("zoe@outreach.example.com"));
+    assert!(received[0].tls);
+
+    mailbox.password = Some("wrong".into());
+    let err = trusting(&server).send(&mailbox, &email("editor@blog.example.org")).await.unwrap_err();
+    assert!(matches!(err, MailError::Rejected { code: 535, .. }), "{err:?}");
+    assert_eq!(server.received().len(), 1);
+}
+
+#[tokio::test]
+async fn an_untrusted_certificate_fails_for_good_and_nothing_is_sent() {
+    // The system's CAs do not know the test CA: exactly a private server nobody configured trust
+    // for, or someone in the middle. Retrying cannot help, so the send fails without a retry.
+    for (tls, security, host) in
+        [(ServerTls::StartTls, Security::StartTls, "localhost"), (ServerTls::Implicit, Security::Tls, "127.0.0.1")]
+    {
+        let server =
+            SmtpServer::start_with(SmtpOptions { user: Some(("zoe".into(), "pw".into())), tls, cert_name: None })
+                .expect("SMTP server");
+        let mut mailbox = settings(server.port);
+        mailbox.host = host.into();
+        mailbox.security = security;
+        mailbox.username = Some("zoe".into());
+        mailbox.password = Some("pw".into());
+        let err = SmtpMailer::new().send(&mailbox, &email("editor@blog.example.org")).await.unwrap_err();
+        match &err {
+            MailError::Invalid(m) => {
+                assert!(m.contains("certificate") && m.contains(host) && m.contains("LINKCRM_SMTP_CA_FILE"), "{m}")
+            }
+            other => panic!("{security:?}: expected Invalid, got {other:?}"),
+        }
+        assert!(!err.is_retryable());
+        assert!(server.received().is_empty());
+    }
+}
+
+#[tokio::test]
+async fn a_certificate_for_another_name_is_refused_even_from_a_trusted_ca() {
+    // The server's certificate, from the CA the mailer trusts, is for another host: a trusted CA
+    // alone must not be enough.
+    let server = SmtpServer::start_with(SmtpOptions {
+        tls: ServerTls::Implicit,
+        cert_name: Some("mail.example.net".into()),
+        ..SmtpOptions::default()
+    })
+    .expect("SMTP server");
+    let mut mailbox = settings(server.port);
+    mailbox.security = Security::Tls;
+    let err = trusting(&server).send(&mailbox, &email("editor@blog.example.org")).await.unwrap_err();
+    assert!(matches!(&err, MailError::Invalid(m) if m.contains("certificate")), "{err:?}");
+    assert!(server.received().is_empty());
+}
+
+#[test]
+fn extra_ca_certificates_must_hold_a_certificate() {
+    let err = SmtpMailer::new().with_root_certificates(b"not a certificate").unwrap_err();
+    assert!(matches!(&err, MailError::Invalid(m) if m.contains("no PEM certificate")), "{err:?}");
+    let missing = std::path::Path::new("/nonexistent/linkcrm-ca.pem");
+    let err = SmtpMailer::new().with_root_certificates_file(missing).unwrap_err();
+    assert!(matches!(&err, MailError::Invalid(m) if m.contains("/nonexistent/linkcrm-ca.pem")), "{err:?}");
 }
 
 #[tokio::test]

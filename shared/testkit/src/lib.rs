@@ -16,4 +16,4 @@ pub mod smtp;
 
 pub use fake_apollo::{FakeApollo, FakePerson, Fault, RecordedCall};
 pub use moto::{unique_table_name, Moto};
-pub use smtp::{ReceivedMessage, SmtpServer};
+pub use smtp::{ReceivedMessage, ServerTls, SmtpOptions, SmtpServer};

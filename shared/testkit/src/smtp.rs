@@ -4,6 +4,10 @@
 //! [`SmtpServer::received`] returns is exactly what that test sent. The recipient's local part
 //! picks the server's answer: `reject…` 550, `defer…` 451, `slow…` no answer for 30 s, `drop…`
 //! stores the message and hangs up before replying (see the script's doc).
+//!
+//! With [`ServerTls::StartTls`] or [`ServerTls::Implicit`] the server presents a certificate for
+//! `localhost` and 127.0.0.1 signed by a CA made for that server alone ([`SmtpServer::ca_pem`]);
+//! a client trusts that CA and nothing else about the test, so its certificate checks stay on.
 
 use crate::moto::{await_ready, python, repo_root};
 use anyhow::Context;
@@ -18,8 +22,34 @@ pub struct SmtpServer {
     pub port: u16,
     /// Where the server stores accepted messages; removed when the value drops.
     pub dir: PathBuf,
+    /// The test CA's certificate file (PEM), with TLS: clients trust it to verify the server.
+    pub ca_file: Option<PathBuf>,
     child: Child,
     _dir: tempfile::TempDir,
+}
+
+/// How the server protects sessions.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ServerTls {
+    /// Plain text; STARTTLS not offered.
+    #[default]
+    None,
+    /// Offers STARTTLS and requires it before mail or AUTH (530 otherwise); AUTH is offered only
+    /// after it.
+    StartTls,
+    /// TLS from the first byte (SMTPS).
+    Implicit,
+}
+
+/// What [`SmtpServer::start_with`] starts.
+#[derive(Clone, Debug, Default)]
+pub struct SmtpOptions {
+    /// Offers AUTH and accepts only this user and password (others get 535).
+    pub user: Option<(String, String)>,
+    pub tls: ServerTls,
+    /// With TLS, the one host name or IP address the server's certificate is for, instead of
+    /// `localhost` and 127.0.0.1 (to test that clients check the name).
+    pub cert_name: Option<String>,
 }
 
 /// One message as the server received it.
@@ -31,6 +61,8 @@ pub struct ReceivedMessage {
     pub rcpt_tos: Vec<String>,
     /// The AUTH user of the session, when the client authenticated.
     pub authenticated_as: Option<String>,
+    /// Whether the session was encrypted (STARTTLS or implicit TLS) when the message came.
+    pub tls: bool,
 }
 
 impl ReceivedMessage {
@@ -64,23 +96,46 @@ impl ReceivedMessage {
 impl SmtpServer {
     /// A server accepting mail from anyone.
     pub fn start() -> anyhow::Result<SmtpServer> {
-        Self::spawn(None)
+        Self::start_with(SmtpOptions::default())
     }
 
     /// A server that also offers AUTH and accepts only `user`/`password` (others get 535).
     pub fn start_with_user(user: &str, password: &str) -> anyhow::Result<SmtpServer> {
-        Self::spawn(Some(format!("{user}:{password}")))
+        Self::start_with(SmtpOptions { user: Some((user.into(), password.into())), ..SmtpOptions::default() })
     }
 
-    fn spawn(user: Option<String>) -> anyhow::Result<SmtpServer> {
+    /// A server offering and requiring STARTTLS, with a fresh test CA.
+    pub fn start_starttls() -> anyhow::Result<SmtpServer> {
+        Self::start_with(SmtpOptions { tls: ServerTls::StartTls, ..SmtpOptions::default() })
+    }
+
+    /// A server speaking TLS from the first byte (SMTPS), with a fresh test CA.
+    pub fn start_implicit_tls() -> anyhow::Result<SmtpServer> {
+        Self::start_with(SmtpOptions { tls: ServerTls::Implicit, ..SmtpOptions::default() })
+    }
+
+    pub fn start_with(options: SmtpOptions) -> anyhow::Result<SmtpServer> {
         let root = repo_root();
         let python = python(&root);
         let script = root.join("infra").join("smtp_server.py");
         let dir = tempfile::Builder::new().prefix("linkcrm-smtp-").tempdir().context("temp dir")?;
         let mut command = Command::new(&python);
         command.arg(&script).args(["--host", "127.0.0.1", "--port", "0", "--store"]).arg(dir.path());
-        if let Some(user) = user {
-            command.args(["--user", &user]);
+        if let Some((user, password)) = &options.user {
+            command.args(["--user", &format!("{user}:{password}")]);
+        }
+        let mut ca_file = None;
+        let flag = match options.tls {
+            ServerTls::None => None,
+            ServerTls::StartTls => Some("--starttls"),
+            ServerTls::Implicit => Some("--tls"),
+        };
+        if let Some(flag) = flag {
+            // Beside the messages, which the store reader picks out by their `.eml` extension.
+            let certs = dir.path().join("tls");
+            make_cert(&python, &script, &certs, options.cert_name.as_deref())?;
+            command.arg(flag).arg(certs.join("cert.pem")).arg(certs.join("key.pem"));
+            ca_file = Some(certs.join("ca.pem"));
         }
         let mut child = command
             // The server exits when this pipe closes, i.e. when the test process ends however it
@@ -92,13 +147,41 @@ impl SmtpServer {
             .with_context(|| format!("starting {} {}", python.display(), script.display()))?;
 
         let port = await_ready(&mut child, "SMTP server", "aiosmtpd", STARTUP_TIMEOUT)?;
-        Ok(SmtpServer { port, dir: dir.path().to_owned(), child, _dir: dir })
+        Ok(SmtpServer { port, dir: dir.path().to_owned(), ca_file, child, _dir: dir })
+    }
+
+    /// The test CA's certificate (PEM) that the server's certificate chains to, with TLS.
+    pub fn ca_pem(&self) -> Option<Vec<u8>> {
+        let path = self.ca_file.as_ref()?;
+        Some(std::fs::read(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display())))
     }
 
     /// Every message accepted so far, in the order received.
     pub fn received(&self) -> Vec<ReceivedMessage> {
         read_store(&self.dir).unwrap_or_else(|e| panic!("reading {}: {e:#}", self.dir.display()))
     }
+}
+
+/// A new test CA and a certificate it signed for `name` (default `localhost` and 127.0.0.1),
+/// written into `folder`.
+fn make_cert(python: &Path, script: &Path, folder: &Path, name: Option<&str>) -> anyhow::Result<()> {
+    let mut command = Command::new(python);
+    command.arg(script).arg("--make-cert").arg(folder);
+    if let Some(name) = name {
+        command.args(["--cert-names", name]);
+    }
+    let output = command
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("starting {} {} --make-cert", python.display(), script.display()))?;
+    anyhow::ensure!(
+        output.status.success(),
+        "making the test certificate failed ({}); is cryptography installed? \
+         (pip install -r infra/requirements-test.txt, or set LINKCRM_PYTHON)\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Ok(())
 }
 
 fn read_store(dir: &Path) -> anyhow::Result<Vec<ReceivedMessage>> {
@@ -119,6 +202,7 @@ fn read_store(dir: &Path) -> anyhow::Result<Vec<ReceivedMessage>> {
                     .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
                     .unwrap_or_default(),
                 authenticated_as: text("authenticated_as"),
+                tls: meta["tls"].as_bool().unwrap_or(false),
             })
         })
         .collect()
@@ -142,10 +226,21 @@ mod tests {
             mail_from: String::new(),
             rcpt_tos: vec![],
             authenticated_as: None,
+            tls: false,
         };
         assert_eq!(message.header("subject").as_deref(), Some("a long one"));
         assert_eq!(message.header("To").as_deref(), Some("x@y"));
         assert_eq!(message.header("From"), None);
+    }
+
+    #[test]
+    fn a_tls_server_brings_its_own_ca_and_a_plain_one_none() {
+        let server = SmtpServer::start_starttls().expect("SMTP server starts");
+        let ca = String::from_utf8(server.ca_pem().expect("CA")).unwrap();
+        assert!(ca.starts_with("-----BEGIN CERTIFICATE-----"), "{ca}");
+        // The certificate files are not mistaken for messages.
+        assert!(server.received().is_empty());
+        assert!(SmtpServer::start().expect("SMTP server starts").ca_pem().is_none());
     }
 
     #[test]
