@@ -28,9 +28,12 @@ pub fn spawn_worker(
     use linkcrm_api::discovery;
     use linkcrm_jobs::{JobQueue, StoreQueue, WorkerOptions};
     let queue: Arc<dyn JobQueue> = Arc::new(StoreQueue::new(app.store.clone(), discovery::QUEUE, workers.max_receives));
-    // Longer than a 25-account discovery takes, so a run is not delivered again while it runs.
+    // Longer than a 25-account discovery takes, so a run is not delivered again while it runs;
+    // also how long a job taken by a process that died waits before it is run again.
+    // `LINKCRM_JOB_VISIBILITY_SECS` (default 600) changes it.
+    let visibility = std::env::var("LINKCRM_JOB_VISIBILITY_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(600);
     let opts = WorkerOptions {
-        visibility: std::time::Duration::from_secs(600),
+        visibility: std::time::Duration::from_secs(visibility),
         wait: std::time::Duration::from_secs(5),
         ..WorkerOptions::default()
     };
