@@ -117,6 +117,13 @@ impl NewEvent {
     }
 }
 
+/// Builds extra transaction parts for one attempt of `record_event`, given the event item that
+/// attempt is about to write (its id changes from attempt to attempt).
+pub type RideOps = Box<dyn Fn(&Item) -> ApiResult<Vec<TxOp>> + Send + Sync>;
+
+/// The most parts one transaction may have (DynamoDB's TransactWriteItems limit).
+pub const MAX_TX_PARTS: usize = 100;
+
 /// Field changes that ride along with the event in the same transaction (a PATCH that also
 /// changes the status), and the version the caller read (`If-Match`).
 #[derive(Default)]
@@ -125,7 +132,16 @@ pub struct Ride {
     /// Changes to the workspace-account summary item.
     pub guard_set: Vec<(String, Value)>,
     pub if_version: Option<i64>,
+    /// Other items' changes committed in the event's transaction (the send job's claim result and
+    /// invocation finish). Called again on every attempt, so the parts are rebuilt around that
+    /// attempt's event. They must not touch an item the event itself writes (relationship,
+    /// workspace-account summary, account, contact, event, `MSGID#`, outbox). When one of their
+    /// conditions fails, `record_event` does not retry: it answers 409 `ride_condition_failed`.
+    pub ops: Option<RideOps>,
 }
+
+/// The code `record_event` answers with when a condition of `Ride::ops` failed.
+pub const RIDE_CONDITION_FAILED: &str = "ride_condition_failed";
 
 /// Records an event and everything it changes — the relationship's derived state and index keys,
 /// the workspace-account summary, the shared account's contact facts, the outbox — in one
@@ -237,8 +253,23 @@ pub async fn record_event(
                         "linkUrl": new.metadata.as_ref().and_then(|m| m.get("linkUrl")), "occurredAt": occurred_at }),
             ));
         }
+        let ride_from = ops.len();
+        if let Some(build) = &ride.ops {
+            ops.extend(build(&event_item)?);
+        }
+        if ops.len() > MAX_TX_PARTS {
+            tracing::error!(parts = ops.len(), "an event's transaction would exceed the store's limit");
+            return Err(ApiError::internal());
+        }
         match app.store.transact(ops).await {
             Ok(()) => return Ok(event_item),
+            // The caller's own parts failed: retrying the event would not change that.
+            Err(StoreError::ConditionFailed { op: Some(i) }) if i >= ride_from => {
+                return Err(ApiError::conflict(
+                    RIDE_CONDITION_FAILED,
+                    "A change committed with this event no longer applies; nothing was recorded.",
+                ))
+            }
             Err(StoreError::ConditionFailed { .. }) | Err(StoreError::Conflict) => continue,
             Err(e) => return Err(e.into()),
         }
@@ -264,11 +295,11 @@ fn message_id_op(new: &NewEvent, event_id: &str, ws: &str, rel_id: &str) -> Opti
         return None;
     }
     let key = message_id_key(mid);
-    let mailbox = new.metadata.as_ref().and_then(|m| m.get("mailboxId")).cloned().unwrap_or(Value::Null);
+    let meta = |k: &str| new.metadata.as_ref().and_then(|m| m.get(k)).cloned().unwrap_or(Value::Null);
     Some(TxOp::put(obj(json!({
         "PK": key.pk, "SK": key.sk, "entity": "messageId", "messageId": mid,
         "relationshipId": rel_id, "workspaceId": ws, "eventId": event_id,
-        "contactId": new.contact_id, "mailboxId": mailbox,
+        "contactId": new.contact_id, "mailboxId": meta("mailboxId"), "invocationId": meta("invocationId"),
     }))))
 }
 
