@@ -4,31 +4,40 @@
 //! job in one transaction (`ops::crm::send_email`). This handler:
 //!
 //! 1. claims the invocation (PENDING → RUNNING, conditional on its version);
-//! 2. checks policy *at send time* (account DO_NOT_CONTACT, suppression, cooling off, per-mailbox
-//!    and per-recipient-domain daily caps, the same message within 24 h). A blocked send fails the
-//!    invocation with `send_blocked`, releases the reservation and records SEND_BLOCKED; it is never
-//!    retried into sending;
+//! 2. checks policy *at send time* through `check_policy` — the same function
+//!    `POST /v1/policy/validate` answers with (account DO_NOT_CONTACT, suppression, cooling off,
+//!    per-mailbox and per-recipient-domain daily caps, the same message within 24 h). A blocked
+//!    send fails the invocation with `send_blocked`, releases the reservation and records
+//!    SEND_BLOCKED; it is never retried into sending;
 //! 3. writes `SENDCLAIM#<invocationId>` (NotExists) with the chosen Message-ID and a lease,
 //!    together with the duplicate guard and one more on the day's cap counters (each only while
 //!    under its cap), before talking SMTP. A claim refused because a concurrent send took the last
 //!    of a cap is decided again from fresh counts (policy first), a few times in place;
-//! 4. sends; on acceptance records EMAIL_SENT through `record_event` (so every derived field moves
-//!    as for a manual event), then writes the `MSGID#<message id>` item with the claim's result
-//!    (the event id), then the charge and SUCCEEDED in one transaction.
+//! 4. sends; on acceptance commits ONE transaction: EMAIL_SENT through `record_event` (so every
+//!    derived field moves as for a manual event, and the `MSGID#<message id>` reply key is written
+//!    with it), plus, riding along (`write::Ride::ops`), the claim's result (the event id), the
+//!    `SENDSUBJ#` subject guard, and the invocation's SUCCEEDED with its charge.
+//!
+//! So a send's completion is all or nothing: EMAIL_SENT, the reply key, the claim's result,
+//! SUCCEEDED and the charge either all exist or none do. A redelivery after that commit finds the
+//! invocation SUCCEEDED and does nothing.
 //!
 //! A job delivered again that finds a claim without a result waits while the claim's lease lasts
 //! (`LINKCRM_SEND_CLAIM_LEASE_SECS`, 180 s, above the mailer's bounded SMTP phases): the claimer
 //! may be a duplicate delivery still sending. After the lease it cannot know whether the server
-//! got the message: it records SEND_UNCERTAIN and fails the invocation with `send_uncertain`; it
-//! never resends. The same happens when the SMTP connection drops after the data was sent.
+//! got the message (the claimer stopped between the claim and the completion): it records
+//! SEND_UNCERTAIN and fails the invocation with `send_uncertain` (without a charge); it never
+//! resends. The same happens when the SMTP connection drops after the data was sent. (A RUNNING
+//! invocation whose claim has a result can only come from the earlier three-commit completion; it
+//! is finished, charged once.)
 //!
-//! `record_event` runs its own transaction, so EMAIL_SENT, the reply key and the finish are three
-//! commits. A worker stopping after the claim's result was written is finished by the redelivery
-//! (SUCCEEDED, charged once); one stopping between the send and that write leaves a claim without a
-//! result, which the redelivery turns into SEND_UNCERTAIN (without a charge).
+//! Should a claimer outlive its lease and a redelivery judge the send uncertain meanwhile, the
+//! claimer's completion fails on the invocation's version; it then records EMAIL_SENT and the
+//! claim's result without the finish, and the invocation stays FAILED `send_uncertain`, uncharged.
 
 use crate::crm::records::{self, obj, AccountRecord};
 use crate::crm::{keys, write};
+use crate::error::ApiResult;
 use crate::invocations::{self as inv};
 use crate::App;
 use linkcrm_domain::derive::CoolingPolicy;
@@ -68,6 +77,17 @@ pub fn duplicate_key(ws: &str, contact: &str, subject: &str, body: &str) -> Key 
         h.update([0u8]);
     }
     Key::new(format!("SENDDUP#{}", hex::encode(h.finalize())), "#")
+}
+
+/// "A message with this subject went to this address" (within 24 h): written when a send is
+/// accepted, read by `POST /v1/policy/validate` when it is given a subject without a body.
+pub fn subject_key(ws: &str, to: &str, subject: &str) -> Key {
+    let mut h = Sha256::new();
+    for part in [ws, &to.to_ascii_lowercase(), subject] {
+        h.update(part.as_bytes());
+        h.update([0u8]);
+    }
+    Key::new(format!("SENDSUBJ#{}", hex::encode(h.finalize())), "#")
 }
 
 /// Sends per recipient domain per UTC day (`LINKCRM_SEND_DOMAIN_DAILY_CAP`, default 3).
@@ -147,7 +167,8 @@ pub async fn handle(app: &App, mailer: &dyn Mailer, job: &Job, receive_count: u3
     let claim = app.store.get(&claim_key(id)).await.map_err(|e| retry(job, &e))?;
     if let Some(claim) = claim {
         let message_id = records::str_of(&claim, "messageId").unwrap_or_default().to_owned();
-        // The send was accepted and recorded; only the finish is missing: finish it.
+        // Only a claim from the earlier three-commit completion has a result while the invocation
+        // is still RUNNING: the send was accepted and recorded, only the finish is missing.
         if let Some(event_id) = records::str_of(&claim, "eventId") {
             let result = json!({ "eventId": event_id, "messageId": message_id });
             return finish(app, job, &item, inv::SUCCEEDED, COST_MILLI, result, Value::Null).await;
@@ -163,7 +184,7 @@ pub async fn handle(app: &App, mailer: &dyn Mailer, job: &Job, receive_count: u3
     // Policy, then the claim. A claim refused because another send took the last of a cap (or
     // the guard) meanwhile is decided again from fresh counts, here, a few times.
     let mut attempt = 0;
-    let (ctx, message_id) = loop {
+    let (ctx, verdict, message_id) = loop {
         attempt += 1;
         let ctx = match load_context(app, &item).await {
             Ok(c) => c,
@@ -173,17 +194,17 @@ pub async fn handle(app: &App, mailer: &dyn Mailer, job: &Job, receive_count: u3
                 return finish(app, job, &item, inv::FAILED, 0, Value::Null, p).await;
             }
         };
-        let reasons = match blocked_reasons(app, &ctx).await {
-            Ok(r) => r,
-            Err(e) => return Err(retry(job, &e)),
+        let verdict = match check_policy(app, &ctx.policy_input()).await {
+            Ok(v) => v,
+            Err(e) => return Err(retry(job, &e.message)),
         };
-        if !reasons.is_empty() {
-            return blocked(app, job, &item, &ctx, reasons).await;
+        if !verdict.reasons.is_empty() {
+            return blocked(app, job, &item, &ctx, verdict.reasons).await;
         }
         let message_id =
             linkcrm_mail::new_message_id(ctx.from_address.rsplit_once('@').map(|(_, d)| d).unwrap_or("linkcrm"));
-        match app.store.transact(claim_ops(id, &ctx, &message_id)).await {
-            Ok(()) => break (ctx, message_id),
+        match app.store.transact(claim_ops(id, &ctx, &verdict, &message_id)).await {
+            Ok(()) => break (ctx, verdict, message_id),
             Err(StoreError::ConditionFailed { .. } | StoreError::Conflict) if attempt < 4 => {
                 tokio::time::sleep(Duration::from_millis(20 * attempt)).await;
             }
@@ -214,7 +235,7 @@ pub async fn handle(app: &App, mailer: &dyn Mailer, job: &Job, receive_count: u3
             // Nothing was delivered: undo the claim so that a later delivery may send.
             let dup = duplicate_key(&ctx.ws, &ctx.contact_id, &ctx.subject, &ctx.body);
             let mut undo = vec![TxOp::delete(claim_key(id)), TxOp::delete(dup)];
-            for sk in [&ctx.mailbox_counter, &ctx.domain_counter] {
+            for sk in [&verdict.mailbox_counter, &verdict.domain_counter] {
                 undo.push(TxOp::update(Key::new(cap_pk(&ctx.ws), sk.as_str()), Update::new().add("count", -1)));
             }
             if receive_count >= MAX_ATTEMPTS {
@@ -253,7 +274,7 @@ fn claim_lease_secs() -> i64 {
 /// The claim, written before any SMTP: the claim item (with its lease), the duplicate guard, and
 /// one more on the day's mailbox and recipient-domain counters, each only while under its cap (a
 /// quota condition, so concurrent sends from one mailbox do not conflict until the cap is near).
-fn claim_ops(id: &str, ctx: &SendCtx, message_id: &str) -> Vec<TxOp> {
+fn claim_ops(id: &str, ctx: &SendCtx, verdict: &Verdict, message_id: &str) -> Vec<TxOp> {
     let now = linkcrm_storage::now_epoch();
     let dup = duplicate_key(&ctx.ws, &ctx.contact_id, &ctx.subject, &ctx.body);
     let mut ops = vec![
@@ -269,7 +290,7 @@ fn claim_ops(id: &str, ctx: &SendCtx, message_id: &str) -> Vec<TxOp> {
             Condition::NotExists,
         ),
     ];
-    for (sk, cap) in [(&ctx.mailbox_counter, ctx.mailbox_cap), (&ctx.domain_counter, domain_daily_cap())] {
+    for (sk, cap) in [(&verdict.mailbox_counter, verdict.mailbox_cap), (&verdict.domain_counter, verdict.domain_cap)] {
         ops.push(TxOp::update_if(
             Key::new(cap_pk(&ctx.ws), sk.as_str()),
             Update::new().add("count", 1).set("ttl", now + 3 * 24 * 3600),
@@ -292,11 +313,22 @@ struct SendCtx {
     from_name: String,
     from_address: String,
     smtp: SmtpSettings,
-    mailbox_cap: i64,
-    mailbox_counter: String,
-    mailbox_sent: i64,
-    domain_counter: String,
-    domain_sent: i64,
+    mailbox: Item,
+}
+
+impl SendCtx {
+    /// Everything the send-time policy looks at: the send knows its account, contact and message.
+    fn policy_input(&self) -> PolicyInput<'_> {
+        PolicyInput {
+            ws: &self.ws,
+            to: &self.to,
+            mailbox: &self.mailbox,
+            account: Some(&self.account),
+            contact_id: Some(&self.contact_id),
+            subject: Some(&self.subject),
+            body: Some(&self.body),
+        }
+    }
 }
 
 enum Loaded {
@@ -336,16 +368,6 @@ async fn load_context(app: &App, item: &Item) -> Result<SendCtx, Loaded> {
         .await
         .map_err(|e| store(&e))?
         .ok_or_else(|| Loaded::Gone("The mailbox no longer exists".into()))?;
-    let day = today();
-    let domain = to.rsplit_once('@').map(|(_, d)| d.to_owned()).unwrap_or_default();
-    let mailbox_counter = format!("mbx#{mailbox_id}#{day}");
-    let domain_counter = format!("dom#{domain}#{day}");
-    let mut counts = [0i64; 2];
-    for (i, sk) in [&mailbox_counter, &domain_counter].into_iter().enumerate() {
-        if let Some(c) = app.store.get(&Key::new(cap_pk(&ws), sk.as_str())).await.map_err(|e| store(&e))? {
-            counts[i] = records::int_of(&c, "count").unwrap_or(0);
-        }
-    }
     Ok(SendCtx {
         smtp: smtp_settings(app, &mailbox).await.map_err(|e| match e {
             crate::secret_refs::RefError::Missing(m) => Loaded::Gone(format!("The mailbox's password reference: {m}")),
@@ -353,7 +375,7 @@ async fn load_context(app: &App, item: &Item) -> Result<SendCtx, Loaded> {
         })?,
         from_name: records::str_of(&mailbox, "fromName").unwrap_or_default().to_owned(),
         from_address: records::str_of(&mailbox, "fromAddress").unwrap_or_default().to_owned(),
-        mailbox_cap: records::int_of(&mailbox, "dailyCap").unwrap_or(50),
+        mailbox,
         subject: s("subject"),
         body: s("body"),
         rel_id,
@@ -363,44 +385,143 @@ async fn load_context(app: &App, item: &Item) -> Result<SendCtx, Loaded> {
         agency,
         account,
         mailbox_id,
-        mailbox_counter,
-        mailbox_sent: counts[0],
-        domain_counter,
-        domain_sent: counts[1],
     })
 }
 
-/// Why this send may not go out now; empty when it may.
-async fn blocked_reasons(app: &App, c: &SendCtx) -> Result<Vec<Value>, String> {
+/// What the sending policy looks at. The send job fills every field; `POST /v1/policy/validate`
+/// fills what it knows (a recipient who is not a contact has no account or contact, and a
+/// validation may name a subject without a body).
+pub struct PolicyInput<'a> {
+    pub ws: &'a str,
+    /// The recipient address, normalised.
+    pub to: &'a str,
+    /// The sending mailbox's stored item (`WS#<ws>#MBXS` / `<id>`).
+    pub mailbox: &'a Item,
+    /// The recipient's account, when there is one: DO_NOT_CONTACT and cooling off apply to it.
+    pub account: Option<&'a AccountRecord>,
+    /// The recipient contact, when known: "the same message" is per contact.
+    pub contact_id: Option<&'a str>,
+    pub subject: Option<&'a str>,
+    pub body: Option<&'a str>,
+}
+
+/// The policy's answer: the reasons that block the send now (empty when it may go out), the
+/// day's counters it read (the send job claims against exactly these values) and the limits.
+#[derive(Debug, Clone)]
+pub struct Verdict {
+    /// `{code, message, ...}` each; codes: do_not_contact, suppressed, cooling_off,
+    /// mailbox_daily_cap, domain_daily_cap, duplicate.
+    pub reasons: Vec<Value>,
+    /// Facts that do not block: rules that could not be applied to what was given, and a subject
+    /// seen recently when no body was given (see `check_policy`).
+    pub notes: Vec<Value>,
+    pub mailbox_id: String,
+    pub mailbox_counter: String,
+    pub mailbox_sent: i64,
+    pub mailbox_cap: i64,
+    pub domain: String,
+    pub domain_counter: String,
+    pub domain_sent: i64,
+    pub domain_cap: i64,
+    pub cooling: CoolingPolicy,
+    pub cooling_off_until: Option<String>,
+    /// Sends to the account counted towards cooling off (the latest, at most `cooling.sends`).
+    pub recent_sends: usize,
+}
+
+/// The sending policy, one function for the send job (at send time) and for
+/// `POST /v1/policy/validate` (ahead of time). Reads, never writes:
+///
+/// - account DO_NOT_CONTACT and cooling off (only when the account is known);
+/// - suppression of the address or its domain, by the workspace or the platform;
+/// - the mailbox's and the recipient domain's sends today against their caps;
+/// - "the same message" (workspace, contact, subject and body) within 24 hours — only when the
+///   contact, subject and body are all known. With a subject but no body (or no contact) it cannot
+///   be decided; a message with that subject to this address within 24 hours is then reported in
+///   `notes` (`same_subject_recently`), not as a reason, since the send would not be blocked by it.
+pub async fn check_policy(app: &App, p: &PolicyInput<'_>) -> ApiResult<Verdict> {
     let mut reasons = Vec::new();
-    if c.account.do_not_contact() {
-        reasons.push(json!({ "code": "do_not_contact", "message": "The account is marked DO_NOT_CONTACT" }));
+    let mut notes = Vec::new();
+    let cooling = CoolingPolicy::from_env();
+    let mut cooling_off_until = None;
+    let mut recent_sends = 0;
+    match p.account {
+        Some(account) => {
+            if account.do_not_contact() {
+                reasons.push(json!({ "code": "do_not_contact", "message": "The account is marked DO_NOT_CONTACT" }));
+            }
+            let facts = account.facts();
+            recent_sends = facts.recent_sends.len();
+            cooling_off_until = facts.cooling_off_until(cooling);
+        }
+        None => notes.push(json!({ "code": "account_unknown",
+            "message": "No account is known for this recipient: DO_NOT_CONTACT and cooling off do not apply" })),
     }
-    let supp = crate::suppression::blocking(&app.store, &c.ws, &c.to).await.map_err(|e| e.message)?;
+    let supp = crate::suppression::blocking(&app.store, p.ws, p.to).await?;
     for s in supp {
         reasons.push(json!({ "code": "suppressed", "message": format!("{} is on a suppression list", s.value),
                               "suppression": s }));
     }
-    let view = c.account.view(CoolingPolicy::from_env()).map_err(|e| e.message)?;
     // Cooling off starts only after several sends with no reply (CONTRACT.md), from any
     // workspace, so it protects the partner from every sender alike, ourselves included.
-    if let Some(until) = view.cooling_off_until.filter(|u| u.as_str() > time::now_string().as_str()) {
+    if let Some(until) = cooling_off_until.as_ref().filter(|u| u.as_str() > time::now_string().as_str()) {
         reasons.push(json!({ "code": "cooling_off", "message": format!("The account is cooling off until {until}"),
                               "until": until }));
     }
-    if c.mailbox_sent >= c.mailbox_cap {
-        reasons.push(json!({ "code": "mailbox_daily_cap", "message": format!("The mailbox has sent its {} emails today", c.mailbox_cap) }));
+
+    // The day's counters and the duplicate guard: one batch read.
+    let day = today();
+    let mailbox_id = records::str_of(p.mailbox, "id").unwrap_or_default().to_owned();
+    let domain = p.to.rsplit_once('@').map(|(_, d)| d.to_owned()).unwrap_or_default();
+    let mailbox_counter = format!("mbx#{mailbox_id}#{day}");
+    let domain_counter = format!("dom#{domain}#{day}");
+    let counter_keys =
+        [Key::new(cap_pk(p.ws), mailbox_counter.as_str()), Key::new(cap_pk(p.ws), domain_counter.as_str())];
+    let (exact, subject_only) = match (p.contact_id, p.subject, p.body) {
+        (Some(c), Some(s), Some(b)) => (Some(duplicate_key(p.ws, c, s, b)), None),
+        (_, Some(s), _) => (None, Some(subject_key(p.ws, p.to, s))),
+        _ => (None, None),
+    };
+    let mut wanted: Vec<Key> = counter_keys.to_vec();
+    wanted.extend(exact.iter().chain(subject_only.iter()).cloned());
+    let found = app.store.batch_get(&wanted).await?;
+    let find = |k: &Key| found.iter().find(|i| Key::of(i).as_ref() == Some(k));
+    let count = |k: &Key| find(k).and_then(|i| records::int_of(i, "count")).unwrap_or(0);
+    let (mailbox_sent, domain_sent) = (count(&counter_keys[0]), count(&counter_keys[1]));
+    let mailbox_cap = records::int_of(p.mailbox, "dailyCap").unwrap_or(50);
+    if mailbox_sent >= mailbox_cap {
+        reasons.push(json!({ "code": "mailbox_daily_cap",
+                              "message": format!("The mailbox has sent its {mailbox_cap} emails today") }));
     }
-    let cap = domain_daily_cap();
-    if c.domain_sent >= cap {
-        reasons.push(json!({ "code": "domain_daily_cap", "message": format!("{cap} emails went to this recipient domain today") }));
+    let domain_cap = domain_daily_cap();
+    if domain_sent >= domain_cap {
+        reasons.push(json!({ "code": "domain_daily_cap",
+                              "message": format!("{domain_cap} emails went to this recipient domain today") }));
     }
-    let dup = duplicate_key(&c.ws, &c.contact_id, &c.subject, &c.body);
-    if app.store.get(&dup).await.map_err(|e| e.to_string())?.is_some() {
+    if exact.as_ref().is_some_and(|k| find(k).is_some()) {
         reasons
             .push(json!({ "code": "duplicate", "message": "The same message went to this contact within 24 hours" }));
     }
-    Ok(reasons)
+    if let Some(seen) = subject_only.as_ref().and_then(find) {
+        notes.push(json!({ "code": "same_subject_recently",
+            "message": "A message with this subject went to this address within 24 hours; a send is blocked as a duplicate only when its body is the same too",
+            "sentAt": records::str_of(seen, "sentAt") }));
+    }
+    Ok(Verdict {
+        reasons,
+        notes,
+        mailbox_id,
+        mailbox_counter,
+        mailbox_sent,
+        mailbox_cap,
+        domain,
+        domain_counter,
+        domain_sent,
+        domain_cap,
+        cooling,
+        cooling_off_until,
+        recent_sends,
+    })
 }
 
 async fn event(app: &App, c_ws: &str, agency: &str, rel: &str, new: write::NewEvent) -> Result<Item, String> {
@@ -423,6 +544,24 @@ async fn blocked(app: &App, job: &Job, item: &Item, c: &SendCtx, reasons: Vec<Va
     finish(app, job, item, inv::FAILED, 0, Value::Null, p).await
 }
 
+/// The parts that complete an accepted send, around the EMAIL_SENT event `ev`: the claim's result,
+/// the subject guard and, when `finish` holds the invocation as read, its SUCCEEDED and charge.
+fn completion_ops(id: &str, guard: &Key, message_id: &str, ev: &Item, finish: Option<&Item>) -> ApiResult<Vec<TxOp>> {
+    let event_id = records::str_of(ev, "id").unwrap_or_default().to_owned();
+    let now = time::now_string();
+    let sk = guard;
+    let mut ops = vec![
+        TxOp::update(claim_key(id), Update::new().set("eventId", event_id.clone()).set("sentAt", now.clone())),
+        TxOp::put(obj(json!({ "PK": sk.pk, "SK": sk.sk, "entity": "sendSubjectGuard", "invocationId": id,
+                              "sentAt": now, "ttl": linkcrm_storage::now_epoch() + DUPLICATE_WINDOW_SECS }))),
+    ];
+    if let Some(item) = finish {
+        let result = json!({ "eventId": event_id, "messageId": message_id });
+        ops.extend(inv::finish_ops(item, inv::SUCCEEDED, COST_MILLI, result, Value::Null)?);
+    }
+    Ok(ops)
+}
+
 async fn sent(app: &App, job: &Job, item: &Item, c: &SendCtx, message_id: &str) -> Result<(), HandlerError> {
     let id = records::str_of(item, "invocationId").unwrap_or_default();
     let new = write::NewEvent {
@@ -433,28 +572,33 @@ async fn sent(app: &App, job: &Job, item: &Item, c: &SendCtx, message_id: &str) 
         metadata: Some(json!({ "messageId": message_id, "mailboxId": c.mailbox_id, "invocationId": id, "to": c.to })),
         occurred_at: None,
     };
-    // The message is out: from here on never send again, whatever fails.
-    let ev = match event(app, &c.ws, &c.agency, &c.rel_id, new).await {
-        Ok(ev) => ev,
-        Err(e) => {
-            tracing::error!(invocation = id, error = %e, "EMAIL_SENT could not be recorded after the send");
-            return Err(retry(job, &e));
-        }
+    // The message is out: from here on never send again, whatever fails. EMAIL_SENT (with its
+    // `MSGID#` reply key), the claim's result and the finish commit together or not at all.
+    let record = |finish: bool| {
+        let ops: write::RideOps = {
+            let (id, message_id, item) = (id.to_owned(), message_id.to_owned(), item.clone());
+            let guard = subject_key(&c.ws, &c.to, &c.subject);
+            Box::new(move |ev: &Item| completion_ops(&id, &guard, &message_id, ev, finish.then_some(&item)))
+        };
+        let ride = write::Ride { ops: Some(ops), ..write::Ride::default() };
+        write::record_event(app, &c.agency, &c.ws, &c.rel_id, new.clone(), ride, None)
     };
-    let event_id =
-        records::str_of(&ev, "id").or_else(|| records::str_of(&ev, "eventId")).unwrap_or_default().to_owned();
-    let mk = message_key(message_id);
-    // The reply key and the claim's result first, unconditionally: they stay true whatever happens
-    // to the invocation, and a redelivery that finds the result finishes instead of doubting.
-    let ops = vec![
-        TxOp::put(obj(json!({ "PK": mk.pk, "SK": mk.sk, "entity": "messageId", "relationshipId": c.rel_id,
-                              "workspaceId": c.ws, "eventId": event_id, "contactId": c.contact_id,
-                              "mailboxId": c.mailbox_id, "invocationId": id }))),
-        TxOp::update(claim_key(id), Update::new().set("eventId", event_id.clone()).set("sentAt", time::now_string())),
-    ];
-    app.store.transact(ops).await.map_err(|e| retry(job, &e))?;
-    let result = json!({ "eventId": event_id, "messageId": message_id });
-    finish(app, job, item, inv::SUCCEEDED, COST_MILLI, result, Value::Null).await
+    match record(true).await {
+        Ok(_) => Ok(()),
+        // The invocation moved since it was read: a redelivery already judged this send uncertain
+        // (see the known limit above). The message did go out: record it, without finishing.
+        Err(e) if e.code == write::RIDE_CONDITION_FAILED => {
+            tracing::warn!(
+                invocation = id,
+                "the invocation moved during the send; EMAIL_SENT recorded without finishing"
+            );
+            record(false).await.map(|_| ()).map_err(|e| retry(job, &e.message))
+        }
+        Err(e) => {
+            tracing::error!(invocation = id, error = %e.message, "EMAIL_SENT could not be recorded after the send");
+            Err(retry(job, &e.message))
+        }
+    }
 }
 
 pub(crate) async fn uncertain(

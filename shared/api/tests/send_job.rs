@@ -299,3 +299,78 @@ async fn an_account_cooling_off_blocks_even_its_last_sender() {
     assert_eq!(v["error"]["details"]["reasons"][0]["code"], "cooling_off");
     assert_eq!(balance(&s.app, &s.pool).await, (0, 0), "blocked work is not charged");
 }
+
+/// Every item of a query, for before/after comparisons.
+async fn partition(app: &App, pk: String) -> Vec<linkcrm_storage::Item> {
+    app.store.query(linkcrm_storage::Query::partition(pk).limit(100)).await.unwrap().items
+}
+
+#[tokio::test]
+async fn a_send_completes_in_one_commit_and_a_redelivery_changes_nothing() {
+    let s = setup().await;
+    let stub = Stub::default();
+    sending::handle(&s.app, &stub, &s.job, 1).await.unwrap();
+    let v = invocation(&s).await;
+    assert_eq!(v["status"], "SUCCEEDED", "{v}");
+    assert_eq!(v["creditsUsed"], 2.0);
+    let (event_id, message_id) =
+        (v["result"]["eventId"].as_str().unwrap().to_owned(), v["result"]["messageId"].as_str().unwrap().to_owned());
+    // The event, the reply key and the claim's result all name the same event.
+    let ev = app_get(&s.app, &keys::event(&event_id)).await;
+    assert_eq!(records::str_of(&ev, "type"), Some("EMAIL_SENT"));
+    let m = app_get(&s.app, &sending::message_key(&message_id)).await;
+    assert_eq!(records::str_of(&m, "eventId"), Some(event_id.as_str()));
+    assert_eq!(records::str_of(&m, "invocationId"), Some(s.id.as_str()));
+    let claim = app_get(&s.app, &sending::claim_key(&s.id)).await;
+    assert_eq!(records::str_of(&claim, "eventId"), Some(event_id.as_str()));
+    assert_eq!(balance(&s.app, &s.pool).await, (0, 2000));
+    let ledger = partition(&s.app, credits::ledger_pk("ws_1")).await;
+    assert_eq!(ledger.iter().filter(|e| records::str_of(e, "kind") == Some("charge")).count(), 1);
+
+    // A forced redelivery of the same job: no send, no write.
+    let before = (
+        app_get(&s.app, &inv::key(&s.id)).await,
+        app_get(&s.app, &sending::claim_key(&s.id)).await,
+        app_get(&s.app, &keys::relationship(&s.rel)).await,
+        partition(&s.app, credits::ledger_pk("ws_1")).await.len(),
+        app_get(&s.app, &s.pool.key()).await,
+    );
+    sending::handle(&s.app, &stub, &s.job, 2).await.unwrap();
+    assert_eq!(stub.sent.lock().unwrap().len(), 1, "sent once");
+    let after = (
+        app_get(&s.app, &inv::key(&s.id)).await,
+        app_get(&s.app, &sending::claim_key(&s.id)).await,
+        app_get(&s.app, &keys::relationship(&s.rel)).await,
+        partition(&s.app, credits::ledger_pk("ws_1")).await.len(),
+        app_get(&s.app, &s.pool.key()).await,
+    );
+    assert_eq!(before, after, "a redelivery after the completion changes nothing");
+}
+
+#[tokio::test]
+async fn a_completion_that_loses_the_invocation_still_records_the_send_uncharged() {
+    // The known limit: the invocation moved (a redelivery judged it uncertain) while the first run
+    // talked SMTP. The completion cannot finish it, but EMAIL_SENT and the claim's result stay true.
+    struct Racing {
+        app: Arc<App>,
+        id: String,
+    }
+    #[async_trait::async_trait]
+    impl Mailer for Racing {
+        async fn send(&self, _: &SmtpSettings, email: &OutgoingEmail) -> Result<Accepted, MailError> {
+            let item = self.app.store.get(&inv::key(&self.id)).await.unwrap().unwrap();
+            let ops = inv::finish_ops(&item, inv::FAILED, 0, Value::Null, inv::problem(502, "send_uncertain", "x"));
+            self.app.store.transact(ops.unwrap()).await.unwrap();
+            Ok(Accepted { message_id: email.message_id.clone(), server_response: "250 ok".into() })
+        }
+    }
+    let s = setup().await;
+    let racing = Racing { app: s.app.clone(), id: s.id.clone() };
+    sending::handle(&s.app, &racing, &s.job, 1).await.unwrap();
+    let v = invocation(&s).await;
+    assert_eq!((v["status"].as_str(), v["error"]["code"].as_str()), (Some("FAILED"), Some("send_uncertain")));
+    assert_eq!(balance(&s.app, &s.pool).await, (0, 0));
+    let claim = app_get(&s.app, &sending::claim_key(&s.id)).await;
+    let event_id = records::str_of(&claim, "eventId").expect("the claim has its result").to_owned();
+    assert_eq!(records::str_of(&app_get(&s.app, &keys::event(&event_id)).await, "type"), Some("EMAIL_SENT"));
+}
