@@ -148,6 +148,7 @@ async fn openapi_documents_every_operation() {
         ("get", "/v1/link-building/inbound", "link_building.inbound.list"),
         ("get", "/v1/link-building/inbound/{id}", "link_building.inbound.get"),
         ("post", "/v1/link-building/inbound/{id}/assign", "link_building.inbound.assign"),
+        ("post", "/v1/policy/validate", "policy.validate"),
     ];
     // Seed 000's CRM family, every endpoint of it.
     let crm = [

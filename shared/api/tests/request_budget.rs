@@ -202,4 +202,22 @@ async fn every_endpoint_stays_within_its_request_budget() {
         4,
     );
     within("contact.delete", &p.call(Method::DELETE, &format!("{ct}/{contact}"), true, None).await, 204, 4);
+
+    let mbx = json!({"fromName": "Dana", "fromAddress": "dana@outreach.example.com", "smtpHost": "127.0.0.1"});
+    p.call(Method::POST, "/v1/mailboxes", true, Some(mbx)).await;
+    let validate = |to: &str| json!({"recipientEmail": to, "senderEmail": "dana@outreach.example.com", "subject": "Hi", "body": "Hello"});
+    // Mailboxes Query, email guard, account, suppression BatchGetItem, counters + guard BatchGetItem.
+    within(
+        "policy.validate (known contact)",
+        &p.call(Method::POST, "/v1/policy/validate", true, Some(validate("ed@x.com"))).await,
+        200,
+        7,
+    );
+    // No contact: the domain guard and its account instead of the contact's.
+    within(
+        "policy.validate (unknown address)",
+        &p.call(Method::POST, "/v1/policy/validate", true, Some(validate("someone@engineering-blog.com"))).await,
+        200,
+        8,
+    );
 }

@@ -7,6 +7,7 @@ pub mod crm;
 pub mod inbound;
 pub mod invocations;
 pub mod mailboxes;
+pub mod policy;
 pub mod suppression;
 pub mod workspaces;
 
@@ -41,6 +42,7 @@ pub fn catalogue() -> Vec<OpSpec> {
     ops.extend(crm::catalogue());
     ops.extend(invocations::ops());
     ops.extend(approvals::ops());
+    ops.extend(policy::ops());
     ops
 }
 
