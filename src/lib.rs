@@ -18,8 +18,8 @@ pub fn spawn_relay(
 }
 
 /// Runs the job worker in-process on the store queue until `stop` turns true: the same handlers
-/// the worker Lambdas run ([`linkcrm_api::jobs::handle`]), discovery and outreach sends (through
-/// each mailbox's own SMTP server).
+/// the worker Lambdas run ([`linkcrm_api::jobs::handle`]), discovery, outreach sends (through
+/// each mailbox's own SMTP server) and approval expiries.
 pub fn spawn_worker(
     app: Arc<linkcrm_api::App>,
     workers: linkcrm_api::jobs::Workers,

@@ -11,7 +11,7 @@
 
 use crate::crm::records;
 use crate::invocations::{self as inv};
-use crate::{discovery, sending, App};
+use crate::{approval_expiry, discovery, sending, App};
 use linkcrm_jobs::{Delivery, HandlerError, Job};
 use linkcrm_mail::Mailer;
 use linkcrm_providers::ContactFinder;
@@ -73,6 +73,7 @@ pub async fn handle(app: &App, workers: &Workers, d: &Delivery) -> Result<(), Ha
     let outcome = match d.job.kind.as_str() {
         discovery::JOB_KIND => discovery::handle(app, workers.finder.as_deref(), &d.job).await,
         sending::JOB_KIND => sending::handle(app, workers.mailer.as_ref(), &d.job, d.receive_count).await,
+        approval_expiry::JOB_KIND => approval_expiry::handle(app, &d.job).await,
         other => Err(HandlerError::Fail(format!("no handler for job kind '{other}'"))),
     };
     match outcome {
@@ -95,6 +96,11 @@ pub async fn give_up(app: &App, job: &Job, receives: u32, why: &str) -> Result<(
         tracing::warn!(job = %job.id, error = %e, "could not give the job up");
         HandlerError::Retry { after: Duration::from_secs(5) }
     };
+    // An expiry that keeps failing is left to the lazy check (approve/reject after `timeoutAt`);
+    // its invocation, maybe approved meanwhile, is not this job's to fail.
+    if job.kind == approval_expiry::JOB_KIND {
+        return Ok(());
+    }
     let Some(id) = job.payload.get("invocationId").and_then(Value::as_str) else { return Ok(()) };
     let Some(item) = app.store.get(&inv::key(id)).await.map_err(|e| retry(&e))? else { return Ok(()) };
     if !matches!(inv::status(&item), inv::PENDING | inv::RUNNING) {

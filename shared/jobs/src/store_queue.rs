@@ -51,7 +51,19 @@ impl StoreQueue {
             return Err(JobError::DelayTooLong);
         }
         job.validate()?;
-        Ok(TxOp::put_if(job_item(&format!("{QUEUE_PREFIX}{name}"), job, delay), Condition::NotExists))
+        let now = Utc::now();
+        Ok(TxOp::put_if(job_item(&format!("{QUEUE_PREFIX}{name}"), job, now, at(now, delay)), Condition::NotExists))
+    }
+
+    /// Like `enqueue_op`, but the job becomes visible at `visible_at`, however far ahead: the store
+    /// queue keeps jobs in visible-time order, so unlike `enqueue` (and SQS) it needs no delay
+    /// limit. For work due at a known time (a send scheduled for next week, an approval's
+    /// timeout). A time already past makes the job visible at once.
+    pub fn enqueue_at_op(name: &str, job: &Job, visible_at: DateTime<Utc>) -> Result<TxOp, JobError> {
+        job.validate()?;
+        let now = Utc::now();
+        let item = job_item(&format!("{QUEUE_PREFIX}{name}"), job, now, visible_at.max(now));
+        Ok(TxOp::put_if(item, Condition::NotExists))
     }
 
     /// `max_receives` (at least 1): deliveries before a job moves to the dead-letter queue.
@@ -156,7 +168,8 @@ impl JobQueue for StoreQueue {
             return Err(JobError::DelayTooLong);
         }
         job.validate()?;
-        let item = job_item(&self.pk, job, delay);
+        let now = Utc::now();
+        let item = job_item(&self.pk, job, now, at(now, delay));
         match self.store.put(item, Some(Condition::NotExists)).await {
             // The same job id enqueued twice in one millisecond: one copy is enough.
             Ok(()) | Err(StoreError::ConditionFailed { .. }) => {}
@@ -213,11 +226,10 @@ impl JobQueue for StoreQueue {
     }
 }
 
-fn job_item(pk: &str, job: &Job, delay: Duration) -> Item {
-    let now = Utc::now();
+fn job_item(pk: &str, job: &Job, now: DateTime<Utc>, visible_at: DateTime<Utc>) -> Item {
     let mut item = Item::new();
     item.insert(PK.into(), pk.into());
-    item.insert(SK.into(), sort_key(at(now, delay), &job.id).into());
+    item.insert(SK.into(), sort_key(visible_at, &job.id).into());
     item.insert("entity".into(), "job".into());
     item.insert("jobId".into(), job.id.clone().into());
     item.insert("kind".into(), job.kind.clone().into());
@@ -291,6 +303,24 @@ impl From<StoreError> for JobError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn enqueue_at_places_the_job_at_its_visible_time() {
+        let job = Job::new("k", serde_json::json!({}));
+        let later = Utc::now() + chrono::Duration::days(7);
+        let TxOp::Put { item, cond } = StoreQueue::enqueue_at_op("q", &job, later).unwrap() else { panic!("a put") };
+        assert!(matches!(cond, Some(Condition::NotExists)));
+        assert_eq!(item.get(PK).and_then(Value::as_str), Some("JOBQ#q"));
+        assert_eq!(item.get(SK).and_then(Value::as_str), Some(sort_key(later, &job.id).as_str()));
+        // A time already past: visible now, not in the past.
+        let TxOp::Put { item, .. } = StoreQueue::enqueue_at_op("q", &job, later - chrono::Duration::days(30)).unwrap()
+        else {
+            panic!("a put")
+        };
+        assert!(
+            item.get(SK).and_then(Value::as_str).unwrap() >= stamp(Utc::now() - chrono::Duration::seconds(5)).as_str()
+        );
+    }
 
     #[test]
     fn sort_keys_order_by_visible_time() {

@@ -2,11 +2,16 @@
 //! steps (today: outreach sends under `approvalPolicy.outreach_send = require_approval`).
 //!
 //! Item `APPR#<id>` / `#`, on GSI1 as `WS#<ws>#APPRS` / `<raisedAt>#<id>`, with `status` pending,
-//! approved, rejected or cancelled. Approving moves the invocation WAITING_APPROVAL → PENDING and
-//! enqueues its job in one transaction; rejecting moves it to CANCELLED (with
+//! approved, rejected, cancelled or expired. Approving moves the invocation WAITING_APPROVAL →
+//! PENDING and enqueues its job in one transaction; rejecting moves it to CANCELLED (with
 //! `error.code = "rejected"` and the reason) and releases the reservation. Cancelling a waiting
 //! invocation marks its approval cancelled.
+//!
+//! An approval expires at `timeoutAt` (raised + `LINKCRM_APPROVAL_TIMEOUT_SECS`, default 7 days):
+//! see `crate::approval_expiry`. Approving or rejecting after that answers 409
+//! `approval_expired` (and performs the expiry if the scheduled job has not yet).
 
+use crate::approval_expiry;
 use crate::catalogue::{OpSpec, Operation, Reply, WorkspaceRule};
 use crate::context::Ctx;
 use crate::credits;
@@ -27,7 +32,19 @@ pub const PENDING: &str = "pending";
 pub const APPROVED: &str = "approved";
 pub const REJECTED: &str = "rejected";
 pub const CANCELLED: &str = "cancelled";
-const TIMEOUT_DAYS: i64 = 7;
+pub const EXPIRED: &str = "expired";
+const DEFAULT_TIMEOUT_SECS: i64 = 7 * 24 * 3600;
+
+/// How long an approval waits before it expires: `LINKCRM_APPROVAL_TIMEOUT_SECS` (a positive
+/// number of seconds), 7 days by default.
+pub fn timeout() -> chrono::Duration {
+    let secs = std::env::var("LINKCRM_APPROVAL_TIMEOUT_SECS")
+        .ok()
+        .and_then(|v| v.trim().parse::<i64>().ok())
+        .filter(|s| *s > 0 && *s <= 10 * 365 * 24 * 3600)
+        .unwrap_or(DEFAULT_TIMEOUT_SECS);
+    chrono::Duration::seconds(secs)
+}
 
 pub fn ops() -> Vec<OpSpec> {
     vec![OpSpec::of::<List>(), OpSpec::of::<Get>(), OpSpec::of::<Approve>(), OpSpec::of::<Reject>()]
@@ -47,7 +64,7 @@ pub fn new_item(invocation: &Item, to: &str, subject: &str, body: &str, schedule
     let ws = records::str_of(invocation, "workspaceId").unwrap_or_default();
     let now = chrono::Utc::now();
     let raised = time::now_string();
-    let timeout = (now + chrono::Duration::days(TIMEOUT_DAYS)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let timeout = (now + timeout()).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let k = key(&id);
     obj(json!({
         "PK": k.pk, "SK": k.sk, "entity": "approval",
@@ -82,7 +99,7 @@ pub fn close_op(invocation: &Item, status: &str, extra: Vec<(&str, Value)>) -> O
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ListInput {
-    /// pending (default), approved, rejected, cancelled or all.
+    /// pending (default), approved, rejected, cancelled, expired or all.
     pub status: Option<String>,
     pub skill: Option<String>,
     #[serde(default, deserialize_with = "lenient::opt_u32")]
@@ -106,7 +123,7 @@ impl Operation for List {
     async fn run(ctx: Ctx, input: ListInput) -> ApiResult<Reply<ListResponse<Value>>> {
         let limit = list::limit(input.limit)?;
         let status = input.status.unwrap_or_else(|| PENDING.into());
-        if ![PENDING, APPROVED, REJECTED, CANCELLED, "all"].contains(&status.as_str()) {
+        if ![PENDING, APPROVED, REJECTED, CANCELLED, EXPIRED, "all"].contains(&status.as_str()) {
             return Err(ApiError::invalid_field("status", "invalid_request", "not an approval status"));
         }
         let ws = ctx.workspace();
@@ -177,6 +194,9 @@ pub struct ApproveInput {
 }
 
 fn waiting(item: &Item, id: &str) -> ApiResult<()> {
+    if approval_expiry::expired(item) {
+        return Err(approval_expiry::too_late(id, None));
+    }
     if inv::status(item) != inv::WAITING_APPROVAL {
         return Err(ApiError::conflict(
             "invalid_state",
@@ -191,6 +211,22 @@ async fn reply(ctx: &Ctx, id: &str) -> ApiResult<Reply<Value>> {
     let item = inv::load(&ctx.app.store, Some(ctx.workspace()), id).await?;
     Ok(Reply { status: Some(StatusCode::OK), body: Some(inv::view(&item)), version: None }
         .with_version(inv::version(&item)))
+}
+
+/// The invocation's approval, unless its time is up: then it is expired here (in case the
+/// scheduled expiry has not run yet) and the caller gets 409 `approval_expired`. `Ok(None)` when
+/// the expiry lost a race: read the invocation again.
+async fn open_approval(ctx: &Ctx, item: &Item, id: &str) -> ApiResult<Option<Item>> {
+    let Some(approval_id) = records::str_of(item, "approvalId") else { return Ok(Some(Item::new())) };
+    let approval = ctx.app.store.get(&key(approval_id)).await?.ok_or_else(ApiError::internal)?;
+    if !approval_expiry::is_due(&approval) {
+        return Ok(Some(approval));
+    }
+    match ctx.app.store.transact(approval_expiry::expire_ops(item, &approval)?).await {
+        Ok(()) => Err(approval_expiry::too_late(id, Some(&approval))),
+        Err(StoreError::ConditionFailed { .. } | StoreError::Conflict) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn changed() -> ApiError {
@@ -218,6 +254,9 @@ impl Operation for Approve {
         for _ in 0..3 {
             let item = inv::load(&ctx.app.store, Some(ctx.workspace()), &input.id).await?;
             waiting(&item, &input.id)?;
+            if open_approval(&ctx, &item, &input.id).await?.is_none() {
+                continue;
+            }
             let mut new_input = item.get("input").cloned().unwrap_or_else(|| json!({}));
             let mut edits = json!({});
             if let Some(s) = &subject {
@@ -268,6 +307,9 @@ impl Operation for Reject {
         for _ in 0..3 {
             let item = inv::load(&ctx.app.store, Some(ctx.workspace()), &input.id).await?;
             waiting(&item, &input.id)?;
+            if open_approval(&ctx, &item, &input.id).await?.is_none() {
+                continue;
+            }
             let pool = inv::pool_of_item(&item)?;
             let ws = records::str_of(&item, "workspaceId").unwrap_or_default();
             let skill = records::str_of(&item, "skill").unwrap_or_default();

@@ -51,24 +51,20 @@ pub struct SendInput {
 /// delivers by visible time.
 pub fn job_op(invocation: &str, schedule_at: Option<&str>) -> ApiResult<TxOp> {
     let job = Job::new(sending::JOB_KIND, json!({ "invocationId": invocation }));
-    let delay = schedule_at
-        .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
-        .map(|t| (t.with_timezone(&chrono::Utc) - chrono::Utc::now()).num_milliseconds().max(0) as u64)
+    let at =
+        schedule_at.and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok()).map(|t| t.with_timezone(&chrono::Utc));
+    let delay = at
+        .map(|t| (t - chrono::Utc::now()).num_milliseconds().max(0) as u64)
         .map(Duration::from_millis)
         .unwrap_or_default();
-    let mut op = StoreQueue::enqueue_op(sending::QUEUE, &job, delay.min(MAX_JOB_DELAY)).map_err(|e| {
+    let op = match at {
+        Some(t) if delay > MAX_JOB_DELAY => StoreQueue::enqueue_at_op(sending::QUEUE, &job, t),
+        _ => StoreQueue::enqueue_op(sending::QUEUE, &job, delay),
+    };
+    op.map_err(|e| {
         tracing::error!(error = %e, "send job rejected by the queue");
         ApiError::internal()
-    })?;
-    if delay > MAX_JOB_DELAY {
-        // The store queue orders by visible time, which is the sort key's leading timestamp.
-        if let TxOp::Put { item, .. } = &mut op {
-            let visible = chrono::Utc::now() + chrono::Duration::milliseconds(delay.as_millis() as i64);
-            let sk = format!("{}#{}", visible.to_rfc3339_opts(chrono::SecondsFormat::Millis, true), job.id);
-            item.insert(linkcrm_storage::SK.into(), json!(sk));
-        }
-    }
-    Ok(op)
+    })
 }
 
 pub struct SendEmail;
@@ -154,6 +150,8 @@ impl Operation for SendEmail {
             item.insert("status".into(), json!(inv::WAITING_APPROVAL));
             let appr = approvals::new_item(&item, &to, &subject, &body, input.schedule_at.as_deref());
             item.insert("approvalId".into(), appr.get("approvalId").cloned().unwrap_or_default());
+            // Expires at its timeoutAt unless decided first (`approval_expiry`).
+            ops.push(crate::approval_expiry::job_op(&appr)?);
             ops.push(TxOp::put_if(appr, Condition::NotExists));
         } else {
             ops.push(job_op(&id, input.schedule_at.as_deref())?);
