@@ -213,18 +213,18 @@ async fn reply(ctx: &Ctx, id: &str) -> ApiResult<Reply<Value>> {
         .with_version(inv::version(&item)))
 }
 
-/// The invocation's approval, unless its time is up: then it is expired here (in case the
-/// scheduled expiry has not run yet) and the caller gets 409 `approval_expired`. `Ok(None)` when
-/// the expiry lost a race: read the invocation again.
-async fn open_approval(ctx: &Ctx, item: &Item, id: &str) -> ApiResult<Option<Item>> {
-    let Some(approval_id) = records::str_of(item, "approvalId") else { return Ok(Some(Item::new())) };
+/// Whether the invocation's approval is still open (`Ok(true)`). Past its `timeoutAt` it is
+/// expired here, in case the scheduled expiry has not run yet, and the caller gets 409
+/// `approval_expired`. `Ok(false)` when that expiry lost a race: read the invocation again.
+async fn approval_open(ctx: &Ctx, item: &Item, id: &str) -> ApiResult<bool> {
+    let Some(approval_id) = records::str_of(item, "approvalId") else { return Ok(true) };
     let approval = ctx.app.store.get(&key(approval_id)).await?.ok_or_else(ApiError::internal)?;
     if !approval_expiry::is_due(&approval) {
-        return Ok(Some(approval));
+        return Ok(true);
     }
     match ctx.app.store.transact(approval_expiry::expire_ops(item, &approval)?).await {
         Ok(()) => Err(approval_expiry::too_late(id, Some(&approval))),
-        Err(StoreError::ConditionFailed { .. } | StoreError::Conflict) => Ok(None),
+        Err(StoreError::ConditionFailed { .. } | StoreError::Conflict) => Ok(false),
         Err(e) => Err(e.into()),
     }
 }
@@ -254,7 +254,7 @@ impl Operation for Approve {
         for _ in 0..3 {
             let item = inv::load(&ctx.app.store, Some(ctx.workspace()), &input.id).await?;
             waiting(&item, &input.id)?;
-            if open_approval(&ctx, &item, &input.id).await?.is_none() {
+            if !approval_open(&ctx, &item, &input.id).await? {
                 continue;
             }
             let mut new_input = item.get("input").cloned().unwrap_or_else(|| json!({}));
@@ -307,7 +307,7 @@ impl Operation for Reject {
         for _ in 0..3 {
             let item = inv::load(&ctx.app.store, Some(ctx.workspace()), &input.id).await?;
             waiting(&item, &input.id)?;
-            if open_approval(&ctx, &item, &input.id).await?.is_none() {
+            if !approval_open(&ctx, &item, &input.id).await? {
                 continue;
             }
             let pool = inv::pool_of_item(&item)?;
