@@ -188,6 +188,19 @@ async fn openapi_documents_every_operation() {
         assert_eq!(op["operationId"], name, "{method} {path}");
         assert!(op["responses"]["400"]["content"]["application/problem+json"].is_object());
     }
+    // The documented success status is the one the operation answers with.
+    for (method, path, status) in [
+        ("post", "/v1/link-building/crm/relationship/{id}/send-email", "202"),
+        ("post", "/v1/link-building/crm/contact/discover", "202"),
+        ("post", "/v1/policy/validate", "200"),
+        ("post", "/v1/agent/invocations/{id}/approve", "200"),
+        ("post", "/v1/agent/invocations/{id}/cancel", "200"),
+        ("post", "/v1/link-building/crm/relationship", "201"),
+        ("get", "/v1/agent/invocations/{id}", "200"),
+    ] {
+        let responses = &doc["paths"][path][method]["responses"];
+        assert!(responses[status].is_object(), "{method} {path} documents {status}: {responses}");
+    }
     // Query parameters come from the input types; bodies reference component schemas that exist.
     let params = doc["paths"]["/v1/workspaces"]["get"]["parameters"].as_array().unwrap();
     for p in ["tag", "active", "limit", "cursor"] {

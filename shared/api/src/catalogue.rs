@@ -63,6 +63,10 @@ pub trait Operation: Send + Sync + 'static {
     const AGENCY_ONLY: bool = false;
     /// Credits charged per call, in thousandths (CRUD is free).
     const COST_MILLICREDITS: u64 = 0;
+    /// The status of a successful answer when the operation does not set one per reply: 201 for
+    /// POST, 200 otherwise, unless given here (202 for queued work, 200 for a POST action that
+    /// creates nothing). The OpenAPI document states it.
+    const SUCCESS: Option<StatusCode> = None;
     const SUMMARY: &'static str;
     const TAG: &'static str;
     type Input: DeserializeOwned + JsonSchema + Send + 'static;
@@ -94,6 +98,10 @@ pub struct OpSpec {
     pub run: fn(Ctx, Value) -> BoxFuture<'static, ApiResult<OpResponse>>,
 }
 
+fn success_status<O: Operation>() -> StatusCode {
+    O::SUCCESS.unwrap_or(if O::METHOD == Method::POST { StatusCode::CREATED } else { StatusCode::OK })
+}
+
 impl OpSpec {
     pub fn of<O: Operation>() -> OpSpec {
         OpSpec {
@@ -108,12 +116,12 @@ impl OpSpec {
             tag: O::TAG,
             input_schema: |g| g.subschema_for::<O::Input>(),
             output_schema: |g| g.subschema_for::<O::Output>(),
-            default_status: if O::METHOD == Method::POST { StatusCode::CREATED } else { StatusCode::OK },
+            default_status: success_status::<O>(),
             run: |ctx, input| {
                 Box::pin(async move {
                     let input: O::Input = parse_input(input)?;
                     let reply = O::run(ctx, input).await?;
-                    let default = if O::METHOD == Method::POST { StatusCode::CREATED } else { StatusCode::OK };
+                    let default = success_status::<O>();
                     let body = match reply.body {
                         Some(b) => Some(serde_json::to_value(b).map_err(|e| {
                             tracing::error!(error = %e, "output does not serialise");

@@ -237,6 +237,7 @@ pub struct Approve;
 impl Operation for Approve {
     const NAME: &'static str = "agent.invocations.approve";
     const METHOD: Method = Method::POST;
+    const SUCCESS: Option<StatusCode> = Some(StatusCode::OK);
     const PATH: &'static str = "/v1/agent/invocations/{id}/approve";
     const SCOPE: Option<&'static str> = Some("campaigns:write");
     const WORKSPACE: WorkspaceRule = WorkspaceRule::Required;
@@ -293,6 +294,7 @@ pub struct Reject;
 impl Operation for Reject {
     const NAME: &'static str = "agent.invocations.reject";
     const METHOD: Method = Method::POST;
+    const SUCCESS: Option<StatusCode> = Some(StatusCode::OK);
     const PATH: &'static str = "/v1/agent/invocations/{id}/reject";
     const SCOPE: Option<&'static str> = Some("campaigns:write");
     const WORKSPACE: WorkspaceRule = WorkspaceRule::Required;

@@ -413,6 +413,7 @@ pub struct Assign;
 impl Operation for Assign {
     const NAME: &'static str = "link_building.inbound.assign";
     const METHOD: Method = Method::POST;
+    const SUCCESS: Option<StatusCode> = Some(StatusCode::OK);
     const PATH: &'static str = "/v1/link-building/inbound/{id}/assign";
     const SCOPE: Option<&'static str> = Some("crm:write");
     const WORKSPACE: WorkspaceRule = WorkspaceRule::Required;

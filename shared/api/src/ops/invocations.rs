@@ -105,6 +105,7 @@ pub struct Cancel;
 impl Operation for Cancel {
     const NAME: &'static str = "agent.invocations.cancel";
     const METHOD: Method = Method::POST;
+    const SUCCESS: Option<StatusCode> = Some(StatusCode::OK);
     const PATH: &'static str = "/v1/agent/invocations/{id}/cancel";
     const SCOPE: Option<&'static str> = Some("crm:write");
     const WORKSPACE: WorkspaceRule = WorkspaceRule::Required;

@@ -150,6 +150,7 @@ pub struct Validate;
 impl Operation for Validate {
     const NAME: &'static str = "policy.validate";
     const METHOD: Method = Method::POST;
+    const SUCCESS: Option<StatusCode> = Some(StatusCode::OK);
     const PATH: &'static str = "/v1/policy/validate";
     const SCOPE: Option<&'static str> = Some("campaigns:read");
     const WORKSPACE: WorkspaceRule = WorkspaceRule::Required;

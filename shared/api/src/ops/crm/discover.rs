@@ -39,6 +39,7 @@ pub struct Discover;
 impl Operation for Discover {
     const NAME: &'static str = SKILL;
     const METHOD: Method = Method::POST;
+    const SUCCESS: Option<StatusCode> = Some(StatusCode::ACCEPTED);
     const PATH: &'static str = "/v1/link-building/crm/contact/discover";
     const SCOPE: Option<&'static str> = Some("crm:write");
     const WORKSPACE: WorkspaceRule = WorkspaceRule::Required;

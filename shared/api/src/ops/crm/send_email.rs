@@ -71,6 +71,7 @@ pub struct SendEmail;
 impl Operation for SendEmail {
     const NAME: &'static str = "link_building.crm.relationship.send_email";
     const METHOD: Method = Method::POST;
+    const SUCCESS: Option<StatusCode> = Some(StatusCode::ACCEPTED);
     const PATH: &'static str = "/v1/link-building/crm/relationship/{id}/send-email";
     const SCOPE: Option<&'static str> = Some("campaigns:write");
     const WORKSPACE: WorkspaceRule = WorkspaceRule::Required;

@@ -204,6 +204,7 @@ pub struct DoNotContact;
 impl Operation for DoNotContact {
     const NAME: &'static str = "link_building.crm.account.do_not_contact";
     const METHOD: Method = Method::POST;
+    const SUCCESS: Option<StatusCode> = Some(StatusCode::OK);
     const PATH: &'static str = "/v1/link-building/crm/account/{id}/do-not-contact";
     const SCOPE: Option<&'static str> = Some("crm:write");
     const WORKSPACE: WorkspaceRule = WorkspaceRule::Required;
