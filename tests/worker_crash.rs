@@ -93,6 +93,15 @@ async fn discovery_killed_mid_run(backend: Backend) {
     }
     let per = done["result"]["perAccount"].as_array().unwrap();
     assert_eq!(per.len(), 2, "{done}");
+    // The finished account was not searched again; the one cut off was.
+    let searched: Vec<String> = apollo
+        .calls_to(SEARCH_PATH)
+        .iter()
+        .flat_map(|c| c.query_values("q_organization_domains_list[]"))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(searched.iter().filter(|d| d.as_str() == "first-crash.example").count(), 1, "{searched:?}");
+    assert_eq!(searched.iter().filter(|d| d.as_str() == "second-crash.example").count(), 2, "{searched:?}");
 }
 
 async fn send_killed_mid_smtp(backend: Backend) {

@@ -9,9 +9,12 @@
 //!
 //! A job that finds its invocation RUNNING was delivered again after a worker stopped mid-run
 //! (a crash, or a visibility timeout). CONTRACT says such a run is resumed only when repeating it
-//! is safe; here it is: discovery's only outside side effect is spending Apollo credits, contacts
-//! are deduplicated on Apollo's person id and on email, and the finish (with its charge) is
-//! conditional on the version, so it happens once. So the job runs it again.
+//! is safe; here it is: each account finished commits a checkpoint (`DISCDONE#<invocation>`) in
+//! the transaction of its CONTACT_RESEARCH event, and the resumed run skips those accounts, so no
+//! account is searched or recorded twice; an account cut off mid-search is searched again (its
+//! contacts are deduplicated on Apollo's person id and on email, nothing was recorded for it);
+//! and the finish (with its charge for every account searched) is conditional on the version, so
+//! it happens once.
 
 use crate::crm::records::{self, obj};
 use crate::crm::{keys, write};
@@ -146,9 +149,17 @@ async fn run(app: &App, finder: Option<&dyn ContactFinder>, item: &Item) -> Resu
             message: "Contact discovery is not configured on this server: set LINKCRM_APOLLO_API_KEY.".into(),
         });
     };
+    let inv_id = records::str_of(item, "invocationId").unwrap_or_default().to_owned();
+    let mut done = checkpoints(app, &inv_id).await.map_err(Failure::Store)?;
     let mut per_account = Vec::new();
     let mut searched = 0;
     for account_id in accounts {
+        // Finished by an earlier run of this invocation (a worker stopped mid-run): reuse it.
+        if let Some(entry) = done.remove(&account_id) {
+            searched += 1;
+            per_account.push(entry);
+            continue;
+        }
         let account = match write::load_account(app, &account_id).await {
             Ok(a) => a,
             Err(e) if e.status == axum::http::StatusCode::NOT_FOUND => {
@@ -162,7 +173,7 @@ async fn run(app: &App, finder: Option<&dyn ContactFinder>, item: &Item) -> Resu
         let found = match finder.find_contacts(account.domain(), &roles, &seniority).await {
             Ok(found) => found,
             // Rate limited for longer than the client waits in place: reschedule the job rather
-            // than hold the worker (the run resumes from the start; see the module docs).
+            // than hold the worker (the run resumes after the accounts it finished).
             Err(ProviderError::RateLimited { retry_after }) => return Err(Failure::RateLimited(retry_after)),
             Err(e) => {
                 let (status, code, message) = match &e {
@@ -183,16 +194,63 @@ async fn run(app: &App, finder: Option<&dyn ContactFinder>, item: &Item) -> Resu
                 "position": c.position, "email": c.email,
             }));
         }
-        research_event(app, &agency, &ws, account.id(), &roles, &seniority, contacts.len()).await?;
         let mut entry = json!({ "accountId": account.id(), "contactsFound": contacts });
         if found.is_empty() {
             entry["reason"] = json!(NO_CONTACTS_REASON);
+        }
+        let checkpoint = checkpoint_op(&inv_id, account.id(), &entry);
+        let recorded =
+            research_event(app, &agency, &ws, account.id(), &roles, &seniority, contacts.len(), checkpoint).await?;
+        // Another run of this invocation finished this account first: its entry is the one that counts.
+        if !recorded {
+            if let Some(entry) = checkpoints(app, &inv_id).await.map_err(Failure::Store)?.remove(account.id()) {
+                per_account.push(entry);
+                continue;
+            }
         }
         per_account.push(entry);
     }
     Ok(Run { searched, per_account })
 }
 
+/// `DISCDONE#<invocation>` / `<account>`: an account this invocation finished, with its
+/// `perAccount` entry, committed with the account's CONTACT_RESEARCH event. A run resumed after a
+/// worker stopped skips these accounts, so neither Apollo nor the event log sees them twice.
+fn checkpoint_key(invocation: &str, account: &str) -> Key {
+    Key::new(format!("DISCDONE#{invocation}"), account)
+}
+
+fn checkpoint_op(invocation: &str, account: &str, entry: &Value) -> TxOp {
+    let k = checkpoint_key(invocation, account);
+    let ttl = linkcrm_storage::now_epoch() + 14 * 24 * 3600;
+    TxOp::put_if(
+        obj(json!({ "PK": k.pk, "SK": k.sk, "entity": "discoveryCheckpoint", "entry": entry, "ttl": ttl })),
+        Condition::NotExists,
+    )
+}
+
+async fn checkpoints(app: &App, invocation: &str) -> Result<std::collections::HashMap<String, Value>, String> {
+    let mut out = std::collections::HashMap::new();
+    let mut cursor = None;
+    loop {
+        let q = linkcrm_storage::Query::partition(format!("DISCDONE#{invocation}")).limit(100).after(cursor.take());
+        let page = app.store.query(q).await.map_err(|e| e.to_string())?;
+        for item in page.items {
+            if let (Some(sk), Some(entry)) = (records::str_of(&item, "SK"), item.get("entry")) {
+                out.insert(sk.to_owned(), entry.clone());
+            }
+        }
+        match page.cursor {
+            Some(c) => cursor = Some(c),
+            None => return Ok(out),
+        }
+    }
+}
+
+/// Records CONTACT_RESEARCH where the workspace has a relationship with the account, and the
+/// account's checkpoint, in one transaction (the checkpoint alone when there is no relationship).
+/// `false` when the checkpoint already existed (another run finished the account).
+#[allow(clippy::too_many_arguments)]
 async fn research_event(
     app: &App,
     agency: &str,
@@ -201,10 +259,17 @@ async fn research_event(
     roles: &[String],
     seniority: &[String],
     found: usize,
-) -> Result<(), Failure> {
+    checkpoint: TxOp,
+) -> Result<bool, Failure> {
     let guard =
         app.store.get(&keys::workspace_account(ws, account)).await.map_err(|e| Failure::Store(e.to_string()))?;
-    let Some(rel_id) = guard.as_ref().and_then(|g| records::str_of(g, "relationshipId")) else { return Ok(()) };
+    let Some(rel_id) = guard.as_ref().and_then(|g| records::str_of(g, "relationshipId")) else {
+        return match app.store.transact(vec![checkpoint]).await {
+            Ok(()) => Ok(true),
+            Err(StoreError::ConditionFailed { .. }) => Ok(false),
+            Err(e) => Err(Failure::Store(e.to_string())),
+        };
+    };
     let new = write::NewEvent {
         r#type: EventType::ContactResearch,
         contact_id: None,
@@ -213,10 +278,12 @@ async fn research_event(
         metadata: Some(json!({ "roles": roles, "seniority": seniority, "found": found, "provider": "apollo" })),
         occurred_at: None,
     };
-    write::record_event(app, agency, ws, rel_id, new, write::Ride::default(), None)
-        .await
-        .map(|_| ())
-        .map_err(|e| Failure::Store(e.message))
+    let ride = write::Ride { ops: Some(Box::new(move |_| Ok(vec![checkpoint.clone()]))), ..write::Ride::default() };
+    match write::record_event(app, agency, ws, rel_id, new, ride, None).await {
+        Ok(_) => Ok(true),
+        Err(e) if e.code == write::RIDE_CONDITION_FAILED => Ok(false),
+        Err(e) => Err(Failure::Store(e.message)),
+    }
 }
 
 /// The contact for an Apollo person: the one already filed under their Apollo id or email, or a
