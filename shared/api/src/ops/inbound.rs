@@ -2,10 +2,11 @@
 //! API as raw RFC 5322 text, matched to the relationship it answers through the `MSGID#` item the
 //! send path writes, classified by named rules, and acted on (docs/inbound-mail.md).
 //!
-//! Order of writes: the message and its `INMSG#` dedupe guard are committed first (claiming the
-//! Message-ID), then the event is recorded on the relationship, then the message is stamped with
-//! the event id. A message stored as matched but without `eventId` had its event step interrupted;
-//! posting the same message again finishes it.
+//! One transaction per message: the message (stamped with its event id), its `INMSG#` dedupe guard
+//! (claiming the Message-ID), the EMAIL_RECEIVED / EMAIL_BOUNCED event with everything it changes
+//! on the relationship, the suppressions it causes (hard bounce: platform-wide; unsubscribe reply:
+//! this workspace) and their outbox events commit together, or nothing does. Assigning an
+//! unmatched message later is one transaction the same way.
 
 use crate::catalogue::{Operation, Reply, WorkspaceRule};
 use crate::context::Ctx;
@@ -112,15 +113,20 @@ async fn find_sent(ctx: &Ctx, candidates: &[String]) -> ApiResult<Option<Item>> 
     Ok(None)
 }
 
-/// Adds a suppression entry unless one is already there (then nothing changes).
-async fn suppress(
+/// The parts that add a suppression entry, none when one is already there (then nothing changes).
+/// A concurrent writer adding the same entry makes the transaction fail its `NotExists`; the
+/// caller then tries again, reading it as present.
+async fn suppression_ops(
     ctx: &Ctx,
     workspace: Option<&str>,
     email: &str,
     source: SuppressionSource,
     reason: String,
-) -> ApiResult<()> {
-    let Some(value) = normalize_email(email) else { return Ok(()) };
+) -> ApiResult<Vec<TxOp>> {
+    let Some(value) = normalize_email(email) else { return Ok(vec![]) };
+    if ctx.app.store.get(&suppression::key(workspace, Kind::Email, &value)).await?.is_some() {
+        return Ok(vec![]);
+    }
     let entry = Suppression {
         kind: Kind::Email,
         value,
@@ -129,13 +135,20 @@ async fn suppress(
         reason: Some(reason),
         created_at: time::now_string(),
     };
-    let ops = vec![
+    Ok(vec![
         TxOp::put_if(suppression::item(&entry), Condition::NotExists),
         outbox::event("suppression.added", workspace, json!(entry)),
-    ];
-    match ctx.app.store.transact(ops).await {
-        Ok(()) | Err(StoreError::ConditionFailed { .. }) => Ok(()),
-        Err(e) => Err(e.into()),
+    ])
+}
+
+/// What a matched (or assigned) message suppresses: its sender, when it asks to stop.
+async fn unsubscribe_ops(ctx: &Ctx, msg: &InboundMessage) -> ApiResult<Vec<TxOp>> {
+    match (&msg.class, &msg.from) {
+        (Some(ReplyClass::Unsubscribe), Some(from)) if msg.relationship_id.is_some() => {
+            let reason = format!("replied asking to stop ({})", msg.id);
+            suppression_ops(ctx, Some(ctx.workspace()), from, SuppressionSource::Unsubscribe, reason).await
+        }
+        _ => Ok(vec![]),
     }
 }
 
@@ -143,12 +156,9 @@ fn bounded(s: &str, max: usize) -> String {
     s.chars().take(max).collect()
 }
 
-/// Records the message's event on its relationship (and the suppression its class calls for),
-/// then stamps the message with the event id.
-async fn apply(ctx: &Ctx, msg: &mut InboundMessage, reply_text: &str, contact_id: Option<String>) -> ApiResult<()> {
-    let Some(rel_id) = msg.relationship_id.clone() else { return Ok(()) };
-    let ws = ctx.workspace().to_owned();
-    let new = match &msg.bounce {
+/// The event a matched message records on its relationship.
+fn event_for(msg: &InboundMessage, reply_text: &str, contact_id: Option<String>) -> NewEvent {
+    match &msg.bounce {
         Some(b) => NewEvent {
             r#type: EventType::EmailBounced,
             contact_id,
@@ -171,28 +181,48 @@ async fn apply(ctx: &Ctx, msg: &mut InboundMessage, reply_text: &str, contact_id
             })),
             occurred_at: None,
         },
-    };
-    let event = write::record_event(&ctx.app, &ctx.caller.agency_id, &ws, &rel_id, new, Ride::default(), None).await?;
-    let event_id = records::str_of(&event, "id").unwrap_or_default().to_owned();
-    ctx.app
-        .store
-        .update(&key(&msg.id), Update::new().set("eventId", event_id.clone()), Some(Condition::Exists))
-        .await?;
-    msg.event_id = Some(event_id);
-    if msg.class == Some(ReplyClass::Unsubscribe) {
-        if let Some(from) = &msg.from {
-            suppress(
-                ctx,
-                Some(&ws),
-                from,
-                SuppressionSource::Unsubscribe,
-                format!("replied asking to stop ({})", msg.id),
-            )
-            .await?;
-        }
     }
-    Ok(())
 }
+
+/// Why a message's transaction did not commit.
+enum Written {
+    Done(InboundMessage),
+    /// A condition of the message's own parts failed: a concurrent duplicate, an assign that lost,
+    /// or a suppression someone else added meanwhile.
+    Lost,
+}
+
+/// Commits `parts(msg)` (what the message writes besides the event) with the message's event on
+/// `rel_id`, in one transaction; `msg.event_id` is the event's id inside the parts.
+async fn commit_with_event<F>(
+    ctx: &Ctx,
+    mut msg: InboundMessage,
+    rel_id: &str,
+    new: NewEvent,
+    parts: F,
+) -> ApiResult<Written>
+where
+    F: Fn(&InboundMessage) -> Vec<TxOp> + Send + Sync + 'static,
+{
+    let template = msg.clone();
+    let ops = move |event: &Item| {
+        let mut m = template.clone();
+        m.event_id = records::str_of(event, "id").map(str::to_owned);
+        Ok(parts(&m))
+    };
+    let ride = Ride { ops: Some(Box::new(ops)), ..Ride::default() };
+    match write::record_event(&ctx.app, &ctx.caller.agency_id, ctx.workspace(), rel_id, new, ride, None).await {
+        Ok(event) => {
+            msg.event_id = records::str_of(&event, "id").map(str::to_owned);
+            Ok(Written::Done(msg))
+        }
+        Err(e) if e.code == write::RIDE_CONDITION_FAILED => Ok(Written::Lost),
+        Err(e) => Err(e),
+    }
+}
+
+/// Tries a message's write a few times: a lost race on a suppression entry is simply read again.
+const WRITE_ATTEMPTS: usize = 3;
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -249,7 +279,7 @@ impl Operation for Receive {
             (None, None, Some(i), Some(r.to_owned()))
         };
         let id = linkcrm_domain::new_id(IdKind::Message);
-        let mut msg = InboundMessage {
+        let msg = InboundMessage {
             id: id.clone(),
             workspace_id: ws.clone(),
             message_id: message_id.clone(),
@@ -275,55 +305,80 @@ impl Operation for Receive {
                 diagnostic: b.diagnostic.clone(),
             }),
         };
-        let mut ops = vec![TxOp::put_if(to_item(&msg), Condition::NotExists)];
-        if let Some(mid) = &message_id {
-            let g = guard_key(&ws, mid);
-            ops.push(TxOp::put_if(
-                records::obj(json!({"PK": g.pk, "SK": g.sk, "entity": "inboundGuard", "inboundId": id})),
-                Condition::NotExists,
-            ));
-        }
-        ops.push(outbox::event(
-            "link_building.inbound.received",
-            Some(&ws),
-            json!({ "id": id, "matched": msg.matched, "relationshipId": msg.relationship_id,
-                    "class": msg.class, "intent": msg.intent }),
-        ));
-        match ctx.app.store.transact(ops).await {
-            Ok(()) => {}
-            // The same message arrived concurrently: answer with the one that won.
-            Err(StoreError::ConditionFailed { .. }) | Err(StoreError::Conflict) if message_id.is_some() => {
-                let mid = message_id.as_deref().unwrap_or_default();
-                let existing = existing(&ctx, &ws, mid).await?.ok_or_else(ApiError::internal)?;
-                return Ok(Reply { status: Some(StatusCode::OK), ..Reply::ok(existing) });
-            }
-            Err(e) => return Err(e.into()),
-        }
-
-        // A hard bounce: the address does not exist, for anyone on the platform.
-        if let Some(b) = msg.bounce.as_ref().filter(|b| b.hard) {
-            if let Some(r) = &b.recipient {
-                let reason = format!("hard bounce {} ({})", b.status, msg.id);
-                suppress(&ctx, None, r, SuppressionSource::Bounce, reason).await?;
-            }
-        }
         let contact = sent.as_ref().and_then(|s| records::str_of(s, "contactId")).map(str::to_owned);
-        apply(&ctx, &mut msg, &email.reply_text, contact).await?;
-        Ok(Reply::created(msg))
+        let ws2 = ws.clone();
+        let base = move |m: &InboundMessage| {
+            let mut ops = vec![TxOp::put_if(to_item(m), Condition::NotExists)];
+            if let Some(mid) = &m.message_id {
+                let g = guard_key(&ws2, mid);
+                ops.push(TxOp::put_if(
+                    records::obj(json!({"PK": g.pk, "SK": g.sk, "entity": "inboundGuard", "inboundId": m.id})),
+                    Condition::NotExists,
+                ));
+            }
+            ops.push(outbox::event(
+                "link_building.inbound.received",
+                Some(&ws2),
+                json!({ "id": m.id, "matched": m.matched, "relationshipId": m.relationship_id,
+                        "class": m.class, "intent": m.intent, "eventId": m.event_id }),
+            ));
+            ops
+        };
+        for _ in 0..WRITE_ATTEMPTS {
+            // A hard bounce: the address does not exist, for anyone on the platform.
+            let mut extra = Vec::new();
+            if let Some(b) = msg.bounce.as_ref().filter(|b| b.hard) {
+                if let Some(r) = &b.recipient {
+                    let reason = format!("hard bounce {} ({})", b.status, msg.id);
+                    extra.extend(suppression_ops(&ctx, None, r, SuppressionSource::Bounce, reason).await?);
+                }
+            }
+            extra.extend(unsubscribe_ops(&ctx, &msg).await?);
+            let written = match msg.relationship_id.clone() {
+                Some(rel_id) => {
+                    let new = event_for(&msg, &email.reply_text, contact.clone());
+                    let base = base.clone();
+                    let parts = move |m: &InboundMessage| {
+                        let mut ops = base(m);
+                        ops.extend(extra.iter().cloned());
+                        ops
+                    };
+                    commit_with_event(&ctx, msg.clone(), &rel_id, new, parts).await?
+                }
+                None => {
+                    let mut ops = base(&msg);
+                    ops.extend(extra);
+                    match ctx.app.store.transact(ops).await {
+                        Ok(()) => Written::Done(msg.clone()),
+                        Err(StoreError::ConditionFailed { .. } | StoreError::Conflict) => Written::Lost,
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+            };
+            match written {
+                Written::Done(m) => return Ok(Reply::created(m)),
+                Written::Lost => {
+                    // The same message arrived concurrently: answer with the one that won.
+                    if let Some(mid) = &message_id {
+                        if let Some(existing) = existing(&ctx, &ws, mid).await? {
+                            return Ok(Reply { status: Some(StatusCode::OK), ..Reply::ok(existing) });
+                        }
+                    }
+                }
+            }
+        }
+        Err(ApiError::conflict(
+            "inbound_write_conflict",
+            "The message could not be recorded for concurrent changes; post it again.",
+        ))
     }
 }
 
-/// The message already stored under this Message-ID, finishing its event step if an earlier
-/// attempt stopped before it.
+/// The message already stored under this Message-ID (it was committed whole, with its event).
 async fn existing(ctx: &Ctx, ws: &str, mid: &str) -> ApiResult<Option<InboundMessage>> {
     let Some(guard) = ctx.app.store.get(&guard_key(ws, mid)).await? else { return Ok(None) };
     let id = records::str_of(&guard, "inboundId").unwrap_or_default().to_owned();
-    let mut msg = load(ctx, &id).await?;
-    if msg.matched && msg.event_id.is_none() && msg.relationship_id.is_some() {
-        let text = msg.text.clone();
-        apply(ctx, &mut msg, &text, None).await?;
-    }
-    Ok(Some(msg))
+    Ok(Some(load(ctx, &id).await?))
 }
 
 pub use crate::catalogue::IdInput;
@@ -433,25 +488,39 @@ impl Operation for Assign {
             Some(c) => (*c, msg.class_rule.clone().unwrap_or_default()),
             None => classify_text(&msg),
         };
-        // Claim it: of two concurrent assigns, one wins.
-        let update = Update::new()
-            .set("matched", true)
-            .set("relationshipId", rel.id().to_owned())
-            .set("class", json!(class))
-            .set("classRule", rule.clone());
-        match ctx.app.store.update(&key(&msg.id), update, Some(Condition::Equals("matched".into(), json!(false)))).await
-        {
-            Ok(_) => {}
-            Err(StoreError::ConditionFailed { .. }) => return Err(already()),
-            Err(e) => return Err(e.into()),
-        }
         msg.matched = true;
         msg.relationship_id = Some(rel.id().to_owned());
         msg.class = Some(class);
         msg.class_rule = Some(rule);
-        let text = msg.text.clone();
-        apply(&ctx, &mut msg, &text, None).await?;
-        Ok(Reply { status: Some(StatusCode::OK), ..Reply::ok(msg) })
+        for _ in 0..WRITE_ATTEMPTS {
+            let extra = unsubscribe_ops(&ctx, &msg).await?;
+            let new = event_for(&msg, &msg.text.clone(), None);
+            // Of two concurrent assigns, one wins: the update holds only while it is unmatched.
+            let parts = move |m: &InboundMessage| {
+                let update = Update::new()
+                    .set("matched", true)
+                    .set("relationshipId", m.relationship_id.clone())
+                    .set("class", json!(m.class))
+                    .set("classRule", m.class_rule.clone())
+                    .set("eventId", m.event_id.clone());
+                let mut ops =
+                    vec![TxOp::update_if(key(&m.id), update, Condition::Equals("matched".into(), json!(false)))];
+                ops.extend(extra.iter().cloned());
+                ops
+            };
+            match commit_with_event(&ctx, msg.clone(), rel.id(), new, parts).await? {
+                Written::Done(m) => return Ok(Reply { status: Some(StatusCode::OK), ..Reply::ok(m) }),
+                Written::Lost => {
+                    if load(&ctx, &input.id).await?.matched {
+                        return Err(already());
+                    }
+                }
+            }
+        }
+        Err(ApiError::conflict(
+            "inbound_write_conflict",
+            "The message could not be assigned for concurrent changes; try again.",
+        ))
     }
 }
 
