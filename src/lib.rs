@@ -38,9 +38,42 @@ pub fn spawn_worker(
         ..WorkerOptions::default()
     };
     let workers = Arc::new(workers);
+    tokio::spawn(sweep_dead_letters(app.clone(), queue.clone(), workers.max_receives, stop.clone()));
     let handler = move |d: linkcrm_jobs::Delivery| {
         let (app, workers) = (app.clone(), workers.clone());
         async move { linkcrm_api::jobs::handle(&app, &workers, &d).await }
     };
     tokio::spawn(linkcrm_jobs::run_worker(queue, handler, opts, stop))
+}
+
+/// A job lands in the dead-letter partition only when the process died during its last delivery
+/// (the handler gives up a job that fails on its last delivery itself). Its invocation may then
+/// still be RUNNING with credits reserved: give it up here, once a minute. Giving up is idempotent
+/// (a finished invocation is left as it is), and the dead letters stay for an operator to read.
+async fn sweep_dead_letters(
+    app: Arc<linkcrm_api::App>,
+    queue: Arc<dyn linkcrm_jobs::JobQueue>,
+    max_receives: u32,
+    mut stop: watch::Receiver<bool>,
+) {
+    let every = std::time::Duration::from_secs(
+        std::env::var("LINKCRM_DEAD_LETTER_SWEEP_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(60),
+    );
+    loop {
+        match queue.dead_letters(100).await {
+            Ok(jobs) => {
+                for job in jobs {
+                    let why = "its worker stopped during its last delivery";
+                    if let Err(e) = linkcrm_api::jobs::give_up(&app, &job, max_receives, why).await {
+                        tracing::warn!(job = %job.id, error = ?e, "could not give a dead-lettered job up");
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "could not read dead-lettered jobs"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+    }
 }

@@ -105,9 +105,25 @@ async fn discovery_killed_mid_run(backend: Backend) {
 }
 
 async fn send_killed_mid_smtp(backend: Backend) {
-    let smtp = SmtpServer::start().unwrap();
     let vars = [("LINKCRM_JOB_VISIBILITY_SECS", "2"), ("LINKCRM_SEND_CLAIM_LEASE_SECS", "3")];
-    let mut env = Env::start_with(backend, &vars).await;
+    killed_mid_smtp(backend, &vars).await
+}
+
+/// The same crash on the job's last allowed delivery: the job dead-letters on the next receive,
+/// and the worker's sweep gives it up (uncertain, credits released) instead of leaving it RUNNING.
+async fn send_killed_on_its_last_delivery(backend: Backend) {
+    let vars = [
+        ("LINKCRM_JOB_VISIBILITY_SECS", "2"),
+        ("LINKCRM_SEND_CLAIM_LEASE_SECS", "3"),
+        ("LINKCRM_MAX_RECEIVES", "1"),
+        ("LINKCRM_DEAD_LETTER_SWEEP_SECS", "1"),
+    ];
+    killed_mid_smtp(backend, &vars).await
+}
+
+async fn killed_mid_smtp(backend: Backend, vars: &[(&str, &str)]) {
+    let smtp = SmtpServer::start().unwrap();
+    let mut env = Env::start_with(backend, vars).await;
     let agency = env.agency();
     let ws = agency.create_workspace("Crash send").await;
     agency.post(&format!("/v1/workspaces/{ws}/credits"), json!({ "credits": 10 })).await.ok(201);
@@ -163,3 +179,4 @@ macro_rules! each_backend {
 
 each_backend!(a_discovery_killed_mid_run_finishes_once, discovery_killed_mid_run);
 each_backend!(a_send_killed_mid_smtp_is_uncertain_never_resent, send_killed_mid_smtp);
+each_backend!(a_send_killed_on_its_last_delivery_is_given_up_from_the_dead_letters, send_killed_on_its_last_delivery);
