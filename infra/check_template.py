@@ -14,9 +14,10 @@ Fails (exit 1, one line per problem) unless:
     attaches managed policies that this check cannot see);
   * every SQS event source of a function reports partial batch failures
     (ReportBatchItemFailures), reads a queue of this template that has a
-    RedrivePolicy to a dead-letter queue, and that queue's VisibilityTimeout
-    is at least 6x the function's Timeout (Lambda's advice, so a job is not
-    delivered again while its first run is still going).
+    RedrivePolicy to a dead-letter queue (or is itself another queue's
+    dead-letter queue), and that queue's VisibilityTimeout is at least 6x the
+    function's Timeout (Lambda's advice, so a job is not delivered again while
+    its first run is still going).
 
 The template is read with cfn-lint's decoder, which understands the
 short-form intrinsic tags (!Ref, !GetAtt, !Sub, ...).
@@ -241,7 +242,13 @@ def check_queue_workers(template: dict) -> list[str]:
                 errors.append(f"{where}: Queue must be an AWS::SQS::Queue of this template")
                 continue
             qprops = queue.get("Properties") or {}
-            if not (qprops.get("RedrivePolicy") or {}).get("deadLetterTargetArn"):
+            is_dead_letter_queue = any(
+                ref_target(((r.get("Properties") or {}).get("RedrivePolicy") or {}).get("deadLetterTargetArn"))
+                == queue_id
+                for r in resources.values()
+                if isinstance(r, dict) and r.get("Type") == "AWS::SQS::Queue"
+            )
+            if not is_dead_letter_queue and not (qprops.get("RedrivePolicy") or {}).get("deadLetterTargetArn"):
                 errors.append(f"{where}: queue {queue_id} has no RedrivePolicy to a dead-letter queue")
             visibility = qprops.get("VisibilityTimeout", 30)
             if isinstance(visibility, int) and isinstance(timeout, int) and visibility < 6 * timeout:

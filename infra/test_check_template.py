@@ -168,6 +168,17 @@ class CheckTemplateTest(unittest.TestCase):
         del t["Resources"]["SendQueue"]["Properties"]["RedrivePolicy"]
         self.assertFails(t, "queue SendQueue has no RedrivePolicy")
 
+    def test_worker_reading_a_dead_letter_queue_needs_no_redrive_of_its_own(self) -> None:
+        t = self.mutated()
+        self.assertEqual(
+            t["Resources"]["SendWorkerFunction"]["Properties"]["Events"]["SendDeadLetters"]["Properties"]["Queue"],
+            {"Fn::GetAtt": ["SendDeadLetterQueue", "Arn"]},
+        )
+        self.assertEqual(check_template.check_queue_workers(t), [])
+        # Once nothing redrives to it, it is a plain queue without a DLQ.
+        del t["Resources"]["SendQueue"]["Properties"]["RedrivePolicy"]
+        self.assertFails(t, "queue SendDeadLetterQueue has no RedrivePolicy")
+
     def test_worker_queue_visibility_under_six_timeouts_fails(self) -> None:
         t = self.mutated()
         t["Resources"]["DiscoverQueue"]["Properties"]["VisibilityTimeout"] = 300

@@ -38,7 +38,7 @@ pub fn spawn_worker(
         ..WorkerOptions::default()
     };
     let workers = Arc::new(workers);
-    tokio::spawn(sweep_dead_letters(app.clone(), queue.clone(), workers.max_receives, stop.clone()));
+    tokio::spawn(sweep_dead_letters(app.clone(), queue.clone(), workers.clone(), stop.clone()));
     let handler = move |d: linkcrm_jobs::Delivery| {
         let (app, workers) = (app.clone(), workers.clone());
         async move { linkcrm_api::jobs::handle(&app, &workers, &d).await }
@@ -53,18 +53,20 @@ pub fn spawn_worker(
 async fn sweep_dead_letters(
     app: Arc<linkcrm_api::App>,
     queue: Arc<dyn linkcrm_jobs::JobQueue>,
-    max_receives: u32,
+    workers: Arc<linkcrm_api::jobs::Workers>,
     mut stop: watch::Receiver<bool>,
 ) {
     let every = std::time::Duration::from_secs(
         std::env::var("LINKCRM_DEAD_LETTER_SWEEP_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(60),
     );
+    let max_receives = workers.max_receives;
     loop {
         match queue.dead_letters(100).await {
             Ok(jobs) => {
                 for job in jobs {
-                    let why = "its worker stopped during its last delivery";
-                    if let Err(e) = linkcrm_api::jobs::give_up(&app, &job, max_receives, why).await {
+                    let d = linkcrm_jobs::Delivery { job, receipt: String::new(), receive_count: max_receives };
+                    if let Err(e) = linkcrm_api::jobs::settle_dead_letter(&app, &workers, &d).await {
+                        let job = d.job;
                         tracing::warn!(job = %job.id, error = ?e, "could not give a dead-lettered job up");
                     }
                 }

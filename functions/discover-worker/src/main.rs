@@ -3,7 +3,8 @@
 //! ReportBatchItemFailures. Discovery calls Apollo and may take a while per account, so this
 //! function has its own queue, timeout and concurrency, apart from sending.
 //!
-//! Config: `LINKCRM_TABLE`, `LINKCRM_QUEUE_URL` (this function's queue), `LINKCRM_APOLLO_API_KEY`
+//! Config: `LINKCRM_TABLE`, `LINKCRM_QUEUE_URL` (this function's queue),
+//! `LINKCRM_DEAD_LETTER_QUEUE_ARN` (its dead-letter queue, whose records are settled, not run), `LINKCRM_APOLLO_API_KEY`
 //! (or a reference the platform resolves), `LINKCRM_APOLLO_BASE_URL`, `LINKCRM_MAX_RECEIVES`.
 
 #[tokio::main]
@@ -16,10 +17,16 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         .init();
     let app = linkcrm_api::jobs::lambda_app().await?;
     let workers = std::sync::Arc::new(linkcrm_api::jobs::Workers::from_env()?);
-    let queue_url = std::env::var("LINKCRM_QUEUE_URL").ok();
-    linkcrm_jobs::lambda::serve(queue_url, move |d| {
+    linkcrm_jobs::lambda::serve(move |d, source| {
         let (app, workers) = (app.clone(), workers.clone());
-        async move { linkcrm_api::jobs::handle(&app, &workers, &d).await }
+        async move {
+            match source {
+                linkcrm_jobs::lambda::Source::Queue => linkcrm_api::jobs::handle(&app, &workers, &d).await,
+                linkcrm_jobs::lambda::Source::DeadLetter => {
+                    linkcrm_api::jobs::settle_dead_letter(&app, &workers, &d).await
+                }
+            }
+        }
     })
     .await
 }

@@ -3,7 +3,8 @@
 //! answered with ReportBatchItemFailures. Sends are at most once: the handler claims a send before
 //! talking SMTP, so a redelivered job never sends a second copy.
 //!
-//! Config: `LINKCRM_TABLE`, `LINKCRM_QUEUE_URL` (this function's queue), `LINKCRM_PUBLIC_URL`
+//! Config: `LINKCRM_TABLE`, `LINKCRM_QUEUE_URL` (this function's queue),
+//! `LINKCRM_DEAD_LETTER_QUEUE_ARN` (its dead-letter queue, whose records are settled, not run), `LINKCRM_PUBLIC_URL`
 //! (for unsubscribe links), `LINKCRM_MAX_RECEIVES`, `LINKCRM_SEND_DOMAIN_DAILY_CAP`,
 //! `LINKCRM_SMTP_CA_FILE` (extra CAs for private mail servers; an unusable file fails the start).
 
@@ -17,10 +18,16 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         .init();
     let app = linkcrm_api::jobs::lambda_app().await?;
     let workers = std::sync::Arc::new(linkcrm_api::jobs::Workers::from_env()?);
-    let queue_url = std::env::var("LINKCRM_QUEUE_URL").ok();
-    linkcrm_jobs::lambda::serve(queue_url, move |d| {
+    linkcrm_jobs::lambda::serve(move |d, source| {
         let (app, workers) = (app.clone(), workers.clone());
-        async move { linkcrm_api::jobs::handle(&app, &workers, &d).await }
+        async move {
+            match source {
+                linkcrm_jobs::lambda::Source::Queue => linkcrm_api::jobs::handle(&app, &workers, &d).await,
+                linkcrm_jobs::lambda::Source::DeadLetter => {
+                    linkcrm_api::jobs::settle_dead_letter(&app, &workers, &d).await
+                }
+            }
+        }
     })
     .await
 }

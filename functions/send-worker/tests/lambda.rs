@@ -15,8 +15,14 @@ use std::time::Duration;
 
 const REL: &str = "/v1/link-building/crm/relationship";
 
+const DLQ_ARN: &str = "arn:aws:sqs:us-east-1:123456789012:send-dlq";
+
 /// The SQS event Lambda's event source mapping would deliver for these receipts.
 fn sqs_event(deliveries: &[Delivery]) -> Value {
+    sqs_event_from(deliveries, "arn:aws:sqs:us-east-1:123456789012:send")
+}
+
+fn sqs_event_from(deliveries: &[Delivery], source_arn: &str) -> Value {
     let records: Vec<Value> = deliveries
         .iter()
         .map(|d| {
@@ -25,7 +31,7 @@ fn sqs_event(deliveries: &[Delivery]) -> Value {
                 "body": serde_json::to_string(&d.job).unwrap(),
                 "attributes": { "ApproximateReceiveCount": d.receive_count.to_string() },
                 "messageAttributes": {}, "eventSource": "aws:sqs", "awsRegion": "us-east-1",
-                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:send",
+                "eventSourceARN": source_arn,
             })
         })
         .collect();
@@ -33,6 +39,7 @@ fn sqs_event(deliveries: &[Delivery]) -> Value {
 }
 
 struct World {
+    store: linkcrm_storage::DynStore,
     endpoint: String,
     table: String,
     queue: Arc<SqsQueue>,
@@ -67,7 +74,7 @@ impl World {
         let mailbox = json!({ "fromName": "Dana", "fromAddress": "dana@outreach.example.com", "smtpHost": "127.0.0.1",
                               "smtpPort": smtp.port, "security": "none" });
         api.ok(Method::POST, "/v1/mailboxes", Some(mailbox), 201).await;
-        World { endpoint, table, queue, forwarder, api, smtp }
+        World { store, endpoint, table, queue, forwarder, api, smtp }
     }
 
     /// Queues a send to `email` at `domain` through the API; returns the invocation id.
@@ -102,6 +109,7 @@ impl World {
             ("AWS_REGION", "us-east-1"),
             ("LINKCRM_TABLE", self.table.as_str()),
             ("LINKCRM_QUEUE_URL", self.queue.url()),
+            ("LINKCRM_DEAD_LETTER_QUEUE_ARN", DLQ_ARN),
             ("RUST_LOG", "info"),
         ];
         linkcrm_testkit::lambda::invoke(env!("CARGO_BIN_EXE_send-worker"), &env, payload).await
@@ -179,4 +187,35 @@ async fn the_last_delivery_of_a_job_that_keeps_failing_ends_its_invocation() {
     assert_eq!(done["status"], "FAILED", "{done}");
     assert_eq!(done["error"]["code"], "provider_unavailable");
     assert_eq!(done["creditsUsed"], json!(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_letter_is_settled_not_sent() {
+    use linkcrm_api::crm::records::obj;
+    use linkcrm_api::{invocations as inv, sending};
+    let w = World::new().await;
+    let id = w.send_to("partner-four.example", "editor@partner-four.example").await;
+    w.forwarder.forward_due().await.unwrap();
+    let deliveries = w.receive().await;
+    assert_eq!(deliveries.len(), 1);
+    // Its worker claimed the send and died mid-SMTP on every delivery; the queue dead-lettered it.
+    let item = w.store.get(&inv::key(&id)).await.unwrap().unwrap();
+    let claim = sending::claim_key(&id);
+    let claimed =
+        obj(json!({ "PK": claim.pk, "SK": claim.sk, "messageId": "m1@outreach.example.com", "leaseUntil": 0 }));
+    w.store
+        .transact(vec![inv::transition(&item, inv::RUNNING, vec![]), linkcrm_storage::TxOp::put(claimed)])
+        .await
+        .unwrap();
+
+    let answer = w.invoke(sqs_event_from(&deliveries, DLQ_ARN)).await;
+    assert_eq!(answer, json!({ "batchItemFailures": [] }));
+    let done = w.invocation(&id).await;
+    assert_eq!(
+        (done["status"].as_str(), done["error"]["code"].as_str()),
+        (Some("FAILED"), Some("send_uncertain")),
+        "{done}"
+    );
+    assert_eq!(done["creditsUsed"], json!(0));
+    assert_eq!(w.received_by("editor@partner-four.example"), 0, "a dead letter is never sent");
 }

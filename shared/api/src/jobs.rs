@@ -89,6 +89,17 @@ pub async fn handle(app: &App, workers: &Workers, d: &Delivery) -> Result<(), Ha
     }
 }
 
+/// A job from a dead-letter queue: its worker died during its last delivery, so its invocation may
+/// still be RUNNING with credits reserved. Gives it up (idempotent) rather than run it; an
+/// approval's expiry, which has no outside effect and is idempotent, is simply carried out.
+pub async fn settle_dead_letter(app: &App, workers: &Workers, d: &Delivery) -> Result<(), HandlerError> {
+    tracing::warn!(job = %d.job.id, kind = %d.job.kind, "settling a dead-lettered job");
+    if d.job.kind == approval_expiry::JOB_KIND {
+        return approval_expiry::handle(app, &d.job).await;
+    }
+    give_up(app, &d.job, workers.max_receives, "its worker stopped during its last delivery").await
+}
+
 /// Ends a job's invocation as failed (credits released). Idempotent: a finished invocation is left
 /// as it is. A store that is still down makes this a retry too; the job then dead-letters.
 pub async fn give_up(app: &App, job: &Job, receives: u32, why: &str) -> Result<(), HandlerError> {

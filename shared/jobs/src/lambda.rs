@@ -8,6 +8,10 @@
 //! dead-letter queue once it was received `maxReceiveCount` times. A record that is not a job
 //! cannot get better by retrying; it is answered as a failure as well, so it ends in the
 //! dead-letter queue for an operator instead of vanishing.
+//!
+//! A worker may also be mapped to its dead-letter queue: records from there (the event source ARN
+//! names the queue given as `dead_letter_arn`) reach the handler with [`Source::DeadLetter`], so it
+//! can settle what the dead job left behind (its invocation) instead of running it.
 
 use crate::{parse_lambda_record, Delivery, HandlerError, JobQueue, MAX_VISIBILITY};
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
@@ -15,16 +19,40 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Handles one SQS event. `queue`, when given, is the queue the records came from; it is used to
-/// set a retried job's visibility to the handler's backoff.
-pub async fn handle_sqs_event<F, Fut>(event: SqsEvent, queue: Option<Arc<dyn JobQueue>>, handler: F) -> SqsBatchResponse
+/// Where a record came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// The work queue: run the job.
+    Queue,
+    /// The work queue's dead-letter queue: the job was received too often (its worker died each
+    /// time, or it kept failing); settle it, do not run it.
+    DeadLetter,
+}
+
+/// The queues a worker Lambda reads.
+#[derive(Clone, Default)]
+pub struct Queues {
+    /// The work queue, to set a retried job's visibility to the handler's backoff.
+    pub queue: Option<Arc<dyn JobQueue>>,
+    /// The ARN of the work queue's dead-letter queue, when the worker is mapped to it too.
+    pub dead_letter_arn: Option<String>,
+}
+
+/// Handles one SQS event.
+pub async fn handle_sqs_event<F, Fut>(event: SqsEvent, queues: Queues, handler: F) -> SqsBatchResponse
 where
-    F: Fn(Delivery) -> Fut + Send + Sync + 'static,
+    F: Fn(Delivery, Source) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<(), HandlerError>> + Send + 'static,
 {
     let handler = Arc::new(handler);
     let runs = event.records.into_iter().map(|record| {
-        let (handler, queue) = (handler.clone(), queue.clone());
+        let handler = handler.clone();
+        let source = match (&queues.dead_letter_arn, &record.event_source_arn) {
+            (Some(dlq), Some(arn)) if dlq == arn => Source::DeadLetter,
+            _ => Source::Queue,
+        };
+        // Visibility changes apply to the work queue's receipts only.
+        let queue = if source == Source::Queue { queues.queue.clone() } else { None };
         async move {
             let id = record.message_id.clone().unwrap_or_default();
             let delivery = match parse_lambda_record(&record) {
@@ -37,8 +65,9 @@ where
             let (receipt, job_id, kind) =
                 (delivery.receipt.clone(), delivery.job.id.clone(), delivery.job.kind.clone());
             // Spawned so that a panicking handler fails its record, not the whole batch.
-            let outcome =
-                tokio::spawn(handler(delivery)).await.unwrap_or_else(|e| Err(HandlerError::Fail(e.to_string())));
+            let outcome = tokio::spawn(handler(delivery, source))
+                .await
+                .unwrap_or_else(|e| Err(HandlerError::Fail(e.to_string())));
             match outcome {
                 Ok(()) => None,
                 Err(HandlerError::Retry { after }) => {
@@ -70,23 +99,23 @@ where
     response
 }
 
-/// Runs an SQS-triggered worker Lambda until the runtime stops it. `queue_url` (the queue the
-/// event source mapping reads, from the function's environment) lets retries set their backoff.
-pub async fn serve<F, Fut>(queue_url: Option<String>, handler: F) -> Result<(), lambda_runtime::Error>
+/// Runs an SQS-triggered worker Lambda until the runtime stops it. From the environment:
+/// `LINKCRM_QUEUE_URL` (the work queue, so retries set their backoff) and
+/// `LINKCRM_DEAD_LETTER_QUEUE_ARN` (records from there are [`Source::DeadLetter`]).
+pub async fn serve<F, Fut>(handler: F) -> Result<(), lambda_runtime::Error>
 where
-    F: Fn(Delivery) -> Fut + Clone + Send + Sync + 'static,
+    F: Fn(Delivery, Source) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = Result<(), HandlerError>> + Send + 'static,
 {
-    let queue: Option<Arc<dyn JobQueue>> = match queue_url {
-        Some(url) => {
-            let config = aws_config::load_from_env().await;
-            Some(Arc::new(crate::SqsQueue::new(aws_sdk_sqs::Client::new(&config), url, String::new())))
-        }
-        None => None,
-    };
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    let mut queues = Queues { queue: None, dead_letter_arn: var("LINKCRM_DEAD_LETTER_QUEUE_ARN") };
+    if let Some(url) = var("LINKCRM_QUEUE_URL") {
+        let config = aws_config::load_from_env().await;
+        queues.queue = Some(Arc::new(crate::SqsQueue::new(aws_sdk_sqs::Client::new(&config), url, String::new())));
+    }
     lambda_runtime::run(lambda_runtime::service_fn(move |event: lambda_runtime::LambdaEvent<SqsEvent>| {
-        let (queue, handler) = (queue.clone(), handler.clone());
-        async move { Ok::<_, lambda_runtime::Error>(handle_sqs_event(event.payload, queue, handler).await) }
+        let (queues, handler) = (queues.clone(), handler.clone());
+        async move { Ok::<_, lambda_runtime::Error>(handle_sqs_event(event.payload, queues, handler).await) }
     }))
     .await
 }
