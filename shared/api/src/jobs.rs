@@ -7,7 +7,9 @@
 //! left to the dead-letter queue with its invocation RUNNING: the invocation fails with
 //! `job_failed` and its credit reservation is released; a send that had been claimed but not
 //! recorded is SEND_UNCERTAIN (never sent again). The job is then acknowledged. Only a worker that
-//! dies during a job's last delivery leaves it to the dead-letter queue (alarmed on in AWS).
+//! dies during a job's last delivery leaves it to the dead-letter queue; [`settle_dead_letter`]
+//! then does the same from there (the worker Lambdas read their DLQs, the local worker sweeps its
+//! dead-letter partition).
 
 use crate::crm::records;
 use crate::invocations::{self as inv};
