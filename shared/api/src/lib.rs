@@ -21,6 +21,7 @@ pub mod openapi;
 pub mod ops;
 pub mod outbox;
 pub mod platform;
+pub mod platform_mailbox;
 pub mod ratelimit;
 pub mod rest;
 pub mod secret_refs;

@@ -235,8 +235,8 @@ pub async fn handle(app: &App, mailer: &dyn Mailer, job: &Job, receive_count: u3
             // Nothing was delivered: undo the claim so that a later delivery may send.
             let dup = duplicate_key(&ctx.ws, &ctx.contact_id, &ctx.subject, &ctx.body);
             let mut undo = vec![TxOp::delete(claim_key(id)), TxOp::delete(dup)];
-            for sk in [&verdict.mailbox_counter, &verdict.domain_counter] {
-                undo.push(TxOp::update(Key::new(cap_pk(&ctx.ws), sk.as_str()), Update::new().add("count", -1)));
+            for k in [&verdict.mailbox_counter, &verdict.domain_counter] {
+                undo.push(TxOp::update(k.clone(), Update::new().add("count", -1)));
             }
             if receive_count >= MAX_ATTEMPTS {
                 app.store.transact(undo).await.map_err(|e| retry(job, &e))?;
@@ -290,9 +290,9 @@ fn claim_ops(id: &str, ctx: &SendCtx, verdict: &Verdict, message_id: &str) -> Ve
             Condition::NotExists,
         ),
     ];
-    for (sk, cap) in [(&verdict.mailbox_counter, verdict.mailbox_cap), (&verdict.domain_counter, verdict.domain_cap)] {
+    for (k, cap) in [(&verdict.mailbox_counter, verdict.mailbox_cap), (&verdict.domain_counter, verdict.domain_cap)] {
         ops.push(TxOp::update_if(
-            Key::new(cap_pk(&ctx.ws), sk.as_str()),
+            k.clone(),
             Update::new().add("count", 1).set("ttl", now + 3 * 24 * 3600),
             Condition::Below("count".into(), cap),
         ));
@@ -362,12 +362,15 @@ async fn load_context(app: &App, item: &Item) -> Result<SendCtx, Loaded> {
         None => return Err(Loaded::Gone("The contact no longer exists".into())),
     };
     let Some(to) = contact.email else { return Err(Loaded::Gone("The contact has no email address".into())) };
-    let mailbox = app
-        .store
-        .get(&Key::new(format!("WS#{ws}#MBXS"), mailbox_id.as_str()))
-        .await
-        .map_err(|e| store(&e))?
-        .ok_or_else(|| Loaded::Gone("The mailbox no longer exists".into()))?;
+    let mailbox = if mailbox_id == crate::platform_mailbox::ID {
+        crate::platform_mailbox::item().ok_or_else(|| Loaded::Gone("The platform mailbox is not configured".into()))?
+    } else {
+        app.store
+            .get(&Key::new(format!("WS#{ws}#MBXS"), mailbox_id.as_str()))
+            .await
+            .map_err(|e| store(&e))?
+            .ok_or_else(|| Loaded::Gone("The mailbox no longer exists".into()))?
+    };
     Ok(SendCtx {
         smtp: smtp_settings(app, &mailbox).await.map_err(|e| match e {
             crate::secret_refs::RefError::Missing(m) => Loaded::Gone(format!("The mailbox's password reference: {m}")),
@@ -416,11 +419,12 @@ pub struct Verdict {
     /// seen recently when no body was given (see `check_policy`).
     pub notes: Vec<Value>,
     pub mailbox_id: String,
-    pub mailbox_counter: String,
+    /// The mailbox's counter for today (the platform mailbox's is shared by every workspace).
+    pub mailbox_counter: Key,
     pub mailbox_sent: i64,
     pub mailbox_cap: i64,
     pub domain: String,
-    pub domain_counter: String,
+    pub domain_counter: Key,
     pub domain_sent: i64,
     pub domain_cap: i64,
     pub cooling: CoolingPolicy,
@@ -473,10 +477,10 @@ pub async fn check_policy(app: &App, p: &PolicyInput<'_>) -> ApiResult<Verdict> 
     let day = today();
     let mailbox_id = records::str_of(p.mailbox, "id").unwrap_or_default().to_owned();
     let domain = p.to.rsplit_once('@').map(|(_, d)| d.to_owned()).unwrap_or_default();
-    let mailbox_counter = format!("mbx#{mailbox_id}#{day}");
-    let domain_counter = format!("dom#{domain}#{day}");
-    let counter_keys =
-        [Key::new(cap_pk(p.ws), mailbox_counter.as_str()), Key::new(cap_pk(p.ws), domain_counter.as_str())];
+    let mailbox_counter =
+        crate::platform_mailbox::counter_key(cap_pk(p.ws), p.mailbox, &format!("mbx#{mailbox_id}#{day}"));
+    let domain_counter = Key::new(cap_pk(p.ws), format!("dom#{domain}#{day}"));
+    let counter_keys = [mailbox_counter.clone(), domain_counter.clone()];
     let (exact, subject_only) = match (p.contact_id, p.subject, p.body) {
         (Some(c), Some(s), Some(b)) => (Some(duplicate_key(p.ws, c, s, b)), None),
         (_, Some(s), _) => (None, Some(subject_key(p.ws, p.to, s))),

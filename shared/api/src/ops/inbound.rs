@@ -186,7 +186,7 @@ fn event_for(msg: &InboundMessage, reply_text: &str, contact_id: Option<String>)
 
 /// Why a message's transaction did not commit.
 enum Written {
-    Done(InboundMessage),
+    Done(Box<InboundMessage>),
     /// A condition of the message's own parts failed: a concurrent duplicate, an assign that lost,
     /// or a suppression someone else added meanwhile.
     Lost,
@@ -214,7 +214,7 @@ where
     match write::record_event(&ctx.app, &ctx.caller.agency_id, ctx.workspace(), rel_id, new, ride, None).await {
         Ok(event) => {
             msg.event_id = records::str_of(&event, "id").map(str::to_owned);
-            Ok(Written::Done(msg))
+            Ok(Written::Done(Box::new(msg)))
         }
         Err(e) if e.code == write::RIDE_CONDITION_FAILED => Ok(Written::Lost),
         Err(e) => Err(e),
@@ -349,14 +349,14 @@ impl Operation for Receive {
                     let mut ops = base(&msg);
                     ops.extend(extra);
                     match ctx.app.store.transact(ops).await {
-                        Ok(()) => Written::Done(msg.clone()),
+                        Ok(()) => Written::Done(Box::new(msg.clone())),
                         Err(StoreError::ConditionFailed { .. } | StoreError::Conflict) => Written::Lost,
                         Err(e) => return Err(e.into()),
                     }
                 }
             };
             match written {
-                Written::Done(m) => return Ok(Reply::created(m)),
+                Written::Done(m) => return Ok(Reply::created(*m)),
                 Written::Lost => {
                     // The same message arrived concurrently: answer with the one that won.
                     if let Some(mid) = &message_id {
@@ -509,7 +509,7 @@ impl Operation for Assign {
                 ops
             };
             match commit_with_event(&ctx, msg.clone(), rel.id(), new, parts).await? {
-                Written::Done(m) => return Ok(Reply { status: Some(StatusCode::OK), ..Reply::ok(m) }),
+                Written::Done(m) => return Ok(Reply { status: Some(StatusCode::OK), ..Reply::ok(*m) }),
                 Written::Lost => {
                     if load(&ctx, &input.id).await?.matched {
                         return Err(already());

@@ -138,6 +138,11 @@ async fn mailbox_of(ctx: &Ctx, ws: &str, address: &str) -> ApiResult<Item> {
             None => break,
         }
     }
+    if let Some(m) = crate::platform_mailbox::item()
+        .filter(|m| records::str_of(m, "fromAddress").is_some_and(|a| a.eq_ignore_ascii_case(address)))
+    {
+        return Ok(m);
+    }
     Err(ApiError::new(
         StatusCode::UNPROCESSABLE_ENTITY,
         "mailbox_not_found",

@@ -107,6 +107,9 @@ impl Operation for SendEmail {
             .clone()
             .ok_or_else(|| ApiError::invalid_field("contactId", "contact_without_email", "the contact has no email"))?;
         let mailbox = match &input.mailbox_id {
+            Some(id) if id == crate::platform_mailbox::ID => crate::platform_mailbox::item().ok_or_else(|| {
+                ApiError::invalid_field("mailboxId", "mailbox_not_found", "the platform mailbox is not configured")
+            })?,
             Some(id) => ctx
                 .app
                 .store
@@ -118,15 +121,18 @@ impl Operation for SendEmail {
                 })?,
             None => {
                 let page = ctx.app.store.query(Query::partition(format!("WS#{ws}#MBXS")).limit(100)).await?;
-                page.items.into_iter().find(|m| m.get("active").and_then(Value::as_bool).unwrap_or(true)).ok_or_else(
-                    || {
+                page.items
+                    .into_iter()
+                    .find(|m| m.get("active").and_then(Value::as_bool).unwrap_or(true))
+                    // Without one of its own, the workspace sends through the platform's, if configured.
+                    .or_else(crate::platform_mailbox::item)
+                    .ok_or_else(|| {
                         ApiError::new(
                             StatusCode::UNPROCESSABLE_ENTITY,
                             "no_mailbox",
                             "The workspace has no active sending mailbox; add one with POST /v1/mailboxes.",
                         )
-                    },
-                )?
+                    })?
             }
         };
         let mailbox_id = records::str_of(&mailbox, "id").unwrap_or_default().to_owned();
