@@ -14,6 +14,7 @@
 #   4. prints a Markdown table, the jobs the worker gave up, and the load average before and after.
 #
 # Knobs (environment): MESSAGES (2000), CONCURRENCY ("16 64"), MAILBOXES ("1 10"), DRAIN (1),
+# SMTP_DELAY_MS (0; the sink's pause before its greeting, standing in for a distant mail server),
 # PORT (3918), SINK_PORT (2526, drain run only), BENCH_DATA_DIR (default
 # $CARGO_TARGET_DIR/send-bench-data). The server inherits the environment, so LINKCRM_MAX_RECEIVES
 # (deliveries before the worker gives a job up, default 5) can be varied too.
@@ -31,6 +32,7 @@ MAILBOXES="${MAILBOXES:-1 10}"
 DRAIN="${DRAIN:-1}"
 PORT="${PORT:-3918}"
 SINK_PORT="${SINK_PORT:-2526}"
+SMTP_DELAY_MS="${SMTP_DELAY_MS:-0}"
 KEY="sk_live_agency_benchmark0000000000000000000000000"
 
 echo "== build (release)"
@@ -82,7 +84,7 @@ for m in $MAILBOXES; do
     start_server "$dir"
     rc=0
     "$BIN/linkcrm-bench" send --base "http://127.0.0.1:$PORT" --key "$KEY" --messages "$MESSAGES" \
-      --concurrency "$c" --mailboxes "$m" --server-pid "$SERVER" > "$dir/send.out" || rc=$?
+      --concurrency "$c" --mailboxes "$m" --smtp-delay-ms "$SMTP_DELAY_MS" --server-pid "$SERVER" > "$dir/send.out" || rc=$?
     cat "$dir/send.out"
     stop_server
     collect "$dir" "$rc"
@@ -97,7 +99,7 @@ if [ "$DRAIN" = 1 ]; then
   echo "== drain: $MESSAGES messages, $m mailbox(es), enqueued at concurrency $c with the worker off, then drained"
   start_server "$dir" LINKCRM_JOB_WORKER=off
   "$BIN/linkcrm-bench" send --base "http://127.0.0.1:$PORT" --key "$KEY" --messages "$MESSAGES" \
-    --concurrency "$c" --mailboxes "$m" --sink-port "$SINK_PORT" --drain-marker "$dir/enqueued" > "$dir/send.out" &
+    --concurrency "$c" --mailboxes "$m" --smtp-delay-ms "$SMTP_DELAY_MS" --sink-port "$SINK_PORT" --drain-marker "$dir/enqueued" > "$dir/send.out" &
   BENCH=$!
   while [ ! -f "$dir/enqueued" ]; do
     kill -0 "$BENCH" 2>/dev/null || break

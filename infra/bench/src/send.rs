@@ -56,6 +56,10 @@ pub struct Args {
     /// The sink's port on 127.0.0.1 (0: any free one).
     #[arg(long, default_value_t = 0)]
     sink_port: u16,
+    /// The sink waits this long before its greeting, as a distant mail server's connection set-up
+    /// and greeting would take (0: a loopback server, as fast as it gets).
+    #[arg(long, default_value_t = 0)]
+    smtp_delay_ms: u64,
     /// Drain mode (see the module docs): write this file after the enqueue phase.
     #[arg(long)]
     drain_marker: Option<PathBuf>,
@@ -80,7 +84,7 @@ struct Sink {
 }
 
 impl Sink {
-    async fn start(port: u16) -> anyhow::Result<Sink> {
+    async fn start(port: u16, delay: Duration) -> anyhow::Result<Sink> {
         let listener = TcpListener::bind(("127.0.0.1", port)).await.context("binding the SMTP sink")?;
         let port = listener.local_addr()?.port();
         let received = Arc::new(Mutex::new(Received::default()));
@@ -92,6 +96,7 @@ impl Sink {
                 let _ = stream.set_nodelay(true);
                 let (r, a) = (r.clone(), a.clone());
                 tokio::spawn(async move {
+                    tokio::time::sleep(delay).await;
                     if let Err(e) = session(stream, &r, &a).await {
                         eprintln!("sink: session ended: {e}");
                     }
@@ -367,7 +372,7 @@ fn pct(sorted: &[Duration], p: f64) -> f64 {
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let (n, c) = (args.messages, args.concurrency.max(1));
     ensure!(n >= 1, "--messages must be at least 1");
-    let sink = Sink::start(args.sink_port).await?;
+    let sink = Sink::start(args.sink_port, Duration::from_millis(args.smtp_delay_ms)).await?;
     let client = reqwest::Client::builder().pool_max_idle_per_host(c.max(16)).build()?;
     let agency =
         Api { client, base: args.base.trim_end_matches('/').to_owned(), key: args.key.clone(), workspace: None };
