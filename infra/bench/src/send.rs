@@ -1,18 +1,22 @@
 //! `send`: outreach sends through the job queue, end to end, against a running `linkcrm`.
 //!
 //! Starts a minimal SMTP sink on loopback in this process, sets up a fresh workspace (credits,
-//! `outreach_send: auto`, a mailbox pointing at the sink, N relationships on distinct domains with
-//! one contact each), then:
+//! `outreach_send: auto`, `--mailboxes` mailboxes pointing at the sink, N relationships on distinct
+//! domains with one contact each), then:
 //! - enqueue: N `POST .../send-email` at concurrency C (requests/s, latency p50/p99);
 //! - end to end: from the first POST until the sink holds all N messages (messages/s), and each
-//!   message's latency from its POST's 202 to its arrival at the sink;
+//!   message's latency from its POST's 202 to its arrival at the sink (waiting stops early when
+//!   nothing arrived for `--stall-secs`: given-up sends never arrive);
 //! - verification: every invocation SUCCEEDED (all of them, through the paginated list), exactly N
 //!   messages arrived, no invocation arrived twice.
 //!
 //! With `--drain-marker PATH` the server is expected to run without its worker
 //! (`LINKCRM_JOB_WORKER=off`): after the enqueue phase this writes PATH and waits, and the driver
 //! restarts the server with its worker on the same data, so the queue is drained with no HTTP
-//! load beside it; the figure that counts is then the drain rate (N over first to last arrival).
+//! load beside it; the figure that counts is then the drain rate (arrivals over first to last
+//! arrival).
+//!
+//! The row is printed even when the verification fails; the exit status is then 1.
 //!
 //! `infra/bench/send.sh` drives it; the figures are in BENCHMARKS.md.
 
