@@ -4,12 +4,15 @@
 //!   relationships, events) in the exact item layouts the API writes, derived state folded from
 //!   the generated events, so `linkcrm replay` finds nothing to repair.
 //! - `read-rate` measures the raw store's reads on that data (the ceiling under the HTTP figures).
+//! - `send` measures outreach sends through the job queue against a running server, with its own
+//!   SMTP sink (`infra/bench/send.sh`).
 //!
-//! `infra/bench/run.sh` drives both and then the HTTP load; the figures are in BENCHMARKS.md.
+//! `infra/bench/run.sh` drives the first two and then the HTTP load; the figures are in BENCHMARKS.md.
 
 mod load;
 mod read_rate;
 mod rng;
+mod send;
 
 use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
@@ -28,7 +31,7 @@ pub const WORKSPACES_FILE: &str = "bench-workspaces.txt";
 pub const EVENTS_FILE: &str = "bench-events.txt";
 
 #[derive(Parser)]
-#[command(name = "linkcrm-bench", about = "CRM benchmark: bulk load and raw store read rate")]
+#[command(name = "linkcrm-bench", about = "CRM benchmark: bulk load, raw store read rate, sends through the queue")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -40,6 +43,8 @@ enum Command {
     Load(load::Args),
     /// Measure the raw store's read rate on loaded data (no server may have the store open).
     ReadRate(read_rate::Args),
+    /// Measure outreach sends through the job queue against a running server (own SMTP sink).
+    Send(send::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -48,5 +53,6 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Load(args) => rt.block_on(load::run(args)),
         Command::ReadRate(args) => rt.block_on(read_rate::run(args)),
+        Command::Send(args) => rt.block_on(send::run(args)),
     }
 }
