@@ -124,6 +124,8 @@ async fn auto_policy(backend: Backend) {
     assert_eq!(sent[0]["metadata"]["messageId"], message_id.as_str());
     assert_eq!(sent[0]["metadata"]["mailboxId"], mbx.as_str());
     assert_eq!(sent[0]["metadata"]["invocationId"], id);
+    // A manual send belongs to no campaign; the key is there for campaign sends.
+    assert!(sent[0]["metadata"].as_object().unwrap().get("campaignId").is_some_and(Value::is_null));
     assert_eq!(done["result"]["eventId"], sent[0]["id"]);
     assert_eq!(api.get(&format!("{REL}/{rel}")).await.ok(200)["status"], "CONTACTED_BY_US");
     let u = env.agency().get(&format!("/v1/workspaces/{ws}/usage")).await;

@@ -573,7 +573,11 @@ async fn sent(app: &App, job: &Job, item: &Item, c: &SendCtx, message_id: &str) 
         contact_id: Some(c.contact_id.clone()),
         subject: Some(c.subject.clone()),
         content: Some(c.body.clone()),
-        metadata: Some(json!({ "messageId": message_id, "mailboxId": c.mailbox_id, "invocationId": id, "to": c.to })),
+        // `campaignId` is null for a manual send (`relationship/{id}/send-email`); campaign steps
+        // put theirs in the invocation's input.
+        metadata: Some(json!({ "messageId": message_id, "mailboxId": c.mailbox_id, "invocationId": id, "to": c.to,
+                               "campaignId": item.get("input").and_then(|i| i.get("campaignId")).cloned()
+                                   .unwrap_or(Value::Null) })),
         occurred_at: None,
     };
     // The message is out: from here on never send again, whatever fails. EMAIL_SENT (with its
