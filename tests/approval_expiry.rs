@@ -2,24 +2,12 @@
 //! worker running the scheduled expiry, on both backends.
 
 mod common;
-use common::{Api, Backend, Env};
+use common::{Backend, Env};
 use linkcrm_testkit::smtp::SmtpServer;
-use serde_json::{json, Value};
-use std::time::{Duration, Instant};
+use serde_json::json;
+use std::time::Duration;
 
 const REL: &str = "/v1/link-building/crm/relationship";
-
-async fn wait_for(api: &Api, id: &str, done: &[&str], within: Duration) -> Value {
-    let deadline = Instant::now() + within;
-    loop {
-        let b = api.get(&format!("/v1/agent/invocations/{id}")).await.ok(200).clone();
-        if done.contains(&b["status"].as_str().unwrap()) {
-            return b;
-        }
-        assert!(Instant::now() < deadline, "invocation {id} still {} after {within:?}", b["status"]);
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 async fn expires_unapproved(backend: Backend) {
     let smtp = SmtpServer::start().unwrap();
@@ -54,10 +42,14 @@ async fn expires_unapproved(backend: Backend) {
     let second = send("Approved in time").await;
     let id2 = second["invocationId"].as_str().unwrap().to_owned();
     api.post(&format!("/v1/agent/invocations/{id2}/approve"), json!({})).await.ok(200);
-    assert_eq!(wait_for(&api, &id2, &["SUCCEEDED", "FAILED"], Duration::from_secs(30)).await["status"], "SUCCEEDED");
+    assert_eq!(
+        api.wait_invocation(&id2, &["SUCCEEDED", "FAILED"], Duration::from_secs(30)).await["status"],
+        "SUCCEEDED"
+    );
 
     // Nobody decides: at timeoutAt the worker cancels it.
-    let done = wait_for(&api, &id, &["CANCELLED", "PENDING", "SUCCEEDED", "FAILED"], Duration::from_secs(30)).await;
+    let done =
+        api.wait_invocation(&id, &["CANCELLED", "PENDING", "SUCCEEDED", "FAILED"], Duration::from_secs(30)).await;
     assert_eq!(
         (done["status"].as_str(), done["error"]["code"].as_str()),
         (Some("CANCELLED"), Some("approval_expired"))

@@ -4,7 +4,7 @@ mod common;
 use common::{Api, Backend, Env};
 use linkcrm_testkit::fake_apollo::{FakeApollo, FakePerson, Fault, BULK_MATCH_PATH};
 use serde_json::{json, Value};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const DISCOVER: &str = "/v1/link-building/crm/contact/discover";
 
@@ -46,38 +46,8 @@ async fn relationship(api: &Api, domain: &str) -> (String, String) {
     (b["id"].as_str().unwrap().to_owned(), b["accountId"].as_str().unwrap().to_owned())
 }
 
-async fn wait_for(api: &Api, id: &str, done: &[&str]) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let r = api.get(&format!("/v1/agent/invocations/{id}")).await;
-        let b = r.ok(200).clone();
-        if done.contains(&b["status"].as_str().unwrap()) {
-            return b;
-        }
-        assert!(Instant::now() < deadline, "invocation {id} still {} after 30 s", b["status"]);
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 fn body(accounts: &[&str]) -> Value {
     json!({ "accountIds": accounts, "roles": ["editor", "head of content"], "seniority": ["manager", "director"] })
-}
-
-/// Runs a test body on each backend, with the backend as its argument.
-macro_rules! each_backend {
-    ($name:ident, $body:ident) => {
-        mod $name {
-            use super::*;
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn embedded() {
-                $body(Backend::Embedded).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn dynamodb() {
-                $body(Backend::Dynamo).await
-            }
-        }
-    };
 }
 
 each_backend!(discovers_contacts_charges_once_and_dedupes, discovery_end_to_end);
@@ -104,7 +74,7 @@ async fn discovery_end_to_end(backend: Backend) {
     assert_eq!(accepted["estimatedCost"]["credits"], 0.8);
     assert!(accepted["estimatedCost"]["durationSeconds"].as_i64().unwrap() > 0);
 
-    let done = wait_for(&api, &id, &["SUCCEEDED", "FAILED"]).await;
+    let done = api.wait_invocation(&id, &["SUCCEEDED", "FAILED"], Duration::from_secs(30)).await;
     assert_eq!(done["status"], "SUCCEEDED", "{done}");
     assert_eq!(done["creditsUsed"], 0.8);
     let per = done["result"]["perAccount"].as_array().unwrap();
@@ -149,7 +119,7 @@ async fn discovery_end_to_end(backend: Backend) {
     // Discovering the same domain again reuses the contacts.
     let r = api.post(DISCOVER, body(&[&acct_a])).await;
     let again = r.ok(202)["invocationId"].as_str().unwrap().to_owned();
-    let done2 = wait_for(&api, &again, &["SUCCEEDED", "FAILED"]).await;
+    let done2 = api.wait_invocation(&again, &["SUCCEEDED", "FAILED"], Duration::from_secs(30)).await;
     assert_eq!(done2["status"], "SUCCEEDED", "{done2}");
     let ids = |v: &Value| {
         let mut ids: Vec<String> = v["result"]["perAccount"][0]["contactsFound"]
@@ -189,7 +159,7 @@ async fn quota_fault(backend: Backend) {
     apollo.fail_next_on(BULK_MATCH_PATH, 1, Fault::QuotaExhausted);
     let r = api.post(DISCOVER, body(&[&empty, &full])).await;
     let id = r.ok(202)["invocationId"].as_str().unwrap().to_owned();
-    let done = wait_for(&api, &id, &["SUCCEEDED", "FAILED"]).await;
+    let done = api.wait_invocation(&id, &["SUCCEEDED", "FAILED"], Duration::from_secs(30)).await;
     assert_eq!(done["status"], "FAILED", "{done}");
     assert_eq!(done["error"]["code"], "apollo_quota_exceeded");
     assert_eq!(done["error"]["status"], 422);
@@ -211,7 +181,7 @@ async fn without_an_apollo_key_discovery_fails_cleanly_and_pending_work_can_be_c
         assert_eq!(c.body["status"], "CANCELLED");
     } else {
         c.problem(409, "invalid_state");
-        let done = wait_for(&api, &id, &["FAILED"]).await;
+        let done = api.wait_invocation(&id, &["FAILED"], Duration::from_secs(30)).await;
         assert_eq!(done["error"]["code"], "provider_unavailable");
         assert!(done["error"]["message"].as_str().unwrap().contains("LINKCRM_APOLLO_API_KEY"));
     }
@@ -221,7 +191,7 @@ async fn without_an_apollo_key_discovery_fails_cleanly_and_pending_work_can_be_c
     // A second one, not raced: fails with provider_unavailable.
     let r = api.post(DISCOVER, body(&[&acct])).await;
     let id = r.ok(202)["invocationId"].as_str().unwrap().to_owned();
-    let done = wait_for(&api, &id, &["FAILED", "SUCCEEDED"]).await;
+    let done = api.wait_invocation(&id, &["FAILED", "SUCCEEDED"], Duration::from_secs(30)).await;
     assert_eq!(
         (done["status"].as_str(), done["error"]["code"].as_str()),
         (Some("FAILED"), Some("provider_unavailable"))

@@ -7,7 +7,7 @@ use common::{Api, Backend, Env};
 use linkcrm_testkit::smtp::SmtpServer;
 use linkcrm_testkit::Moto;
 use serde_json::{json, Value};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const REL: &str = "/v1/link-building/crm/relationship";
 
@@ -23,18 +23,6 @@ async fn secrets_client(endpoint: &str) -> aws_sdk_secretsmanager::Client {
     )
 }
 
-async fn wait_for(api: &Api, id: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let b = api.get(&format!("/v1/agent/invocations/{id}")).await.ok(200).clone();
-        if matches!(b["status"].as_str(), Some("SUCCEEDED" | "FAILED")) {
-            return b;
-        }
-        assert!(Instant::now() < deadline, "invocation {id} still {}", b["status"]);
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 async fn send_with(api: &Api, mailbox: &str, domain: &str) -> Value {
     let r = api.post(REL, json!({ "domain": domain })).await;
     let (rel, acct) = (r.ok(201)["id"].as_str().unwrap().to_owned(), r.body["accountId"].clone());
@@ -42,7 +30,8 @@ async fn send_with(api: &Api, mailbox: &str, domain: &str) -> Value {
         api.post("/v1/link-building/crm/contact", json!({ "accountId": acct, "email": format!("ed@{domain}") })).await;
     let body = json!({ "contactId": c.ok(201)["id"], "subject": "Hello", "body": "Hi", "mailboxId": mailbox });
     let accepted = api.post(&format!("{REL}/{rel}/send-email"), body).await.ok(202).clone();
-    wait_for(api, accepted["invocationId"].as_str().unwrap()).await
+    api.wait_invocation(accepted["invocationId"].as_str().unwrap(), &["SUCCEEDED", "FAILED"], Duration::from_secs(30))
+        .await
 }
 
 async fn secret_reference(backend: Backend) {

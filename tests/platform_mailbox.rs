@@ -6,21 +6,9 @@ mod common;
 use common::{Api, Backend, Env};
 use linkcrm_testkit::smtp::SmtpServer;
 use serde_json::{json, Value};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const REL: &str = "/v1/link-building/crm/relationship";
-
-async fn wait_done(api: &Api, id: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let b = api.get(&format!("/v1/agent/invocations/{id}")).await.ok(200).clone();
-        if matches!(b["status"].as_str(), Some("SUCCEEDED" | "FAILED")) {
-            return b;
-        }
-        assert!(Instant::now() < deadline, "invocation {id} still {}", b["status"]);
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 async fn workspace(env: &Env, name: &str) -> Api {
     let agency = env.agency();
@@ -38,7 +26,8 @@ async fn send(api: &Api, domain: &str) -> Value {
         api.post("/v1/link-building/crm/contact", json!({ "accountId": acct, "email": format!("ed@{domain}") })).await;
     let body = json!({ "contactId": c.ok(201)["id"], "subject": "Hello", "body": "Hi" });
     let accepted = api.post(&format!("{REL}/{rel}/send-email"), body).await.ok(202).clone();
-    wait_done(api, accepted["invocationId"].as_str().unwrap()).await
+    api.wait_invocation(accepted["invocationId"].as_str().unwrap(), &["SUCCEEDED", "FAILED"], Duration::from_secs(30))
+        .await
 }
 
 async fn platform_mailbox(backend: Backend) {

@@ -5,7 +5,7 @@ use common::{Api, Backend, Env};
 use linkcrm_testkit::smtp::{ReceivedMessage, SmtpServer};
 use reqwest::Method;
 use serde_json::{json, Value};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const REL: &str = "/v1/link-building/crm/relationship";
 
@@ -41,18 +41,6 @@ async fn send(api: &Api, rel: &str, contact: &str, subject: &str) -> Value {
     api.post(&format!("{REL}/{rel}/send-email"), body).await.ok(202).clone()
 }
 
-async fn wait_for(api: &Api, id: &str, done: &[&str]) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let b = api.get(&format!("/v1/agent/invocations/{id}")).await.ok(200).clone();
-        if done.contains(&b["status"].as_str().unwrap()) {
-            return b;
-        }
-        assert!(Instant::now() < deadline, "invocation {id} still {} after 30 s", b["status"]);
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 fn to(smtp: &SmtpServer, addr: &str) -> Vec<ReceivedMessage> {
     smtp.received().into_iter().filter(|m| m.rcpt_tos.iter().any(|r| r == addr)).collect()
 }
@@ -69,23 +57,6 @@ fn reason_codes(done: &Value) -> Vec<String> {
         .iter()
         .map(|r| r["code"].as_str().unwrap().to_owned())
         .collect()
-}
-
-/// Runs a test body on each backend, with the backend as its argument.
-macro_rules! each_backend {
-    ($name:ident, $body:ident) => {
-        mod $name {
-            use super::*;
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn embedded() {
-                $body(Backend::Embedded).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn dynamodb() {
-                $body(Backend::Dynamo).await
-            }
-        }
-    };
 }
 
 each_backend!(auto_policy_sends_once_and_policy_blocks, auto_policy);
@@ -107,7 +78,7 @@ async fn auto_policy(backend: Backend) {
     assert_eq!(accepted["status"], "PENDING");
     assert_eq!(accepted["skill"], "link_building.campaign.send_email");
     let id = accepted["invocationId"].as_str().unwrap();
-    let done = wait_for(&api, id, &["SUCCEEDED", "FAILED"]).await;
+    let done = api.wait_invocation(id, &["SUCCEEDED", "FAILED"], Duration::from_secs(30)).await;
     assert_eq!(done["status"], "SUCCEEDED", "{done}");
     assert_eq!(done["creditsUsed"], 2.0);
     let message_id = done["result"]["messageId"].as_str().unwrap().to_owned();
@@ -137,7 +108,9 @@ async fn auto_policy(backend: Backend) {
 
     // The same message again within 24 h: blocked, nothing sent, nothing charged.
     let again = send(&api, &rel, &contact, "Guest post idea").await;
-    let done = wait_for(&api, again["invocationId"].as_str().unwrap(), &["SUCCEEDED", "FAILED"]).await;
+    let done = api
+        .wait_invocation(again["invocationId"].as_str().unwrap(), &["SUCCEEDED", "FAILED"], Duration::from_secs(30))
+        .await;
     assert_eq!(done["status"], "FAILED");
     assert_eq!(done["error"]["code"], "send_blocked");
     assert!(reason_codes(&done).contains(&"duplicate".to_owned()), "{done}");
@@ -147,7 +120,9 @@ async fn auto_policy(backend: Backend) {
     // The server refuses the recipient (550): FAILED, nothing arrived, released.
     let (rel_r, _, c_r) = target(&api, "reject-site.com", "reject-me@reject-site.com").await;
     let r = send(&api, &rel_r, &c_r, "Hello there").await;
-    let done = wait_for(&api, r["invocationId"].as_str().unwrap(), &["SUCCEEDED", "FAILED"]).await;
+    let done = api
+        .wait_invocation(r["invocationId"].as_str().unwrap(), &["SUCCEEDED", "FAILED"], Duration::from_secs(30))
+        .await;
     assert_eq!((done["status"].as_str(), done["error"]["code"].as_str()), (Some("FAILED"), Some("smtp_rejected")));
     assert!(to(&smtp, "reject-me@reject-site.com").is_empty());
     assert!(events(&api, &rel_r, "EMAIL_SENT").await.is_empty());
@@ -156,7 +131,9 @@ async fn auto_policy(backend: Backend) {
     let (rel_s, _, c_s) = target(&api, "quiet.org", "anna@quiet.org").await;
     api.post("/v1/suppression", json!({ "email": "anna@quiet.org" })).await.ok(201);
     let r = send(&api, &rel_s, &c_s, "Hello Anna").await;
-    let done = wait_for(&api, r["invocationId"].as_str().unwrap(), &["SUCCEEDED", "FAILED"]).await;
+    let done = api
+        .wait_invocation(r["invocationId"].as_str().unwrap(), &["SUCCEEDED", "FAILED"], Duration::from_secs(30))
+        .await;
     assert_eq!(done["error"]["code"], "send_blocked", "{done}");
     assert_eq!(reason_codes(&done), ["suppressed"]);
     let blocked = events(&api, &rel_s, "SEND_BLOCKED").await;
@@ -169,7 +146,9 @@ async fn auto_policy(backend: Backend) {
     let dnc = format!("/v1/link-building/crm/account/{acct_d}/do-not-contact");
     api.post(&dnc, json!({ "reason": "Asked to be removed" })).await.ok(200);
     let r = send(&api, &rel_d, &c_d, "Hello Ed").await;
-    let done = wait_for(&api, r["invocationId"].as_str().unwrap(), &["SUCCEEDED", "FAILED"]).await;
+    let done = api
+        .wait_invocation(r["invocationId"].as_str().unwrap(), &["SUCCEEDED", "FAILED"], Duration::from_secs(30))
+        .await;
     assert_eq!(done["error"]["code"], "send_blocked", "{done}");
     assert!(reason_codes(&done).contains(&"do_not_contact".to_owned()));
     assert_eq!(events(&api, &rel_d, "SEND_BLOCKED").await.len(), 1);
@@ -195,7 +174,9 @@ async fn auto_policy(backend: Backend) {
     let entry = list.ok(200)["data"].as_array().unwrap().iter().find(|e| e["value"] == "marina@eng-blog.com").cloned();
     assert_eq!(entry.expect("suppressed")["source"], "unsubscribe");
     let r = send(&api, &rel, &contact, "A different idea").await;
-    let done = wait_for(&api, r["invocationId"].as_str().unwrap(), &["SUCCEEDED", "FAILED"]).await;
+    let done = api
+        .wait_invocation(r["invocationId"].as_str().unwrap(), &["SUCCEEDED", "FAILED"], Duration::from_secs(30))
+        .await;
     assert!(reason_codes(&done).contains(&"suppressed".to_owned()), "{done}");
     assert_eq!(to(&smtp, "marina@eng-blog.com").len(), 1);
 
@@ -243,7 +224,7 @@ async fn require_approval(backend: Backend) {
     let approved =
         api.post(&format!("/v1/agent/invocations/{id}/approve"), json!({ "subject": "Edited subject" })).await;
     assert_eq!(approved.ok(200)["input"]["subject"], "Edited subject");
-    let done = wait_for(&api, &id, &["SUCCEEDED", "FAILED"]).await;
+    let done = api.wait_invocation(&id, &["SUCCEEDED", "FAILED"], Duration::from_secs(30)).await;
     assert_eq!(done["status"], "SUCCEEDED", "{done}");
     let got = to(&smtp, "tom@tech-weekly.com");
     assert_eq!(got.len(), 1);
@@ -296,7 +277,9 @@ async fn starttls_to_a_private_mail_server_needs_its_ca() {
     api.post("/v1/mailboxes", body.clone()).await.ok(201);
     let (rel, _, contact) = target(&api, "eng-blog.com", "marina@eng-blog.com").await;
     let accepted = send(&api, &rel, &contact, "Guest post idea").await;
-    let done = wait_for(&api, accepted["invocationId"].as_str().unwrap(), &["SUCCEEDED", "FAILED"]).await;
+    let done = api
+        .wait_invocation(accepted["invocationId"].as_str().unwrap(), &["SUCCEEDED", "FAILED"], Duration::from_secs(30))
+        .await;
     assert_eq!(done["status"], "SUCCEEDED", "{done}");
     let got = to(&smtp, "marina@eng-blog.com");
     assert_eq!(got.len(), 1);
@@ -307,7 +290,9 @@ async fn starttls_to_a_private_mail_server_needs_its_ca() {
     api.post("/v1/mailboxes", body).await.ok(201);
     let (rel, _, contact) = target(&api, "other-blog.com", "tom@other-blog.com").await;
     let accepted = send(&api, &rel, &contact, "Guest post idea").await;
-    let done = wait_for(&api, accepted["invocationId"].as_str().unwrap(), &["SUCCEEDED", "FAILED"]).await;
+    let done = api
+        .wait_invocation(accepted["invocationId"].as_str().unwrap(), &["SUCCEEDED", "FAILED"], Duration::from_secs(30))
+        .await;
     assert_eq!((done["status"].as_str(), done["error"]["code"].as_str()), (Some("FAILED"), Some("send_invalid")));
     let message = done["error"]["message"].as_str().unwrap();
     assert!(message.contains("certificate") && message.contains("LINKCRM_SMTP_CA_FILE"), "{message}");

@@ -7,22 +7,10 @@ mod common;
 use common::{Api, Backend, Env};
 use linkcrm_testkit::fake_apollo::{FakeApollo, FakePerson, Fault, SEARCH_PATH};
 use linkcrm_testkit::smtp::SmtpServer;
-use serde_json::{json, Value};
+use serde_json::json;
 use std::time::{Duration, Instant};
 
 const REL: &str = "/v1/link-building/crm/relationship";
-
-async fn wait_status(api: &Api, id: &str, want: &[&str], secs: u64) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        let b = api.get(&format!("/v1/agent/invocations/{id}")).await.ok(200).clone();
-        if want.contains(&b["status"].as_str().unwrap_or_default()) {
-            return b;
-        }
-        assert!(Instant::now() < deadline, "invocation {id} still {} after {secs} s", b["status"]);
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 async fn kill_and_restart(env: &mut Env) {
     tokio::task::block_in_place(|| env.server.kill_hard());
@@ -80,7 +68,8 @@ async fn discovery_killed_mid_run(backend: Backend) {
     }
     kill_and_restart(&mut env).await;
 
-    let done = wait_status(&env.agency().in_workspace(&ws), &id, &["SUCCEEDED", "FAILED"], 60).await;
+    let done =
+        env.agency().in_workspace(&ws).wait_invocation(&id, &["SUCCEEDED", "FAILED"], Duration::from_secs(60)).await;
     let api = env.agency().in_workspace(&ws);
     assert_eq!(done["status"], "SUCCEEDED", "{done}");
     assert_eq!(done["creditsUsed"].as_f64(), Some(0.8), "each account charged once");
@@ -142,13 +131,13 @@ async fn killed_mid_smtp(backend: Backend, vars: &[(&str, &str)]) {
     let body = json!({ "contactId": contact, "subject": "Guest post", "body": "Hi" });
     let accepted = api.post(&format!("{REL}/{rel}/send-email"), body).await.ok(202).clone();
     let id = accepted["invocationId"].as_str().unwrap().to_owned();
-    wait_status(&api, &id, &["RUNNING"], 30).await;
+    api.wait_invocation(&id, &["RUNNING"], Duration::from_secs(30)).await;
     // RUNNING comes just before the claim; give the worker a moment to reach SMTP.
     tokio::time::sleep(Duration::from_millis(500)).await;
     kill_and_restart(&mut env).await;
 
     let api = env.agency().in_workspace(&ws);
-    let done = wait_status(&api, &id, &["SUCCEEDED", "FAILED"], 60).await;
+    let done = api.wait_invocation(&id, &["SUCCEEDED", "FAILED"], Duration::from_secs(60)).await;
     assert_eq!(done["status"], "FAILED", "{done}");
     assert_eq!(done["error"]["code"], "send_uncertain", "{done}");
     assert_eq!(events_of(&api, &rel, "SEND_UNCERTAIN").await, 1);
@@ -159,22 +148,6 @@ async fn killed_mid_smtp(backend: Backend, vars: &[(&str, &str)]) {
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert!(smtp.received().is_empty());
     assert_eq!(api.get(&format!("/v1/agent/invocations/{id}")).await.ok(200)["status"], "FAILED");
-}
-
-macro_rules! each_backend {
-    ($name:ident, $body:ident) => {
-        mod $name {
-            use super::*;
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn embedded() {
-                $body(Backend::Embedded).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn dynamodb() {
-                $body(Backend::Dynamo).await
-            }
-        }
-    };
 }
 
 each_backend!(a_discovery_killed_mid_run_finishes_once, discovery_killed_mid_run);

@@ -192,6 +192,20 @@ impl Api {
     }
 
     /// Creates a workspace key with the given scopes (None: defaults) and returns its secret.
+    /// Polls the invocation until its status is one of `statuses` (at most `within`); returns it.
+    #[allow(dead_code)]
+    pub async fn wait_invocation(&self, id: &str, statuses: &[&str], within: std::time::Duration) -> Value {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            let b = self.get(&format!("/v1/agent/invocations/{id}")).await.ok(200).clone();
+            if statuses.contains(&b["status"].as_str().unwrap_or_default()) {
+                return b;
+            }
+            assert!(std::time::Instant::now() < deadline, "invocation {id} still {} after {within:?}", b["status"]);
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
     pub async fn create_key(&self, ws: &str, scopes: Option<&[&str]>) -> String {
         let mut body = json!({ "name": "test key" });
         if let Some(s) = scopes {
@@ -200,6 +214,25 @@ impl Api {
         let r = self.post(&format!("/v1/workspaces/{ws}/api-keys"), body).await;
         r.ok(201)["key"].as_str().unwrap().to_owned()
     }
+}
+
+/// Runs `$body(Backend)` (an async fn) once per backend, as `embedded` and `dynamodb` tests in a
+/// module; for bodies that start their server with settings of their own.
+#[macro_export]
+macro_rules! each_backend {
+    ($name:ident, $body:ident) => {
+        mod $name {
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn embedded() {
+                $body(common::Backend::Embedded).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn dynamodb() {
+                $body(common::Backend::Dynamo).await
+            }
+        }
+    };
 }
 
 /// Runs a test body once per backend, as `embedded` and `dynamodb` tests in a module.

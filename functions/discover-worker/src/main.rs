@@ -15,18 +15,5 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .without_time()
         .init();
-    let app = linkcrm_api::jobs::lambda_app().await?;
-    let workers = std::sync::Arc::new(linkcrm_api::jobs::Workers::from_env()?);
-    linkcrm_jobs::lambda::serve(move |d, source| {
-        let (app, workers) = (app.clone(), workers.clone());
-        async move {
-            match source {
-                linkcrm_jobs::lambda::Source::Queue => linkcrm_api::jobs::handle(&app, &workers, &d).await,
-                linkcrm_jobs::lambda::Source::DeadLetter => {
-                    linkcrm_api::jobs::settle_dead_letter(&app, &workers, &d).await
-                }
-            }
-        }
-    })
-    .await
+    linkcrm_api::jobs::serve_lambda().await
 }

@@ -15,12 +15,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 fn sqs_event(d: &Delivery) -> Value {
-    json!({ "Records": [{
-        "messageId": "msg-1", "receiptHandle": d.receipt, "body": serde_json::to_string(&d.job).unwrap(),
-        "attributes": { "ApproximateReceiveCount": d.receive_count.to_string() }, "messageAttributes": {},
-        "eventSource": "aws:sqs", "awsRegion": "us-east-1",
-        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:discover",
-    }] })
+    let body = serde_json::to_string(&d.job).unwrap();
+    let arn = "arn:aws:sqs:us-east-1:123456789012:discover";
+    linkcrm_testkit::lambda::sqs_event(vec![linkcrm_testkit::lambda::sqs_record(
+        "msg-1",
+        &d.receipt,
+        &body,
+        d.receive_count,
+        arn,
+    )])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

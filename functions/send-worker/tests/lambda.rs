@@ -6,6 +6,7 @@
 use linkcrm_jobs::{Delivery, Forwarder, JobQueue, SqsQueue};
 use linkcrm_storage::dynamo::DynamoStore;
 use linkcrm_testkit::http::{serve, Client};
+use linkcrm_testkit::lambda::{sqs_event as event_of, sqs_record};
 use linkcrm_testkit::smtp::SmtpServer;
 use linkcrm_testkit::{unique_table_name, Moto};
 use reqwest::Method;
@@ -23,19 +24,14 @@ fn sqs_event(deliveries: &[Delivery]) -> Value {
 }
 
 fn sqs_event_from(deliveries: &[Delivery], source_arn: &str) -> Value {
-    let records: Vec<Value> = deliveries
+    let records = deliveries
         .iter()
         .map(|d| {
-            json!({
-                "messageId": format!("msg-{}", d.job.id), "receiptHandle": d.receipt,
-                "body": serde_json::to_string(&d.job).unwrap(),
-                "attributes": { "ApproximateReceiveCount": d.receive_count.to_string() },
-                "messageAttributes": {}, "eventSource": "aws:sqs", "awsRegion": "us-east-1",
-                "eventSourceARN": source_arn,
-            })
+            let body = serde_json::to_string(&d.job).unwrap();
+            sqs_record(&format!("msg-{}", d.job.id), &d.receipt, &body, d.receive_count, source_arn)
         })
         .collect();
-    json!({ "Records": records })
+    event_of(records)
 }
 
 struct World {

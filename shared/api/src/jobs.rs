@@ -157,3 +157,23 @@ pub async fn lambda_app() -> anyhow::Result<Arc<App>> {
     let store = linkcrm_storage::dynamo::DynamoStore::from_env(&table, None).await;
     App::new(Arc::new(store), crate::Config { rate_limit_per_sec: 0.0, ..Default::default() }).await
 }
+
+/// A worker Lambda (`functions/send-worker`, `functions/discover-worker`): the app over DynamoDB,
+/// the workers from the environment, and SQS batches run by [`handle`] (records from the
+/// function's dead-letter queue by [`settle_dead_letter`]) until the runtime stops it. The two
+/// functions differ in their queue, timeout and concurrency (template.yaml), not in code.
+pub async fn serve_lambda() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    use linkcrm_jobs::lambda::Source;
+    let app = lambda_app().await?;
+    let workers = Arc::new(Workers::from_env()?);
+    linkcrm_jobs::lambda::serve(move |d, source| {
+        let (app, workers) = (app.clone(), workers.clone());
+        async move {
+            match source {
+                Source::Queue => handle(&app, &workers, &d).await,
+                Source::DeadLetter => settle_dead_letter(&app, &workers, &d).await,
+            }
+        }
+    })
+    .await
+}

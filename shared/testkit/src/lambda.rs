@@ -67,3 +67,17 @@ pub async fn invoke(bin: &str, env: &[(&str, &str)], payload: Value) -> Value {
     assert_eq!(kind, "response", "the function failed: {body}");
     body
 }
+
+/// One record of an SQS event as Lambda's event source mapping delivers it.
+pub fn sqs_record(message_id: &str, receipt: &str, body: &str, receive_count: u32, source_arn: &str) -> Value {
+    serde_json::json!({
+        "messageId": message_id, "receiptHandle": receipt, "body": body,
+        "attributes": { "ApproximateReceiveCount": receive_count.to_string() }, "messageAttributes": {},
+        "eventSource": "aws:sqs", "awsRegion": "us-east-1", "eventSourceARN": source_arn,
+    })
+}
+
+/// An SQS event of these records.
+pub fn sqs_event(records: Vec<Value>) -> Value {
+    serde_json::json!({ "Records": records })
+}
