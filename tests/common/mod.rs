@@ -181,6 +181,10 @@ impl Api {
     pub async fn patch(&self, path: &str, body: Value) -> Resp {
         self.send(Method::PATCH, path, Some(&body.to_string())).await
     }
+    #[allow(dead_code)]
+    pub async fn put(&self, path: &str, body: Value) -> Resp {
+        self.send(Method::PUT, path, Some(&body.to_string())).await
+    }
     pub async fn delete(&self, path: &str) -> Resp {
         self.send(Method::DELETE, path, None).await
     }

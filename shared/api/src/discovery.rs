@@ -52,7 +52,8 @@ fn text_list(v: Option<&Value>) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Handles one `discover` job. `finder` is `None` when no Apollo key is configured.
+/// Handles one `discover` job. `finder` is the platform's Apollo client (`None` when no platform
+/// key is configured); a workspace that brought its own key is served with that one instead.
 pub async fn handle(app: &App, finder: Option<&dyn ContactFinder>, job: &Job) -> Result<(), HandlerError> {
     let retry = |e: &dyn std::fmt::Display| {
         tracing::warn!(job = %job.id, error = %e, "discovery job will be retried");
@@ -88,9 +89,31 @@ pub async fn handle(app: &App, finder: Option<&dyn ContactFinder>, job: &Job) ->
         // Finished or cancelled: a redelivery has nothing to do.
         _ => return Ok(()),
     };
+    let ws = records::str_of(&item, "workspaceId").unwrap_or_default().to_owned();
+    let (scope, own_key) = crate::apollo_keys::resolve(app, &ws).await.map_err(|e| retry(&e.message))?;
+    let own: Option<Box<dyn ContactFinder>> = match own_key {
+        Some(key) => {
+            let base = std::env::var("LINKCRM_APOLLO_BASE_URL")
+                .unwrap_or_else(|_| linkcrm_providers::apollo::DEFAULT_BASE_URL.to_owned());
+            match linkcrm_providers::ApolloClient::new(base, key) {
+                Ok(c) => Some(Box::new(c)),
+                Err(e) => return Err(HandlerError::Fail(format!("cannot build the workspace's Apollo client: {e}"))),
+            }
+        }
+        None => None,
+    };
+    let finder = match &own {
+        Some(f) => Some(f.as_ref()),
+        None => finder,
+    };
     let outcome = run(app, finder, &item).await;
+    // What this run learnt about the key's quota goes in with the finish.
+    let mut quota = Vec::new();
     let (status, used, result, error) = match outcome {
         Ok(run) => {
+            if run.searched > 0 {
+                quota.push(crate::apollo_keys::clear_op(&scope));
+            }
             (inv::SUCCEEDED, run.searched * PER_ACCOUNT_MILLI, json!({ "perAccount": run.per_account }), Value::Null)
         }
         Err(Failure::Store(e)) => return Err(retry(&e)),
@@ -99,14 +122,20 @@ pub async fn handle(app: &App, finder: Option<&dyn ContactFinder>, job: &Job) ->
             tracing::warn!(job = %job.id, ?after, "Apollo is rate limiting; the discovery is rescheduled");
             return Err(HandlerError::Retry { after });
         }
-        Err(Failure::Provider { searched, per_account, status, code, message }) => (
-            inv::FAILED,
-            searched * PER_ACCOUNT_MILLI,
-            json!({ "perAccount": per_account }),
-            inv::problem(status, code, &message),
-        ),
+        Err(Failure::Provider { searched, per_account, status, code, message }) => {
+            if code == "apollo_quota_exceeded" {
+                quota.push(crate::apollo_keys::mark_exhausted_op(&scope));
+            }
+            (
+                inv::FAILED,
+                searched * PER_ACCOUNT_MILLI,
+                json!({ "perAccount": per_account }),
+                inv::problem(status, code, &message),
+            )
+        }
     };
-    let ops = inv::finish_ops(&item, status, used, result, error).map_err(|e| HandlerError::Fail(e.message))?;
+    let mut ops = inv::finish_ops(&item, status, used, result, error).map_err(|e| HandlerError::Fail(e.message))?;
+    ops.extend(quota);
     match app.store.transact(ops).await {
         Ok(()) => Ok(()),
         // Another run finished it first (its charge is the one that counts).

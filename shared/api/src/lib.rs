@@ -3,6 +3,7 @@
 // ApiError carries a whole problem document; it is returned on cold paths, so boxing buys nothing.
 #![allow(clippy::result_large_err)]
 
+pub mod apollo_keys;
 pub mod approval_expiry;
 pub mod auth;
 pub mod catalogue;

@@ -78,6 +78,8 @@ struct Directory {
     /// Faults still to serve: (only on this path, or any; the fault).
     faults: VecDeque<(Option<String>, Fault)>,
     calls: Vec<RecordedCall>,
+    /// Keys accepted besides the fake's own.
+    extra_keys: Vec<String>,
 }
 
 struct Shared {
@@ -108,6 +110,11 @@ impl FakeApollo {
             let _ = axum::serve(listener, app).await;
         });
         FakeApollo { base_url: format!("http://{addr}"), api_key, shared, server }
+    }
+
+    /// Accepts `key` as well (another customer's Apollo account on the same fake).
+    pub fn add_api_key(&self, key: &str) {
+        self.dir().extra_keys.push(key.to_owned());
     }
 
     pub fn add_person(&self, domain: &str, person: FakePerson) {
@@ -170,7 +177,8 @@ async fn admit(
             api_key: api_key.clone(),
             body: body_json,
         });
-        if api_key.as_deref() != Some(shared.api_key.as_str()) {
+        let known = api_key.as_deref().is_some_and(|k| k == shared.api_key || dir.extra_keys.iter().any(|e| e == k));
+        if !known {
             // Apollo's documented 401 is plain text.
             let text = "Invalid API key. See https://docs.apollo.io/reference/authentication for how to authenticate.";
             return Some((StatusCode::UNAUTHORIZED, text).into_response());

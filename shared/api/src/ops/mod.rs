@@ -5,6 +5,7 @@ pub mod approvals;
 pub mod credits;
 pub mod crm;
 pub mod inbound;
+pub mod integrations;
 pub mod invocations;
 pub mod mailboxes;
 pub mod policy;
@@ -26,6 +27,9 @@ pub fn catalogue() -> Vec<OpSpec> {
         OpSpec::of::<api_keys::Revoke>(),
         OpSpec::of::<credits::Grant>(),
         OpSpec::of::<credits::GetUsage>(),
+        OpSpec::of::<integrations::SetApollo>(),
+        OpSpec::of::<integrations::GetApollo>(),
+        OpSpec::of::<integrations::RemoveApollo>(),
         OpSpec::of::<suppression::Add>(),
         OpSpec::of::<suppression::List>(),
         OpSpec::of::<suppression::Remove>(),

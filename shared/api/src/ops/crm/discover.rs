@@ -78,6 +78,17 @@ impl Operation for Discover {
             })?;
         }
         let ws = ctx.workspace().to_owned();
+        // Refused at once when the key this workspace would use is known to be out of quota.
+        let (scope, _) = crate::apollo_keys::resolve(&ctx.app, &ws).await?;
+        if let Some(since) = crate::apollo_keys::exhausted_since(&ctx.app, &scope).await? {
+            let whose = if scope == crate::apollo_keys::Scope::Platform { "platform's" } else { "workspace's" };
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "apollo_quota_exceeded",
+                format!("The {whose} Apollo credits or plan quota were exhausted at {since}; nothing was queued."),
+            )
+            .with_details(json!({ "provider": "apollo", "exhaustedAt": since })));
+        }
         let record = crate::auth::authorize_workspace(&ctx.app, &ctx.caller, &ws).await?;
         let pool = crate::ops::credits::pool_of(&crate::ops::workspaces::from_record(&record)?);
         let (reserved, seconds) = discovery::estimate(ids.len());
@@ -96,9 +107,8 @@ impl Operation for Discover {
         let job = Job::new(JOB_KIND, json!({ "invocationId": id }));
         let mut ops = vec![linkcrm_storage::TxOp::put_if(item, linkcrm_storage::Condition::NotExists)];
         ops.extend(credits::reserve(&pool, &ws, SKILL, &id, reserved));
-        // The job is committed with the invocation, so it exists iff the invocation does. This is
-        // the store queue the local binary's worker reads. In AWS the relay will forward a
-        // `kind: "job"` outbox item to SQS instead (not built yet).
+        // The job is committed with the invocation, so it exists iff the invocation does: the
+        // store queue the local binary's worker reads, and that the relay forwards to SQS in AWS.
         ops.push(StoreQueue::enqueue_op(QUEUE, &job, Duration::ZERO).map_err(|e| {
             tracing::error!(error = %e, "discover job rejected by the queue");
             ApiError::internal()
