@@ -32,7 +32,11 @@ pub fn spawn_worker(
     // also how long a job taken by a process that died waits before it is run again.
     // `LINKCRM_JOB_VISIBILITY_SECS` (default 600) changes it.
     let visibility = std::env::var("LINKCRM_JOB_VISIBILITY_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(600);
+    // Jobs in flight at once (`LINKCRM_JOB_CONCURRENCY`, default 32): sends mostly wait on mail
+    // servers, so many can overlap.
+    let concurrency = std::env::var("LINKCRM_JOB_CONCURRENCY").ok().and_then(|v| v.parse().ok()).unwrap_or(32);
     let opts = WorkerOptions {
+        concurrency,
         visibility: std::time::Duration::from_secs(visibility),
         wait: std::time::Duration::from_secs(5),
         ..WorkerOptions::default()

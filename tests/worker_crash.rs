@@ -42,7 +42,8 @@ async fn discovery_killed_mid_run(backend: Backend) {
     let vars = [
         ("LINKCRM_APOLLO_BASE_URL", apollo.base_url.as_str()),
         ("LINKCRM_APOLLO_API_KEY", apollo.api_key.as_str()),
-        ("LINKCRM_JOB_VISIBILITY_SECS", "2"),
+        // Longer than the run takes before it is killed, so it is not delivered again meanwhile.
+        ("LINKCRM_JOB_VISIBILITY_SECS", "5"),
     ];
     let mut env = Env::start_with(backend, &vars).await;
     let agency = env.agency();
@@ -57,7 +58,7 @@ async fn discovery_killed_mid_run(backend: Backend) {
         accounts.push(r.body["accountId"].as_str().unwrap().to_owned());
     }
     // Both searches answer slowly: the first account completes, the process dies in the second.
-    apollo.fail_next_on(SEARCH_PATH, 2, Fault::Slow(Duration::from_secs(2)));
+    apollo.fail_next_on(SEARCH_PATH, 2, Fault::Slow(Duration::from_millis(1500)));
     let body = json!({ "accountIds": accounts, "roles": ["editor"] });
     let accepted = api.post("/v1/link-building/crm/contact/discover", body).await.ok(202).clone();
     let id = accepted["invocationId"].as_str().unwrap().to_owned();

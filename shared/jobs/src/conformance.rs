@@ -41,7 +41,7 @@ macro_rules! queue_conformance_suite {
             enqueue_receive_ack, invisible_until_timeout_then_redelivered, release_delays_the_retry,
             delayed_enqueue, dead_letter_after_max_receives, concurrent_receivers_never_share_a_delivery,
             receive_respects_max, long_poll_returns_when_a_job_arrives, refuses_bad_requests,
-            worker_settles_each_job_on_its_own);
+            worker_settles_each_job_on_its_own, worker_does_not_hold_jobs_behind_a_slow_one);
     };
     (@cases $factory:path, $stale:expr; $($case:ident),*) => {
         $(
@@ -261,7 +261,7 @@ pub async fn worker_settles_each_job_on_its_own(q: Arc<dyn JobQueue>, _: StaleAc
         }
     };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let opts = WorkerOptions { batch: 10, visibility: 2 * SEC, wait: SEC, error_backoff: SEC };
+    let opts = WorkerOptions { batch: 10, concurrency: 10, visibility: 2 * SEC, wait: SEC, error_backoff: SEC };
     let worker = tokio::spawn(run_worker(q.clone(), handler, opts, stop_rx));
 
     let start = Instant::now();
@@ -279,4 +279,40 @@ pub async fn worker_settles_each_job_on_its_own(q: Arc<dyn JobQueue>, _: StaleAc
     assert_eq!(q.dead_letters(10).await.unwrap(), vec![fail]);
     // Past every visibility timeout: nothing that was acked comes back.
     assert!(next(&*q, SEC, 3 * SEC).await.is_none(), "the ok and retried jobs were acked");
+}
+
+pub async fn worker_does_not_hold_jobs_behind_a_slow_one(q: Arc<dyn JobQueue>, _: StaleAck) {
+    q.enqueue(&job("slow"), Duration::ZERO).await.unwrap();
+    let done: Arc<Mutex<Vec<(String, Instant)>>> = Arc::default();
+    let handler = {
+        let done = done.clone();
+        move |d: Delivery| {
+            let done = done.clone();
+            async move {
+                if d.job.kind == "slow" {
+                    tokio::time::sleep(4 * SEC).await;
+                }
+                done.lock().unwrap().push((d.job.kind.clone(), Instant::now()));
+                Ok(())
+            }
+        }
+    };
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let opts = WorkerOptions { batch: 10, concurrency: 4, visibility: 10 * SEC, wait: SEC, error_backoff: SEC };
+    let worker = tokio::spawn(run_worker(q.clone(), handler, opts, stop_rx));
+    // The slow job is taken; jobs arriving while it runs are run at once, not after it.
+    tokio::time::sleep(SEC / 2).await;
+    for _ in 0..3 {
+        q.enqueue(&job("fast"), Duration::ZERO).await.unwrap();
+    }
+    let start = Instant::now();
+    while done.lock().unwrap().len() < 4 {
+        assert!(start.elapsed() < 20 * SEC, "worker did not finish: {:?}", done.lock().unwrap());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop_tx.send(true).unwrap();
+    tokio::time::timeout(3 * SEC, worker).await.expect("the worker stops").unwrap();
+    let done = done.lock().unwrap().clone();
+    let kinds: Vec<&str> = done.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(kinds, vec!["fast", "fast", "fast", "slow"], "the fast jobs finished while the slow one ran");
 }

@@ -1,6 +1,7 @@
-//! The consuming loop: receive a batch, run the handler on each job concurrently, settle each job
-//! on its own (ack on success, release on failure), as Lambda's `ReportBatchItemFailures` does: one
-//! failing job never sends its batch-mates back to the queue.
+//! The consuming loop: keeps up to `concurrency` jobs in flight, receiving more as soon as there is
+//! room (no batch barrier: a slow SMTP session does not hold back the jobs received with it), and
+//! settles each job on its own (ack on success, release on failure), as Lambda's
+//! `ReportBatchItemFailures` does: one failing job never sends its batch-mates back to the queue.
 
 use crate::{Delivery, JobQueue, MAX_VISIBILITY};
 use std::future::Future;
@@ -22,6 +23,8 @@ pub enum HandlerError {
 pub struct WorkerOptions {
     /// Jobs per receive, 1..=10.
     pub batch: usize,
+    /// Jobs in flight at most (at least 1).
+    pub concurrency: usize,
     /// How long a received job stays hidden: longer than the handler ever takes, or the job is
     /// delivered again while it still runs.
     pub visibility: Duration,
@@ -35,6 +38,7 @@ impl Default for WorkerOptions {
     fn default() -> Self {
         WorkerOptions {
             batch: 10,
+            concurrency: 32,
             visibility: Duration::from_secs(60),
             wait: Duration::from_secs(20),
             error_backoff: Duration::from_secs(1),
@@ -42,7 +46,11 @@ impl Default for WorkerOptions {
     }
 }
 
-/// Runs until `stop` turns true (or its sender is dropped). A batch being handled is finished and
+/// How often a worker with jobs in flight looks for more (it does not long-poll then, so that it
+/// can take more work the moment a job finishes).
+const BUSY_POLL: Duration = Duration::from_millis(50);
+
+/// Runs until `stop` turns true (or its sender is dropped). Jobs in flight are finished and
 /// settled first; a receive still waiting is abandoned, and any job it had already taken is
 /// delivered again after its visibility timeout (delivery is at least once anyway).
 ///
@@ -57,27 +65,53 @@ pub async fn run_worker<F, Fut>(
     Fut: Future<Output = Result<(), HandlerError>> + Send + 'static,
 {
     let handler = Arc::new(handler);
+    let concurrency = opts.concurrency.max(1);
+    let mut inflight = tokio::task::JoinSet::new();
     loop {
         if *stop.borrow() {
-            return;
+            break;
         }
+        // Reap what finished; wait for a slot when all are taken.
+        while inflight.try_join_next().is_some() {}
+        if inflight.len() >= concurrency {
+            tokio::select! {
+                _ = inflight.join_next() => continue,
+                _ = stop.wait_for(|s| *s) => break,
+            }
+        }
+        let room = (concurrency - inflight.len()).min(opts.batch);
+        // Idle: long-poll. Busy: look and come back soon, to refill as jobs finish.
+        let wait = if inflight.is_empty() { opts.wait } else { Duration::ZERO };
         let received = tokio::select! {
-            r = queue.receive(opts.batch, opts.visibility, opts.wait) => r,
-            _ = stop.wait_for(|s| *s) => return,
+            r = queue.receive(room, opts.visibility, wait) => r,
+            _ = stop.wait_for(|s| *s) => break,
         };
-        let deliveries = match received {
-            Ok(d) => d,
+        match received {
+            Ok(deliveries) if !deliveries.is_empty() => {
+                for d in deliveries {
+                    inflight.spawn(settle(queue.clone(), handler.clone(), d));
+                }
+            }
+            Ok(_) => {
+                if !inflight.is_empty() {
+                    tokio::select! {
+                        _ = inflight.join_next() => {}
+                        () = tokio::time::sleep(BUSY_POLL) => {}
+                        _ = stop.wait_for(|s| *s) => break,
+                    }
+                }
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "job receive failed");
                 tokio::select! {
-                    () = tokio::time::sleep(opts.error_backoff) => continue,
-                    _ = stop.wait_for(|s| *s) => return,
+                    () = tokio::time::sleep(opts.error_backoff) => {}
+                    _ = stop.wait_for(|s| *s) => break,
                 }
             }
-        };
-        let settled = deliveries.into_iter().map(|d| settle(queue.clone(), handler.clone(), d));
-        futures::future::join_all(settled).await;
+        }
     }
+    // Stopping: what is in flight finishes and is settled.
+    while inflight.join_next().await.is_some() {}
 }
 
 async fn settle<F, Fut>(queue: Arc<dyn JobQueue>, handler: Arc<F>, delivery: Delivery)
