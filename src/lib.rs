@@ -27,7 +27,8 @@ pub fn spawn_worker(
 ) -> tokio::task::JoinHandle<()> {
     use linkcrm_api::discovery;
     use linkcrm_jobs::{JobQueue, StoreQueue, WorkerOptions};
-    let queue: Arc<dyn JobQueue> = Arc::new(StoreQueue::new(app.store.clone(), discovery::QUEUE, workers.max_receives));
+    let store_queue = Arc::new(StoreQueue::new(app.store.clone(), discovery::QUEUE, workers.max_receives));
+    let queue: Arc<dyn JobQueue> = store_queue.clone();
     // Longer than a 25-account discovery takes, so a run is not delivered again while it runs;
     // also how long a job taken by a process that died waits before it is run again.
     // `LINKCRM_JOB_VISIBILITY_SECS` (default 600) changes it.
@@ -42,7 +43,7 @@ pub fn spawn_worker(
         ..WorkerOptions::default()
     };
     let workers = Arc::new(workers);
-    tokio::spawn(sweep_dead_letters(app.clone(), queue.clone(), workers.clone(), stop.clone()));
+    tokio::spawn(sweep_dead_letters(app.clone(), store_queue, workers.clone(), stop.clone()));
     let handler = move |d: linkcrm_jobs::Delivery| {
         let (app, workers) = (app.clone(), workers.clone());
         async move { linkcrm_api::jobs::handle(&app, &workers, &d).await }
@@ -56,7 +57,7 @@ pub fn spawn_worker(
 /// (a finished invocation is left as it is), and the dead letters stay for an operator to read.
 async fn sweep_dead_letters(
     app: Arc<linkcrm_api::App>,
-    queue: Arc<dyn linkcrm_jobs::JobQueue>,
+    queue: Arc<linkcrm_jobs::StoreQueue>,
     workers: Arc<linkcrm_api::jobs::Workers>,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -64,18 +65,31 @@ async fn sweep_dead_letters(
         std::env::var("LINKCRM_DEAD_LETTER_SWEEP_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(60),
     );
     let max_receives = workers.max_receives;
+    // Where this process got to: each dead letter is settled once per process (settling is
+    // idempotent, so a restart going over them again changes nothing).
+    let mut after: Option<String> = None;
     loop {
-        match queue.dead_letters(100).await {
-            Ok(jobs) => {
-                for job in jobs {
-                    let d = linkcrm_jobs::Delivery { job, receipt: String::new(), receive_count: max_receives };
-                    if let Err(e) = linkcrm_api::jobs::settle_dead_letter(&app, &workers, &d).await {
-                        let job = d.job;
-                        tracing::warn!(job = %job.id, error = ?e, "could not give a dead-lettered job up");
-                    }
+        'pages: loop {
+            let page = match queue.dead_letters_after(after.as_deref(), 100).await {
+                Ok(page) => page,
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not read dead-lettered jobs");
+                    break;
                 }
+            };
+            let full = page.len() == 100;
+            for (position, job) in page {
+                let d = linkcrm_jobs::Delivery { job, receipt: String::new(), receive_count: max_receives };
+                if let Err(e) = linkcrm_api::jobs::settle_dead_letter(&app, &workers, &d).await {
+                    // Not moving past it: the next sweep tries it again.
+                    tracing::warn!(job = %d.job.id, error = ?e, "could not settle a dead-lettered job");
+                    break 'pages;
+                }
+                after = Some(position);
             }
-            Err(e) => tracing::warn!(error = %e, "could not read dead-lettered jobs"),
+            if !full {
+                break;
+            }
         }
         tokio::select! {
             () = tokio::time::sleep(every) => {}

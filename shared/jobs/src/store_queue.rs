@@ -78,6 +78,18 @@ impl StoreQueue {
         }
     }
 
+    /// Up to `max` dead letters moved here after the one whose position is `after` (from the start
+    /// when `None`), oldest first, each with its position. Dead letters are never removed, so a
+    /// reader that settles them walks forward with this instead of rereading the oldest.
+    pub async fn dead_letters_after(&self, after: Option<&str>, max: usize) -> Result<Vec<(String, Job)>, JobError> {
+        let mut q = Query::partition(&self.dlq_pk).limit(max.clamp(1, 1000));
+        if let Some(a) = after {
+            q = q.sk(SortKey::After(a.to_owned()));
+        }
+        let page = self.store.query(q).await?;
+        page.items.iter().map(|i| Stored::from_item(i).map(|s| (s.sk, s.job))).collect()
+    }
+
     pub fn with_poll_interval(mut self, poll: Duration) -> Self {
         self.poll = poll;
         self

@@ -40,3 +40,29 @@ async fn queues_sharing_a_store_keep_apart_and_use_the_documented_keys() {
     send.ack(&got[0].receipt).await.unwrap();
     assert!(store.query(Query::partition("JOBQ#send")).await.unwrap().items.is_empty(), "ack deletes the item");
 }
+
+#[tokio::test]
+async fn dead_letters_are_read_forward_from_a_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(dir.path().join("store.redb")).unwrap());
+    let q = StoreQueue::new(store, "send", 1);
+    let jobs: Vec<Job> = (0..3).map(|n| Job::new("send", serde_json::json!({ "n": n }))).collect();
+    for j in &jobs {
+        q.enqueue(j, Duration::ZERO).await.unwrap();
+    }
+    // Each is received once (the limit) and never acked: the next receive dead-letters them.
+    assert_eq!(q.receive(10, Duration::ZERO, Duration::ZERO).await.unwrap().len(), 3);
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert!(q.receive(10, Duration::from_secs(30), Duration::ZERO).await.unwrap().is_empty());
+
+    let first = q.dead_letters_after(None, 2).await.unwrap();
+    assert_eq!(first.len(), 2);
+    let rest = q.dead_letters_after(Some(&first[1].0), 2).await.unwrap();
+    assert_eq!(rest.len(), 1);
+    let mut seen: Vec<String> = first.iter().chain(&rest).map(|(_, j)| j.id.clone()).collect();
+    seen.sort();
+    let mut ids: Vec<String> = jobs.iter().map(|j| j.id.clone()).collect();
+    ids.sort();
+    assert_eq!(seen, ids, "each dead letter once, none skipped");
+    assert!(q.dead_letters_after(Some(&rest[0].0), 2).await.unwrap().is_empty());
+}
