@@ -41,7 +41,8 @@ macro_rules! queue_conformance_suite {
             enqueue_receive_ack, invisible_until_timeout_then_redelivered, release_delays_the_retry,
             delayed_enqueue, dead_letter_after_max_receives, concurrent_receivers_never_share_a_delivery,
             receive_respects_max, long_poll_returns_when_a_job_arrives, refuses_bad_requests,
-            worker_settles_each_job_on_its_own, worker_does_not_hold_jobs_behind_a_slow_one);
+            worker_settles_each_job_on_its_own, worker_does_not_hold_jobs_behind_a_slow_one,
+            worker_never_runs_a_job_alongside_itself);
     };
     (@cases $factory:path, $stale:expr; $($case:ident),*) => {
         $(
@@ -315,4 +316,37 @@ pub async fn worker_does_not_hold_jobs_behind_a_slow_one(q: Arc<dyn JobQueue>, _
     let done = done.lock().unwrap().clone();
     let kinds: Vec<&str> = done.iter().map(|(k, _)| k.as_str()).collect();
     assert_eq!(kinds, vec!["fast", "fast", "fast", "slow"], "the fast jobs finished while the slow one ran");
+}
+
+pub async fn worker_never_runs_a_job_alongside_itself(q: Arc<dyn JobQueue>, _: StaleAck) {
+    q.enqueue(&job("long"), Duration::ZERO).await.unwrap();
+    // (running now, most at once, runs started)
+    let state: Arc<Mutex<(usize, usize, usize)>> = Arc::default();
+    let handler = {
+        let state = state.clone();
+        move |_: Delivery| {
+            let state = state.clone();
+            async move {
+                {
+                    let mut s = state.lock().unwrap();
+                    s.0 += 1;
+                    s.1 = s.1.max(s.0);
+                    s.2 += 1;
+                }
+                // Outlives its visibility timeout: the queue delivers it again meanwhile.
+                tokio::time::sleep(3 * SEC).await;
+                state.lock().unwrap().0 -= 1;
+                Ok(())
+            }
+        }
+    };
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let opts = WorkerOptions { batch: 10, concurrency: 4, visibility: SEC, wait: SEC / 2, error_backoff: SEC };
+    let worker = tokio::spawn(run_worker(q.clone(), handler, opts, stop_rx));
+    tokio::time::sleep(5 * SEC).await;
+    stop_tx.send(true).unwrap();
+    tokio::time::timeout(5 * SEC, worker).await.expect("the worker stops").unwrap();
+    let (_, most, runs) = *state.lock().unwrap();
+    assert!(runs >= 1);
+    assert_eq!(most, 1, "never two runs of one job at once in one worker");
 }

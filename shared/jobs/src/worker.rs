@@ -67,6 +67,9 @@ pub async fn run_worker<F, Fut>(
     let handler = Arc::new(handler);
     let concurrency = opts.concurrency.max(1);
     let mut inflight = tokio::task::JoinSet::new();
+    // Job ids running in this worker: a job delivered again while it still runs here (it outlived
+    // its visibility timeout) is not run a second time alongside itself, but put back for later.
+    let running: Arc<std::sync::Mutex<std::collections::HashSet<String>>> = Arc::default();
     loop {
         if *stop.borrow() {
             break;
@@ -89,7 +92,17 @@ pub async fn run_worker<F, Fut>(
         match received {
             Ok(deliveries) if !deliveries.is_empty() => {
                 for d in deliveries {
-                    inflight.spawn(settle(queue.clone(), handler.clone(), d));
+                    if !running.lock().unwrap_or_else(|p| p.into_inner()).insert(d.job.id.clone()) {
+                        tracing::warn!(job = %d.job.id, "job delivered again while it still runs here; put back");
+                        let _ = queue.release(&d.receipt, opts.visibility.min(MAX_VISIBILITY)).await;
+                        continue;
+                    }
+                    let running = running.clone();
+                    let settled = settle(queue.clone(), handler.clone(), d);
+                    inflight.spawn(async move {
+                        let id = settled.await;
+                        running.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+                    });
                 }
             }
             Ok(_) => {
@@ -114,7 +127,8 @@ pub async fn run_worker<F, Fut>(
     while inflight.join_next().await.is_some() {}
 }
 
-async fn settle<F, Fut>(queue: Arc<dyn JobQueue>, handler: Arc<F>, delivery: Delivery)
+/// Runs and settles one delivery; returns its job id.
+async fn settle<F, Fut>(queue: Arc<dyn JobQueue>, handler: Arc<F>, delivery: Delivery) -> String
 where
     F: Fn(Delivery) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<(), HandlerError>> + Send + 'static,
@@ -134,4 +148,5 @@ where
         // The job comes back after its visibility timeout; handlers are idempotent.
         tracing::warn!(job = %id, kind = %kind, error = %e, "could not settle job");
     }
+    id
 }
