@@ -64,7 +64,6 @@ async fn sweep_dead_letters(
     let every = std::time::Duration::from_secs(
         std::env::var("LINKCRM_DEAD_LETTER_SWEEP_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(60),
     );
-    let max_receives = workers.max_receives;
     // Where this process got to: each dead letter is settled once per process (settling is
     // idempotent, so a restart going over them again changes nothing).
     let mut after: Option<String> = None;
@@ -79,10 +78,9 @@ async fn sweep_dead_letters(
             };
             let full = page.len() == 100;
             for (position, job) in page {
-                let d = linkcrm_jobs::Delivery { job, receipt: String::new(), receive_count: max_receives };
-                if let Err(e) = linkcrm_api::jobs::settle_dead_letter(&app, &workers, &d).await {
+                if let Err(e) = linkcrm_api::jobs::settle_dead_letter(&app, &workers, &job).await {
                     // Not moving past it: the next sweep tries it again.
-                    tracing::warn!(job = %d.job.id, error = ?e, "could not settle a dead-lettered job");
+                    tracing::warn!(job = %job.id, error = ?e, "could not settle a dead-lettered job");
                     break 'pages;
                 }
                 after = Some(position);

@@ -11,7 +11,7 @@
 use crate::crm::records::{self, obj};
 use crate::error::ApiResult;
 use crate::App;
-use linkcrm_storage::{Key, TxOp};
+use linkcrm_storage::{Item, Key, TxOp};
 use serde_json::json;
 
 /// Where a discovery's Apollo calls are billed.
@@ -53,10 +53,27 @@ pub async fn resolve(app: &App, ws: &str) -> ApiResult<(Scope, Option<String>)> 
     }
 }
 
-/// When the scope's quota was found exhausted, if that is still what we know.
-pub async fn exhausted_since(app: &App, scope: &Scope) -> ApiResult<Option<String>> {
-    let item = app.store.get(&quota_key(scope)).await?;
-    Ok(item.as_ref().and_then(|i| records::str_of(i, "exhaustedAt")).map(str::to_owned))
+/// Which key a workspace's discoveries use and what is known of its quota.
+pub struct KeyState {
+    pub scope: Scope,
+    /// The workspace's integration item, when it brought its own key.
+    pub integration: Option<Item>,
+    /// When the key in use was found out of quota, while that is still what we know.
+    pub exhausted_at: Option<String>,
+}
+
+/// [`KeyState`] in one batch read (the integration and both quota marks), for the request path.
+pub async fn state(app: &App, ws: &str) -> ApiResult<KeyState> {
+    let keys = [integration_key(ws), quota_key(&Scope::Workspace(ws.to_owned())), quota_key(&Scope::Platform)];
+    let found = app.store.batch_get(&keys).await?;
+    let find = |k: &Key| found.iter().find(|i| Key::of(i).as_ref() == Some(k)).cloned();
+    let integration = find(&keys[0]);
+    let (scope, quota) = match integration {
+        Some(_) => (Scope::Workspace(ws.to_owned()), find(&keys[1])),
+        None => (Scope::Platform, find(&keys[2])),
+    };
+    let exhausted_at = quota.as_ref().and_then(|q| records::str_of(q, "exhaustedAt")).map(str::to_owned);
+    Ok(KeyState { scope, integration, exhausted_at })
 }
 
 /// Marks the scope's quota exhausted (expires by itself after the recheck interval).

@@ -11,7 +11,6 @@
 //! then does the same from there (the worker Lambdas read their DLQs, the local worker sweeps its
 //! dead-letter partition).
 
-use crate::crm::records;
 use crate::invocations::{self as inv};
 use crate::{approval_expiry, discovery, sending, App};
 use linkcrm_jobs::{Delivery, HandlerError, Job};
@@ -94,12 +93,12 @@ pub async fn handle(app: &App, workers: &Workers, d: &Delivery) -> Result<(), Ha
 /// A job from a dead-letter queue: its worker died during its last delivery, so its invocation may
 /// still be RUNNING with credits reserved. Gives it up (idempotent) rather than run it; an
 /// approval's expiry, which has no outside effect and is idempotent, is simply carried out.
-pub async fn settle_dead_letter(app: &App, workers: &Workers, d: &Delivery) -> Result<(), HandlerError> {
-    tracing::warn!(job = %d.job.id, kind = %d.job.kind, "settling a dead-lettered job");
-    if d.job.kind == approval_expiry::JOB_KIND {
-        return approval_expiry::handle(app, &d.job).await;
+pub async fn settle_dead_letter(app: &App, workers: &Workers, job: &Job) -> Result<(), HandlerError> {
+    tracing::warn!(job = %job.id, kind = %job.kind, "settling a dead-lettered job");
+    if job.kind == approval_expiry::JOB_KIND {
+        return approval_expiry::handle(app, job).await;
     }
-    give_up(app, &d.job, workers.max_receives, "its worker stopped during its last delivery").await
+    give_up(app, job, workers.max_receives, "its worker stopped during its last delivery").await
 }
 
 /// Ends a job's invocation as failed (credits released). Idempotent: a finished invocation is left
@@ -121,25 +120,8 @@ pub async fn give_up(app: &App, job: &Job, receives: u32, why: &str) -> Result<(
     }
     if job.kind == sending::JOB_KIND {
         if let Some(claim) = app.store.get(&sending::claim_key(id)).await.map_err(|e| retry(&e))? {
-            let message_id = records::str_of(&claim, "messageId").unwrap_or_default().to_owned();
-            let Some(event_id) = records::str_of(&claim, "eventId") else {
-                return sending::uncertain(
-                    app,
-                    job,
-                    &item,
-                    &message_id,
-                    "The send job was given up after it was claimed",
-                )
+            return sending::settle_claimed(app, job, &item, &claim, "The send job was given up after it was claimed")
                 .await;
-            };
-            // Sent and recorded; only the finish was missing.
-            let result = serde_json::json!({ "eventId": event_id, "messageId": message_id });
-            let ops = inv::finish_ops(&item, inv::SUCCEEDED, sending::COST_MILLI, result, Value::Null)
-                .map_err(|e| HandlerError::Fail(e.message))?;
-            return match app.store.transact(ops).await {
-                Ok(()) | Err(StoreError::ConditionFailed { .. }) => Ok(()),
-                Err(e) => Err(retry(&e)),
-            };
         }
     }
     let p = inv::problem(503, "job_failed", &format!("The job was given up after {receives} attempts: {why}"));
@@ -171,7 +153,7 @@ pub async fn serve_lambda() -> Result<(), Box<dyn std::error::Error + Send + Syn
         async move {
             match source {
                 Source::Queue => handle(&app, &workers, &d).await,
-                Source::DeadLetter => settle_dead_letter(&app, &workers, &d).await,
+                Source::DeadLetter => settle_dead_letter(&app, &workers, &d.job).await,
             }
         }
     })

@@ -166,20 +166,13 @@ pub async fn handle(app: &App, mailer: &dyn Mailer, job: &Job, receive_count: u3
     };
     let claim = app.store.get(&claim_key(id)).await.map_err(|e| retry(job, &e))?;
     if let Some(claim) = claim {
-        let message_id = records::str_of(&claim, "messageId").unwrap_or_default().to_owned();
-        // Only a claim from the earlier three-commit completion has a result while the invocation
-        // is still RUNNING: the send was accepted and recorded, only the finish is missing.
-        if let Some(event_id) = records::str_of(&claim, "eventId") {
-            let result = json!({ "eventId": event_id, "messageId": message_id });
-            return finish(app, job, &item, inv::SUCCEEDED, COST_MILLI, result, Value::Null).await;
-        }
         // Claimed, no result yet: while the claimer's lease lasts it may still be talking SMTP (a
         // duplicate delivery running alongside it); look again when the lease is over.
         let lease_left = records::int_of(&claim, "leaseUntil").unwrap_or(0) - linkcrm_storage::now_epoch();
-        if lease_left > 0 {
+        if claim.get("eventId").is_none() && lease_left > 0 {
             return Err(HandlerError::Retry { after: Duration::from_secs(lease_left as u64 + 1) });
         }
-        return uncertain(app, job, &item, &message_id, "The job was delivered again after the send was claimed").await;
+        return settle_claimed(app, job, &item, &claim, "The job was delivered again after the send was claimed").await;
     }
     // Policy, then the claim. A claim refused because another send took the last of a cap (or
     // the guard) meanwhile is decided again from fresh counts, here, a few times.
@@ -262,6 +255,27 @@ pub async fn handle(app: &App, mailer: &dyn Mailer, job: &Job, receive_count: u3
             };
             finish(app, job, &item, inv::FAILED, 0, Value::Null, inv::problem(status, code, &e.to_string())).await
         }
+    }
+}
+
+/// Ends an invocation whose send was claimed and whose claimer is gone, without sending: a claim
+/// with a result was sent and recorded (only a claim from the earlier three-commit completion can
+/// have one while the invocation is still RUNNING), so it is finished and charged; one without is
+/// SEND_UNCERTAIN (`why` says how it came to be judged).
+pub(crate) async fn settle_claimed(
+    app: &App,
+    job: &Job,
+    item: &Item,
+    claim: &Item,
+    why: &str,
+) -> Result<(), HandlerError> {
+    let message_id = records::str_of(claim, "messageId").unwrap_or_default();
+    match records::str_of(claim, "eventId") {
+        Some(event_id) => {
+            let result = json!({ "eventId": event_id, "messageId": message_id });
+            finish(app, job, item, inv::SUCCEEDED, COST_MILLI, result, Value::Null).await
+        }
+        None => uncertain(app, job, item, message_id, why).await,
     }
 }
 

@@ -16,7 +16,7 @@
 //!   [`STREAM_GRACE`], which the stream is still handling, so the two paths rarely both send one.
 
 use crate::store_queue::{stamp, Stored, QUEUE_PREFIX};
-use crate::{Job, JobError, JobQueue, MAX_DELAY};
+use crate::{JobError, JobQueue, MAX_DELAY};
 use chrono::{DateTime, Utc};
 use linkcrm_storage::{Condition, Item, Key, Query, SortKey, Store, StoreError, TxOp, PK};
 use serde_json::Value;
@@ -143,8 +143,7 @@ impl Forwarder {
                 Err(e) => Err(e.into()),
             };
         };
-        let job = Job { id: stored.job.id.clone(), kind: stored.job.kind.clone(), payload: stored.job.payload.clone() };
-        queue.enqueue(&job, wait).await?;
+        queue.enqueue(&stored.job, wait).await?;
         let key = Key::of(&stored.item).expect("a stored job has a key");
         match self.store.delete(&key, Some(unchanged)).await {
             // Gone already: the other path forwarded it too; the handlers dedupe on the job.

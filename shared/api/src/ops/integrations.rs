@@ -34,16 +34,15 @@ pub struct ApolloIntegration {
 }
 
 async fn view(ctx: &Ctx, ws: &str) -> ApiResult<ApolloIntegration> {
-    let item = ctx.app.store.get(&apollo_keys::integration_key(ws)).await?;
-    let configured = item.is_some();
-    let scope = if configured { Scope::Workspace(ws.to_owned()) } else { Scope::Platform };
+    let state = apollo_keys::state(&ctx.app, ws).await?;
+    let field = |k: &str| state.integration.as_ref().and_then(|i| records::str_of(i, k)).map(str::to_owned);
     Ok(ApolloIntegration {
         workspace_id: ws.to_owned(),
         provider: "apollo",
-        configured,
-        key_last4: item.as_ref().and_then(|i| records::str_of(i, "keyLast4")).map(str::to_owned),
-        updated_at: item.as_ref().and_then(|i| records::str_of(i, "updatedAt")).map(str::to_owned),
-        quota_exhausted_at: apollo_keys::exhausted_since(&ctx.app, &scope).await?,
+        configured: state.integration.is_some(),
+        key_last4: field("keyLast4"),
+        updated_at: field("updatedAt"),
+        quota_exhausted_at: state.exhausted_at,
     })
 }
 

@@ -79,9 +79,9 @@ impl Operation for Discover {
         }
         let ws = ctx.workspace().to_owned();
         // Refused at once when the key this workspace would use is known to be out of quota.
-        let (scope, _) = crate::apollo_keys::resolve(&ctx.app, &ws).await?;
-        if let Some(since) = crate::apollo_keys::exhausted_since(&ctx.app, &scope).await? {
-            let whose = if scope == crate::apollo_keys::Scope::Platform { "platform's" } else { "workspace's" };
+        let keys = crate::apollo_keys::state(&ctx.app, &ws).await?;
+        if let Some(since) = keys.exhausted_at {
+            let whose = if keys.scope == crate::apollo_keys::Scope::Platform { "platform's" } else { "workspace's" };
             return Err(ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "apollo_quota_exceeded",
