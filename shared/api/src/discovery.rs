@@ -134,14 +134,8 @@ pub async fn handle(app: &App, finder: Option<&dyn ContactFinder>, job: &Job) ->
             )
         }
     };
-    let mut ops = inv::finish_ops(&item, status, used, result, error).map_err(|e| HandlerError::Fail(e.message))?;
-    ops.extend(quota);
-    match app.store.transact(ops).await {
-        Ok(()) => Ok(()),
-        // Another run finished it first (its charge is the one that counts).
-        Err(StoreError::ConditionFailed { .. }) => Ok(()),
-        Err(e) => Err(retry(&e)),
-    }
+    // Another run may have finished it first: its charge is the one that counts.
+    inv::commit_finish(app, &item, inv::Outcome { status, used, result, error }, quota).await
 }
 
 struct Run {

@@ -155,3 +155,35 @@ pub fn finish_ops(item: &Item, status: &str, used: i64, result: Value, error: Va
     }
     Ok(ops)
 }
+
+/// The outcome a job reaches: `status` with `used` of the reservation charged (the rest released),
+/// its result and error.
+pub struct Outcome<'a> {
+    pub status: &'a str,
+    pub used: i64,
+    pub result: Value,
+    pub error: Value,
+}
+
+/// Commits a job's finish of its invocation, with `extra` parts in the same transaction. A finish
+/// that lost to another (the version moved: a concurrent run finished, or it was cancelled) is no
+/// error, the other one counts; a store failure asks for a retry.
+pub async fn commit_finish(
+    app: &crate::App,
+    item: &Item,
+    outcome: Outcome<'_>,
+    extra: Vec<TxOp>,
+) -> Result<(), linkcrm_jobs::HandlerError> {
+    use linkcrm_jobs::HandlerError;
+    let Outcome { status, used, result, error } = outcome;
+    let mut ops = finish_ops(item, status, used, result, error).map_err(|e| HandlerError::Fail(e.message))?;
+    ops.extend(extra);
+    match app.store.transact(ops).await {
+        Ok(()) | Err(linkcrm_storage::StoreError::ConditionFailed { .. }) => Ok(()),
+        Err(e) => {
+            let id = records::str_of(item, "invocationId").unwrap_or_default();
+            tracing::warn!(invocation = id, error = %e, "could not finish the invocation; the job will be retried");
+            Err(HandlerError::Retry { after: std::time::Duration::from_secs(2) })
+        }
+    }
+}

@@ -16,7 +16,6 @@ use crate::{approval_expiry, discovery, sending, App};
 use linkcrm_jobs::{Delivery, HandlerError, Job};
 use linkcrm_mail::Mailer;
 use linkcrm_providers::ContactFinder;
-use linkcrm_storage::StoreError;
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
@@ -124,12 +123,9 @@ pub async fn give_up(app: &App, job: &Job, receives: u32, why: &str) -> Result<(
                 .await;
         }
     }
-    let p = inv::problem(503, "job_failed", &format!("The job was given up after {receives} attempts: {why}"));
-    let ops = inv::finish_ops(&item, inv::FAILED, 0, Value::Null, p).map_err(|e| HandlerError::Fail(e.message))?;
-    match app.store.transact(ops).await {
-        Ok(()) | Err(StoreError::ConditionFailed { .. }) => Ok(()),
-        Err(e) => Err(retry(&e)),
-    }
+    let error = inv::problem(503, "job_failed", &format!("The job was given up after {receives} attempts: {why}"));
+    inv::commit_finish(app, &item, inv::Outcome { status: inv::FAILED, used: 0, result: Value::Null, error }, vec![])
+        .await
 }
 
 /// The app a worker Lambda runs on: DynamoDB table `LINKCRM_TABLE` (endpoint from the AWS

@@ -184,7 +184,7 @@ pub async fn handle(app: &App, mailer: &dyn Mailer, job: &Job, receive_count: u3
             Err(Loaded::Store(e)) => return Err(retry(job, &e)),
             Err(Loaded::Gone(message)) => {
                 let p = inv::problem(422, "send_invalid", &message);
-                return finish(app, job, &item, inv::FAILED, 0, Value::Null, p).await;
+                return finish(app, &item, inv::FAILED, 0, Value::Null, p).await;
             }
         };
         let verdict = match check_policy(app, &ctx.policy_input()).await {
@@ -238,7 +238,7 @@ pub async fn handle(app: &App, mailer: &dyn Mailer, job: &Job, receive_count: u3
                     "provider_unavailable",
                     &format!("The mail server could not take the message: {e}"),
                 );
-                return finish(app, job, &item, inv::FAILED, 0, Value::Null, p).await;
+                return finish(app, &item, inv::FAILED, 0, Value::Null, p).await;
             }
             undo.push(inv::transition(&item, inv::PENDING, vec![]));
             match app.store.transact(undo).await {
@@ -253,7 +253,7 @@ pub async fn handle(app: &App, mailer: &dyn Mailer, job: &Job, receive_count: u3
                 MailError::Rejected { .. } => ("smtp_rejected", 422),
                 _ => ("send_invalid", 422),
             };
-            finish(app, job, &item, inv::FAILED, 0, Value::Null, inv::problem(status, code, &e.to_string())).await
+            finish(app, &item, inv::FAILED, 0, Value::Null, inv::problem(status, code, &e.to_string())).await
         }
     }
 }
@@ -273,7 +273,7 @@ pub(crate) async fn settle_claimed(
     match records::str_of(claim, "eventId") {
         Some(event_id) => {
             let result = json!({ "eventId": event_id, "messageId": message_id });
-            finish(app, job, item, inv::SUCCEEDED, COST_MILLI, result, Value::Null).await
+            finish(app, item, inv::SUCCEEDED, COST_MILLI, result, Value::Null).await
         }
         None => uncertain(app, job, item, message_id, why).await,
     }
@@ -559,7 +559,7 @@ async fn blocked(app: &App, job: &Job, item: &Item, c: &SendCtx, reasons: Vec<Va
     event(app, &c.ws, &c.agency, &c.rel_id, new).await.map_err(|e| retry(job, &e))?;
     let mut p = inv::problem(422, "send_blocked", "Policy blocked this send");
     p["details"] = json!({ "reasons": reasons });
-    finish(app, job, item, inv::FAILED, 0, Value::Null, p).await
+    finish(app, item, inv::FAILED, 0, Value::Null, p).await
 }
 
 /// The parts that complete an accepted send, around the EMAIL_SENT event `ev`: the claim's result,
@@ -649,21 +649,16 @@ pub(crate) async fn uncertain(
         "send_uncertain",
         &format!("The message may or may not have been delivered ({why}); it is not sent again."),
     );
-    finish(app, job, item, inv::FAILED, 0, json!({ "messageId": message_id }), p).await
+    finish(app, item, inv::FAILED, 0, json!({ "messageId": message_id }), p).await
 }
 
 async fn finish(
     app: &App,
-    job: &Job,
     item: &Item,
     status: &str,
     used: i64,
     result: Value,
     error: Value,
 ) -> Result<(), HandlerError> {
-    let ops = inv::finish_ops(item, status, used, result, error).map_err(|e| HandlerError::Fail(e.message))?;
-    match app.store.transact(ops).await {
-        Ok(()) | Err(StoreError::ConditionFailed { .. }) => Ok(()),
-        Err(e) => Err(retry(job, &e)),
-    }
+    inv::commit_finish(app, item, inv::Outcome { status, used, result, error }, vec![]).await
 }
