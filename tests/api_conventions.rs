@@ -149,6 +149,19 @@ async fn openapi_documents_every_operation() {
         ("get", "/v1/link-building/inbound/{id}", "link_building.inbound.get"),
         ("post", "/v1/link-building/inbound/{id}/assign", "link_building.inbound.assign"),
         ("post", "/v1/policy/validate", "policy.validate"),
+        ("post", "/v1/workspaces/{id}/credits", "workspaces.credits.grant"),
+        ("get", "/v1/workspaces/{id}/usage", "workspaces.usage"),
+        ("post", "/v1/suppression", "suppression.add"),
+        ("get", "/v1/suppression", "suppression.list"),
+        ("delete", "/v1/suppression", "suppression.remove"),
+        ("post", "/v1/mailboxes", "mailboxes.create"),
+        ("get", "/v1/mailboxes", "mailboxes.list"),
+        ("get", "/v1/mailboxes/{id}", "mailboxes.get"),
+        ("patch", "/v1/mailboxes/{id}", "mailboxes.update"),
+        ("delete", "/v1/mailboxes/{id}", "mailboxes.delete"),
+        ("put", "/v1/workspaces/{id}/integrations/apollo", "workspaces.integrations.apollo.set"),
+        ("get", "/v1/workspaces/{id}/integrations/apollo", "workspaces.integrations.apollo.get"),
+        ("delete", "/v1/workspaces/{id}/integrations/apollo", "workspaces.integrations.apollo.remove"),
     ];
     // Seed 000's CRM family, every endpoint of it.
     let crm = [
