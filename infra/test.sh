@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: template lint and checks, formatting, clippy, and the whole cargo test suite
 # (conformance suites on the embedded store and on moto's DynamoDB/SQS/EventBridge server, and the
-# black-box API tests on both backends). Installs the pinned Python packages it needs into .venv.
+# black-box API tests on both backends), then the fuzz run of the API (infra/fuzz_ci.sh). Installs
+# the pinned Python packages it needs into .venv (and schemathesis into .venv-fuzz).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -24,3 +25,6 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 echo "== cargo test"
 cargo test --workspace --locked --no-fail-fast
+
+echo "== fuzz (schemathesis against the binary, from its OpenAPI document)"
+bash infra/fuzz_ci.sh target/debug/linkcrm

@@ -58,6 +58,11 @@ enum Command {
         #[arg(long)]
         write: bool,
     },
+    /// Platform-wide suppression (hard bounces the platform itself received).
+    Suppression {
+        #[command(subcommand)]
+        action: SuppressionAction,
+    },
     /// Manage the DynamoDB table (for a local DynamoDB server; in AWS the SAM template owns it).
     Table {
         #[command(subcommand)]
@@ -94,6 +99,22 @@ enum AccountAction {
 }
 
 #[derive(Subcommand)]
+enum SuppressionAction {
+    /// Lift an address's platform-wide suppression, writing an audit line (printed as JSON).
+    /// With the embedded store, run it while the server is stopped.
+    Lift {
+        #[arg(long)]
+        email: String,
+        /// Why: kept in the audit line.
+        #[arg(long)]
+        reason: String,
+        /// Who lifts it; the operating system's user when absent.
+        #[arg(long)]
+        actor: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
 enum AgencyAction {
     /// Create an agency and print its key (shown once).
     Create {
@@ -119,6 +140,21 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Account { action } => account_command(&cli.store, action).await,
+        Command::Suppression { action: SuppressionAction::Lift { email, reason, actor } } => {
+            let (store, _) = open_store(&cli.store).await?;
+            let actor = actor.or_else(|| std::env::var("USER").ok()).unwrap_or_else(|| "operator".into());
+            let lifted = linkcrm_api::suppression::lift_platform(&store, &email, &reason, &actor)
+                .await
+                .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))?;
+            match lifted {
+                Some(audit) => {
+                    tracing::info!(target: "audit", auditId = %audit.id, action = %audit.action, target = %audit.target, actor = %audit.actor, reason = %audit.reason, "platform suppression lifted");
+                    println!("{}", serde_json::to_string(&audit)?);
+                    Ok(())
+                }
+                None => anyhow::bail!("{email} is not suppressed platform-wide"),
+            }
+        }
         Command::Replay { write } => {
             let (store, _) = open_store(&cli.store).await?;
             let policy = linkcrm_domain::derive::CoolingPolicy::from_env();
@@ -223,7 +259,9 @@ async fn serve(args: &StoreArgs, bind: &str) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(bind).await.with_context(|| format!("binding {bind}"))?;
     let addr = listener.local_addr()?;
     tracing::info!(listening = %addr, backend = app.store.backend(), "linkcrm ready");
-    axum::serve(listener, app.router()).with_graceful_shutdown(shutdown_signal()).await?;
+    axum::serve(linkcrm_api::edge::EdgeListener::new(listener), app.router())
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
     // In-flight requests have drained; let the relay finish what it holds.
     let _ = stop_tx.send(true);
     let _ = relay.await;

@@ -138,7 +138,8 @@ async fn discovery_end_to_end(backend: Backend) {
     // Another workspace cannot see the invocation; unknown ids are 404.
     let (_, stranger) = workspace(&env, "Other", None).await;
     stranger.get(&format!("/v1/agent/invocations/{id}")).await.problem(404, "invocation_not_found");
-    api.get("/v1/agent/invocations/inv_nope").await.problem(404, "invocation_not_found");
+    api.get("/v1/agent/invocations/inv_nope").await.problem(400, "invalid_request");
+    api.get("/v1/agent/invocations/inv_01M9495E2ME2GA2R79535J0T3H").await.problem(404, "invocation_not_found");
     // Without credits: 402, and nothing is queued.
     let (_, acct_s) = relationship(&stranger, "eng-blog.com").await;
     stranger.post(DISCOVER, body(&[&acct_s])).await.problem(402, "insufficient_credits");

@@ -98,9 +98,11 @@ on_both_backends!(unfiltered_list_pages_across_shards_with_total, |env| {
 
     // Argument errors.
     a.get(&format!("{ACCOUNTS}?domain=not%20a%20domain")).await.problem(400, "invalid_domain");
-    a.get(&format!("{ACCOUNTS}?domain=a.com&domainContains=a")).await.problem(400, "invalid_request");
+    // Filters combine: a domain that does not start with the prefix, or an empty rating range,
+    // simply finds nothing.
+    assert_eq!(a.get(&format!("{ACCOUNTS}?domain=a.com&domainContains=b")).await.ok(200)["data"], json!([]));
+    assert_eq!(a.get(&format!("{ACCOUNTS}?minDR=50&maxDR=40")).await.ok(200)["data"], json!([]));
     a.get(&format!("{ACCOUNTS}?status=NEVER_CONTACTED,SLEEPING")).await.problem(400, "invalid_request");
-    a.get(&format!("{ACCOUNTS}?minDR=50&maxDR=40")).await.problem(400, "invalid_request");
     a.get(&format!("{ACCOUNTS}?minDR=101")).await.problem(400, "invalid_request");
     a.get(&format!("{ACCOUNTS}?hasRelationship=maybe")).await.problem(400, "invalid_request");
     a.get(&format!("{ACCOUNTS}?limit=201")).await.problem(400, "invalid_request");

@@ -100,7 +100,8 @@ on_both_backends!(inbound_mail_end_to_end, |env| {
     assert_eq!((entry["source"].as_str(), entry["workspaceId"].as_str()), (Some("unsubscribe"), Some(ws.as_str())));
     assert_eq!(count(other.get("/v1/suppression?email=sam@recipes.example.org").await.ok(200)), 0);
 
-    // A hard bounce: EMAIL_BOUNCED on the relationship, and the address suppressed platform-wide.
+    // A hard bounce: EMAIL_BOUNCED on the relationship, and the address suppressed for this
+    // workspace (posted through the API, it is the workspace's word, not the platform's evidence).
     let bounced = relationship(&api, "composting.example.net").await;
     sent(&api, &bounced, "0195b3c2a1e47d3c9f00a1b2c3d4e5f6@outreach.example.com").await;
     let r = receive(&api, HARD_BOUNCE).await;
@@ -110,9 +111,11 @@ on_both_backends!(inbound_mail_end_to_end, |env| {
     assert_eq!((dsn["bounce"]["status"].as_str(), dsn["bounce"]["hard"].as_bool()), (Some("5.1.1"), Some(true)));
     let ev = events(&api, &bounced).await.into_iter().find(|e| e["type"] == "EMAIL_BOUNCED").expect("bounce recorded");
     assert_eq!(ev["id"], dsn["eventId"]);
-    let s = other.get("/v1/suppression?email=J.Doe@gardening-blog.example.net").await;
+    let s = api.get("/v1/suppression?email=J.Doe@gardening-blog.example.net").await;
     let entry = &s.ok(200)["data"][0];
-    assert_eq!((entry["source"].as_str(), entry["workspaceId"].clone()), (Some("bounce"), Value::Null));
+    assert_eq!((entry["source"].as_str(), entry["workspaceId"].as_str()), (Some("bounce"), Some(ws.as_str())));
+    assert_eq!(entry["provenance"]["channel"], "api");
+    assert_eq!(count(other.get("/v1/suppression?email=J.Doe@gardening-blog.example.net").await.ok(200)), 0);
 
     // Someone pitching us, answering nothing we sent: kept unmatched, with an intent.
     let r = receive(&api, GUEST_POST).await;

@@ -213,7 +213,8 @@ async fn require_approval(backend: Backend) {
         api.get(&format!("/v1/agent/approvals/{approval_id}")).await.ok(200)["approvalId"],
         approval_id.as_str()
     );
-    api.get("/v1/agent/approvals/appr_nope").await.problem(404, "approval_not_found");
+    api.get("/v1/agent/approvals/appr_nope").await.problem(400, "invalid_request");
+    api.get("/v1/agent/approvals/appr_01M9495E2ME2GA2R79535J0T3H").await.problem(404, "approval_not_found");
     // Waiting: nothing is sent; the credits are reserved.
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(smtp.received().is_empty());

@@ -37,7 +37,7 @@ async fn a_discovery_runs_in_the_lambda_and_a_rate_limit_is_retried_through_the_
     let forwarder = Forwarder::new(store.clone(), "work")
         .route("discover", queue.clone() as Arc<dyn JobQueue>)
         .with_stream_grace(Duration::ZERO);
-    let config = linkcrm_api::Config { rate_limit_per_sec: 0.0, ..Default::default() };
+    let config = linkcrm_api::Config { rate_limit_per_sec: 0.0, allow_private_targets: true, ..Default::default() };
     let app = linkcrm_api::App::new(store.clone(), config).await.unwrap();
     let base = serve(app.router()).await;
     let (_, secret) = linkcrm_api::platform::create_agency(&store, "Agency", None).await.unwrap();

@@ -55,7 +55,7 @@ impl World {
         let forwarder = Forwarder::new(store.clone(), "work")
             .route("send", queue.clone() as Arc<dyn JobQueue>)
             .with_stream_grace(Duration::ZERO);
-        let config = linkcrm_api::Config { rate_limit_per_sec: 0.0, ..Default::default() };
+        let config = linkcrm_api::Config { rate_limit_per_sec: 0.0, allow_private_targets: true, ..Default::default() };
         let app = linkcrm_api::App::new(store.clone(), config).await.unwrap();
         let base = serve(app.router()).await;
         let (_, secret) = linkcrm_api::platform::create_agency(&store, "Agency", None).await.unwrap();
@@ -106,6 +106,8 @@ impl World {
             ("LINKCRM_TABLE", self.table.as_str()),
             ("LINKCRM_QUEUE_URL", self.queue.url()),
             ("LINKCRM_DEAD_LETTER_QUEUE_ARN", DLQ_ARN),
+            // The test's mail server is on loopback.
+            ("LINKCRM_ALLOW_PRIVATE_TARGETS", "true"),
             ("RUST_LOG", "info"),
         ];
         linkcrm_testkit::lambda::invoke(env!("CARGO_BIN_EXE_send-worker"), &env, payload).await

@@ -42,9 +42,21 @@ pub fn display_prefix(secret: &str) -> String {
     format!("{}…", secret.chars().take(keep).collect::<String>())
 }
 
+/// The one value of a header that may be sent at most once: two `Authorization` or
+/// `X-Workspace-Id` headers are refused rather than letting the first (or the last) win, since
+/// proxies and servers disagree on which one that is.
+pub fn single_header<'h>(headers: &'h HeaderMap, name: &str) -> ApiResult<Option<&'h axum::http::HeaderValue>> {
+    let mut values = headers.get_all(name).iter();
+    let first = values.next();
+    if values.next().is_some() {
+        return Err(ApiError::bad_request("duplicate_header", format!("The {name} header was sent more than once."))
+            .with_details(serde_json::json!({ "header": name })));
+    }
+    Ok(first)
+}
+
 fn bearer(headers: &HeaderMap) -> ApiResult<&str> {
-    let raw = headers
-        .get(axum::http::header::AUTHORIZATION)
+    let raw = single_header(headers, "authorization")?
         .ok_or_else(|| ApiError::unauthorized("Missing Authorization header; send 'Authorization: Bearer <key>'."))?;
     let raw = raw.to_str().map_err(|_| ApiError::unauthorized("Malformed Authorization header."))?;
     let (scheme, token) = raw
@@ -121,7 +133,7 @@ impl WorkspaceRecord {
 /// Checks that `id` is a workspace this caller may address, and loads it.
 /// A workspace key may only ever address its own workspace; an agency key only its own agency's.
 pub async fn authorize_workspace(app: &App, caller: &Caller, id: &str) -> ApiResult<WorkspaceRecord> {
-    if !linkcrm_domain::id::is_id(IdKind::Workspace, id) {
+    if !crate::ids::well_formed(IdKind::Workspace, id) {
         return Err(ApiError::invalid_field(
             "workspaceId",
             "invalid_request",
@@ -160,7 +172,7 @@ pub async fn resolve_workspace(
     if rule == WorkspaceRule::None {
         return Ok(None);
     }
-    let header = match headers.get("x-workspace-id") {
+    let header = match single_header(headers, "x-workspace-id")? {
         None => None,
         Some(v) => Some(
             v.to_str()

@@ -4,6 +4,7 @@
 
 use crate::context::Ctx;
 use crate::error::{ApiError, ApiResult, FieldError};
+use crate::ids::{Id, IdSpec};
 use axum::http::{Method, StatusCode};
 use futures::future::BoxFuture;
 use schemars::{JsonSchema, Schema, SchemaGenerator};
@@ -67,6 +68,9 @@ pub trait Operation: Send + Sync + 'static {
     /// POST, 200 otherwise, unless given here (202 for queued work, 200 for a POST action that
     /// creates nothing). The OpenAPI document states it.
     const SUCCESS: Option<StatusCode> = None;
+    /// Other success statuses a reply may set (a create that finds its record already there
+    /// answers 200 instead of 201). The OpenAPI document lists them.
+    const ALSO_SUCCEEDS_WITH: &'static [StatusCode] = &[];
     const SUMMARY: &'static str;
     const TAG: &'static str;
     type Input: DeserializeOwned + JsonSchema + Send + 'static;
@@ -95,6 +99,7 @@ pub struct OpSpec {
     pub input_schema: fn(&mut SchemaGenerator) -> Schema,
     pub output_schema: fn(&mut SchemaGenerator) -> Schema,
     pub default_status: StatusCode,
+    pub also_succeeds_with: &'static [StatusCode],
     pub run: fn(Ctx, Value) -> BoxFuture<'static, ApiResult<OpResponse>>,
 }
 
@@ -117,6 +122,7 @@ impl OpSpec {
             input_schema: |g| g.subschema_for::<O::Input>(),
             output_schema: |g| g.subschema_for::<O::Output>(),
             default_status: success_status::<O>(),
+            also_succeeds_with: O::ALSO_SUCCEEDS_WITH,
             run: |ctx, input| {
                 Box::pin(async move {
                     let input: O::Input = parse_input(input)?;
@@ -142,11 +148,26 @@ impl OpSpec {
     }
 }
 
-/// The input of an operation addressed only by the `{id}` in its path.
-#[derive(Debug, serde::Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct IdInput {
-    pub id: String,
+/// The input of an operation addressed only by the `{id}` in its path: an id of kind `K`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields, bound = "")]
+pub struct IdInput<K: IdSpec> {
+    pub id: Id<K>,
+}
+
+impl<K: IdSpec> JsonSchema for IdInput<K> {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        format!("IdInputFor{}", K::NAME).into()
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        schemars::json_schema!({
+            "type": "object",
+            "properties": { "id": generator.subschema_for::<Id<K>>() },
+            "required": ["id"],
+            "additionalProperties": false,
+        })
+    }
 }
 
 /// Deserialises an operation's input, turning serde's complaint into a field-level 400.

@@ -152,6 +152,10 @@ impl IntoResponse for ApiError {
         let mut resp = (self.status, axum::Json(self.body(&request_id))).into_response();
         let headers = resp.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        // RFC 6750: a 401 says which scheme to authenticate with.
+        if self.status == StatusCode::UNAUTHORIZED {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"linkcrm\""));
+        }
         if let Some(secs) = self.retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }

@@ -11,8 +11,10 @@ pub mod context;
 pub mod credits;
 pub mod crm;
 pub mod discovery;
+pub mod edge;
 pub mod error;
 pub mod idempotency;
+pub mod ids;
 pub mod invocations;
 pub mod jobs;
 pub mod keys;
@@ -25,6 +27,7 @@ pub mod platform;
 pub mod platform_mailbox;
 pub mod ratelimit;
 pub mod rest;
+pub mod rules;
 pub mod secret_refs;
 pub mod secrets;
 pub mod sending;
@@ -40,11 +43,14 @@ pub struct Config {
     /// Requests per second per key (0 disables the local limiter).
     pub rate_limit_per_sec: f64,
     pub rate_limit_burst: u32,
+    /// Whether tenants may name hosts at private, loopback or link-local addresses (mail
+    /// servers): `LINKCRM_ALLOW_PRIVATE_TARGETS`, for local use and tests only.
+    pub allow_private_targets: bool,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Config { rate_limit_per_sec: 50.0, rate_limit_burst: 100 }
+        Config { rate_limit_per_sec: 50.0, rate_limit_burst: 100, allow_private_targets: false }
     }
 }
 
@@ -58,7 +64,17 @@ impl Config {
         if let Some(v) = std::env::var("LINKCRM_RATE_BURST").ok().and_then(|v| v.parse().ok()) {
             c.rate_limit_burst = v;
         }
+        c.allow_private_targets = linkcrm_netguard::Guard::from_env().allows_private();
         c
+    }
+
+    /// The SSRF guard for hosts tenants name.
+    pub fn guard(&self) -> linkcrm_netguard::Guard {
+        if self.allow_private_targets {
+            linkcrm_netguard::Guard::allowing_private()
+        } else {
+            linkcrm_netguard::Guard::strict()
+        }
     }
 }
 

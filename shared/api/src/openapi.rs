@@ -1,6 +1,7 @@
 //! The OpenAPI 3.1 document, generated from the operation catalogue and the types' JSON Schemas.
 
 use crate::catalogue::{OpSpec, WorkspaceRule};
+use crate::ids::{self, Id};
 use axum::http::Method;
 use schemars::generate::SchemaSettings;
 use serde_json::{json, Map, Value};
@@ -16,12 +17,17 @@ pub fn document(catalogue: &[OpSpec]) -> Value {
         let input = (spec.input_schema)(&mut gen);
         let output = (spec.output_schema)(&mut gen);
         let path_params = spec.path_params();
+        let input_def = resolve(&gen, &input);
+        // A path parameter carries the rule its input field has (an id's pattern).
         let mut parameters: Vec<Value> = path_params
             .iter()
-            .map(|p| json!({ "name": p, "in": "path", "required": true, "schema": { "type": "string" } }))
+            .map(|p| {
+                let schema =
+                    input_def["properties"].get(*p).map(not_null).unwrap_or_else(|| json!({ "type": "string" }));
+                json!({ "name": p, "in": "path", "required": true, "schema": schema })
+            })
             .collect();
-        let body_method = spec.method == Method::POST || spec.method == Method::PATCH;
-        let input_def = resolve(&gen, &input);
+        let body_method = spec.method == Method::POST || spec.method == Method::PATCH || spec.method == Method::PUT;
         let mut request_body = None;
         if body_method {
             // The body is the input without what the path carries.
@@ -35,22 +41,44 @@ pub fn document(catalogue: &[OpSpec]) -> Value {
                 req.retain(|r| !path_params.iter().any(|p| r == p));
             }
             let name = format!("{}Body", camel(spec.name));
+            let required = body.get("required").and_then(Value::as_array).is_some_and(|r| !r.is_empty())
+                || body.get("oneOf").is_some();
             bodies.push((name.clone(), body));
             request_body = Some(json!({
-                "required": false,
+                "required": required,
                 "content": { "application/json": { "schema": { "$ref": format!("#/components/schemas/{name}") } } }
             }));
         } else if let Some(props) = input_def.get("properties").and_then(Value::as_object) {
+            // "Exactly one of these" (a `oneOf` of required names) cannot be said of separate query
+            // parameters; it can of one object parameter, exploded into them (`?email=…`).
+            let exclusive: Vec<&str> = input_def["oneOf"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .flat_map(|branch| branch["required"].as_array().into_iter().flatten().filter_map(Value::as_str))
+                .collect();
+            if !exclusive.is_empty() {
+                let members: Map<String, Value> =
+                    exclusive.iter().filter_map(|n| Some((n.to_string(), not_null(props.get(*n)?)))).collect();
+                parameters.push(json!({
+                    "name": "target", "in": "query", "required": true, "style": "form", "explode": true,
+                    "description": format!("Exactly one of: {}.", exclusive.join(", ")),
+                    "schema": { "type": "object", "properties": members, "oneOf": input_def["oneOf"],
+                                "additionalProperties": false },
+                }));
+            }
             let required: Vec<&str> = input_def
                 .get("required")
                 .and_then(Value::as_array)
                 .map(|a| a.iter().filter_map(Value::as_str).collect())
                 .unwrap_or_default();
             for (name, schema) in props {
-                if path_params.contains(&name.as_str()) {
+                if path_params.contains(&name.as_str()) || exclusive.contains(&name.as_str()) {
                     continue;
                 }
                 let description = schema.get("description").cloned().unwrap_or(Value::Null);
+                // A query string has no null: an absent parameter is how a client leaves it out.
+                let schema = not_null(schema);
                 let mut p = json!({ "name": name, "in": "query", "required": required.contains(&name.as_str()), "schema": schema });
                 if !description.is_null() {
                     p["description"] = description;
@@ -64,36 +92,33 @@ pub fn document(catalogue: &[OpSpec]) -> Value {
             } else {
                 "The workspace to act in. Required with an agency key; workspace keys need not send it."
             };
-            parameters.push(json!({ "name": "X-Workspace-Id", "in": "header", "required": false, "description": text, "schema": { "type": "string" } }));
+            let schema = json!({ "type": "string", "pattern": Id::<ids::Workspace>::pattern() });
+            parameters.push(json!({ "name": "X-Workspace-Id", "in": "header", "required": false, "description": text, "schema": schema }));
         }
         if spec.method != Method::GET {
             parameters.push(json!({ "name": "Idempotency-Key", "in": "header", "required": false,
-                "description": "Retries with the same key and body return the first response.", "schema": { "type": "string", "maxLength": 255 } }));
+                "description": "Retries with the same key and body return the first response.",
+                "schema": { "type": "string", "pattern": "^[!-~]{1,255}$" } }));
         }
         if spec.method == Method::PATCH {
             parameters.push(json!({ "name": "If-Match", "in": "header", "required": false,
-                "description": "The ETag last read; a stale one is refused with 412.", "schema": { "type": "string" } }));
+                "description": "The ETag last read (or `*`); a stale one is refused with 412.",
+                "schema": { "type": "string", "pattern": "^(\\*|(W/)?\"?[0-9]{1,18}\"?)$" } }));
         }
         let mut responses = Map::new();
-        let ok = spec.default_status.as_u16().to_string();
         if spec.method == Method::DELETE {
             responses.insert("204".into(), json!({ "description": "Done." }));
         } else {
-            responses.insert(
-                ok,
-                json!({ "description": "Success.", "content": { "application/json": { "schema": output } } }),
-            );
+            for status in std::iter::once(&spec.default_status).chain(spec.also_succeeds_with) {
+                responses.insert(
+                    status.as_u16().to_string(),
+                    json!({ "description": "Success.", "content": { "application/json": { "schema": output } } }),
+                );
+            }
         }
-        for (code, what) in [
-            ("400", "Invalid arguments."),
-            ("401", "Missing, unknown or revoked key."),
-            ("403", "The key may not do this (scope or workspace)."),
-            ("404", "Not found."),
-            ("409", "Conflict (concurrent change or idempotency)."),
-            ("429", "Rate limited; see Retry-After."),
-        ] {
+        for (code, what) in error_statuses(spec) {
             responses.insert(
-                code.into(),
+                code.to_string(),
                 json!({ "description": what, "content": { "application/problem+json": { "schema": problem.clone() } } }),
             );
         }
@@ -124,7 +149,8 @@ pub fn document(catalogue: &[OpSpec]) -> Value {
         "info": {
             "title": "linkcrm API",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "Link-building CRM and outreach platform. Errors are RFC 9457 problem+json documents."
+            "description": "Link-building CRM and outreach platform. Errors are RFC 9457 problem+json documents. \
+                A method a path does not offer is answered 405 with an `Allow` header."
         },
         "servers": [{ "url": "/" }],
         "security": [{ "bearer": [] }],
@@ -134,6 +160,57 @@ pub fn document(catalogue: &[OpSpec]) -> Value {
             "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer", "description": "sk_live_… (workspace) or sk_live_agency_… (agency) key" } }
         }
     })
+}
+
+/// Every error status an operation can answer, with what it means there.
+fn error_statuses(spec: &OpSpec) -> Vec<(u16, &'static str)> {
+    let mut out = vec![
+        (400, "Invalid arguments (field-level `errors`), or a malformed header."),
+        (401, "Missing, unknown or revoked key."),
+        (403, "The key may not do this (scope, agency-only, another workspace, an archived workspace)."),
+        (404, "Not found (the resource, or the workspace named)."),
+        (429, "Rate limited; see Retry-After."),
+        (503, "Storage or a provider is unavailable; retry."),
+    ];
+    if spec.method != Method::GET {
+        out.push((409, "Conflict: a concurrent change, a duplicate, or an Idempotency-Key reused with another body."));
+        out.push((422, "A valid request a business rule refuses (the `code` says which)."));
+    }
+    if spec.method == Method::POST || spec.method == Method::PATCH || spec.method == Method::PUT {
+        out.push((413, "The body, or the record it would make, is too large."));
+    }
+    if spec.method == Method::PATCH {
+        out.push((412, "If-Match does not match the current ETag."));
+    }
+    if spec.cost_millicredits > 0 {
+        out.push((402, "Not enough credits (`details.required`, `details.available`)."));
+    }
+    out.sort_unstable();
+    out
+}
+
+/// A schema without `null` among its types (query and path parameters have no null).
+fn not_null(schema: &Value) -> Value {
+    let mut s = schema.clone();
+    if let Some(types) = s.get_mut("type").and_then(Value::as_array_mut) {
+        types.retain(|t| t != "null");
+        if types.len() == 1 {
+            let only = types[0].clone();
+            s["type"] = only;
+        }
+    }
+    if let Some(any) = s.get("anyOf").and_then(Value::as_array) {
+        let kept: Vec<Value> = any.iter().filter(|v| v.get("type") != Some(&json!("null"))).cloned().collect();
+        if kept.len() == 1 {
+            let mut merged = kept[0].clone();
+            if let (Some(m), Some(desc)) = (merged.as_object_mut(), s.get("description")) {
+                m.entry("description").or_insert(desc.clone());
+            }
+            return merged;
+        }
+        s["anyOf"] = Value::Array(kept);
+    }
+    s
 }
 
 /// Follows a `$ref` into the generator's definitions.

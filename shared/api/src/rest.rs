@@ -23,16 +23,19 @@ use std::time::Instant;
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 pub fn router(app: Arc<App>) -> Router {
-    let mut by_path: BTreeMap<&'static str, MethodRouter<Arc<App>>> = BTreeMap::new();
+    let mut by_path: BTreeMap<&'static str, (MethodRouter<Arc<App>>, Vec<String>)> = BTreeMap::new();
     for (index, spec) in app.catalogue.iter().enumerate() {
         let filter = MethodFilter::try_from(spec.method.clone()).expect("standard method");
         let handler = move |State(app): State<Arc<App>>, req: Request| async move { dispatch(app, index, req).await };
-        let entry = by_path.remove(spec.path).unwrap_or_default();
-        by_path.insert(spec.path, entry.on(filter, handler));
+        let (entry, mut methods) = by_path.remove(spec.path).unwrap_or_default();
+        methods.push(spec.method.to_string());
+        by_path.insert(spec.path, (entry.on(filter, handler), methods));
     }
     let mut router = Router::new();
-    for (path, methods) in by_path {
-        router = router.route(path, methods.fallback(method_not_allowed));
+    for (path, (routes, mut methods)) in by_path {
+        methods.sort_unstable();
+        let allow = HeaderValue::from_str(&methods.join(", ")).expect("method names are ASCII");
+        router = router.route(path, routes.fallback(move || method_not_allowed(allow.clone())));
     }
     router
         .route("/openapi.json", get(openapi))
@@ -89,7 +92,7 @@ async fn unsubscribe_now(
     State(app): State<Arc<App>>,
     axum::extract::Path(token): axum::extract::Path<String>,
 ) -> Response {
-    use crate::suppression::{self, Kind, Suppression, SuppressionSource};
+    use crate::suppression::{self, Channel, Kind, Provenance, Suppression, SuppressionSource};
     use linkcrm_storage::{Condition, StoreError, TxOp};
     let Some((ws, email)) = unsubscribe_target(&app, &token) else { return not_an_unsubscribe_link() };
     let entry = Suppression {
@@ -99,9 +102,15 @@ async fn unsubscribe_now(
         source: SuppressionSource::Unsubscribe,
         reason: Some("Unsubscribe link".into()),
         created_at: linkcrm_domain::time::now_string(),
+        provenance: Some(Provenance {
+            workspace_id: Some(ws.clone()),
+            channel: Channel::UnsubscribeLink,
+            message_id: None,
+            inbound_message_id: None,
+        }),
     };
     let ops = vec![
-        TxOp::put_if(suppression::item(&entry), Condition::NotExists),
+        TxOp::put_if(suppression::item(&entry, None), Condition::NotExists),
         crate::outbox::event("suppression.added", Some(&ws), serde_json::json!(entry)),
     ];
     match app.store.transact(ops).await {
@@ -129,8 +138,16 @@ async fn not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "not_found", "No such endpoint. See /openapi.json.")
 }
 
-async fn method_not_allowed() -> ApiError {
-    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "This endpoint does not accept that method.")
+/// 405 with the methods the path does take (RFC 9110 15.5.6).
+async fn method_not_allowed(allow: HeaderValue) -> Response {
+    let mut resp = ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("This endpoint does not accept that method; it takes {}.", allow.to_str().unwrap_or_default()),
+    )
+    .into_response();
+    resp.headers_mut().insert(header::ALLOW, allow);
+    resp
 }
 
 /// Gives every request an id (in errors, logs and `x-request-id`) and logs one JSON line for it.
@@ -292,10 +309,14 @@ fn to_response(r: OpResponse) -> Response {
     resp
 }
 
-/// `If-Match: "3"` (or `W/"3"`, or `3`) as the version number 3.
+/// `If-Match: "3"` (or `W/"3"`, or `3`) as the version number 3. `If-Match: *` matches any current
+/// version (RFC 9110 13.1.1): it asks only that the resource exist, which every PATCH needs anyway.
 fn if_match(headers: &HeaderMap) -> ApiResult<Option<i64>> {
     let Some(v) = headers.get(header::IF_MATCH) else { return Ok(None) };
     let text = v.to_str().unwrap_or("").trim();
+    if text == "*" {
+        return Ok(None);
+    }
     let text = text.strip_prefix("W/").unwrap_or(text).trim_matches('"');
     text.parse::<i64>().map(Some).map_err(|_| {
         ApiError::new(
@@ -304,6 +325,21 @@ fn if_match(headers: &HeaderMap) -> ApiResult<Option<i64>> {
             "If-Match must be an ETag this API returned.",
         )
     })
+}
+
+/// `36670.0` as `36670`: JSON (and JSON Schema's `integer`) does not tell 1.0 from 1, but the
+/// input types do.
+fn whole_numbers(v: &mut Value) {
+    match v {
+        Value::Number(n) if !n.is_i64() && !n.is_u64() => {
+            if let Some(f) = n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15) {
+                *v = Value::from(f as i64);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(whole_numbers),
+        Value::Object(m) => m.values_mut().for_each(whole_numbers),
+        _ => {}
+    }
 }
 
 /// Merges path parameters, query parameters (GET/DELETE) or the JSON body (POST/PATCH) into the
@@ -322,7 +358,10 @@ fn build_input(spec: &OpSpec, params: Option<RawPathParams>, query: &str, body: 
             .map_err(|_| ApiError::invalid_field("body", "malformed_json", "the body is not UTF-8"))?;
         if !text.trim().is_empty() {
             match serde_json::from_str::<Value>(text) {
-                Ok(Value::Object(m)) => obj = m,
+                Ok(Value::Object(mut m)) => {
+                    m.values_mut().for_each(whole_numbers);
+                    obj = m
+                }
                 Ok(_) => {
                     return Err(ApiError::invalid_field("body", "invalid_request", "the body must be a JSON object"))
                 }
@@ -337,7 +376,8 @@ fn build_input(spec: &OpSpec, params: Option<RawPathParams>, query: &str, body: 
         }
         let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query)
             .map_err(|_| ApiError::bad_request("invalid_request", "Malformed query string."))?;
-        for (k, v) in pairs {
+        // `?email=` says nothing: an empty parameter is the same as an absent one.
+        for (k, v) in pairs.into_iter().filter(|(_, v)| !v.is_empty()) {
             if obj.insert(k.clone(), Value::String(v)).is_some() {
                 return Err(ApiError::invalid_field(
                     k,

@@ -194,6 +194,14 @@ pub async fn handle(app: &App, mailer: &dyn Mailer, job: &Job, receive_count: u3
         if !verdict.reasons.is_empty() {
             return blocked(app, job, &item, &ctx, verdict.reasons).await;
         }
+        // Approved for one address, sent only there: a contact whose email changed since (another
+        // workspace's edit, a typo fixed) needs a new decision, not a silent redirect.
+        if let Some(current) = &ctx.current_email {
+            let reason = json!({ "code": "recipient_changed",
+                "message": "The contact's email changed after this send was requested; request it again to approve the new address",
+                "approvedTo": ctx.to, "currentEmail": current });
+            return blocked(app, job, &item, &ctx, vec![reason]).await;
+        }
         let message_id =
             linkcrm_mail::new_message_id(ctx.from_address.rsplit_once('@').map(|(_, d)| d).unwrap_or("linkcrm"));
         match app.store.transact(claim_ops(id, &ctx, &verdict, &message_id)).await {
@@ -295,6 +303,7 @@ fn claim_ops(id: &str, ctx: &SendCtx, verdict: &Verdict, message_id: &str) -> Ve
         TxOp::put_if(
             obj(json!({ "PK": claim_key(id).pk, "SK": "#", "entity": "sendClaim", "invocationId": id,
                         "messageId": message_id, "mailboxId": ctx.mailbox_id, "claimedAt": time::now_string(),
+                        "to": ctx.to,
                         "leaseUntil": now + claim_lease_secs() })),
             Condition::NotExists,
         ),
@@ -319,7 +328,10 @@ struct SendCtx {
     agency: String,
     rel_id: String,
     contact_id: String,
+    /// The address the request (and its approval) named.
     to: String,
+    /// The contact's address now, when it is no longer `to`.
+    current_email: Option<String>,
     subject: String,
     body: String,
     account: AccountRecord,
@@ -335,6 +347,7 @@ impl SendCtx {
     fn policy_input(&self) -> PolicyInput<'_> {
         PolicyInput {
             ws: &self.ws,
+            agency: &self.agency,
             to: &self.to,
             mailbox: &self.mailbox,
             account: Some(&self.account),
@@ -375,7 +388,10 @@ async fn load_context(app: &App, item: &Item) -> Result<SendCtx, Loaded> {
         Some(c) => records::contact_view(&c).map_err(|e| Loaded::Store(e.message))?,
         None => return Err(Loaded::Gone("The contact no longer exists".into())),
     };
-    let Some(to) = contact.email else { return Err(Loaded::Gone("The contact has no email address".into())) };
+    let Some(email) = contact.email else { return Err(Loaded::Gone("The contact has no email address".into())) };
+    // Invocations carry the address they were requested for; `to` is it, whatever the contact says now.
+    let to = Some(s("to")).filter(|t| !t.is_empty()).unwrap_or_else(|| email.clone());
+    let current_email = (!email.eq_ignore_ascii_case(&to)).then_some(email);
     let mailbox = if mailbox_id == crate::platform_mailbox::ID {
         crate::platform_mailbox::item().ok_or_else(|| Loaded::Gone("The platform mailbox is not configured".into()))?
     } else {
@@ -398,6 +414,7 @@ async fn load_context(app: &App, item: &Item) -> Result<SendCtx, Loaded> {
         rel_id,
         contact_id,
         to,
+        current_email,
         ws,
         agency,
         account,
@@ -410,6 +427,8 @@ async fn load_context(app: &App, item: &Item) -> Result<SendCtx, Loaded> {
 /// validation may name a subject without a body).
 pub struct PolicyInput<'a> {
     pub ws: &'a str,
+    /// The workspace's agency: what it may see of platform suppressions' provenance.
+    pub agency: &'a str,
     /// The recipient address, normalised.
     pub to: &'a str,
     /// The sending mailbox's stored item (`WS#<ws>#MBXS` / `<id>`).
@@ -475,7 +494,7 @@ pub async fn check_policy(app: &App, p: &PolicyInput<'_>) -> ApiResult<Verdict> 
         None => notes.push(json!({ "code": "account_unknown",
             "message": "No account is known for this recipient: DO_NOT_CONTACT and cooling off do not apply" })),
     }
-    let supp = crate::suppression::blocking(&app.store, p.ws, p.to).await?;
+    let supp = crate::suppression::blocking(&app.store, p.ws, p.to, p.agency).await?;
     for s in supp {
         reasons.push(json!({ "code": "suppressed", "message": format!("{} is on a suppression list", s.value),
                               "suppression": s }));

@@ -1,6 +1,13 @@
 //! Suppression: addresses and domains nobody in a workspace (or on the platform) may email.
 //! Scopes (CONTRACT.md): a workspace's own list (manual entries, unsubscribes from its emails);
 //! platform-wide for hard bounces. DO_NOT_CONTACT on an account is the account-wide scope.
+//!
+//! A platform-wide entry stops every workspace of every agency, so only evidence the platform
+//! itself gathered may make one: a hard bounce of a message the platform sent, to that very
+//! recipient, that arrived through a channel the platform reads (the platform mailbox, a mailbox
+//! it polls). A bounce a workspace posts through the API is its word alone and suppresses for that
+//! workspace only. Every entry records its provenance, so an agency can see why an address is
+//! blocked and an operator can lift a platform entry (`linkcrm suppression lift`).
 
 use crate::error::{ApiError, ApiResult};
 use linkcrm_domain::normalize::{normalize_domain, normalize_email};
@@ -27,6 +34,42 @@ pub enum SuppressionSource {
     Bounce,
 }
 
+/// How what caused an entry reached us.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    /// A workspace's API key: added by hand, or mail posted to `/v1/link-building/inbound/email`.
+    Api,
+    /// The recipient used the unsubscribe link of one of our emails.
+    UnsubscribeLink,
+    /// Mail that arrived in the platform's own mailbox.
+    PlatformMailbox,
+    /// Mail the platform read from a workspace's mailbox itself.
+    PolledMailbox,
+}
+
+impl Channel {
+    /// Whether mail from this channel is what the platform itself received, rather than what a
+    /// workspace says it received: only such mail may suppress platform-wide.
+    pub fn read_by_platform(self) -> bool {
+        matches!(self, Channel::PlatformMailbox | Channel::PolledMailbox)
+    }
+}
+
+/// Why an entry exists.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Provenance {
+    /// The workspace whose key, mail or link caused it. On a platform entry it is shown only to
+    /// that workspace's agency.
+    pub workspace_id: Option<String>,
+    pub channel: Channel,
+    /// The `Message-ID` of the message behind it (the bounce report or the reply), if any.
+    pub message_id: Option<String>,
+    /// The stored inbound message (`msg_…`), if any.
+    pub inbound_message_id: Option<String>,
+}
+
 /// One entry as the API shows it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -39,6 +82,9 @@ pub struct Suppression {
     pub source: SuppressionSource,
     pub reason: Option<String>,
     pub created_at: String,
+    /// Null only for entries made before provenance was recorded.
+    #[serde(default)]
+    pub provenance: Option<Provenance>,
 }
 
 pub fn scope_pk(workspace: Option<&str>) -> String {
@@ -69,14 +115,27 @@ pub fn target(email: Option<&str>, domain: Option<&str>) -> ApiResult<(Kind, Str
     }
 }
 
-pub fn item(s: &Suppression) -> Item {
+/// The stored entry; `agency` is the agency of the workspace that caused it, kept to decide who may
+/// see that workspace's id.
+pub fn item(s: &Suppression, agency: Option<&str>) -> Item {
     let k = key(s.workspace_id.as_deref(), s.kind, &s.value);
-    crate::platform::to_item(&k, "suppression", s, Value::Null)
+    crate::platform::to_item(&k, "suppression", s, serde_json::json!({ "agencyId": agency }))
+}
+
+/// A stored entry as agency `viewer` may see it: another agency's workspace behind a platform
+/// entry stays unnamed.
+pub fn view(item: &Item, viewer: &str) -> ApiResult<Suppression> {
+    let mut s: Suppression = crate::crm::records::parse("suppression", item)?;
+    let own = item.get("agencyId").and_then(Value::as_str) == Some(viewer);
+    if let Some(p) = s.provenance.as_mut().filter(|_| s.workspace_id.is_none() && !own) {
+        p.workspace_id = None;
+    }
+    Ok(s)
 }
 
 /// Every entry that stops `workspace` from emailing `email`: its own list and the platform's, by
-/// address and by domain. One BatchGetItem.
-pub async fn blocking(store: &DynStore, workspace: &str, email: &str) -> ApiResult<Vec<Suppression>> {
+/// address and by domain, as agency `viewer` may see them. One BatchGetItem.
+pub async fn blocking(store: &DynStore, workspace: &str, email: &str, viewer: &str) -> ApiResult<Vec<Suppression>> {
     let email = normalize_email(email).unwrap_or_else(|| email.to_ascii_lowercase());
     let domain = email.rsplit_once('@').map(|(_, d)| d.to_owned()).unwrap_or_default();
     let keys = [
@@ -86,5 +145,68 @@ pub async fn blocking(store: &DynStore, workspace: &str, email: &str) -> ApiResu
         key(None, Kind::Domain, &domain),
     ];
     let found = store.batch_get(&keys).await?;
-    found.iter().map(|i| crate::crm::records::parse("suppression", i)).collect()
+    found.iter().map(|i| view(i, viewer)).collect()
+}
+
+/// The platform's audit log: one item per operator action, newest last.
+pub fn audit_key(at: &str, id: &str) -> Key {
+    Key::new("AUDIT#PLATFORM", format!("{at}#{id}"))
+}
+
+/// One line of the platform's audit log.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditEntry {
+    /// `aud_…`
+    pub id: String,
+    pub action: String,
+    pub target: String,
+    pub reason: String,
+    /// Who did it, as the operator's command names them.
+    pub actor: String,
+    pub at: String,
+    /// The record as it was before.
+    pub before: Value,
+}
+
+/// Lifts the platform-wide suppression of `email` (an operator's decision, e.g. a bounce that
+/// turned out to be a mistake): the entry is removed, and the audit line and a
+/// `suppression.removed` event are written with it, in one transaction. `None` when the address is
+/// not suppressed platform-wide.
+pub async fn lift_platform(store: &DynStore, email: &str, reason: &str, actor: &str) -> ApiResult<Option<AuditEntry>> {
+    let (kind, value) = target(Some(email), None)?;
+    if reason.trim().is_empty() {
+        return Err(ApiError::invalid_field("reason", "invalid_request", "say why the entry is lifted"));
+    }
+    let key = key(None, kind, &value);
+    let Some(existing) = store.get(&key).await? else { return Ok(None) };
+    let at = linkcrm_domain::time::now_string();
+    let entry = AuditEntry {
+        id: linkcrm_domain::new_id(linkcrm_domain::IdKind::Audit),
+        action: "suppression.lifted".into(),
+        target: value.clone(),
+        reason: reason.trim().to_owned(),
+        actor: actor.to_owned(),
+        at: at.clone(),
+        before: serde_json::to_value(crate::crm::records::parse::<Suppression>("suppression", &existing)?)
+            .unwrap_or_default(),
+    };
+    let ops = vec![
+        linkcrm_storage::TxOp::Delete { key, cond: Some(linkcrm_storage::Condition::Exists) },
+        linkcrm_storage::TxOp::put_if(
+            crate::platform::to_item(&audit_key(&at, &entry.id), "audit", &entry, Value::Null),
+            linkcrm_storage::Condition::NotExists,
+        ),
+        crate::outbox::event(
+            "suppression.removed",
+            None,
+            serde_json::json!({ "kind": kind, "value": value, "reason": entry.reason, "auditId": entry.id }),
+        ),
+    ];
+    match store.transact(ops).await {
+        Ok(()) => Ok(Some(entry)),
+        // Lifted concurrently by someone else: nothing is left to lift.
+        Err(linkcrm_storage::StoreError::ConditionFailed { .. }) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
 }

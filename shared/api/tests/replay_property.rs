@@ -69,7 +69,7 @@ async fn call(
 
 async fn world(store: DynStore) -> World {
     linkcrm_api::platform::create_agency(&store, "Replay agency", Some(KEY.into())).await.unwrap();
-    let config = linkcrm_api::Config { rate_limit_per_sec: 0.0, ..Default::default() };
+    let config = linkcrm_api::Config { rate_limit_per_sec: 0.0, allow_private_targets: true, ..Default::default() };
     let app = linkcrm_api::App::new(store.clone(), config).await.unwrap();
     let router = app.router();
     let mut workspaces = Vec::new();

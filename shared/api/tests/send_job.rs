@@ -14,6 +14,7 @@ use linkcrm_domain::enums::{PipelineStatus, Source};
 use linkcrm_jobs::{HandlerError, Job};
 use linkcrm_mail::{Accepted, MailError, Mailer, OutgoingEmail, SmtpSettings};
 use linkcrm_storage::{DynStore, Key, TxOp};
+use linkcrm_testkit::mail::hard_bounce;
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
 
@@ -373,4 +374,55 @@ async fn a_completion_that_loses_the_invocation_still_records_the_send_uncharged
     let claim = app_get(&s.app, &sending::claim_key(&s.id)).await;
     let event_id = records::str_of(&claim, "eventId").expect("the claim has its result").to_owned();
     assert_eq!(records::str_of(&app_get(&s.app, &keys::event(&event_id)).await, "type"), Some("EMAIL_SENT"));
+}
+
+#[tokio::test]
+async fn only_a_bounce_the_platform_read_about_its_own_send_suppresses_for_everyone() {
+    use linkcrm_api::context::{Caller, Ctx};
+    use linkcrm_api::ops::inbound::receive;
+    use linkcrm_api::suppression::{self, Channel, Kind};
+    let s = setup().await;
+    sending::handle(&s.app, &Stub::default(), &s.job, 1).await.unwrap();
+    let sent = invocation(&s).await["result"]["messageId"].as_str().unwrap().to_owned();
+    let caller = Caller {
+        key_id: "key_1".into(),
+        agency_id: "ag_1".into(),
+        key_workspace: Some("ws_1".into()),
+        scopes: vec!["crm:read".into(), "crm:write".into()],
+    };
+    let ctx = Ctx { app: s.app.clone(), caller, workspace_id: Some("ws_1".into()), if_match: None };
+    let platform = suppression::key(None, Kind::Email, "ed@blog.com");
+    let mine = suppression::key(Some("ws_1"), Kind::Email, "ed@blog.com");
+
+    // Posted by the workspace, even about our own send: its word, its list only.
+    receive(&ctx, &hard_bounce("d1@mx", "ed@blog.com", &sent), Channel::Api).await.unwrap();
+    assert!(s.app.store.get(&platform).await.unwrap().is_none());
+    assert!(s.app.store.get(&mine).await.unwrap().is_some());
+    // Read by the platform, but about a message it never sent, or sent to someone else.
+    receive(&ctx, &hard_bounce("d2@mx", "ed@blog.com", "made-up@x"), Channel::PlatformMailbox).await.unwrap();
+    receive(&ctx, &hard_bounce("d3@mx", "other@blog.com", &sent), Channel::PlatformMailbox).await.unwrap();
+    assert!(s.app.store.get(&platform).await.unwrap().is_none());
+    // Read by the platform, about its own message to that address: everyone's list, with provenance.
+    let msg = receive(&ctx, &hard_bounce("d4@mx", "ed@blog.com", &sent), Channel::PlatformMailbox).await.unwrap();
+    let entry = s.app.store.get(&platform).await.unwrap().expect("suppressed platform-wide");
+    let shown = suppression::view(&entry, "ag_other").unwrap();
+    let p = shown.provenance.expect("provenance");
+    assert_eq!((p.channel, p.message_id.as_deref()), (Channel::PlatformMailbox, Some("d4@mx")));
+    assert_eq!(p.inbound_message_id.as_deref(), Some(msg.body.unwrap().id.as_str()));
+    assert_eq!(p.workspace_id, None, "another agency does not learn which workspace it was");
+    let own = suppression::view(&entry, "ag_1").unwrap().provenance.unwrap();
+    assert_eq!(own.workspace_id.as_deref(), Some("ws_1"));
+
+    // The operator lifts it, with an audit line; lifting again finds nothing.
+    let audit = suppression::lift_platform(&s.app.store, "Ed@Blog.com", "mailbox restored", "ops@example")
+        .await
+        .unwrap()
+        .expect("lifted");
+    assert!(s.app.store.get(&platform).await.unwrap().is_none());
+    let logged = s.app.store.get(&suppression::audit_key(&audit.at, &audit.id)).await.unwrap().expect("audit line");
+    assert_eq!(records::str_of(&logged, "reason"), Some("mailbox restored"));
+    assert_eq!(records::str_of(&logged, "actor"), Some("ops@example"));
+    assert_eq!(logged["before"]["provenance"]["channel"], "platform_mailbox");
+    assert!(suppression::lift_platform(&s.app.store, "ed@blog.com", "again", "ops").await.unwrap().is_none());
+    assert!(s.app.store.get(&mine).await.unwrap().is_some(), "the workspace's own entry is its own to lift");
 }

@@ -28,6 +28,7 @@ pub enum IdKind {
     Message,
     Agent,
     Job,
+    Audit,
 }
 
 impl IdKind {
@@ -49,6 +50,7 @@ impl IdKind {
             IdKind::Message => "msg_",
             IdKind::Agent => "agt_",
             IdKind::Job => "job_",
+            IdKind::Audit => "aud_",
         }
     }
 }

@@ -19,7 +19,7 @@ pub use classify::{classify_reply, classify_request};
 pub use file::FileMailer;
 pub use inbound::{parse, Bounce, BounceKind, InboundEmail, ParseError};
 pub use outgoing::{new_message_id, OutgoingEmail};
-pub use smtp::{SmtpMailer, CA_FILE_VAR};
+pub use smtp::{SmtpMailer, CA_FILE_VAR, UNREACHABLE};
 
 use async_trait::async_trait;
 use std::fmt;

@@ -10,6 +10,13 @@
 //! against the system's trusted CAs, plus any given to [`SmtpMailer::with_root_certificates`]
 //! (`LINKCRM_SMTP_CA_FILE` through [`SmtpMailer::from_env`]) for private mail servers. There is no
 //! switch to turn verification off.
+//!
+//! The server is reached only at an address the SSRF guard (`linkcrm-netguard`) vetted: a mailbox
+//! whose host is or resolves to a private, loopback, link-local or metadata address is refused
+//! before any packet leaves, and the connection goes to the vetted address, so a DNS answer that
+//! changes in between cannot redirect it. How a connection failed (refused, timed out, a blocked
+//! address) is logged for the operator; the error a tenant sees says only that the mail server
+//! could not be reached, so it cannot be used to map networks.
 
 use crate::{Accepted, MailError, Mailer, OutgoingEmail, Security, SmtpSettings};
 use async_trait::async_trait;
@@ -19,12 +26,16 @@ use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
 use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
 use lettre::transport::smtp::response::Response;
 use lettre::transport::smtp::Error as SmtpError;
+use linkcrm_netguard::{Guard, GuardError};
 use std::error::Error as StdError;
 use std::path::Path;
 use std::time::Duration;
 
 /// A PEM file of extra CA certificates to trust, read by [`SmtpMailer::from_env`].
 pub const CA_FILE_VAR: &str = "LINKCRM_SMTP_CA_FILE";
+
+/// What a tenant is told when the mail server could not be reached, however that happened.
+pub const UNREACHABLE: &str = "could not connect to the mail server";
 
 /// Default limit for each phase: connecting (with EHLO, STARTTLS and AUTH), the envelope, and the
 /// message data with the server's verdict. RFC 5321 section 4.5.3.2 allows servers minutes per
@@ -43,27 +54,39 @@ pub struct SmtpMailer {
     timeout: Duration,
     /// Trusted in addition to the system's CAs.
     extra_roots: Vec<Certificate>,
+    /// Which addresses a mail server may be at.
+    guard: Guard,
 }
 
 impl Default for SmtpMailer {
     fn default() -> Self {
-        SmtpMailer { timeout: DEFAULT_TIMEOUT, extra_roots: vec![] }
+        SmtpMailer { timeout: DEFAULT_TIMEOUT, extra_roots: vec![], guard: Guard::strict() }
     }
 }
 
 impl SmtpMailer {
-    /// Trusts the system's CAs only; does not read the environment (see [`from_env`](Self::from_env)).
+    /// Trusts the system's CAs only and reaches public addresses only; does not read the
+    /// environment (see [`from_env`](Self::from_env)).
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Lets the mailer reach the addresses `guard` allows (`Guard::allowing_private()` for a mail
+    /// server on this machine or network).
+    pub fn with_guard(mut self, guard: Guard) -> Self {
+        self.guard = guard;
+        self
     }
 
     /// As [`new`](Self::new), also trusting the CA certificates in the PEM file named by
     /// `LINKCRM_SMTP_CA_FILE` when it is set and not empty. A file that cannot be read or holds no
     /// certificate is an error, so a misconfiguration shows at startup rather than as failed sends.
+    /// The guard follows `LINKCRM_ALLOW_PRIVATE_TARGETS` (`Guard::from_env`).
     pub fn from_env() -> Result<Self, MailError> {
+        let mailer = Self::new().with_guard(Guard::from_env());
         match std::env::var_os(CA_FILE_VAR).filter(|v| !v.is_empty()) {
-            Some(path) => Self::new().with_root_certificates_file(Path::new(&path)),
-            None => Ok(Self::new()),
+            Some(path) => mailer.with_root_certificates_file(Path::new(&path)),
+            None => Ok(mailer),
         }
     }
 
@@ -113,15 +136,11 @@ impl SmtpMailer {
             Security::Tls => Some(tls()?),
             Security::None | Security::StartTls => None,
         };
-        let mut conn = AsyncSmtpConnection::connect_tokio1(
-            (mailbox.host.as_str(), mailbox.port),
-            Some(self.timeout),
-            &hello,
-            wrapper,
-            None,
-        )
-        .await
-        .map_err(|e| connect_error(&mailbox.host, e))?;
+        let addresses = self.guard.resolve(&mailbox.host, mailbox.port).await.map_err(refused)?;
+        let mut conn =
+            AsyncSmtpConnection::connect_tokio1(addresses.as_slice(), Some(self.timeout), &hello, wrapper, None)
+                .await
+                .map_err(|e| connect_error(&mailbox.host, e))?;
         if mailbox.security == Security::StartTls {
             // Refuse to go on in plain text: that would send the password and the message in the
             // clear to whoever stripped the STARTTLS offer.
@@ -167,7 +186,8 @@ impl Mailer for SmtpMailer {
         // lettre's own timeout covers only the TCP connect in async mode; a server that accepts the
         // connection and then stays silent must not hold the worker, so each phase has a deadline.
         let mut conn = tokio::time::timeout(self.timeout, self.connect(mailbox)).await.map_err(|_| {
-            MailError::Unavailable(format!("no answer from {} within {:?}", mailbox.host, self.timeout))
+            tracing::warn!(host = %mailbox.host, port = mailbox.port, timeout = ?self.timeout, "mail server did not answer");
+            MailError::Unavailable(UNREACHABLE.into())
         })??;
         let mut options = vec![];
         let non_ascii = envelope.from().into_iter().chain(envelope.to()).any(|a| !AsRef::<str>::as_ref(a).is_ascii());
@@ -257,9 +277,25 @@ fn tls_failure(e: &SmtpError) -> Option<&rustls::Error> {
     None
 }
 
-/// A failure before the message content was sent: a server verdict or "unavailable".
+/// A failure before the message content was sent: a server verdict, or a connection that failed
+/// (told to the tenant without its detail).
 fn before_data(e: SmtpError) -> MailError {
-    verdict(&e).unwrap_or_else(|| MailError::Unavailable(e.to_string()))
+    verdict(&e).unwrap_or_else(|| {
+        tracing::warn!(error = %e, "mail server connection failed");
+        MailError::Unavailable(UNREACHABLE.into())
+    })
+}
+
+/// A host the guard refused: not retried when the address itself is not allowed (that needs a
+/// person to change the mailbox), retried later when the name did not resolve.
+fn refused(e: GuardError) -> MailError {
+    tracing::warn!(error = %e, "mail server refused by the network guard");
+    match e {
+        GuardError::Invalid { .. } | GuardError::Blocked { .. } => {
+            MailError::Invalid(format!("{UNREACHABLE}: {}", e.tenant_message()))
+        }
+        GuardError::Unresolvable { .. } | GuardError::Connect { .. } => MailError::Unavailable(UNREACHABLE.into()),
+    }
 }
 
 /// The server's reply code, when the error is one: 5xx rejects, 4xx defers.

@@ -2,8 +2,14 @@
 //! what it stored are what a recipient's mail server would see.
 
 use linkcrm_mail::{new_message_id, parse, MailError, Mailer, OutgoingEmail, Security, SmtpMailer, SmtpSettings};
+use linkcrm_netguard::Guard;
 use linkcrm_testkit::{ServerTls, SmtpOptions, SmtpServer};
 use std::time::{Duration, Instant};
+
+/// The test servers listen on loopback, which the SSRF guard refuses unless told otherwise.
+fn mailer() -> SmtpMailer {
+    SmtpMailer::new().with_guard(Guard::allowing_private())
+}
 
 fn settings(port: u16) -> SmtpSettings {
     SmtpSettings { host: "127.0.0.1".into(), port, username: None, password: None, security: Security::None }
@@ -30,7 +36,7 @@ fn email(to: &str) -> OutgoingEmail {
 async fn a_first_message_arrives_with_its_headers_and_utf8_intact() {
     let server = SmtpServer::start().expect("SMTP server");
     let sent = email("editor@blog.example.org");
-    let accepted = SmtpMailer::new().send(&settings(server.port), &sent).await.expect("accepted");
+    let accepted = mailer().send(&settings(server.port), &sent).await.expect("accepted");
 
     assert_eq!(accepted.message_id, sent.message_id);
     assert!(accepted.server_response.starts_with("250 "), "{}", accepted.server_response);
@@ -68,7 +74,7 @@ async fn a_reply_carries_in_reply_to_and_references() {
     let mut sent = email("editor@blog.example.org");
     sent.in_reply_to = Some("CAF=reply-2@mail.gmail.com".into());
     sent.references = vec!["first-1@outreach.example.com".into(), "CAF=reply-2@mail.gmail.com".into()];
-    SmtpMailer::new().send(&settings(server.port), &sent).await.expect("accepted");
+    mailer().send(&settings(server.port), &sent).await.expect("accepted");
 
     let message = &server.received()[0];
     assert_eq!(message.header("In-Reply-To").as_deref(), Some("<CAF=reply-2@mail.gmail.com>"));
@@ -85,7 +91,7 @@ async fn a_reply_carries_in_reply_to_and_references() {
 #[tokio::test]
 async fn a_550_is_a_permanent_rejection_and_nothing_is_delivered() {
     let server = SmtpServer::start().expect("SMTP server");
-    let err = SmtpMailer::new().send(&settings(server.port), &email("reject-me@blog.example.org")).await.unwrap_err();
+    let err = mailer().send(&settings(server.port), &email("reject-me@blog.example.org")).await.unwrap_err();
     match &err {
         MailError::Rejected { code: 550, message } => assert!(message.contains("mailbox unavailable"), "{message}"),
         other => panic!("expected Rejected 550, got {other:?}"),
@@ -97,7 +103,7 @@ async fn a_550_is_a_permanent_rejection_and_nothing_is_delivered() {
 #[tokio::test]
 async fn a_451_is_deferred_and_may_be_retried() {
     let server = SmtpServer::start().expect("SMTP server");
-    let err = SmtpMailer::new().send(&settings(server.port), &email("defer@blog.example.org")).await.unwrap_err();
+    let err = mailer().send(&settings(server.port), &email("defer@blog.example.org")).await.unwrap_err();
     match &err {
         MailError::Deferred { code: 451, message } => assert!(message.contains("try again later"), "{message}"),
         other => panic!("expected Deferred 451, got {other:?}"),
@@ -111,7 +117,7 @@ async fn a_closed_port_is_unavailable_at_once() {
     // A port that was just free: nothing listens on it.
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let started = Instant::now();
-    let err = SmtpMailer::new().send(&settings(port), &email("editor@blog.example.org")).await.unwrap_err();
+    let err = mailer().send(&settings(port), &email("editor@blog.example.org")).await.unwrap_err();
     assert!(matches!(err, MailError::Unavailable(_)), "{err:?}");
     assert!(err.is_retryable());
     assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
@@ -121,7 +127,7 @@ async fn a_closed_port_is_unavailable_at_once() {
 async fn a_server_that_stops_answering_times_out_as_unavailable() {
     let server = SmtpServer::start().expect("SMTP server");
     let started = Instant::now();
-    let mailer = SmtpMailer::with_timeout(Duration::from_millis(500));
+    let mailer = SmtpMailer::with_timeout(Duration::from_millis(500)).with_guard(Guard::allowing_private());
     let err = mailer.send(&settings(server.port), &email("slow@blog.example.org")).await.unwrap_err();
     assert!(matches!(err, MailError::Unavailable(_)), "{err:?}");
     assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
@@ -133,7 +139,7 @@ async fn a_connection_lost_after_the_data_is_uncertain_not_retryable() {
     // The server keeps the message and hangs up before saying so: exactly the case in which a
     // retry would deliver twice.
     let server = SmtpServer::start().expect("SMTP server");
-    let err = SmtpMailer::new().send(&settings(server.port), &email("drop@blog.example.org")).await.unwrap_err();
+    let err = mailer().send(&settings(server.port), &email("drop@blog.example.org")).await.unwrap_err();
     assert!(matches!(err, MailError::Uncertain(_)), "{err:?}");
     assert!(!err.is_retryable());
     assert_eq!(server.received().len(), 1);
@@ -145,11 +151,11 @@ async fn credentials_are_used_and_a_wrong_password_is_rejected() {
     let mut mailbox = settings(server.port);
     mailbox.username = Some("zoe@outreach.example.com".into());
     mailbox.password = Some("s3cret pass".into());
-    SmtpMailer::new().send(&mailbox, &email("editor@blog.example.org")).await.expect("accepted");
+    mailer().send(&mailbox, &email("editor@blog.example.org")).await.expect("accepted");
     assert_eq!(server.received()[0].authenticated_as.as_deref(), Some("zoe@outreach.example.com"));
 
     mailbox.password = Some("wrong".into());
-    let err = SmtpMailer::new().send(&mailbox, &email("editor@blog.example.org")).await.unwrap_err();
+    let err = mailer().send(&mailbox, &email("editor@blog.example.org")).await.unwrap_err();
     assert!(matches!(err, MailError::Rejected { code: 535, .. }), "{err:?}");
     assert_eq!(server.received().len(), 1);
     assert!(!format!("{mailbox:?}").contains("wrong"), "password printed: {mailbox:?}");
@@ -164,7 +170,7 @@ async fn starttls_required_never_falls_back_to_plain_text() {
     mailbox.host = "localhost".into();
     mailbox.username = Some("zoe".into());
     mailbox.password = Some("pw".into());
-    let err = SmtpMailer::new().send(&mailbox, &email("editor@blog.example.org")).await.unwrap_err();
+    let err = mailer().send(&mailbox, &email("editor@blog.example.org")).await.unwrap_err();
     assert!(matches!(&err, MailError::Unavailable(m) if m.contains("STARTTLS")), "{err:?}");
     assert!(server.received().is_empty());
 }
@@ -172,7 +178,7 @@ async fn starttls_required_never_falls_back_to_plain_text() {
 /// A mailer that trusts the test server's own CA (and the system's), as an operator would with
 /// `LINKCRM_SMTP_CA_FILE` for a private mail server.
 fn trusting(server: &SmtpServer) -> SmtpMailer {
-    SmtpMailer::new().with_root_certificates(&server.ca_pem().expect("a TLS server")).expect("CA accepted")
+    mailer().with_root_certificates(&server.ca_pem().expect("a TLS server")).expect("CA accepted")
 }
 
 #[tokio::test]
@@ -246,7 +252,7 @@ async fn an_untrusted_certificate_fails_for_good_and_nothing_is_sent() {
         mailbox.security = security;
         mailbox.username = Some("zoe".into());
         mailbox.password = Some("pw".into());
-        let err = SmtpMailer::new().send(&mailbox, &email("editor@blog.example.org")).await.unwrap_err();
+        let err = mailer().send(&mailbox, &email("editor@blog.example.org")).await.unwrap_err();
         match &err {
             MailError::Invalid(m) => {
                 assert!(m.contains("certificate") && m.contains(host) && m.contains("LINKCRM_SMTP_CA_FILE"), "{m}")
@@ -277,10 +283,10 @@ async fn a_certificate_for_another_name_is_refused_even_from_a_trusted_ca() {
 
 #[test]
 fn extra_ca_certificates_must_hold_a_certificate() {
-    let err = SmtpMailer::new().with_root_certificates(b"not a certificate").unwrap_err();
+    let err = mailer().with_root_certificates(b"not a certificate").unwrap_err();
     assert!(matches!(&err, MailError::Invalid(m) if m.contains("no PEM certificate")), "{err:?}");
     let missing = std::path::Path::new("/nonexistent/linkcrm-ca.pem");
-    let err = SmtpMailer::new().with_root_certificates_file(missing).unwrap_err();
+    let err = mailer().with_root_certificates_file(missing).unwrap_err();
     assert!(matches!(&err, MailError::Invalid(m) if m.contains("/nonexistent/linkcrm-ca.pem")), "{err:?}");
 }
 
@@ -290,6 +296,36 @@ async fn an_invalid_email_is_refused_before_connecting() {
     let mut bad = email("editor@blog.example.org");
     bad.unsubscribe_url = "mailto:unsubscribe@example.com".into();
     // Invalid, not Unavailable: the closed port was never tried.
-    let err = SmtpMailer::new().send(&settings(port), &bad).await.unwrap_err();
+    let err = mailer().send(&settings(port), &bad).await.unwrap_err();
     assert!(matches!(err, MailError::Invalid(_)), "{err:?}");
+}
+
+/// With the guard on (the default), a mail server on loopback, a private network or the metadata
+/// address is never contacted, and a tenant cannot tell a closed port from an open one or a
+/// refused address from a silent one: the error reads the same.
+#[tokio::test]
+async fn private_addresses_are_refused_and_failures_look_alike() {
+    let server = SmtpServer::start().expect("smtp server");
+    let strict = SmtpMailer::with_timeout(Duration::from_millis(500));
+    for host in ["127.0.0.1", "localhost", "169.254.169.254", "10.0.0.1", "::1", "[::ffff:127.0.0.1]"] {
+        let mailbox = SmtpSettings { host: host.into(), ..settings(server.port) };
+        let err = strict.send(&mailbox, &email("editor@blog.example.org")).await.unwrap_err();
+        assert!(matches!(&err, MailError::Invalid(m) if m.starts_with(linkcrm_mail::UNREACHABLE)), "{host}: {err:?}");
+        assert!(!err.to_string().contains(host.trim_matches(['[', ']'])) || host == "localhost", "{host}: {err}");
+    }
+    assert!(server.received().is_empty(), "nothing reached the loopback server");
+
+    // Allowed (for local use): a closed port and a server that never answers say the same.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent = listener.local_addr().unwrap().port();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let allowed = SmtpMailer::with_timeout(Duration::from_millis(500)).with_guard(Guard::allowing_private());
+    let mut texts = Vec::new();
+    for port in [closed, silent] {
+        let err = allowed.send(&settings(port), &email("editor@blog.example.org")).await.unwrap_err();
+        assert!(matches!(err, MailError::Unavailable(_)), "{err:?}");
+        texts.push(err.to_string());
+    }
+    assert_eq!(texts[0], texts[1], "closed and silent ports are told apart");
+    drop(listener);
 }

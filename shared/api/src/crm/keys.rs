@@ -47,6 +47,10 @@ pub fn account_relationships_pk(account: &str) -> String {
 pub fn contact(id: &str) -> Key {
     Key::new(format!("CT#{id}"), "#META")
 }
+/// A workspace's private notes on a shared contact.
+pub fn contact_note(ws: &str, contact: &str) -> Key {
+    Key::new(format!("WS#{ws}#CTNOTE"), contact)
+}
 pub fn email_guard(email: &str) -> Key {
     Key::new(format!("EMAIL#{email}"), "#")
 }

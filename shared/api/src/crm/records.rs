@@ -218,6 +218,16 @@ pub fn event_view(item: &Item) -> ApiResult<Event> {
     parse("event", item)
 }
 
+/// A contact as stored, without notes: notes are each workspace's own (`contact_note_item`), so
+/// whatever a shared item still carries under `notes` is never shown.
 pub fn contact_view(item: &Item) -> ApiResult<Contact> {
-    parse("contact", item)
+    let mut c: Contact = parse("contact", item)?;
+    c.notes = None;
+    Ok(c)
+}
+
+/// A workspace's private notes on a contact.
+pub fn contact_note_item(ws: &str, contact: &str, notes: &str) -> Item {
+    let key = keys::contact_note(ws, contact);
+    obj(json!({ "PK": key.pk, "SK": key.sk, "entity": "contactNote", "contactId": contact, "notes": notes }))
 }

@@ -28,7 +28,7 @@ pub fn contact_ref_mark(ws: &str) -> Update {
 const ATTEMPTS: usize = 8;
 
 pub fn check_id(kind: IdKind, field: &str, id: &str) -> ApiResult<()> {
-    if linkcrm_domain::id::is_id(kind, id) {
+    if crate::ids::well_formed(kind, id) {
         Ok(())
     } else {
         Err(ApiError::invalid_field(field, "invalid_request", format!("'{id}' is not a valid id ({}…)", kind.prefix())))
@@ -189,6 +189,13 @@ pub async fn record_event(
                 == Some("out_of_office"),
         };
         let before = rel.state();
+        // A status change that would not change the status is not an event: two concurrent
+        // changes to the same status record one STATUS_CHANGED, not a second whose `from` equals
+        // its `to`. The status read here is pinned by the relationship's condition below.
+        let status_change = new.r#type == EventType::StatusChanged;
+        if status_change && facts.status_to == Some(before.status) {
+            return Err(status_unchanged(before.status));
+        }
         let mut after = before.clone();
         after.apply(&facts);
         // A status change records where it started from as of this attempt's read, so the log
@@ -205,6 +212,9 @@ pub async fn record_event(
             rel_update = rel_update.set(k.clone(), v.clone());
         }
         let mut rel_cond = vec![Condition::Equals("seq".into(), json!(before.seq))];
+        if status_change {
+            rel_cond.push(Condition::Equals("status".into(), json!(before.status)));
+        }
         if let Some(v) = ride.if_version {
             rel_cond.push(Condition::VersionEquals(v));
         }
@@ -275,6 +285,19 @@ pub async fn record_event(
         }
     }
     Err(ApiError::conflict("conflict", "The relationship changed concurrently too often; retry."))
+}
+
+/// The code `record_event` answers a STATUS_CHANGED with when the relationship already has that
+/// status (as of the commit it would have made).
+pub const STATUS_UNCHANGED: &str = "status_unchanged";
+
+fn status_unchanged(status: PipelineStatus) -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+        STATUS_UNCHANGED,
+        format!("The relationship's status is already {status}; nothing was recorded."),
+    )
+    .with_details(json!({ "status": status }))
 }
 
 /// The key under which a sent message is found again by its `Message-ID` (without angle

@@ -9,7 +9,7 @@ use crate::platform::{api_key_ops, new_api_key};
 use crate::{keys, lenient, outbox};
 use axum::http::Method;
 use linkcrm_domain::platform::{ApiKey, SCOPES};
-use linkcrm_domain::{time, IdKind};
+use linkcrm_domain::time;
 use linkcrm_storage::{Condition, Key, Query, TxOp, Update};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -21,11 +21,13 @@ const DEFAULT_SCOPES: &[&str] = &["crm:read", "crm:write", "campaigns:read", "ca
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateInput {
-    pub id: String,
+    pub id: crate::ids::Id<crate::ids::Workspace>,
     /// What the key is for, e.g. "Slack digest".
+    #[schemars(length(max = 100), pattern(crate::rules::NOT_BLANK))]
     pub name: String,
     /// Any of crm:read, crm:write, campaigns:read, campaigns:write, webhooks:manage,
     /// workspaces:admin. Defaults to all but workspaces:admin.
+    #[schemars(length(min = 1), extend("items" = { "type": "string", "enum": ["crm:read", "crm:write", "campaigns:read", "campaigns:write", "webhooks:manage", "workspaces:admin"] }))]
     pub scopes: Option<Vec<String>>,
 }
 
@@ -107,9 +109,9 @@ impl Operation for Create {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ListInput {
-    pub id: String,
+    pub id: crate::ids::Id<crate::ids::Workspace>,
     #[serde(default, deserialize_with = "lenient::opt_u32")]
-    #[schemars(with = "Option<u32>")]
+    #[schemars(with = "Option<u32>", range(min = 1, max = 200))]
     pub limit: Option<u32>,
     pub cursor: Option<String>,
 }
@@ -165,8 +167,8 @@ impl Operation for List {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RevokeInput {
-    pub id: String,
-    pub key_id: String,
+    pub id: crate::ids::Id<crate::ids::Workspace>,
+    pub key_id: crate::ids::Id<crate::ids::ApiKey>,
 }
 
 pub struct Revoke;
@@ -183,9 +185,6 @@ impl Operation for Revoke {
 
     async fn run(ctx: Ctx, input: RevokeInput) -> ApiResult<Reply<()>> {
         auth::authorize_workspace(&ctx.app, &ctx.caller, &input.id).await?;
-        if !linkcrm_domain::id::is_id(IdKind::ApiKey, &input.key_id) {
-            return Err(ApiError::invalid_field("keyId", "invalid_request", "is not an API key id (key_…)"));
-        }
         let pointer_key = keys::api_key_pointer(&ctx.caller.agency_id, Some(&input.id), &input.key_id);
         let pointer = ctx
             .app

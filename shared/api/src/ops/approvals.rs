@@ -100,10 +100,11 @@ pub fn close_op(invocation: &Item, status: &str, extra: Vec<(&str, Value)>) -> O
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ListInput {
     /// pending (default), approved, rejected, cancelled, expired or all.
+    #[schemars(extend("enum" = ["pending", "approved", "rejected", "cancelled", "expired", "all"]))]
     pub status: Option<String>,
     pub skill: Option<String>,
     #[serde(default, deserialize_with = "lenient::opt_u32")]
-    #[schemars(with = "Option<u32>")]
+    #[schemars(with = "Option<u32>", range(min = 1, max = 200))]
     pub limit: Option<u32>,
     pub cursor: Option<String>,
 }
@@ -150,7 +151,7 @@ impl Operation for List {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ApprovalIdInput {
-    pub approval_id: String,
+    pub approval_id: crate::ids::Id<crate::ids::Approval>,
 }
 
 async fn load(ctx: &Ctx, id: &str) -> ApiResult<Item> {
@@ -186,7 +187,7 @@ impl Operation for Get {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ApproveInput {
     /// The invocation id (path).
-    pub id: String,
+    pub id: crate::ids::Id<crate::ids::Invocation>,
     /// Replaces the subject before sending.
     pub subject: Option<String>,
     /// Replaces the body before sending.
@@ -247,10 +248,7 @@ impl Operation for Approve {
     type Output = Value;
 
     async fn run(ctx: Ctx, input: ApproveInput) -> ApiResult<Reply<Value>> {
-        let subject = crate::ops::crm::text("subject", input.subject, 998)?;
-        if subject.as_deref().is_some_and(|s| s.contains(['\r', '\n'])) {
-            return Err(ApiError::invalid_field("subject", "invalid_request", "must be one line"));
-        }
+        let subject = crate::ops::crm::header_text("subject", input.subject, 998)?;
         let body = crate::ops::crm::text("body", input.body, 100_000)?;
         for _ in 0..3 {
             let item = inv::load(&ctx.app.store, Some(ctx.workspace()), &input.id).await?;
@@ -286,7 +284,7 @@ impl Operation for Approve {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RejectInput {
     /// The invocation id (path).
-    pub id: String,
+    pub id: crate::ids::Id<crate::ids::Invocation>,
     pub reason: Option<String>,
 }
 

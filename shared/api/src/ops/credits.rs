@@ -27,8 +27,9 @@ fn milli(item: &Option<linkcrm_storage::Item>, k: &str) -> i64 {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GrantInput {
-    pub id: String,
+    pub id: crate::ids::Id<crate::ids::Workspace>,
     /// Credits to add (up to three decimals).
+    #[schemars(extend("exclusiveMinimum" = 0, "maximum" = 1_000_000_000, "multipleOf" = 0.001))]
     pub credits: f64,
     /// Why, for the ledger (an invoice number, a trial, …).
     pub reason: Option<String>,
@@ -101,10 +102,10 @@ impl Operation for GetUsage {
     const WORKSPACE: WorkspaceRule = WorkspaceRule::None;
     const SUMMARY: &'static str = "Credits used this cycle, remaining, and usage by skill";
     const TAG: &'static str = "Workspaces";
-    type Input = IdInput;
+    type Input = IdInput<crate::ids::Workspace>;
     type Output = Usage;
 
-    async fn run(ctx: Ctx, input: IdInput) -> ApiResult<Reply<Usage>> {
+    async fn run(ctx: Ctx, input: IdInput<crate::ids::Workspace>) -> ApiResult<Reply<Usage>> {
         let record = auth::authorize_workspace(&ctx.app, &ctx.caller, &input.id).await?;
         if !ctx.caller.is_agency() && !record.active() {
             return Err(ApiError::forbidden("workspace_archived", format!("Workspace '{}' is archived.", input.id)));

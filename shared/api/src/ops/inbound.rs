@@ -14,7 +14,7 @@ use crate::crm::records;
 use crate::crm::write::{self, check_id, load_relationship, NewEvent, Ride};
 use crate::error::{ApiError, ApiResult};
 use crate::list::{self, ListResponse};
-use crate::suppression::{self, Kind, Suppression, SuppressionSource};
+use crate::suppression::{self, Channel, Kind, Provenance, Suppression, SuppressionSource};
 use crate::{lenient, outbox};
 use axum::http::{Method, StatusCode};
 use linkcrm_domain::enums::{EventType, ReplyClass};
@@ -73,6 +73,15 @@ pub struct InboundMessage {
     pub intent: Option<linkcrm_domain::enums::InboundIntent>,
     pub intent_rule: Option<String>,
     pub bounce: Option<BounceView>,
+    /// How it reached us: posted by the workspace (`api`), or read by the platform itself
+    /// (`platform_mailbox`, `polled_mailbox`). Only mail the platform read can suppress an address
+    /// for everyone.
+    #[serde(default = "api_channel")]
+    pub channel: Channel,
+}
+
+fn api_channel() -> Channel {
+    Channel::Api
 }
 
 fn key(id: &str) -> Key {
@@ -122,6 +131,7 @@ async fn suppression_ops(
     email: &str,
     source: SuppressionSource,
     reason: String,
+    msg: &InboundMessage,
 ) -> ApiResult<Vec<TxOp>> {
     let Some(value) = normalize_email(email) else { return Ok(vec![]) };
     if ctx.app.store.get(&suppression::key(workspace, Kind::Email, &value)).await?.is_some() {
@@ -134,9 +144,15 @@ async fn suppression_ops(
         source,
         reason: Some(reason),
         created_at: time::now_string(),
+        provenance: Some(Provenance {
+            workspace_id: Some(msg.workspace_id.clone()),
+            channel: msg.channel,
+            message_id: msg.message_id.clone(),
+            inbound_message_id: Some(msg.id.clone()),
+        }),
     };
     Ok(vec![
-        TxOp::put_if(suppression::item(&entry), Condition::NotExists),
+        TxOp::put_if(suppression::item(&entry, Some(&ctx.caller.agency_id)), Condition::NotExists),
         outbox::event("suppression.added", workspace, json!(entry)),
     ])
 }
@@ -146,7 +162,7 @@ async fn unsubscribe_ops(ctx: &Ctx, msg: &InboundMessage) -> ApiResult<Vec<TxOp>
     match (&msg.class, &msg.from) {
         (Some(ReplyClass::Unsubscribe), Some(from)) if msg.relationship_id.is_some() => {
             let reason = format!("replied asking to stop ({})", msg.id);
-            suppression_ops(ctx, Some(ctx.workspace()), from, SuppressionSource::Unsubscribe, reason).await
+            suppression_ops(ctx, Some(ctx.workspace()), from, SuppressionSource::Unsubscribe, reason, msg).await
         }
         _ => Ok(vec![]),
     }
@@ -228,6 +244,7 @@ const WRITE_ATTEMPTS: usize = 3;
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ReceiveInput {
     /// The whole message as received (RFC 5322: headers, blank line, body), at most 400 KB.
+    #[schemars(pattern(crate::rules::RAW_EMAIL))]
     pub raw: String,
 }
 
@@ -240,138 +257,168 @@ impl Operation for Receive {
     const WORKSPACE: WorkspaceRule = WorkspaceRule::Required;
     const SUMMARY: &'static str =
         "Hand over a received email (raw RFC 5322): matched to its thread, classified, recorded";
+    /// A message handed over again (same Message-ID) answers 200 with what was recorded.
+    const ALSO_SUCCEEDS_WITH: &'static [StatusCode] = &[StatusCode::OK];
     const TAG: &'static str = TAG;
     type Input = ReceiveInput;
     type Output = InboundMessage;
 
     async fn run(ctx: Ctx, input: ReceiveInput) -> ApiResult<Reply<InboundMessage>> {
-        let ws = ctx.workspace().to_owned();
-        let email: InboundEmail = linkcrm_mail::parse(input.raw.as_bytes()).map_err(|e| match e {
-            ParseError::TooLarge { .. } => {
-                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", e.to_string())
-            }
-            ParseError::Malformed(_) => ApiError::invalid_field("raw", "invalid_request", e.to_string()),
-        })?;
-        let message_id = email.message_id.as_deref().map(|m| bounded(m.trim(), 900)).filter(|m| !m.is_empty());
-
-        // A message handed over twice (a retried webhook, two deliveries) is recorded once.
-        if let Some(mid) = &message_id {
-            if let Some(existing) = existing(&ctx, &ws, mid).await? {
-                return Ok(Reply { status: Some(StatusCode::OK), ..Reply::ok(existing) });
-            }
-        }
-
-        // Which of our sends it answers: a bounce names the returned message; a reply its thread,
-        // newest first.
-        let mut candidates = Vec::new();
-        if let Some(b) = &email.bounce {
-            candidates.extend(b.original_message_id.clone());
-        }
-        candidates.extend(email.in_reply_to.clone());
-        candidates.extend(email.references.iter().rev().cloned());
-        let sent = find_sent(&ctx, &candidates).await?;
-
-        let (class, class_rule, intent, intent_rule) = if sent.is_some() || email.bounce.is_some() {
-            let (c, r) = classify_reply(&email);
-            (Some(c), Some(r.to_owned()), None, None)
-        } else {
-            let (i, r) = classify_request(&email);
-            (None, None, Some(i), Some(r.to_owned()))
-        };
-        let id = linkcrm_domain::new_id(IdKind::Message);
-        let msg = InboundMessage {
-            id: id.clone(),
-            workspace_id: ws.clone(),
-            message_id: message_id.clone(),
-            in_reply_to: email.in_reply_to.clone(),
-            references: email.references.iter().take(50).cloned().collect(),
-            from: email.from.as_ref().map(|p| p.address.clone()),
-            from_name: email.from.as_ref().and_then(|p| p.name.clone()),
-            to: email.to.iter().take(50).map(|p| p.address.clone()).collect(),
-            subject: bounded(&email.subject, 998),
-            received_at: time::now_string(),
-            text: bounded(&email.text, TEXT_MAX_CHARS),
-            matched: sent.is_some(),
-            relationship_id: sent.as_ref().and_then(|s| records::str_of(s, "relationshipId")).map(str::to_owned),
-            event_id: None,
-            class,
-            class_rule,
-            intent,
-            intent_rule,
-            bounce: email.bounce.as_ref().map(|b| BounceView {
-                recipient: b.recipient.clone(),
-                status: b.status.clone(),
-                hard: b.kind == BounceKind::Hard,
-                diagnostic: b.diagnostic.clone(),
-            }),
-        };
-        let contact = sent.as_ref().and_then(|s| records::str_of(s, "contactId")).map(str::to_owned);
-        let ws2 = ws.clone();
-        let base = move |m: &InboundMessage| {
-            let mut ops = vec![TxOp::put_if(to_item(m), Condition::NotExists)];
-            if let Some(mid) = &m.message_id {
-                let g = guard_key(&ws2, mid);
-                ops.push(TxOp::put_if(
-                    records::obj(json!({"PK": g.pk, "SK": g.sk, "entity": "inboundGuard", "inboundId": m.id})),
-                    Condition::NotExists,
-                ));
-            }
-            ops.push(outbox::event(
-                "link_building.inbound.received",
-                Some(&ws2),
-                json!({ "id": m.id, "matched": m.matched, "relationshipId": m.relationship_id,
-                        "class": m.class, "intent": m.intent, "eventId": m.event_id }),
-            ));
-            ops
-        };
-        for _ in 0..WRITE_ATTEMPTS {
-            // A hard bounce: the address does not exist, for anyone on the platform.
-            let mut extra = Vec::new();
-            if let Some(b) = msg.bounce.as_ref().filter(|b| b.hard) {
-                if let Some(r) = &b.recipient {
-                    let reason = format!("hard bounce {} ({})", b.status, msg.id);
-                    extra.extend(suppression_ops(&ctx, None, r, SuppressionSource::Bounce, reason).await?);
-                }
-            }
-            extra.extend(unsubscribe_ops(&ctx, &msg).await?);
-            let written = match msg.relationship_id.clone() {
-                Some(rel_id) => {
-                    let new = event_for(&msg, &email.reply_text, contact.clone());
-                    let base = base.clone();
-                    let parts = move |m: &InboundMessage| {
-                        let mut ops = base(m);
-                        ops.extend(extra.iter().cloned());
-                        ops
-                    };
-                    commit_with_event(&ctx, msg.clone(), &rel_id, new, parts).await?
-                }
-                None => {
-                    let mut ops = base(&msg);
-                    ops.extend(extra);
-                    match ctx.app.store.transact(ops).await {
-                        Ok(()) => Written::Done(Box::new(msg.clone())),
-                        Err(StoreError::ConditionFailed { .. } | StoreError::Conflict) => Written::Lost,
-                        Err(e) => return Err(e.into()),
-                    }
-                }
-            };
-            match written {
-                Written::Done(m) => return Ok(Reply::created(*m)),
-                Written::Lost => {
-                    // The same message arrived concurrently: answer with the one that won.
-                    if let Some(mid) = &message_id {
-                        if let Some(existing) = existing(&ctx, &ws, mid).await? {
-                            return Ok(Reply { status: Some(StatusCode::OK), ..Reply::ok(existing) });
-                        }
-                    }
-                }
-            }
-        }
-        Err(ApiError::conflict(
-            "inbound_write_conflict",
-            "The message could not be recorded for concurrent changes; post it again.",
-        ))
+        receive(&ctx, &input.raw, Channel::Api).await
     }
+}
+
+/// Whether the platform itself sent the message `original` to `recipient`, so that a bounce
+/// reporting on it is evidence rather than a claim. The `MSGID#` item alone is not enough (a
+/// workspace records out-of-band sends under any Message-ID it likes); the send job's own claim,
+/// written before it spoke SMTP, names the Message-ID and the recipient it used.
+async fn we_sent(ctx: &Ctx, original: Option<&str>, recipient: &str) -> ApiResult<bool> {
+    let Some(mid) = original.map(|m| m.trim().trim_matches(['<', '>'])) else { return Ok(false) };
+    let Some(sent) = ctx.app.store.get(&write::message_id_key(mid)).await? else { return Ok(false) };
+    let Some(invocation) = records::str_of(&sent, "invocationId") else { return Ok(false) };
+    let Some(claim) = ctx.app.store.get(&crate::sending::claim_key(invocation)).await? else { return Ok(false) };
+    let to = records::str_of(&claim, "to").and_then(normalize_email);
+    Ok(records::str_of(&claim, "messageId") == Some(mid)
+        && claim.get("eventId").is_some()
+        && to.is_some()
+        && to == normalize_email(recipient))
+}
+
+/// Records one received message for the workspace of `ctx`, as it arrived through `channel`.
+pub async fn receive(ctx: &Ctx, raw: &str, channel: Channel) -> ApiResult<Reply<InboundMessage>> {
+    let ws = ctx.workspace().to_owned();
+    let email: InboundEmail = linkcrm_mail::parse(raw.as_bytes()).map_err(|e| match e {
+        ParseError::TooLarge { .. } => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", e.to_string()),
+        ParseError::Malformed(_) => ApiError::invalid_field("raw", "invalid_request", e.to_string()),
+    })?;
+    let message_id = email.message_id.as_deref().map(|m| bounded(m.trim(), 900)).filter(|m| !m.is_empty());
+
+    // A message handed over twice (a retried webhook, two deliveries) is recorded once.
+    if let Some(mid) = &message_id {
+        if let Some(existing) = existing(ctx, &ws, mid).await? {
+            return Ok(Reply { status: Some(StatusCode::OK), ..Reply::ok(existing) });
+        }
+    }
+
+    // Which of our sends it answers: a bounce names the returned message; a reply its thread,
+    // newest first.
+    let mut candidates = Vec::new();
+    if let Some(b) = &email.bounce {
+        candidates.extend(b.original_message_id.clone());
+    }
+    candidates.extend(email.in_reply_to.clone());
+    candidates.extend(email.references.iter().rev().cloned());
+    let sent = find_sent(ctx, &candidates).await?;
+
+    let (class, class_rule, intent, intent_rule) = if sent.is_some() || email.bounce.is_some() {
+        let (c, r) = classify_reply(&email);
+        (Some(c), Some(r.to_owned()), None, None)
+    } else {
+        let (i, r) = classify_request(&email);
+        (None, None, Some(i), Some(r.to_owned()))
+    };
+    let id = linkcrm_domain::new_id(IdKind::Message);
+    let msg = InboundMessage {
+        id: id.clone(),
+        workspace_id: ws.clone(),
+        message_id: message_id.clone(),
+        in_reply_to: email.in_reply_to.clone(),
+        references: email.references.iter().take(50).cloned().collect(),
+        from: email.from.as_ref().map(|p| p.address.clone()),
+        from_name: email.from.as_ref().and_then(|p| p.name.clone()),
+        to: email.to.iter().take(50).map(|p| p.address.clone()).collect(),
+        subject: bounded(&email.subject, 998),
+        received_at: time::now_string(),
+        text: bounded(&email.text, TEXT_MAX_CHARS),
+        matched: sent.is_some(),
+        relationship_id: sent.as_ref().and_then(|s| records::str_of(s, "relationshipId")).map(str::to_owned),
+        event_id: None,
+        class,
+        class_rule,
+        intent,
+        intent_rule,
+        bounce: email.bounce.as_ref().map(|b| BounceView {
+            recipient: b.recipient.clone(),
+            status: b.status.clone(),
+            hard: b.kind == BounceKind::Hard,
+            diagnostic: b.diagnostic.clone(),
+        }),
+        channel,
+    };
+    // A hard bounce suppresses for everyone only when the platform read it itself and it
+    // reports on a message the platform sent to that address; posted by a workspace, it is
+    // that workspace's word and suppresses for it alone.
+    let bounce_scope = match email.bounce.as_ref().zip(msg.bounce.as_ref().and_then(|b| b.recipient.as_ref())) {
+        Some((b, r)) if channel.read_by_platform() && we_sent(ctx, b.original_message_id.as_deref(), r).await? => None,
+        _ => Some(ws.clone()),
+    };
+    let contact = sent.as_ref().and_then(|s| records::str_of(s, "contactId")).map(str::to_owned);
+    let ws2 = ws.clone();
+    let base = move |m: &InboundMessage| {
+        let mut ops = vec![TxOp::put_if(to_item(m), Condition::NotExists)];
+        if let Some(mid) = &m.message_id {
+            let g = guard_key(&ws2, mid);
+            ops.push(TxOp::put_if(
+                records::obj(json!({"PK": g.pk, "SK": g.sk, "entity": "inboundGuard", "inboundId": m.id})),
+                Condition::NotExists,
+            ));
+        }
+        ops.push(outbox::event(
+            "link_building.inbound.received",
+            Some(&ws2),
+            json!({ "id": m.id, "matched": m.matched, "relationshipId": m.relationship_id,
+                        "class": m.class, "intent": m.intent, "eventId": m.event_id }),
+        ));
+        ops
+    };
+    for _ in 0..WRITE_ATTEMPTS {
+        // A hard bounce: the address does not exist (for everyone, when the platform can tell).
+        let mut extra = Vec::new();
+        if let Some(b) = msg.bounce.as_ref().filter(|b| b.hard) {
+            if let Some(r) = &b.recipient {
+                let reason = format!("hard bounce {} ({})", b.status, msg.id);
+                let scope = bounce_scope.as_deref();
+                extra.extend(suppression_ops(ctx, scope, r, SuppressionSource::Bounce, reason, &msg).await?);
+            }
+        }
+        extra.extend(unsubscribe_ops(ctx, &msg).await?);
+        let written = match msg.relationship_id.clone() {
+            Some(rel_id) => {
+                let new = event_for(&msg, &email.reply_text, contact.clone());
+                let base = base.clone();
+                let parts = move |m: &InboundMessage| {
+                    let mut ops = base(m);
+                    ops.extend(extra.iter().cloned());
+                    ops
+                };
+                commit_with_event(ctx, msg.clone(), &rel_id, new, parts).await?
+            }
+            None => {
+                let mut ops = base(&msg);
+                ops.extend(extra);
+                match ctx.app.store.transact(ops).await {
+                    Ok(()) => Written::Done(Box::new(msg.clone())),
+                    Err(StoreError::ConditionFailed { .. } | StoreError::Conflict) => Written::Lost,
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        };
+        match written {
+            Written::Done(m) => return Ok(Reply::created(*m)),
+            Written::Lost => {
+                // The same message arrived concurrently: answer with the one that won.
+                if let Some(mid) = &message_id {
+                    if let Some(existing) = existing(ctx, &ws, mid).await? {
+                        return Ok(Reply { status: Some(StatusCode::OK), ..Reply::ok(existing) });
+                    }
+                }
+            }
+        }
+    }
+    Err(ApiError::conflict(
+        "inbound_write_conflict",
+        "The message could not be recorded for concurrent changes; post it again.",
+    ))
 }
 
 /// The message already stored under this Message-ID (it was committed whole, with its event).
@@ -392,10 +439,10 @@ impl Operation for Get {
     const WORKSPACE: WorkspaceRule = WorkspaceRule::Required;
     const SUMMARY: &'static str = "One received message";
     const TAG: &'static str = TAG;
-    type Input = IdInput;
+    type Input = IdInput<crate::ids::Message>;
     type Output = InboundMessage;
 
-    async fn run(ctx: Ctx, input: IdInput) -> ApiResult<Reply<InboundMessage>> {
+    async fn run(ctx: Ctx, input: IdInput<crate::ids::Message>) -> ApiResult<Reply<InboundMessage>> {
         Ok(Reply::ok(load(&ctx, &input.id).await?))
     }
 }
@@ -403,13 +450,13 @@ impl Operation for Get {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ListInput {
-    pub relationship_id: Option<String>,
+    pub relationship_id: Option<crate::ids::Id<crate::ids::Relationship>>,
     #[serde(default, deserialize_with = "lenient::opt_bool")]
     #[schemars(with = "Option<bool>")]
     pub matched: Option<bool>,
     pub class: Option<ReplyClass>,
     #[serde(default, deserialize_with = "lenient::opt_u32")]
-    #[schemars(with = "Option<u32>")]
+    #[schemars(with = "Option<u32>", range(min = 1, max = 200))]
     pub limit: Option<u32>,
     pub cursor: Option<String>,
 }
@@ -459,9 +506,9 @@ impl Operation for List {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AssignInput {
-    pub id: String,
+    pub id: crate::ids::Id<crate::ids::Message>,
     /// The relationship the message belongs to.
-    pub relationship_id: String,
+    pub relationship_id: crate::ids::Id<crate::ids::Relationship>,
 }
 
 pub struct Assign;

@@ -49,8 +49,9 @@ async fn view(ctx: &Ctx, ws: &str) -> ApiResult<ApolloIntegration> {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SetApolloInput {
-    pub id: String,
+    pub id: crate::ids::Id<crate::ids::Workspace>,
     /// The workspace's Apollo API key (write-only).
+    #[schemars(pattern(crate::rules::SECRET))]
     pub api_key: String,
 }
 
@@ -97,10 +98,10 @@ impl Operation for GetApollo {
     const WORKSPACE: WorkspaceRule = WorkspaceRule::None;
     const SUMMARY: &'static str = "Whether the workspace uses its own Apollo key, and what is known of its quota";
     const TAG: &'static str = TAG;
-    type Input = IdInput;
+    type Input = IdInput<crate::ids::Workspace>;
     type Output = ApolloIntegration;
 
-    async fn run(ctx: Ctx, input: IdInput) -> ApiResult<Reply<ApolloIntegration>> {
+    async fn run(ctx: Ctx, input: IdInput<crate::ids::Workspace>) -> ApiResult<Reply<ApolloIntegration>> {
         auth::authorize_workspace(&ctx.app, &ctx.caller, &input.id).await?;
         Ok(Reply::ok(view(&ctx, &input.id).await?))
     }
@@ -115,14 +116,14 @@ impl Operation for RemoveApollo {
     const WORKSPACE: WorkspaceRule = WorkspaceRule::None;
     const SUMMARY: &'static str = "Stop using the workspace's own Apollo key (discovery falls back to the platform's)";
     const TAG: &'static str = TAG;
-    type Input = IdInput;
+    type Input = IdInput<crate::ids::Workspace>;
     type Output = ();
 
-    async fn run(ctx: Ctx, input: IdInput) -> ApiResult<Reply<()>> {
+    async fn run(ctx: Ctx, input: IdInput<crate::ids::Workspace>) -> ApiResult<Reply<()>> {
         auth::authorize_workspace(&ctx.app, &ctx.caller, &input.id).await?;
         let ops = vec![
             TxOp::delete(apollo_keys::integration_key(&input.id)),
-            TxOp::delete(apollo_keys::quota_key(&Scope::Workspace(input.id.clone()))),
+            TxOp::delete(apollo_keys::quota_key(&Scope::Workspace(input.id.to_string()))),
             outbox::event("workspace.integration.removed", Some(&input.id), json!({ "provider": "apollo" })),
         ];
         ctx.app.store.transact(ops).await?;

@@ -29,10 +29,10 @@ impl Operation for Get {
     const WORKSPACE: WorkspaceRule = WorkspaceRule::Required;
     const SUMMARY: &'static str = "Get one invocation: status, estimated cost, credits used, result or error";
     const TAG: &'static str = TAG;
-    type Input = IdInput;
+    type Input = IdInput<crate::ids::Invocation>;
     type Output = Value;
 
-    async fn run(ctx: Ctx, input: IdInput) -> ApiResult<Reply<Value>> {
+    async fn run(ctx: Ctx, input: IdInput<crate::ids::Invocation>) -> ApiResult<Reply<Value>> {
         let item = inv::load(&ctx.app.store, Some(ctx.workspace()), &input.id).await?;
         Ok(Reply::ok(inv::view(&item)).with_version(inv::version(&item)))
     }
@@ -43,11 +43,13 @@ impl Operation for Get {
 pub struct ListInput {
     pub skill: Option<String>,
     /// One of PENDING, RUNNING, WAITING_APPROVAL, SUCCEEDED, FAILED, CANCELLED.
+    #[schemars(extend("enum" = ["PENDING", "RUNNING", "WAITING_APPROVAL", "SUCCEEDED", "FAILED", "CANCELLED"]))]
     pub status: Option<String>,
     /// Only invocations created at or after this time.
+    #[schemars(pattern(crate::rules::TIME))]
     pub since: Option<String>,
     #[serde(default, deserialize_with = "lenient::opt_u32")]
-    #[schemars(with = "Option<u32>")]
+    #[schemars(with = "Option<u32>", range(min = 1, max = 200))]
     pub limit: Option<u32>,
     pub cursor: Option<String>,
 }
@@ -111,10 +113,10 @@ impl Operation for Cancel {
     const WORKSPACE: WorkspaceRule = WorkspaceRule::Required;
     const SUMMARY: &'static str = "Cancel a PENDING or WAITING_APPROVAL invocation and release its reserved credits";
     const TAG: &'static str = TAG;
-    type Input = IdInput;
+    type Input = IdInput<crate::ids::Invocation>;
     type Output = Value;
 
-    async fn run(ctx: Ctx, input: IdInput) -> ApiResult<Reply<Value>> {
+    async fn run(ctx: Ctx, input: IdInput<crate::ids::Invocation>) -> ApiResult<Reply<Value>> {
         let ws = ctx.workspace();
         for _ in 0..3 {
             let item = inv::load(&ctx.app.store, Some(ws), &input.id).await?;

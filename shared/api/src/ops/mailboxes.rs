@@ -56,13 +56,27 @@ fn key(ws: &str, id: &str) -> Key {
     Key::new(format!("WS#{ws}#MBXS"), id)
 }
 
-fn check_host(raw: &str) -> ApiResult<String> {
+/// A mail server's host as given, if it may be used: a host name or IP address that is not, and
+/// does not now resolve to, a private, loopback, link-local or metadata address (the SSRF guard,
+/// which also vets every connection at send time). A name that does not resolve yet is accepted;
+/// the send-time check decides then.
+async fn check_host(ctx: &Ctx, raw: &str) -> ApiResult<String> {
     let host = raw.trim().to_ascii_lowercase();
     let ip_like = host.parse::<std::net::IpAddr>().is_ok();
-    if ip_like || host == "localhost" || normalize_domain(&host).is_ok() {
-        Ok(host)
-    } else {
-        Err(ApiError::invalid_field("smtpHost", "invalid_request", "must be a host name or an IP address"))
+    if !(ip_like || host == "localhost" || normalize_domain(&host).is_ok()) {
+        return Err(ApiError::invalid_field("smtpHost", "invalid_request", "must be a host name or an IP address"));
+    }
+    use linkcrm_netguard::GuardError;
+    match ctx.app.config.guard().resolve(&host, 25).await {
+        Ok(_) | Err(GuardError::Unresolvable { .. } | GuardError::Connect { .. }) => Ok(host),
+        Err(e) => {
+            tracing::info!(error = %e, "mailbox host refused by the network guard");
+            Err(ApiError::invalid_field(
+                "smtpHost",
+                "invalid_host",
+                "is not allowed: a mail server must be at a public internet address",
+            ))
+        }
     }
 }
 
@@ -82,19 +96,27 @@ fn view(item: &Item) -> ApiResult<Mailbox> {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(extend("not" = { "required": ["password", "passwordRef"] }))]
 pub struct CreateInput {
+    #[schemars(length(max = 200), pattern(crate::rules::ONE_LINE))]
     pub from_name: String,
+    #[schemars(pattern(crate::rules::EMAIL))]
     pub from_address: String,
+    #[schemars(pattern(crate::rules::HOST))]
     pub smtp_host: String,
     /// 587 by default.
+    #[schemars(range(min = 1))]
     pub smtp_port: Option<u16>,
+    #[schemars(length(max = 320))]
     pub smtp_username: Option<String>,
     /// Write-only; stored sealed.
     pub password: Option<String>,
     /// Instead of `password`: `env:NAME` or a Secrets Manager ARN.
+    #[schemars(pattern(crate::rules::SECRET_REF))]
     pub password_ref: Option<String>,
     pub security: Option<Security>,
     /// 50 by default, at most 10,000.
+    #[schemars(range(min = 1, max = 10000))]
     pub daily_cap: Option<u32>,
 }
 
@@ -112,11 +134,11 @@ impl Operation for Create {
 
     async fn run(ctx: Ctx, input: CreateInput) -> ApiResult<Reply<Mailbox>> {
         let ws = ctx.workspace().to_owned();
-        let from_name = super::crm::text("fromName", Some(input.from_name), 200)?
+        let from_name = super::crm::header_text("fromName", Some(input.from_name), 200)?
             .ok_or_else(|| ApiError::invalid_field("fromName", "invalid_request", "is required"))?;
         let from_address = normalize_email(&input.from_address)
             .ok_or_else(|| ApiError::invalid_field("fromAddress", "invalid_email", "is not an email address"))?;
-        let smtp_host = check_host(&input.smtp_host)?;
+        let smtp_host = check_host(&ctx, &input.smtp_host).await?;
         let smtp_port = input.smtp_port.unwrap_or(587);
         if smtp_port == 0 {
             return Err(ApiError::invalid_field("smtpPort", "invalid_request", "must be 1 to 65535"));
@@ -168,7 +190,7 @@ impl Operation for Create {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ListInput {
     #[serde(default, deserialize_with = "lenient::opt_u32")]
-    #[schemars(with = "Option<u32>")]
+    #[schemars(with = "Option<u32>", range(min = 1, max = 200))]
     pub limit: Option<u32>,
     pub cursor: Option<String>,
 }
@@ -216,10 +238,10 @@ impl Operation for Get {
     const WORKSPACE: WorkspaceRule = WorkspaceRule::Required;
     const SUMMARY: &'static str = "Get one mailbox (never its password)";
     const TAG: &'static str = TAG;
-    type Input = IdInput;
+    type Input = IdInput<crate::ids::Mailbox>;
     type Output = Mailbox;
 
-    async fn run(ctx: Ctx, input: IdInput) -> ApiResult<Reply<Mailbox>> {
+    async fn run(ctx: Ctx, input: IdInput<crate::ids::Mailbox>) -> ApiResult<Reply<Mailbox>> {
         let item = load(&ctx, &input.id).await?;
         let version = records::int_of(&item, "version").unwrap_or(1);
         Ok(Reply::ok(view(&item)?).with_version(version))
@@ -228,17 +250,24 @@ impl Operation for Get {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(extend("not" = { "required": ["password", "passwordRef"] }))]
 pub struct PatchInput {
-    pub id: String,
+    pub id: crate::ids::Id<crate::ids::Mailbox>,
+    #[schemars(length(max = 200), pattern(crate::rules::ONE_LINE))]
     pub from_name: Option<String>,
+    #[schemars(pattern(crate::rules::HOST))]
     pub smtp_host: Option<String>,
+    #[schemars(range(min = 1))]
     pub smtp_port: Option<u16>,
+    #[schemars(length(max = 320))]
     pub smtp_username: Option<String>,
     /// Replaces the stored password (and clears passwordRef).
     pub password: Option<String>,
     /// Replaces the stored password with a reference.
+    #[schemars(pattern(crate::rules::SECRET_REF))]
     pub password_ref: Option<String>,
     pub security: Option<Security>,
+    #[schemars(range(min = 1, max = 10000))]
     pub daily_cap: Option<u32>,
     pub active: Option<bool>,
 }
@@ -263,12 +292,12 @@ impl Operation for Patch {
         }
         let mut u = Update::new().set("updatedAt", time::now_string()).add("version", 1);
         if let Some(n) = input.from_name {
-            let n = super::crm::text("fromName", Some(n), 200)?
+            let n = super::crm::header_text("fromName", Some(n), 200)?
                 .ok_or_else(|| ApiError::invalid_field("fromName", "invalid_request", "cannot be empty"))?;
             u = u.set("fromName", n);
         }
         if let Some(h) = input.smtp_host {
-            u = u.set("smtpHost", check_host(&h)?);
+            u = u.set("smtpHost", check_host(&ctx, &h).await?);
         }
         if let Some(p) = input.smtp_port {
             if p == 0 {
@@ -327,10 +356,10 @@ impl Operation for Delete {
     const WORKSPACE: WorkspaceRule = WorkspaceRule::Required;
     const SUMMARY: &'static str = "Remove a mailbox (its sealed password goes with it)";
     const TAG: &'static str = TAG;
-    type Input = IdInput;
+    type Input = IdInput<crate::ids::Mailbox>;
     type Output = ();
 
-    async fn run(ctx: Ctx, input: IdInput) -> ApiResult<Reply<()>> {
+    async fn run(ctx: Ctx, input: IdInput<crate::ids::Mailbox>) -> ApiResult<Reply<()>> {
         load(&ctx, &input.id).await?;
         let ws = ctx.workspace().to_owned();
         let ops = vec![

@@ -38,8 +38,10 @@ pub fn ops() -> Vec<OpSpec> {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ValidateInput {
     /// The address the email would go to.
+    #[schemars(pattern(crate::rules::EMAIL))]
     pub recipient_email: String,
     /// The `fromAddress` of one of this workspace's active mailboxes.
+    #[schemars(pattern(crate::rules::EMAIL))]
     pub sender_email: String,
     /// Enables the duplicate check: with `body` exactly as a send does it, alone as a note.
     pub subject: Option<String>,
@@ -171,7 +173,7 @@ impl Operation for Validate {
             .ok_or_else(|| ApiError::invalid_field("recipientEmail", "invalid_email", "is not an email address"))?;
         let from = normalize_email(&input.sender_email)
             .ok_or_else(|| ApiError::invalid_field("senderEmail", "invalid_email", "is not an email address"))?;
-        let subject = super::crm::text("subject", input.subject, 998)?;
+        let subject = super::crm::header_text("subject", input.subject, 998)?;
         let body = super::crm::text("body", input.body, 100_000)?;
         let mailbox = mailbox_of(&ctx, &ws, &from).await?;
         let domain = to.rsplit_once('@').map(|(_, d)| d.to_owned()).unwrap_or_default();
@@ -190,6 +192,7 @@ impl Operation for Validate {
         let verdict = sending::check_policy(
             &ctx.app,
             &PolicyInput {
+                agency: &ctx.caller.agency_id,
                 ws: &ws,
                 to: &to,
                 mailbox: &mailbox,

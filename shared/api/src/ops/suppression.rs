@@ -5,7 +5,7 @@ use crate::catalogue::{Operation, Reply, WorkspaceRule};
 use crate::context::Ctx;
 use crate::error::{ApiError, ApiResult};
 use crate::list::{self, ListResponse};
-use crate::suppression::{self, Kind, Suppression, SuppressionSource};
+use crate::suppression::{self, Channel, Kind, Provenance, Suppression, SuppressionSource};
 use crate::{lenient, outbox};
 use axum::http::{Method, StatusCode};
 use linkcrm_domain::time;
@@ -18,10 +18,13 @@ const TAG: &str = "Suppression";
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(extend("oneOf" = [{ "required": ["email"], "properties": { "email": { "type": "string" } } }, { "required": ["domain"], "properties": { "domain": { "type": "string" } } }]))]
 pub struct AddInput {
     /// An address to stop emailing…
+    #[schemars(pattern(crate::rules::EMAIL))]
     pub email: Option<String>,
     /// …or a whole domain.
+    #[schemars(pattern(crate::rules::DOMAIN))]
     pub domain: Option<String>,
     pub reason: Option<String>,
 }
@@ -34,6 +37,7 @@ impl Operation for Add {
     const SCOPE: Option<&'static str> = Some("crm:write");
     const WORKSPACE: WorkspaceRule = WorkspaceRule::Required;
     const SUMMARY: &'static str = "Stop this workspace from emailing an address or a domain";
+    const ALSO_SUCCEEDS_WITH: &'static [StatusCode] = &[StatusCode::OK];
     const TAG: &'static str = TAG;
     type Input = AddInput;
     type Output = Suppression;
@@ -49,9 +53,15 @@ impl Operation for Add {
             source: SuppressionSource::Manual,
             reason,
             created_at: time::now_string(),
+            provenance: Some(Provenance {
+                workspace_id: Some(ws.clone()),
+                channel: Channel::Api,
+                message_id: None,
+                inbound_message_id: None,
+            }),
         };
         let ops = vec![
-            TxOp::put_if(suppression::item(&entry), Condition::NotExists),
+            TxOp::put_if(suppression::item(&entry, Some(&ctx.caller.agency_id)), Condition::NotExists),
             outbox::event("suppression.added", Some(&ws), json!(entry)),
         ];
         match ctx.app.store.transact(ops).await {
@@ -62,7 +72,7 @@ impl Operation for Add {
                 let existing = existing.ok_or_else(ApiError::internal)?;
                 Ok(Reply {
                     status: Some(StatusCode::OK),
-                    ..Reply::ok(crate::crm::records::parse("suppression", &existing)?)
+                    ..Reply::ok(suppression::view(&existing, &ctx.caller.agency_id)?)
                 })
             }
             Err(e) => Err(e.into()),
@@ -75,9 +85,10 @@ impl Operation for Add {
 pub struct ListInput {
     /// Whether this address is suppressed for the workspace (its list and platform-wide
     /// bounces, by address and by domain).
+    #[schemars(pattern(crate::rules::EMAIL))]
     pub email: Option<String>,
     #[serde(default, deserialize_with = "lenient::opt_u32")]
-    #[schemars(with = "Option<u32>")]
+    #[schemars(with = "Option<u32>", range(min = 1, max = 200))]
     pub limit: Option<u32>,
     pub cursor: Option<String>,
 }
@@ -99,7 +110,7 @@ impl Operation for List {
         let limit = list::limit(input.limit)?;
         if let Some(email) = &input.email {
             let (_, email) = suppression::target(Some(email), None)?;
-            let data = suppression::blocking(&ctx.app.store, &ws, &email).await?;
+            let data = suppression::blocking(&ctx.app.store, &ws, &email, &ctx.caller.agency_id).await?;
             return Ok(Reply::ok(ListResponse { data, next_cursor: None, total: None }));
         }
         let scope = format!("suppression.list#{ws}");
@@ -109,7 +120,7 @@ impl Operation for List {
         let data = page
             .items
             .iter()
-            .map(|i| crate::crm::records::parse("suppression", i))
+            .map(|i| suppression::view(i, &ctx.caller.agency_id))
             .collect::<ApiResult<Vec<Suppression>>>()?;
         Ok(Reply::ok(ListResponse { data, next_cursor: ctx.app.seal_cursor(&scope, page.cursor), total: None }))
     }
@@ -117,8 +128,11 @@ impl Operation for List {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(extend("oneOf" = [{ "required": ["email"], "properties": { "email": { "type": "string" } } }, { "required": ["domain"], "properties": { "domain": { "type": "string" } } }]))]
 pub struct RemoveInput {
+    #[schemars(pattern(crate::rules::EMAIL))]
     pub email: Option<String>,
+    #[schemars(pattern(crate::rules::DOMAIN))]
     pub domain: Option<String>,
 }
 

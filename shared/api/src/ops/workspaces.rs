@@ -22,11 +22,15 @@ const MAX_TAGS: usize = 20;
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateInput {
     /// 1 to 200 characters.
+    #[schemars(length(max = 200), pattern(crate::rules::NOT_BLANK))]
     pub name: String,
     /// The client's own site, e.g. `acme.com`.
+    #[schemars(pattern(crate::rules::DOMAIN))]
     pub primary_domain: Option<String>,
     /// Free-form labels such as `industry:saas`.
     #[serde(default)]
+    #[schemars(extend("items" = { "type": "string", "pattern": crate::rules::TAG }))]
+    #[schemars(length(max = 20))]
     pub tags: Vec<String>,
     #[serde(default)]
     pub settings: WorkspaceSettings,
@@ -148,7 +152,7 @@ pub struct ListInput {
     #[schemars(with = "Option<bool>")]
     pub active: Option<bool>,
     #[serde(default, deserialize_with = "lenient::opt_u32")]
-    #[schemars(with = "Option<u32>")]
+    #[schemars(with = "Option<u32>", range(min = 1, max = 200))]
     pub limit: Option<u32>,
     pub cursor: Option<String>,
 }
@@ -235,10 +239,10 @@ impl Operation for Get {
     const WORKSPACE: WorkspaceRule = WorkspaceRule::None;
     const SUMMARY: &'static str = "Get one workspace";
     const TAG: &'static str = "Workspaces";
-    type Input = IdInput;
+    type Input = IdInput<crate::ids::Workspace>;
     type Output = Workspace;
 
-    async fn run(ctx: Ctx, input: IdInput) -> ApiResult<Reply<Workspace>> {
+    async fn run(ctx: Ctx, input: IdInput<crate::ids::Workspace>) -> ApiResult<Reply<Workspace>> {
         let record = addressed(&ctx, &input.id).await?;
         let version = record.version();
         Ok(Reply::ok(from_record(&record)?).with_version(version))
@@ -271,18 +275,42 @@ pub struct Empty {}
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UpdateInput {
-    pub id: String,
+    pub id: crate::ids::Id<crate::ids::Workspace>,
+    #[schemars(length(max = 200), pattern(crate::rules::NOT_BLANK))]
     pub name: Option<String>,
     /// A domain, or null to clear it.
     #[serde(default, deserialize_with = "crate::lenient::nullable")]
     #[schemars(with = "Option<String>")]
+    #[schemars(pattern(crate::rules::DOMAIN))]
     pub primary_domain: Option<Option<String>>,
     /// Replaces the tag list.
+    #[schemars(extend("items" = { "type": "string", "pattern": crate::rules::TAG }))]
+    #[schemars(length(max = 20))]
     pub tags: Option<Vec<String>>,
     /// Merged into the current settings (JSON merge patch): send only what changes.
+    #[schemars(schema_with = "settings_patch")]
     pub settings: Option<Value>,
     /// `true` restores an archived workspace, `false` archives it (agency keys only).
     pub active: Option<bool>,
+}
+
+/// A merge patch of `WorkspaceSettings`: any of its fields, null resetting one to its default.
+fn settings_patch(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    let mode = serde_json::json!({ "enum": ["auto", "require_approval", null] });
+    schemars::json_schema!({
+        "type": "object",
+        "additionalProperties": false,
+        "properties": {
+            "primaryLocation": { "type": ["string", "null"] },
+            "primaryLanguage": { "type": ["string", "null"] },
+            "creditPool": { "enum": ["workspace", "agency", null] },
+            "approvalPolicy": {
+                "type": ["object", "null"],
+                "additionalProperties": false,
+                "properties": { "publish": mode, "outreach_send": mode, "indexing_submit": mode },
+            },
+        },
+    })
 }
 
 fn merge_patch(target: &mut Value, patch: &Value) {
@@ -410,10 +438,10 @@ impl Operation for Archive {
     const AGENCY_ONLY: bool = true;
     const SUMMARY: &'static str = "Archive a workspace (soft delete; its data stays)";
     const TAG: &'static str = "Workspaces";
-    type Input = IdInput;
+    type Input = IdInput<crate::ids::Workspace>;
     type Output = ();
 
-    async fn run(ctx: Ctx, input: IdInput) -> ApiResult<Reply<()>> {
+    async fn run(ctx: Ctx, input: IdInput<crate::ids::Workspace>) -> ApiResult<Reply<()>> {
         let record = addressed(&ctx, &input.id).await?;
         let before = from_record(&record)?;
         if !before.active {

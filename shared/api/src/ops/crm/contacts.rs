@@ -100,6 +100,8 @@ pub(crate) fn contact_item(c: &Contact, version: i64) -> Item {
         Value::Object(m) => m,
         _ => unreachable!("a struct serialises to an object"),
     };
+    // Notes are each workspace's own (`records::contact_note_item`), never on the shared item.
+    item.remove("notes");
     let extra = obj(json!({
         "PK": key.pk, "SK": key.sk, "entity": "contact", "version": version,
         "GSI1PK": keys::account_contacts_pk(&c.account_id), "GSI1SK": c.id,
@@ -128,6 +130,53 @@ async fn load(app: &App, id: &str) -> ApiResult<Item> {
     app.store.get(&keys::contact(id)).await?.ok_or_else(|| ApiError::not_found("contact_not_found", "contact", id))
 }
 
+/// The contact and workspace `ws`'s notes on it, in one batch read.
+async fn load_with_notes(app: &App, ws: &str, id: &str) -> ApiResult<(Item, Option<String>)> {
+    check_id(IdKind::Contact, "id", id)?;
+    let (contact_key, note_key) = (keys::contact(id), keys::contact_note(ws, id));
+    let found = app.store.batch_get(&[contact_key.clone(), note_key.clone()]).await?;
+    let of = |k: &linkcrm_storage::Key| found.iter().find(|i| linkcrm_storage::Key::of(i).as_ref() == Some(k));
+    let item = of(&contact_key).cloned().ok_or_else(|| ApiError::not_found("contact_not_found", "contact", id))?;
+    let notes = of(&note_key).and_then(|n| records::str_of(n, "notes")).map(str::to_owned);
+    Ok((item, notes))
+}
+
+/// Contacts as workspace `ws` sees them: the shared record with its own notes (one batch read).
+pub(crate) async fn with_notes(app: &App, ws: &str, mut contacts: Vec<Contact>) -> ApiResult<Vec<Contact>> {
+    if contacts.is_empty() {
+        return Ok(contacts);
+    }
+    let wanted: Vec<_> = contacts.iter().map(|c| keys::contact_note(ws, &c.id)).collect();
+    let found = app.store.batch_get(&wanted).await?;
+    let notes: std::collections::HashMap<&str, &str> =
+        found.iter().filter_map(|n| Some((records::str_of(n, "contactId")?, records::str_of(n, "notes")?))).collect();
+    for c in &mut contacts {
+        c.notes = notes.get(c.id.as_str()).map(|n| (*n).to_owned());
+    }
+    Ok(contacts)
+}
+
+/// The identity of a shared contact: what another workspace's sends and history rely on. Only
+/// changed while no other workspace references the contact.
+const IDENTITY_FIELDS: [&str; 6] = ["email", "firstName", "lastName", "position", "linkedinUrl", "twitterHandle"];
+
+fn in_use(others: usize, what: &str) -> ApiError {
+    // Only a count is told; which workspaces they are is theirs to know.
+    ApiError::conflict(
+        "contact_in_use",
+        format!("Events or sends of {others} other workspace(s) reference this contact; its {what}."),
+    )
+    .with_details(json!({ "workspaces": others }))
+}
+
+/// The condition that no workspace started referencing the contact since `item` was read.
+fn no_new_references(item: &Item) -> Condition {
+    match item.get(REF_SEQ) {
+        Some(v) => Condition::Equals(REF_SEQ.into(), v.clone()),
+        None => Condition::AttrAbsent(REF_SEQ.into()),
+    }
+}
+
 /// The contact that holds an email, if any.
 async fn holder_of(app: &App, email: &str) -> ApiResult<Option<String>> {
     let guard = app.store.get(&keys::email_guard(email)).await?;
@@ -148,23 +197,27 @@ fn race_lost() -> ApiError {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(extend("oneOf" = [{ "required": ["accountId"], "properties": { "accountId": { "type": "string" } } }, { "required": ["domain"], "properties": { "domain": { "type": "string" } } }]))]
 pub struct CreateInput {
     /// The contact's account. Send this or `domain`, not both.
-    pub account_id: Option<String>,
+    pub account_id: Option<crate::ids::Id<crate::ids::Account>>,
     /// The account's domain (a URL is fine); the account is created if nobody has it yet. Send this
     /// or `accountId`, not both.
+    #[schemars(pattern(crate::rules::DOMAIN))]
     pub domain: Option<String>,
     /// At most 200 characters.
     pub first_name: Option<String>,
     /// At most 200 characters.
     pub last_name: Option<String>,
     /// Unique platform-wide: a second contact with the same email is refused with 409.
+    #[schemars(pattern(crate::rules::EMAIL))]
     pub email: Option<String>,
     /// At most 200 characters, e.g. "Senior Editor".
     pub position: Option<String>,
     /// At most 200 characters, e.g. "manager".
     pub seniority: Option<String>,
     /// An http(s) URL, at most 2,000 characters.
+    #[schemars(pattern(crate::rules::HTTP_URL))]
     pub linkedin_url: Option<String>,
     /// At most 200 characters, e.g. "@marolafsson".
     pub twitter_handle: Option<String>,
@@ -211,10 +264,7 @@ impl Operation for Create {
             (None, None) => {
                 return Err(ApiError::invalid_field("accountId", "invalid_request", "is required (or send domain)"))
             }
-            (Some(id), None) => {
-                check_id(IdKind::Account, "accountId", &id)?;
-                Target::Id(id)
-            }
+            (Some(id), None) => Target::Id(id.into_string()),
             (None, Some(d)) => Target::Domain(write::normalize("domain", &d)?),
         };
         // A taken email is the common refusal; answering it before resolving the account keeps a
@@ -248,6 +298,9 @@ impl Operation for Create {
         let ws = ctx.workspace();
         for _ in 0..ATTEMPTS {
             let mut ops = vec![TxOp::put_if(contact_item(&contact, 1), Condition::NotExists)];
+            if let Some(n) = &contact.notes {
+                ops.push(TxOp::put(records::contact_note_item(ws, &contact.id, n)));
+            }
             if let Some(e) = &contact.email {
                 ops.push(TxOp::put_if(email_guard_item(e, &contact.id, &contact.account_id), Condition::NotExists));
             }
@@ -285,12 +338,13 @@ impl Operation for Get {
     const WORKSPACE: WorkspaceRule = WorkspaceRule::Required;
     const SUMMARY: &'static str = "Get one contact";
     const TAG: &'static str = TAG_CONTACTS;
-    type Input = IdInput;
+    type Input = IdInput<crate::ids::Contact>;
     type Output = Contact;
 
-    async fn run(ctx: Ctx, input: IdInput) -> ApiResult<Reply<Contact>> {
-        let item = load(&ctx.app, &input.id).await?;
-        Ok(Reply::ok(records::contact_view(&item)?).with_version(version_of(&item)))
+    async fn run(ctx: Ctx, input: IdInput<crate::ids::Contact>) -> ApiResult<Reply<Contact>> {
+        let (item, notes) = load_with_notes(&ctx.app, ctx.workspace(), &input.id).await?;
+        let contact = Contact { notes, ..records::contact_view(&item)? };
+        Ok(Reply::ok(contact).with_version(version_of(&item)))
     }
 }
 
@@ -301,12 +355,13 @@ impl Operation for Get {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ListInput {
     /// Only this account's contacts.
-    pub account_id: Option<String>,
+    pub account_id: Option<crate::ids::Id<crate::ids::Account>>,
     /// The contact with this email (at most one: emails are unique).
+    #[schemars(pattern(crate::rules::EMAIL))]
     pub email: Option<String>,
     /// 1 to 200; 50 when absent.
     #[serde(default, deserialize_with = "lenient::opt_u32")]
-    #[schemars(with = "Option<u32>")]
+    #[schemars(with = "Option<u32>", range(min = 1, max = 200))]
     pub limit: Option<u32>,
     pub cursor: Option<String>,
 }
@@ -339,11 +394,16 @@ impl Operation for List {
             }
             let mut data = Vec::new();
             if let Some(id) = holder_of(&ctx.app, &e).await? {
-                if let Some(item) = ctx.app.store.get(&keys::contact(&id)).await? {
-                    let c = records::contact_view(&item)?;
-                    if input.account_id.as_ref().is_none_or(|a| *a == c.account_id) {
-                        data.push(c);
+                // The guard's contact may be deleted meanwhile: then there is nothing to list.
+                match load_with_notes(&ctx.app, ws, &id).await {
+                    Ok((item, notes)) => {
+                        let c = Contact { notes, ..records::contact_view(&item)? };
+                        if input.account_id.as_ref().is_none_or(|a| *a == c.account_id) {
+                            data.push(c);
+                        }
                     }
+                    Err(e) if e.code == "contact_not_found" => {}
+                    Err(e) => return Err(e),
                 }
             }
             return Ok(Reply::ok(ListResponse { data, next_cursor: None, total: None }));
@@ -356,6 +416,7 @@ impl Operation for List {
             let q = Query::index(Index::Gsi1, keys::account_contacts_pk(acct)).backward().limit(limit).after(cursor);
             let page = ctx.app.store.query(q).await?;
             let data = page.items.iter().map(records::contact_view).collect::<ApiResult<Vec<_>>>()?;
+            let data = with_notes(&ctx.app, ws, data).await?;
             let next_cursor = ctx.app.seal_cursor(&scope, page.cursor);
             return Ok(Reply::ok(ListResponse { data, next_cursor, total: None }));
         }
@@ -368,6 +429,7 @@ impl Operation for List {
             .collect::<Vec<_>>();
         let page = merged_page(&ctx.app, &scope, queries, limit, input.cursor.as_deref()).await?;
         let data = page.items.iter().map(records::contact_view).collect::<ApiResult<Vec<_>>>()?;
+        let data = with_notes(&ctx.app, ws, data).await?;
         Ok(Reply::ok(ListResponse { data, next_cursor: page.next, total: None }))
     }
 }
@@ -378,7 +440,7 @@ impl Operation for List {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UpdateInput {
-    pub id: String,
+    pub id: crate::ids::Id<crate::ids::Contact>,
     /// Contacts do not move between accounts: only the current account id is accepted.
     #[serde(default)]
     #[schemars(skip)]
@@ -398,6 +460,7 @@ pub struct UpdateInput {
     /// the old one. Null clears it.
     #[serde(default, deserialize_with = "crate::lenient::nullable")]
     #[schemars(with = "Option<String>")]
+    #[schemars(pattern(crate::rules::EMAIL))]
     pub email: Option<Option<String>>,
     #[serde(default, deserialize_with = "crate::lenient::nullable")]
     #[schemars(with = "Option<String>")]
@@ -407,6 +470,7 @@ pub struct UpdateInput {
     pub seniority: Option<Option<String>>,
     #[serde(default, deserialize_with = "crate::lenient::nullable")]
     #[schemars(with = "Option<String>")]
+    #[schemars(pattern(crate::rules::HTTP_URL))]
     pub linkedin_url: Option<Option<String>>,
     #[serde(default, deserialize_with = "crate::lenient::nullable")]
     #[schemars(with = "Option<String>")]
@@ -432,7 +496,8 @@ impl Operation for Patch {
     type Output = Contact;
 
     async fn run(ctx: Ctx, input: UpdateInput) -> ApiResult<Reply<Contact>> {
-        let item = load(&ctx.app, &input.id).await?;
+        let ws = ctx.workspace();
+        let (item, notes) = load_with_notes(&ctx.app, ws, &input.id).await?;
         let version = version_of(&item);
         if let Some(expected) = ctx.if_match {
             if expected != version {
@@ -472,31 +537,48 @@ impl Operation for Patch {
             ("seniority", sent(input.seniority, |v| line("seniority", v, MAX_NAME))?),
             ("linkedinUrl", sent(input.linkedin_url, linkedin)?),
             ("twitterHandle", sent(input.twitter_handle, |v| line("twitterHandle", v, MAX_NAME))?),
-            ("notes", sent(input.notes, |v| text("notes", v, MAX_NOTES))?),
             ("apolloPersonId", sent(input.apollo_person_id, |v| line("apolloPersonId", v, MAX_NAME))?),
         ];
+        let new_notes = sent(input.notes, |v| text("notes", v, MAX_NOTES))?.filter(|n| *n != notes);
         let changed: Vec<(&'static str, Option<String>)> = changes
             .into_iter()
             .filter_map(|(k, v)| Some((k, v?)))
             .filter(|(k, v)| records::str_of(&item, k) != v.as_deref())
             .collect();
         // Nothing differs: no write, no version bump, no webhook for a change that did not happen.
-        if changed.is_empty() {
-            return Ok(Reply::ok(before).with_version(version));
+        if changed.is_empty() && new_notes.is_none() {
+            return Ok(Reply::ok(Contact { notes, ..before }).with_version(version));
+        }
+        // Another workspace's sends go to this address and its history names this person: it may
+        // not be turned into someone else under them.
+        let identity = changed.iter().any(|(k, _)| IDENTITY_FIELDS.contains(k));
+        let others = referencing_workspaces(&item).into_iter().filter(|w| *w != ws).count();
+        if identity && others > 0 {
+            return Err(in_use(others, "name, email, position and profiles cannot be changed"));
         }
 
-        let now = time::now_string();
-        // Only the changed attributes are set: the item also carries `refBy#` marks that event
-        // writes add without bumping the version, and rewriting the whole item would drop them.
-        let mut update = Update::new().set("updatedAt", now).set("version", version + 1);
-        for (k, v) in &changed {
-            update = update.set(*k, json!(v));
+        let mut ops = Vec::new();
+        let mut after = before.clone();
+        let mut new_version = version;
+        if !changed.is_empty() {
+            let now = time::now_string();
+            new_version = version + 1;
+            // Only the changed attributes are set: the item also carries `refBy#` marks that event
+            // writes add without bumping the version, and rewriting the whole item would drop them.
+            let mut update = Update::new().set("updatedAt", now).set("version", new_version);
+            for (k, v) in &changed {
+                update = update.set(*k, json!(v));
+            }
+            let mut after_item = item.clone();
+            update.apply(&mut after_item).map_err(|_| ApiError::internal())?;
+            after = records::contact_view(&after_item)?;
+            let mut cond = vec![Condition::VersionEquals(version)];
+            if identity {
+                // A workspace that starts referencing the contact meanwhile fails the change.
+                cond.push(no_new_references(&item));
+            }
+            ops.push(TxOp::update_if(keys::contact(&before.id), update, Condition::And(cond)));
         }
-        let mut after_item = item.clone();
-        update.apply(&mut after_item).map_err(|_| ApiError::internal())?;
-        let after = records::contact_view(&after_item)?;
-
-        let mut ops = vec![TxOp::update_if(keys::contact(&before.id), update, Condition::VersionEquals(version))];
         let new_email = changed.iter().find(|(k, _)| *k == "email").map(|(_, v)| v.clone());
         if let Some(new_email) = &new_email {
             if let Some(old) = &before.email {
@@ -506,19 +588,32 @@ impl Operation for Patch {
                 ops.push(TxOp::put_if(email_guard_item(new, &before.id, &before.account_id), Condition::NotExists));
             }
         }
-        ops.push(outbox::event("link_building.contact.updated", Some(ctx.workspace()), json!(after)));
+        match &new_notes {
+            Some(Some(n)) => ops.push(TxOp::put(records::contact_note_item(ws, &before.id, n))),
+            Some(None) => ops.push(TxOp::delete(keys::contact_note(ws, &before.id))),
+            None => {}
+        }
+        after.notes = new_notes.clone().unwrap_or(notes);
+        ops.push(outbox::event("link_building.contact.updated", Some(ws), json!(after)));
         match ctx.app.store.transact(ops).await {
-            Ok(()) => Ok(Reply::ok(after).with_version(version + 1)),
+            Ok(()) => Ok(Reply::ok(after).with_version(new_version)),
             // Either the new email is taken, or another write changed the contact since it was
-            // read (its version, or the old guard it moved). Tell which. DynamoDB may report a
-            // concurrent taker of the same email as a transaction conflict rather than a failed
-            // condition, so both are examined.
+            // read (its version, the old guard it moved, or a new reference). Tell which. DynamoDB
+            // may report a concurrent taker of the same email as a transaction conflict rather
+            // than a failed condition, so both are examined.
             Err(StoreError::ConditionFailed { .. }) | Err(StoreError::Conflict) => {
                 if let Some(Some(new)) = &new_email {
                     if let Some(holder) = holder_of(&ctx.app, new).await? {
                         if holder != before.id {
                             return Err(contact_exists(new, &holder));
                         }
+                    }
+                }
+                if identity {
+                    let now = load(&ctx.app, &before.id).await?;
+                    let others = referencing_workspaces(&now).into_iter().filter(|w| *w != ws).count();
+                    if others > 0 {
+                        return Err(in_use(others, "name, email, position and profiles cannot be changed"));
                     }
                 }
                 Err(race_lost())
@@ -546,10 +641,10 @@ impl Operation for Delete {
     const SUMMARY: &'static str =
         "Delete a contact, unless another workspace's events reference it (409 contact_in_use)";
     const TAG: &'static str = TAG_CONTACTS;
-    type Input = IdInput;
+    type Input = IdInput<crate::ids::Contact>;
     type Output = ();
 
-    async fn run(ctx: Ctx, input: IdInput) -> ApiResult<Reply<()>> {
+    async fn run(ctx: Ctx, input: IdInput<crate::ids::Contact>) -> ApiResult<Reply<()>> {
         let ws = ctx.workspace();
         for _ in 0..ATTEMPTS {
             let item = load(&ctx.app, &input.id).await?;
@@ -570,26 +665,19 @@ fn delete_ops(item: &Item, ws: &str) -> ApiResult<Vec<TxOp>> {
     // count is told; which workspaces they are is theirs to know.
     let others = referencing_workspaces(item).into_iter().filter(|w| *w != ws).count();
     if others > 0 {
-        return Err(ApiError::conflict(
-            "contact_in_use",
-            format!("Events of {others} other workspace(s) reference this contact; it cannot be deleted."),
-        )
-        .with_details(json!({ "workspaces": others })));
+        return Err(in_use(others, "it cannot be deleted"));
     }
     let contact = records::contact_view(item)?;
     // The version guards against PATCHes; the reference counter against an event that names the
     // contact after the read (its mark does not bump the version).
-    let refs = match item.get(REF_SEQ) {
-        Some(v) => Condition::Equals(REF_SEQ.into(), v.clone()),
-        None => Condition::AttrAbsent(REF_SEQ.into()),
-    };
     let mut ops = vec![TxOp::Delete {
         key: keys::contact(&contact.id),
-        cond: Some(Condition::And(vec![Condition::VersionEquals(version_of(item)), refs])),
+        cond: Some(Condition::And(vec![Condition::VersionEquals(version_of(item)), no_new_references(item)])),
     }];
     if let Some(e) = &contact.email {
         ops.push(TxOp::Delete { key: keys::email_guard(e), cond: Some(guard_held_by(&contact.id)) });
     }
+    ops.push(TxOp::delete(keys::contact_note(ws, &contact.id)));
     ops.push(outbox::event("link_building.contact.deleted", Some(ws), json!(contact)));
     Ok(ops)
 }
@@ -642,7 +730,7 @@ mod tests {
         // Two other workspaces: refused, with their number and not their ids.
         mark(&ours, &c.id, "ws_b").await;
         mark(&ours, &c.id, "ws_c").await;
-        let id = IdInput { id: c.id.clone() };
+        let id = IdInput { id: crate::ids::Id::parse(&c.id).unwrap() };
         let err = Delete::run(ours.clone(), id).await.err().expect("refused");
         assert_eq!((err.status.as_u16(), err.code), (409, "contact_in_use"));
         assert_eq!(err.details, Some(json!({ "workspaces": 2 })));
@@ -651,7 +739,7 @@ mod tests {
 
         // For one of those workspaces, its own references do not count; ours and ws_c's do.
         let b = Ctx { workspace_id: Some("ws_b".into()), ..ours.clone() };
-        let err = Delete::run(b, IdInput { id: c.id.clone() }).await.err().expect("refused");
+        let err = Delete::run(b, IdInput { id: crate::ids::Id::parse(&c.id).unwrap() }).await.err().expect("refused");
         assert_eq!(err.details, Some(json!({ "workspaces": 2 })));
     }
 
@@ -674,7 +762,10 @@ mod tests {
             assert!(ours.app.store.get(&keys::contact(&c.id)).await.unwrap().is_some());
             assert!(ours.app.store.get(&keys::email_guard(&email)).await.unwrap().is_some(), "guard kept too");
             // Read again, the delete is refused for what it now sees.
-            let err = Delete::run(ours.clone(), IdInput { id: c.id }).await.err().expect("refused");
+            let err = Delete::run(ours.clone(), IdInput { id: crate::ids::Id::parse(&c.id).unwrap() })
+                .await
+                .err()
+                .expect("refused");
             assert_eq!(err.code, "contact_in_use");
         }
     }

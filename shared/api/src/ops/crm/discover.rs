@@ -28,7 +28,8 @@ pub const MAX_ACCOUNTS: usize = 25;
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct DiscoverInput {
     /// 1 to 25 account ids.
-    pub account_ids: Vec<String>,
+    #[schemars(length(min = 1, max = 25))]
+    pub account_ids: Vec<crate::ids::Id<crate::ids::Account>>,
     #[serde(default)]
     pub roles: Vec<String>,
     #[serde(default)]
@@ -52,7 +53,7 @@ impl Operation for Discover {
 
     async fn run(ctx: Ctx, input: DiscoverInput) -> ApiResult<Reply<Value>> {
         let mut ids: Vec<String> = Vec::new();
-        for id in input.account_ids {
+        for id in input.account_ids.into_iter().map(String::from) {
             if !ids.contains(&id) {
                 ids.push(id);
             }

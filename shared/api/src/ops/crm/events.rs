@@ -34,22 +34,44 @@ const MANUAL: &[EventType] = &[
     EventType::ContactResearch,
     EventType::StatusChanged,
 ];
+/// The types a client may record (the others are the system's).
+fn manual_types(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    let names: Vec<&str> = MANUAL.iter().map(|t| t.as_str()).collect();
+    schemars::json_schema!({ "type": "string", "enum": names })
+}
+
 /// How far in the future `occurredAt` may be (clock skew), in seconds.
 const FUTURE_SKEW_SECS: i64 = 300;
 const METADATA_MAX_BYTES: usize = 16 * 1024;
 
 #[derive(Debug, Deserialize, JsonSchema)]
+// What some types need in `metadata`, said in the schema too: STATUS_CHANGED its `to`, LINK_PLACED
+// the live link's `linkUrl`, EMAIL_RECEIVED a known `replyClass` if any.
+#[schemars(extend("allOf" = [
+    { "if": { "properties": { "type": { "const": "STATUS_CHANGED" } } },
+      "then": { "required": ["metadata"], "properties": { "metadata": { "type": "object", "required": ["to"],
+                "properties": { "to": { "enum": ["PROSPECTING", "APPROVED_TO_CONTACT", "QUEUED", "CONTACTED_BY_US", "CONTACTED_BY_OTHER_ORG", "ACTIVELY_ENGAGED", "LINK_PLACED", "NOT_INTERESTED", "INACTIVE"] } } } } } },
+    { "if": { "properties": { "type": { "const": "LINK_PLACED" } } },
+      "then": { "required": ["metadata"], "properties": { "metadata": { "type": "object", "required": ["linkUrl"],
+                "properties": { "linkUrl": { "type": "string", "pattern": crate::rules::HTTP_URL } } } } } },
+    { "if": { "properties": { "type": { "const": "EMAIL_RECEIVED" } } },
+      "then": { "properties": { "metadata": { "anyOf": [{ "type": "null" }, { "type": "object",
+                "properties": { "replyClass": { "enum": ["interested", "not_interested", "asks_price", "out_of_office", "unsubscribe", "bounce", "other"] } } }] } } } }
+]))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateInput {
-    pub relationship_id: String,
+    pub relationship_id: crate::ids::Id<crate::ids::Relationship>,
+    #[schemars(schema_with = "manual_types")]
     pub r#type: EventType,
-    pub contact_id: Option<String>,
+    pub contact_id: Option<crate::ids::Id<crate::ids::Contact>>,
     pub subject: Option<String>,
     pub content: Option<String>,
     /// Free-form object. LINK_PLACED needs `linkUrl`; STATUS_CHANGED needs `to`; EMAIL_RECEIVED
     /// may carry `replyClass` (an `out_of_office` reply changes no status).
+    #[schemars(with = "Option<serde_json::Map<String, Value>>")]
     pub metadata: Option<Value>,
     /// When it happened, for out-of-band events recorded later; now by default.
+    #[schemars(pattern(crate::rules::TIMESTAMP))]
     pub occurred_at: Option<String>,
 }
 
@@ -141,11 +163,7 @@ impl Operation for Create {
                 .await?
                 .ok_or_else(|| ApiError::not_found("contact_not_found", "contact", cid))?;
             if records::str_of(&contact, "accountId") != Some(rel.account_id()) {
-                return Err(ApiError::invalid_field(
-                    "contactId",
-                    "invalid_request",
-                    "the contact works at another account",
-                ));
+                return Err(super::send_email::contact_not_at_account(rel.account_id()));
             }
         }
         if input.r#type == EventType::StatusChanged {
@@ -156,7 +174,7 @@ impl Operation for Create {
         }
         let new = NewEvent {
             r#type: input.r#type,
-            contact_id: input.contact_id,
+            contact_id: input.contact_id.map(String::from),
             subject: text("subject", input.subject, 998)?,
             content: text("content", input.content, 100_000)?,
             metadata: metadata.map(Value::Object),
@@ -179,10 +197,10 @@ impl Operation for Get {
     const WORKSPACE: WorkspaceRule = WorkspaceRule::Required;
     const SUMMARY: &'static str = "Get one event (this workspace's, or an account-scoped one)";
     const TAG: &'static str = TAG_EVENTS;
-    type Input = IdInput;
+    type Input = IdInput<crate::ids::Event>;
     type Output = Event;
 
-    async fn run(ctx: Ctx, input: IdInput) -> ApiResult<Reply<Event>> {
+    async fn run(ctx: Ctx, input: IdInput<crate::ids::Event>) -> ApiResult<Reply<Event>> {
         check_id(IdKind::Event, "id", &input.id)?;
         let item = ctx.app.store.get(&keys::event(&input.id)).await?;
         let visible = item.as_ref().is_some_and(|i| {
@@ -200,21 +218,24 @@ impl Operation for Get {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ListInput {
-    pub relationship_id: Option<String>,
+    pub relationship_id: Option<crate::ids::Id<crate::ids::Relationship>>,
     /// With an agency key and no X-Workspace-Id: this partner's events across all the agency's
     /// workspaces, each carrying its `organizationId`.
-    pub account_id: Option<String>,
+    pub account_id: Option<crate::ids::Id<crate::ids::Account>>,
     /// Comma-separated event types.
     #[serde(default, deserialize_with = "lenient::opt_csv")]
-    #[schemars(with = "Option<String>")]
+    #[schemars(with = "Option<String>", pattern(r"^(NOTE_ADDED|CALL_SCHEDULED|EMAIL_RECEIVED|EMAIL_SENT|LINK_PLACED|REJECTED|CONTACT_RESEARCH|STATUS_CHANGED|EMAIL_BOUNCED|EMAIL_OPENED|SEND_BLOCKED|SEND_UNCERTAIN|PRICE_UPDATED|DO_NOT_CONTACT_SET|METRICS_REFRESHED)(,(NOTE_ADDED|CALL_SCHEDULED|EMAIL_RECEIVED|EMAIL_SENT|LINK_PLACED|REJECTED|CONTACT_RESEARCH|STATUS_CHANGED|EMAIL_BOUNCED|EMAIL_OPENED|SEND_BLOCKED|SEND_UNCERTAIN|PRICE_UPDATED|DO_NOT_CONTACT_SET|METRICS_REFRESHED))*$"))]
     pub r#type: Option<Vec<String>>,
     /// By `occurredAt`, inclusive (RFC 3339 or a date).
+    #[schemars(pattern(crate::rules::TIME))]
     pub since: Option<String>,
+    #[schemars(pattern(crate::rules::TIME))]
     pub until: Option<String>,
     /// `desc` (newest first, the default) or `asc`.
+    #[schemars(extend("enum" = ["asc", "desc"]))]
     pub order: Option<String>,
     #[serde(default, deserialize_with = "lenient::opt_u32")]
-    #[schemars(with = "Option<u32>")]
+    #[schemars(with = "Option<u32>", range(min = 1, max = 200))]
     pub limit: Option<u32>,
     pub cursor: Option<String>,
 }

@@ -40,6 +40,16 @@ pub fn time_param(field: &str, raw: &str) -> ApiResult<String> {
     })
 }
 
+/// Text that becomes (part of) a mail header, such as a subject or a sender's display name: one
+/// line without control characters, so it can neither break the header nor smuggle another in.
+pub fn header_text(field: &str, raw: Option<String>, max: usize) -> ApiResult<Option<String>> {
+    let value = text(field, raw, max)?;
+    if value.as_deref().is_some_and(|s| s.chars().any(char::is_control)) {
+        return Err(ApiError::invalid_field(field, "invalid_request", "must be one line without control characters"));
+    }
+    Ok(value)
+}
+
 /// Bounded free text: trimmed, empty is none, at most `max` characters.
 pub fn text(field: &str, raw: Option<String>, max: usize) -> ApiResult<Option<String>> {
     match raw {

@@ -6,7 +6,7 @@ use crate::context::Ctx;
 use crate::crm::keys;
 use crate::crm::listing::merged_page;
 use crate::crm::records::{self, obj, AccountRecord, RelationshipRecord};
-use crate::crm::write::{self, check_id, load_relationship, NewEvent, Ride};
+use crate::crm::write::{self, load_relationship, NewEvent, Ride};
 use crate::error::{ApiError, ApiResult};
 use crate::list::{self, ListResponse};
 use crate::{lenient, outbox};
@@ -46,19 +46,24 @@ fn url(field: &str, raw: Option<String>) -> ApiResult<Option<String>> {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(extend("oneOf" = [{ "required": ["accountId"], "properties": { "accountId": { "type": "string" } } }, { "required": ["domain"], "properties": { "domain": { "type": "string" } } }]))]
 pub struct CreateInput {
     /// The partner, by id…
-    pub account_id: Option<String>,
+    pub account_id: Option<crate::ids::Id<crate::ids::Account>>,
     /// …or by domain (a new domain creates its account).
+    #[schemars(pattern(crate::rules::DOMAIN))]
     pub domain: Option<String>,
     /// How the partner was found; MANUAL by default.
     pub source: Option<Source>,
+    #[schemars(with = "Option<serde_json::Map<String, Value>>")]
     pub source_details: Option<Value>,
     /// The starting stage; PROSPECTING by default.
     pub status: Option<PipelineStatus>,
     pub priority: Option<Priority>,
     pub raw_notes: Option<String>,
+    #[schemars(pattern(crate::rules::HTTP_URL))]
     pub target_blog_post: Option<String>,
+    #[schemars(pattern(crate::rules::HTTP_URL))]
     pub our_content: Option<String>,
 }
 
@@ -172,10 +177,10 @@ impl Operation for Get {
     const WORKSPACE: WorkspaceRule = WorkspaceRule::Required;
     const SUMMARY: &'static str = "Get one relationship";
     const TAG: &'static str = TAG_RELATIONSHIPS;
-    type Input = IdInput;
+    type Input = IdInput<crate::ids::Relationship>;
     type Output = Relationship;
 
-    async fn run(ctx: Ctx, input: IdInput) -> ApiResult<Reply<Relationship>> {
+    async fn run(ctx: Ctx, input: IdInput<crate::ids::Relationship>) -> ApiResult<Reply<Relationship>> {
         let rel = load_relationship(&ctx.app, ctx.workspace(), &input.id).await?;
         Ok(Reply::ok(view_of(&ctx, &rel).await?).with_version(rel.version()))
     }
@@ -186,20 +191,22 @@ impl Operation for Get {
 pub struct ListInput {
     /// Comma-separated pipeline statuses (as shown, so CONTACTED_BY_OTHER_ORG works too).
     #[serde(default, deserialize_with = "lenient::opt_csv")]
-    #[schemars(with = "Option<String>")]
+    #[schemars(with = "Option<String>", pattern(r"^(PROSPECTING|APPROVED_TO_CONTACT|QUEUED|CONTACTED_BY_US|CONTACTED_BY_OTHER_ORG|ACTIVELY_ENGAGED|LINK_PLACED|NOT_INTERESTED|INACTIVE)(,(PROSPECTING|APPROVED_TO_CONTACT|QUEUED|CONTACTED_BY_US|CONTACTED_BY_OTHER_ORG|ACTIVELY_ENGAGED|LINK_PLACED|NOT_INTERESTED|INACTIVE))*$"))]
     pub status: Option<Vec<String>>,
     pub priority: Option<Priority>,
-    pub account_id: Option<String>,
+    pub account_id: Option<crate::ids::Id<crate::ids::Account>>,
+    #[schemars(pattern(crate::rules::DOMAIN))]
     pub domain: Option<String>,
     pub source: Option<Source>,
     /// Only relationships whose last event is at or after this time (RFC 3339 or a date).
+    #[schemars(pattern(crate::rules::TIME))]
     pub since: Option<String>,
     /// Archived relationships are left out unless this is true.
     #[serde(default, deserialize_with = "lenient::opt_bool")]
     #[schemars(with = "Option<bool>")]
     pub include_archived: Option<bool>,
     #[serde(default, deserialize_with = "lenient::opt_u32")]
-    #[schemars(with = "Option<u32>")]
+    #[schemars(with = "Option<u32>", range(min = 1, max = 200))]
     pub limit: Option<u32>,
     pub cursor: Option<String>,
 }
@@ -247,10 +254,7 @@ impl Operation for List {
 
         // One partner: the workspace-account guard names the relationship directly.
         let one_account = match (&input.account_id, &input.domain) {
-            (Some(id), _) => {
-                check_id(IdKind::Account, "accountId", id)?;
-                Some(Some(id.clone()))
-            }
+            (Some(id), _) => Some(Some(id.to_string())),
             (None, Some(d)) => {
                 let domain = write::normalize("domain", d)?;
                 Some(write::account_by_domain(&ctx.app, &domain).await?.map(|a| a.id().to_owned()))
@@ -348,7 +352,7 @@ fn stored_statuses(wanted: &[PipelineStatus]) -> Vec<PipelineStatus> {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PatchInput {
-    pub id: String,
+    pub id: crate::ids::Id<crate::ids::Relationship>,
     /// A manual status change, recorded as a STATUS_CHANGED event in the same transaction.
     pub status: Option<PipelineStatus>,
     #[serde(default, deserialize_with = "crate::lenient::nullable")]
@@ -359,9 +363,11 @@ pub struct PatchInput {
     pub raw_notes: Option<Option<String>>,
     #[serde(default, deserialize_with = "crate::lenient::nullable")]
     #[schemars(with = "Option<String>")]
+    #[schemars(pattern(crate::rules::HTTP_URL))]
     pub target_blog_post: Option<Option<String>>,
     #[serde(default, deserialize_with = "crate::lenient::nullable")]
     #[schemars(with = "Option<String>")]
+    #[schemars(pattern(crate::rules::HTTP_URL))]
     pub our_content: Option<Option<String>>,
     /// `false` restores an archived relationship.
     pub archived: Option<bool>,
@@ -394,72 +400,86 @@ impl Operation for Patch {
         if let Some(u) = input.our_content {
             set.push(("ourContent".into(), json!(url("ourContent", u)?)));
         }
-        let rel = load_relationship(&ctx.app, &ws, &input.id).await?;
-        if let Some(a) = input.archived {
-            if a != rel.archived() {
-                set.push(("archived".into(), json!(a)));
-                set.push(("archivedAt".into(), if a { json!(time::now_string()) } else { Value::Null }));
+        let mut rel = load_relationship(&ctx.app, &ws, &input.id).await?;
+        if let Some(to) = input.status.filter(|s| *s != rel.status()) {
+            let mut set = set.clone();
+            archive_change(&mut set, input.archived, &rel);
+            // The change is an event: it goes through the same path as every other event.
+            let event = NewEvent {
+                r#type: EventType::StatusChanged,
+                contact_id: None,
+                subject: None,
+                content: None,
+                metadata: Some(
+                    json!({ "from": rel.status(), "to": to, "keyId": ctx.caller.key_id, "source": "manual" }),
+                ),
+                occurred_at: None,
+            };
+            let guard_set = input.archived.map(|a| vec![("archived".to_owned(), json!(a))]).unwrap_or_default();
+            let ride = Ride { set, guard_set, if_version: ctx.if_match, ops: None };
+            match write::record_event(&ctx.app, &ctx.caller.agency_id, &ws, &input.id, event, ride, Some(rel)).await {
+                Ok(_) => {
+                    let rel = load_relationship(&ctx.app, &ws, &input.id).await?;
+                    let version = rel.version();
+                    return Ok(Reply::ok(view_of(&ctx, &rel).await?).with_version(version));
+                }
+                // A concurrent change got there first: the status is what was asked for, and
+                // nothing is logged twice. The other fields are still this request's to set.
+                Err(e) if e.code == write::STATUS_UNCHANGED => {
+                    rel = load_relationship(&ctx.app, &ws, &input.id).await?
+                }
+                Err(e) => return Err(e),
             }
         }
-        let status_change = input.status.filter(|s| *s != rel.status());
-        let rel = match status_change {
-            Some(to) => {
-                // The change is an event: it goes through the same path as every other event.
-                let event = NewEvent {
-                    r#type: EventType::StatusChanged,
-                    contact_id: None,
-                    subject: None,
-                    content: None,
-                    metadata: Some(
-                        json!({ "from": rel.status(), "to": to, "keyId": ctx.caller.key_id, "source": "manual" }),
-                    ),
-                    occurred_at: None,
-                };
-                let guard_set = input.archived.map(|a| vec![("archived".to_owned(), json!(a))]).unwrap_or_default();
-                let ride = Ride { set: set.clone(), guard_set, if_version: ctx.if_match, ops: None };
-                write::record_event(&ctx.app, &ctx.caller.agency_id, &ws, &input.id, event, ride, Some(rel)).await?;
-                load_relationship(&ctx.app, &ws, &input.id).await?
+        archive_change(&mut set, input.archived, &rel);
+        let rel = if set.is_empty() {
+            rel
+        } else {
+            // Only the fields sent are set, so without If-Match a concurrent writer (an event
+            // changing the status, say) loses nothing and need not make this request fail.
+            let guard = match ctx.if_match {
+                Some(v) if v != rel.version() => return Err(ApiError::precondition_failed(rel.version())),
+                Some(v) => Condition::VersionEquals(v),
+                None => Condition::Exists,
+            };
+            let mut update = Update::new().set("updatedAt", time::now_string()).add("version", 1);
+            for (k, v) in &set {
+                update = update.set(k.clone(), v.clone());
             }
-            None if set.is_empty() => rel,
-            None => {
-                // Only the fields sent are set, so without If-Match a concurrent writer (an event
-                // changing the status, say) loses nothing and need not make this request fail.
-                let guard = match ctx.if_match {
-                    Some(v) if v != rel.version() => return Err(ApiError::precondition_failed(rel.version())),
-                    Some(v) => Condition::VersionEquals(v),
-                    None => Condition::Exists,
-                };
-                let mut update = Update::new().set("updatedAt", time::now_string()).add("version", 1);
-                for (k, v) in &set {
-                    update = update.set(k.clone(), v.clone());
-                }
-                let mut ops = vec![TxOp::update_if(keys::relationship(&input.id), update, guard)];
-                if let Some(a) = input.archived {
-                    ops.push(TxOp::update_if(
-                        keys::workspace_account(&ws, rel.account_id()),
-                        Update::new().set("archived", a),
-                        Condition::Exists,
-                    ));
-                }
-                ops.push(outbox::event(
-                    "link_building.relationship.updated",
-                    Some(&ws),
-                    json!({ "relationshipId": input.id }),
+            let mut ops = vec![TxOp::update_if(keys::relationship(&input.id), update, guard)];
+            if let Some(a) = input.archived {
+                ops.push(TxOp::update_if(
+                    keys::workspace_account(&ws, rel.account_id()),
+                    Update::new().set("archived", a),
+                    Condition::Exists,
                 ));
-                match ctx.app.store.transact(ops).await {
-                    Ok(()) => {}
-                    // Only If-Match can fail here: the version moved on since the client read it.
-                    Err(StoreError::ConditionFailed { .. }) => {
-                        let now = load_relationship(&ctx.app, &ws, &input.id).await?;
-                        return Err(ApiError::precondition_failed(now.version()));
-                    }
-                    Err(e) => return Err(e.into()),
-                }
-                load_relationship(&ctx.app, &ws, &input.id).await?
             }
+            ops.push(outbox::event(
+                "link_building.relationship.updated",
+                Some(&ws),
+                json!({ "relationshipId": input.id }),
+            ));
+            match ctx.app.store.transact(ops).await {
+                Ok(()) => {}
+                // Only If-Match can fail here: the version moved on since the client read it.
+                Err(StoreError::ConditionFailed { .. }) => {
+                    let now = load_relationship(&ctx.app, &ws, &input.id).await?;
+                    return Err(ApiError::precondition_failed(now.version()));
+                }
+                Err(e) => return Err(e.into()),
+            }
+            load_relationship(&ctx.app, &ws, &input.id).await?
         };
         let version = rel.version();
         Ok(Reply::ok(view_of(&ctx, &rel).await?).with_version(version))
+    }
+}
+
+/// Adds the archive flag's change to `set` when it differs from the relationship as read.
+fn archive_change(set: &mut Vec<(String, Value)>, archived: Option<bool>, rel: &RelationshipRecord) {
+    if let Some(a) = archived.filter(|a| *a != rel.archived()) {
+        set.push(("archived".into(), json!(a)));
+        set.push(("archivedAt".into(), if a { json!(time::now_string()) } else { Value::Null }));
     }
 }
 
@@ -472,10 +492,10 @@ impl Operation for Archive {
     const WORKSPACE: WorkspaceRule = WorkspaceRule::Required;
     const SUMMARY: &'static str = "Archive a relationship (its events remain)";
     const TAG: &'static str = TAG_RELATIONSHIPS;
-    type Input = IdInput;
+    type Input = IdInput<crate::ids::Relationship>;
     type Output = ();
 
-    async fn run(ctx: Ctx, input: IdInput) -> ApiResult<Reply<()>> {
+    async fn run(ctx: Ctx, input: IdInput<crate::ids::Relationship>) -> ApiResult<Reply<()>> {
         let ws = ctx.workspace().to_owned();
         let rel = load_relationship(&ctx.app, &ws, &input.id).await?;
         if rel.archived() {

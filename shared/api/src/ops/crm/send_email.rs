@@ -35,15 +35,15 @@ pub const MAX_JOB_DELAY: Duration = Duration::from_secs(15 * 60);
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SendInput {
     /// The relationship id (path).
-    pub id: String,
-    pub contact_id: String,
+    pub id: crate::ids::Id<crate::ids::Relationship>,
+    pub contact_id: crate::ids::Id<crate::ids::Contact>,
     pub subject: String,
     /// Plain text.
     pub body: String,
     /// RFC 3339; now when absent.
     pub schedule_at: Option<String>,
     /// The workspace's first active mailbox when absent.
-    pub mailbox_id: Option<String>,
+    pub mailbox_id: Option<crate::ids::Id<crate::ids::SendingMailbox>>,
 }
 
 /// The job for an invocation, committed in the same transaction. Sends scheduled later than the
@@ -67,6 +67,16 @@ pub fn job_op(invocation: &str, schedule_at: Option<&str>) -> ApiResult<TxOp> {
     })
 }
 
+/// A contact named for a relationship whose partner it does not work at.
+pub fn contact_not_at_account(account: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "contact_not_at_account",
+        "The contact works at another account than the relationship's partner.",
+    )
+    .with_details(json!({ "accountId": account }))
+}
+
 pub struct SendEmail;
 impl Operation for SendEmail {
     const NAME: &'static str = "link_building.crm.relationship.send_email";
@@ -85,30 +95,33 @@ impl Operation for SendEmail {
     async fn run(ctx: Ctx, input: SendInput) -> ApiResult<Reply<Value>> {
         let ws = ctx.workspace().to_owned();
         let rel = write::load_relationship(&ctx.app, &ws, &input.id).await?;
-        let subject = super::text("subject", Some(input.subject), 998)?
+        let subject = super::header_text("subject", Some(input.subject), 998)?
             .ok_or_else(|| ApiError::invalid_field("subject", "invalid_request", "is required"))?;
-        if subject.contains(['\r', '\n']) {
-            return Err(ApiError::invalid_field("subject", "invalid_request", "must be one line"));
-        }
         let body = super::text("body", Some(input.body), 100_000)?
             .ok_or_else(|| ApiError::invalid_field("body", "invalid_request", "is required"))?;
         if let Some(s) = &input.schedule_at {
             super::time_param("scheduleAt", s)?;
         }
-        let not_contact =
-            || ApiError::invalid_field("contactId", "contact_not_found", "no such contact on this account");
+        let not_contact = || ApiError::not_found("contact_not_found", "contact", &input.contact_id);
         let contact_item = ctx.app.store.get(&keys::contact(&input.contact_id)).await?.ok_or_else(not_contact)?;
         let contact = records::contact_view(&contact_item)?;
         if contact.account_id != rel.account_id() {
-            return Err(not_contact());
+            return Err(contact_not_at_account(rel.account_id()));
         }
-        let to = contact
-            .email
-            .clone()
-            .ok_or_else(|| ApiError::invalid_field("contactId", "contact_without_email", "the contact has no email"))?;
+        let to = contact.email.clone().ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "contact_without_email",
+                "The contact has no email address.",
+            )
+        })?;
         let mailbox = match &input.mailbox_id {
             Some(id) if id == crate::platform_mailbox::ID => crate::platform_mailbox::item().ok_or_else(|| {
-                ApiError::invalid_field("mailboxId", "mailbox_not_found", "the platform mailbox is not configured")
+                ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "platform_mailbox_unavailable",
+                    "This server has no platform mailbox configured.",
+                )
             })?,
             Some(id) => ctx
                 .app
@@ -116,9 +129,7 @@ impl Operation for SendEmail {
                 .get(&Key::new(format!("WS#{ws}#MBXS"), id.as_str()))
                 .await?
                 .filter(|m| m.get("active").and_then(Value::as_bool).unwrap_or(true))
-                .ok_or_else(|| {
-                    ApiError::invalid_field("mailboxId", "mailbox_not_found", "no active mailbox with this id")
-                })?,
+                .ok_or_else(|| ApiError::not_found("mailbox_not_found", "active mailbox", id))?,
             None => {
                 let page = ctx.app.store.query(Query::partition(format!("WS#{ws}#MBXS")).limit(100)).await?;
                 page.items
@@ -166,8 +177,13 @@ impl Operation for SendEmail {
         let view = inv::view(&item);
         ops.insert(0, TxOp::put_if(item, Condition::NotExists));
         ops.extend(credits::reserve(&pool, &ws, SKILL, &id, COST_MILLI));
+        // The workspace now relies on this contact's address: from here on no other workspace may
+        // change who the contact is (`contact_in_use`), and the send goes only to `to`.
+        let mark = ops.len();
+        ops.push(TxOp::update_if(keys::contact(&contact.id), write::contact_ref_mark(&ws), Condition::Exists));
         match ctx.app.store.transact(ops).await {
             Ok(()) => {}
+            Err(StoreError::ConditionFailed { op: Some(i) }) if i == mark => return Err(not_contact()),
             Err(StoreError::ConditionFailed { .. }) => {
                 return Err(credits::insufficient(&ctx.app.store, &pool, SKILL, COST_MILLI).await)
             }

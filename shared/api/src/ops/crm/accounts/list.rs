@@ -25,22 +25,24 @@ pub const MAX_DR: u32 = 100;
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ListInput {
     /// Exactly this domain, normalised as stored (`https://www.Example.com/x` finds `example.com`).
+    #[schemars(pattern(crate::rules::DOMAIN))]
     pub domain: Option<String>,
     /// Domains that START with this text: a prefix match on the normalised domain (`eng` finds
     /// `engineering-blog.com`, not `blog-engineering.com`), in domain order. A scheme and a
     /// leading `www.` are ignored.
+    #[schemars(pattern(r"^[A-Za-z0-9.-]{1,200}$"))]
     pub domain_contains: Option<String>,
     /// Lowest domain rating (0–100). Either bound keeps only accounts with a known rating.
     #[serde(default, rename = "minDR", deserialize_with = "lenient::opt_u32")]
-    #[schemars(with = "Option<u32>")]
+    #[schemars(with = "Option<u32>", range(max = 100))]
     pub min_dr: Option<u32>,
     /// Highest domain rating (0–100).
     #[serde(default, rename = "maxDR", deserialize_with = "lenient::opt_u32")]
-    #[schemars(with = "Option<u32>")]
+    #[schemars(with = "Option<u32>", range(max = 100))]
     pub max_dr: Option<u32>,
     /// `systemContactStatus` values, comma-separated (`NEVER_CONTACTED,IN_DISCUSSION`).
     #[serde(default, deserialize_with = "lenient::opt_csv")]
-    #[schemars(with = "Option<String>")]
+    #[schemars(with = "Option<String>", pattern(r"^(NEVER_CONTACTED|CONTACTED|IN_DISCUSSION|RATE_ESTABLISHED|COOLING_OFF|DO_NOT_CONTACT)(,(NEVER_CONTACTED|CONTACTED|IN_DISCUSSION|RATE_ESTABLISHED|COOLING_OFF|DO_NOT_CONTACT))*$"))]
     pub status: Option<Vec<String>>,
     /// `true`: only accounts this workspace has a relationship with (an archived one counts);
     /// `false`: only the others.
@@ -48,7 +50,7 @@ pub struct ListInput {
     #[schemars(with = "Option<bool>")]
     pub has_relationship: Option<bool>,
     #[serde(default, deserialize_with = "lenient::opt_u32")]
-    #[schemars(with = "Option<u32>")]
+    #[schemars(with = "Option<u32>", range(min = 1, max = 200))]
     pub limit: Option<u32>,
     pub cursor: Option<String>,
 }
@@ -73,15 +75,13 @@ impl Operation for List {
         let limit = list::limit(input.limit)?;
         let statuses = statuses(input.status.as_deref())?;
         let dr = dr_range(input.min_dr, input.max_dr)?;
+        // A rating range with nothing in it (minDR above maxDR) holds no account.
+        if dr.is_some_and(|(lo, hi)| lo > hi) {
+            return Ok(Reply::ok(ListResponse { data: vec![], next_cursor: None, total: None }));
+        }
         let (items, next_cursor) = match (&input.domain, &input.domain_contains) {
-            (Some(_), Some(_)) => {
-                return Err(ApiError::invalid_field(
-                    "domainContains",
-                    "invalid_request",
-                    "give domain or domainContains, not both",
-                ))
-            }
-            (Some(domain), None) => {
+            // Both: the one account of the domain, if its domain starts as asked (filters combine).
+            (Some(domain), contains) => {
                 if input.cursor.is_some() {
                     // A domain names one account: there is never a next page to continue.
                     return Err(ApiError::invalid_field(
@@ -91,7 +91,11 @@ impl Operation for List {
                     ));
                 }
                 let domain = write::normalize("domain", domain)?;
-                let found = write::account_by_domain(&ctx.app, &domain).await?;
+                let prefix = contains.as_deref().map(domain_prefix).transpose()?;
+                let found = match prefix {
+                    Some(p) if !domain.starts_with(&p) => None,
+                    _ => write::account_by_domain(&ctx.app, &domain).await?,
+                };
                 (found.into_iter().map(|a| a.0).collect(), None)
             }
             (None, Some(raw)) => {
@@ -184,11 +188,7 @@ fn dr_range(min: Option<u32>, max: Option<u32>) -> ApiResult<Option<(u32, u32)>>
     if min.is_none() && max.is_none() {
         return Ok(None);
     }
-    let (lo, hi) = (min.unwrap_or(0), max.unwrap_or(MAX_DR));
-    if lo > hi {
-        return Err(ApiError::invalid_field("minDR", "invalid_request", "must not be above maxDR"));
-    }
-    Ok(Some((lo, hi)))
+    Ok(Some((min.unwrap_or(0), max.unwrap_or(MAX_DR))))
 }
 
 fn in_range(item: &Item, dr: Option<(u32, u32)>) -> bool {
@@ -238,7 +238,7 @@ mod tests {
         assert_eq!(dr_range(None, None).unwrap(), None);
         assert_eq!(dr_range(Some(40), None).unwrap(), Some((40, 100)));
         assert_eq!(dr_range(None, Some(30)).unwrap(), Some((0, 30)));
-        assert!(dr_range(Some(50), Some(40)).is_err());
+        assert_eq!(dr_range(Some(50), Some(40)).unwrap(), Some((50, 40)), "an empty range: the list answers none");
         assert!(dr_range(Some(101), None).is_err());
         // The sort-key range keeps exactly the bounds' ratings and never the unrated.
         let sk = SortKey::Between(format!("{:03}", 40), format!("{:03}~", 62));

@@ -48,10 +48,10 @@ impl Operation for Get {
     const WORKSPACE: WorkspaceRule = WorkspaceRule::Required;
     const SUMMARY: &'static str = "Get an account with this workspace's relationship, its contacts and recent events";
     const TAG: &'static str = TAG_ACCOUNTS;
-    type Input = IdInput;
+    type Input = IdInput<crate::ids::Account>;
     type Output = AccountDetail;
 
-    async fn run(ctx: Ctx, input: IdInput) -> ApiResult<Reply<AccountDetail>> {
+    async fn run(ctx: Ctx, input: IdInput<crate::ids::Account>) -> ApiResult<Reply<AccountDetail>> {
         let ws = ctx.workspace();
         let policy = CoolingPolicy::from_env();
         let record = write::load_account(&ctx.app, &input.id).await?;
@@ -67,10 +67,12 @@ impl Operation for Get {
             async { events.await.map_err(Into::into) },
             relationship
         )?;
+        let contacts = contacts.items.iter().map(contact_view).collect::<ApiResult<Vec<_>>>()?;
+        let contacts = crate::ops::crm::contacts::with_notes(&ctx.app, ws, contacts).await?;
         let detail = AccountDetail {
             account: record.view(policy)?,
             relationship_in_this_workspace: relationship.pop().flatten(),
-            contacts: contacts.items.iter().map(contact_view).collect::<ApiResult<_>>()?,
+            contacts,
             recent_events: events.items.iter().map(event_view).collect::<ApiResult<_>>()?,
         };
         Ok(Reply::ok(detail).with_version(record.version()))
@@ -80,9 +82,9 @@ impl Operation for Get {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HistoryInput {
-    pub id: String,
+    pub id: crate::ids::Id<crate::ids::Account>,
     #[serde(default, deserialize_with = "lenient::opt_u32")]
-    #[schemars(with = "Option<u32>")]
+    #[schemars(with = "Option<u32>", range(min = 1, max = 200))]
     pub limit: Option<u32>,
     pub cursor: Option<String>,
 }

@@ -37,18 +37,18 @@ const DNC_ATTEMPTS: usize = 5;
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PatchFields {
-    pub id: String,
+    pub id: crate::ids::Id<crate::ids::Account>,
     /// Shared notes about the partner (every workspace reads them); null clears them.
     #[serde(default, deserialize_with = "crate::lenient::nullable")]
     #[schemars(with = "Option<String>")]
     pub raw_notes: Option<Option<String>>,
     /// USD per link insertion, a whole non-negative number; null clears it.
     #[serde(default, deserialize_with = "crate::lenient::nullable")]
-    #[schemars(with = "Option<u32>")]
+    #[schemars(with = "Option<u32>", range(max = 10_000_000))]
     pub price_link_insertion: Option<Option<i64>>,
     /// USD per guest post, a whole non-negative number; null clears it.
     #[serde(default, deserialize_with = "crate::lenient::nullable")]
-    #[schemars(with = "Option<u32>")]
+    #[schemars(with = "Option<u32>", range(max = 10_000_000))]
     pub price_guest_post: Option<Option<i64>>,
     /// What the prices cover, e.g. "Asking $450 for editorial insertions in 2026".
     #[serde(default, deserialize_with = "crate::lenient::nullable")]
@@ -195,8 +195,9 @@ fn applied(mut record: AccountRecord, update: &Update) -> ApiResult<AccountRecor
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DoNotContactInput {
-    pub id: String,
+    pub id: crate::ids::Id<crate::ids::Account>,
     /// Why nobody may contact the partner (1 to 2000 characters), e.g. "Asked to be removed".
+    #[schemars(length(max = 2000), pattern(crate::rules::NOT_BLANK))]
     pub reason: String,
 }
 
