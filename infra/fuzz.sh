@@ -38,7 +38,8 @@ export SCHEMATHESIS_HOOKS="$ROOT/infra/fuzz_hooks.py" WORKSPACE="${WORKSPACE:-}"
 # budget is gone, so every run would take all of it. `timeout` is only the safety net; SIGINT
 # lets schemathesis stop cleanly and still write its report. Stateful is left out: the document
 # has no links, and inferred ones make the run's length depend on what the server returns.
-# A fixed seed makes a red run reproducible with the same command.
+# A fixed seed makes a red run reproducible with the same command. One worker: with two,
+# hypothesis's source introspection (run from both threads) has failed with an internal error.
 set +e
 timeout --signal=INT --kill-after=30 "${FUZZ_WALL_SECONDS:-360}" \
   .venv-fuzz/bin/schemathesis --config-file infra/schemathesis.toml run "${BASE_URL%/}/openapi.json" \
@@ -47,7 +48,7 @@ timeout --signal=INT --kill-after=30 "${FUZZ_WALL_SECONDS:-360}" \
   --phases examples,coverage,fuzzing \
   --max-examples "${FUZZ_MAX_EXAMPLES:-25}" \
   --seed "${FUZZ_SEED:-1}" \
-  --workers "${FUZZ_WORKERS:-2}" \
+  --workers "${FUZZ_WORKERS:-1}" \
   --continue-on-failure \
   --request-timeout 10 \
   --wait-for-schema 30 \

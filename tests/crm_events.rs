@@ -93,6 +93,8 @@ on_both_backends!(filters_order_and_pages, |env| {
         ["14", "13", "12"]
     );
     assert_eq!(days(&get("since=2026-05-15".to_owned()).await), ["16", "15"], "the workspace's whole log");
+    let empty: [&str; 0] = [];
+    assert_eq!(days(&get(format!("relationshipId={rel}&since=2026-05-14&until=2026-05-12")).await), empty);
     // Pages: 3 + 3 + 1, nothing twice.
     let mut seen = Vec::new();
     let mut cursor = String::new();

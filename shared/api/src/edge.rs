@@ -82,11 +82,13 @@ fn replacement(head: &[u8]) -> Option<Vec<u8>> {
     let (code_name, message) = match code {
         414 => ("uri_too_long", "The URL is too long."),
         431 => ("headers_too_large", "The request's headers are too large."),
-        _ => (
+        408 => ("request_timeout", "The request was not received in time."),
+        400 => (
             "invalid_request",
             "The request could not be read as HTTP: the URL must be ASCII (percent-encode anything else) \
              and header values must not contain control characters.",
         ),
+        _ => ("http_error", "The request could not be served."),
     };
     let request_id = linkcrm_domain::new_id(IdKind::Request);
     let body = ApiError::new(status, code_name, message).body(&request_id).to_string();

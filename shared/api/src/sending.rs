@@ -187,13 +187,6 @@ pub async fn handle(app: &App, mailer: &dyn Mailer, job: &Job, receive_count: u3
                 return finish(app, &item, inv::FAILED, 0, Value::Null, p).await;
             }
         };
-        let verdict = match check_policy(app, &ctx.policy_input()).await {
-            Ok(v) => v,
-            Err(e) => return Err(retry(job, &e.message)),
-        };
-        if !verdict.reasons.is_empty() {
-            return blocked(app, job, &item, &ctx, verdict.reasons).await;
-        }
         // Approved for one address, sent only there: a contact whose email changed since (another
         // workspace's edit, a typo fixed) needs a new decision, not a silent redirect.
         if let Some(current) = &ctx.current_email {
@@ -201,6 +194,13 @@ pub async fn handle(app: &App, mailer: &dyn Mailer, job: &Job, receive_count: u3
                 "message": "The contact's email changed after this send was requested; request it again to approve the new address",
                 "approvedTo": ctx.to, "currentEmail": current });
             return blocked(app, job, &item, &ctx, vec![reason]).await;
+        }
+        let verdict = match check_policy(app, &ctx.policy_input()).await {
+            Ok(v) => v,
+            Err(e) => return Err(retry(job, &e.message)),
+        };
+        if !verdict.reasons.is_empty() {
+            return blocked(app, job, &item, &ctx, verdict.reasons).await;
         }
         let message_id =
             linkcrm_mail::new_message_id(ctx.from_address.rsplit_once('@').map(|(_, d)| d).unwrap_or("linkcrm"));

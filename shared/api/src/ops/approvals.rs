@@ -189,8 +189,10 @@ pub struct ApproveInput {
     /// The invocation id (path).
     pub id: crate::ids::Id<crate::ids::Invocation>,
     /// Replaces the subject before sending.
+    #[schemars(length(max = 998), pattern(crate::rules::ONE_LINE))]
     pub subject: Option<String>,
     /// Replaces the body before sending.
+    #[schemars(length(max = 100000))]
     pub body: Option<String>,
 }
 
@@ -285,6 +287,7 @@ impl Operation for Approve {
 pub struct RejectInput {
     /// The invocation id (path).
     pub id: crate::ids::Id<crate::ids::Invocation>,
+    #[schemars(length(max = 2000))]
     pub reason: Option<String>,
 }
 

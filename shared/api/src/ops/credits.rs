@@ -32,6 +32,7 @@ pub struct GrantInput {
     #[schemars(extend("exclusiveMinimum" = 0, "maximum" = 1_000_000_000, "multipleOf" = 0.001))]
     pub credits: f64,
     /// Why, for the ledger (an invoice number, a trial, …).
+    #[schemars(length(max = 500))]
     pub reason: Option<String>,
 }
 

@@ -478,7 +478,6 @@ impl Operation for List {
         let limit = list::limit(input.limit)?;
         let mut filters = Vec::new();
         if let Some(r) = &input.relationship_id {
-            check_id(IdKind::Relationship, "relationshipId", r)?;
             filters.push(Condition::Equals("relationshipId".into(), json!(r)));
         }
         if let Some(m) = input.matched {

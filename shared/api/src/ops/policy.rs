@@ -44,8 +44,10 @@ pub struct ValidateInput {
     #[schemars(pattern(crate::rules::EMAIL))]
     pub sender_email: String,
     /// Enables the duplicate check: with `body` exactly as a send does it, alone as a note.
+    #[schemars(length(max = 998), pattern(crate::rules::ONE_LINE))]
     pub subject: Option<String>,
     /// With `subject`, checks "the same message within 24 hours" for a known contact.
+    #[schemars(length(max = 100000))]
     pub body: Option<String>,
 }
 

@@ -26,6 +26,7 @@ pub struct AddInput {
     /// …or a whole domain.
     #[schemars(pattern(crate::rules::DOMAIN))]
     pub domain: Option<String>,
+    #[schemars(length(max = 1000))]
     pub reason: Option<String>,
 }
 

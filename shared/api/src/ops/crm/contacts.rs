@@ -206,24 +206,31 @@ pub struct CreateInput {
     #[schemars(pattern(crate::rules::DOMAIN))]
     pub domain: Option<String>,
     /// At most 200 characters.
+    #[schemars(length(max = 200))]
     pub first_name: Option<String>,
     /// At most 200 characters.
+    #[schemars(length(max = 200))]
     pub last_name: Option<String>,
     /// Unique platform-wide: a second contact with the same email is refused with 409.
     #[schemars(pattern(crate::rules::EMAIL))]
     pub email: Option<String>,
     /// At most 200 characters, e.g. "Senior Editor".
+    #[schemars(length(max = 200))]
     pub position: Option<String>,
     /// At most 200 characters, e.g. "manager".
+    #[schemars(length(max = 200))]
     pub seniority: Option<String>,
     /// An http(s) URL, at most 2,000 characters.
     #[schemars(pattern(crate::rules::HTTP_URL))]
     pub linkedin_url: Option<String>,
     /// At most 200 characters, e.g. "@marolafsson".
+    #[schemars(length(max = 200))]
     pub twitter_handle: Option<String>,
     /// At most 10,000 characters.
+    #[schemars(length(max = 10000))]
     pub notes: Option<String>,
     /// At most 200 characters.
+    #[schemars(length(max = 200))]
     pub apollo_person_id: Option<String>,
 }
 
@@ -380,9 +387,6 @@ impl Operation for List {
 
     async fn run(ctx: Ctx, input: ListInput) -> ApiResult<Reply<ListResponse<Contact>>> {
         let limit = list::limit(input.limit)?;
-        if let Some(a) = &input.account_id {
-            check_id(IdKind::Account, "accountId", a)?;
-        }
         let ws = ctx.workspace();
 
         if let Some(raw) = input.email {
@@ -452,9 +456,11 @@ pub struct UpdateInput {
     /// Null clears it.
     #[serde(default, deserialize_with = "crate::lenient::nullable")]
     #[schemars(with = "Option<String>")]
+    #[schemars(length(max = 200))]
     pub first_name: Option<Option<String>>,
     #[serde(default, deserialize_with = "crate::lenient::nullable")]
     #[schemars(with = "Option<String>")]
+    #[schemars(length(max = 200))]
     pub last_name: Option<Option<String>>,
     /// Moves the contact to this email (409 `contact_exists` if another contact has it), freeing
     /// the old one. Null clears it.
@@ -464,9 +470,11 @@ pub struct UpdateInput {
     pub email: Option<Option<String>>,
     #[serde(default, deserialize_with = "crate::lenient::nullable")]
     #[schemars(with = "Option<String>")]
+    #[schemars(length(max = 200))]
     pub position: Option<Option<String>>,
     #[serde(default, deserialize_with = "crate::lenient::nullable")]
     #[schemars(with = "Option<String>")]
+    #[schemars(length(max = 200))]
     pub seniority: Option<Option<String>>,
     #[serde(default, deserialize_with = "crate::lenient::nullable")]
     #[schemars(with = "Option<String>")]
@@ -474,12 +482,15 @@ pub struct UpdateInput {
     pub linkedin_url: Option<Option<String>>,
     #[serde(default, deserialize_with = "crate::lenient::nullable")]
     #[schemars(with = "Option<String>")]
+    #[schemars(length(max = 200))]
     pub twitter_handle: Option<Option<String>>,
     #[serde(default, deserialize_with = "crate::lenient::nullable")]
     #[schemars(with = "Option<String>")]
+    #[schemars(length(max = 10000))]
     pub notes: Option<Option<String>>,
     #[serde(default, deserialize_with = "crate::lenient::nullable")]
     #[schemars(with = "Option<String>")]
+    #[schemars(length(max = 200))]
     pub apollo_person_id: Option<Option<String>>,
 }
 

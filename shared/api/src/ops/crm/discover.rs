@@ -31,8 +31,10 @@ pub struct DiscoverInput {
     #[schemars(length(min = 1, max = 25))]
     pub account_ids: Vec<crate::ids::Id<crate::ids::Account>>,
     #[serde(default)]
+    #[schemars(length(max = 50), extend("items" = { "type": "string", "maxLength": 200 }))]
     pub roles: Vec<String>,
     #[serde(default)]
+    #[schemars(length(max = 50), extend("items" = { "type": "string", "maxLength": 200 }))]
     pub seniority: Vec<String>,
 }
 

@@ -5,14 +5,14 @@ use crate::catalogue::{OpSpec, Operation, Reply, WorkspaceRule};
 use crate::context::Ctx;
 use crate::crm::keys;
 use crate::crm::records::{self, event_view};
-use crate::crm::write::{self, check_id, load_relationship, NewEvent, Ride};
+use crate::crm::write::{self, load_relationship, NewEvent, Ride};
 use crate::error::{ApiError, ApiResult};
 use crate::lenient;
 use crate::list::{self, ListResponse};
 use axum::http::Method;
 use linkcrm_domain::crm::Event;
 use linkcrm_domain::enums::{EventType, PipelineStatus, ReplyClass};
-use linkcrm_domain::{time, IdKind};
+use linkcrm_domain::time;
 use linkcrm_storage::{Condition, Index, Query, SortKey};
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -64,7 +64,9 @@ pub struct CreateInput {
     #[schemars(schema_with = "manual_types")]
     pub r#type: EventType,
     pub contact_id: Option<crate::ids::Id<crate::ids::Contact>>,
+    #[schemars(length(max = 998))]
     pub subject: Option<String>,
+    #[schemars(length(max = 100000))]
     pub content: Option<String>,
     /// Free-form object. LINK_PLACED needs `linkUrl`; STATUS_CHANGED needs `to`; EMAIL_RECEIVED
     /// may carry `replyClass` (an `out_of_office` reply changes no status).
@@ -96,7 +98,6 @@ impl Operation for Create {
                 format!("{} events are recorded by the system, not by hand", input.r#type),
             ));
         }
-        check_id(IdKind::Relationship, "relationshipId", &input.relationship_id)?;
         let mut metadata = match input.metadata {
             None | Some(Value::Null) => None,
             Some(Value::Object(m)) => Some(m),
@@ -155,7 +156,6 @@ impl Operation for Create {
         };
         let rel = load_relationship(&ctx.app, &ws, &input.relationship_id).await?;
         if let Some(cid) = &input.contact_id {
-            check_id(IdKind::Contact, "contactId", cid)?;
             let contact = ctx
                 .app
                 .store
@@ -201,7 +201,6 @@ impl Operation for Get {
     type Output = Event;
 
     async fn run(ctx: Ctx, input: IdInput<crate::ids::Event>) -> ApiResult<Reply<Event>> {
-        check_id(IdKind::Event, "id", &input.id)?;
         let item = ctx.app.store.get(&keys::event(&input.id)).await?;
         let visible = item.as_ref().is_some_and(|i| {
             // Account-scoped events are shared knowledge; relationship events are private.
@@ -274,9 +273,6 @@ impl Operation for List {
             .transpose()?;
         let since = input.since.as_deref().map(|s| time_param("since", s)).transpose()?;
         let until = input.until.as_deref().map(|s| time_param("until", s)).transpose()?;
-        if let Some(acct) = &input.account_id {
-            check_id(IdKind::Account, "accountId", acct)?;
-        }
         let partition = match (&ctx.workspace_id, &input.relationship_id, &input.account_id) {
             (Some(ws), Some(rel), _) => {
                 let r = load_relationship(&ctx.app, ws, rel).await.map_err(|e| {
@@ -297,6 +293,10 @@ impl Operation for List {
                 ))
             }
         };
+        // A window that closes before it opens holds nothing (and is no key range a store takes).
+        if since.as_ref().zip(until.as_ref()).is_some_and(|(s, u)| s > u) {
+            return Ok(Reply::ok(ListResponse { data: vec![], next_cursor: None, total: None }));
+        }
         let sk = match (&since, &until) {
             (None, None) => SortKey::All,
             (Some(s), None) => SortKey::AtLeast(s.clone()),

@@ -60,6 +60,7 @@ pub struct CreateInput {
     /// The starting stage; PROSPECTING by default.
     pub status: Option<PipelineStatus>,
     pub priority: Option<Priority>,
+    #[schemars(length(max = 20000))]
     pub raw_notes: Option<String>,
     #[schemars(pattern(crate::rules::HTTP_URL))]
     pub target_blog_post: Option<String>,
@@ -360,6 +361,7 @@ pub struct PatchInput {
     pub priority: Option<Option<Priority>>,
     #[serde(default, deserialize_with = "crate::lenient::nullable")]
     #[schemars(with = "Option<String>")]
+    #[schemars(length(max = 20000))]
     pub raw_notes: Option<Option<String>>,
     #[serde(default, deserialize_with = "crate::lenient::nullable")]
     #[schemars(with = "Option<String>")]

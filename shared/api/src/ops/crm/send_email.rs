@@ -37,10 +37,13 @@ pub struct SendInput {
     /// The relationship id (path).
     pub id: crate::ids::Id<crate::ids::Relationship>,
     pub contact_id: crate::ids::Id<crate::ids::Contact>,
+    #[schemars(length(max = 998), pattern(crate::rules::ONE_LINE))]
     pub subject: String,
     /// Plain text.
+    #[schemars(length(max = 100000), pattern(crate::rules::NOT_BLANK))]
     pub body: String,
     /// RFC 3339; now when absent.
+    #[schemars(pattern(crate::rules::TIME))]
     pub schedule_at: Option<String>,
     /// The workspace's first active mailbox when absent.
     pub mailbox_id: Option<crate::ids::Id<crate::ids::SendingMailbox>>,

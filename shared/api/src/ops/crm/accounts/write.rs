@@ -41,6 +41,7 @@ pub struct PatchFields {
     /// Shared notes about the partner (every workspace reads them); null clears them.
     #[serde(default, deserialize_with = "crate::lenient::nullable")]
     #[schemars(with = "Option<String>")]
+    #[schemars(length(max = 10000))]
     pub raw_notes: Option<Option<String>>,
     /// USD per link insertion, a whole non-negative number; null clears it.
     #[serde(default, deserialize_with = "crate::lenient::nullable")]
@@ -53,6 +54,7 @@ pub struct PatchFields {
     /// What the prices cover, e.g. "Asking $450 for editorial insertions in 2026".
     #[serde(default, deserialize_with = "crate::lenient::nullable")]
     #[schemars(with = "Option<String>")]
+    #[schemars(length(max = 2000))]
     pub price_context: Option<Option<String>>,
 }
 
