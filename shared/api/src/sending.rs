@@ -128,6 +128,8 @@ pub async fn smtp_settings(app: &App, mailbox: &Item) -> Result<SmtpSettings, cr
             Some("tls") => Security::Tls,
             _ => Security::StartTls,
         },
+        // Only the platform mailbox comes from the server's configuration; tenants' are theirs.
+        operator_configured: records::str_of(mailbox, "id") == Some(crate::platform_mailbox::ID),
     })
 }
 

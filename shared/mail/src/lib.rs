@@ -42,6 +42,10 @@ pub struct SmtpSettings {
     /// Never printed: `Debug` shows only whether one is set.
     pub password: Option<String>,
     pub security: Security,
+    /// The server's own configuration names this host (the platform mailbox), not a tenant: it
+    /// may be a relay on a private network, so the SSRF guard does not refuse private addresses
+    /// for it. Tenants' mailboxes are always `false`.
+    pub operator_configured: bool,
 }
 
 impl fmt::Debug for SmtpSettings {
@@ -52,6 +56,7 @@ impl fmt::Debug for SmtpSettings {
             .field("username", &self.username)
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("security", &self.security)
+            .field("operator_configured", &self.operator_configured)
             .finish()
     }
 }

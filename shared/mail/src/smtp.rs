@@ -136,7 +136,8 @@ impl SmtpMailer {
             Security::Tls => Some(tls()?),
             Security::None | Security::StartTls => None,
         };
-        let addresses = self.guard.resolve(&mailbox.host, mailbox.port).await.map_err(refused)?;
+        let guard = if mailbox.operator_configured { Guard::allowing_private() } else { self.guard };
+        let addresses = guard.resolve(&mailbox.host, mailbox.port).await.map_err(refused)?;
         let mut conn =
             AsyncSmtpConnection::connect_tokio1(addresses.as_slice(), Some(self.timeout), &hello, wrapper, None)
                 .await

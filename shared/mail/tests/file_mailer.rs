@@ -12,6 +12,7 @@ async fn each_send_writes_one_eml_that_parses_back() {
         username: None,
         password: None,
         security: Security::None,
+        operator_configured: false,
     };
     let email = OutgoingEmail {
         from_name: "Zoë".into(),

@@ -30,6 +30,7 @@ async fn the_ca_file_from_the_environment_is_trusted_and_a_bad_one_is_an_error()
         username: None,
         password: None,
         security: Security::StartTls,
+        operator_configured: false,
     };
 
     // Unset or empty: the system's CAs only, which do not know the test CA.
