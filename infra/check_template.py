@@ -17,7 +17,12 @@ Fails (exit 1, one line per problem) unless:
     RedrivePolicy to a dead-letter queue (or is itself another queue's
     dead-letter queue), and that queue's VisibilityTimeout is at least 6x the
     function's Timeout (Lambda's advice, so a job is not delivered again while
-    its first run is still going).
+    its first run is still going);
+  * every route of the REST route table (infra/routes.json, which a cargo
+    test keeps equal to the code's table) reaches, by API Gateway's route
+    selection, the function of its endpoint family (a function's family is
+    its cargo binary's name), and a catch-all `ANY /{proxy+}` exists so API
+    Gateway never answers an unknown path itself.
 
 The template is read with cfn-lint's decoder, which understands the
 short-form intrinsic tags (!Ref, !GetAtt, !Sub, ...).
@@ -38,6 +43,7 @@ from cfnlint.decode import decode
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_TEMPLATE = REPO / "template.yaml"
 DEFAULT_TABLE_SPEC = REPO / "infra" / "table.json"
+DEFAULT_ROUTES = REPO / "infra" / "routes.json"
 
 FORBIDDEN_ACTIONS = {"dynamodb:scan"}
 
@@ -259,12 +265,82 @@ def check_queue_workers(template: dict) -> list[str]:
     return errors
 
 
-def check(template: dict, spec: dict) -> list[str]:
+def http_routes(template: dict) -> list[tuple[str, str, str, str]]:
+    """(method, path, function logical id, binary) of every HttpApi event."""
+    out = []
+    for name, res in (template.get("Resources") or {}).items():
+        if not isinstance(res, dict) or res.get("Type") != "AWS::Serverless::Function":
+            continue
+        binary = (((res.get("Metadata") or {}).get("BuildProperties") or {}).get("Binary")) or ""
+        for event in ((res.get("Properties") or {}).get("Events") or {}).values():
+            if isinstance(event, dict) and event.get("Type") == "HttpApi":
+                props = event.get("Properties") or {}
+                out.append((str(props.get("Method", "ANY")).upper(), str(props.get("Path", "")), name, binary))
+    return out
+
+
+def route_match(template_path: str, path: str) -> tuple[int, int] | None:
+    """How specifically an API Gateway route path matches a request path, or None. Higher wins:
+    a route without a greedy variable beats one with; then more literal segments; then (greedy)
+    the longer prefix."""
+    want = path.strip("/").split("/")
+    have = template_path.strip("/").split("/") if template_path.strip("/") else []
+    greedy = bool(have) and have[-1].startswith("{") and have[-1].endswith("+}")
+    fixed = have[:-1] if greedy else have
+    if greedy:
+        if len(want) <= len(fixed):
+            return None
+    elif len(want) != len(fixed):
+        return None
+    literal = 0
+    for seg, got in zip(fixed, want):
+        if seg.startswith("{") and seg.endswith("}"):
+            continue
+        if seg != got:
+            return None
+        literal += 1
+    return (0 if greedy else 1, literal * 1000 + len(fixed))
+
+
+def check_routes(template: dict, routes: list[dict]) -> list[str]:
+    errors = []
+    api = http_routes(template)
+    declared: dict[tuple[str, str], str] = {}
+    for m, p, function, _ in api:
+        if (m, p) in declared:
+            errors.append(f"route {m} {p} is declared by both {declared[(m, p)]} and {function}")
+        declared[(m, p)] = function
+    if not any(m == "ANY" and p == "/{proxy+}" for m, p, _, _ in api):
+        errors.append("no catch-all route ANY /{proxy+}: API Gateway would answer unknown paths itself")
+    for route in routes:
+        method, path = route["method"], route["path"]
+        concrete = "/".join("x" if s.startswith("{") else s for s in path.split("/"))
+        best = None
+        for m, p, function, binary in api:
+            if m not in ("ANY", method):
+                continue
+            score = route_match(p, concrete)
+            if score is not None and (best is None or score > best[0]):
+                best = (score, function, binary)
+        if best is None:
+            errors.append(f"route {method} {path} ({route['operation']}): no function serves it")
+        elif best[2] != route["family"]:
+            errors.append(
+                f"route {method} {path} ({route['operation']}): reaches {best[1]} (binary {best[2] or '?'}), "
+                f"not the {route['family']} family's function"
+            )
+    return errors
+
+
+def check(template: dict, spec: dict, routes: list[dict] | None = None) -> list[str]:
+    if routes is None:
+        routes = json.loads(DEFAULT_ROUTES.read_text())
     return (
         check_table(template, spec)
         + check_iam(template)
         + check_function_roles(template)
         + check_queue_workers(template)
+        + check_routes(template, routes)
     )
 
 
@@ -287,7 +363,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(
         f"check_template: {args.template.name} OK (table matches {args.table_spec.name}; "
-        "no Scan, no wildcard actions, explicit function roles, queue workers wired)"
+        "no Scan, no wildcard actions, explicit function roles, queue workers wired, "
+        "every route reaches its family's function)"
     )
     return 0
 

@@ -51,6 +51,34 @@ class CheckTemplateTest(unittest.TestCase):
     def test_real_template_passes(self) -> None:
         self.assertEqual(check_template.check(self.template, self.spec), [])
 
+    # Routes and families.
+    def test_route_on_the_wrong_function_fails(self) -> None:
+        t = self.mutated()
+        events = t["Resources"]["AgentFunction"]["Properties"]["Events"]
+        events["Stolen"] = t["Resources"]["OutreachFunction"]["Properties"]["Events"].pop("Mailbox")
+        self.assertFails(t, "route GET /v1/mailboxes/{id} (mailboxes.get): reaches AgentFunction")
+
+    def test_route_declared_twice_fails(self) -> None:
+        t = self.mutated()
+        events = t["Resources"]["AgentFunction"]["Properties"]["Events"]
+        events["Twice"] = {"Type": "HttpApi", "Properties": {"Method": "ANY", "Path": "/v1/mailboxes/{proxy+}"}}
+        self.assertFails(t, "route ANY /v1/mailboxes/{proxy+} is declared by both")
+
+    def test_more_specific_route_of_another_family_is_respected(self) -> None:
+        t = self.mutated()
+        del t["Resources"]["OutreachFunction"]["Properties"]["Events"]["SendEmail"]
+        self.assertFails(t, "send-email (link_building.crm.relationship.send_email): reaches CrmFunction")
+
+    def test_route_without_a_function_fails(self) -> None:
+        t = self.mutated()
+        del t["Resources"]["AgentFunction"]["Properties"]["Events"]["AgentV1"]
+        self.assertFails(t, "reaches WorkspacesFunction (binary workspaces), not the agent family")
+
+    def test_missing_catch_all_fails(self) -> None:
+        t = self.mutated()
+        del t["Resources"]["WorkspacesFunction"]["Properties"]["Events"]["CatchAll"]
+        self.assertFails(t, "no catch-all route")
+
     # Table drift.
     def test_dropped_gsi_fails(self) -> None:
         t = self.mutated()

@@ -19,6 +19,9 @@ import prebuilt_template  # noqa: E402
 
 TEMPLATE = HERE.parent / "template.yaml"
 RUST_FUNCTIONS = {
+    "CrmFunction": "crm",
+    "OutreachFunction": "outreach",
+    "AgentFunction": "agent",
     "WorkspacesFunction": "workspaces",
     "RelayFunction": "relay",
     "SendWorkerFunction": "send-worker",

@@ -55,7 +55,7 @@ pub fn single_header<'h>(headers: &'h HeaderMap, name: &str) -> ApiResult<Option
     Ok(first)
 }
 
-fn bearer(headers: &HeaderMap) -> ApiResult<&str> {
+pub fn bearer(headers: &HeaderMap) -> ApiResult<&str> {
     let raw = single_header(headers, "authorization")?
         .ok_or_else(|| ApiError::unauthorized("Missing Authorization header; send 'Authorization: Bearer <key>'."))?;
     let raw = raw.to_str().map_err(|_| ApiError::unauthorized("Malformed Authorization header."))?;
@@ -76,8 +76,7 @@ fn bearer(headers: &HeaderMap) -> ApiResult<&str> {
 
 /// Resolves the caller from the bearer key: one consistent read, so a revoked key fails on the
 /// very next request.
-pub async fn authenticate(app: &App, headers: &HeaderMap) -> ApiResult<Caller> {
-    let secret = bearer(headers)?;
+pub async fn authenticate(app: &App, secret: &str) -> ApiResult<Caller> {
     let key = keys::api_key_auth(&hash_secret(secret));
     let item = app.store.get(&key).await?.ok_or_else(|| ApiError::unauthorized("Unknown API key."))?;
     if item.get("revokedAt").is_some_and(|v| !v.is_null()) {
@@ -119,6 +118,9 @@ pub struct WorkspaceRecord {
 }
 
 impl WorkspaceRecord {
+    pub fn id(&self) -> &str {
+        self.item.get("id").and_then(Value::as_str).unwrap_or_default()
+    }
     pub fn agency_id(&self) -> &str {
         self.item.get("agencyId").and_then(Value::as_str).unwrap_or_default()
     }
@@ -162,26 +164,31 @@ fn forbidden_workspace(id: &str) -> ApiError {
         .with_details(serde_json::json!({ "workspaceId": id }))
 }
 
-/// The workspace a workspace-scoped request acts in, from the key or `X-Workspace-Id`.
-pub async fn resolve_workspace(
-    app: &App,
-    caller: &Caller,
-    rule: WorkspaceRule,
-    headers: &HeaderMap,
-) -> ApiResult<Option<String>> {
-    if rule == WorkspaceRule::None {
-        return Ok(None);
-    }
-    let header = match single_header(headers, "x-workspace-id")? {
-        None => None,
-        Some(v) => Some(
+/// The workspace the caller named (`X-Workspace-Id`), or why the header cannot be read.
+pub fn workspace_header(headers: &HeaderMap) -> ApiResult<Option<String>> {
+    match single_header(headers, "x-workspace-id")? {
+        None => Ok(None),
+        Some(v) => Ok(Some(
             v.to_str()
                 .map_err(|_| ApiError::bad_request("invalid_request", "Malformed X-Workspace-Id header."))?
                 .trim()
                 .to_owned(),
-        ),
-    };
-    let id = match (&caller.key_workspace, header) {
+        )),
+    }
+}
+
+/// The workspace a workspace-scoped request acts in, from the key or the one the caller named,
+/// loaded: it must be the caller's and active.
+pub async fn resolve_workspace(
+    app: &App,
+    caller: &Caller,
+    rule: WorkspaceRule,
+    named: &ApiResult<Option<String>>,
+) -> ApiResult<Option<WorkspaceRecord>> {
+    if rule == WorkspaceRule::None {
+        return Ok(None);
+    }
+    let id = match (&caller.key_workspace, named.clone()?) {
         (Some(own), None) => own.clone(),
         (Some(_), Some(h)) | (None, Some(h)) => h,
         (None, None) if rule == WorkspaceRule::AgencyWide => return Ok(None),
@@ -196,5 +203,5 @@ pub async fn resolve_workspace(
     if !record.active() {
         return Err(ApiError::forbidden("workspace_archived", format!("Workspace '{id}' is archived.")));
     }
-    Ok(Some(id))
+    Ok(Some(record))
 }

@@ -5,7 +5,7 @@
 use crate::context::Ctx;
 use crate::error::{ApiError, ApiResult, FieldError};
 use crate::ids::{Id, IdSpec};
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use futures::future::BoxFuture;
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::de::DeserializeOwned;
@@ -22,6 +22,54 @@ pub enum WorkspaceRule {
     Required,
     /// Like `Required`, but an agency key may omit `X-Workspace-Id` to cover all its workspaces.
     AgencyWide,
+}
+
+/// What an operation does, for doors that need to know: which status a success has by default,
+/// whether it may be retried with an idempotency key, and (for MCP) its hints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Effect {
+    /// Reads; changes nothing.
+    Read,
+    /// Makes a record (201 by default).
+    Create,
+    /// Changes a record in place.
+    Update,
+    /// Removes or archives a record.
+    Delete,
+    /// Does something that is not one of the above (queue work, approve, validate).
+    Action,
+}
+
+impl Effect {
+    pub fn writes(self) -> bool {
+        self != Effect::Read
+    }
+}
+
+/// The endpoint family an operation belongs to: one Lambda function serves each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Family {
+    /// Accounts, contacts, relationships, events, discovery.
+    Crm,
+    /// Mailboxes, sending, suppression, policy, inbound mail, unsubscribe.
+    Outreach,
+    /// Invocations and approvals.
+    Agent,
+    /// Agencies' workspaces, keys, credits, usage, integrations.
+    Workspaces,
+}
+
+impl Family {
+    pub const ALL: [Family; 4] = [Family::Crm, Family::Outreach, Family::Agent, Family::Workspaces];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::Crm => "crm",
+            Family::Outreach => "outreach",
+            Family::Agent => "agent",
+            Family::Workspaces => "workspaces",
+        }
+    }
 }
 
 /// What an operation returns: a status, a body (none for 204) and an optional ETag version.
@@ -54,9 +102,8 @@ impl Reply<()> {
 pub trait Operation: Send + Sync + 'static {
     /// Dotted name, e.g. `link_building.crm.relationship.list`.
     const NAME: &'static str;
-    const METHOD: Method;
-    /// REST path template with `{param}` segments.
-    const PATH: &'static str;
+    const EFFECT: Effect;
+    const FAMILY: Family;
     /// Scope the key must hold; `None` for any valid key.
     const SCOPE: Option<&'static str>;
     const WORKSPACE: WorkspaceRule;
@@ -65,7 +112,7 @@ pub trait Operation: Send + Sync + 'static {
     /// Credits charged per call, in thousandths (CRUD is free).
     const COST_MILLICREDITS: u64 = 0;
     /// The status of a successful answer when the operation does not set one per reply: 201 for
-    /// POST, 200 otherwise, unless given here (202 for queued work, 200 for a POST action that
+    /// a create, 200 otherwise, unless given here (202 for queued work, 200 for a POST action that
     /// creates nothing). The OpenAPI document states it.
     const SUCCESS: Option<StatusCode> = None;
     /// Other success statuses a reply may set (a create that finds its record already there
@@ -88,8 +135,8 @@ pub struct OpResponse {
 
 pub struct OpSpec {
     pub name: &'static str,
-    pub method: Method,
-    pub path: &'static str,
+    pub effect: Effect,
+    pub family: Family,
     pub scope: Option<&'static str>,
     pub workspace: WorkspaceRule,
     pub agency_only: bool,
@@ -104,15 +151,15 @@ pub struct OpSpec {
 }
 
 fn success_status<O: Operation>() -> StatusCode {
-    O::SUCCESS.unwrap_or(if O::METHOD == Method::POST { StatusCode::CREATED } else { StatusCode::OK })
+    O::SUCCESS.unwrap_or(if O::EFFECT == Effect::Create { StatusCode::CREATED } else { StatusCode::OK })
 }
 
 impl OpSpec {
     pub fn of<O: Operation>() -> OpSpec {
         OpSpec {
             name: O::NAME,
-            method: O::METHOD,
-            path: O::PATH,
+            effect: O::EFFECT,
+            family: O::FAMILY,
             scope: O::SCOPE,
             workspace: O::WORKSPACE,
             agency_only: O::AGENCY_ONLY,
@@ -140,11 +187,6 @@ impl OpSpec {
                 })
             },
         }
-    }
-
-    /// Path parameter names of the template, in order.
-    pub fn path_params(&self) -> Vec<&'static str> {
-        self.path.split('/').filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}'))).collect()
     }
 }
 

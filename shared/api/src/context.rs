@@ -1,5 +1,6 @@
 //! Who is calling, in which workspace, under which request id.
 
+use crate::auth::WorkspaceRecord;
 use crate::App;
 use std::sync::Arc;
 
@@ -44,6 +45,8 @@ pub struct Ctx {
     /// The workspace the request acts in, when the operation is workspace-scoped (or the agency
     /// named one with `X-Workspace-Id`).
     pub workspace_id: Option<String>,
+    /// That workspace as loaded when the request was admitted (active, and the caller's).
+    pub workspace_record: Option<Arc<WorkspaceRecord>>,
     /// `If-Match` as a version number, when sent.
     pub if_match: Option<i64>,
 }
@@ -52,5 +55,10 @@ impl Ctx {
     /// The workspace id of a workspace-scoped operation (resolved before the operation runs).
     pub fn workspace(&self) -> &str {
         self.workspace_id.as_deref().expect("workspace-scoped operation without a resolved workspace")
+    }
+
+    /// The record of the workspace the request acts in, loaded once when it was admitted.
+    pub fn workspace_record(&self) -> &WorkspaceRecord {
+        self.workspace_record.as_deref().expect("workspace-scoped operation without a loaded workspace")
     }
 }

@@ -43,18 +43,48 @@ pub fn validate_key(raw: &str) -> ApiResult<()> {
     Ok(())
 }
 
-/// What makes two requests "the same": method, path, query, workspace and the body's JSON value
-/// (so whitespace and key order do not matter).
-pub fn fingerprint(method: &str, path: &str, query: &str, workspace: Option<&str>, body: &[u8]) -> String {
-    let canonical =
-        serde_json::from_slice::<Value>(body).map(|v| v.to_string().into_bytes()).unwrap_or_else(|_| body.to_vec());
+/// What makes two requests "the same": the operation, the workspace and the input's JSON value
+/// (path, query and body merged), with object keys sorted so that neither whitespace nor key order
+/// matters.
+pub fn fingerprint(operation: &str, workspace: Option<&str>, input: &Value) -> String {
+    let mut canonical = String::new();
+    write_canonical(input, &mut canonical);
     let mut h = Sha256::new();
-    for part in [method.as_bytes(), path.as_bytes(), query.as_bytes(), workspace.unwrap_or("-").as_bytes(), &canonical]
-    {
+    for part in [operation.as_bytes(), workspace.unwrap_or("-").as_bytes(), canonical.as_bytes()] {
         h.update((part.len() as u64).to_be_bytes());
         h.update(part);
     }
     hex::encode(h.finalize())
+}
+
+fn write_canonical(v: &Value, out: &mut String) {
+    match v {
+        Value::Object(m) => {
+            let mut entries: Vec<_> = m.iter().collect();
+            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            out.push('{');
+            for (i, (k, v)) in entries.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(k.clone()).to_string());
+                out.push(':');
+                write_canonical(v, out);
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, v) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical(v, out);
+            }
+            out.push(']');
+        }
+        other => out.push_str(&other.to_string()),
+    }
 }
 
 pub async fn begin(

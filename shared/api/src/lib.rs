@@ -13,6 +13,7 @@ pub mod crm;
 pub mod discovery;
 pub mod edge;
 pub mod error;
+pub mod executor;
 pub mod idempotency;
 pub mod ids;
 pub mod invocations;
@@ -27,6 +28,7 @@ pub mod platform;
 pub mod platform_mailbox;
 pub mod ratelimit;
 pub mod rest;
+pub mod routes;
 pub mod rules;
 pub mod secret_refs;
 pub mod secrets;
@@ -82,6 +84,8 @@ pub struct App {
     pub store: DynStore,
     pub config: Config,
     pub catalogue: Vec<OpSpec>,
+    /// Catalogue index by operation name.
+    pub by_name: std::collections::HashMap<&'static str, usize>,
     pub openapi: serde_json::Value,
     pub limiter: ratelimit::RateLimiter,
     /// Signs cursors so a client cannot forge one or reuse it in another workspace.
@@ -92,9 +96,10 @@ impl App {
     pub async fn new(store: DynStore, config: Config) -> anyhow::Result<Arc<App>> {
         let cursor_key = platform::load_or_create_secret(&store).await?;
         let catalogue = ops::catalogue();
-        let openapi = openapi::document(&catalogue);
+        let by_name = catalogue.iter().enumerate().map(|(i, op)| (op.name, i)).collect();
+        let openapi = openapi::document(&catalogue, routes::V1);
         let limiter = ratelimit::RateLimiter::new(config.rate_limit_per_sec, config.rate_limit_burst);
-        Ok(Arc::new(App { store, config, catalogue, openapi, limiter, cursor_key }))
+        Ok(Arc::new(App { store, config, catalogue, by_name, openapi, limiter, cursor_key }))
     }
 
     /// The store-wide secret that signs cursors and seals stored secrets.
@@ -104,5 +109,10 @@ impl App {
 
     pub fn router(self: &Arc<Self>) -> axum::Router {
         rest::router(self.clone())
+    }
+
+    /// The router of some endpoint families only (one Lambda function per family).
+    pub fn router_for(self: &Arc<Self>, families: &[catalogue::Family]) -> axum::Router {
+        rest::router_for(self.clone(), families)
     }
 }

@@ -2,21 +2,27 @@
 
 use crate::catalogue::{OpSpec, WorkspaceRule};
 use crate::ids::{self, Id};
-use axum::http::Method;
+use crate::routes::{Route, Verb};
 use schemars::generate::SchemaSettings;
 use serde_json::{json, Map, Value};
 
-pub fn document(catalogue: &[OpSpec]) -> Value {
+/// The document of a route table over the catalogue. Panics if a route names an operation the
+/// catalogue lacks (a test builds it for every table).
+pub fn document(catalogue: &[OpSpec], routes: &[Route]) -> Value {
     let mut gen =
         SchemaSettings::draft2020_12().with(|s| s.definitions_path = "/components/schemas".into()).into_generator();
     let problem = gen.subschema_for::<Problem>();
     let mut paths: Map<String, Value> = Map::new();
     let mut bodies: Vec<(String, Value)> = Vec::new();
 
-    for spec in catalogue {
+    for route in routes {
+        let spec = catalogue
+            .iter()
+            .find(|op| op.name == route.operation)
+            .unwrap_or_else(|| panic!("route {} {} names no operation", route.path, route.operation));
         let input = (spec.input_schema)(&mut gen);
         let output = (spec.output_schema)(&mut gen);
-        let path_params = spec.path_params();
+        let path_params = route.path_params();
         let input_def = resolve(&gen, &input);
         // A path parameter carries the rule its input field has (an id's pattern).
         let mut parameters: Vec<Value> = path_params
@@ -27,9 +33,8 @@ pub fn document(catalogue: &[OpSpec]) -> Value {
                 json!({ "name": p, "in": "path", "required": true, "schema": schema })
             })
             .collect();
-        let body_method = spec.method == Method::POST || spec.method == Method::PATCH || spec.method == Method::PUT;
         let mut request_body = None;
-        if body_method {
+        if route.verb.has_body() {
             // The body is the input without what the path carries.
             let mut body = input_def.clone();
             if let Some(props) = body.get_mut("properties").and_then(Value::as_object_mut) {
@@ -95,18 +100,18 @@ pub fn document(catalogue: &[OpSpec]) -> Value {
             let schema = json!({ "type": "string", "pattern": Id::<ids::Workspace>::pattern() });
             parameters.push(json!({ "name": "X-Workspace-Id", "in": "header", "required": false, "description": text, "schema": schema }));
         }
-        if spec.method != Method::GET {
+        if spec.effect.writes() {
             parameters.push(json!({ "name": "Idempotency-Key", "in": "header", "required": false,
                 "description": "Retries with the same key and body return the first response.",
                 "schema": { "type": "string", "pattern": "^[!-~]{1,255}$" } }));
         }
-        if spec.method == Method::PATCH {
+        if route.verb == Verb::Patch {
             parameters.push(json!({ "name": "If-Match", "in": "header", "required": false,
                 "description": "The ETag last read (or `*`); a stale one is refused with 412.",
                 "schema": { "type": "string", "pattern": "^(\\*|(W/)?\"?[0-9]{1,18}\"?)$" } }));
         }
         let mut responses = Map::new();
-        if spec.method == Method::DELETE {
+        if route.verb == Verb::Delete {
             responses.insert("204".into(), json!({ "description": "Done." }));
         } else {
             for status in std::iter::once(&spec.default_status).chain(spec.also_succeeds_with) {
@@ -116,7 +121,7 @@ pub fn document(catalogue: &[OpSpec]) -> Value {
                 );
             }
         }
-        for (code, what) in error_statuses(spec) {
+        for (code, what) in error_statuses(spec, route.verb) {
             responses.insert(
                 code.to_string(),
                 json!({ "description": what, "content": { "application/problem+json": { "schema": problem.clone() } } }),
@@ -135,8 +140,8 @@ pub fn document(catalogue: &[OpSpec]) -> Value {
         if let Some(rb) = request_body {
             op["requestBody"] = rb;
         }
-        let path = paths.entry(spec.path.to_owned()).or_insert_with(|| json!({}));
-        path[spec.method.as_str().to_ascii_lowercase()] = op;
+        let path = paths.entry(route.path.to_owned()).or_insert_with(|| json!({}));
+        path[route.verb.method().as_str().to_ascii_lowercase()] = op;
     }
 
     let mut schemas = gen.take_definitions(true);
@@ -163,7 +168,7 @@ pub fn document(catalogue: &[OpSpec]) -> Value {
 }
 
 /// Every error status an operation can answer, with what it means there.
-fn error_statuses(spec: &OpSpec) -> Vec<(u16, &'static str)> {
+fn error_statuses(spec: &OpSpec, verb: Verb) -> Vec<(u16, &'static str)> {
     let mut out = vec![
         (400, "Invalid arguments (field-level `errors`), or a malformed header."),
         (401, "Missing, unknown or revoked key."),
@@ -172,14 +177,14 @@ fn error_statuses(spec: &OpSpec) -> Vec<(u16, &'static str)> {
         (429, "Rate limited; see Retry-After."),
         (503, "Storage or a provider is unavailable; retry."),
     ];
-    if spec.method != Method::GET {
+    if spec.effect.writes() {
         out.push((409, "Conflict: a concurrent change, a duplicate, or an Idempotency-Key reused with another body."));
         out.push((422, "A valid request a business rule refuses (the `code` says which)."));
     }
-    if spec.method == Method::POST || spec.method == Method::PATCH || spec.method == Method::PUT {
+    if verb.has_body() {
         out.push((413, "The body, or the record it would make, is too large."));
     }
-    if spec.method == Method::PATCH {
+    if verb == Verb::Patch {
         out.push((412, "If-Match does not match the current ETag."));
     }
     if spec.cost_millicredits > 0 {

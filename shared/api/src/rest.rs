@@ -1,14 +1,15 @@
-//! The REST door: one axum route per catalogue operation, plus the cross-cutting middleware
+//! The REST door: one axum route per entry of the route table, plus the cross-cutting middleware
 //! (request id, structured access log, body limit, fallbacks as problem+json).
 
-use crate::catalogue::{OpResponse, OpSpec};
-use crate::context::{with_request_id, Ctx};
+use crate::catalogue::{Family, OpResponse, OpSpec};
+use crate::context::with_request_id;
 use crate::error::{ApiError, ApiResult};
-use crate::idempotency::{self, Begin, Stored};
+use crate::executor::{self, Call};
+use crate::routes::{Route, Verb, V1};
 use crate::{auth, App};
 use axum::body::Body;
 use axum::extract::{FromRequestParts, RawPathParams, Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, MethodFilter, MethodRouter};
@@ -22,37 +23,52 @@ use std::time::Instant;
 /// Largest request body accepted (DynamoDB items are at most 400 KB anyway).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
+/// The whole `/v1` API, every family (the local binary).
 pub fn router(app: Arc<App>) -> Router {
-    let mut by_path: BTreeMap<&'static str, (MethodRouter<Arc<App>>, Vec<String>)> = BTreeMap::new();
-    for (index, spec) in app.catalogue.iter().enumerate() {
-        let filter = MethodFilter::try_from(spec.method.clone()).expect("standard method");
-        let handler = move |State(app): State<Arc<App>>, req: Request| async move { dispatch(app, index, req).await };
-        let (entry, mut methods) = by_path.remove(spec.path).unwrap_or_default();
-        methods.push(spec.method.to_string());
-        by_path.insert(spec.path, (entry.on(filter, handler), methods));
+    router_for(app, &Family::ALL)
+}
+
+/// The routes of some families only (one Lambda function per family), plus the health check and
+/// the problem+json answers to unknown paths and methods. The OpenAPI document and the docs page
+/// go with the workspaces family; the unsubscribe page with outreach.
+pub fn router_for(app: Arc<App>, families: &[Family]) -> Router {
+    // Allow lists every method the API takes on a path, whichever function serves it.
+    let mut allowed: BTreeMap<&'static str, Vec<&'static str>> = BTreeMap::new();
+    for route in V1 {
+        allowed.entry(route.path).or_default().push(route.verb.as_str());
+    }
+    let mut by_path: BTreeMap<&'static str, MethodRouter<Arc<App>>> = BTreeMap::new();
+    for route in V1.iter().copied() {
+        let index = app.by_name[route.operation];
+        if !families.contains(&app.catalogue[index].family) {
+            continue;
+        }
+        let filter = MethodFilter::try_from(route.verb.method()).expect("standard method");
+        let handler =
+            move |State(app): State<Arc<App>>, req: Request| async move { dispatch(app, index, route, req).await };
+        let entry = by_path.remove(route.path).unwrap_or_default();
+        by_path.insert(route.path, entry.on(filter, handler));
     }
     let mut router = Router::new();
-    for (path, (routes, mut methods)) in by_path {
+    for (path, routes) in by_path {
+        let mut methods = allowed[path].clone();
         methods.sort_unstable();
+        methods.dedup();
         let allow = HeaderValue::from_str(&methods.join(", ")).expect("method names are ASCII");
         router = router.route(path, routes.fallback(move || method_not_allowed(allow.clone())));
     }
-    router
-        .route("/openapi.json", get(openapi))
-        .route("/docs", get(docs))
-        .route("/healthz", get(|| async { axum::Json(serde_json::json!({ "status": "ok" })) }))
+    if families.contains(&Family::Workspaces) {
+        router = router.route("/openapi.json", get(openapi)).route("/docs", get(docs));
+    }
+    if families.contains(&Family::Outreach) {
         // Keyless by design: the sealed token in the path names the workspace and the address.
-        .route("/v1/unsubscribe/{token}", get(unsubscribe_page).post(unsubscribe_now))
+        router = router.route("/v1/unsubscribe/{token}", get(unsubscribe_page).post(unsubscribe_now));
+    }
+    router
+        .route("/healthz", get(|| async { axum::Json(serde_json::json!({ "status": "ok" })) }))
         .fallback(not_found)
         .layer(middleware::from_fn(request_context))
         .with_state(app)
-}
-
-/// The workspace and address an unsubscribe token names, if it is one this server sealed.
-fn unsubscribe_target(app: &App, token: &str) -> Option<(String, String)> {
-    let text = app.open_token(crate::sending::UNSUBSCRIBE_SCOPE, token).ok()?;
-    let (ws, email) = text.split_once('|')?;
-    Some((ws.to_owned(), email.to_owned()))
 }
 
 fn unsubscribe_html(status: StatusCode, title: &str, body: &str) -> Response {
@@ -73,7 +89,9 @@ async fn unsubscribe_page(
     State(app): State<Arc<App>>,
     axum::extract::Path(token): axum::extract::Path<String>,
 ) -> Response {
-    let Some((_, email)) = unsubscribe_target(&app, &token) else { return not_an_unsubscribe_link() };
+    let Some((_, email)) = crate::suppression::unsubscribe_target(&app, &token) else {
+        return not_an_unsubscribe_link();
+    };
     let email = email.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
     unsubscribe_html(
         StatusCode::OK,
@@ -86,39 +104,19 @@ async fn unsubscribe_page(
     )
 }
 
-/// POST (RFC 8058 one-click, or the page's button): adds the address to the workspace's
-/// suppression list with source `unsubscribe`. Doing it twice is fine.
+/// POST (RFC 8058 one-click, or the page's button): suppresses the address for the workspace.
+/// Doing it twice is fine.
 async fn unsubscribe_now(
     State(app): State<Arc<App>>,
     axum::extract::Path(token): axum::extract::Path<String>,
 ) -> Response {
-    use crate::suppression::{self, Channel, Kind, Provenance, Suppression, SuppressionSource};
-    use linkcrm_storage::{Condition, StoreError, TxOp};
-    let Some((ws, email)) = unsubscribe_target(&app, &token) else { return not_an_unsubscribe_link() };
-    let entry = Suppression {
-        kind: Kind::Email,
-        value: email.clone(),
-        workspace_id: Some(ws.clone()),
-        source: SuppressionSource::Unsubscribe,
-        reason: Some("Unsubscribe link".into()),
-        created_at: linkcrm_domain::time::now_string(),
-        provenance: Some(Provenance {
-            workspace_id: Some(ws.clone()),
-            channel: Channel::UnsubscribeLink,
-            message_id: None,
-            inbound_message_id: None,
-        }),
-    };
-    let ops = vec![
-        TxOp::put_if(suppression::item(&entry, None), Condition::NotExists),
-        crate::outbox::event("suppression.added", Some(&ws), serde_json::json!(entry)),
-    ];
-    match app.store.transact(ops).await {
-        Ok(()) | Err(StoreError::ConditionFailed { .. }) => unsubscribe_html(
+    match crate::suppression::unsubscribe(&app, &token).await {
+        Ok(true) => unsubscribe_html(
             StatusCode::OK,
             "Unsubscribed",
             "<p>You will not receive further emails from this sender.</p>",
         ),
+        Ok(false) => not_an_unsubscribe_link(),
         Err(e) => {
             tracing::error!(error = %e, "unsubscribe could not be stored");
             unsubscribe_html(StatusCode::SERVICE_UNAVAILABLE, "Try again", "<p>Please try again in a moment.</p>")
@@ -170,90 +168,47 @@ async fn request_context(req: Request, next: Next) -> Response {
     resp
 }
 
-async fn dispatch(app: Arc<App>, index: usize, req: Request) -> Response {
+async fn dispatch(app: Arc<App>, index: usize, route: Route, req: Request) -> Response {
     let spec = &app.catalogue[index];
-    match run_http(&app, spec, req).await {
+    match run_http(&app, spec, route, req).await {
         Ok(resp) => resp,
         Err(e) => e.into_response(),
     }
 }
 
-async fn run_http(app: &Arc<App>, spec: &OpSpec, req: Request) -> ApiResult<Response> {
+/// HTTP to the executor and back: headers become a [`Call`], path, query and body become the
+/// input. Nothing here decides anything about the operation.
+async fn run_http(app: &Arc<App>, spec: &OpSpec, route: Route, req: Request) -> ApiResult<Response> {
     let (mut parts, body) = req.into_parts();
-    let headers = parts.headers.clone();
-    let caller = auth::authenticate(app, &headers).await?;
-    if spec.agency_only && !caller.is_agency() {
-        return Err(ApiError::forbidden("agency_key_required", "Only an agency key may call this endpoint."));
-    }
-    if let Some(scope) = spec.scope {
-        if !caller.has_scope(scope) {
-            return Err(ApiError::insufficient_scope(scope));
-        }
-    }
-    if let Err(wait) = app.limiter.check(&caller.key_id) {
-        let mut e = ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            format!("Too many requests; retry in {wait} s."),
-        );
-        e.retry_after = Some(wait);
-        return Err(e);
-    }
-    let workspace_id = auth::resolve_workspace(app, &caller, spec.workspace, &headers).await?;
-
-    let params = RawPathParams::from_request_parts(&mut parts, &()).await.ok();
-    let query = parts.uri.query().unwrap_or("").to_owned();
-    let bytes = read_body(body).await?;
-    let input = build_input(spec, params, &query, &bytes)?;
-    let if_match = if_match(&headers)?;
-    let ctx = Ctx { app: app.clone(), caller: caller.clone(), workspace_id: workspace_id.clone(), if_match };
-
-    let idem = match headers.get("idempotency-key") {
-        Some(v) if spec.method != Method::GET => {
-            let raw = v
+    let headers = &parts.headers;
+    let call = Call {
+        key: auth::bearer(headers)?.to_owned(),
+        workspace: auth::workspace_header(headers),
+        if_match: headers.get(header::IF_MATCH).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
+        idempotency_key: match headers.get("idempotency-key") {
+            None => Ok(None),
+            Some(v) => v
                 .to_str()
-                .map_err(|_| ApiError::bad_request("invalid_request", "Malformed Idempotency-Key header."))?;
-            idempotency::validate_key(raw)?;
-            let fp = idempotency::fingerprint(
-                spec.method.as_str(),
-                parts.uri.path(),
-                &query,
-                workspace_id.as_deref(),
-                &bytes,
-            );
-            match idempotency::begin(app, &caller.key_id, workspace_id.as_deref(), raw, fp).await? {
-                Begin::Replay(stored) => return Ok(replayed(stored)),
-                Begin::Proceed(guard) => Some(guard),
-            }
-        }
-        _ => None,
+                .map(|s| Some(s.to_owned()))
+                .map_err(|_| ApiError::bad_request("invalid_request", "Malformed Idempotency-Key header.")),
+        },
     };
-
-    let outcome = (spec.run)(ctx, input).await;
-    if let Some(guard) = idem {
-        match &outcome {
-            Ok(r) => {
-                idempotency::finish(
-                    app,
-                    guard,
-                    &Stored { status: r.status.as_u16(), body: r.body.clone(), version: r.version },
-                )
-                .await
-            }
-            // Client errors that will not change on retry are replayed too; conflicts, rate limits
-            // and server errors are not, so a retry can succeed.
-            Err(e)
-                if e.status.is_client_error()
-                    && ![StatusCode::CONFLICT, StatusCode::TOO_MANY_REQUESTS, StatusCode::PRECONDITION_FAILED]
-                        .contains(&e.status) =>
-            {
-                let body = Some(e.body(&crate::context::current_request_id()));
-                idempotency::finish(app, guard, &Stored { status: e.status.as_u16(), body, version: None }).await
-            }
-            Err(_) => idempotency::abandon(app, guard).await,
+    let admitted = executor::admit(app, spec, &call).await?;
+    let params = RawPathParams::from_request_parts(&mut parts, &()).await.ok();
+    let query = parts.uri.query().unwrap_or("");
+    let bytes = read_body(body).await?;
+    let input = build_input(route.verb, params, query, &bytes)?;
+    let outcome = executor::run(app, spec, admitted, &call, input).await?;
+    let replayed = outcome.replayed;
+    let client_error = outcome.response.status.is_client_error();
+    let mut resp = to_response(outcome.response);
+    if replayed {
+        if client_error {
+            resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
         }
+        resp.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
     }
-    Ok(to_response(outcome?))
+    Ok(resp)
 }
 
 /// Reads the body up to the limit. Past it, the rest is read and dropped (up to a bound) before
@@ -284,20 +239,6 @@ async fn read_body(body: Body) -> ApiResult<bytes::Bytes> {
     Ok(buf.freeze())
 }
 
-fn replayed(mut stored: Stored) -> Response {
-    let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
-    // A replayed error names this request, so the body and x-request-id agree.
-    if let Some(Value::Object(body)) = stored.body.as_mut().filter(|_| status.is_client_error()) {
-        body.insert("requestId".into(), crate::context::current_request_id().into());
-    }
-    let mut resp = to_response(OpResponse { status, body: stored.body, version: stored.version });
-    if status.is_client_error() {
-        resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
-    }
-    resp.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
-    resp
-}
-
 fn to_response(r: OpResponse) -> Response {
     let mut resp = match r.body {
         Some(body) => (r.status, axum::Json(body)).into_response(),
@@ -307,24 +248,6 @@ fn to_response(r: OpResponse) -> Response {
         resp.headers_mut().insert(header::ETAG, HeaderValue::from_str(&format!("\"{v}\"")).expect("ascii"));
     }
     resp
-}
-
-/// `If-Match: "3"` (or `W/"3"`, or `3`) as the version number 3. `If-Match: *` matches any current
-/// version (RFC 9110 13.1.1): it asks only that the resource exist, which every PATCH needs anyway.
-fn if_match(headers: &HeaderMap) -> ApiResult<Option<i64>> {
-    let Some(v) = headers.get(header::IF_MATCH) else { return Ok(None) };
-    let text = v.to_str().unwrap_or("").trim();
-    if text == "*" {
-        return Ok(None);
-    }
-    let text = text.strip_prefix("W/").unwrap_or(text).trim_matches('"');
-    text.parse::<i64>().map(Some).map_err(|_| {
-        ApiError::new(
-            StatusCode::PRECONDITION_FAILED,
-            "precondition_failed",
-            "If-Match must be an ETag this API returned.",
-        )
-    })
 }
 
 /// `36670.0` as `36670`: JSON (and JSON Schema's `integer`) does not tell 1.0 from 1, but the
@@ -344,10 +267,9 @@ fn whole_numbers(v: &mut Value) {
 
 /// Merges path parameters, query parameters (GET/DELETE) or the JSON body (POST/PATCH) into the
 /// one JSON object the operation's input deserialises from.
-fn build_input(spec: &OpSpec, params: Option<RawPathParams>, query: &str, body: &[u8]) -> ApiResult<Value> {
+fn build_input(verb: Verb, params: Option<RawPathParams>, query: &str, body: &[u8]) -> ApiResult<Value> {
     let mut obj = Map::new();
-    let body_method = spec.method == Method::POST || spec.method == Method::PATCH || spec.method == Method::PUT;
-    if body_method {
+    if verb.has_body() {
         if !query.is_empty() {
             return Err(ApiError::bad_request(
                 "invalid_request",

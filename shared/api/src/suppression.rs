@@ -210,3 +210,40 @@ pub async fn lift_platform(store: &DynStore, email: &str, reason: &str, actor: &
         Err(e) => Err(e.into()),
     }
 }
+
+/// The workspace and address an unsubscribe token names, if it is one this server sealed.
+pub fn unsubscribe_target(app: &crate::App, token: &str) -> Option<(String, String)> {
+    let text = app.open_token(crate::sending::UNSUBSCRIBE_SCOPE, token).ok()?;
+    let (ws, email) = text.split_once('|')?;
+    Some((ws.to_owned(), email.to_owned()))
+}
+
+/// Someone used an unsubscribe link: the address joins the workspace's list with source
+/// `unsubscribe`, with its outbox event, in one transaction. `Ok(false)` when the token is not one
+/// this server sealed; a second use is fine.
+pub async fn unsubscribe(app: &crate::App, token: &str) -> Result<bool, linkcrm_storage::StoreError> {
+    use linkcrm_storage::{Condition, StoreError, TxOp};
+    let Some((ws, email)) = unsubscribe_target(app, token) else { return Ok(false) };
+    let entry = Suppression {
+        kind: Kind::Email,
+        value: email,
+        workspace_id: Some(ws.clone()),
+        source: SuppressionSource::Unsubscribe,
+        reason: Some("Unsubscribe link".into()),
+        created_at: linkcrm_domain::time::now_string(),
+        provenance: Some(Provenance {
+            workspace_id: Some(ws.clone()),
+            channel: Channel::UnsubscribeLink,
+            message_id: None,
+            inbound_message_id: None,
+        }),
+    };
+    let ops = vec![
+        TxOp::put_if(item(&entry, None), Condition::NotExists),
+        crate::outbox::event("suppression.added", Some(&ws), serde_json::json!(entry)),
+    ];
+    match app.store.transact(ops).await {
+        Ok(()) | Err(StoreError::ConditionFailed { .. }) => Ok(true),
+        Err(e) => Err(e),
+    }
+}

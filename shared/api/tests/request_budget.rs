@@ -18,6 +18,9 @@ struct Probe {
     ws: String,
 }
 
+/// The operations measured so far, by the first word of each measurement's name.
+static MEASURED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
 impl Probe {
     /// Sends one request and returns (status, body, the SDK calls it made).
     async fn call(&self, method: Method, path: &str, ws: bool, body: Option<Value>) -> (u16, Value, RequestCounts) {
@@ -38,6 +41,7 @@ impl Probe {
 #[track_caller]
 fn within(name: &str, (status, body, counts): &(u16, Value, RequestCounts), ok: u16, budget: u64) {
     assert_eq!(*status, ok, "{name}: {body}");
+    MEASURED.lock().unwrap().push(name.split(' ').next().unwrap().to_owned());
     assert!(counts.total() <= budget, "{name}: {} DynamoDB requests, budget {budget}: {counts:?}", counts.total());
     // Never the whole table.
     println!("{name:<40} {:>2} requests  {counts:?}", counts.total());
@@ -70,6 +74,7 @@ async fn every_endpoint_stays_within_its_request_budget() {
     within("workspaces.current", &p.call(Method::GET, "/v1/workspace", true, None).await, 200, 3);
     let r = p.call(Method::POST, &format!("/v1/workspaces/{ws}/api-keys"), false, Some(json!({"name": "k"}))).await;
     within("workspaces.api_keys.create", &r, 201, 3);
+    let key_id = r.1["id"].as_str().unwrap().to_owned();
     within(
         "workspaces.api_keys.list",
         &p.call(Method::GET, &format!("/v1/workspaces/{ws}/api-keys"), false, None).await,
@@ -220,4 +225,152 @@ async fn every_endpoint_stays_within_its_request_budget() {
         200,
         8,
     );
+
+    // Outreach: mailboxes, suppression, inbound mail, sending.
+    let r = p.call(Method::GET, "/v1/mailboxes", true, None).await;
+    within("mailboxes.list", &r, 200, 3);
+    let mbx_id = r.1["data"][0]["id"].as_str().unwrap().to_owned();
+    within("mailboxes.get", &p.call(Method::GET, &format!("/v1/mailboxes/{mbx_id}"), true, None).await, 200, 3);
+    within(
+        "mailboxes.update",
+        &p.call(Method::PATCH, &format!("/v1/mailboxes/{mbx_id}"), true, Some(json!({"fromName": "Dana K"}))).await,
+        200,
+        4,
+    );
+    let mbx2 = json!({"fromName": "Eve", "fromAddress": "eve@outreach.example.com", "smtpHost": "127.0.0.1"});
+    let r = p.call(Method::POST, "/v1/mailboxes", true, Some(mbx2)).await;
+    within("mailboxes.create", &r, 201, 3);
+    let mbx2_id = r.1["id"].as_str().unwrap().to_owned();
+    within("mailboxes.delete", &p.call(Method::DELETE, &format!("/v1/mailboxes/{mbx2_id}"), true, None).await, 204, 4);
+    let sup = json!({"email": "quiet@devleadweekly.com", "reason": "asked"});
+    within("suppression.add", &p.call(Method::POST, "/v1/suppression", true, Some(sup)).await, 201, 3);
+    within("suppression.list", &p.call(Method::GET, "/v1/suppression", true, None).await, 200, 3);
+    within(
+        "suppression.remove",
+        &p.call(Method::DELETE, "/v1/suppression?email=quiet@devleadweekly.com", true, None).await,
+        204,
+        3,
+    );
+    let raw = "From: Ed <ed@x.com>\r\nTo: dana@outreach.example.com\r\nSubject: Re: Hello\r\n\
+               Message-ID: <budget-1@x.com>\r\nDate: Sat, 05 Dec 2026 10:00:00 +0000\r\n\r\nSounds good.\r\n";
+    let r = p.call(Method::POST, "/v1/link-building/inbound/email", true, Some(json!({"raw": raw}))).await;
+    within("link_building.inbound.receive", &r, 201, 4);
+    let msg = r.1["id"].as_str().unwrap().to_owned();
+    within("link_building.inbound.list", &p.call(Method::GET, "/v1/link-building/inbound", true, None).await, 200, 3);
+    within(
+        "link_building.inbound.get",
+        &p.call(Method::GET, &format!("/v1/link-building/inbound/{msg}"), true, None).await,
+        200,
+        3,
+    );
+    let r = p.call(Method::POST, rel_path, true, Some(json!({"domain": "third-blog.com"}))).await;
+    let rel3 = r.1["id"].as_str().unwrap().to_owned();
+    let acct3 = r.1["accountId"].as_str().unwrap().to_owned();
+    within(
+        "link_building.inbound.assign",
+        &p.call(
+            Method::POST,
+            &format!("/v1/link-building/inbound/{msg}/assign"),
+            true,
+            Some(json!({"relationshipId": rel3})),
+        )
+        .await,
+        200,
+        7,
+    );
+
+    // Credits, and the agent runtime: a send that waits for approval, approved; one rejected;
+    // one cancelled; a discovery.
+    within(
+        "workspaces.credits.grant",
+        &p.call(Method::POST, &format!("/v1/workspaces/{ws}/credits"), false, Some(json!({"credits": 50}))).await,
+        201,
+        4,
+    );
+    within("workspaces.usage", &p.call(Method::GET, &format!("/v1/workspaces/{ws}/usage"), false, None).await, 200, 3);
+    let contact3 =
+        p.call(Method::POST, ct, true, Some(json!({"accountId": acct3, "email": "pat@third-blog.com"}))).await;
+    let contact3 = contact3.1["id"].as_str().unwrap().to_owned();
+    let send = json!({"contactId": contact3, "subject": "Hello", "body": "Hi Pat"});
+    let r = p.call(Method::POST, &format!("{rel_path}/{rel3}/send-email"), true, Some(send.clone())).await;
+    within("link_building.crm.relationship.send_email", &r, 202, 6);
+    let inv1 = r.1["invocationId"].as_str().or(r.1["id"].as_str()).unwrap().to_owned();
+    within(
+        "agent.invocations.get",
+        &p.call(Method::GET, &format!("/v1/agent/invocations/{inv1}"), true, None).await,
+        200,
+        3,
+    );
+    within("agent.invocations.list", &p.call(Method::GET, "/v1/agent/invocations", true, None).await, 200, 3);
+    let r = p.call(Method::GET, "/v1/agent/approvals", true, None).await;
+    within("agent.approvals.list", &r, 200, 3);
+    let approval = r.1["data"][0]["approvalId"].as_str().unwrap().to_owned();
+    within(
+        "agent.approvals.get",
+        &p.call(Method::GET, &format!("/v1/agent/approvals/{approval}"), true, None).await,
+        200,
+        3,
+    );
+    within(
+        "agent.invocations.approve",
+        &p.call(Method::POST, &format!("/v1/agent/invocations/{inv1}/approve"), true, Some(json!({}))).await,
+        200,
+        6,
+    );
+    let r = p.call(Method::POST, &format!("{rel_path}/{rel3}/send-email"), true, Some(send.clone())).await;
+    let inv2 = r.1["invocationId"].as_str().or(r.1["id"].as_str()).unwrap().to_owned();
+    within(
+        "agent.invocations.reject",
+        &p.call(Method::POST, &format!("/v1/agent/invocations/{inv2}/reject"), true, Some(json!({}))).await,
+        200,
+        6,
+    );
+    let r = p.call(Method::POST, &format!("{rel_path}/{rel3}/send-email"), true, Some(send)).await;
+    let inv3 = r.1["invocationId"].as_str().or(r.1["id"].as_str()).unwrap().to_owned();
+    within(
+        "agent.invocations.cancel",
+        &p.call(Method::POST, &format!("/v1/agent/invocations/{inv3}/cancel"), true, Some(json!({}))).await,
+        200,
+        5,
+    );
+    within(
+        "link_building.crm.contact.discover",
+        &p.call(Method::POST, &format!("{ct}/discover"), true, Some(json!({"accountIds": [acct3]}))).await,
+        202,
+        5,
+    );
+
+    // The workspace's Apollo key, a key revoked, the workspace archived.
+    let apollo = format!("/v1/workspaces/{ws}/integrations/apollo");
+    within(
+        "workspaces.integrations.apollo.set",
+        &p.call(Method::PUT, &apollo, false, Some(json!({"apiKey": "apollo-key-1234"}))).await,
+        200,
+        4,
+    );
+    within("workspaces.integrations.apollo.get", &p.call(Method::GET, &apollo, false, None).await, 200, 3);
+    within("workspaces.integrations.apollo.remove", &p.call(Method::DELETE, &apollo, false, None).await, 204, 3);
+    let key_id = key_id.clone();
+    within(
+        "workspaces.api_keys.revoke",
+        &p.call(Method::DELETE, &format!("/v1/workspaces/{ws}/api-keys/{key_id}"), false, None).await,
+        204,
+        4,
+    );
+    within("workspaces.archive", &p.call(Method::DELETE, &format!("/v1/workspaces/{ws}"), false, None).await, 204, 3);
+
+    // Every operation of the catalogue has a budget here.
+    let measured = MEASURED.lock().unwrap().clone();
+    let catalogue = linkcrm_api::ops::catalogue();
+    let resolve = |short: &str| -> Option<&'static str> {
+        let hits: Vec<_> = catalogue
+            .iter()
+            .filter(|op| op.name == short || op.name.ends_with(&format!(".{short}")))
+            .map(|op| op.name)
+            .collect();
+        (hits.len() == 1).then(|| hits[0])
+    };
+    let covered: std::collections::HashSet<&str> = measured.iter().filter_map(|m| resolve(m)).collect();
+    let missing: Vec<&str> = catalogue.iter().map(|op| op.name).filter(|n| !covered.contains(n)).collect();
+    assert!(missing.is_empty(), "operations without a request budget: {missing:?}");
 }

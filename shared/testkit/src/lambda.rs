@@ -81,3 +81,24 @@ pub fn sqs_record(message_id: &str, receipt: &str, body: &str, receive_count: u3
 pub fn sqs_event(records: Vec<Value>) -> Value {
     serde_json::json!({ "Records": records })
 }
+
+/// An API Gateway HTTP API (payload format 2.0) request event for `method path?query`.
+pub fn http_api_event(method: &str, path: &str, query: &str, headers: &[(&str, &str)], body: Option<&str>) -> Value {
+    let headers: serde_json::Map<String, Value> =
+        headers.iter().map(|(k, v)| (k.to_ascii_lowercase(), Value::String((*v).to_owned()))).collect();
+    serde_json::json!({
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path,
+        "rawQueryString": query,
+        "headers": headers,
+        "requestContext": {
+            "accountId": "123456789012", "apiId": "api", "domainName": "api.example.com", "domainPrefix": "api",
+            "http": { "method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "linkcrm-test" },
+            "requestId": "apigw-req-1", "routeKey": "$default", "stage": "$default",
+            "time": "06/Dec/2026:00:00:00 +0000", "timeEpoch": 1796515200000u64,
+        },
+        "body": body,
+        "isBase64Encoded": false,
+    })
+}

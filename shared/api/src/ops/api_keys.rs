@@ -1,13 +1,12 @@
 //! `workspaces.api_keys.*`: a workspace's keys. The secret is shown once, at creation.
 
 use crate::auth::{self, generate_secret};
-use crate::catalogue::{Operation, Reply, WorkspaceRule};
+use crate::catalogue::{Effect, Family, Operation, Reply, WorkspaceRule};
 use crate::context::Ctx;
 use crate::error::{ApiError, ApiResult};
 use crate::list::{self, ListResponse};
 use crate::platform::{api_key_ops, new_api_key};
 use crate::{keys, lenient, outbox};
-use axum::http::Method;
 use linkcrm_domain::platform::{ApiKey, SCOPES};
 use linkcrm_domain::time;
 use linkcrm_storage::{Condition, Key, Query, TxOp, Update};
@@ -52,8 +51,8 @@ async fn active_workspace(ctx: &Ctx, id: &str) -> ApiResult<()> {
 pub struct Create;
 impl Operation for Create {
     const NAME: &'static str = "workspaces.api_keys.create";
-    const METHOD: Method = Method::POST;
-    const PATH: &'static str = "/v1/workspaces/{id}/api-keys";
+    const EFFECT: Effect = Effect::Create;
+    const FAMILY: Family = Family::Workspaces;
     const SCOPE: Option<&'static str> = Some("workspaces:admin");
     const WORKSPACE: WorkspaceRule = WorkspaceRule::None;
     const SUMMARY: &'static str = "Create a workspace API key (the secret is returned once)";
@@ -130,8 +129,8 @@ fn parse_key(pointer: &linkcrm_storage::Item, auth_item: Option<&linkcrm_storage
 pub struct List;
 impl Operation for List {
     const NAME: &'static str = "workspaces.api_keys.list";
-    const METHOD: Method = Method::GET;
-    const PATH: &'static str = "/v1/workspaces/{id}/api-keys";
+    const EFFECT: Effect = Effect::Read;
+    const FAMILY: Family = Family::Workspaces;
     const SCOPE: Option<&'static str> = Some("workspaces:admin");
     const WORKSPACE: WorkspaceRule = WorkspaceRule::None;
     const SUMMARY: &'static str = "List a workspace's API keys (never their secrets), newest first";
@@ -174,8 +173,8 @@ pub struct RevokeInput {
 pub struct Revoke;
 impl Operation for Revoke {
     const NAME: &'static str = "workspaces.api_keys.revoke";
-    const METHOD: Method = Method::DELETE;
-    const PATH: &'static str = "/v1/workspaces/{id}/api-keys/{keyId}";
+    const EFFECT: Effect = Effect::Delete;
+    const FAMILY: Family = Family::Workspaces;
     const SCOPE: Option<&'static str> = Some("workspaces:admin");
     const WORKSPACE: WorkspaceRule = WorkspaceRule::None;
     const SUMMARY: &'static str = "Revoke a key; it stops working on the next request";

@@ -12,7 +12,7 @@
 //! `approval_expired` (and performs the expiry if the scheduled job has not yet).
 
 use crate::approval_expiry;
-use crate::catalogue::{OpSpec, Operation, Reply, WorkspaceRule};
+use crate::catalogue::{Effect, Family, OpSpec, Operation, Reply, WorkspaceRule};
 use crate::context::Ctx;
 use crate::credits;
 use crate::crm::records::{self, obj};
@@ -20,7 +20,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::invocations::{self as inv};
 use crate::lenient;
 use crate::list::{self, ListResponse};
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use linkcrm_domain::time;
 use linkcrm_storage::{Condition, Index, Item, Key, Query, StoreError, TxOp, Update};
 use schemars::JsonSchema;
@@ -112,8 +112,8 @@ pub struct ListInput {
 pub struct List;
 impl Operation for List {
     const NAME: &'static str = "agent.approvals.list";
-    const METHOD: Method = Method::GET;
-    const PATH: &'static str = "/v1/agent/approvals";
+    const EFFECT: Effect = Effect::Read;
+    const FAMILY: Family = Family::Agent;
     const SCOPE: Option<&'static str> = Some("crm:read");
     const WORKSPACE: WorkspaceRule = WorkspaceRule::Required;
     const SUMMARY: &'static str = "List the workspace's approvals (pending by default), newest first";
@@ -169,8 +169,8 @@ async fn load(ctx: &Ctx, id: &str) -> ApiResult<Item> {
 pub struct Get;
 impl Operation for Get {
     const NAME: &'static str = "agent.approvals.get";
-    const METHOD: Method = Method::GET;
-    const PATH: &'static str = "/v1/agent/approvals/{approvalId}";
+    const EFFECT: Effect = Effect::Read;
+    const FAMILY: Family = Family::Agent;
     const SCOPE: Option<&'static str> = Some("crm:read");
     const WORKSPACE: WorkspaceRule = WorkspaceRule::Required;
     const SUMMARY: &'static str = "Get one approval with the preview of what it lets happen";
@@ -239,9 +239,9 @@ fn changed() -> ApiError {
 pub struct Approve;
 impl Operation for Approve {
     const NAME: &'static str = "agent.invocations.approve";
-    const METHOD: Method = Method::POST;
+    const EFFECT: Effect = Effect::Action;
+    const FAMILY: Family = Family::Agent;
     const SUCCESS: Option<StatusCode> = Some(StatusCode::OK);
-    const PATH: &'static str = "/v1/agent/invocations/{id}/approve";
     const SCOPE: Option<&'static str> = Some("campaigns:write");
     const WORKSPACE: WorkspaceRule = WorkspaceRule::Required;
     const SUMMARY: &'static str = "Approve a WAITING_APPROVAL invocation, optionally editing the subject and body";
@@ -294,9 +294,9 @@ pub struct RejectInput {
 pub struct Reject;
 impl Operation for Reject {
     const NAME: &'static str = "agent.invocations.reject";
-    const METHOD: Method = Method::POST;
+    const EFFECT: Effect = Effect::Action;
+    const FAMILY: Family = Family::Agent;
     const SUCCESS: Option<StatusCode> = Some(StatusCode::OK);
-    const PATH: &'static str = "/v1/agent/invocations/{id}/reject";
     const SCOPE: Option<&'static str> = Some("campaigns:write");
     const WORKSPACE: WorkspaceRule = WorkspaceRule::Required;
     const SUMMARY: &'static str =

@@ -2,11 +2,10 @@
 //! what they used this cycle.
 
 use crate::auth;
-use crate::catalogue::{Operation, Reply, WorkspaceRule};
+use crate::catalogue::{Effect, Family, Operation, Reply, WorkspaceRule};
 use crate::context::Ctx;
 use crate::credits::{self, as_credits, Pool};
 use crate::error::{ApiError, ApiResult};
-use axum::http::Method;
 use linkcrm_domain::platform::{CreditPool, Workspace};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -49,8 +48,8 @@ pub struct Granted {
 pub struct Grant;
 impl Operation for Grant {
     const NAME: &'static str = "workspaces.credits.grant";
-    const METHOD: Method = Method::POST;
-    const PATH: &'static str = "/v1/workspaces/{id}/credits";
+    const EFFECT: Effect = Effect::Create;
+    const FAMILY: Family = Family::Workspaces;
     const SCOPE: Option<&'static str> = Some("workspaces:admin");
     const WORKSPACE: WorkspaceRule = WorkspaceRule::None;
     const AGENCY_ONLY: bool = true;
@@ -97,8 +96,8 @@ pub struct Usage {
 pub struct GetUsage;
 impl Operation for GetUsage {
     const NAME: &'static str = "workspaces.usage";
-    const METHOD: Method = Method::GET;
-    const PATH: &'static str = "/v1/workspaces/{id}/usage";
+    const EFFECT: Effect = Effect::Read;
+    const FAMILY: Family = Family::Workspaces;
     const SCOPE: Option<&'static str> = None;
     const WORKSPACE: WorkspaceRule = WorkspaceRule::None;
     const SUMMARY: &'static str = "Credits used this cycle, remaining, and usage by skill";

@@ -8,7 +8,7 @@
 //! this workspace) and their outbox events commit together, or nothing does. Assigning an
 //! unmatched message later is one transaction the same way.
 
-use crate::catalogue::{Operation, Reply, WorkspaceRule};
+use crate::catalogue::{Effect, Family, Operation, Reply, WorkspaceRule};
 use crate::context::Ctx;
 use crate::crm::records;
 use crate::crm::write::{self, check_id, load_relationship, NewEvent, Ride};
@@ -16,7 +16,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::list::{self, ListResponse};
 use crate::suppression::{self, Channel, Kind, Provenance, Suppression, SuppressionSource};
 use crate::{lenient, outbox};
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use linkcrm_domain::enums::{EventType, ReplyClass};
 use linkcrm_domain::normalize::normalize_email;
 use linkcrm_domain::{time, IdKind};
@@ -251,8 +251,8 @@ pub struct ReceiveInput {
 pub struct Receive;
 impl Operation for Receive {
     const NAME: &'static str = "link_building.inbound.receive";
-    const METHOD: Method = Method::POST;
-    const PATH: &'static str = "/v1/link-building/inbound/email";
+    const EFFECT: Effect = Effect::Create;
+    const FAMILY: Family = Family::Outreach;
     const SCOPE: Option<&'static str> = Some("crm:write");
     const WORKSPACE: WorkspaceRule = WorkspaceRule::Required;
     const SUMMARY: &'static str =
@@ -433,8 +433,8 @@ pub use crate::catalogue::IdInput;
 pub struct Get;
 impl Operation for Get {
     const NAME: &'static str = "link_building.inbound.get";
-    const METHOD: Method = Method::GET;
-    const PATH: &'static str = "/v1/link-building/inbound/{id}";
+    const EFFECT: Effect = Effect::Read;
+    const FAMILY: Family = Family::Outreach;
     const SCOPE: Option<&'static str> = Some("crm:read");
     const WORKSPACE: WorkspaceRule = WorkspaceRule::Required;
     const SUMMARY: &'static str = "One received message";
@@ -464,8 +464,8 @@ pub struct ListInput {
 pub struct List;
 impl Operation for List {
     const NAME: &'static str = "link_building.inbound.list";
-    const METHOD: Method = Method::GET;
-    const PATH: &'static str = "/v1/link-building/inbound";
+    const EFFECT: Effect = Effect::Read;
+    const FAMILY: Family = Family::Outreach;
     const SCOPE: Option<&'static str> = Some("crm:read");
     const WORKSPACE: WorkspaceRule = WorkspaceRule::Required;
     const SUMMARY: &'static str = "Received messages, newest first (a page may hold fewer than limit when filtered)";
@@ -513,9 +513,9 @@ pub struct AssignInput {
 pub struct Assign;
 impl Operation for Assign {
     const NAME: &'static str = "link_building.inbound.assign";
-    const METHOD: Method = Method::POST;
+    const EFFECT: Effect = Effect::Action;
+    const FAMILY: Family = Family::Outreach;
     const SUCCESS: Option<StatusCode> = Some(StatusCode::OK);
-    const PATH: &'static str = "/v1/link-building/inbound/{id}/assign";
     const SCOPE: Option<&'static str> = Some("crm:write");
     const WORKSPACE: WorkspaceRule = WorkspaceRule::Required;
     const SUMMARY: &'static str = "Tie an unmatched message to a relationship: records EMAIL_RECEIVED on it";

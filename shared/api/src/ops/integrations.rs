@@ -5,12 +5,12 @@
 
 use crate::apollo_keys::{self, Scope};
 use crate::auth;
-use crate::catalogue::{IdInput, Operation, Reply, WorkspaceRule};
+use crate::catalogue::{Effect, Family, IdInput, Operation, Reply, WorkspaceRule};
 use crate::context::Ctx;
 use crate::crm::records::{self, obj};
 use crate::error::{ApiError, ApiResult};
 use crate::outbox;
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use linkcrm_storage::TxOp;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -58,8 +58,8 @@ pub struct SetApolloInput {
 pub struct SetApollo;
 impl Operation for SetApollo {
     const NAME: &'static str = "workspaces.integrations.apollo.set";
-    const METHOD: Method = Method::PUT;
-    const PATH: &'static str = "/v1/workspaces/{id}/integrations/apollo";
+    const EFFECT: Effect = Effect::Update;
+    const FAMILY: Family = Family::Workspaces;
     const SCOPE: Option<&'static str> = Some("workspaces:admin");
     const WORKSPACE: WorkspaceRule = WorkspaceRule::None;
     const SUMMARY: &'static str = "Use the workspace's own Apollo key for contact discovery (sealed, never returned)";
@@ -92,8 +92,8 @@ impl Operation for SetApollo {
 pub struct GetApollo;
 impl Operation for GetApollo {
     const NAME: &'static str = "workspaces.integrations.apollo.get";
-    const METHOD: Method = Method::GET;
-    const PATH: &'static str = "/v1/workspaces/{id}/integrations/apollo";
+    const EFFECT: Effect = Effect::Read;
+    const FAMILY: Family = Family::Workspaces;
     const SCOPE: Option<&'static str> = Some("workspaces:admin");
     const WORKSPACE: WorkspaceRule = WorkspaceRule::None;
     const SUMMARY: &'static str = "Whether the workspace uses its own Apollo key, and what is known of its quota";
@@ -110,8 +110,8 @@ impl Operation for GetApollo {
 pub struct RemoveApollo;
 impl Operation for RemoveApollo {
     const NAME: &'static str = "workspaces.integrations.apollo.remove";
-    const METHOD: Method = Method::DELETE;
-    const PATH: &'static str = "/v1/workspaces/{id}/integrations/apollo";
+    const EFFECT: Effect = Effect::Delete;
+    const FAMILY: Family = Family::Workspaces;
     const SCOPE: Option<&'static str> = Some("workspaces:admin");
     const WORKSPACE: WorkspaceRule = WorkspaceRule::None;
     const SUMMARY: &'static str = "Stop using the workspace's own Apollo key (discovery falls back to the platform's)";

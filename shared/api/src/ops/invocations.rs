@@ -1,12 +1,12 @@
 //! `agent.invocations.*`: read and cancel the workspace's invocations.
 
-use crate::catalogue::{OpSpec, Operation, Reply, WorkspaceRule};
+use crate::catalogue::{Effect, Family, OpSpec, Operation, Reply, WorkspaceRule};
 use crate::context::Ctx;
 use crate::error::{ApiError, ApiResult};
 use crate::invocations::{self as inv};
 use crate::list::{self, ListResponse};
 use crate::{lenient, ops::crm::time_param};
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use linkcrm_storage::{Condition, Index, Query, SortKey, StoreError};
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -23,8 +23,8 @@ pub use crate::catalogue::IdInput;
 pub struct Get;
 impl Operation for Get {
     const NAME: &'static str = "agent.invocations.get";
-    const METHOD: Method = Method::GET;
-    const PATH: &'static str = "/v1/agent/invocations/{id}";
+    const EFFECT: Effect = Effect::Read;
+    const FAMILY: Family = Family::Agent;
     const SCOPE: Option<&'static str> = Some("crm:read");
     const WORKSPACE: WorkspaceRule = WorkspaceRule::Required;
     const SUMMARY: &'static str = "Get one invocation: status, estimated cost, credits used, result or error";
@@ -57,8 +57,8 @@ pub struct ListInput {
 pub struct List;
 impl Operation for List {
     const NAME: &'static str = "agent.invocations.list";
-    const METHOD: Method = Method::GET;
-    const PATH: &'static str = "/v1/agent/invocations";
+    const EFFECT: Effect = Effect::Read;
+    const FAMILY: Family = Family::Agent;
     const SCOPE: Option<&'static str> = Some("crm:read");
     const WORKSPACE: WorkspaceRule = WorkspaceRule::Required;
     const SUMMARY: &'static str = "List the workspace's invocations, newest first";
@@ -106,9 +106,9 @@ impl Operation for List {
 pub struct Cancel;
 impl Operation for Cancel {
     const NAME: &'static str = "agent.invocations.cancel";
-    const METHOD: Method = Method::POST;
+    const EFFECT: Effect = Effect::Action;
+    const FAMILY: Family = Family::Agent;
     const SUCCESS: Option<StatusCode> = Some(StatusCode::OK);
-    const PATH: &'static str = "/v1/agent/invocations/{id}/cancel";
     const SCOPE: Option<&'static str> = Some("crm:write");
     const WORKSPACE: WorkspaceRule = WorkspaceRule::Required;
     const SUMMARY: &'static str = "Cancel a PENDING or WAITING_APPROVAL invocation and release its reserved credits";

@@ -1,14 +1,13 @@
 //! `mailboxes.*`: a workspace's sending identities. The SMTP password is write-only: sealed at
 //! rest (see `secrets.rs`) or named as a secret reference, and never returned.
 
-use crate::catalogue::{Operation, Reply, WorkspaceRule};
+use crate::catalogue::{Effect, Family, Operation, Reply, WorkspaceRule};
 use crate::context::Ctx;
 use crate::crm::records;
 use crate::crm::write::check_id;
 use crate::error::{ApiError, ApiResult};
 use crate::list::{self, ListResponse};
 use crate::{lenient, outbox};
-use axum::http::Method;
 use linkcrm_domain::normalize::{normalize_domain, normalize_email};
 use linkcrm_domain::{time, IdKind};
 use linkcrm_storage::{Condition, Item, Key, Query, StoreError, TxOp, Update};
@@ -123,8 +122,8 @@ pub struct CreateInput {
 pub struct Create;
 impl Operation for Create {
     const NAME: &'static str = "mailboxes.create";
-    const METHOD: Method = Method::POST;
-    const PATH: &'static str = "/v1/mailboxes";
+    const EFFECT: Effect = Effect::Create;
+    const FAMILY: Family = Family::Outreach;
     const SCOPE: Option<&'static str> = Some("campaigns:write");
     const WORKSPACE: WorkspaceRule = WorkspaceRule::Required;
     const SUMMARY: &'static str = "Add a sending mailbox (SMTP); the password is never returned";
@@ -198,8 +197,8 @@ pub struct ListInput {
 pub struct List;
 impl Operation for List {
     const NAME: &'static str = "mailboxes.list";
-    const METHOD: Method = Method::GET;
-    const PATH: &'static str = "/v1/mailboxes";
+    const EFFECT: Effect = Effect::Read;
+    const FAMILY: Family = Family::Outreach;
     const SCOPE: Option<&'static str> = Some("campaigns:read");
     const WORKSPACE: WorkspaceRule = WorkspaceRule::Required;
     const SUMMARY: &'static str = "List the workspace's sending mailboxes";
@@ -232,8 +231,8 @@ async fn load(ctx: &Ctx, id: &str) -> ApiResult<Item> {
 pub struct Get;
 impl Operation for Get {
     const NAME: &'static str = "mailboxes.get";
-    const METHOD: Method = Method::GET;
-    const PATH: &'static str = "/v1/mailboxes/{id}";
+    const EFFECT: Effect = Effect::Read;
+    const FAMILY: Family = Family::Outreach;
     const SCOPE: Option<&'static str> = Some("campaigns:read");
     const WORKSPACE: WorkspaceRule = WorkspaceRule::Required;
     const SUMMARY: &'static str = "Get one mailbox (never its password)";
@@ -275,8 +274,8 @@ pub struct PatchInput {
 pub struct Patch;
 impl Operation for Patch {
     const NAME: &'static str = "mailboxes.update";
-    const METHOD: Method = Method::PATCH;
-    const PATH: &'static str = "/v1/mailboxes/{id}";
+    const EFFECT: Effect = Effect::Update;
+    const FAMILY: Family = Family::Outreach;
     const SCOPE: Option<&'static str> = Some("campaigns:write");
     const WORKSPACE: WorkspaceRule = WorkspaceRule::Required;
     const SUMMARY: &'static str = "Change a mailbox's settings, password or cap";
@@ -350,8 +349,8 @@ impl Operation for Patch {
 pub struct Delete;
 impl Operation for Delete {
     const NAME: &'static str = "mailboxes.delete";
-    const METHOD: Method = Method::DELETE;
-    const PATH: &'static str = "/v1/mailboxes/{id}";
+    const EFFECT: Effect = Effect::Delete;
+    const FAMILY: Family = Family::Outreach;
     const SCOPE: Option<&'static str> = Some("campaigns:write");
     const WORKSPACE: WorkspaceRule = WorkspaceRule::Required;
     const SUMMARY: &'static str = "Remove a mailbox (its sealed password goes with it)";

@@ -15,13 +15,13 @@
 //!   message with that subject sent to this address within 24 h is reported as the note
 //!   `same_subject_recently`, which does not make `allowed` false.
 
-use crate::catalogue::{OpSpec, Operation, Reply, WorkspaceRule};
+use crate::catalogue::{Effect, Family, OpSpec, Operation, Reply, WorkspaceRule};
 use crate::context::Ctx;
 use crate::crm::records::{self, AccountRecord};
 use crate::crm::{keys, write};
 use crate::error::{ApiError, ApiResult};
 use crate::sending::{self, PolicyInput};
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use linkcrm_domain::normalize::normalize_email;
 use linkcrm_storage::{Item, Query};
 use schemars::JsonSchema;
@@ -158,9 +158,9 @@ async fn mailbox_of(ctx: &Ctx, ws: &str, address: &str) -> ApiResult<Item> {
 pub struct Validate;
 impl Operation for Validate {
     const NAME: &'static str = "policy.validate";
-    const METHOD: Method = Method::POST;
+    const EFFECT: Effect = Effect::Action;
+    const FAMILY: Family = Family::Outreach;
     const SUCCESS: Option<StatusCode> = Some(StatusCode::OK);
-    const PATH: &'static str = "/v1/policy/validate";
     const SCOPE: Option<&'static str> = Some("campaigns:read");
     const WORKSPACE: WorkspaceRule = WorkspaceRule::Required;
     const SUMMARY: &'static str =

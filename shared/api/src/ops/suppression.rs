@@ -1,13 +1,13 @@
 //! `suppression.*`: a workspace's do-not-email list (seed 003's Suppression), and the platform's
 //! hard bounces as they apply to it.
 
-use crate::catalogue::{Operation, Reply, WorkspaceRule};
+use crate::catalogue::{Effect, Family, Operation, Reply, WorkspaceRule};
 use crate::context::Ctx;
 use crate::error::{ApiError, ApiResult};
 use crate::list::{self, ListResponse};
 use crate::suppression::{self, Channel, Kind, Provenance, Suppression, SuppressionSource};
 use crate::{lenient, outbox};
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use linkcrm_domain::time;
 use linkcrm_storage::{Condition, Query, StoreError, TxOp};
 use schemars::JsonSchema;
@@ -33,8 +33,8 @@ pub struct AddInput {
 pub struct Add;
 impl Operation for Add {
     const NAME: &'static str = "suppression.add";
-    const METHOD: Method = Method::POST;
-    const PATH: &'static str = "/v1/suppression";
+    const EFFECT: Effect = Effect::Create;
+    const FAMILY: Family = Family::Outreach;
     const SCOPE: Option<&'static str> = Some("crm:write");
     const WORKSPACE: WorkspaceRule = WorkspaceRule::Required;
     const SUMMARY: &'static str = "Stop this workspace from emailing an address or a domain";
@@ -97,8 +97,8 @@ pub struct ListInput {
 pub struct List;
 impl Operation for List {
     const NAME: &'static str = "suppression.list";
-    const METHOD: Method = Method::GET;
-    const PATH: &'static str = "/v1/suppression";
+    const EFFECT: Effect = Effect::Read;
+    const FAMILY: Family = Family::Outreach;
     const SCOPE: Option<&'static str> = Some("crm:read");
     const WORKSPACE: WorkspaceRule = WorkspaceRule::Required;
     const SUMMARY: &'static str = "The workspace's suppression list, or what blocks one address";
@@ -140,8 +140,8 @@ pub struct RemoveInput {
 pub struct Remove;
 impl Operation for Remove {
     const NAME: &'static str = "suppression.remove";
-    const METHOD: Method = Method::DELETE;
-    const PATH: &'static str = "/v1/suppression";
+    const EFFECT: Effect = Effect::Delete;
+    const FAMILY: Family = Family::Outreach;
     const SCOPE: Option<&'static str> = Some("crm:write");
     const WORKSPACE: WorkspaceRule = WorkspaceRule::Required;
     const SUMMARY: &'static str = "Take an address or domain off the workspace's list (platform bounces stay)";

@@ -1,13 +1,12 @@
 //! `workspaces.*`: an agency's client workspaces.
 
 use crate::auth::{self, WorkspaceRecord};
-use crate::catalogue::{Operation, Reply, WorkspaceRule};
+use crate::catalogue::{Effect, Family, Operation, Reply, WorkspaceRule};
 use crate::context::Ctx;
 use crate::error::{ApiError, ApiResult};
 use crate::list::{self, ListResponse};
 use crate::platform::to_item;
 use crate::{keys, lenient, outbox};
-use axum::http::Method;
 use linkcrm_domain::normalize::normalize_domain;
 use linkcrm_domain::platform::{Workspace, WorkspaceSettings};
 use linkcrm_domain::{time, IdKind};
@@ -112,8 +111,8 @@ pub fn create_ops(ws: &Workspace) -> Vec<TxOp> {
 pub struct Create;
 impl Operation for Create {
     const NAME: &'static str = "workspaces.create";
-    const METHOD: Method = Method::POST;
-    const PATH: &'static str = "/v1/workspaces";
+    const EFFECT: Effect = Effect::Create;
+    const FAMILY: Family = Family::Workspaces;
     const SCOPE: Option<&'static str> = Some("workspaces:admin");
     const WORKSPACE: WorkspaceRule = WorkspaceRule::None;
     const AGENCY_ONLY: bool = true;
@@ -160,8 +159,8 @@ pub struct ListInput {
 pub struct List;
 impl Operation for List {
     const NAME: &'static str = "workspaces.list";
-    const METHOD: Method = Method::GET;
-    const PATH: &'static str = "/v1/workspaces";
+    const EFFECT: Effect = Effect::Read;
+    const FAMILY: Family = Family::Workspaces;
     const SCOPE: Option<&'static str> = None;
     const WORKSPACE: WorkspaceRule = WorkspaceRule::None;
     const SUMMARY: &'static str = "List the workspaces this key can access, newest first";
@@ -233,8 +232,8 @@ async fn addressed(ctx: &Ctx, id: &str) -> ApiResult<WorkspaceRecord> {
 pub struct Get;
 impl Operation for Get {
     const NAME: &'static str = "workspaces.get";
-    const METHOD: Method = Method::GET;
-    const PATH: &'static str = "/v1/workspaces/{id}";
+    const EFFECT: Effect = Effect::Read;
+    const FAMILY: Family = Family::Workspaces;
     const SCOPE: Option<&'static str> = None;
     const WORKSPACE: WorkspaceRule = WorkspaceRule::None;
     const SUMMARY: &'static str = "Get one workspace";
@@ -252,8 +251,8 @@ impl Operation for Get {
 pub struct Current;
 impl Operation for Current {
     const NAME: &'static str = "workspaces.current";
-    const METHOD: Method = Method::GET;
-    const PATH: &'static str = "/v1/workspace";
+    const EFFECT: Effect = Effect::Read;
+    const FAMILY: Family = Family::Workspaces;
     const SCOPE: Option<&'static str> = None;
     const WORKSPACE: WorkspaceRule = WorkspaceRule::Required;
     const SUMMARY: &'static str = "The workspace this request acts in (the key's own, or X-Workspace-Id)";
@@ -262,9 +261,9 @@ impl Operation for Current {
     type Output = Workspace;
 
     async fn run(ctx: Ctx, _: Empty) -> ApiResult<Reply<Workspace>> {
-        let record = auth::authorize_workspace(&ctx.app, &ctx.caller, ctx.workspace()).await?;
+        let record = ctx.workspace_record();
         let version = record.version();
-        Ok(Reply::ok(from_record(&record)?).with_version(version))
+        Ok(Reply::ok(from_record(record)?).with_version(version))
     }
 }
 
@@ -331,8 +330,8 @@ fn merge_patch(target: &mut Value, patch: &Value) {
 pub struct Patch;
 impl Operation for Patch {
     const NAME: &'static str = "workspaces.update";
-    const METHOD: Method = Method::PATCH;
-    const PATH: &'static str = "/v1/workspaces/{id}";
+    const EFFECT: Effect = Effect::Update;
+    const FAMILY: Family = Family::Workspaces;
     const SCOPE: Option<&'static str> = Some("workspaces:admin");
     const WORKSPACE: WorkspaceRule = WorkspaceRule::None;
     const SUMMARY: &'static str = "Update a workspace's name, domain, tags or settings";
@@ -431,8 +430,8 @@ async fn commit_change(ctx: &Ctx, ops: Vec<TxOp>) -> ApiResult<()> {
 pub struct Archive;
 impl Operation for Archive {
     const NAME: &'static str = "workspaces.archive";
-    const METHOD: Method = Method::DELETE;
-    const PATH: &'static str = "/v1/workspaces/{id}";
+    const EFFECT: Effect = Effect::Delete;
+    const FAMILY: Family = Family::Workspaces;
     const SCOPE: Option<&'static str> = Some("workspaces:admin");
     const WORKSPACE: WorkspaceRule = WorkspaceRule::None;
     const AGENCY_ONLY: bool = true;

@@ -8,7 +8,7 @@
 //! takes the same email) cannot both win.
 
 use super::{text, TAG_CONTACTS};
-use crate::catalogue::{OpSpec, Operation, Reply, WorkspaceRule};
+use crate::catalogue::{Effect, Family, OpSpec, Operation, Reply, WorkspaceRule};
 use crate::context::Ctx;
 use crate::crm::keys;
 use crate::crm::listing::merged_page;
@@ -17,7 +17,6 @@ use crate::crm::write::{self, check_id, CONTACT_REF, CONTACT_REF_SEQ as REF_SEQ}
 use crate::error::{ApiError, ApiResult};
 use crate::list::{self, ListResponse};
 use crate::{lenient, outbox, App};
-use axum::http::Method;
 use linkcrm_domain::crm::Contact;
 use linkcrm_domain::enums::Source;
 use linkcrm_domain::normalize::normalize_email;
@@ -36,9 +35,6 @@ pub fn ops() -> Vec<OpSpec> {
         OpSpec::of::<Delete>(),
     ]
 }
-
-const PATH: &str = "/v1/link-building/crm/contact";
-const PATH_ID: &str = "/v1/link-building/crm/contact/{id}";
 
 /// Names, positions, handles: one line each.
 const MAX_NAME: usize = 200;
@@ -237,8 +233,8 @@ pub struct CreateInput {
 pub struct Create;
 impl Operation for Create {
     const NAME: &'static str = "link_building.crm.contact.create";
-    const METHOD: Method = Method::POST;
-    const PATH: &'static str = PATH;
+    const EFFECT: Effect = Effect::Create;
+    const FAMILY: Family = Family::Crm;
     const SCOPE: Option<&'static str> = Some("crm:write");
     const WORKSPACE: WorkspaceRule = WorkspaceRule::Required;
     const SUMMARY: &'static str = "Create a contact at an account (by id) or a domain (created if new)";
@@ -339,8 +335,8 @@ pub use crate::catalogue::IdInput;
 pub struct Get;
 impl Operation for Get {
     const NAME: &'static str = "link_building.crm.contact.get";
-    const METHOD: Method = Method::GET;
-    const PATH: &'static str = PATH_ID;
+    const EFFECT: Effect = Effect::Read;
+    const FAMILY: Family = Family::Crm;
     const SCOPE: Option<&'static str> = Some("crm:read");
     const WORKSPACE: WorkspaceRule = WorkspaceRule::Required;
     const SUMMARY: &'static str = "Get one contact";
@@ -376,8 +372,8 @@ pub struct ListInput {
 pub struct List;
 impl Operation for List {
     const NAME: &'static str = "link_building.crm.contact.list";
-    const METHOD: Method = Method::GET;
-    const PATH: &'static str = PATH;
+    const EFFECT: Effect = Effect::Read;
+    const FAMILY: Family = Family::Crm;
     const SCOPE: Option<&'static str> = Some("crm:read");
     const WORKSPACE: WorkspaceRule = WorkspaceRule::Required;
     const SUMMARY: &'static str = "List contacts, newest first: all, one account's, or the one with an email";
@@ -497,8 +493,8 @@ pub struct UpdateInput {
 pub struct Patch;
 impl Operation for Patch {
     const NAME: &'static str = "link_building.crm.contact.update";
-    const METHOD: Method = Method::PATCH;
-    const PATH: &'static str = PATH_ID;
+    const EFFECT: Effect = Effect::Update;
+    const FAMILY: Family = Family::Crm;
     const SCOPE: Option<&'static str> = Some("crm:write");
     const WORKSPACE: WorkspaceRule = WorkspaceRule::Required;
     const SUMMARY: &'static str = "Update a contact's fields (null clears one); changing the email frees the old one";
@@ -645,8 +641,8 @@ fn guard_held_by(contact_id: &str) -> Condition {
 pub struct Delete;
 impl Operation for Delete {
     const NAME: &'static str = "link_building.crm.contact.delete";
-    const METHOD: Method = Method::DELETE;
-    const PATH: &'static str = PATH_ID;
+    const EFFECT: Effect = Effect::Delete;
+    const FAMILY: Family = Family::Crm;
     const SCOPE: Option<&'static str> = Some("crm:write");
     const WORKSPACE: WorkspaceRule = WorkspaceRule::Required;
     const SUMMARY: &'static str =
@@ -714,7 +710,7 @@ mod tests {
             key_workspace: Some(ws.into()),
             scopes: vec!["crm:read".into(), "crm:write".into()],
         };
-        Ctx { app, caller, workspace_id: Some(ws.into()), if_match: None }
+        Ctx { app, caller, workspace_id: Some(ws.into()), workspace_record: None, if_match: None }
     }
 
     fn input(email: &str) -> CreateInput {

@@ -3,14 +3,14 @@
 //! in one transaction, and answers 202; the job (`crate::discovery`) does the searching.
 
 use super::TAG_CONTACTS;
-use crate::catalogue::{OpSpec, Operation, Reply, WorkspaceRule};
+use crate::catalogue::{Effect, Family, OpSpec, Operation, Reply, WorkspaceRule};
 use crate::context::Ctx;
 use crate::credits;
 use crate::crm::write;
 use crate::discovery::{self, JOB_KIND, QUEUE, SKILL};
 use crate::error::{ApiError, ApiResult};
 use crate::invocations::{self as inv};
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use linkcrm_jobs::{Job, StoreQueue};
 use linkcrm_storage::StoreError;
 use schemars::JsonSchema;
@@ -41,9 +41,9 @@ pub struct DiscoverInput {
 pub struct Discover;
 impl Operation for Discover {
     const NAME: &'static str = SKILL;
-    const METHOD: Method = Method::POST;
+    const EFFECT: Effect = Effect::Action;
+    const FAMILY: Family = Family::Crm;
     const SUCCESS: Option<StatusCode> = Some(StatusCode::ACCEPTED);
-    const PATH: &'static str = "/v1/link-building/crm/contact/discover";
     const SCOPE: Option<&'static str> = Some("crm:write");
     const WORKSPACE: WorkspaceRule = WorkspaceRule::Required;
     const COST_MILLICREDITS: u64 = discovery::PER_ACCOUNT_MILLI as u64;
@@ -92,8 +92,7 @@ impl Operation for Discover {
             )
             .with_details(json!({ "provider": "apollo", "exhaustedAt": since })));
         }
-        let record = crate::auth::authorize_workspace(&ctx.app, &ctx.caller, &ws).await?;
-        let pool = crate::ops::credits::pool_of(&crate::ops::workspaces::from_record(&record)?);
+        let pool = crate::ops::credits::pool_of(&crate::ops::workspaces::from_record(ctx.workspace_record())?);
         let (reserved, seconds) = discovery::estimate(ids.len());
         let id = inv::new_id();
         let mut item = inv::new_item(&inv::NewInvocation {

@@ -1,7 +1,7 @@
 //! `link_building.crm.event.*`: the log every status is derived from.
 
 use super::{text, time_param, TAG_EVENTS};
-use crate::catalogue::{OpSpec, Operation, Reply, WorkspaceRule};
+use crate::catalogue::{Effect, Family, OpSpec, Operation, Reply, WorkspaceRule};
 use crate::context::Ctx;
 use crate::crm::keys;
 use crate::crm::records::{self, event_view};
@@ -9,7 +9,6 @@ use crate::crm::write::{self, load_relationship, NewEvent, Ride};
 use crate::error::{ApiError, ApiResult};
 use crate::lenient;
 use crate::list::{self, ListResponse};
-use axum::http::Method;
 use linkcrm_domain::crm::Event;
 use linkcrm_domain::enums::{EventType, PipelineStatus, ReplyClass};
 use linkcrm_domain::time;
@@ -80,8 +79,8 @@ pub struct CreateInput {
 pub struct Create;
 impl Operation for Create {
     const NAME: &'static str = "link_building.crm.event.create";
-    const METHOD: Method = Method::POST;
-    const PATH: &'static str = "/v1/link-building/crm/event";
+    const EFFECT: Effect = Effect::Create;
+    const FAMILY: Family = Family::Crm;
     const SCOPE: Option<&'static str> = Some("crm:write");
     const WORKSPACE: WorkspaceRule = WorkspaceRule::Required;
     const SUMMARY: &'static str = "Record a note, a status change or an out-of-band interaction";
@@ -191,8 +190,8 @@ pub use crate::catalogue::IdInput;
 pub struct Get;
 impl Operation for Get {
     const NAME: &'static str = "link_building.crm.event.get";
-    const METHOD: Method = Method::GET;
-    const PATH: &'static str = "/v1/link-building/crm/event/{id}";
+    const EFFECT: Effect = Effect::Read;
+    const FAMILY: Family = Family::Crm;
     const SCOPE: Option<&'static str> = Some("crm:read");
     const WORKSPACE: WorkspaceRule = WorkspaceRule::Required;
     const SUMMARY: &'static str = "Get one event (this workspace's, or an account-scoped one)";
@@ -242,8 +241,8 @@ pub struct ListInput {
 pub struct List;
 impl Operation for List {
     const NAME: &'static str = "link_building.crm.event.list";
-    const METHOD: Method = Method::GET;
-    const PATH: &'static str = "/v1/link-building/crm/event";
+    const EFFECT: Effect = Effect::Read;
+    const FAMILY: Family = Family::Crm;
     const SCOPE: Option<&'static str> = Some("crm:read");
     const WORKSPACE: WorkspaceRule = WorkspaceRule::AgencyWide;
     const SUMMARY: &'static str = "List events by relationship, account, type and time";

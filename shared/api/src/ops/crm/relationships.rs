@@ -1,7 +1,7 @@
 //! `link_building.crm.relationship.*`: a workspace's private pipeline with each partner.
 
 use super::{text, time_param, TAG_RELATIONSHIPS};
-use crate::catalogue::{OpSpec, Operation, Reply, WorkspaceRule};
+use crate::catalogue::{Effect, Family, OpSpec, Operation, Reply, WorkspaceRule};
 use crate::context::Ctx;
 use crate::crm::keys;
 use crate::crm::listing::merged_page;
@@ -10,7 +10,6 @@ use crate::crm::write::{self, load_relationship, NewEvent, Ride};
 use crate::error::{ApiError, ApiResult};
 use crate::list::{self, ListResponse};
 use crate::{lenient, outbox};
-use axum::http::Method;
 use linkcrm_domain::crm::Relationship;
 use linkcrm_domain::derive::{CoolingPolicy, RelationshipState};
 use linkcrm_domain::enums::{EventType, PipelineStatus, Priority, Source};
@@ -71,8 +70,8 @@ pub struct CreateInput {
 pub struct Create;
 impl Operation for Create {
     const NAME: &'static str = "link_building.crm.relationship.create";
-    const METHOD: Method = Method::POST;
-    const PATH: &'static str = "/v1/link-building/crm/relationship";
+    const EFFECT: Effect = Effect::Create;
+    const FAMILY: Family = Family::Crm;
     const SCOPE: Option<&'static str> = Some("crm:write");
     const WORKSPACE: WorkspaceRule = WorkspaceRule::Required;
     const SUMMARY: &'static str = "Start a relationship with a partner (one per workspace and account)";
@@ -172,8 +171,8 @@ async fn view_of(ctx: &Ctx, rel: &RelationshipRecord) -> ApiResult<Relationship>
 pub struct Get;
 impl Operation for Get {
     const NAME: &'static str = "link_building.crm.relationship.get";
-    const METHOD: Method = Method::GET;
-    const PATH: &'static str = "/v1/link-building/crm/relationship/{id}";
+    const EFFECT: Effect = Effect::Read;
+    const FAMILY: Family = Family::Crm;
     const SCOPE: Option<&'static str> = Some("crm:read");
     const WORKSPACE: WorkspaceRule = WorkspaceRule::Required;
     const SUMMARY: &'static str = "Get one relationship";
@@ -215,8 +214,8 @@ pub struct ListInput {
 pub struct List;
 impl Operation for List {
     const NAME: &'static str = "link_building.crm.relationship.list";
-    const METHOD: Method = Method::GET;
-    const PATH: &'static str = "/v1/link-building/crm/relationship";
+    const EFFECT: Effect = Effect::Read;
+    const FAMILY: Family = Family::Crm;
     const SCOPE: Option<&'static str> = Some("crm:read");
     const WORKSPACE: WorkspaceRule = WorkspaceRule::Required;
     const SUMMARY: &'static str = "List this workspace's relationships, most recent activity first";
@@ -378,8 +377,8 @@ pub struct PatchInput {
 pub struct Patch;
 impl Operation for Patch {
     const NAME: &'static str = "link_building.crm.relationship.update";
-    const METHOD: Method = Method::PATCH;
-    const PATH: &'static str = "/v1/link-building/crm/relationship/{id}";
+    const EFFECT: Effect = Effect::Update;
+    const FAMILY: Family = Family::Crm;
     const SCOPE: Option<&'static str> = Some("crm:write");
     const WORKSPACE: WorkspaceRule = WorkspaceRule::Required;
     const SUMMARY: &'static str = "Update status, priority or notes; a status change is logged as STATUS_CHANGED";
@@ -488,8 +487,8 @@ fn archive_change(set: &mut Vec<(String, Value)>, archived: Option<bool>, rel: &
 pub struct Archive;
 impl Operation for Archive {
     const NAME: &'static str = "link_building.crm.relationship.archive";
-    const METHOD: Method = Method::DELETE;
-    const PATH: &'static str = "/v1/link-building/crm/relationship/{id}";
+    const EFFECT: Effect = Effect::Delete;
+    const FAMILY: Family = Family::Crm;
     const SCOPE: Option<&'static str> = Some("crm:write");
     const WORKSPACE: WorkspaceRule = WorkspaceRule::Required;
     const SUMMARY: &'static str = "Archive a relationship (its events remain)";

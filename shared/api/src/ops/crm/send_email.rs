@@ -6,7 +6,7 @@
 //! (`crate::sending`) checks policy again at send time.
 
 use super::TAG_RELATIONSHIPS;
-use crate::catalogue::{OpSpec, Operation, Reply, WorkspaceRule};
+use crate::catalogue::{Effect, Family, OpSpec, Operation, Reply, WorkspaceRule};
 use crate::context::Ctx;
 use crate::credits;
 use crate::crm::records::{self};
@@ -15,7 +15,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::invocations::{self as inv};
 use crate::ops::approvals;
 use crate::sending::{self, COST_MILLI, SKILL};
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use linkcrm_domain::enums::ApprovalMode;
 use linkcrm_jobs::{Job, StoreQueue};
 use linkcrm_storage::{Condition, Key, Query, StoreError, TxOp};
@@ -83,9 +83,9 @@ pub fn contact_not_at_account(account: &str) -> ApiError {
 pub struct SendEmail;
 impl Operation for SendEmail {
     const NAME: &'static str = "link_building.crm.relationship.send_email";
-    const METHOD: Method = Method::POST;
+    const EFFECT: Effect = Effect::Action;
+    const FAMILY: Family = Family::Outreach;
     const SUCCESS: Option<StatusCode> = Some(StatusCode::ACCEPTED);
-    const PATH: &'static str = "/v1/link-building/crm/relationship/{id}/send-email";
     const SCOPE: Option<&'static str> = Some("campaigns:write");
     const WORKSPACE: WorkspaceRule = WorkspaceRule::Required;
     const COST_MILLICREDITS: u64 = COST_MILLI as u64;
@@ -150,8 +150,7 @@ impl Operation for SendEmail {
             }
         };
         let mailbox_id = records::str_of(&mailbox, "id").unwrap_or_default().to_owned();
-        let record = crate::auth::authorize_workspace(&ctx.app, &ctx.caller, &ws).await?;
-        let workspace = crate::ops::workspaces::from_record(&record)?;
+        let workspace = crate::ops::workspaces::from_record(ctx.workspace_record())?;
         let pool = crate::ops::credits::pool_of(&workspace);
         let needs_approval = workspace.settings.approval_policy.outreach_send == ApprovalMode::RequireApproval;
         let id = inv::new_id();

@@ -2,8 +2,8 @@
 //! with this workspace's relationship attached. Every path reads index partitions page by page;
 //! nothing scans the table or reads a whole collection.
 
-use super::{relationship_summaries, AccountItem, BASE, TAG_ACCOUNTS};
-use crate::catalogue::{Operation, Reply, WorkspaceRule};
+use super::{relationship_summaries, AccountItem, TAG_ACCOUNTS};
+use crate::catalogue::{Effect, Family, Operation, Reply, WorkspaceRule};
 use crate::context::Ctx;
 use crate::crm::listing::merged_page;
 use crate::crm::records::{int_of, AccountRecord};
@@ -11,7 +11,6 @@ use crate::crm::{keys, write};
 use crate::error::{ApiError, ApiResult};
 use crate::lenient;
 use crate::list::{self, ListResponse};
-use axum::http::Method;
 use linkcrm_domain::derive::CoolingPolicy;
 use linkcrm_domain::enums::SystemContactStatus;
 use linkcrm_storage::{Index, Item, Query, SortKey};
@@ -58,8 +57,8 @@ pub struct ListInput {
 pub struct List;
 impl Operation for List {
     const NAME: &'static str = "link_building.crm.account.list";
-    const METHOD: Method = Method::GET;
-    const PATH: &'static str = BASE;
+    const EFFECT: Effect = Effect::Read;
+    const FAMILY: Family = Family::Crm;
     const SCOPE: Option<&'static str> = Some("crm:read");
     const WORKSPACE: WorkspaceRule = WorkspaceRule::Required;
     const SUMMARY: &'static str = "List accounts (highest domain rating first) with this workspace's relationship";

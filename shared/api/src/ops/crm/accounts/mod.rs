@@ -27,8 +27,6 @@ use serde::Serialize;
 use serde_json::Value;
 use std::collections::HashMap;
 
-pub const BASE: &str = "/v1/link-building/crm/account";
-
 pub fn ops() -> Vec<OpSpec> {
     vec![
         OpSpec::of::<List>(),

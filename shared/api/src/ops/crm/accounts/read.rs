@@ -3,14 +3,13 @@
 //! every workspace shares).
 
 use super::{relationship_summaries, RelationshipSummary, TAG_ACCOUNTS};
-use crate::catalogue::{Operation, Reply, WorkspaceRule};
+use crate::catalogue::{Effect, Family, Operation, Reply, WorkspaceRule};
 use crate::context::Ctx;
 use crate::crm::records::{contact_view, event_view};
 use crate::crm::{keys, write};
 use crate::error::ApiResult;
 use crate::lenient;
 use crate::list::{self, ListResponse};
-use axum::http::Method;
 use linkcrm_domain::crm::{Account, Contact, Event};
 use linkcrm_domain::derive::CoolingPolicy;
 use linkcrm_storage::{Index, Query};
@@ -42,8 +41,8 @@ pub struct AccountDetail {
 pub struct Get;
 impl Operation for Get {
     const NAME: &'static str = "link_building.crm.account.get";
-    const METHOD: Method = Method::GET;
-    const PATH: &'static str = "/v1/link-building/crm/account/{id}";
+    const EFFECT: Effect = Effect::Read;
+    const FAMILY: Family = Family::Crm;
     const SCOPE: Option<&'static str> = Some("crm:read");
     const WORKSPACE: WorkspaceRule = WorkspaceRule::Required;
     const SUMMARY: &'static str = "Get an account with this workspace's relationship, its contacts and recent events";
@@ -92,8 +91,8 @@ pub struct HistoryInput {
 pub struct History;
 impl Operation for History {
     const NAME: &'static str = "link_building.crm.account.history";
-    const METHOD: Method = Method::GET;
-    const PATH: &'static str = "/v1/link-building/crm/account/{id}/history";
+    const EFFECT: Effect = Effect::Read;
+    const FAMILY: Family = Family::Crm;
     const SCOPE: Option<&'static str> = Some("crm:read");
     const WORKSPACE: WorkspaceRule = WorkspaceRule::Required;
     const SUMMARY: &'static str =

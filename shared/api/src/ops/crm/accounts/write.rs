@@ -6,7 +6,7 @@
 //! and a put would lose those additions.
 
 use super::TAG_ACCOUNTS;
-use crate::catalogue::{parse_input, Operation, Reply, WorkspaceRule};
+use crate::catalogue::{parse_input, Effect, Family, Operation, Reply, WorkspaceRule};
 use crate::context::Ctx;
 use crate::crm::keys;
 use crate::crm::records::{int_of, AccountRecord};
@@ -14,7 +14,7 @@ use crate::crm::write::{account_event_item, load_account};
 use crate::error::{ApiError, ApiResult};
 use crate::ops::crm::text;
 use crate::outbox;
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use linkcrm_domain::crm::Account;
 use linkcrm_domain::derive::CoolingPolicy;
 use linkcrm_domain::enums::EventType;
@@ -88,8 +88,8 @@ fn check_price(field: &str, v: Option<i64>) -> ApiResult<Option<i64>> {
 pub struct Patch;
 impl Operation for Patch {
     const NAME: &'static str = "link_building.crm.account.update";
-    const METHOD: Method = Method::PATCH;
-    const PATH: &'static str = "/v1/link-building/crm/account/{id}";
+    const EFFECT: Effect = Effect::Update;
+    const FAMILY: Family = Family::Crm;
     const SCOPE: Option<&'static str> = Some("crm:write");
     const WORKSPACE: WorkspaceRule = WorkspaceRule::Required;
     const SUMMARY: &'static str = "Update an account's notes and prices (a price change is logged as PRICE_UPDATED)";
@@ -206,9 +206,9 @@ pub struct DoNotContactInput {
 pub struct DoNotContact;
 impl Operation for DoNotContact {
     const NAME: &'static str = "link_building.crm.account.do_not_contact";
-    const METHOD: Method = Method::POST;
+    const EFFECT: Effect = Effect::Action;
+    const FAMILY: Family = Family::Crm;
     const SUCCESS: Option<StatusCode> = Some(StatusCode::OK);
-    const PATH: &'static str = "/v1/link-building/crm/account/{id}/do-not-contact";
     const SCOPE: Option<&'static str> = Some("crm:write");
     const WORKSPACE: WorkspaceRule = WorkspaceRule::Required;
     const SUMMARY: &'static str =

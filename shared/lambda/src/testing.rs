@@ -1,0 +1,131 @@
+//! The check every API function's test runs: the real binary, under a fake Lambda Runtime API,
+//! given API Gateway HTTP API (2.0) events, over DynamoDB on moto. It serves every route of its
+//! family, no route of another, and answers a real read of its family.
+
+use linkcrm_api::catalogue::Family;
+use linkcrm_api::executor::{self, Call};
+use linkcrm_api::routes::V1;
+use linkcrm_testkit::lambda::{http_api_event, invoke};
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+const KEY: &str = "sk_live_agency_family_function_check";
+
+/// A read of each family, served by its function: (operation, path).
+fn read_of(family: Family) -> (&'static str, &'static str) {
+    match family {
+        Family::Crm => ("link_building.crm.relationship.list", "/v1/link-building/crm/relationship"),
+        Family::Outreach => ("mailboxes.list", "/v1/mailboxes"),
+        Family::Agent => ("agent.invocations.list", "/v1/agent/invocations"),
+        Family::Workspaces => ("workspaces.current", "/v1/workspace"),
+    }
+}
+
+pub struct Function {
+    bin: String,
+    endpoint: String,
+    table: String,
+    pub workspace: String,
+}
+
+/// The answer of one invocation: status, headers, body (JSON, or the text as a string).
+pub struct Answer {
+    pub status: u16,
+    pub headers: Value,
+    pub body: Value,
+}
+
+impl Function {
+    /// A table on moto with an agency (key [`KEY`]) and one workspace, for `bin`.
+    pub async fn start(bin: &str) -> Function {
+        let endpoint = linkcrm_testkit::Moto::shared().expect("moto server").endpoint().to_owned();
+        let table = linkcrm_testkit::unique_table_name("api-fn");
+        let store = linkcrm_storage::dynamo::DynamoStore::for_endpoint(&endpoint, &table);
+        store.create_table().await.unwrap();
+        let store: linkcrm_storage::DynStore = Arc::new(store);
+        linkcrm_api::platform::create_agency(&store, "Agency", Some(KEY.into())).await.unwrap();
+        let app = linkcrm_api::App::new(store, linkcrm_api::Config::default()).await.unwrap();
+        let ws = executor::execute(&app, "workspaces.create", &Call::with_key(KEY), json!({ "name": "Acme" }))
+            .await
+            .unwrap();
+        let workspace = ws.response.body.unwrap()["id"].as_str().unwrap().to_owned();
+        Function { bin: bin.to_owned(), endpoint, table, workspace }
+    }
+
+    /// Invokes the binary once with `method path?query` (with the key and workspace when `auth`).
+    pub async fn request(&self, method: &str, path: &str, query: &str, auth: bool) -> Answer {
+        let bearer = format!("Bearer {KEY}");
+        let mut headers = vec![("user-agent", "linkcrm-test")];
+        if auth {
+            headers.push(("authorization", bearer.as_str()));
+            headers.push(("x-workspace-id", self.workspace.as_str()));
+        }
+        let body = matches!(method, "POST" | "PATCH" | "PUT").then_some("{}");
+        if body.is_some() {
+            headers.push(("content-type", "application/json"));
+        }
+        let env = [
+            ("AWS_ENDPOINT_URL", self.endpoint.as_str()),
+            ("AWS_ACCESS_KEY_ID", "test"),
+            ("AWS_SECRET_ACCESS_KEY", "test"),
+            ("AWS_REGION", "us-east-1"),
+            ("LINKCRM_TABLE", self.table.as_str()),
+            ("RUST_LOG", "warn"),
+        ];
+        let answer = invoke(&self.bin, &env, http_api_event(method, path, query, &headers, body)).await;
+        let text = answer["body"].as_str().unwrap_or_default();
+        Answer {
+            status: answer["statusCode"].as_u64().expect("a statusCode") as u16,
+            headers: answer["headers"].clone(),
+            body: serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_owned())),
+        }
+    }
+}
+
+/// Runs the whole check for the function of `family`.
+pub async fn check_family_function(bin: &str, family: Family) {
+    let f = Function::start(bin).await;
+    let app_catalogue = linkcrm_api::ops::catalogue();
+    let family_of =
+        |name: &str| app_catalogue.iter().find(|op| op.name == name).map(|op| op.family).expect("a catalogued route");
+    let concrete =
+        |path: &str| path.split('/').map(|s| if s.starts_with('{') { "x" } else { s }).collect::<Vec<_>>().join("/");
+    // Each route of the family reaches the executor (which wants a key); one route of every other
+    // family is not served here (its path is unknown to this function).
+    let mut others = std::collections::HashSet::new();
+    for route in V1 {
+        let own = family_of(route.operation) == family;
+        if !own && !others.insert(family_of(route.operation)) {
+            continue;
+        }
+        let a = f.request(route.verb.as_str(), &concrete(route.path), "", false).await;
+        let (want, code) = if own { (401, "unauthorized") } else { (404, "not_found") };
+        assert_eq!((a.status, a.body["code"].as_str()), (want, Some(code)), "{} {}", route.verb.as_str(), route.path);
+        assert!(a.headers["x-request-id"].as_str().is_some_and(|id| id.starts_with("req_")), "a request id");
+    }
+    // A real read of the family, through DynamoDB.
+    let (name, path) = read_of(family);
+    let a = f.request("GET", path, "", true).await;
+    assert_eq!(a.status, 200, "{name}: {}", a.body);
+    assert!(a.body.is_object(), "{name}: {}", a.body);
+    match family {
+        Family::Workspaces => {
+            assert_eq!(a.body["id"], f.workspace.as_str());
+            let doc = f.request("GET", "/openapi.json", "", false).await;
+            assert_eq!(doc.status, 200);
+            assert_eq!(doc.body["paths"].as_object().map(|p| p.is_empty()), Some(false));
+            // The catch-all route: an unknown path is a problem document, not API Gateway's.
+            let unknown = f.request("GET", "/nowhere", "", false).await;
+            assert_eq!((unknown.status, unknown.body["code"].as_str()), (404, Some("not_found")));
+        }
+        Family::Outreach => {
+            let page = f.request("GET", "/v1/unsubscribe/not-a-token", "", false).await;
+            assert_eq!(page.status, 404);
+            assert!(page.body.as_str().is_some_and(|html| html.contains("not valid")), "{}", page.body);
+        }
+        Family::Crm | Family::Agent => {
+            let doc = f.request("GET", "/openapi.json", "", false).await;
+            assert_eq!(doc.status, 404, "the document is the workspaces function's");
+        }
+    }
+}
