@@ -185,7 +185,7 @@ async fn account_command(args: &StoreArgs, action: AccountAction) -> anyhow::Res
         backlinks,
     } = action;
     let (store, _) = open_store(args).await?;
-    let app = linkcrm_api::App::new(store, linkcrm_api::Config::from_env()).await?;
+    let app = linkcrm_api::app(store, linkcrm_api::Config::from_env()).await?;
     let fail = |e: linkcrm_api::error::ApiError| anyhow::anyhow!("{}: {}", e.code, e.message);
     let domain = write::normalize("domain", &domain).map_err(fail)?;
     let account = write::account_by_domain(&app, &domain)
@@ -251,7 +251,7 @@ async fn serve(args: &StoreArgs, bind: &str) -> anyhow::Result<()> {
             println!("Created the first agency ({}). Its key, shown once: {secret}", agency.id);
         }
     }
-    let app = linkcrm_api::App::new(store.clone(), linkcrm_api::Config::from_env()).await?;
+    let app = linkcrm_api::app(store.clone(), linkcrm_api::Config::from_env()).await?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let relay = linkcrm::spawn_relay(store, commits, stop_rx.clone());
     let worker = workers.map(|workers| linkcrm::spawn_worker(app.clone(), workers, stop_rx));
@@ -259,7 +259,7 @@ async fn serve(args: &StoreArgs, bind: &str) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(bind).await.with_context(|| format!("binding {bind}"))?;
     let addr = listener.local_addr()?;
     tracing::info!(listening = %addr, backend = app.store.backend(), "linkcrm ready");
-    axum::serve(linkcrm_api::edge::EdgeListener::new(listener), app.router())
+    axum::serve(linkcrm_api::edge::EdgeListener::new(listener), linkcrm_api::router(&app))
         .with_graceful_shutdown(shutdown_signal())
         .await?;
     // In-flight requests have drained; let the relay finish what it holds.

@@ -56,8 +56,8 @@ impl World {
             .route("send", queue.clone() as Arc<dyn JobQueue>)
             .with_stream_grace(Duration::ZERO);
         let config = linkcrm_api::Config { rate_limit_per_sec: 0.0, allow_private_targets: true, ..Default::default() };
-        let app = linkcrm_api::App::new(store.clone(), config).await.unwrap();
-        let base = serve(app.router()).await;
+        let app = linkcrm_api::app(store.clone(), config).await.unwrap();
+        let base = serve(linkcrm_api::router(&app)).await;
         let (_, secret) = linkcrm_api::platform::create_agency(&store, "Agency", None).await.unwrap();
         let agency = Client::new(&base, &secret);
         let ws = agency.ok(Method::POST, "/v1/workspaces", Some(json!({ "name": "Client A" })), 201).await;

@@ -9,6 +9,7 @@
 //!
 //! `infra/bench/run.sh` drives the first two and then the HTTP load; the figures are in BENCHMARKS.md.
 
+mod coldstart;
 mod load;
 mod read_rate;
 mod rng;
@@ -45,6 +46,8 @@ enum Command {
     ReadRate(read_rate::Args),
     /// Measure outreach sends through the job queue against a running server (own SMTP sink).
     Send(send::Args),
+    /// Measure Lambda function binaries' init (process start to first invocation request).
+    Coldstart(coldstart::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -54,5 +57,6 @@ fn main() -> anyhow::Result<()> {
         Command::Load(args) => rt.block_on(load::run(args)),
         Command::ReadRate(args) => rt.block_on(read_rate::run(args)),
         Command::Send(args) => rt.block_on(send::run(args)),
+        Command::Coldstart(args) => rt.block_on(coldstart::run(args)),
     }
 }

@@ -133,7 +133,7 @@ pub async fn give_up(app: &App, job: &Job, receives: u32, why: &str) -> Result<(
 pub async fn lambda_app() -> anyhow::Result<Arc<App>> {
     let table = std::env::var("LINKCRM_TABLE").map_err(|_| anyhow::anyhow!("LINKCRM_TABLE is not set"))?;
     let store = linkcrm_storage::dynamo::DynamoStore::from_env(&table, None).await;
-    App::new(Arc::new(store), crate::Config { rate_limit_per_sec: 0.0, ..Default::default() }).await
+    crate::app(Arc::new(store), crate::Config { rate_limit_per_sec: 0.0, ..Default::default() }).await
 }
 
 /// A worker Lambda (`functions/send-worker`, `functions/discover-worker`): the app over DynamoDB,

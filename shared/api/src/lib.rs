@@ -1,118 +1,56 @@
-//! The HTTP API: operation catalogue, REST door, auth, idempotency, errors, OpenAPI.
+//! The composition: every context's operations in one catalogue, the application over a store, and
+//! the job handlers by kind. The local binary, the Lambda functions and the tests build from here;
+//! the modules of the layers below are re-exported under the names they have always had.
 
-// ApiError carries a whole problem document; it is returned on cold paths, so boxing buys nothing.
 #![allow(clippy::result_large_err)]
 
-pub mod apollo_keys;
-pub mod approval_expiry;
-pub mod auth;
-pub mod catalogue;
-pub mod context;
-pub mod credits;
-pub mod crm;
-pub mod discovery;
-pub mod edge;
-pub mod error;
-pub mod executor;
-pub mod idempotency;
-pub mod ids;
-pub mod invocations;
 pub mod jobs;
-pub mod keys;
-pub mod lenient;
-pub mod list;
-pub mod openapi;
-pub mod ops;
-pub mod outbox;
-pub mod platform;
-pub mod platform_mailbox;
-pub mod ratelimit;
-pub mod rest;
-pub mod routes;
-pub mod rules;
-pub mod secret_refs;
-pub mod secrets;
-pub mod sending;
-pub mod suppression;
+
+pub use linkcrm_core::{
+    approval_expiry, auth, catalogue, context, credits, error, executor, idempotency, ids, invocations, items,
+    jobkinds, keys, lenient, list, outbox, platform, ratelimit, rules, secrets, validate, workspace, App, Config,
+};
+pub use linkcrm_crm as crm;
+pub use linkcrm_crm::{apollo_keys, discovery};
+pub use linkcrm_http::{edge, openapi, rest, routes};
+pub use linkcrm_outreach::{platform_mailbox, secret_refs, sending, suppression};
 
 use catalogue::OpSpec;
 use linkcrm_storage::DynStore;
 use std::sync::Arc;
 
-/// Settings every door shares.
-#[derive(Clone, Debug)]
-pub struct Config {
-    /// Requests per second per key (0 disables the local limiter).
-    pub rate_limit_per_sec: f64,
-    pub rate_limit_burst: u32,
-    /// Whether tenants may name hosts at private, loopback or link-local addresses (mail
-    /// servers): `LINKCRM_ALLOW_PRIVATE_TARGETS`, for local use and tests only.
-    pub allow_private_targets: bool,
-}
+/// Every operation, by context.
+pub mod ops {
+    pub use linkcrm_core::ops::{approvals, invocations};
+    pub use linkcrm_outreach::ops::{inbound, mailboxes, policy, suppression};
+    pub use linkcrm_workspaces::ops::{api_keys, credits, integrations, workspaces};
 
-impl Default for Config {
-    fn default() -> Self {
-        Config { rate_limit_per_sec: 50.0, rate_limit_burst: 100, allow_private_targets: false }
+    /// The CRM operations, and sending (an outreach operation on a relationship).
+    pub mod crm {
+        pub use linkcrm_crm::ops::*;
+        pub use linkcrm_outreach::ops::send_email;
+    }
+
+    pub fn catalogue() -> Vec<super::OpSpec> {
+        super::catalogue()
     }
 }
 
-impl Config {
-    /// Reads `LINKCRM_RATE_LIMIT` (requests/s per key) and `LINKCRM_RATE_BURST`.
-    pub fn from_env() -> Self {
-        let mut c = Config::default();
-        if let Some(v) = std::env::var("LINKCRM_RATE_LIMIT").ok().and_then(|v| v.parse().ok()) {
-            c.rate_limit_per_sec = v;
-        }
-        if let Some(v) = std::env::var("LINKCRM_RATE_BURST").ok().and_then(|v| v.parse().ok()) {
-            c.rate_limit_burst = v;
-        }
-        c.allow_private_targets = linkcrm_netguard::Guard::from_env().allows_private();
-        c
-    }
-
-    /// The SSRF guard for hosts tenants name.
-    pub fn guard(&self) -> linkcrm_netguard::Guard {
-        if self.allow_private_targets {
-            linkcrm_netguard::Guard::allowing_private()
-        } else {
-            linkcrm_netguard::Guard::strict()
-        }
-    }
+/// The whole catalogue: every context's operations.
+pub fn catalogue() -> Vec<OpSpec> {
+    let mut ops = linkcrm_workspaces::ops::catalogue();
+    ops.extend(linkcrm_outreach::ops::catalogue());
+    ops.extend(linkcrm_crm::ops::catalogue());
+    ops.extend(linkcrm_core::ops::catalogue());
+    ops
 }
 
-pub struct App {
-    pub store: DynStore,
-    pub config: Config,
-    pub catalogue: Vec<OpSpec>,
-    /// Catalogue index by operation name.
-    pub by_name: std::collections::HashMap<&'static str, usize>,
-    pub openapi: serde_json::Value,
-    pub limiter: ratelimit::RateLimiter,
-    /// Signs cursors so a client cannot forge one or reuse it in another workspace.
-    cursor_key: Vec<u8>,
+/// The application over `store` with every operation.
+pub async fn app(store: DynStore, config: Config) -> anyhow::Result<Arc<App>> {
+    App::new(store, config, catalogue()).await
 }
 
-impl App {
-    pub async fn new(store: DynStore, config: Config) -> anyhow::Result<Arc<App>> {
-        let cursor_key = platform::load_or_create_secret(&store).await?;
-        let catalogue = ops::catalogue();
-        let by_name = catalogue.iter().enumerate().map(|(i, op)| (op.name, i)).collect();
-        let openapi = openapi::document(&catalogue, routes::V1);
-        let limiter = ratelimit::RateLimiter::new(config.rate_limit_per_sec, config.rate_limit_burst);
-        Ok(Arc::new(App { store, config, catalogue, by_name, openapi, limiter, cursor_key }))
-    }
-
-    /// The store-wide secret that signs cursors and seals stored secrets.
-    pub(crate) fn server_secret(&self) -> &[u8] {
-        &self.cursor_key
-    }
-
-    pub fn router(self: &Arc<Self>) -> axum::Router {
-        rest::router(self.clone())
-    }
-
-    /// The router of some endpoint families only (one Lambda function per family).
-    pub fn router_for(self: &Arc<Self>, families: &[catalogue::Family]) -> axum::Router {
-        rest::router_for(self.clone(), families)
-    }
+/// The whole `/v1` API, every family (the local binary).
+pub fn router(app: &Arc<App>) -> axum::Router {
+    linkcrm_http::router(app.clone())
 }

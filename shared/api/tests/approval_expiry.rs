@@ -67,8 +67,8 @@ async fn approvals_expire_lazily_and_the_job_is_idempotent() {
     let store: DynStore = Arc::new(linkcrm_storage::embedded::EmbeddedStore::open(dir.path().join("s.redb")).unwrap());
     linkcrm_api::platform::create_agency(&store, "Agency", Some(KEY.into())).await.unwrap();
     let config = linkcrm_api::Config { rate_limit_per_sec: 0.0, allow_private_targets: true, ..Default::default() };
-    let app = linkcrm_api::App::new(store.clone(), config).await.unwrap();
-    let mut api = Api { router: app.router(), ws: String::new() };
+    let app = linkcrm_api::app(store.clone(), config).await.unwrap();
+    let mut api = Api { router: linkcrm_api::router(&app), ws: String::new() };
     let ws = api.ok(Method::POST, "/v1/workspaces", Some(json!({ "name": "Acme" })), 201).await["id"]
         .as_str()
         .unwrap()

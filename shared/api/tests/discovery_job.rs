@@ -49,7 +49,7 @@ impl ContactFinder for Stub {
 async fn setup(domains: &[&str]) -> (tempfile::TempDir, Arc<App>, Pool, String, Job) {
     let dir = tempfile::tempdir().unwrap();
     let store: DynStore = Arc::new(linkcrm_storage::embedded::EmbeddedStore::open(dir.path().join("s.redb")).unwrap());
-    let app = App::new(store, Config::default()).await.unwrap();
+    let app = linkcrm_api::app(store, Config::default()).await.unwrap();
     let pool = Pool::Workspace("ws_1".into());
     app.store.transact(credits::grant(&pool, "ws_1", 10_000, None)).await.unwrap();
     let mut ids = Vec::new();

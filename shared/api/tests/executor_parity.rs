@@ -27,8 +27,8 @@ impl World {
             Arc::new(linkcrm_storage::embedded::EmbeddedStore::open(dir.path().join("s.redb")).unwrap());
         linkcrm_api::platform::create_agency(&store, "Parity agency", Some(KEY.into())).await.unwrap();
         let config = linkcrm_api::Config { rate_limit_per_sec: 0.0, ..Default::default() };
-        let app = linkcrm_api::App::new(store, config).await.unwrap();
-        let mut w = World { router: app.router(), app, ws: String::new(), _dir: dir };
+        let app = linkcrm_api::app(store, config).await.unwrap();
+        let mut w = World { router: linkcrm_api::router(&app), app, ws: String::new(), _dir: dir };
         let (status, body, _) = w.http(Method::POST, "/v1/workspaces", Some(json!({ "name": "Acme" }))).await;
         assert_eq!(status, 201, "{body}");
         w.ws = body["id"].as_str().unwrap().to_owned();

@@ -70,8 +70,8 @@ async fn call(
 async fn world(store: DynStore) -> World {
     linkcrm_api::platform::create_agency(&store, "Replay agency", Some(KEY.into())).await.unwrap();
     let config = linkcrm_api::Config { rate_limit_per_sec: 0.0, allow_private_targets: true, ..Default::default() };
-    let app = linkcrm_api::App::new(store.clone(), config).await.unwrap();
-    let router = app.router();
+    let app = linkcrm_api::app(store.clone(), config).await.unwrap();
+    let router = linkcrm_api::router(&app);
     let mut workspaces = Vec::new();
     for i in 0..WORKSPACES {
         let (s, b) = call(&router, Method::POST, "/v1/workspaces", None, Some(json!({"name": format!("ws{i}")}))).await;

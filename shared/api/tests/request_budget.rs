@@ -55,8 +55,8 @@ async fn every_endpoint_stays_within_its_request_budget() {
     let dyn_store: linkcrm_storage::DynStore = store.clone();
     linkcrm_api::platform::create_agency(&dyn_store, "Budget agency", Some(KEY.into())).await.unwrap();
     let config = linkcrm_api::Config { rate_limit_per_sec: 0.0, allow_private_targets: true, ..Default::default() };
-    let app = linkcrm_api::App::new(dyn_store, config).await.unwrap();
-    let mut p = Probe { router: app.router(), store, ws: String::new() };
+    let app = linkcrm_api::app(dyn_store, config).await.unwrap();
+    let mut p = Probe { router: linkcrm_api::router(&app), store, ws: String::new() };
 
     let r = p.call(Method::POST, "/v1/workspaces", false, Some(json!({"name": "Acme", "tags": ["a", "b"]}))).await;
     // The key's first use also records lastUsedAt (once a minute at most).

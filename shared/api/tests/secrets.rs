@@ -5,7 +5,7 @@ use std::sync::Arc;
 async fn app(dir: &std::path::Path) -> Arc<linkcrm_api::App> {
     let store: linkcrm_storage::DynStore =
         Arc::new(linkcrm_storage::embedded::EmbeddedStore::open(dir.join("s.redb")).unwrap());
-    linkcrm_api::App::new(store, linkcrm_api::Config::default()).await.unwrap()
+    linkcrm_api::app(store, linkcrm_api::Config::default()).await.unwrap()
 }
 
 #[tokio::test]

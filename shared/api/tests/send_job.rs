@@ -49,7 +49,7 @@ struct Setup {
 async fn setup() -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let store: DynStore = Arc::new(linkcrm_storage::embedded::EmbeddedStore::open(dir.path().join("s.redb")).unwrap());
-    let app = App::new(store, Config::default()).await.unwrap();
+    let app = linkcrm_api::app(store, Config::default()).await.unwrap();
     let ws = "ws_1";
     let pool = Pool::Workspace(ws.into());
     app.store.transact(credits::grant(&pool, ws, 10_000, None)).await.unwrap();

@@ -16,8 +16,8 @@ pub async fn serve(families: &[Family]) -> Result<(), lambda_http::Error> {
     let store = linkcrm_storage::dynamo::DynamoStore::from_env(&table, None).await;
     // API Gateway throttles; a per-process limiter would only limit one instance.
     let config = linkcrm_api::Config { rate_limit_per_sec: 0.0, ..linkcrm_api::Config::from_env() };
-    let app = linkcrm_api::App::new(Arc::new(store), config).await?;
-    lambda_http::run(app.router_for(families)).await
+    let app = linkcrm_api::app(Arc::new(store), config).await?;
+    lambda_http::run(linkcrm_http::router_for(app.clone(), families)).await
 }
 
 #[cfg(feature = "testing")]

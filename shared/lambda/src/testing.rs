@@ -44,7 +44,7 @@ impl Function {
         store.create_table().await.unwrap();
         let store: linkcrm_storage::DynStore = Arc::new(store);
         linkcrm_api::platform::create_agency(&store, "Agency", Some(KEY.into())).await.unwrap();
-        let app = linkcrm_api::App::new(store, linkcrm_api::Config::default()).await.unwrap();
+        let app = linkcrm_api::app(store, linkcrm_api::Config::default()).await.unwrap();
         let ws = executor::execute(&app, "workspaces.create", &Call::with_key(KEY), json!({ "name": "Acme" }))
             .await
             .unwrap();

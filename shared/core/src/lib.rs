@@ -1,0 +1,104 @@
+//! The core every context and door shares: the operation trait and catalogue, the executor
+//! (authentication, scope, rate limit, workspace, If-Match, idempotency), errors, ids, cursors,
+//! invocations, credits, approvals, the outbox, job kinds, and the agent operations (invocations
+//! and approvals) that several contexts' work goes through.
+
+// ApiError carries a whole problem document; it is returned on cold paths, so boxing buys nothing.
+#![allow(clippy::result_large_err)]
+
+pub mod approval_expiry;
+pub mod approvals;
+pub mod auth;
+pub mod catalogue;
+pub mod context;
+pub mod credits;
+pub mod error;
+pub mod executor;
+pub mod idempotency;
+pub mod ids;
+pub mod invocations;
+pub mod items;
+pub mod jobkinds;
+pub mod keys;
+pub mod lenient;
+pub mod list;
+pub mod ops;
+pub mod outbox;
+pub mod platform;
+pub mod ratelimit;
+pub mod rules;
+pub mod secrets;
+pub mod validate;
+pub mod workspace;
+
+use catalogue::OpSpec;
+use linkcrm_storage::DynStore;
+use std::sync::Arc;
+
+/// Settings every door shares.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Requests per second per key (0 disables the local limiter).
+    pub rate_limit_per_sec: f64,
+    pub rate_limit_burst: u32,
+    /// Whether tenants may name hosts at private, loopback or link-local addresses (mail
+    /// servers): `LINKCRM_ALLOW_PRIVATE_TARGETS`, for local use and tests only.
+    pub allow_private_targets: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config { rate_limit_per_sec: 50.0, rate_limit_burst: 100, allow_private_targets: false }
+    }
+}
+
+impl Config {
+    /// Reads `LINKCRM_RATE_LIMIT` (requests/s per key) and `LINKCRM_RATE_BURST`.
+    pub fn from_env() -> Self {
+        let mut c = Config::default();
+        if let Some(v) = std::env::var("LINKCRM_RATE_LIMIT").ok().and_then(|v| v.parse().ok()) {
+            c.rate_limit_per_sec = v;
+        }
+        if let Some(v) = std::env::var("LINKCRM_RATE_BURST").ok().and_then(|v| v.parse().ok()) {
+            c.rate_limit_burst = v;
+        }
+        c.allow_private_targets = linkcrm_netguard::Guard::from_env().allows_private();
+        c
+    }
+
+    /// The SSRF guard for hosts tenants name.
+    pub fn guard(&self) -> linkcrm_netguard::Guard {
+        if self.allow_private_targets {
+            linkcrm_netguard::Guard::allowing_private()
+        } else {
+            linkcrm_netguard::Guard::strict()
+        }
+    }
+}
+
+pub struct App {
+    pub store: DynStore,
+    pub config: Config,
+    pub catalogue: Vec<OpSpec>,
+    /// Catalogue index by operation name.
+    pub by_name: std::collections::HashMap<&'static str, usize>,
+    pub limiter: ratelimit::RateLimiter,
+    /// Signs cursors so a client cannot forge one or reuse it in another workspace.
+    cursor_key: Vec<u8>,
+}
+
+impl App {
+    /// The application over `store`, serving the operations of `catalogue` (the composition
+    /// gathers them from the contexts).
+    pub async fn new(store: DynStore, config: Config, catalogue: Vec<OpSpec>) -> anyhow::Result<Arc<App>> {
+        let cursor_key = platform::load_or_create_secret(&store).await?;
+        let by_name = catalogue.iter().enumerate().map(|(i, op)| (op.name, i)).collect();
+        let limiter = ratelimit::RateLimiter::new(config.rate_limit_per_sec, config.rate_limit_burst);
+        Ok(Arc::new(App { store, config, catalogue, by_name, limiter, cursor_key }))
+    }
+
+    /// The store-wide secret that signs cursors and seals stored secrets.
+    pub fn server_secret(&self) -> &[u8] {
+        &self.cursor_key
+    }
+}

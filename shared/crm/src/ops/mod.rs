@@ -1,0 +1,27 @@
+//! `link_building.crm.*`: accounts, contacts, relationships and events (seed 000), and contact
+//! discovery.
+
+pub mod accounts;
+pub mod contacts;
+pub mod discover;
+pub mod events;
+pub mod relationships;
+
+use crate::catalogue::OpSpec;
+
+pub const TAG_ACCOUNTS: &str = "CRM: accounts";
+pub const TAG_CONTACTS: &str = "CRM: contacts";
+pub const TAG_RELATIONSHIPS: &str = "CRM: relationships";
+pub const TAG_EVENTS: &str = "CRM: events";
+
+pub fn catalogue() -> Vec<OpSpec> {
+    let mut ops = Vec::new();
+    ops.extend(accounts::ops());
+    ops.extend(contacts::ops());
+    ops.extend(discover::ops());
+    ops.extend(relationships::ops());
+    ops.extend(events::ops());
+    ops
+}
+
+pub use linkcrm_core::validate::{header_text, text, time_param};

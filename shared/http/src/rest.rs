@@ -1,0 +1,321 @@
+//! The REST door: one axum route per entry of the route table, plus the cross-cutting middleware
+//! (request id, structured access log, body limit, fallbacks as problem+json).
+
+use crate::routes::{Route, Verb, V1};
+use axum::body::Body;
+use axum::extract::{FromRequestParts, RawPathParams, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, MethodFilter, MethodRouter};
+use axum::Router;
+use linkcrm_core::catalogue::{Family, OpResponse, OpSpec};
+use linkcrm_core::context::with_request_id;
+use linkcrm_core::error::{ApiError, ApiResult};
+use linkcrm_core::executor::{self, Call};
+use linkcrm_core::{auth, App};
+use linkcrm_domain::IdKind;
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Largest request body accepted (DynamoDB items are at most 400 KB anyway).
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// The whole `/v1` API, every family (the local binary).
+pub fn router(app: Arc<App>) -> Router {
+    router_for(app, &Family::ALL)
+}
+
+/// The routes of some families only (one Lambda function per family), plus the health check and
+/// the problem+json answers to unknown paths and methods. The OpenAPI document and the docs page
+/// go with the workspaces family; the unsubscribe page with outreach.
+pub fn router_for(app: Arc<App>, families: &[Family]) -> Router {
+    // Allow lists every method the API takes on a path, whichever function serves it.
+    let mut allowed: BTreeMap<&'static str, Vec<&'static str>> = BTreeMap::new();
+    for route in V1 {
+        allowed.entry(route.path).or_default().push(route.verb.as_str());
+    }
+    let mut by_path: BTreeMap<&'static str, MethodRouter<Arc<App>>> = BTreeMap::new();
+    for route in V1.iter().copied() {
+        let index = app.by_name[route.operation];
+        if !families.contains(&app.catalogue[index].family) {
+            continue;
+        }
+        let filter = MethodFilter::try_from(route.verb.method()).expect("standard method");
+        let handler =
+            move |State(app): State<Arc<App>>, req: Request| async move { dispatch(app, index, route, req).await };
+        let entry = by_path.remove(route.path).unwrap_or_default();
+        by_path.insert(route.path, entry.on(filter, handler));
+    }
+    let mut router = Router::new();
+    for (path, routes) in by_path {
+        let mut methods = allowed[path].clone();
+        methods.sort_unstable();
+        methods.dedup();
+        let allow = HeaderValue::from_str(&methods.join(", ")).expect("method names are ASCII");
+        router = router.route(path, routes.fallback(move || method_not_allowed(allow.clone())));
+    }
+    if families.contains(&Family::Workspaces) {
+        let document = Arc::new(crate::openapi::document(&app.catalogue, V1));
+        router = router
+            .route("/openapi.json", get(move || async move { axum::Json(document.as_ref().clone()).into_response() }))
+            .route("/docs", get(docs));
+    }
+    if families.contains(&Family::Outreach) {
+        // Keyless by design: the sealed token in the path names the workspace and the address.
+        router = router.route("/v1/unsubscribe/{token}", get(unsubscribe_page).post(unsubscribe_now));
+    }
+    router
+        .route("/healthz", get(|| async { axum::Json(serde_json::json!({ "status": "ok" })) }))
+        .fallback(not_found)
+        .layer(middleware::from_fn(request_context))
+        .with_state(app)
+}
+
+fn unsubscribe_html(status: StatusCode, title: &str, body: &str) -> Response {
+    let page = format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>{title}</title></head>\
+         <body style=\"font-family:sans-serif;max-width:32rem;margin:3rem auto\"><h1>{title}</h1>{body}</body></html>"
+    );
+    (status, Html(page)).into_response()
+}
+
+fn not_an_unsubscribe_link() -> Response {
+    unsubscribe_html(StatusCode::NOT_FOUND, "Link not found", "<p>This unsubscribe link is not valid.</p>")
+}
+
+/// GET: a confirmation page whose button POSTs back (mail scanners follow GET links; only the POST
+/// unsubscribes).
+async fn unsubscribe_page(
+    State(app): State<Arc<App>>,
+    axum::extract::Path(token): axum::extract::Path<String>,
+) -> Response {
+    let Some((_, email)) = linkcrm_outreach::suppression::unsubscribe_target(&app, &token) else {
+        return not_an_unsubscribe_link();
+    };
+    let email = email.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+    unsubscribe_html(
+        StatusCode::OK,
+        "Unsubscribe",
+        &format!(
+            "<p>Stop emails to <b>{email}</b>?</p><form method=\"post\">\
+             <input type=\"hidden\" name=\"List-Unsubscribe\" value=\"One-Click\">\
+             <button type=\"submit\">Unsubscribe</button></form>"
+        ),
+    )
+}
+
+/// POST (RFC 8058 one-click, or the page's button): suppresses the address for the workspace.
+/// Doing it twice is fine.
+async fn unsubscribe_now(
+    State(app): State<Arc<App>>,
+    axum::extract::Path(token): axum::extract::Path<String>,
+) -> Response {
+    match linkcrm_outreach::suppression::unsubscribe(&app, &token).await {
+        Ok(true) => unsubscribe_html(
+            StatusCode::OK,
+            "Unsubscribed",
+            "<p>You will not receive further emails from this sender.</p>",
+        ),
+        Ok(false) => not_an_unsubscribe_link(),
+        Err(e) => {
+            tracing::error!(error = %e, "unsubscribe could not be stored");
+            unsubscribe_html(StatusCode::SERVICE_UNAVAILABLE, "Try again", "<p>Please try again in a moment.</p>")
+        }
+    }
+}
+
+async fn docs() -> Html<&'static str> {
+    Html(include_str!("docs.html"))
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "No such endpoint. See /openapi.json.")
+}
+
+/// 405 with the methods the path does take (RFC 9110 15.5.6).
+async fn method_not_allowed(allow: HeaderValue) -> Response {
+    let mut resp = ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("This endpoint does not accept that method; it takes {}.", allow.to_str().unwrap_or_default()),
+    )
+    .into_response();
+    resp.headers_mut().insert(header::ALLOW, allow);
+    resp
+}
+
+/// Gives every request an id (in errors, logs and `x-request-id`) and logs one JSON line for it.
+async fn request_context(req: Request, next: Next) -> Response {
+    let request_id = linkcrm_domain::new_id(IdKind::Request);
+    let (method, path) = (req.method().clone(), req.uri().path().to_owned());
+    let started = Instant::now();
+    let mut resp = with_request_id(request_id.clone(), next.run(req)).await;
+    let status = resp.status().as_u16();
+    tracing::info!(
+        target: "access",
+        requestId = %request_id,
+        method = %method,
+        path = %path,
+        status,
+        ms = started.elapsed().as_secs_f64() * 1000.0,
+        "request"
+    );
+    resp.headers_mut().insert("x-request-id", HeaderValue::from_str(&request_id).expect("ascii id"));
+    resp
+}
+
+async fn dispatch(app: Arc<App>, index: usize, route: Route, req: Request) -> Response {
+    let spec = &app.catalogue[index];
+    match run_http(&app, spec, route, req).await {
+        Ok(resp) => resp,
+        Err(e) => e.into_response(),
+    }
+}
+
+/// HTTP to the executor and back: headers become a [`Call`], path, query and body become the
+/// input. Nothing here decides anything about the operation.
+async fn run_http(app: &Arc<App>, spec: &OpSpec, route: Route, req: Request) -> ApiResult<Response> {
+    let (mut parts, body) = req.into_parts();
+    let headers = &parts.headers;
+    let call = Call {
+        key: auth::bearer(headers)?.to_owned(),
+        workspace: auth::workspace_header(headers),
+        if_match: headers.get(header::IF_MATCH).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
+        idempotency_key: match headers.get("idempotency-key") {
+            None => Ok(None),
+            Some(v) => v
+                .to_str()
+                .map(|s| Some(s.to_owned()))
+                .map_err(|_| ApiError::bad_request("invalid_request", "Malformed Idempotency-Key header.")),
+        },
+    };
+    let admitted = executor::admit(app, spec, &call).await?;
+    let params = RawPathParams::from_request_parts(&mut parts, &()).await.ok();
+    let query = parts.uri.query().unwrap_or("");
+    let bytes = read_body(body).await?;
+    let input = build_input(route.verb, params, query, &bytes)?;
+    let outcome = executor::run(app, spec, admitted, &call, input).await?;
+    let replayed = outcome.replayed;
+    let client_error = outcome.response.status.is_client_error();
+    let mut resp = to_response(outcome.response);
+    if replayed {
+        if client_error {
+            resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        }
+        resp.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    Ok(resp)
+}
+
+/// Reads the body up to the limit. Past it, the rest is read and dropped (up to a bound) before
+/// answering 413, so the client sees the answer instead of a connection closed mid-upload.
+async fn read_body(body: Body) -> ApiResult<bytes::Bytes> {
+    use futures::StreamExt;
+    const DRAIN_LIMIT: usize = 16 * MAX_BODY_BYTES;
+    let mut stream = body.into_data_stream();
+    let mut buf = bytes::BytesMut::new();
+    let mut seen = 0usize;
+    while let Some(chunk) = stream.next().await {
+        let chunk =
+            chunk.map_err(|_| ApiError::bad_request("invalid_request", "The request body could not be read."))?;
+        seen += chunk.len();
+        if seen <= MAX_BODY_BYTES {
+            buf.extend_from_slice(&chunk);
+        } else if seen > DRAIN_LIMIT {
+            break;
+        }
+    }
+    if seen > MAX_BODY_BYTES {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("Request bodies are limited to {MAX_BODY_BYTES} bytes."),
+        ));
+    }
+    Ok(buf.freeze())
+}
+
+fn to_response(r: OpResponse) -> Response {
+    let mut resp = match r.body {
+        Some(body) => (r.status, axum::Json(body)).into_response(),
+        None => (r.status, Body::empty()).into_response(),
+    };
+    if let Some(v) = r.version {
+        resp.headers_mut().insert(header::ETAG, HeaderValue::from_str(&format!("\"{v}\"")).expect("ascii"));
+    }
+    resp
+}
+
+/// `36670.0` as `36670`: JSON (and JSON Schema's `integer`) does not tell 1.0 from 1, but the
+/// input types do.
+fn whole_numbers(v: &mut Value) {
+    match v {
+        Value::Number(n) if !n.is_i64() && !n.is_u64() => {
+            if let Some(f) = n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15) {
+                *v = Value::from(f as i64);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(whole_numbers),
+        Value::Object(m) => m.values_mut().for_each(whole_numbers),
+        _ => {}
+    }
+}
+
+/// Merges path parameters, query parameters (GET/DELETE) or the JSON body (POST/PATCH) into the
+/// one JSON object the operation's input deserialises from.
+fn build_input(verb: Verb, params: Option<RawPathParams>, query: &str, body: &[u8]) -> ApiResult<Value> {
+    let mut obj = Map::new();
+    if verb.has_body() {
+        if !query.is_empty() {
+            return Err(ApiError::bad_request(
+                "invalid_request",
+                "This endpoint takes its arguments in the JSON body, not the query string.",
+            ));
+        }
+        let text = std::str::from_utf8(body)
+            .map_err(|_| ApiError::invalid_field("body", "malformed_json", "the body is not UTF-8"))?;
+        if !text.trim().is_empty() {
+            match serde_json::from_str::<Value>(text) {
+                Ok(Value::Object(mut m)) => {
+                    m.values_mut().for_each(whole_numbers);
+                    obj = m
+                }
+                Ok(_) => {
+                    return Err(ApiError::invalid_field("body", "invalid_request", "the body must be a JSON object"))
+                }
+                Err(e) => {
+                    return Err(ApiError::invalid_field("body", "malformed_json", format!("malformed JSON: {e}")))
+                }
+            }
+        }
+    } else {
+        if !body.iter().all(u8::is_ascii_whitespace) {
+            return Err(ApiError::bad_request("invalid_request", "This endpoint takes no request body."));
+        }
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query)
+            .map_err(|_| ApiError::bad_request("invalid_request", "Malformed query string."))?;
+        // `?email=` says nothing: an empty parameter is the same as an absent one.
+        for (k, v) in pairs.into_iter().filter(|(_, v)| !v.is_empty()) {
+            if obj.insert(k.clone(), Value::String(v)).is_some() {
+                return Err(ApiError::invalid_field(
+                    k,
+                    "invalid_request",
+                    "given more than once; use a comma-separated list",
+                ));
+            }
+        }
+    }
+    for (name, value) in params.iter().flat_map(|p| p.iter()) {
+        if obj.insert(name.to_owned(), Value::String(value.to_owned())).is_some() {
+            return Err(ApiError::invalid_field(
+                name,
+                "invalid_request",
+                "is part of the path and may not be repeated in the request",
+            ));
+        }
+    }
+    Ok(Value::Object(obj))
+}

@@ -1,0 +1,139 @@
+//! The REST door's route table: which method and path reach which operation. Operations do not
+//! know their routes, so another door (a dialect, MCP) binds the same operations its own way.
+
+use axum::http::Method;
+
+/// The HTTP methods routes use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Verb {
+    Get,
+    Post,
+    Put,
+    Patch,
+    Delete,
+}
+
+impl Verb {
+    pub fn method(self) -> Method {
+        match self {
+            Verb::Get => Method::GET,
+            Verb::Post => Method::POST,
+            Verb::Put => Method::PUT,
+            Verb::Patch => Method::PATCH,
+            Verb::Delete => Method::DELETE,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verb::Get => "GET",
+            Verb::Post => "POST",
+            Verb::Put => "PUT",
+            Verb::Patch => "PATCH",
+            Verb::Delete => "DELETE",
+        }
+    }
+
+    /// Whether the arguments come in a JSON body (otherwise in the query string).
+    pub fn has_body(self) -> bool {
+        matches!(self, Verb::Post | Verb::Put | Verb::Patch)
+    }
+}
+
+/// One route: `verb path` runs `operation` (a catalogue name).
+#[derive(Clone, Copy, Debug)]
+pub struct Route {
+    pub verb: Verb,
+    /// Path template with `{param}` segments; each parameter is a field of the operation's input.
+    pub path: &'static str,
+    pub operation: &'static str,
+}
+
+impl Route {
+    pub const fn new(verb: Verb, path: &'static str, operation: &'static str) -> Route {
+        Route { verb, path, operation }
+    }
+
+    /// Path parameter names of the template, in order.
+    pub fn path_params(&self) -> Vec<&'static str> {
+        self.path.split('/').filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}'))).collect()
+    }
+}
+
+/// The table as data for tools outside the code (`infra/routes.json`, which the template check
+/// reads): method, path, operation and the family whose function serves it.
+pub fn table_json(routes: &[Route], catalogue: &[linkcrm_core::catalogue::OpSpec]) -> serde_json::Value {
+    routes
+        .iter()
+        .map(|r| {
+            let family = catalogue.iter().find(|op| op.name == r.operation).map(|op| op.family.name());
+            serde_json::json!({ "method": r.verb.as_str(), "path": r.path, "operation": r.operation, "family": family })
+        })
+        .collect()
+}
+
+/// `/v1`: every public operation.
+pub const V1: &[Route] = &[
+    Route::new(Verb::Post, "/v1/workspaces", "workspaces.create"),
+    Route::new(Verb::Get, "/v1/workspaces", "workspaces.list"),
+    Route::new(Verb::Get, "/v1/workspaces/{id}", "workspaces.get"),
+    Route::new(Verb::Patch, "/v1/workspaces/{id}", "workspaces.update"),
+    Route::new(Verb::Delete, "/v1/workspaces/{id}", "workspaces.archive"),
+    Route::new(Verb::Get, "/v1/workspace", "workspaces.current"),
+    Route::new(Verb::Post, "/v1/workspaces/{id}/api-keys", "workspaces.api_keys.create"),
+    Route::new(Verb::Get, "/v1/workspaces/{id}/api-keys", "workspaces.api_keys.list"),
+    Route::new(Verb::Delete, "/v1/workspaces/{id}/api-keys/{keyId}", "workspaces.api_keys.revoke"),
+    Route::new(Verb::Post, "/v1/workspaces/{id}/credits", "workspaces.credits.grant"),
+    Route::new(Verb::Get, "/v1/workspaces/{id}/usage", "workspaces.usage"),
+    Route::new(Verb::Put, "/v1/workspaces/{id}/integrations/apollo", "workspaces.integrations.apollo.set"),
+    Route::new(Verb::Get, "/v1/workspaces/{id}/integrations/apollo", "workspaces.integrations.apollo.get"),
+    Route::new(Verb::Delete, "/v1/workspaces/{id}/integrations/apollo", "workspaces.integrations.apollo.remove"),
+    Route::new(Verb::Post, "/v1/suppression", "suppression.add"),
+    Route::new(Verb::Get, "/v1/suppression", "suppression.list"),
+    Route::new(Verb::Delete, "/v1/suppression", "suppression.remove"),
+    Route::new(Verb::Post, "/v1/mailboxes", "mailboxes.create"),
+    Route::new(Verb::Get, "/v1/mailboxes", "mailboxes.list"),
+    Route::new(Verb::Get, "/v1/mailboxes/{id}", "mailboxes.get"),
+    Route::new(Verb::Patch, "/v1/mailboxes/{id}", "mailboxes.update"),
+    Route::new(Verb::Delete, "/v1/mailboxes/{id}", "mailboxes.delete"),
+    Route::new(Verb::Post, "/v1/link-building/inbound/email", "link_building.inbound.receive"),
+    Route::new(Verb::Get, "/v1/link-building/inbound", "link_building.inbound.list"),
+    Route::new(Verb::Get, "/v1/link-building/inbound/{id}", "link_building.inbound.get"),
+    Route::new(Verb::Post, "/v1/link-building/inbound/{id}/assign", "link_building.inbound.assign"),
+    Route::new(Verb::Get, "/v1/link-building/crm/account", "link_building.crm.account.list"),
+    Route::new(Verb::Get, "/v1/link-building/crm/account/{id}", "link_building.crm.account.get"),
+    Route::new(Verb::Patch, "/v1/link-building/crm/account/{id}", "link_building.crm.account.update"),
+    Route::new(Verb::Get, "/v1/link-building/crm/account/{id}/history", "link_building.crm.account.history"),
+    Route::new(
+        Verb::Post,
+        "/v1/link-building/crm/account/{id}/do-not-contact",
+        "link_building.crm.account.do_not_contact",
+    ),
+    Route::new(Verb::Get, "/v1/link-building/crm/contact", "link_building.crm.contact.list"),
+    Route::new(Verb::Get, "/v1/link-building/crm/contact/{id}", "link_building.crm.contact.get"),
+    Route::new(Verb::Post, "/v1/link-building/crm/contact", "link_building.crm.contact.create"),
+    Route::new(Verb::Patch, "/v1/link-building/crm/contact/{id}", "link_building.crm.contact.update"),
+    Route::new(Verb::Delete, "/v1/link-building/crm/contact/{id}", "link_building.crm.contact.delete"),
+    Route::new(Verb::Post, "/v1/link-building/crm/contact/discover", "link_building.crm.contact.discover"),
+    Route::new(Verb::Post, "/v1/link-building/crm/relationship", "link_building.crm.relationship.create"),
+    Route::new(Verb::Get, "/v1/link-building/crm/relationship", "link_building.crm.relationship.list"),
+    Route::new(Verb::Get, "/v1/link-building/crm/relationship/{id}", "link_building.crm.relationship.get"),
+    Route::new(Verb::Patch, "/v1/link-building/crm/relationship/{id}", "link_building.crm.relationship.update"),
+    Route::new(Verb::Delete, "/v1/link-building/crm/relationship/{id}", "link_building.crm.relationship.archive"),
+    Route::new(Verb::Post, "/v1/link-building/crm/event", "link_building.crm.event.create"),
+    Route::new(Verb::Get, "/v1/link-building/crm/event", "link_building.crm.event.list"),
+    Route::new(Verb::Get, "/v1/link-building/crm/event/{id}", "link_building.crm.event.get"),
+    Route::new(
+        Verb::Post,
+        "/v1/link-building/crm/relationship/{id}/send-email",
+        "link_building.crm.relationship.send_email",
+    ),
+    Route::new(Verb::Get, "/v1/agent/invocations/{id}", "agent.invocations.get"),
+    Route::new(Verb::Get, "/v1/agent/invocations", "agent.invocations.list"),
+    Route::new(Verb::Post, "/v1/agent/invocations/{id}/cancel", "agent.invocations.cancel"),
+    Route::new(Verb::Get, "/v1/agent/approvals", "agent.approvals.list"),
+    Route::new(Verb::Get, "/v1/agent/approvals/{approvalId}", "agent.approvals.get"),
+    Route::new(Verb::Post, "/v1/agent/invocations/{id}/approve", "agent.invocations.approve"),
+    Route::new(Verb::Post, "/v1/agent/invocations/{id}/reject", "agent.invocations.reject"),
+    Route::new(Verb::Post, "/v1/policy/validate", "policy.validate"),
+];

@@ -1,0 +1,15 @@
+//! Sending mailboxes as records: what the send job needs from one besides its settings.
+
+use crate::items as records;
+use linkcrm_storage::Item;
+
+/// The password a send should use: unsealed, or read from the referenced environment variable.
+pub async fn password_of(app: &crate::App, item: &Item) -> Result<Option<String>, crate::secret_refs::RefError> {
+    if let Some(sealed) = records::str_of(item, "passwordSealed") {
+        return Ok(app.open_sealed(sealed));
+    }
+    match records::str_of(item, "passwordRef") {
+        Some(r) => crate::secret_refs::resolve(r).await.map(Some),
+        None => Ok(None),
+    }
+}

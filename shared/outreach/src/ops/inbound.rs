@@ -1,0 +1,583 @@
+//! `link_building.inbound.*`: received mail (replies, bounces, unsolicited requests) handed to the
+//! API as raw RFC 5322 text, matched to the relationship it answers through the `MSGID#` item the
+//! send path writes, classified by named rules, and acted on (docs/inbound-mail.md).
+//!
+//! One transaction per message: the message (stamped with its event id), its `INMSG#` dedupe guard
+//! (claiming the Message-ID), the EMAIL_RECEIVED / EMAIL_BOUNCED event with everything it changes
+//! on the relationship, the suppressions it causes (hard bounce: platform-wide; unsubscribe reply:
+//! this workspace) and their outbox events commit together, or nothing does. Assigning an
+//! unmatched message later is one transaction the same way.
+
+use crate::catalogue::{Effect, Family, Operation, Reply, WorkspaceRule};
+use crate::context::Ctx;
+use crate::error::{ApiError, ApiResult};
+use crate::list::{self, ListResponse};
+use crate::suppression::{self, Channel, Kind, Provenance, Suppression, SuppressionSource};
+use crate::{lenient, outbox};
+use axum::http::StatusCode;
+use linkcrm_crm::records;
+use linkcrm_crm::write::{self, check_id, load_relationship, NewEvent, Ride};
+use linkcrm_domain::enums::{EventType, ReplyClass};
+use linkcrm_domain::normalize::normalize_email;
+use linkcrm_domain::{time, IdKind};
+use linkcrm_mail::{classify_reply, classify_request, BounceKind, InboundEmail, ParseError};
+use linkcrm_storage::{Condition, Index, Item, Key, Query, StoreError, TxOp, Update};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+const TAG: &str = "Inbound mail";
+/// Stored text is bounded; the full message stays with whoever delivered it (S3, the provider).
+const TEXT_MAX_CHARS: usize = 20_000;
+
+/// What a delivery status notification reported.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BounceView {
+    /// The address that failed.
+    pub recipient: Option<String>,
+    /// Enhanced status code, e.g. `5.1.1`.
+    pub status: String,
+    /// A hard bounce (5.x.x) suppresses the address platform-wide; a soft one only records.
+    pub hard: bool,
+    pub diagnostic: Option<String>,
+}
+
+/// A received message as stored.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InboundMessage {
+    /// `msg_…`
+    pub id: String,
+    pub workspace_id: String,
+    /// The `Message-ID` header, without angle brackets.
+    pub message_id: Option<String>,
+    pub in_reply_to: Option<String>,
+    pub references: Vec<String>,
+    pub from: Option<String>,
+    pub from_name: Option<String>,
+    pub to: Vec<String>,
+    pub subject: String,
+    pub received_at: String,
+    /// The plain text, at most 20 000 characters.
+    pub text: String,
+    /// Whether the message was tied to a relationship (by its thread, or assigned by hand).
+    pub matched: bool,
+    pub relationship_id: Option<String>,
+    /// The EMAIL_RECEIVED or EMAIL_BOUNCED event it produced.
+    pub event_id: Option<String>,
+    /// Reply class (replies and bounces) and the rule that decided it.
+    pub class: Option<ReplyClass>,
+    pub class_rule: Option<String>,
+    /// For unmatched messages: what the sender asks for, and the rule that decided it.
+    pub intent: Option<linkcrm_domain::enums::InboundIntent>,
+    pub intent_rule: Option<String>,
+    pub bounce: Option<BounceView>,
+    /// How it reached us: posted by the workspace (`api`), or read by the platform itself
+    /// (`platform_mailbox`, `polled_mailbox`). Only mail the platform read can suppress an address
+    /// for everyone.
+    #[serde(default = "api_channel")]
+    pub channel: Channel,
+}
+
+fn api_channel() -> Channel {
+    Channel::Api
+}
+
+fn key(id: &str) -> Key {
+    Key::new(format!("INBOUND#{id}"), "#")
+}
+
+fn guard_key(ws: &str, message_id: &str) -> Key {
+    Key::new(format!("INMSG#{ws}#{message_id}"), "#")
+}
+
+fn index_pk(ws: &str) -> String {
+    format!("WS#{ws}#INBOUND")
+}
+
+fn to_item(m: &InboundMessage) -> Item {
+    let extra = json!({ "GSI1PK": index_pk(&m.workspace_id), "GSI1SK": format!("{}#{}", m.received_at, m.id) });
+    crate::platform::to_item(&key(&m.id), "inboundMessage", m, extra)
+}
+
+async fn load(ctx: &Ctx, id: &str) -> ApiResult<InboundMessage> {
+    check_id(IdKind::Message, "id", id)?;
+    let ws = ctx.workspace();
+    match ctx.app.store.get(&key(id)).await? {
+        Some(item) if records::str_of(&item, "workspaceId") == Some(ws) => records::parse("inbound message", &item),
+        _ => Err(ApiError::not_found("inbound_message_not_found", "inbound message", id)),
+    }
+}
+
+/// The send this message answers: the `MSGID#` item of the first candidate id the workspace sent.
+async fn find_sent(ctx: &Ctx, candidates: &[String]) -> ApiResult<Option<Item>> {
+    for mid in candidates {
+        if let Some(item) = ctx.app.store.get(&write::message_id_key(mid)).await? {
+            if records::str_of(&item, "workspaceId") == Some(ctx.workspace()) {
+                return Ok(Some(item));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// The parts that add a suppression entry, none when one is already there (then nothing changes).
+/// A concurrent writer adding the same entry makes the transaction fail its `NotExists`; the
+/// caller then tries again, reading it as present.
+async fn suppression_ops(
+    ctx: &Ctx,
+    workspace: Option<&str>,
+    email: &str,
+    source: SuppressionSource,
+    reason: String,
+    msg: &InboundMessage,
+) -> ApiResult<Vec<TxOp>> {
+    let Some(value) = normalize_email(email) else { return Ok(vec![]) };
+    if ctx.app.store.get(&suppression::key(workspace, Kind::Email, &value)).await?.is_some() {
+        return Ok(vec![]);
+    }
+    let entry = Suppression {
+        kind: Kind::Email,
+        value,
+        workspace_id: workspace.map(str::to_owned),
+        source,
+        reason: Some(reason),
+        created_at: time::now_string(),
+        provenance: Some(Provenance {
+            workspace_id: Some(msg.workspace_id.clone()),
+            channel: msg.channel,
+            message_id: msg.message_id.clone(),
+            inbound_message_id: Some(msg.id.clone()),
+        }),
+    };
+    Ok(vec![
+        TxOp::put_if(suppression::item(&entry, Some(&ctx.caller.agency_id)), Condition::NotExists),
+        outbox::event("suppression.added", workspace, json!(entry)),
+    ])
+}
+
+/// What a matched (or assigned) message suppresses: its sender, when it asks to stop.
+async fn unsubscribe_ops(ctx: &Ctx, msg: &InboundMessage) -> ApiResult<Vec<TxOp>> {
+    match (&msg.class, &msg.from) {
+        (Some(ReplyClass::Unsubscribe), Some(from)) if msg.relationship_id.is_some() => {
+            let reason = format!("replied asking to stop ({})", msg.id);
+            suppression_ops(ctx, Some(ctx.workspace()), from, SuppressionSource::Unsubscribe, reason, msg).await
+        }
+        _ => Ok(vec![]),
+    }
+}
+
+fn bounded(s: &str, max: usize) -> String {
+    s.chars().take(max).collect()
+}
+
+/// The event a matched message records on its relationship.
+fn event_for(msg: &InboundMessage, reply_text: &str, contact_id: Option<String>) -> NewEvent {
+    match &msg.bounce {
+        Some(b) => NewEvent {
+            r#type: EventType::EmailBounced,
+            contact_id,
+            subject: Some(bounded(&msg.subject, 998)).filter(|s| !s.is_empty()),
+            content: b.diagnostic.clone(),
+            metadata: Some(json!({
+                "messageId": msg.message_id, "inReplyTo": msg.in_reply_to, "recipient": b.recipient,
+                "status": b.status, "hard": b.hard, "inboundMessageId": msg.id,
+            })),
+            occurred_at: None,
+        },
+        None => NewEvent {
+            r#type: EventType::EmailReceived,
+            contact_id,
+            subject: Some(bounded(&msg.subject, 998)).filter(|s| !s.is_empty()),
+            content: Some(bounded(reply_text, TEXT_MAX_CHARS)).filter(|s| !s.trim().is_empty()),
+            metadata: Some(json!({
+                "messageId": msg.message_id, "inReplyTo": msg.in_reply_to,
+                "replyClass": msg.class, "rule": msg.class_rule, "inboundMessageId": msg.id,
+            })),
+            occurred_at: None,
+        },
+    }
+}
+
+/// Why a message's transaction did not commit.
+enum Written {
+    Done(Box<InboundMessage>),
+    /// A condition of the message's own parts failed: a concurrent duplicate, an assign that lost,
+    /// or a suppression someone else added meanwhile.
+    Lost,
+}
+
+/// Commits `parts(msg)` (what the message writes besides the event) with the message's event on
+/// `rel_id`, in one transaction; `msg.event_id` is the event's id inside the parts.
+async fn commit_with_event<F>(
+    ctx: &Ctx,
+    mut msg: InboundMessage,
+    rel_id: &str,
+    new: NewEvent,
+    parts: F,
+) -> ApiResult<Written>
+where
+    F: Fn(&InboundMessage) -> Vec<TxOp> + Send + Sync + 'static,
+{
+    let template = msg.clone();
+    let ops = move |event: &Item| {
+        let mut m = template.clone();
+        m.event_id = records::str_of(event, "id").map(str::to_owned);
+        Ok(parts(&m))
+    };
+    let ride = Ride { ops: Some(Box::new(ops)), ..Ride::default() };
+    match write::record_event(&ctx.app, &ctx.caller.agency_id, ctx.workspace(), rel_id, new, ride, None).await {
+        Ok(event) => {
+            msg.event_id = records::str_of(&event, "id").map(str::to_owned);
+            Ok(Written::Done(Box::new(msg)))
+        }
+        Err(e) if e.code == write::RIDE_CONDITION_FAILED => Ok(Written::Lost),
+        Err(e) => Err(e),
+    }
+}
+
+/// Tries a message's write a few times: a lost race on a suppression entry is simply read again.
+const WRITE_ATTEMPTS: usize = 3;
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ReceiveInput {
+    /// The whole message as received (RFC 5322: headers, blank line, body), at most 400 KB.
+    #[schemars(pattern(crate::rules::RAW_EMAIL))]
+    pub raw: String,
+}
+
+pub struct Receive;
+impl Operation for Receive {
+    const NAME: &'static str = "link_building.inbound.receive";
+    const EFFECT: Effect = Effect::Create;
+    const FAMILY: Family = Family::Outreach;
+    const SCOPE: Option<&'static str> = Some("crm:write");
+    const WORKSPACE: WorkspaceRule = WorkspaceRule::Required;
+    const SUMMARY: &'static str =
+        "Hand over a received email (raw RFC 5322): matched to its thread, classified, recorded";
+    /// A message handed over again (same Message-ID) answers 200 with what was recorded.
+    const ALSO_SUCCEEDS_WITH: &'static [StatusCode] = &[StatusCode::OK];
+    const TAG: &'static str = TAG;
+    type Input = ReceiveInput;
+    type Output = InboundMessage;
+
+    async fn run(ctx: Ctx, input: ReceiveInput) -> ApiResult<Reply<InboundMessage>> {
+        receive(&ctx, &input.raw, Channel::Api).await
+    }
+}
+
+/// Whether the platform itself sent the message `original` to `recipient`, so that a bounce
+/// reporting on it is evidence rather than a claim. The `MSGID#` item alone is not enough (a
+/// workspace records out-of-band sends under any Message-ID it likes); the send job's own claim,
+/// written before it spoke SMTP, names the Message-ID and the recipient it used.
+async fn we_sent(ctx: &Ctx, original: Option<&str>, recipient: &str) -> ApiResult<bool> {
+    let Some(mid) = original.map(|m| m.trim().trim_matches(['<', '>'])) else { return Ok(false) };
+    let Some(sent) = ctx.app.store.get(&write::message_id_key(mid)).await? else { return Ok(false) };
+    let Some(invocation) = records::str_of(&sent, "invocationId") else { return Ok(false) };
+    let Some(claim) = ctx.app.store.get(&crate::sending::claim_key(invocation)).await? else { return Ok(false) };
+    let to = records::str_of(&claim, "to").and_then(normalize_email);
+    Ok(records::str_of(&claim, "messageId") == Some(mid)
+        && claim.get("eventId").is_some()
+        && to.is_some()
+        && to == normalize_email(recipient))
+}
+
+/// Records one received message for the workspace of `ctx`, as it arrived through `channel`.
+pub async fn receive(ctx: &Ctx, raw: &str, channel: Channel) -> ApiResult<Reply<InboundMessage>> {
+    let ws = ctx.workspace().to_owned();
+    let email: InboundEmail = linkcrm_mail::parse(raw.as_bytes()).map_err(|e| match e {
+        ParseError::TooLarge { .. } => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", e.to_string()),
+        ParseError::Malformed(_) => ApiError::invalid_field("raw", "invalid_request", e.to_string()),
+    })?;
+    let message_id = email.message_id.as_deref().map(|m| bounded(m.trim(), 900)).filter(|m| !m.is_empty());
+
+    // A message handed over twice (a retried webhook, two deliveries) is recorded once.
+    if let Some(mid) = &message_id {
+        if let Some(existing) = existing(ctx, &ws, mid).await? {
+            return Ok(Reply { status: Some(StatusCode::OK), ..Reply::ok(existing) });
+        }
+    }
+
+    // Which of our sends it answers: a bounce names the returned message; a reply its thread,
+    // newest first.
+    let mut candidates = Vec::new();
+    if let Some(b) = &email.bounce {
+        candidates.extend(b.original_message_id.clone());
+    }
+    candidates.extend(email.in_reply_to.clone());
+    candidates.extend(email.references.iter().rev().cloned());
+    let sent = find_sent(ctx, &candidates).await?;
+
+    let (class, class_rule, intent, intent_rule) = if sent.is_some() || email.bounce.is_some() {
+        let (c, r) = classify_reply(&email);
+        (Some(c), Some(r.to_owned()), None, None)
+    } else {
+        let (i, r) = classify_request(&email);
+        (None, None, Some(i), Some(r.to_owned()))
+    };
+    let id = linkcrm_domain::new_id(IdKind::Message);
+    let msg = InboundMessage {
+        id: id.clone(),
+        workspace_id: ws.clone(),
+        message_id: message_id.clone(),
+        in_reply_to: email.in_reply_to.clone(),
+        references: email.references.iter().take(50).cloned().collect(),
+        from: email.from.as_ref().map(|p| p.address.clone()),
+        from_name: email.from.as_ref().and_then(|p| p.name.clone()),
+        to: email.to.iter().take(50).map(|p| p.address.clone()).collect(),
+        subject: bounded(&email.subject, 998),
+        received_at: time::now_string(),
+        text: bounded(&email.text, TEXT_MAX_CHARS),
+        matched: sent.is_some(),
+        relationship_id: sent.as_ref().and_then(|s| records::str_of(s, "relationshipId")).map(str::to_owned),
+        event_id: None,
+        class,
+        class_rule,
+        intent,
+        intent_rule,
+        bounce: email.bounce.as_ref().map(|b| BounceView {
+            recipient: b.recipient.clone(),
+            status: b.status.clone(),
+            hard: b.kind == BounceKind::Hard,
+            diagnostic: b.diagnostic.clone(),
+        }),
+        channel,
+    };
+    // A hard bounce suppresses for everyone only when the platform read it itself and it
+    // reports on a message the platform sent to that address; posted by a workspace, it is
+    // that workspace's word and suppresses for it alone.
+    let bounce_scope = match email.bounce.as_ref().zip(msg.bounce.as_ref().and_then(|b| b.recipient.as_ref())) {
+        Some((b, r)) if channel.read_by_platform() && we_sent(ctx, b.original_message_id.as_deref(), r).await? => None,
+        _ => Some(ws.clone()),
+    };
+    let contact = sent.as_ref().and_then(|s| records::str_of(s, "contactId")).map(str::to_owned);
+    let ws2 = ws.clone();
+    let base = move |m: &InboundMessage| {
+        let mut ops = vec![TxOp::put_if(to_item(m), Condition::NotExists)];
+        if let Some(mid) = &m.message_id {
+            let g = guard_key(&ws2, mid);
+            ops.push(TxOp::put_if(
+                records::obj(json!({"PK": g.pk, "SK": g.sk, "entity": "inboundGuard", "inboundId": m.id})),
+                Condition::NotExists,
+            ));
+        }
+        ops.push(outbox::event(
+            "link_building.inbound.received",
+            Some(&ws2),
+            json!({ "id": m.id, "matched": m.matched, "relationshipId": m.relationship_id,
+                        "class": m.class, "intent": m.intent, "eventId": m.event_id }),
+        ));
+        ops
+    };
+    for _ in 0..WRITE_ATTEMPTS {
+        // A hard bounce: the address does not exist (for everyone, when the platform can tell).
+        let mut extra = Vec::new();
+        if let Some(b) = msg.bounce.as_ref().filter(|b| b.hard) {
+            if let Some(r) = &b.recipient {
+                let reason = format!("hard bounce {} ({})", b.status, msg.id);
+                let scope = bounce_scope.as_deref();
+                extra.extend(suppression_ops(ctx, scope, r, SuppressionSource::Bounce, reason, &msg).await?);
+            }
+        }
+        extra.extend(unsubscribe_ops(ctx, &msg).await?);
+        let written = match msg.relationship_id.clone() {
+            Some(rel_id) => {
+                let new = event_for(&msg, &email.reply_text, contact.clone());
+                let base = base.clone();
+                let parts = move |m: &InboundMessage| {
+                    let mut ops = base(m);
+                    ops.extend(extra.iter().cloned());
+                    ops
+                };
+                commit_with_event(ctx, msg.clone(), &rel_id, new, parts).await?
+            }
+            None => {
+                let mut ops = base(&msg);
+                ops.extend(extra);
+                match ctx.app.store.transact(ops).await {
+                    Ok(()) => Written::Done(Box::new(msg.clone())),
+                    Err(StoreError::ConditionFailed { .. } | StoreError::Conflict) => Written::Lost,
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        };
+        match written {
+            Written::Done(m) => return Ok(Reply::created(*m)),
+            Written::Lost => {
+                // The same message arrived concurrently: answer with the one that won.
+                if let Some(mid) = &message_id {
+                    if let Some(existing) = existing(ctx, &ws, mid).await? {
+                        return Ok(Reply { status: Some(StatusCode::OK), ..Reply::ok(existing) });
+                    }
+                }
+            }
+        }
+    }
+    Err(ApiError::conflict(
+        "inbound_write_conflict",
+        "The message could not be recorded for concurrent changes; post it again.",
+    ))
+}
+
+/// The message already stored under this Message-ID (it was committed whole, with its event).
+async fn existing(ctx: &Ctx, ws: &str, mid: &str) -> ApiResult<Option<InboundMessage>> {
+    let Some(guard) = ctx.app.store.get(&guard_key(ws, mid)).await? else { return Ok(None) };
+    let id = records::str_of(&guard, "inboundId").unwrap_or_default().to_owned();
+    Ok(Some(load(ctx, &id).await?))
+}
+
+pub use crate::catalogue::IdInput;
+
+pub struct Get;
+impl Operation for Get {
+    const NAME: &'static str = "link_building.inbound.get";
+    const EFFECT: Effect = Effect::Read;
+    const FAMILY: Family = Family::Outreach;
+    const SCOPE: Option<&'static str> = Some("crm:read");
+    const WORKSPACE: WorkspaceRule = WorkspaceRule::Required;
+    const SUMMARY: &'static str = "One received message";
+    const TAG: &'static str = TAG;
+    type Input = IdInput<crate::ids::Message>;
+    type Output = InboundMessage;
+
+    async fn run(ctx: Ctx, input: IdInput<crate::ids::Message>) -> ApiResult<Reply<InboundMessage>> {
+        Ok(Reply::ok(load(&ctx, &input.id).await?))
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ListInput {
+    pub relationship_id: Option<crate::ids::Id<crate::ids::Relationship>>,
+    #[serde(default, deserialize_with = "lenient::opt_bool")]
+    #[schemars(with = "Option<bool>")]
+    pub matched: Option<bool>,
+    pub class: Option<ReplyClass>,
+    #[serde(default, deserialize_with = "lenient::opt_u32")]
+    #[schemars(with = "Option<u32>", range(min = 1, max = 200))]
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+pub struct List;
+impl Operation for List {
+    const NAME: &'static str = "link_building.inbound.list";
+    const EFFECT: Effect = Effect::Read;
+    const FAMILY: Family = Family::Outreach;
+    const SCOPE: Option<&'static str> = Some("crm:read");
+    const WORKSPACE: WorkspaceRule = WorkspaceRule::Required;
+    const SUMMARY: &'static str = "Received messages, newest first (a page may hold fewer than limit when filtered)";
+    const TAG: &'static str = TAG;
+    type Input = ListInput;
+    type Output = ListResponse<InboundMessage>;
+
+    async fn run(ctx: Ctx, input: ListInput) -> ApiResult<Reply<ListResponse<InboundMessage>>> {
+        let ws = ctx.workspace().to_owned();
+        let limit = list::limit(input.limit)?;
+        let mut filters = Vec::new();
+        if let Some(r) = &input.relationship_id {
+            filters.push(Condition::Equals("relationshipId".into(), json!(r)));
+        }
+        if let Some(m) = input.matched {
+            filters.push(Condition::Equals("matched".into(), json!(m)));
+        }
+        if let Some(c) = input.class {
+            filters.push(Condition::Equals("class".into(), json!(c)));
+        }
+        let scope = format!("inbound.list#{ws}");
+        let cursor = ctx.app.open_cursor(&scope, input.cursor.as_deref())?;
+        let mut q = Query::index(Index::Gsi1, index_pk(&ws)).backward().limit(limit).after(cursor);
+        if !filters.is_empty() {
+            q = q.filter(Condition::And(filters));
+        }
+        let page = ctx.app.store.query(q).await?;
+        let data = page
+            .items
+            .iter()
+            .map(|i| records::parse("inbound message", i))
+            .collect::<ApiResult<Vec<InboundMessage>>>()?;
+        Ok(Reply::ok(ListResponse { data, next_cursor: ctx.app.seal_cursor(&scope, page.cursor), total: None }))
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AssignInput {
+    pub id: crate::ids::Id<crate::ids::Message>,
+    /// The relationship the message belongs to.
+    pub relationship_id: crate::ids::Id<crate::ids::Relationship>,
+}
+
+pub struct Assign;
+impl Operation for Assign {
+    const NAME: &'static str = "link_building.inbound.assign";
+    const EFFECT: Effect = Effect::Action;
+    const FAMILY: Family = Family::Outreach;
+    const SUCCESS: Option<StatusCode> = Some(StatusCode::OK);
+    const SCOPE: Option<&'static str> = Some("crm:write");
+    const WORKSPACE: WorkspaceRule = WorkspaceRule::Required;
+    const SUMMARY: &'static str = "Tie an unmatched message to a relationship: records EMAIL_RECEIVED on it";
+    const TAG: &'static str = TAG;
+    type Input = AssignInput;
+    type Output = InboundMessage;
+
+    async fn run(ctx: Ctx, input: AssignInput) -> ApiResult<Reply<InboundMessage>> {
+        let mut msg = load(&ctx, &input.id).await?;
+        let rel = load_relationship(&ctx.app, ctx.workspace(), &input.relationship_id).await?;
+        let already = || ApiError::conflict("inbound_message_already_matched", "The message is already matched.");
+        if msg.matched {
+            return Err(already());
+        }
+        let (class, rule) = match &msg.class {
+            Some(c) => (*c, msg.class_rule.clone().unwrap_or_default()),
+            None => classify_text(&msg),
+        };
+        msg.matched = true;
+        msg.relationship_id = Some(rel.id().to_owned());
+        msg.class = Some(class);
+        msg.class_rule = Some(rule);
+        for _ in 0..WRITE_ATTEMPTS {
+            let extra = unsubscribe_ops(&ctx, &msg).await?;
+            let new = event_for(&msg, &msg.text.clone(), None);
+            // Of two concurrent assigns, one wins: the update holds only while it is unmatched.
+            let parts = move |m: &InboundMessage| {
+                let update = Update::new()
+                    .set("matched", true)
+                    .set("relationshipId", m.relationship_id.clone())
+                    .set("class", json!(m.class))
+                    .set("classRule", m.class_rule.clone())
+                    .set("eventId", m.event_id.clone());
+                let mut ops =
+                    vec![TxOp::update_if(key(&m.id), update, Condition::Equals("matched".into(), json!(false)))];
+                ops.extend(extra.iter().cloned());
+                ops
+            };
+            match commit_with_event(&ctx, msg.clone(), rel.id(), new, parts).await? {
+                Written::Done(m) => return Ok(Reply { status: Some(StatusCode::OK), ..Reply::ok(*m) }),
+                Written::Lost => {
+                    if load(&ctx, &input.id).await?.matched {
+                        return Err(already());
+                    }
+                }
+            }
+        }
+        Err(ApiError::conflict(
+            "inbound_write_conflict",
+            "The message could not be assigned for concurrent changes; try again.",
+        ))
+    }
+}
+
+/// The reply class of a stored message, from what is kept of it.
+fn classify_text(msg: &InboundMessage) -> (ReplyClass, String) {
+    let raw = format!("Subject: {}\r\n\r\n{}", msg.subject.replace(['\r', '\n'], " "), msg.text);
+    match linkcrm_mail::parse(raw.as_bytes()) {
+        Ok(e) => {
+            let (c, r) = classify_reply(&e);
+            (c, r.to_owned())
+        }
+        Err(_) => (ReplyClass::Other, "no_rule_matched".to_owned()),
+    }
+}

@@ -1,0 +1,373 @@
+//! `mailboxes.*`: a workspace's sending identities. The SMTP password is write-only: sealed at
+//! rest (see `secrets.rs`) or named as a secret reference, and never returned.
+
+use crate::catalogue::{Effect, Family, Operation, Reply, WorkspaceRule};
+use crate::context::Ctx;
+use crate::error::{ApiError, ApiResult};
+use crate::list::{self, ListResponse};
+use crate::{lenient, outbox};
+use linkcrm_crm::records;
+use linkcrm_crm::write::check_id;
+use linkcrm_domain::normalize::{normalize_domain, normalize_email};
+use linkcrm_domain::{time, IdKind};
+use linkcrm_storage::{Condition, Item, Key, Query, StoreError, TxOp, Update};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+const TAG: &str = "Mailboxes";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Security {
+    /// Upgrade a plain connection with STARTTLS, refusing to send if the server cannot.
+    Starttls,
+    /// TLS from the first byte (port 465).
+    Tls,
+    /// No encryption (local development only).
+    None,
+}
+
+/// A sending identity as the API shows it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Mailbox {
+    pub id: String,
+    pub workspace_id: String,
+    pub from_name: String,
+    pub from_address: String,
+    pub smtp_host: String,
+    pub smtp_port: u16,
+    pub smtp_username: Option<String>,
+    pub security: Security,
+    /// Whether a password is stored (it is never returned).
+    pub has_password: bool,
+    /// Where the password comes from instead, e.g. `env:SMTP_PASSWORD`.
+    pub password_ref: Option<String>,
+    /// Sends per UTC day at most.
+    pub daily_cap: u32,
+    pub active: bool,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+fn key(ws: &str, id: &str) -> Key {
+    Key::new(format!("WS#{ws}#MBXS"), id)
+}
+
+/// A mail server's host as given, if it may be used: a host name or IP address that is not, and
+/// does not now resolve to, a private, loopback, link-local or metadata address (the SSRF guard,
+/// which also vets every connection at send time). A name that does not resolve yet is accepted;
+/// the send-time check decides then.
+async fn check_host(ctx: &Ctx, raw: &str) -> ApiResult<String> {
+    let host = raw.trim().to_ascii_lowercase();
+    let ip_like = host.parse::<std::net::IpAddr>().is_ok();
+    if !(ip_like || host == "localhost" || normalize_domain(&host).is_ok()) {
+        return Err(ApiError::invalid_field("smtpHost", "invalid_request", "must be a host name or an IP address"));
+    }
+    use linkcrm_netguard::GuardError;
+    match ctx.app.config.guard().resolve(&host, 25).await {
+        Ok(_) | Err(GuardError::Unresolvable { .. } | GuardError::Connect { .. }) => Ok(host),
+        Err(e) => {
+            tracing::info!(error = %e, "mailbox host refused by the network guard");
+            Err(ApiError::invalid_field(
+                "smtpHost",
+                "invalid_host",
+                "is not allowed: a mail server must be at a public internet address",
+            ))
+        }
+    }
+}
+
+fn check_ref(raw: &str) -> ApiResult<String> {
+    if crate::secret_refs::is_reference(raw) {
+        Ok(raw.to_owned())
+    } else {
+        Err(ApiError::invalid_field("passwordRef", "invalid_request", "must be env:NAME or a Secrets Manager ARN"))
+    }
+}
+
+fn view(item: &Item) -> ApiResult<Mailbox> {
+    let mut m: Mailbox = records::parse("mailbox", item)?;
+    m.has_password = item.get("passwordSealed").is_some_and(|v| !v.is_null());
+    Ok(m)
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(extend("not" = { "required": ["password", "passwordRef"] }))]
+pub struct CreateInput {
+    #[schemars(length(max = 200), pattern(crate::rules::ONE_LINE))]
+    pub from_name: String,
+    #[schemars(pattern(crate::rules::EMAIL))]
+    pub from_address: String,
+    #[schemars(pattern(crate::rules::HOST))]
+    pub smtp_host: String,
+    /// 587 by default.
+    #[schemars(range(min = 1))]
+    pub smtp_port: Option<u16>,
+    #[schemars(length(max = 320))]
+    pub smtp_username: Option<String>,
+    /// Write-only; stored sealed.
+    pub password: Option<String>,
+    /// Instead of `password`: `env:NAME` or a Secrets Manager ARN.
+    #[schemars(pattern(crate::rules::SECRET_REF))]
+    pub password_ref: Option<String>,
+    pub security: Option<Security>,
+    /// 50 by default, at most 10,000.
+    #[schemars(range(min = 1, max = 10000))]
+    pub daily_cap: Option<u32>,
+}
+
+pub struct Create;
+impl Operation for Create {
+    const NAME: &'static str = "mailboxes.create";
+    const EFFECT: Effect = Effect::Create;
+    const FAMILY: Family = Family::Outreach;
+    const SCOPE: Option<&'static str> = Some("campaigns:write");
+    const WORKSPACE: WorkspaceRule = WorkspaceRule::Required;
+    const SUMMARY: &'static str = "Add a sending mailbox (SMTP); the password is never returned";
+    const TAG: &'static str = TAG;
+    type Input = CreateInput;
+    type Output = Mailbox;
+
+    async fn run(ctx: Ctx, input: CreateInput) -> ApiResult<Reply<Mailbox>> {
+        let ws = ctx.workspace().to_owned();
+        let from_name = crate::validate::header_text("fromName", Some(input.from_name), 200)?
+            .ok_or_else(|| ApiError::invalid_field("fromName", "invalid_request", "is required"))?;
+        let from_address = normalize_email(&input.from_address)
+            .ok_or_else(|| ApiError::invalid_field("fromAddress", "invalid_email", "is not an email address"))?;
+        let smtp_host = check_host(&ctx, &input.smtp_host).await?;
+        let smtp_port = input.smtp_port.unwrap_or(587);
+        if smtp_port == 0 {
+            return Err(ApiError::invalid_field("smtpPort", "invalid_request", "must be 1 to 65535"));
+        }
+        let daily_cap = input.daily_cap.unwrap_or(50);
+        if !(1..=10_000).contains(&daily_cap) {
+            return Err(ApiError::invalid_field("dailyCap", "invalid_request", "must be 1 to 10000"));
+        }
+        if input.password.is_some() && input.password_ref.is_some() {
+            return Err(ApiError::invalid_field(
+                "passwordRef",
+                "invalid_request",
+                "give password or passwordRef, not both",
+            ));
+        }
+        let password_ref = input.password_ref.as_deref().map(check_ref).transpose()?;
+        let sealed = input.password.as_deref().map(|p| ctx.app.seal(p));
+        let now = time::now_string();
+        let id = linkcrm_domain::new_id(IdKind::Mailbox);
+        let m = Mailbox {
+            id: id.clone(),
+            workspace_id: ws.clone(),
+            from_name,
+            from_address,
+            smtp_host,
+            smtp_port,
+            smtp_username: crate::validate::text("smtpUsername", input.smtp_username, 320)?,
+            security: input.security.unwrap_or(Security::Starttls),
+            has_password: sealed.is_some(),
+            password_ref,
+            daily_cap,
+            active: true,
+            created_at: now.clone(),
+            updated_at: now,
+        };
+        let k = key(&ws, &id);
+        let mut item = crate::platform::to_item(&k, "mailbox", &m, json!({ "version": 1 }));
+        item.insert("passwordSealed".into(), json!(sealed));
+        let ops = vec![
+            TxOp::put_if(item, Condition::NotExists),
+            outbox::event("mailbox.created", Some(&ws), json!({ "mailboxId": id, "fromAddress": m.from_address })),
+        ];
+        ctx.app.store.transact(ops).await?;
+        Ok(Reply::created(m).with_version(1))
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ListInput {
+    #[serde(default, deserialize_with = "lenient::opt_u32")]
+    #[schemars(with = "Option<u32>", range(min = 1, max = 200))]
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+pub struct List;
+impl Operation for List {
+    const NAME: &'static str = "mailboxes.list";
+    const EFFECT: Effect = Effect::Read;
+    const FAMILY: Family = Family::Outreach;
+    const SCOPE: Option<&'static str> = Some("campaigns:read");
+    const WORKSPACE: WorkspaceRule = WorkspaceRule::Required;
+    const SUMMARY: &'static str = "List the workspace's sending mailboxes";
+    const TAG: &'static str = TAG;
+    type Input = ListInput;
+    type Output = ListResponse<Mailbox>;
+
+    async fn run(ctx: Ctx, input: ListInput) -> ApiResult<Reply<ListResponse<Mailbox>>> {
+        let ws = ctx.workspace().to_owned();
+        let limit = list::limit(input.limit)?;
+        let scope = format!("mailboxes.list#{ws}");
+        let cursor = ctx.app.open_cursor(&scope, input.cursor.as_deref())?;
+        let page = ctx.app.store.query(Query::partition(format!("WS#{ws}#MBXS")).limit(limit).after(cursor)).await?;
+        let data = page.items.iter().map(view).collect::<ApiResult<Vec<_>>>()?;
+        Ok(Reply::ok(ListResponse { data, next_cursor: ctx.app.seal_cursor(&scope, page.cursor), total: None }))
+    }
+}
+
+pub use crate::catalogue::IdInput;
+
+async fn load(ctx: &Ctx, id: &str) -> ApiResult<Item> {
+    check_id(IdKind::Mailbox, "id", id)?;
+    ctx.app
+        .store
+        .get(&key(ctx.workspace(), id))
+        .await?
+        .ok_or_else(|| ApiError::not_found("mailbox_not_found", "mailbox", id))
+}
+
+pub struct Get;
+impl Operation for Get {
+    const NAME: &'static str = "mailboxes.get";
+    const EFFECT: Effect = Effect::Read;
+    const FAMILY: Family = Family::Outreach;
+    const SCOPE: Option<&'static str> = Some("campaigns:read");
+    const WORKSPACE: WorkspaceRule = WorkspaceRule::Required;
+    const SUMMARY: &'static str = "Get one mailbox (never its password)";
+    const TAG: &'static str = TAG;
+    type Input = IdInput<crate::ids::Mailbox>;
+    type Output = Mailbox;
+
+    async fn run(ctx: Ctx, input: IdInput<crate::ids::Mailbox>) -> ApiResult<Reply<Mailbox>> {
+        let item = load(&ctx, &input.id).await?;
+        let version = records::int_of(&item, "version").unwrap_or(1);
+        Ok(Reply::ok(view(&item)?).with_version(version))
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(extend("not" = { "required": ["password", "passwordRef"] }))]
+pub struct PatchInput {
+    pub id: crate::ids::Id<crate::ids::Mailbox>,
+    #[schemars(length(max = 200), pattern(crate::rules::ONE_LINE))]
+    pub from_name: Option<String>,
+    #[schemars(pattern(crate::rules::HOST))]
+    pub smtp_host: Option<String>,
+    #[schemars(range(min = 1))]
+    pub smtp_port: Option<u16>,
+    #[schemars(length(max = 320))]
+    pub smtp_username: Option<String>,
+    /// Replaces the stored password (and clears passwordRef).
+    pub password: Option<String>,
+    /// Replaces the stored password with a reference.
+    #[schemars(pattern(crate::rules::SECRET_REF))]
+    pub password_ref: Option<String>,
+    pub security: Option<Security>,
+    #[schemars(range(min = 1, max = 10000))]
+    pub daily_cap: Option<u32>,
+    pub active: Option<bool>,
+}
+
+pub struct Patch;
+impl Operation for Patch {
+    const NAME: &'static str = "mailboxes.update";
+    const EFFECT: Effect = Effect::Update;
+    const FAMILY: Family = Family::Outreach;
+    const SCOPE: Option<&'static str> = Some("campaigns:write");
+    const WORKSPACE: WorkspaceRule = WorkspaceRule::Required;
+    const SUMMARY: &'static str = "Change a mailbox's settings, password or cap";
+    const TAG: &'static str = TAG;
+    type Input = PatchInput;
+    type Output = Mailbox;
+
+    async fn run(ctx: Ctx, input: PatchInput) -> ApiResult<Reply<Mailbox>> {
+        let item = load(&ctx, &input.id).await?;
+        let version = records::int_of(&item, "version").unwrap_or(1);
+        if ctx.if_match.is_some_and(|v| v != version) {
+            return Err(ApiError::precondition_failed(version));
+        }
+        let mut u = Update::new().set("updatedAt", time::now_string()).add("version", 1);
+        if let Some(n) = input.from_name {
+            let n = crate::validate::header_text("fromName", Some(n), 200)?
+                .ok_or_else(|| ApiError::invalid_field("fromName", "invalid_request", "cannot be empty"))?;
+            u = u.set("fromName", n);
+        }
+        if let Some(h) = input.smtp_host {
+            u = u.set("smtpHost", check_host(&ctx, &h).await?);
+        }
+        if let Some(p) = input.smtp_port {
+            if p == 0 {
+                return Err(ApiError::invalid_field("smtpPort", "invalid_request", "must be 1 to 65535"));
+            }
+            u = u.set("smtpPort", p);
+        }
+        if let Some(user) = input.smtp_username {
+            u = u.set("smtpUsername", json!(crate::validate::text("smtpUsername", Some(user), 320)?));
+        }
+        match (input.password, input.password_ref) {
+            (Some(_), Some(_)) => {
+                return Err(ApiError::invalid_field(
+                    "passwordRef",
+                    "invalid_request",
+                    "give password or passwordRef, not both",
+                ))
+            }
+            (Some(p), None) => u = u.set("passwordSealed", ctx.app.seal(&p)).set("passwordRef", Value::Null),
+            (None, Some(r)) => u = u.set("passwordRef", check_ref(&r)?).set("passwordSealed", Value::Null),
+            (None, None) => {}
+        }
+        if let Some(s) = input.security {
+            u = u.set("security", json!(s));
+        }
+        if let Some(c) = input.daily_cap {
+            if !(1..=10_000).contains(&c) {
+                return Err(ApiError::invalid_field("dailyCap", "invalid_request", "must be 1 to 10000"));
+            }
+            u = u.set("dailyCap", c);
+        }
+        if let Some(a) = input.active {
+            u = u.set("active", a);
+        }
+        let k = key(ctx.workspace(), &input.id);
+        let after = match ctx.app.store.update(&k, u, Some(Condition::VersionEquals(version))).await {
+            Ok(i) => i,
+            Err(StoreError::ConditionFailed { .. }) => {
+                return Err(ApiError::conflict(
+                    "conflict",
+                    "The mailbox changed while this request ran; read it again and retry.",
+                ))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        Ok(Reply::ok(view(&after)?).with_version(version + 1))
+    }
+}
+
+pub struct Delete;
+impl Operation for Delete {
+    const NAME: &'static str = "mailboxes.delete";
+    const EFFECT: Effect = Effect::Delete;
+    const FAMILY: Family = Family::Outreach;
+    const SCOPE: Option<&'static str> = Some("campaigns:write");
+    const WORKSPACE: WorkspaceRule = WorkspaceRule::Required;
+    const SUMMARY: &'static str = "Remove a mailbox (its sealed password goes with it)";
+    const TAG: &'static str = TAG;
+    type Input = IdInput<crate::ids::Mailbox>;
+    type Output = ();
+
+    async fn run(ctx: Ctx, input: IdInput<crate::ids::Mailbox>) -> ApiResult<Reply<()>> {
+        load(&ctx, &input.id).await?;
+        let ws = ctx.workspace().to_owned();
+        let ops = vec![
+            TxOp::delete(key(&ws, &input.id)),
+            outbox::event("mailbox.deleted", Some(&ws), json!({ "mailboxId": input.id })),
+        ];
+        ctx.app.store.transact(ops).await?;
+        Ok(Reply::no_content())
+    }
+}
+
+pub use crate::mailboxes::password_of;

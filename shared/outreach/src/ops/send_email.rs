@@ -1,0 +1,174 @@
+//! `link_building.crm.relationship.send_email`: an outreach email, as queued and policy-gated work.
+//! The request creates an invocation (skill `link_building.campaign.send_email`), reserves its 2
+//! credits and, when the workspace's `approvalPolicy.outreach_send` is `auto`, enqueues the send
+//! job, all in one transaction. Under `require_approval` (the default) the invocation waits in
+//! WAITING_APPROVAL with an approval item instead (see `ops::approvals`). The job
+//! (`crate::sending`) checks policy again at send time.
+
+/// Listed with the relationship operations it acts on.
+const TAG_RELATIONSHIPS: &str = "CRM: relationships";
+use crate::catalogue::{Effect, Family, OpSpec, Operation, Reply, WorkspaceRule};
+use crate::context::Ctx;
+use crate::credits;
+use crate::error::{ApiError, ApiResult};
+use crate::invocations::{self as inv};
+use crate::sending::{COST_MILLI, SKILL};
+use axum::http::StatusCode;
+use linkcrm_core::approvals;
+use linkcrm_crm::records::{self};
+use linkcrm_crm::{keys, write};
+use linkcrm_domain::enums::ApprovalMode;
+use linkcrm_storage::{Condition, Key, Query, StoreError, TxOp};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+pub fn ops() -> Vec<OpSpec> {
+    vec![OpSpec::of::<SendEmail>()]
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SendInput {
+    /// The relationship id (path).
+    pub id: crate::ids::Id<crate::ids::Relationship>,
+    pub contact_id: crate::ids::Id<crate::ids::Contact>,
+    #[schemars(length(max = 998), pattern(crate::rules::ONE_LINE))]
+    pub subject: String,
+    /// Plain text.
+    #[schemars(length(max = 100000), pattern(crate::rules::NOT_BLANK))]
+    pub body: String,
+    /// RFC 3339; now when absent.
+    #[schemars(pattern(crate::rules::TIME))]
+    pub schedule_at: Option<String>,
+    /// The workspace's first active mailbox when absent.
+    pub mailbox_id: Option<crate::ids::Id<crate::ids::SendingMailbox>>,
+}
+
+pub use linkcrm_core::jobkinds::send_job_op as job_op;
+
+pub use linkcrm_crm::records::contact_not_at_account;
+
+pub struct SendEmail;
+impl Operation for SendEmail {
+    const NAME: &'static str = "link_building.crm.relationship.send_email";
+    const EFFECT: Effect = Effect::Action;
+    const FAMILY: Family = Family::Outreach;
+    const SUCCESS: Option<StatusCode> = Some(StatusCode::ACCEPTED);
+    const SCOPE: Option<&'static str> = Some("campaigns:write");
+    const WORKSPACE: WorkspaceRule = WorkspaceRule::Required;
+    const COST_MILLICREDITS: u64 = COST_MILLI as u64;
+    const SUMMARY: &'static str =
+        "Send an outreach email (queued, approval-gated per workspace policy: answers 202 with an invocation; 2 credits)";
+    const TAG: &'static str = TAG_RELATIONSHIPS;
+    type Input = SendInput;
+    type Output = Value;
+
+    async fn run(ctx: Ctx, input: SendInput) -> ApiResult<Reply<Value>> {
+        let ws = ctx.workspace().to_owned();
+        let rel = write::load_relationship(&ctx.app, &ws, &input.id).await?;
+        let subject = crate::validate::header_text("subject", Some(input.subject), 998)?
+            .ok_or_else(|| ApiError::invalid_field("subject", "invalid_request", "is required"))?;
+        let body = crate::validate::text("body", Some(input.body), 100_000)?
+            .ok_or_else(|| ApiError::invalid_field("body", "invalid_request", "is required"))?;
+        if let Some(s) = &input.schedule_at {
+            crate::validate::time_param("scheduleAt", s)?;
+        }
+        let not_contact = || ApiError::not_found("contact_not_found", "contact", &input.contact_id);
+        let contact_item = ctx.app.store.get(&keys::contact(&input.contact_id)).await?.ok_or_else(not_contact)?;
+        let contact = records::contact_view(&contact_item)?;
+        if contact.account_id != rel.account_id() {
+            return Err(contact_not_at_account(rel.account_id()));
+        }
+        let to = contact.email.clone().ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "contact_without_email",
+                "The contact has no email address.",
+            )
+        })?;
+        let mailbox = match &input.mailbox_id {
+            Some(id) if id == crate::platform_mailbox::ID => crate::platform_mailbox::item().ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "platform_mailbox_unavailable",
+                    "This server has no platform mailbox configured.",
+                )
+            })?,
+            Some(id) => ctx
+                .app
+                .store
+                .get(&Key::new(format!("WS#{ws}#MBXS"), id.as_str()))
+                .await?
+                .filter(|m| m.get("active").and_then(Value::as_bool).unwrap_or(true))
+                .ok_or_else(|| ApiError::not_found("mailbox_not_found", "active mailbox", id))?,
+            None => {
+                let page = ctx.app.store.query(Query::partition(format!("WS#{ws}#MBXS")).limit(100)).await?;
+                page.items
+                    .into_iter()
+                    .find(|m| m.get("active").and_then(Value::as_bool).unwrap_or(true))
+                    // Without one of its own, the workspace sends through the platform's, if configured.
+                    .or_else(crate::platform_mailbox::item)
+                    .ok_or_else(|| {
+                        ApiError::new(
+                            StatusCode::UNPROCESSABLE_ENTITY,
+                            "no_mailbox",
+                            "The workspace has no active sending mailbox; add one with POST /v1/mailboxes.",
+                        )
+                    })?
+            }
+        };
+        let mailbox_id = records::str_of(&mailbox, "id").unwrap_or_default().to_owned();
+        let workspace = crate::workspace::from_record(ctx.workspace_record())?;
+        let pool = crate::workspace::pool_of(&workspace);
+        let needs_approval = workspace.settings.approval_policy.outreach_send == ApprovalMode::RequireApproval;
+        let id = inv::new_id();
+        let mut item = inv::new_item(&inv::NewInvocation {
+            id: &id,
+            ws: &ws,
+            skill: SKILL,
+            input: json!({ "relationshipId": rel.id(), "contactId": contact.id, "to": to, "subject": subject,
+                           "body": body, "scheduleAt": input.schedule_at, "mailboxId": mailbox_id }),
+            pool: &pool,
+            reserved_milli: COST_MILLI,
+            duration_seconds: 5,
+        });
+        item.insert("agencyId".into(), json!(ctx.caller.agency_id));
+        let mut ops = Vec::new();
+        if needs_approval {
+            item.insert("status".into(), json!(inv::WAITING_APPROVAL));
+            let appr = approvals::new_item(&item, &to, &subject, &body, input.schedule_at.as_deref());
+            item.insert("approvalId".into(), appr.get("approvalId").cloned().unwrap_or_default());
+            // Expires at its timeoutAt unless decided first (`approval_expiry`).
+            ops.push(crate::approval_expiry::job_op(&appr)?);
+            ops.push(TxOp::put_if(appr, Condition::NotExists));
+        } else {
+            ops.push(job_op(&id, input.schedule_at.as_deref())?);
+        }
+        let view = inv::view(&item);
+        ops.insert(0, TxOp::put_if(item, Condition::NotExists));
+        ops.extend(credits::reserve(&pool, &ws, SKILL, &id, COST_MILLI));
+        // The workspace now relies on this contact's address: from here on no other workspace may
+        // change who the contact is (`contact_in_use`), and the send goes only to `to`.
+        let mark = ops.len();
+        ops.push(TxOp::update_if(keys::contact(&contact.id), write::contact_ref_mark(&ws), Condition::Exists));
+        match ctx.app.store.transact(ops).await {
+            Ok(()) => {}
+            Err(StoreError::ConditionFailed { op: Some(i) }) if i == mark => return Err(not_contact()),
+            Err(StoreError::ConditionFailed { .. }) => {
+                return Err(credits::insufficient(&ctx.app.store, &pool, SKILL, COST_MILLI).await)
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let mut body = json!({
+            "invocationId": view["invocationId"], "agentId": view["agentId"], "skill": view["skill"],
+            "status": view["status"], "estimatedCost": view["estimatedCost"],
+            "links": { "self": format!("/v1/agent/invocations/{id}") },
+        });
+        if let Some(a) = view.get("approvalId") {
+            body["approvalId"] = a.clone();
+            body["links"]["approval"] = json!(format!("/v1/agent/approvals/{}", a.as_str().unwrap_or_default()));
+        }
+        Ok(Reply { status: Some(StatusCode::ACCEPTED), body: Some(body), version: None })
+    }
+}

@@ -1,0 +1,27 @@
+//! The workspaces family's operations.
+
+pub mod api_keys;
+pub mod credits;
+pub mod integrations;
+pub mod workspaces;
+
+use crate::catalogue::OpSpec;
+
+pub fn catalogue() -> Vec<OpSpec> {
+    vec![
+        OpSpec::of::<workspaces::Create>(),
+        OpSpec::of::<workspaces::List>(),
+        OpSpec::of::<workspaces::Get>(),
+        OpSpec::of::<workspaces::Patch>(),
+        OpSpec::of::<workspaces::Archive>(),
+        OpSpec::of::<workspaces::Current>(),
+        OpSpec::of::<api_keys::Create>(),
+        OpSpec::of::<api_keys::List>(),
+        OpSpec::of::<api_keys::Revoke>(),
+        OpSpec::of::<credits::Grant>(),
+        OpSpec::of::<credits::GetUsage>(),
+        OpSpec::of::<integrations::SetApollo>(),
+        OpSpec::of::<integrations::GetApollo>(),
+        OpSpec::of::<integrations::RemoveApollo>(),
+    ]
+}
