@@ -22,7 +22,11 @@ Fails (exit 1, one line per problem) unless:
     test keeps equal to the code's table) reaches, by API Gateway's route
     selection, the function of its endpoint family (a function's family is
     its cargo binary's name), and a catch-all `ANY /{proxy+}` exists so API
-    Gateway never answers an unknown path itself.
+    Gateway never answers an unknown path itself;
+  * every job queue of the code's map (infra/queues.json, kept equal to
+    linkcrm_domain::jobs by a cargo test) is wired: the relay function's
+    environment gives its URL (`urlEnv`) as a queue of this template, and a
+    worker function consumes that same queue through an SQS event source.
 
 The template is read with cfn-lint's decoder, which understands the
 short-form intrinsic tags (!Ref, !GetAtt, !Sub, ...).
@@ -44,6 +48,7 @@ REPO = Path(__file__).resolve().parent.parent
 DEFAULT_TEMPLATE = REPO / "template.yaml"
 DEFAULT_TABLE_SPEC = REPO / "infra" / "table.json"
 DEFAULT_ROUTES = REPO / "infra" / "routes.json"
+DEFAULT_QUEUES = REPO / "infra" / "queues.json"
 
 FORBIDDEN_ACTIONS = {"dynamodb:scan"}
 
@@ -332,15 +337,54 @@ def check_routes(template: dict, routes: list[dict]) -> list[str]:
     return errors
 
 
-def check(template: dict, spec: dict, routes: list[dict] | None = None) -> list[str]:
+def check_job_queues(template: dict, queues: list[dict]) -> list[str]:
+    errors = []
+    resources = template.get("Resources") or {}
+    functions = {
+        name: res
+        for name, res in resources.items()
+        if isinstance(res, dict) and res.get("Type") == "AWS::Serverless::Function"
+    }
+    relays = [
+        (name, res)
+        for name, res in functions.items()
+        if (((res.get("Metadata") or {}).get("BuildProperties") or {}).get("Binary")) == "relay"
+    ]
+    if len(relays) != 1:
+        return [f"expected one relay function, found {len(relays)}"]
+    relay_name, relay = relays[0]
+    env = (((relay.get("Properties") or {}).get("Environment") or {}).get("Variables")) or {}
+    consumed = set()
+    for res in functions.values():
+        for event in ((res.get("Properties") or {}).get("Events") or {}).values():
+            if isinstance(event, dict) and event.get("Type") == "SQS":
+                consumed.add(ref_target((event.get("Properties") or {}).get("Queue")))
+    for q in queues:
+        queue_id = ref_target(env.get(q["urlEnv"]))
+        kinds = ", ".join(q["kinds"])
+        if queue_id is None or (resources.get(queue_id) or {}).get("Type") != "AWS::SQS::Queue":
+            errors.append(
+                f"job queue {q['queue']} ({kinds}): {relay_name} has no {q['urlEnv']} naming a queue of this template"
+            )
+        elif queue_id not in consumed:
+            errors.append(f"job queue {q['queue']} ({kinds}): no function consumes {queue_id}")
+    return errors
+
+
+def check(
+    template: dict, spec: dict, routes: list[dict] | None = None, queues: list[dict] | None = None
+) -> list[str]:
     if routes is None:
         routes = json.loads(DEFAULT_ROUTES.read_text())
+    if queues is None:
+        queues = json.loads(DEFAULT_QUEUES.read_text())
     return (
         check_table(template, spec)
         + check_iam(template)
         + check_function_roles(template)
         + check_queue_workers(template)
         + check_routes(template, routes)
+        + check_job_queues(template, queues)
     )
 
 
@@ -364,7 +408,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"check_template: {args.template.name} OK (table matches {args.table_spec.name}; "
         "no Scan, no wildcard actions, explicit function roles, queue workers wired, "
-        "every route reaches its family's function)"
+        "every route reaches its family's function, every job queue wired)"
     )
     return 0
 

@@ -79,6 +79,20 @@ class CheckTemplateTest(unittest.TestCase):
         del t["Resources"]["WorkspacesFunction"]["Properties"]["Events"]["CatchAll"]
         self.assertFails(t, "no catch-all route")
 
+    # Job queues.
+    def test_relay_without_a_queue_url_fails(self) -> None:
+        t = self.mutated()
+        del t["Resources"]["RelayFunction"]["Properties"]["Environment"]["Variables"]["LINKCRM_DISCOVER_QUEUE_URL"]
+        self.assertFails(t, "job queue discover (discover): RelayFunction has no LINKCRM_DISCOVER_QUEUE_URL")
+
+    def test_queue_nobody_consumes_fails(self) -> None:
+        t = self.mutated()
+        events = t["Resources"]["SendWorkerFunction"]["Properties"]["Events"]
+        for name in [n for n, e in events.items() if e.get("Type") == "SQS"]:
+            if events[name]["Properties"]["Queue"] == {"Fn::GetAtt": ["SendQueue", "Arn"]}:
+                del events[name]
+        self.assertFails(t, "job queue send (send, approval_expiry): no function consumes SendQueue")
+
     # Table drift.
     def test_dropped_gsi_fails(self) -> None:
         t = self.mutated()

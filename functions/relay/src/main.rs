@@ -14,17 +14,13 @@
 use aws_lambda_events::event::dynamodb::Event;
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use lambda_runtime::{service_fn, LambdaEvent};
+use linkcrm_domain::jobs::{Queue, WORK_QUEUE};
 use linkcrm_events::{stream::handle_stream_event, EventBridgeBus, Relay};
 use linkcrm_jobs::{Forwarder, JobQueue, SqsQueue};
 use linkcrm_storage::dynamo::DynamoStore;
 use linkcrm_storage::Item;
 use serde_json::{json, Value};
 use std::sync::Arc;
-
-/// The store queue the API commits jobs to, and the job kinds each SQS queue serves.
-const STORE_QUEUE: &str = "work";
-const DISCOVER_KINDS: &[&str] = &["discover"];
-const SEND_KINDS: &[&str] = &["send", "approval_expiry"];
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -44,19 +40,17 @@ async fn main() -> Result<(), lambda_runtime::Error> {
 
 fn forwarder(store: Arc<DynamoStore>, config: &aws_config::SdkConfig) -> Option<Forwarder> {
     let url = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-    let (discover, send) = (url("LINKCRM_DISCOVER_QUEUE_URL"), url("LINKCRM_SEND_QUEUE_URL"));
-    if discover.is_none() && send.is_none() {
+    let urls: Vec<(Queue, String)> = Queue::ALL.into_iter().filter_map(|q| Some((q, url(q.url_env())?))).collect();
+    if urls.is_empty() {
         tracing::warn!("no job queue URLs configured: jobs stay in the table");
         return None;
     }
     let client = aws_sdk_sqs::Client::new(config);
-    let mut f = Forwarder::new(store, STORE_QUEUE);
-    for (url, kinds) in [(discover, DISCOVER_KINDS), (send, SEND_KINDS)] {
-        if let Some(url) = url {
-            let queue: Arc<dyn JobQueue> = Arc::new(SqsQueue::new(client.clone(), url, String::new()));
-            for kind in kinds {
-                f = f.route(kind, queue.clone());
-            }
+    let mut f = Forwarder::new(store, WORK_QUEUE);
+    for (q, url) in urls {
+        let queue: Arc<dyn JobQueue> = Arc::new(SqsQueue::new(client.clone(), url, String::new()));
+        for kind in q.kinds() {
+            f = f.route(kind.as_str(), queue.clone());
         }
     }
     Some(f)

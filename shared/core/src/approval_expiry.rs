@@ -22,7 +22,7 @@ use linkcrm_storage::{Item, StoreError, TxOp};
 use serde_json::{json, Value};
 use std::time::Duration;
 
-pub const JOB_KIND: &str = "approval_expiry";
+pub const JOB_KIND: &str = linkcrm_domain::jobs::JobKind::ApprovalExpiry.as_str();
 /// The store queue the local binary's worker consumes (shared with sends and discovery).
 pub const QUEUE: &str = crate::jobkinds::WORK_QUEUE;
 pub const ERROR_CODE: &str = "approval_expired";

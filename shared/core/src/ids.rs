@@ -58,12 +58,24 @@ const CLASS: &str = "[0-9A-HJKMNP-TV-Z]";
 /// Longer than any id; a longer value is refused without being looked at further.
 const MAX_LEN: usize = 64;
 
+/// Why a value is not an id of the kind asked for, in words fit for a 400.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct IdError(String);
+
+impl std::ops::Deref for IdError {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
 /// A well-formed id of kind `K`.
 pub struct Id<K>(String, PhantomData<K>);
 
 impl<K: IdSpec> Id<K> {
     /// Checks `raw` as an id of kind `K`; the error says why in words fit for a 400.
-    pub fn parse(raw: &str) -> Result<Self, String> {
+    pub fn parse(raw: &str) -> Result<Self, IdError> {
         check::<K>(raw).map(|()| Id(raw.to_owned(), PhantomData))
     }
 
@@ -94,15 +106,15 @@ pub fn well_formed(kind: IdKind, raw: &str) -> bool {
     })
 }
 
-fn check<K: IdSpec>(raw: &str) -> Result<(), String> {
+fn check<K: IdSpec>(raw: &str) -> Result<(), IdError> {
     if raw.chars().any(|c| c.is_control() || is_format_char(c)) {
-        return Err(format!("must be {} id; it contains control or formatting characters", K::WHAT));
+        return Err(IdError(format!("must be {} id; it contains control or formatting characters", K::WHAT)));
     }
     if !raw.is_ascii() {
-        return Err(format!("must be {} id; ids are ASCII", K::WHAT));
+        return Err(IdError(format!("must be {} id; ids are ASCII", K::WHAT)));
     }
     if raw.len() > MAX_LEN {
-        return Err(format!("must be {} id; this is {} characters long", K::WHAT, raw.len()));
+        return Err(IdError(format!("must be {} id; this is {} characters long", K::WHAT, raw.len())));
     }
     if K::FIXED.contains(&raw) {
         return Ok(());
@@ -111,7 +123,7 @@ fn check<K: IdSpec>(raw: &str) -> Result<(), String> {
     if well_formed(K::KIND, raw) {
         Ok(())
     } else {
-        Err(format!("'{raw}' is not {} id ({prefix} followed by 26 characters)", K::WHAT))
+        Err(IdError(format!("'{raw}' is not {} id ({prefix} followed by 26 characters)", K::WHAT)))
     }
 }
 

@@ -1,5 +1,5 @@
-//! The kinds of queued work and the queue each goes to: one map for the API (which enqueues), the
-//! workers (which handle) and the relay (which forwards to SQS).
+//! Queued work from the API: the store queue jobs are committed to, and the job op for an
+//! invocation. The kinds and the SQS queue of each are `linkcrm_domain::jobs`.
 
 use crate::error::{ApiError, ApiResult};
 use linkcrm_jobs::{Job, StoreQueue};
@@ -7,63 +7,11 @@ use linkcrm_storage::TxOp;
 use serde_json::json;
 use std::time::Duration;
 
-/// The store queue the API enqueues to (the relay forwards each kind to its SQS queue).
-pub const WORK_QUEUE: &str = "work";
-
 /// Longest delay the queue takes for a job (SQS's 15 minutes); later sends are stored with their
 /// visible time instead.
 pub const MAX_JOB_DELAY: Duration = Duration::from_secs(15 * 60);
 
-/// What a job does.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum JobKind {
-    /// Send one approved or automatic outreach email (`outreach::sending`).
-    Send,
-    /// Find contacts at accounts (`crm::discovery`).
-    Discover,
-    /// Expire an approval nobody decided in time (`approval_expiry`).
-    ApprovalExpiry,
-}
-
-/// The SQS queue a kind goes to in AWS, by the name the relay and the template use.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Queue {
-    Send,
-    Discover,
-}
-
-impl JobKind {
-    pub const ALL: [JobKind; 3] = [JobKind::Send, JobKind::Discover, JobKind::ApprovalExpiry];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            JobKind::Send => "send",
-            JobKind::Discover => "discover",
-            JobKind::ApprovalExpiry => "approval_expiry",
-        }
-    }
-
-    pub fn parse(kind: &str) -> Option<JobKind> {
-        JobKind::ALL.into_iter().find(|k| k.as_str() == kind)
-    }
-
-    /// Approval expiries ride the send queue: they settle send invocations.
-    pub fn queue(self) -> Queue {
-        match self {
-            JobKind::Send | JobKind::ApprovalExpiry => Queue::Send,
-            JobKind::Discover => Queue::Discover,
-        }
-    }
-}
-
-impl Queue {
-    pub fn name(self) -> &'static str {
-        match self {
-            Queue::Send => "send",
-            Queue::Discover => "discover",
-        }
-    }
-}
+pub use linkcrm_domain::jobs::{JobKind, Queue, WORK_QUEUE};
 
 /// The job for an invocation, committed in the same transaction. Sends scheduled later than the
 /// queue's longest delay are stored with their visible time in the future; the store queue

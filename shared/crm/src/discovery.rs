@@ -32,8 +32,8 @@ use serde_json::{json, Value};
 use std::time::Duration;
 
 /// The store queue the local binary's worker consumes.
-pub const QUEUE: &str = "work";
-pub const JOB_KIND: &str = "discover";
+pub const QUEUE: &str = linkcrm_domain::jobs::WORK_QUEUE;
+pub const JOB_KIND: &str = linkcrm_domain::jobs::JobKind::Discover.as_str();
 pub const SKILL: &str = "link_building.crm.contact.discover";
 /// 0.4 credits per account searched.
 pub const PER_ACCOUNT_MILLI: i64 = 400;
@@ -143,6 +143,17 @@ struct Run {
     per_account: Vec<Value>,
 }
 
+/// Why a found person could not be filed as a contact.
+#[derive(Debug, thiserror::Error)]
+enum FileError {
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    #[error("a stored contact does not parse: {0}")]
+    Corrupt(String),
+    #[error("could not file the contact: it kept changing")]
+    KeptChanging,
+}
+
 enum Failure {
     Store(String),
     /// Apollo's `Retry-After`, when it gave one.
@@ -173,7 +184,7 @@ async fn run(app: &App, finder: Option<&dyn ContactFinder>, item: &Item) -> Resu
         });
     };
     let inv_id = records::str_of(item, "invocationId").unwrap_or_default().to_owned();
-    let mut done = checkpoints(app, &inv_id).await.map_err(Failure::Store)?;
+    let mut done = checkpoints(app, &inv_id).await.map_err(|e| Failure::Store(e.to_string()))?;
     let mut per_account = Vec::new();
     let mut searched = 0;
     for account_id in accounts {
@@ -211,7 +222,7 @@ async fn run(app: &App, finder: Option<&dyn ContactFinder>, item: &Item) -> Resu
         searched += 1;
         let mut contacts = Vec::new();
         for person in &found {
-            let c = upsert_contact(app, &ws, account.id(), person).await.map_err(Failure::Store)?;
+            let c = upsert_contact(app, &ws, account.id(), person).await.map_err(|e| Failure::Store(e.to_string()))?;
             contacts.push(json!({
                 "id": c.id, "firstName": c.first_name, "lastName": c.last_name,
                 "position": c.position, "email": c.email,
@@ -311,8 +322,7 @@ async fn research_event(
 
 /// The contact for an Apollo person: the one already filed under their Apollo id or email, or a
 /// new one guarded by both.
-async fn upsert_contact(app: &App, ws: &str, account: &str, p: &FoundContact) -> Result<Contact, String> {
-    let err = |e: &dyn std::fmt::Display| e.to_string();
+async fn upsert_contact(app: &App, ws: &str, account: &str, p: &FoundContact) -> Result<Contact, FileError> {
     let email = p.email.as_deref().and_then(normalize_email);
     for _ in 0..5 {
         if let Some(existing) = existing_contact(app, &p.apollo_person_id, email.as_deref()).await? {
@@ -352,22 +362,22 @@ async fn upsert_contact(app: &App, ws: &str, account: &str, p: &FoundContact) ->
             Ok(()) => return Ok(contact),
             // Someone filed them meanwhile: the next look finds that contact.
             Err(StoreError::ConditionFailed { .. } | StoreError::Conflict) => {}
-            Err(e) => return Err(err(&e)),
+            Err(e) => return Err(e.into()),
         }
     }
-    Err("could not file the contact: it kept changing".into())
+    Err(FileError::KeptChanging)
 }
 
-async fn existing_contact(app: &App, person: &str, email: Option<&str>) -> Result<Option<Contact>, String> {
+async fn existing_contact(app: &App, person: &str, email: Option<&str>) -> Result<Option<Contact>, FileError> {
     let mut guards = vec![apollo_guard(person)];
     if let Some(e) = email {
         guards.push(keys::email_guard(e));
     }
     for g in guards {
-        let Some(guard) = app.store.get(&g).await.map_err(|e| e.to_string())? else { continue };
+        let Some(guard) = app.store.get(&g).await? else { continue };
         let Some(id) = records::str_of(&guard, "contactId") else { continue };
-        if let Some(item) = app.store.get(&keys::contact(id)).await.map_err(|e| e.to_string())? {
-            return records::contact_view(&item).map(Some).map_err(|e| e.message);
+        if let Some(item) = app.store.get(&keys::contact(id)).await? {
+            return records::contact_view(&item).map(Some).map_err(|e| FileError::Corrupt(e.message));
         }
     }
     Ok(None)

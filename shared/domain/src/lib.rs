@@ -4,6 +4,7 @@ pub mod crm;
 pub mod derive;
 pub mod enums;
 pub mod id;
+pub mod jobs;
 pub mod normalize;
 pub mod platform;
 pub mod time;

@@ -52,7 +52,7 @@ use std::time::Duration;
 
 /// The store queue the local binary's worker consumes (shared with discovery).
 pub const QUEUE: &str = crate::jobkinds::WORK_QUEUE;
-pub const JOB_KIND: &str = "send";
+pub const JOB_KIND: &str = linkcrm_domain::jobs::JobKind::Send.as_str();
 pub const SKILL: &str = "link_building.campaign.send_email";
 pub const COST_MILLI: i64 = 2000;
 /// Deliveries of one job before a mail server that keeps deferring fails the invocation.
@@ -557,8 +557,8 @@ pub async fn check_policy(app: &App, p: &PolicyInput<'_>) -> ApiResult<Verdict> 
     })
 }
 
-async fn event(app: &App, c_ws: &str, agency: &str, rel: &str, new: write::NewEvent) -> Result<Item, String> {
-    write::record_event(app, agency, c_ws, rel, new, write::Ride::default(), None).await.map_err(|e| e.message)
+async fn event(app: &App, c_ws: &str, agency: &str, rel: &str, new: write::NewEvent) -> ApiResult<Item> {
+    write::record_event(app, agency, c_ws, rel, new, write::Ride::default(), None).await
 }
 
 async fn blocked(app: &App, job: &Job, item: &Item, c: &SendCtx, reasons: Vec<Value>) -> Result<(), HandlerError> {
@@ -571,7 +571,7 @@ async fn blocked(app: &App, job: &Job, item: &Item, c: &SendCtx, reasons: Vec<Va
         metadata: Some(json!({ "invocationId": id, "reasons": reasons, "to": c.to })),
         occurred_at: None,
     };
-    event(app, &c.ws, &c.agency, &c.rel_id, new).await.map_err(|e| retry(job, &e))?;
+    event(app, &c.ws, &c.agency, &c.rel_id, new).await.map_err(|e| retry(job, &e.message))?;
     let mut p = inv::problem(422, "send_blocked", "Policy blocked this send");
     p["details"] = json!({ "reasons": reasons });
     finish(app, item, inv::FAILED, 0, Value::Null, p).await
@@ -658,7 +658,7 @@ pub(crate) async fn uncertain(
         metadata: Some(json!({ "messageId": message_id, "invocationId": id, "reason": why })),
         occurred_at: None,
     };
-    event(app, ws, agency, rel, new).await.map_err(|e| retry(job, &e))?;
+    event(app, ws, agency, rel, new).await.map_err(|e| retry(job, &e.message))?;
     let p = inv::problem(
         502,
         "send_uncertain",

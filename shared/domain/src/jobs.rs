@@ -1,0 +1,111 @@
+//! The kinds of queued work and the queue each goes to in AWS: one map for the API (which
+//! enqueues), the workers (which handle) and the relay (which forwards each kind to its SQS queue);
+//! `infra/queues.json` (kept equal to it by a test) lets the template check see it too.
+
+/// The store queue the API commits every job to, in the job's own transaction; the local worker
+/// consumes it, and in AWS the relay forwards each job to its kind's SQS queue.
+pub const WORK_QUEUE: &str = "work";
+
+/// What a job does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum JobKind {
+    /// Send one approved or automatic outreach email (the outreach context's send job).
+    Send,
+    /// Find contacts at accounts (the CRM context's discovery).
+    Discover,
+    /// Expire an approval nobody decided in time (the core's approval expiry).
+    ApprovalExpiry,
+}
+
+/// The SQS queue a kind goes to in AWS, by the name the relay and the template use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Queue {
+    Send,
+    Discover,
+}
+
+impl JobKind {
+    pub const ALL: [JobKind; 3] = [JobKind::Send, JobKind::Discover, JobKind::ApprovalExpiry];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            JobKind::Send => "send",
+            JobKind::Discover => "discover",
+            JobKind::ApprovalExpiry => "approval_expiry",
+        }
+    }
+
+    pub fn parse(kind: &str) -> Option<JobKind> {
+        JobKind::ALL.into_iter().find(|k| k.as_str() == kind)
+    }
+
+    /// Approval expiries ride the send queue: they settle send invocations.
+    pub fn queue(self) -> Queue {
+        match self {
+            JobKind::Send | JobKind::ApprovalExpiry => Queue::Send,
+            JobKind::Discover => Queue::Discover,
+        }
+    }
+}
+
+impl Queue {
+    pub fn name(self) -> &'static str {
+        match self {
+            Queue::Send => "send",
+            Queue::Discover => "discover",
+        }
+    }
+}
+
+impl Queue {
+    pub const ALL: [Queue; 2] = [Queue::Send, Queue::Discover];
+
+    /// The kinds this queue carries.
+    pub fn kinds(self) -> Vec<JobKind> {
+        JobKind::ALL.into_iter().filter(|k| k.queue() == self).collect()
+    }
+
+    /// The environment variable that gives the relay this queue's URL.
+    pub fn url_env(self) -> &'static str {
+        match self {
+            Queue::Send => "LINKCRM_SEND_QUEUE_URL",
+            Queue::Discover => "LINKCRM_DISCOVER_QUEUE_URL",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_parses_back_and_has_a_queue() {
+        for k in JobKind::ALL {
+            assert_eq!(JobKind::parse(k.as_str()), Some(k));
+            assert!(k.queue().kinds().contains(&k));
+        }
+        assert_eq!(JobKind::parse("nope"), None);
+    }
+
+    /// `infra/queues.json` is what the template check reads; `LINKCRM_UPDATE_QUEUES=1` rewrites it.
+    #[test]
+    fn infra_queues_json_is_the_map() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../infra/queues.json");
+        let map: Vec<serde_json::Value> = Queue::ALL
+            .iter()
+            .map(|q| {
+                let kinds: Vec<&str> = q.kinds().into_iter().map(JobKind::as_str).collect();
+                serde_json::json!({ "queue": q.name(), "urlEnv": q.url_env(), "kinds": kinds })
+            })
+            .collect();
+        let want = serde_json::to_string_pretty(&map).unwrap() + "\n";
+        if std::env::var_os("LINKCRM_UPDATE_QUEUES").is_some() {
+            std::fs::write(&path, &want).unwrap();
+        }
+        let have = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            have == want,
+            "infra/queues.json is stale: run LINKCRM_UPDATE_QUEUES=1 cargo test -p linkcrm-domain jobs"
+        );
+    }
+}
