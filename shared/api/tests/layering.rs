@@ -72,3 +72,33 @@ fn no_library_crate_holds_more_than_a_quarter_of_the_library_code() {
     }
     assert!(sizes.len() >= 10, "found the library crates: {sizes:?}");
 }
+
+/// A string literal that starts like a storage key: capitals (and digits) then `#`, as `"WS#…"`.
+fn key_literal(line: &str) -> bool {
+    line.match_indices('"').any(|(i, _)| {
+        let rest = &line[i + 1..];
+        let caps = rest.chars().take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit()).count();
+        caps >= 2 && rest[caps..].starts_with('#')
+    })
+}
+
+/// Storage keys are spelled in one module per crate (`keys.rs`), so the table's layout can be read
+/// (and changed) in one place: nowhere else builds a `Key` or writes a key prefix.
+#[test]
+fn storage_keys_are_built_only_in_keys_modules() {
+    let mut problems = Vec::new();
+    for name in LAYERED.iter().chain(&["api"]) {
+        let mut files = Vec::new();
+        rust_files(&Path::new(SHARED).join(name).join("src"), &mut files);
+        for file in files.iter().filter(|f| !f.ends_with("keys.rs")) {
+            let text = std::fs::read_to_string(file).unwrap();
+            for line in text.lines().filter(|l| !l.trim_start().starts_with("//")) {
+                if key_literal(line) || line.contains("Key::new(") {
+                    problems.push(format!("{}: {}", file.display(), line.trim()));
+                }
+            }
+        }
+    }
+    assert!(problems.is_empty(), "storage keys built outside keys.rs:\n{}", problems.join("\n"));
+    assert!(key_literal(r#"format!("WS#{ws}#MBXS")"#) && !key_literal(r##""#META""##));
+}

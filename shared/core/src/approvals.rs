@@ -4,7 +4,7 @@
 
 use crate::items::{self as records, obj};
 use linkcrm_domain::time;
-use linkcrm_storage::{Condition, Item, Key, TxOp, Update};
+use linkcrm_storage::{Condition, Item, TxOp, Update};
 use serde_json::{json, Value};
 
 pub const PENDING: &str = "pending";
@@ -25,12 +25,7 @@ pub fn timeout() -> chrono::Duration {
     chrono::Duration::seconds(secs)
 }
 
-pub fn key(id: &str) -> Key {
-    Key::new(format!("APPR#{id}"), "#")
-}
-pub fn workspace_pk(ws: &str) -> String {
-    format!("WS#{ws}#APPRS")
-}
+pub use crate::keys::{approval as key, approvals_pk as workspace_pk};
 
 /// The approval for a new invocation (`invocation` is its item, before it is written).
 pub fn new_item(invocation: &Item, to: &str, subject: &str, body: &str, scheduled_at: Option<&str>) -> Item {

@@ -20,19 +20,13 @@ pub enum Pool {
 impl Pool {
     pub fn key(&self) -> Key {
         match self {
-            Pool::Workspace(ws) => Key::new(format!("WS#{ws}"), "#CREDITS"),
-            Pool::Agency(ag) => Key::new(format!("AG#{ag}"), "#CREDITS"),
+            Pool::Workspace(ws) => crate::keys::workspace_credits(ws),
+            Pool::Agency(ag) => crate::keys::agency_credits(ag),
         }
     }
 }
 
-pub fn usage_key(ws: &str, cycle: &str) -> Key {
-    Key::new(format!("WS#{ws}"), format!("#USAGE#{cycle}"))
-}
-
-pub fn ledger_pk(ws: &str) -> String {
-    format!("WS#{ws}#LEDGER")
-}
+pub use crate::keys::{ledger_pk, usage as usage_key};
 
 /// The billing cycle: calendar months, UTC. (start, end, label `YYYY-MM`).
 pub fn cycle(now: chrono::DateTime<Utc>) -> (String, String, String) {

@@ -9,7 +9,7 @@ use crate::credits::{self, Pool};
 use crate::error::{ApiError, ApiResult};
 use crate::items::{self as records, obj};
 use linkcrm_domain::{time, IdKind};
-use linkcrm_storage::{Condition, Item, Key, TxOp, Update};
+use linkcrm_storage::{Condition, Item, TxOp, Update};
 use serde_json::{json, Value};
 
 pub const PENDING: &str = "PENDING";
@@ -20,12 +20,7 @@ pub const CANCELLED: &str = "CANCELLED";
 pub const WAITING_APPROVAL: &str = "WAITING_APPROVAL";
 pub const STATUSES: [&str; 6] = [PENDING, RUNNING, WAITING_APPROVAL, SUCCEEDED, FAILED, CANCELLED];
 
-pub fn key(id: &str) -> Key {
-    Key::new(format!("INV#{id}"), "#")
-}
-pub fn workspace_pk(ws: &str) -> String {
-    format!("WS#{ws}#INVS")
-}
+pub use crate::keys::{invocation as key, invocations_pk as workspace_pk};
 
 /// One agent per workspace: its id is derived from the workspace id, so it needs no record.
 pub fn agent_id(ws: &str) -> String {

@@ -1,4 +1,5 @@
-//! Storage keys of the platform records (agencies, workspaces, API keys, idempotency). One place,
+//! Storage keys of the core records (agencies, workspaces, API keys, idempotency, credits,
+//! invocations, approvals). One place,
 //! so `docs/access-patterns.md` can be checked against it.
 
 use linkcrm_storage::Key;
@@ -45,4 +46,34 @@ pub fn bootstrap() -> Key {
 }
 pub fn secret() -> Key {
     Key::new("SYS#SECRET", "#")
+}
+
+/// A credit pool: a workspace's own, or its agency's (`creditPool: agency`).
+pub fn workspace_credits(ws: &str) -> Key {
+    Key::new(format!("WS#{ws}"), "#CREDITS")
+}
+pub fn agency_credits(agency: &str) -> Key {
+    Key::new(format!("AG#{agency}"), "#CREDITS")
+}
+/// A workspace's usage in one billing cycle (`YYYY-MM`).
+pub fn usage(ws: &str, cycle: &str) -> Key {
+    Key::new(format!("WS#{ws}"), format!("#USAGE#{cycle}"))
+}
+/// A workspace's credit ledger: one item per grant, reservation, charge and release.
+pub fn ledger_pk(ws: &str) -> String {
+    format!("WS#{ws}#LEDGER")
+}
+pub fn approval(id: &str) -> Key {
+    Key::new(format!("APPR#{id}"), "#")
+}
+/// A workspace's approvals on GSI1, newest last.
+pub fn approvals_pk(ws: &str) -> String {
+    format!("WS#{ws}#APPRS")
+}
+pub fn invocation(id: &str) -> Key {
+    Key::new(format!("INV#{id}"), "#")
+}
+/// A workspace's invocations on GSI1.
+pub fn invocations_pk(ws: &str) -> String {
+    format!("WS#{ws}#INVS")
 }

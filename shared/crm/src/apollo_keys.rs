@@ -33,11 +33,11 @@ impl Scope {
 }
 
 pub fn integration_key(ws: &str) -> Key {
-    Key::new(format!("WS#{ws}#INTEGRATIONS"), "apollo")
+    crate::keys::apollo_integration(ws)
 }
 
 pub fn quota_key(scope: &Scope) -> Key {
-    Key::new(format!("PROVIDER#apollo#{}", scope.name()), "#quota")
+    crate::keys::apollo_quota(&scope.name())
 }
 
 fn recheck_secs() -> i64 {

@@ -42,9 +42,7 @@ pub const SECONDS_PER_ACCOUNT: i64 = 3;
 pub const NO_CONTACTS_REASON: &str = "Apollo returned no contacts matching the role filter";
 
 /// One contact per Apollo person: the guard every discovery that finds them must pass.
-pub fn apollo_guard(person_id: &str) -> Key {
-    Key::new(format!("APOLLO#{person_id}"), "#")
-}
+pub use crate::keys::apollo_guard;
 
 fn text_list(v: Option<&Value>) -> Vec<String> {
     v.and_then(Value::as_array)
@@ -251,7 +249,7 @@ async fn run(app: &App, finder: Option<&dyn ContactFinder>, item: &Item) -> Resu
 /// `perAccount` entry, committed with the account's CONTACT_RESEARCH event. A run resumed after a
 /// worker stopped skips these accounts, so neither Apollo nor the event log sees them twice.
 fn checkpoint_key(invocation: &str, account: &str) -> Key {
-    Key::new(format!("DISCDONE#{invocation}"), account)
+    keys::discovery_done(invocation, account)
 }
 
 fn checkpoint_op(invocation: &str, account: &str, entry: &Value) -> TxOp {
@@ -267,7 +265,7 @@ async fn checkpoints(app: &App, invocation: &str) -> Result<std::collections::Ha
     let mut out = std::collections::HashMap::new();
     let mut cursor = None;
     loop {
-        let q = linkcrm_storage::Query::partition(format!("DISCDONE#{invocation}")).limit(100).after(cursor.take());
+        let q = linkcrm_storage::Query::partition(keys::discovery_done_pk(invocation)).limit(100).after(cursor.take());
         let page = app.store.query(q).await.map_err(|e| e.to_string())?;
         for item in page.items {
             if let (Some(sk), Some(entry)) = (records::str_of(&item, "SK"), item.get("entry")) {

@@ -102,3 +102,28 @@ pub fn time_sort(occurred_at: &str, id: &str) -> String {
 pub fn counters() -> Key {
     Key::new("SYS#COUNTERS", "#")
 }
+
+/// The sent message a `Message-ID` names (without angle brackets): replies name it in
+/// `In-Reply-To`/`References`, bounces in the returned headers.
+pub fn message_id(message_id: &str) -> Key {
+    Key::new(format!("MSGID#{}", message_id.trim().trim_matches(['<', '>'])), "#")
+}
+/// A workspace's own Apollo key.
+pub fn apollo_integration(ws: &str) -> Key {
+    Key::new(format!("WS#{ws}#INTEGRATIONS"), "apollo")
+}
+/// What Apollo last said about a key's quota (`scope`: a workspace's key or the platform's).
+pub fn apollo_quota(scope: &str) -> Key {
+    Key::new(format!("PROVIDER#apollo#{scope}"), "#quota")
+}
+/// One contact per Apollo person.
+pub fn apollo_guard(person_id: &str) -> Key {
+    Key::new(format!("APOLLO#{person_id}"), "#")
+}
+/// The accounts a discovery invocation finished: `DISCDONE#<invocation>` / `<account>`.
+pub fn discovery_done_pk(invocation: &str) -> String {
+    format!("DISCDONE#{invocation}")
+}
+pub fn discovery_done(invocation: &str, account: &str) -> Key {
+    Key::new(discovery_done_pk(invocation), account)
+}

@@ -303,7 +303,7 @@ fn status_unchanged(status: PipelineStatus) -> ApiError {
 /// The key under which a sent message is found again by its `Message-ID` (without angle
 /// brackets): replies name it in `In-Reply-To`/`References`, bounces in the returned headers.
 pub fn message_id_key(message_id: &str) -> linkcrm_storage::Key {
-    linkcrm_storage::Key::new(format!("MSGID#{}", message_id.trim().trim_matches(['<', '>'])), "#")
+    crate::keys::message_id(message_id)
 }
 
 /// An EMAIL_SENT carrying `metadata.messageId` also writes the `MSGID#` lookup item, in the same

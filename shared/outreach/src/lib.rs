@@ -3,6 +3,7 @@
 
 #![allow(clippy::result_large_err)]
 
+pub mod keys;
 pub mod mailboxes;
 pub mod ops;
 pub mod platform_mailbox;

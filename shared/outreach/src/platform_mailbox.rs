@@ -10,7 +10,7 @@
 //! (required), `LINKCRM_SMTP_FROM_NAME`, `LINKCRM_SMTP_DAILY_CAP` (200).
 
 use linkcrm_domain::normalize::normalize_email;
-use linkcrm_storage::{Item, Key};
+use linkcrm_storage::Item;
 use serde_json::json;
 
 pub const ID: &str = "mbx_platform";
@@ -48,14 +48,4 @@ pub fn item() -> Option<Item> {
 /// Whether a mailbox item is the platform's.
 pub fn is_platform(mailbox: &Item) -> bool {
     mailbox.get("id").and_then(|v| v.as_str()) == Some(ID)
-}
-
-/// Where a mailbox's daily counter lives: the workspace's counters, or the platform's for the
-/// platform mailbox (shared by every workspace).
-pub fn counter_key(ws_cap_pk: String, mailbox: &Item, sk: &str) -> Key {
-    if is_platform(mailbox) {
-        Key::new("PLATFORM#SENDCAP", sk)
-    } else {
-        Key::new(ws_cap_pk, sk)
-    }
 }

@@ -47,7 +47,6 @@ use linkcrm_jobs::{HandlerError, Job};
 use linkcrm_mail::{MailError, Mailer, OutgoingEmail, Security, SmtpSettings};
 use linkcrm_storage::{Condition, Item, Key, StoreError, TxOp, Update};
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 use std::time::Duration;
 
 /// The store queue the local binary's worker consumes (shared with discovery).
@@ -59,36 +58,11 @@ pub const COST_MILLI: i64 = 2000;
 pub const MAX_ATTEMPTS: u32 = 5;
 const DUPLICATE_WINDOW_SECS: i64 = 24 * 3600;
 
-pub fn claim_key(invocation: &str) -> Key {
-    Key::new(format!("SENDCLAIM#{invocation}"), "#")
-}
+pub use crate::keys::{
+    send_cap_pk as cap_pk, send_claim as claim_key, send_duplicate as duplicate_key, send_subject as subject_key,
+};
 /// Inbound replies are matched to the relationship by this item (message id without brackets).
-pub fn message_key(message_id: &str) -> Key {
-    Key::new(format!("MSGID#{message_id}"), "#")
-}
-pub fn cap_pk(ws: &str) -> String {
-    format!("WS#{ws}#SENDCAP")
-}
-/// "The same message": same workspace, contact, subject and body (CONTRACT.md, Sending).
-pub fn duplicate_key(ws: &str, contact: &str, subject: &str, body: &str) -> Key {
-    let mut h = Sha256::new();
-    for part in [ws, contact, subject, body] {
-        h.update(part.as_bytes());
-        h.update([0u8]);
-    }
-    Key::new(format!("SENDDUP#{}", hex::encode(h.finalize())), "#")
-}
-
-/// "A message with this subject went to this address" (within 24 h): written when a send is
-/// accepted, read by `POST /v1/policy/validate` when it is given a subject without a body.
-pub fn subject_key(ws: &str, to: &str, subject: &str) -> Key {
-    let mut h = Sha256::new();
-    for part in [ws, &to.to_ascii_lowercase(), subject] {
-        h.update(part.as_bytes());
-        h.update([0u8]);
-    }
-    Key::new(format!("SENDSUBJ#{}", hex::encode(h.finalize())), "#")
-}
+pub use linkcrm_crm::keys::message_id as message_key;
 
 /// Sends per recipient domain per UTC day (`LINKCRM_SEND_DOMAIN_DAILY_CAP`, default 3).
 pub fn domain_daily_cap() -> i64 {
@@ -392,7 +366,7 @@ async fn load_context(app: &App, item: &Item) -> Result<SendCtx, Loaded> {
         crate::platform_mailbox::item().ok_or_else(|| Loaded::Gone("The platform mailbox is not configured".into()))?
     } else {
         app.store
-            .get(&Key::new(format!("WS#{ws}#MBXS"), mailbox_id.as_str()))
+            .get(&crate::keys::mailbox(&ws, mailbox_id.as_str()))
             .await
             .map_err(|e| store(&e))?
             .ok_or_else(|| Loaded::Gone("The mailbox no longer exists".into()))?
@@ -507,8 +481,8 @@ pub async fn check_policy(app: &App, p: &PolicyInput<'_>) -> ApiResult<Verdict> 
     let mailbox_id = records::str_of(p.mailbox, "id").unwrap_or_default().to_owned();
     let domain = p.to.rsplit_once('@').map(|(_, d)| d.to_owned()).unwrap_or_default();
     let mailbox_counter =
-        crate::platform_mailbox::counter_key(cap_pk(p.ws), p.mailbox, &format!("mbx#{mailbox_id}#{day}"));
-    let domain_counter = Key::new(cap_pk(p.ws), format!("dom#{domain}#{day}"));
+        crate::keys::mailbox_send_count(p.ws, crate::platform_mailbox::is_platform(p.mailbox), &mailbox_id, &day);
+    let domain_counter = crate::keys::domain_send_count(p.ws, &domain, &day);
     let counter_keys = [mailbox_counter.clone(), domain_counter.clone()];
     let (exact, subject_only) = match (p.contact_id, p.subject, p.body) {
         (Some(c), Some(s), Some(b)) => (Some(duplicate_key(p.ws, c, s, b)), None),

@@ -87,19 +87,14 @@ pub struct Suppression {
     pub provenance: Option<Provenance>,
 }
 
-pub fn scope_pk(workspace: Option<&str>) -> String {
-    match workspace {
-        Some(ws) => format!("SUPP#WS#{ws}"),
-        None => "SUPP#PLATFORM".to_owned(),
-    }
-}
+pub use crate::keys::suppression_pk as scope_pk;
 
 pub fn key(workspace: Option<&str>, kind: Kind, value: &str) -> Key {
     let k = match kind {
         Kind::Email => "email",
         Kind::Domain => "domain",
     };
-    Key::new(scope_pk(workspace), format!("{k}#{value}"))
+    crate::keys::suppression(workspace, k, value)
 }
 
 /// Normalises what a caller names: exactly one of an email or a domain.
@@ -149,9 +144,7 @@ pub async fn blocking(store: &DynStore, workspace: &str, email: &str, viewer: &s
 }
 
 /// The platform's audit log: one item per operator action, newest last.
-pub fn audit_key(at: &str, id: &str) -> Key {
-    Key::new("AUDIT#PLATFORM", format!("{at}#{id}"))
-}
+pub use crate::keys::platform_audit as audit_key;
 
 /// One line of the platform's audit log.
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -21,7 +21,7 @@ use linkcrm_domain::enums::{EventType, ReplyClass};
 use linkcrm_domain::normalize::normalize_email;
 use linkcrm_domain::{time, IdKind};
 use linkcrm_mail::{classify_reply, classify_request, BounceKind, InboundEmail, ParseError};
-use linkcrm_storage::{Condition, Index, Item, Key, Query, StoreError, TxOp, Update};
+use linkcrm_storage::{Condition, Index, Item, Query, StoreError, TxOp, Update};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -84,17 +84,7 @@ fn api_channel() -> Channel {
     Channel::Api
 }
 
-fn key(id: &str) -> Key {
-    Key::new(format!("INBOUND#{id}"), "#")
-}
-
-fn guard_key(ws: &str, message_id: &str) -> Key {
-    Key::new(format!("INMSG#{ws}#{message_id}"), "#")
-}
-
-fn index_pk(ws: &str) -> String {
-    format!("WS#{ws}#INBOUND")
-}
+use crate::keys::{inbound_guard as guard_key, inbound_message as key, inbound_pk as index_pk};
 
 fn to_item(m: &InboundMessage) -> Item {
     let extra = json!({ "GSI1PK": index_pk(&m.workspace_id), "GSI1SK": format!("{}#{}", m.received_at, m.id) });

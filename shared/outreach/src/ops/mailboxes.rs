@@ -10,7 +10,7 @@ use linkcrm_crm::records;
 use linkcrm_crm::write::check_id;
 use linkcrm_domain::normalize::{normalize_domain, normalize_email};
 use linkcrm_domain::{time, IdKind};
-use linkcrm_storage::{Condition, Item, Key, Query, StoreError, TxOp, Update};
+use linkcrm_storage::{Condition, Item, Query, StoreError, TxOp, Update};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -51,9 +51,7 @@ pub struct Mailbox {
     pub updated_at: String,
 }
 
-fn key(ws: &str, id: &str) -> Key {
-    Key::new(format!("WS#{ws}#MBXS"), id)
-}
+use crate::keys::mailbox as key;
 
 /// A mail server's host as given, if it may be used: a host name or IP address that is not, and
 /// does not now resolve to, a private, loopback, link-local or metadata address (the SSRF guard,
@@ -211,7 +209,8 @@ impl Operation for List {
         let limit = list::limit(input.limit)?;
         let scope = format!("mailboxes.list#{ws}");
         let cursor = ctx.app.open_cursor(&scope, input.cursor.as_deref())?;
-        let page = ctx.app.store.query(Query::partition(format!("WS#{ws}#MBXS")).limit(limit).after(cursor)).await?;
+        let page =
+            ctx.app.store.query(Query::partition(crate::keys::mailboxes_pk(&ws)).limit(limit).after(cursor)).await?;
         let data = page.items.iter().map(view).collect::<ApiResult<Vec<_>>>()?;
         Ok(Reply::ok(ListResponse { data, next_cursor: ctx.app.seal_cursor(&scope, page.cursor), total: None }))
     }

@@ -18,7 +18,7 @@ use linkcrm_core::approvals;
 use linkcrm_crm::records::{self};
 use linkcrm_crm::{keys, write};
 use linkcrm_domain::enums::ApprovalMode;
-use linkcrm_storage::{Condition, Key, Query, StoreError, TxOp};
+use linkcrm_storage::{Condition, Query, StoreError, TxOp};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -98,12 +98,12 @@ impl Operation for SendEmail {
             Some(id) => ctx
                 .app
                 .store
-                .get(&Key::new(format!("WS#{ws}#MBXS"), id.as_str()))
+                .get(&crate::keys::mailbox(&ws, id.as_str()))
                 .await?
                 .filter(|m| m.get("active").and_then(Value::as_bool).unwrap_or(true))
                 .ok_or_else(|| ApiError::not_found("mailbox_not_found", "active mailbox", id))?,
             None => {
-                let page = ctx.app.store.query(Query::partition(format!("WS#{ws}#MBXS")).limit(100)).await?;
+                let page = ctx.app.store.query(Query::partition(crate::keys::mailboxes_pk(&ws)).limit(100)).await?;
                 page.items
                     .into_iter()
                     .find(|m| m.get("active").and_then(Value::as_bool).unwrap_or(true))

@@ -154,8 +154,9 @@ impl Operation for List {
             .iter()
             .map(|p| {
                 let hash = p.get("hash").and_then(Value::as_str).unwrap_or_default();
-                let auth_item =
-                    auth_items.iter().find(|a| a.get("PK").and_then(Value::as_str) == Some(&format!("KEY#{hash}")));
+                let auth_item = auth_items
+                    .iter()
+                    .find(|a| a.get("PK").and_then(Value::as_str) == Some(&crate::keys::api_key_auth(&hash).pk));
                 parse_key(p, auth_item)
             })
             .collect::<ApiResult<Vec<_>>>()?;
