@@ -130,7 +130,7 @@ async fn mailbox_of(ctx: &Ctx, ws: &str, address: &str) -> ApiResult<Item> {
     let mut cursor = None;
     loop {
         let page =
-            ctx.app.store.query(Query::partition(crate::keys::mailboxes_pk(&ws)).limit(100).after(cursor)).await?;
+            ctx.app.store.query(Query::partition(crate::keys::mailboxes_pk(ws)).limit(100).after(cursor)).await?;
         let found = page.items.into_iter().find(|m| {
             m.get("active").and_then(Value::as_bool).unwrap_or(true)
                 && records::str_of(m, "fromAddress").is_some_and(|a| a.eq_ignore_ascii_case(address))

@@ -156,7 +156,7 @@ impl Operation for List {
                 let hash = p.get("hash").and_then(Value::as_str).unwrap_or_default();
                 let auth_item = auth_items
                     .iter()
-                    .find(|a| a.get("PK").and_then(Value::as_str) == Some(&crate::keys::api_key_auth(&hash).pk));
+                    .find(|a| a.get("PK").and_then(Value::as_str) == Some(&crate::keys::api_key_auth(hash).pk));
                 parse_key(p, auth_item)
             })
             .collect::<ApiResult<Vec<_>>>()?;
