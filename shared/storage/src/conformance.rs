@@ -22,7 +22,9 @@ macro_rules! conformance_suite {
             update_actions, transaction_is_all_or_nothing, transaction_rejects_bad_requests,
             atomic_counters_under_concurrent_writers, optimistic_version_conflicts,
             sort_key_conditions, cursor_pagination_while_items_are_added, index_queries,
-            query_filter_and_limit, ttl_hides_expired_items, item_size_limit, batch_get_many);
+            query_filter_and_limit, ttl_hides_expired_items, item_size_limit, batch_get_many,
+            update_of_expired_item_starts_afresh, paging_both_ways_on_table_and_index,
+            transaction_with_max_and_expired_items, bad_keys_are_invalid, invalid_index_keys_are_refused);
     };
     (@cases $factory:expr; $($case:ident),*) => {
         $(
@@ -513,4 +515,140 @@ pub async fn batch_get_many(store: Arc<dyn Store>) {
     assert_eq!(got.len(), 150);
     let order: Vec<i64> = got.iter().map(|i| i["i"].as_i64().unwrap()).collect();
     assert_eq!(order, (0..150).rev().collect::<Vec<_>>(), "results follow the order of the keys asked for");
+}
+
+fn past() -> i64 {
+    crate::now_epoch() - 60
+}
+
+fn future() -> i64 {
+    crate::now_epoch() + 3600
+}
+
+/// Updating an item whose TTL has passed starts from nothing: none of its old attributes survive,
+/// with Add, with Max, and with a TTL the update sets itself; a condition needing the item fails.
+pub async fn update_of_expired_item_starts_afresh(store: Arc<dyn Store>) {
+    let p = format!("{}E", prefix());
+    let k = Key::new(&p, "1");
+    store.put(item(&p, "1", json!({"count": 7, "stale": true, "ttl": past()})), None).await.unwrap();
+    let got = store.update(&k, Update::new().add("count", 1), None).await.unwrap();
+    assert_eq!(got, item(&p, "1", json!({"count": 1})));
+    assert_eq!(store.get(&k).await.unwrap(), Some(got));
+
+    store.put(item(&p, "2", json!({"hi": 100, "stale": 1, "ttl": past()})), None).await.unwrap();
+    let t = future();
+    let got = store.update(&Key::new(&p, "2"), Update::new().max("hi", 3).set("ttl", t), None).await.unwrap();
+    assert_eq!(got, item(&p, "2", json!({"hi": 3, "ttl": t})));
+
+    store.put(item(&p, "3", json!({"version": 1, "ttl": past()})), None).await.unwrap();
+    let res =
+        store.update(&Key::new(&p, "3"), Update::new().add("version", 1), Some(Condition::VersionEquals(1))).await;
+    assert_eq!(res, Err(StoreError::ConditionFailed { op: None }));
+}
+
+/// Pages of 3 through 8 items, forward and backward, on the table and on an index, through the
+/// cursor's encoded form; and paging inside a sort-key range.
+pub async fn paging_both_ways_on_table_and_index(store: Arc<dyn Store>) {
+    let p = prefix();
+    let (part, index_part) = (format!("{p}Q"), format!("{p}G"));
+    let all: Vec<&str> = vec!["a#01", "a#02", "a#03", "a#10", "ab", "b#01", "b#02", "c"];
+    let mut ops: Vec<TxOp> = all
+        .iter()
+        .enumerate()
+        .map(|(i, sk)| {
+            TxOp::put(item(&format!("{p}QI"), &format!("id{i}"), json!({"GSI1PK": index_part, "GSI1SK": sk})))
+        })
+        .collect();
+    ops.extend(all.iter().map(|sk| TxOp::put(item(&part, sk, json!({})))));
+    store.transact(ops).await.unwrap();
+    for (index, pk, attr) in [(Index::Primary, &part, "SK"), (Index::Gsi1, &index_part, "GSI1SK")] {
+        for forward in [true, false] {
+            let (mut items, mut pages, mut cursor) = (Vec::new(), 0, None::<Cursor>);
+            loop {
+                let c = cursor.take().map(|c| Cursor::decode(&c.encode()).expect("cursor decodes"));
+                let page =
+                    store.query(Query::index(index, pk.as_str()).forward(forward).limit(3).after(c)).await.unwrap();
+                assert!(page.items.len() <= 3);
+                pages += 1;
+                items.extend(page.items);
+                match page.cursor {
+                    Some(c) => cursor = Some(c),
+                    None => break,
+                }
+                assert!(pages < 20, "paging does not end");
+            }
+            let got: Vec<&str> = items.iter().map(|i| i[attr].as_str().unwrap()).collect();
+            let mut want = all.clone();
+            if !forward {
+                want.reverse();
+            }
+            assert_eq!(got, want, "{index:?} forward={forward}");
+            assert!(pages >= 3, "{pages} pages for 8 items by 3");
+        }
+    }
+    let q = Query::partition(part.as_str()).sk(SortKey::Prefix("a".into())).limit(2);
+    assert_eq!(read_all(store.as_ref(), q).await.len(), 5);
+}
+
+/// A transaction's updates: Max on a timestamp, Add on an expired item (which starts afresh), Max
+/// creating an item; a Max that changes nothing still holds its part's condition.
+pub async fn transaction_with_max_and_expired_items(store: Arc<dyn Store>) {
+    let p = format!("{}T", prefix());
+    let k = |sk: &str| Key::new(&p, sk);
+    store.put(item(&p, "m", json!({"hi": "2024-01-02T00:00:00Z"})), None).await.unwrap();
+    store.put(item(&p, "e", json!({"count": 9, "ttl": past()})), None).await.unwrap();
+    store
+        .transact(vec![
+            TxOp::update(k("m"), Update::new().max("hi", "2024-03-01T00:00:00Z")),
+            TxOp::update(k("e"), Update::new().add("count", 1)),
+            TxOp::update(k("n"), Update::new().max("hi", 1)),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(store.get(&k("m")).await.unwrap().unwrap()["hi"], json!("2024-03-01T00:00:00Z"));
+    assert_eq!(store.get(&k("e")).await.unwrap(), Some(item(&p, "e", json!({"count": 1}))));
+    assert_eq!(store.get(&k("n")).await.unwrap(), Some(item(&p, "n", json!({"hi": 1}))));
+    let res = store
+        .transact(vec![
+            TxOp::update_if(k("m"), Update::new().max("hi", "2000-01-01T00:00:00Z"), Condition::Exists),
+            TxOp::update_if(k("gone"), Update::new().max("hi", 1), Condition::Exists),
+        ])
+        .await;
+    assert_eq!(res, Err(StoreError::ConditionFailed { op: Some(1) }));
+    assert_eq!(store.get(&k("gone")).await.unwrap(), None);
+}
+
+/// Empty keys, a missing sort key and a NUL in a key are refused before anything is stored.
+pub async fn bad_keys_are_invalid(store: Arc<dyn Store>) {
+    let p = prefix();
+    assert!(matches!(store.get(&Key::new("", "x")).await, Err(StoreError::Invalid(_))));
+    assert!(matches!(store.put(item(&p, "", json!({})), None).await, Err(StoreError::Invalid(_))));
+    let mut no_sk = Item::new();
+    no_sk.insert("PK".into(), p.clone().into());
+    assert!(matches!(store.put(no_sk, None).await, Err(StoreError::Invalid(_))));
+    assert!(matches!(store.batch_get(&[Key::new(&p, "a\0")]).await, Err(StoreError::Invalid(_))));
+    assert!(matches!(store.delete(&Key::new(&p, ""), None).await, Err(StoreError::Invalid(_))));
+}
+
+/// An index key attribute that is not a non-empty string is refused by every write path (not
+/// indexed by one adapter and silently skipped by another); one of a pair alone is fine (sparse).
+pub async fn invalid_index_keys_are_refused(store: Arc<dyn Store>) {
+    let p = prefix();
+    for bad in [json!(5), json!(""), json!(true), json!({"a": 1}), json!("a\u{0}b")] {
+        let it = item(&p, "1", json!({"GSI1PK": bad, "GSI1SK": "x"}));
+        assert!(matches!(store.put(it.clone(), None).await, Err(StoreError::Invalid(_))), "put {bad}");
+        assert!(matches!(store.transact(vec![TxOp::put(it)]).await, Err(StoreError::Invalid(_))), "tx {bad}");
+        let set = Update::new().set("GSI2SK", bad.clone());
+        assert!(matches!(store.update(&Key::new(&p, "2"), set.clone(), None).await, Err(StoreError::Invalid(_))));
+        assert!(matches!(
+            store.transact(vec![TxOp::update(Key::new(&p, "2"), set)]).await,
+            Err(StoreError::Invalid(_))
+        ));
+    }
+    assert_eq!(store.get(&Key::new(&p, "1")).await.unwrap(), None);
+    assert_eq!(store.get(&Key::new(&p, "2")).await.unwrap(), None);
+    // Half a pair: stored, in no index.
+    store.put(item(&p, "3", json!({"GSI3PK": format!("{p}I")})), None).await.unwrap();
+    let page = store.query(Query::index(Index::Gsi3, format!("{p}I"))).await.unwrap();
+    assert!(page.items.is_empty());
 }

@@ -559,6 +559,7 @@ impl Store for EmbeddedStore {
 
     async fn update(&self, key: &Key, update: Update, cond: Option<Condition>) -> Result<Item> {
         validate_key(key)?;
+        crate::validate_update(&update)?;
         let item = self.write(vec![TxOp::Update { key: key.clone(), update, cond }], true, false).await?;
         item.ok_or_else(|| internal("update returned no item"))
     }

@@ -71,11 +71,41 @@ pub type DynStore = Arc<dyn Store>;
 pub(crate) fn validate_item(item: &Item) -> Result<Key> {
     let key = Key::of(item).ok_or_else(|| StoreError::Invalid("item lacks string PK/SK".into()))?;
     validate_key(&key)?;
+    for (attr, value) in item {
+        validate_index_value(attr, value)?;
+    }
     let size = item_size(item);
     if size > table::table().max_item_bytes {
         return Err(StoreError::ItemTooLarge { size });
     }
     Ok(key)
+}
+
+/// The attributes secondary indexes are keyed on.
+const INDEX_KEY_ATTRS: [&str; 10] =
+    ["GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK", "GSI3PK", "GSI3SK", "GSI4PK", "GSI4SK", "GSI5PK", "GSI5SK"];
+
+/// An index key attribute, when present, is a non-empty string without NUL (DynamoDB refuses
+/// another type or an empty string; the embedded store's index layout needs no NUL). Refused the
+/// same way by both adapters rather than indexed by one and skipped by the other.
+fn validate_index_value(attr: &str, value: &serde_json::Value) -> Result<()> {
+    if !INDEX_KEY_ATTRS.contains(&attr) {
+        return Ok(());
+    }
+    match value.as_str() {
+        Some(s) if !s.is_empty() && !s.contains('\0') => Ok(()),
+        _ => Err(StoreError::Invalid(format!("index key {attr} must be a non-empty string, not {value}"))),
+    }
+}
+
+/// The values an update sets on index key attributes, checked before anything is sent.
+pub(crate) fn validate_update(update: &Update) -> Result<()> {
+    for action in &update.actions {
+        if let Action::Set(attr, value) = action {
+            validate_index_value(attr, value)?;
+        }
+    }
+    Ok(())
 }
 
 pub(crate) fn validate_key(key: &Key) -> Result<()> {
@@ -99,8 +129,12 @@ pub(crate) fn validate_tx(ops: &[TxOp]) -> Result<()> {
         if !seen.insert(key.clone()) {
             return Err(StoreError::Invalid(format!("two transaction parts touch {key:?}")));
         }
-        if let TxOp::Put { item, .. } = op {
-            validate_item(item)?;
+        match op {
+            TxOp::Put { item, .. } => {
+                validate_item(item)?;
+            }
+            TxOp::Update { update, .. } => validate_update(update)?,
+            _ => {}
         }
     }
     Ok(())

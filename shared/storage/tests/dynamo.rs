@@ -228,27 +228,6 @@ async fn update_actions() {
 }
 
 #[tokio::test]
-async fn update_of_expired_item_starts_afresh() {
-    let s = store("update-expired").await;
-    let k = key("E", "1");
-    s.put(item("E", "1", json!({"count": 7, "stale": true, "ttl": past()})), None).await.unwrap();
-    let got = s.update(&k, Update::new().add("count", 1), None).await.unwrap();
-    assert_eq!(got, item("E", "1", json!({"count": 1})));
-    assert_eq!(s.get(&k).await.unwrap(), Some(got));
-
-    // The same with Max (planned from a read), and with a TTL set by the update itself.
-    s.put(item("E", "2", json!({"hi": 100, "stale": 1, "ttl": past()})), None).await.unwrap();
-    let t = future();
-    let got = s.update(&key("E", "2"), Update::new().max("hi", 3).set("ttl", t), None).await.unwrap();
-    assert_eq!(got, item("E", "2", json!({"hi": 3, "ttl": t})));
-
-    // A condition that needs the item fails on an expired one.
-    s.put(item("E", "3", json!({"version": 1, "ttl": past()})), None).await.unwrap();
-    let res = s.update(&key("E", "3"), Update::new().add("version", 1), Some(Condition::VersionEquals(1))).await;
-    assert_eq!(res, Err(cf()));
-}
-
-#[tokio::test]
 async fn update_max_numbers_and_timestamps() {
     let s = store("max").await;
     let k = key("M", "1");
@@ -394,29 +373,6 @@ async fn all_pages(s: &DynamoStore, q: Query) -> (Vec<Item>, usize) {
 }
 
 #[tokio::test]
-async fn cursor_paging_both_ways_on_table_and_index() {
-    let s = store("paging").await;
-    let all = seed_sorted(&s).await;
-    for (index, pk, attr) in [(Index::Primary, "Q", "SK"), (Index::Gsi1, "G", "GSI1SK")] {
-        for forward in [true, false] {
-            let q = Query::index(index, pk).forward(forward).limit(3);
-            let (items, pages) = all_pages(&s, q).await;
-            let got: Vec<&str> = items.iter().map(|i| i[attr].as_str().unwrap()).collect();
-            let mut want: Vec<&str> = all.iter().map(String::as_str).collect();
-            if !forward {
-                want.reverse();
-            }
-            assert_eq!(got, want, "{index:?} forward={forward}");
-            assert!(pages >= 3, "{pages} pages for 8 items by 3");
-        }
-    }
-    // Paging within a sort-key range.
-    let q = Query::partition("Q").sk(SortKey::Prefix("a".into())).limit(2);
-    let (items, _) = all_pages(&s, q).await;
-    assert_eq!(items.len(), 5);
-}
-
-#[tokio::test]
 async fn query_filters_after_limit() {
     let s = store("filter").await;
     seed_sorted(&s).await;
@@ -525,33 +481,6 @@ async fn transact_all_or_nothing() {
 }
 
 #[tokio::test]
-async fn transact_updates_with_max_and_expired_items() {
-    let s = store("tx-max").await;
-    s.put(item("T", "m", json!({"hi": "2024-01-02T00:00:00Z"})), None).await.unwrap();
-    s.put(item("T", "e", json!({"count": 9, "ttl": past()})), None).await.unwrap();
-    s.transact(vec![
-        TxOp::update(key("T", "m"), Update::new().max("hi", "2024-03-01T00:00:00Z")),
-        TxOp::update(key("T", "e"), Update::new().add("count", 1)),
-        TxOp::update(key("T", "n"), Update::new().max("hi", 1)),
-    ])
-    .await
-    .unwrap();
-    assert_eq!(s.get(&key("T", "m")).await.unwrap().unwrap()["hi"], json!("2024-03-01T00:00:00Z"));
-    assert_eq!(s.get(&key("T", "e")).await.unwrap(), Some(item("T", "e", json!({"count": 1}))));
-    assert_eq!(s.get(&key("T", "n")).await.unwrap(), Some(item("T", "n", json!({"hi": 1}))));
-
-    // A Max that changes nothing still holds its part's condition at commit.
-    let res = s
-        .transact(vec![
-            TxOp::update_if(key("T", "m"), Update::new().max("hi", "2000-01-01T00:00:00Z"), Condition::Exists),
-            TxOp::update_if(key("T", "gone"), Update::new().max("hi", 1), Condition::Exists),
-        ])
-        .await;
-    assert_eq!(res, Err(StoreError::ConditionFailed { op: Some(1) }));
-    assert_eq!(s.get(&key("T", "gone")).await.unwrap(), None);
-}
-
-#[tokio::test]
 async fn transact_rejects_malformed_requests() {
     let s = store("tx-bad").await;
     let err = s.transact(vec![]).await.unwrap_err();
@@ -580,15 +509,12 @@ async fn items_too_large_are_refused() {
     assert!(!s.get(&key("L", "2")).await.unwrap().unwrap().contains_key("b"));
 }
 
+/// The conformance suite's bad keys (tests/dynamo_conformance.rs runs it too), refused here before
+/// a single request reaches DynamoDB.
 #[tokio::test]
-async fn bad_keys_are_invalid() {
-    let s = store("badkey").await;
-    assert!(matches!(s.get(&key("", "x")).await, Err(StoreError::Invalid(_))));
-    assert!(matches!(s.put(item("P", "", json!({})), None).await, Err(StoreError::Invalid(_))));
-    let mut no_sk = Item::new();
-    no_sk.insert("PK".into(), "P".into());
-    assert!(matches!(s.put(no_sk, None).await, Err(StoreError::Invalid(_))));
-    assert!(matches!(s.batch_get(&[key("P", "a\0")]).await, Err(StoreError::Invalid(_))));
+async fn bad_keys_are_refused_before_any_request() {
+    let s = std::sync::Arc::new(store("badkey").await);
+    linkcrm_storage::conformance::bad_keys_are_invalid(s.clone()).await;
     assert_eq!(s.request_counts().total(), 0);
 }
 

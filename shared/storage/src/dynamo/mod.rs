@@ -291,6 +291,7 @@ impl Store for DynamoStore {
 
     async fn update(&self, key: &Key, update: Update, cond: Option<Condition>) -> Result<Item> {
         validate_key(key)?;
+        crate::validate_update(&update)?;
         let cond = cond.as_ref();
         let mut snapshot = match needs_snapshot(&update) {
             true => Some(self.read_stored(key).await?),
