@@ -18,7 +18,8 @@ use tokio::sync::{watch, Notify};
 /// Test-only failpoint. With `LINKCRM_FAULT=relay_crash_after_publish` the relay aborts the process
 /// right after a successful publish and before acknowledging, which is the window in which
 /// at-least-once delivery republishes. The crash test sets it in a child process; nothing else
-/// should.
+/// should. Compiled only with the `failpoints` feature, which the test builds turn on and release
+/// builds do not: in a release binary the variable does nothing.
 pub const FAULT_ENV: &str = "LINKCRM_FAULT";
 pub const FAULT_CRASH_AFTER_PUBLISH: &str = "relay_crash_after_publish";
 
@@ -42,7 +43,8 @@ pub struct Relay {
 impl Relay {
     /// Reads the failpoint from the environment once, here.
     pub fn new(store: Arc<dyn Store>, bus: Arc<dyn EventBus>) -> Self {
-        let crash_after_publish = std::env::var(FAULT_ENV).is_ok_and(|v| v == FAULT_CRASH_AFTER_PUBLISH);
+        let crash_after_publish =
+            cfg!(feature = "failpoints") && std::env::var(FAULT_ENV).is_ok_and(|v| v == FAULT_CRASH_AFTER_PUBLISH);
         if crash_after_publish {
             tracing::warn!(
                 "relay failpoint {FAULT_CRASH_AFTER_PUBLISH} is armed: the process will abort after publishing"

@@ -1,6 +1,7 @@
 //! The `JobQueue` port: queued work (sends, discovery) with retries and a dead-letter queue.
 //!
-//! Two adapters keep the same semantics, checked by one suite ([`conformance`]):
+//! Two adapters keep the same semantics, checked by one suite (`conformance`, behind the feature of
+//! that name):
 //! - [`sqs::SqsQueue`]: an SQS standard queue and its dead-letter queue (AWS, worker Lambdas).
 //! - [`store_queue::StoreQueue`]: a durable queue kept in the `Store` (the local binary).
 //!
@@ -10,6 +11,7 @@
 //! `max_receives` times (SQS's redrive rule), so nothing is retried for ever.
 //! [`worker::run_worker`] is the consuming loop the local binary and the tests share.
 
+#[cfg(feature = "conformance")]
 pub mod conformance;
 pub mod forward;
 pub mod lambda;

@@ -5,6 +5,7 @@
 //!
 //! [`conformance`] holds the one test suite both adapters must pass.
 
+#[cfg(feature = "conformance")]
 pub mod conformance;
 pub mod dynamo;
 pub mod embedded;
