@@ -3,12 +3,14 @@
 //! - [`embedded::EmbeddedStore`]: redb, an ACID ordered key-value store, for the local binary.
 //! - [`dynamo::DynamoStore`]: DynamoDB through aws-sdk-dynamodb and serde_dynamo.
 //!
-//! [`conformance`] holds the one test suite both adapters must pass.
+//! `conformance` (behind the feature of that name) holds the one test suite both adapters must pass.
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
 pub mod dynamo;
 pub mod embedded;
+#[cfg(feature = "conformance")]
+pub mod fault;
 mod model;
 pub mod table;
 
