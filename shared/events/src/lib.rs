@@ -3,6 +3,8 @@
 //! consumer-side deduper that makes at-least-once delivery safe.
 
 pub mod bus;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 pub mod dedupe;
 pub mod envelope;
 pub mod eventbridge;
