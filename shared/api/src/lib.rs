@@ -50,7 +50,8 @@ pub async fn app(store: DynStore, config: Config) -> anyhow::Result<Arc<App>> {
     App::new(store, config, catalogue()).await
 }
 
-/// The whole `/v1` API, every family (the local binary).
+/// The whole `/v1` API, every family, with outreach's pages (the local binary).
 pub fn router(app: &Arc<App>) -> axum::Router {
-    linkcrm_http::router(app.clone())
+    let extras = linkcrm_http::Extras { pages: Some(linkcrm_outreach::pages::router()), openapi: None };
+    linkcrm_http::router_with(app.clone(), &catalogue::Family::ALL, extras)
 }

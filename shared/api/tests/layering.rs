@@ -102,3 +102,28 @@ fn storage_keys_are_built_only_in_keys_modules() {
     assert!(problems.is_empty(), "storage keys built outside keys.rs:\n{}", problems.join("\n"));
     assert!(key_literal(r#"format!("WS#{ws}#MBXS")"#) && !key_literal(r##""#META""##));
 }
+
+/// Each API function links the core and its own context, not the whole composition, so it stays
+/// small and starts fast: its `[dependencies]` name no other context and not `linkcrm-api`.
+#[test]
+fn each_api_function_links_only_its_own_context() {
+    let functions = Path::new(SHARED).join("../functions");
+    let contexts = ["linkcrm-crm", "linkcrm-outreach", "linkcrm-workspaces", "linkcrm-api"];
+    // The contexts a family's function may link: its own, and the ones that context uses.
+    let allowed: [(&str, &[&str]); 4] = [
+        ("crm", &["linkcrm-crm"]),
+        ("outreach", &["linkcrm-outreach", "linkcrm-crm"]),
+        ("agent", &[]),
+        ("workspaces", &["linkcrm-workspaces", "linkcrm-crm"]),
+    ];
+    for (function, may) in allowed {
+        let manifest = std::fs::read_to_string(functions.join(function).join("Cargo.toml")).unwrap();
+        let deps = manifest.split("[dependencies]").nth(1).unwrap().split("\n[").next().unwrap();
+        for c in contexts {
+            let linked = deps
+                .lines()
+                .any(|l| l.trim_start().starts_with(&format!("{c}.")) || l.trim_start().starts_with(&format!("{c} ")));
+            assert!(!linked || may.contains(&c), "functions/{function} links {c}");
+        }
+    }
+}

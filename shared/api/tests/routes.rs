@@ -69,6 +69,23 @@ mod tests {
         );
     }
 
+    /// `infra/openapi.json` is the document the workspaces function serves (it links only its own
+    /// context, so it cannot generate it); `LINKCRM_UPDATE_OPENAPI=1` rewrites it.
+    #[test]
+    fn infra_openapi_json_is_the_generated_document() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../infra/openapi.json");
+        let doc = linkcrm_api::openapi::document(&linkcrm_api::catalogue(), V1);
+        let want = serde_json::to_string_pretty(&doc).unwrap() + "\n";
+        if std::env::var_os("LINKCRM_UPDATE_OPENAPI").is_some() {
+            std::fs::write(&path, &want).unwrap();
+        }
+        let have = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            have == want,
+            "infra/openapi.json is stale: run LINKCRM_UPDATE_OPENAPI=1 cargo test -p linkcrm-api --test routes"
+        );
+    }
+
     #[test]
     fn the_openapi_document_lists_every_operation_once() {
         let cat = linkcrm_api::catalogue();

@@ -8,4 +8,4 @@ pub mod openapi;
 pub mod rest;
 pub mod routes;
 
-pub use rest::{router, router_for};
+pub use rest::{router, router_for, router_with, Extras};

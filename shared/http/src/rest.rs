@@ -23,15 +23,31 @@ use std::time::Instant;
 /// Largest request body accepted (DynamoDB items are at most 400 KB anyway).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
-/// The whole `/v1` API, every family (the local binary).
+/// What a door serves besides the operations' routes.
+#[derive(Default)]
+pub struct Extras {
+    /// Pages of a context outside the operations (the unsubscribe page), merged in.
+    pub pages: Option<Router<Arc<App>>>,
+    /// The OpenAPI document as JSON, when the app's catalogue is not the whole API (a family
+    /// function serves the document of every family); otherwise it is generated from the catalogue.
+    pub openapi: Option<&'static str>,
+}
+
+/// The whole `/v1` API, every family, over an app with the whole catalogue.
 pub fn router(app: Arc<App>) -> Router {
     router_for(app, &Family::ALL)
 }
 
 /// The routes of some families only (one Lambda function per family), plus the health check and
 /// the problem+json answers to unknown paths and methods. The OpenAPI document and the docs page
-/// go with the workspaces family; the unsubscribe page with outreach.
+/// go with the workspaces family.
 pub fn router_for(app: Arc<App>, families: &[Family]) -> Router {
+    router_with(app, families, Extras::default())
+}
+
+/// [`router_for`] with a context's pages and a prepared OpenAPI document. Routes whose operation
+/// the app's catalogue lacks are left out (a function links only its own context).
+pub fn router_with(app: Arc<App>, families: &[Family], extras: Extras) -> Router {
     // Allow lists every method the API takes on a path, whichever function serves it.
     let mut allowed: BTreeMap<&'static str, Vec<&'static str>> = BTreeMap::new();
     for route in V1 {
@@ -39,7 +55,7 @@ pub fn router_for(app: Arc<App>, families: &[Family]) -> Router {
     }
     let mut by_path: BTreeMap<&'static str, MethodRouter<Arc<App>>> = BTreeMap::new();
     for route in V1.iter().copied() {
-        let index = app.by_name[route.operation];
+        let Some(&index) = app.by_name.get(route.operation) else { continue };
         if !families.contains(&app.catalogue[index].family) {
             continue;
         }
@@ -61,78 +77,28 @@ pub fn router_for(app: Arc<App>, families: &[Family]) -> Router {
         // Built on first request, not at start: generating every schema would lengthen each cold
         // start of the function by about 10 ms for a document few requests ask for.
         let document: Arc<std::sync::OnceLock<Value>> = Arc::default();
+        let prepared = extras.openapi;
         router = router
             .route(
                 "/openapi.json",
                 get(move |State(app): State<Arc<App>>| async move {
-                    let doc = document.get_or_init(|| crate::openapi::document(&app.catalogue, V1));
+                    let doc = document.get_or_init(|| match prepared {
+                        Some(text) => serde_json::from_str(text).expect("the prepared OpenAPI document is JSON"),
+                        None => crate::openapi::document(&app.catalogue, V1),
+                    });
                     axum::Json(doc.clone()).into_response()
                 }),
             )
             .route("/docs", get(docs));
     }
-    if families.contains(&Family::Outreach) {
-        // Keyless by design: the sealed token in the path names the workspace and the address.
-        router = router.route("/v1/unsubscribe/{token}", get(unsubscribe_page).post(unsubscribe_now));
+    if let Some(pages) = extras.pages {
+        router = router.merge(pages);
     }
     router
         .route("/healthz", get(|| async { axum::Json(serde_json::json!({ "status": "ok" })) }))
         .fallback(not_found)
         .layer(middleware::from_fn(request_context))
         .with_state(app)
-}
-
-fn unsubscribe_html(status: StatusCode, title: &str, body: &str) -> Response {
-    let page = format!(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>{title}</title></head>\
-         <body style=\"font-family:sans-serif;max-width:32rem;margin:3rem auto\"><h1>{title}</h1>{body}</body></html>"
-    );
-    (status, Html(page)).into_response()
-}
-
-fn not_an_unsubscribe_link() -> Response {
-    unsubscribe_html(StatusCode::NOT_FOUND, "Link not found", "<p>This unsubscribe link is not valid.</p>")
-}
-
-/// GET: a confirmation page whose button POSTs back (mail scanners follow GET links; only the POST
-/// unsubscribes).
-async fn unsubscribe_page(
-    State(app): State<Arc<App>>,
-    axum::extract::Path(token): axum::extract::Path<String>,
-) -> Response {
-    let Some((_, email)) = linkcrm_outreach::suppression::unsubscribe_target(&app, &token) else {
-        return not_an_unsubscribe_link();
-    };
-    let email = email.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
-    unsubscribe_html(
-        StatusCode::OK,
-        "Unsubscribe",
-        &format!(
-            "<p>Stop emails to <b>{email}</b>?</p><form method=\"post\">\
-             <input type=\"hidden\" name=\"List-Unsubscribe\" value=\"One-Click\">\
-             <button type=\"submit\">Unsubscribe</button></form>"
-        ),
-    )
-}
-
-/// POST (RFC 8058 one-click, or the page's button): suppresses the address for the workspace.
-/// Doing it twice is fine.
-async fn unsubscribe_now(
-    State(app): State<Arc<App>>,
-    axum::extract::Path(token): axum::extract::Path<String>,
-) -> Response {
-    match linkcrm_outreach::suppression::unsubscribe(&app, &token).await {
-        Ok(true) => unsubscribe_html(
-            StatusCode::OK,
-            "Unsubscribed",
-            "<p>You will not receive further emails from this sender.</p>",
-        ),
-        Ok(false) => not_an_unsubscribe_link(),
-        Err(e) => {
-            tracing::error!(error = %e, "unsubscribe could not be stored");
-            unsubscribe_html(StatusCode::SERVICE_UNAVAILABLE, "Try again", "<p>Please try again in a moment.</p>")
-        }
-    }
 }
 
 async fn docs() -> Html<&'static str> {

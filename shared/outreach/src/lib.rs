@@ -6,6 +6,7 @@
 pub mod keys;
 pub mod mailboxes;
 pub mod ops;
+pub mod pages;
 pub mod platform_mailbox;
 pub mod secret_refs;
 pub mod sending;

@@ -1,0 +1,62 @@
+//! Pages outreach serves outside the operations: the unsubscribe page a recipient reaches from an
+//! email (keyless by design: the sealed token in the path names the workspace and the address).
+
+use crate::App;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use std::sync::Arc;
+
+/// `GET`/`POST /v1/unsubscribe/{token}`.
+pub fn router() -> Router<Arc<App>> {
+    Router::new().route("/v1/unsubscribe/{token}", get(unsubscribe_page).post(unsubscribe_now))
+}
+
+fn unsubscribe_html(status: StatusCode, title: &str, body: &str) -> Response {
+    let page = format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>{title}</title></head>\
+         <body style=\"font-family:sans-serif;max-width:32rem;margin:3rem auto\"><h1>{title}</h1>{body}</body></html>"
+    );
+    (status, Html(page)).into_response()
+}
+
+fn not_an_unsubscribe_link() -> Response {
+    unsubscribe_html(StatusCode::NOT_FOUND, "Link not found", "<p>This unsubscribe link is not valid.</p>")
+}
+
+/// GET: a confirmation page whose button POSTs back (mail scanners follow GET links; only the POST
+/// unsubscribes).
+async fn unsubscribe_page(State(app): State<Arc<App>>, Path(token): Path<String>) -> Response {
+    let Some((_, email)) = crate::suppression::unsubscribe_target(&app, &token) else {
+        return not_an_unsubscribe_link();
+    };
+    let email = email.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+    unsubscribe_html(
+        StatusCode::OK,
+        "Unsubscribe",
+        &format!(
+            "<p>Stop emails to <b>{email}</b>?</p><form method=\"post\">\
+             <input type=\"hidden\" name=\"List-Unsubscribe\" value=\"One-Click\">\
+             <button type=\"submit\">Unsubscribe</button></form>"
+        ),
+    )
+}
+
+/// POST (RFC 8058 one-click, or the page's button): suppresses the address for the workspace.
+/// Doing it twice is fine.
+async fn unsubscribe_now(State(app): State<Arc<App>>, Path(token): Path<String>) -> Response {
+    match crate::suppression::unsubscribe(&app, &token).await {
+        Ok(true) => unsubscribe_html(
+            StatusCode::OK,
+            "Unsubscribed",
+            "<p>You will not receive further emails from this sender.</p>",
+        ),
+        Ok(false) => not_an_unsubscribe_link(),
+        Err(e) => {
+            tracing::error!(error = %e, "unsubscribe could not be stored");
+            unsubscribe_html(StatusCode::SERVICE_UNAVAILABLE, "Try again", "<p>Please try again in a moment.</p>")
+        }
+    }
+}
