@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# A/B of two linkcrm release binaries on the data infra/bench/run.sh loaded: ROUNDS rounds, the two
+# binaries alternating, wrk at 16 connections for DURATION s per endpoint (list, get, patch,
+# event). Prints "<old|new> <round> <endpoint> <requests/s> <non-2xx>". Not part of CI.
+#
+#   OLD=/tmp/linkcrm-old NEW=target-bench/release/linkcrm bash infra/bench/ab.sh
+set -uo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+DATA="${BENCH_DATA_DIR:-${CARGO_TARGET_DIR:-$ROOT/target}/bench-data}"
+PORT="${PORT:-3917}"
+DURATION="${DURATION:-10}"
+ROUNDS="${ROUNDS:-3}"
+export BENCH_KEY="sk_live_agency_benchmark0000000000000000000000000"
+export BENCH_RELS="$DATA/bench-relationships.txt" BENCH_WORKSPACES="$DATA/bench-workspaces.txt"
+for round in $(seq 1 "$ROUNDS"); do
+  for name in old new; do
+    if [ "$name" = old ]; then bin="$OLD"; else bin="$NEW"; fi
+    LINKCRM_RATE_LIMIT=0 "$bin" --data-dir "$DATA" --bind "127.0.0.1:$PORT" 2> "$DATA/ab-server-$name.log" &
+    server=$!
+    for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break; sleep 0.2; done
+    for endpoint in list get patch event; do
+      out=$(BENCH_ENDPOINT=$endpoint wrk -t2 -c16 -d"${DURATION}s" --timeout 10s --latency \
+        -s "$ROOT/infra/bench/crm.lua" "http://127.0.0.1:$PORT" | grep -E '^RESULT')
+      echo "$name $round $endpoint $(echo "$out" | awk '{print $3, $7}')"
+    done
+    kill "$server"; wait "$server" 2>/dev/null
+  done
+done
