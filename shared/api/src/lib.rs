@@ -30,10 +30,6 @@ pub mod ops {
         pub use linkcrm_crm::ops::*;
         pub use linkcrm_outreach::ops::send_email;
     }
-
-    pub fn catalogue() -> Vec<super::OpSpec> {
-        super::catalogue()
-    }
 }
 
 /// The whole catalogue: every context's operations.

@@ -361,7 +361,7 @@ async fn every_endpoint_stays_within_its_request_budget() {
 
     // Every operation of the catalogue has a budget here.
     let measured = MEASURED.lock().unwrap().clone();
-    let catalogue = linkcrm_api::ops::catalogue();
+    let catalogue = linkcrm_api::catalogue();
     let resolve = |short: &str| -> Option<&'static str> {
         let hits: Vec<_> = catalogue
             .iter()

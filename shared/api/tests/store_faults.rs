@@ -38,6 +38,16 @@ impl Api {
     }
 }
 
+/// What the workspace reads: its relationships, contacts, mailboxes, suppressions, invocations
+/// and events.
+async fn snapshot(api: &Api) -> Vec<Value> {
+    let mut all = Vec::new();
+    for uri in [REL, CT, "/v1/mailboxes", "/v1/suppression", "/v1/agent/invocations", "/v1/link-building/crm/event"] {
+        all.push(api.ok(Method::GET, uri, None, 200).await);
+    }
+    all
+}
+
 const REL: &str = "/v1/link-building/crm/relationship";
 const CT: &str = "/v1/link-building/crm/contact";
 
@@ -70,18 +80,6 @@ async fn a_conflicting_or_throttled_store_never_gives_a_500_nor_half_a_change() 
     let waiting = api.ok(Method::POST, &format!("{REL}/{rel}/send-email"), Some(send.clone()), 202).await;
     let waiting = waiting["invocationId"].as_str().or(waiting["id"].as_str()).unwrap().to_owned();
 
-    let snapshot = |api: &Api| {
-        let api = Api { router: api.router.clone(), ws: api.ws.clone() };
-        async move {
-            let mut all = Vec::new();
-            for uri in
-                [REL, CT, "/v1/mailboxes", "/v1/suppression", "/v1/agent/invocations", "/v1/link-building/crm/event"]
-            {
-                all.push(api.ok(Method::GET, uri, None, 200).await);
-            }
-            all
-        }
-    };
     let before = snapshot(&api).await;
 
     let raw = "From: Ed <ed@x.com>\r\nTo: dana@outreach.example.com\r\nSubject: Re: Hello\r\n\

@@ -1,10 +1,10 @@
-//! API keys: generation, hashing, lookup, and which workspace a request may act in.
+//! API keys: generation, hashing, lookup, and which workspace a request may act in. Reading
+//! them off a wire format is each door's business (`linkcrm_http::headers` for REST).
 
 use crate::catalogue::WorkspaceRule;
 use crate::context::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::{keys, App};
-use axum::http::HeaderMap;
 use linkcrm_domain::IdKind;
 use linkcrm_storage::{Item, Update};
 use serde_json::Value;
@@ -40,38 +40,6 @@ pub fn hash_secret(secret: &str) -> String {
 pub fn display_prefix(secret: &str) -> String {
     let keep = if secret.starts_with("sk_live_agency_") { 19 } else { 12 };
     format!("{}…", secret.chars().take(keep).collect::<String>())
-}
-
-/// The one value of a header that may be sent at most once: two `Authorization` or
-/// `X-Workspace-Id` headers are refused rather than letting the first (or the last) win, since
-/// proxies and servers disagree on which one that is.
-pub fn single_header<'h>(headers: &'h HeaderMap, name: &str) -> ApiResult<Option<&'h axum::http::HeaderValue>> {
-    let mut values = headers.get_all(name).iter();
-    let first = values.next();
-    if values.next().is_some() {
-        return Err(ApiError::bad_request("duplicate_header", format!("The {name} header was sent more than once."))
-            .with_details(serde_json::json!({ "header": name })));
-    }
-    Ok(first)
-}
-
-pub fn bearer(headers: &HeaderMap) -> ApiResult<&str> {
-    let raw = single_header(headers, "authorization")?
-        .ok_or_else(|| ApiError::unauthorized("Missing Authorization header; send 'Authorization: Bearer <key>'."))?;
-    let raw = raw.to_str().map_err(|_| ApiError::unauthorized("Malformed Authorization header."))?;
-    let (scheme, token) = raw
-        .trim()
-        .split_once(' ')
-        .ok_or_else(|| ApiError::unauthorized("Malformed Authorization header; expected 'Bearer <key>'."))?;
-    let token = token.trim();
-    if !scheme.eq_ignore_ascii_case("bearer")
-        || token.is_empty()
-        || token.len() > 256
-        || token.contains(char::is_whitespace)
-    {
-        return Err(ApiError::unauthorized("Malformed Authorization header; expected 'Bearer <key>'."));
-    }
-    Ok(token)
 }
 
 /// Resolves the caller from the bearer key: one consistent read, so a revoked key fails on the
@@ -162,19 +130,6 @@ pub async fn authorize_workspace(app: &App, caller: &Caller, id: &str) -> ApiRes
 fn forbidden_workspace(id: &str) -> ApiError {
     ApiError::forbidden("workspace_forbidden", format!("This key cannot act in workspace '{id}'."))
         .with_details(serde_json::json!({ "workspaceId": id }))
-}
-
-/// The workspace the caller named (`X-Workspace-Id`), or why the header cannot be read.
-pub fn workspace_header(headers: &HeaderMap) -> ApiResult<Option<String>> {
-    match single_header(headers, "x-workspace-id")? {
-        None => Ok(None),
-        Some(v) => Ok(Some(
-            v.to_str()
-                .map_err(|_| ApiError::bad_request("invalid_request", "Malformed X-Workspace-Id header."))?
-                .trim()
-                .to_owned(),
-        )),
-    }
 }
 
 /// The workspace a workspace-scoped request acts in, from the key or the one the caller named,

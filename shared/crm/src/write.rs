@@ -300,12 +300,6 @@ fn status_unchanged(status: PipelineStatus) -> ApiError {
     .with_details(json!({ "status": status }))
 }
 
-/// The key under which a sent message is found again by its `Message-ID` (without angle
-/// brackets): replies name it in `In-Reply-To`/`References`, bounces in the returned headers.
-pub fn message_id_key(message_id: &str) -> linkcrm_storage::Key {
-    crate::keys::message_id(message_id)
-}
-
 /// An EMAIL_SENT carrying `metadata.messageId` also writes the `MSGID#` lookup item, in the same
 /// transaction, so inbound mail can be matched to the relationship it answers. A plain put: the
 /// message id is globally unique, and re-recording the same send points at the latest event.
@@ -317,7 +311,7 @@ fn message_id_op(new: &NewEvent, event_id: &str, ws: &str, rel_id: &str) -> Opti
     if mid.is_empty() {
         return None;
     }
-    let key = message_id_key(mid);
+    let key = crate::keys::message_id(mid);
     let meta = |k: &str| new.metadata.as_ref().and_then(|m| m.get(k)).cloned().unwrap_or(Value::Null);
     Some(TxOp::put(obj(json!({
         "PK": key.pk, "SK": key.sk, "entity": "messageId", "messageId": mid,

@@ -4,8 +4,9 @@
 #![allow(clippy::result_large_err)]
 
 pub mod edge;
+pub mod headers;
 pub mod openapi;
 pub mod rest;
 pub mod routes;
 
-pub use rest::{router, router_for, router_with, Extras};
+pub use rest::{router_with, Extras};

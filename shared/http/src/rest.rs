@@ -13,7 +13,7 @@ use linkcrm_core::catalogue::{Family, OpResponse, OpSpec};
 use linkcrm_core::context::with_request_id;
 use linkcrm_core::error::{ApiError, ApiResult};
 use linkcrm_core::executor::{self, Call};
-use linkcrm_core::{auth, App};
+use linkcrm_core::App;
 use linkcrm_domain::IdKind;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -33,20 +33,11 @@ pub struct Extras {
     pub openapi: Option<&'static str>,
 }
 
-/// The whole `/v1` API, every family, over an app with the whole catalogue.
-pub fn router(app: Arc<App>) -> Router {
-    router_for(app, &Family::ALL)
-}
-
-/// The routes of some families only (one Lambda function per family), plus the health check and
-/// the problem+json answers to unknown paths and methods. The OpenAPI document and the docs page
-/// go with the workspaces family.
-pub fn router_for(app: Arc<App>, families: &[Family]) -> Router {
-    router_with(app, families, Extras::default())
-}
-
-/// [`router_for`] with a context's pages and a prepared OpenAPI document. Routes whose operation
-/// the app's catalogue lacks are left out (a function links only its own context).
+/// The routes of some families (all of them for the local binary, one per Lambda function), plus
+/// the health check and the problem+json answers to unknown paths and methods; the OpenAPI
+/// document and the docs page go with the workspaces family. Routes whose operation the app's
+/// catalogue lacks are left out (a function links only its own context); `extras` adds a
+/// context's pages and a prepared OpenAPI document.
 pub fn router_with(app: Arc<App>, families: &[Family], extras: Extras) -> Router {
     // Allow lists every method the API takes on a path, whichever function serves it.
     let mut allowed: BTreeMap<&'static str, Vec<&'static str>> = BTreeMap::new();
@@ -155,8 +146,8 @@ async fn run_http(app: &Arc<App>, spec: &OpSpec, route: Route, req: Request) -> 
     let (mut parts, body) = req.into_parts();
     let headers = &parts.headers;
     let call = Call {
-        key: auth::bearer(headers)?.to_owned(),
-        workspace: auth::workspace_header(headers),
+        key: crate::headers::bearer(headers)?.to_owned(),
+        workspace: crate::headers::workspace_header(headers),
         if_match: headers.get(header::IF_MATCH).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
         idempotency_key: match headers.get("idempotency-key") {
             None => Ok(None),

@@ -85,7 +85,7 @@ impl Function {
 /// Runs the whole check for the function of `family`.
 pub async fn check_family_function(bin: &str, family: Family) {
     let f = Function::start(bin).await;
-    let app_catalogue = linkcrm_api::ops::catalogue();
+    let app_catalogue = linkcrm_api::catalogue();
     let family_of =
         |name: &str| app_catalogue.iter().find(|op| op.name == name).map(|op| op.family).expect("a catalogued route");
     let concrete =

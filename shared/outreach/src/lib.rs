@@ -14,6 +14,6 @@ pub mod suppression;
 
 // The core's modules, under the names this crate's code uses for them.
 pub(crate) use linkcrm_core::{
-    approval_expiry, catalogue, context, credits, error, ids, invocations, items, jobkinds, lenient, list, outbox,
-    platform, rules, validate, workspace, App,
+    approval_expiry, catalogue, context, credits, error, ids, invocations, items, lenient, list, outbox, platform,
+    rules, validate, workspace, App,
 };

@@ -49,8 +49,6 @@ use linkcrm_storage::{Condition, Item, Key, StoreError, TxOp, Update};
 use serde_json::{json, Value};
 use std::time::Duration;
 
-/// The store queue the local binary's worker consumes (shared with discovery).
-pub const QUEUE: &str = crate::jobkinds::WORK_QUEUE;
 pub const JOB_KIND: &str = linkcrm_domain::jobs::JobKind::Send.as_str();
 pub const SKILL: &str = "link_building.campaign.send_email";
 pub const COST_MILLI: i64 = 2000;

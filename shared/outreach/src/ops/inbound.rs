@@ -103,7 +103,7 @@ async fn load(ctx: &Ctx, id: &str) -> ApiResult<InboundMessage> {
 /// The send this message answers: the `MSGID#` item of the first candidate id the workspace sent.
 async fn find_sent(ctx: &Ctx, candidates: &[String]) -> ApiResult<Option<Item>> {
     for mid in candidates {
-        if let Some(item) = ctx.app.store.get(&write::message_id_key(mid)).await? {
+        if let Some(item) = ctx.app.store.get(&linkcrm_crm::keys::message_id(mid)).await? {
             if records::str_of(&item, "workspaceId") == Some(ctx.workspace()) {
                 return Ok(Some(item));
             }
@@ -264,7 +264,7 @@ impl Operation for Receive {
 /// written before it spoke SMTP, names the Message-ID and the recipient it used.
 async fn we_sent(ctx: &Ctx, original: Option<&str>, recipient: &str) -> ApiResult<bool> {
     let Some(mid) = original.map(|m| m.trim().trim_matches(['<', '>'])) else { return Ok(false) };
-    let Some(sent) = ctx.app.store.get(&write::message_id_key(mid)).await? else { return Ok(false) };
+    let Some(sent) = ctx.app.store.get(&linkcrm_crm::keys::message_id(mid)).await? else { return Ok(false) };
     let Some(invocation) = records::str_of(&sent, "invocationId") else { return Ok(false) };
     let Some(claim) = ctx.app.store.get(&crate::sending::claim_key(invocation)).await? else { return Ok(false) };
     let to = records::str_of(&claim, "to").and_then(normalize_email);
