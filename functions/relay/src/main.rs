@@ -27,10 +27,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     tracing_subscriber::fmt().json().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).init();
     let table = std::env::var("LINKCRM_TABLE").map_err(|_| "LINKCRM_TABLE is not set")?;
     let bus_name = std::env::var("LINKCRM_EVENT_BUS").map_err(|_| "LINKCRM_EVENT_BUS is not set")?;
-    let config = aws_config::load_from_env().await;
-    let store = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), table));
-    let relay = Arc::new(Relay::new(store.clone(), Arc::new(EventBridgeBus::new(&config, bus_name))));
-    let forwarder = forwarder(store, &config).map(Arc::new);
+    let config = linkcrm_storage::aws::sdk_config().await;
+    let store = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(config), table));
+    let relay = Arc::new(Relay::new(store.clone(), Arc::new(EventBridgeBus::new(config, bus_name))));
+    let forwarder = forwarder(store, config).map(Arc::new);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let (relay, forwarder) = (relay.clone(), forwarder.clone());
         async move { handle(&relay, forwarder.as_deref(), event.payload).await }

@@ -70,6 +70,7 @@ pub fn apollo_from_env() -> Option<Arc<dyn ContactFinder>> {
 
 /// Runs one delivery.
 pub async fn handle(app: &App, workers: &Workers, d: &Delivery) -> Result<(), HandlerError> {
+    wait_ready(app).await?;
     let outcome = match d.job.kind.as_str() {
         discovery::JOB_KIND => discovery::handle(app, workers.finder.as_deref(), &d.job).await,
         sending::JOB_KIND => sending::handle(app, workers.mailer.as_ref(), &d.job, d.receive_count).await,
@@ -94,6 +95,7 @@ pub async fn handle(app: &App, workers: &Workers, d: &Delivery) -> Result<(), Ha
 /// approval's expiry, which has no outside effect and is idempotent, is simply carried out.
 pub async fn settle_dead_letter(app: &App, workers: &Workers, job: &Job) -> Result<(), HandlerError> {
     tracing::warn!(job = %job.id, kind = %job.kind, "settling a dead-lettered job");
+    wait_ready(app).await?;
     if job.kind == approval_expiry::JOB_KIND {
         return approval_expiry::handle(app, job).await;
     }
@@ -133,7 +135,17 @@ pub async fn give_up(app: &App, job: &Job, receives: u32, why: &str) -> Result<(
 pub async fn lambda_app() -> anyhow::Result<Arc<App>> {
     let table = std::env::var("LINKCRM_TABLE").map_err(|_| anyhow::anyhow!("LINKCRM_TABLE is not set"))?;
     let store = linkcrm_storage::dynamo::DynamoStore::from_env(&table, None).await;
-    crate::app(Arc::new(store), crate::Config { rate_limit_per_sec: 0.0, ..Default::default() }).await
+    let config = crate::Config { rate_limit_per_sec: 0.0, ..Default::default() };
+    Ok(App::starting(Arc::new(store), config, crate::catalogue()))
+}
+
+/// The server secret loaded (see `App::starting`); a store that cannot be read now is a passing
+/// problem, so the job is retried rather than failed.
+async fn wait_ready(app: &App) -> Result<(), HandlerError> {
+    app.ready().await.map_err(|e| {
+        tracing::warn!(error = %e, "the server secret cannot be read; retrying the job later");
+        HandlerError::Retry { after: Duration::from_secs(5) }
+    })
 }
 
 /// A worker Lambda (`functions/send-worker`, `functions/discover-worker`): the app over DynamoDB,

@@ -155,3 +155,34 @@ async fn a_conflicting_or_throttled_store_never_gives_a_500_nor_half_a_change() 
     store.clear();
     assert_eq!(snapshot(&api).await, before, "nothing was written while reads failed");
 }
+
+/// A Lambda function starts without waiting on the table (`App::starting`): when the server
+/// secret cannot be read then, requests answer 503 with Retry-After (not a 500, not a panic) and
+/// the first request after the store recovers is served, the secret read once and shared.
+#[tokio::test]
+async fn a_function_started_while_the_store_is_throttled_answers_503_then_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let embedded: linkcrm_storage::DynStore =
+        Arc::new(linkcrm_storage::embedded::EmbeddedStore::open(dir.path().join("s.redb")).unwrap());
+    let store = FaultyStore::new(embedded);
+    let dyn_store: linkcrm_storage::DynStore = store.clone();
+    linkcrm_api::platform::create_agency(&dyn_store, "Faults", Some(KEY.into())).await.unwrap();
+    store.fail(Call::Get, fault::throttled(), None);
+    let config = linkcrm_api::Config { rate_limit_per_sec: 0.0, ..Default::default() };
+    let app = linkcrm_core::App::starting(dyn_store, config, linkcrm_api::catalogue());
+    let api = Api { router: linkcrm_api::router(&app), ws: String::new() };
+
+    let (status, body, retry) = api.call(Method::GET, "/v1/workspaces", None).await;
+    assert_eq!(
+        (status, body["code"].as_str(), retry.as_deref()),
+        (503, Some("store_unavailable"), Some("1")),
+        "{body}"
+    );
+    let (status, body, _) = api.call(Method::GET, "/healthz", None).await;
+    assert_eq!(status, 503, "nothing is served before the secret is read: {body}");
+
+    store.clear();
+    let list = api.ok(Method::GET, "/v1/workspaces?limit=1", None, 200).await;
+    assert!(list["data"].is_array(), "{list}");
+    assert!(!app.server_secret().is_empty());
+}

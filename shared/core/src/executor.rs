@@ -65,6 +65,7 @@ impl App {
 
 /// Everything before the input is read: key, agency rule, scope, rate limit, workspace.
 pub async fn admit(app: &App, spec: &OpSpec, call: &Call) -> ApiResult<Admitted> {
+    app.ready().await?;
     let caller = auth::authenticate(app, &call.key).await?;
     if spec.agency_only && !caller.is_agency() {
         return Err(ApiError::forbidden("agency_key_required", "Only an agency key may call this endpoint."));

@@ -83,22 +83,54 @@ pub struct App {
     /// Catalogue index by operation name.
     pub by_name: std::collections::HashMap<&'static str, usize>,
     pub limiter: ratelimit::RateLimiter,
-    /// Signs cursors so a client cannot forge one or reuse it in another workspace.
-    cursor_key: Vec<u8>,
+    /// The store-wide server secret (signs cursors, seals stored secrets), loaded by [`App::ready`].
+    secret: tokio::sync::OnceCell<Vec<u8>>,
 }
 
 impl App {
     /// The application over `store`, serving the operations of `catalogue` (the composition
     /// gathers them from the contexts).
     pub async fn new(store: DynStore, config: Config, catalogue: Vec<OpSpec>) -> anyhow::Result<Arc<App>> {
-        let cursor_key = platform::load_or_create_secret(&store).await?;
+        let app = Self::assemble(store, config, catalogue);
+        app.ready().await?;
+        Ok(app)
+    }
+
+    /// As [`new`](Self::new) without waiting on the store: the server secret is read in the
+    /// background, and every door awaits [`ready`](Self::ready) before serving (the executor, the
+    /// HTTP router, the job handlers). For a Lambda function's init, which then does no network
+    /// round trip; the first request finds the secret loaded or waits for the same read.
+    pub fn starting(store: DynStore, config: Config, catalogue: Vec<OpSpec>) -> Arc<App> {
+        let app = Self::assemble(store, config, catalogue);
+        let loading = app.clone();
+        tokio::spawn(async move {
+            if let Err(e) = loading.ready().await {
+                tracing::warn!(error = %e, "the server secret could not be read yet; the first request retries");
+            }
+        });
+        app
+    }
+
+    fn assemble(store: DynStore, config: Config, catalogue: Vec<OpSpec>) -> Arc<App> {
         let by_name = catalogue.iter().enumerate().map(|(i, op)| (op.name, i)).collect();
         let limiter = ratelimit::RateLimiter::new(config.rate_limit_per_sec, config.rate_limit_burst);
-        Ok(Arc::new(App { store, config, catalogue, by_name, limiter, cursor_key }))
+        Arc::new(App { store, config, catalogue, by_name, limiter, secret: tokio::sync::OnceCell::new() })
+    }
+
+    /// Loads the server secret unless it is loaded (one read shared by concurrent callers; a
+    /// failed read is retried by the next caller). Nothing that signs or seals runs before it.
+    pub async fn ready(&self) -> Result<(), linkcrm_storage::StoreError> {
+        if self.secret.initialized() {
+            return Ok(());
+        }
+        self.secret.get_or_try_init(|| platform::load_or_create_secret(&self.store)).await.map(|_| ())
     }
 
     /// The store-wide secret that signs cursors and seals stored secrets.
+    ///
+    /// # Panics
+    /// Before [`ready`](Self::ready) has succeeded: every door awaits it first.
     pub fn server_secret(&self) -> &[u8] {
-        &self.cursor_key
+        self.secret.get().expect("App::ready is awaited before anything signs or seals")
     }
 }

@@ -37,7 +37,7 @@ type HmacSha256 = Hmac<Sha256>;
 
 impl App {
     fn cursor_mac(&self, scope: &str, body: &str) -> String {
-        let mut mac = HmacSha256::new_from_slice(&self.cursor_key).expect("any key length");
+        let mut mac = HmacSha256::new_from_slice(self.server_secret()).expect("any key length");
         mac.update(scope.as_bytes());
         mac.update(b"\0");
         mac.update(body.as_bytes());

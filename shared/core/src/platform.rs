@@ -114,17 +114,21 @@ pub async fn bootstrap(store: &DynStore, admin_key: Option<String>) -> anyhow::R
 }
 
 /// The server's signing secret, created once per store and shared by every process using it.
-pub async fn load_or_create_secret(store: &DynStore) -> anyhow::Result<Vec<u8>> {
+pub async fn load_or_create_secret(store: &DynStore) -> Result<Vec<u8>, StoreError> {
     let key = keys::secret();
     if let Some(item) = store.get(&key).await? {
-        return Ok(hex::decode(item.get("secret").and_then(Value::as_str).unwrap_or_default())?);
+        let stored = item.get("secret").and_then(Value::as_str).unwrap_or_default();
+        return match hex::decode(stored) {
+            Ok(bytes) if !bytes.is_empty() => Ok(bytes),
+            _ => Err(StoreError::Internal("the stored server secret is not hex".into())),
+        };
     }
     let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+    getrandom::fill(&mut bytes).map_err(|e| StoreError::Internal(format!("no randomness: {e}")))?;
     let item = json!({ "PK": key.pk, "SK": key.sk, "entity": "secret", "secret": hex::encode(bytes) });
     match store.put(item.as_object().cloned().expect("object"), Some(Condition::NotExists)).await {
         Ok(()) => Ok(bytes.to_vec()),
         Err(StoreError::ConditionFailed { .. }) => Box::pin(load_or_create_secret(store)).await,
-        Err(e) => Err(e.into()),
+        Err(e) => Err(e),
     }
 }

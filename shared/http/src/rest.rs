@@ -88,8 +88,18 @@ pub fn router_with(app: Arc<App>, families: &[Family], extras: Extras) -> Router
     router
         .route("/healthz", get(|| async { axum::Json(serde_json::json!({ "status": "ok" })) }))
         .fallback(not_found)
+        .layer(middleware::from_fn_with_state(app.clone(), ready))
         .layer(middleware::from_fn(request_context))
         .with_state(app)
+}
+
+/// Nothing is served before the app's server secret is loaded (see `App::starting`); a store
+/// that cannot be read answers 503 with Retry-After, like any other store outage.
+async fn ready(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
+    match app.ready().await {
+        Ok(()) => next.run(req).await,
+        Err(e) => ApiError::from(e).into_response(),
+    }
 }
 
 async fn docs() -> Html<&'static str> {

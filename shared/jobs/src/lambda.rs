@@ -110,8 +110,8 @@ where
     let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
     let mut queues = Queues { queue: None, dead_letter_arn: var("LINKCRM_DEAD_LETTER_QUEUE_ARN") };
     if let Some(url) = var("LINKCRM_QUEUE_URL") {
-        let config = aws_config::load_from_env().await;
-        queues.queue = Some(Arc::new(crate::SqsQueue::new(aws_sdk_sqs::Client::new(&config), url, String::new())));
+        let config = linkcrm_storage::aws::sdk_config().await;
+        queues.queue = Some(Arc::new(crate::SqsQueue::new(aws_sdk_sqs::Client::new(config), url, String::new())));
     }
     lambda_runtime::run(lambda_runtime::service_fn(move |event: lambda_runtime::LambdaEvent<SqsEvent>| {
         let (queues, handler) = (queues.clone(), handler.clone());

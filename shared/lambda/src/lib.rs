@@ -19,7 +19,8 @@ pub async fn serve(family: Family, catalogue: Vec<OpSpec>, extras: Extras) -> Re
     let store = linkcrm_storage::dynamo::DynamoStore::from_env(&table, None).await;
     // API Gateway throttles; a per-process limiter would only limit one instance.
     let config = linkcrm_core::Config { rate_limit_per_sec: 0.0, ..linkcrm_core::Config::from_env() };
-    let app = linkcrm_core::App::new(Arc::new(store), config, catalogue).await?;
+    // The server secret is read in the background: init does no round trip to the table.
+    let app = linkcrm_core::App::starting(Arc::new(store), config, catalogue);
     lambda_http::run(linkcrm_http::router_with(app, &[family], extras)).await
 }
 

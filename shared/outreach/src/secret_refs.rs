@@ -50,8 +50,8 @@ static CACHE: Mutex<Option<HashMap<String, (String, Instant)>>> = Mutex::new(Non
 async fn client() -> &'static aws_sdk_secretsmanager::Client {
     CLIENT
         .get_or_init(|| async {
-            let config = aws_config::load_from_env().await;
-            aws_sdk_secretsmanager::Client::new(&config)
+            let config = linkcrm_storage::aws::sdk_config().await;
+            aws_sdk_secretsmanager::Client::new(config)
         })
         .await
 }

@@ -114,15 +114,13 @@ impl DynamoStore {
         DynamoStore { client, table: table_name.into(), counters: Arc::default() }
     }
 
-    /// The SDK's default configuration chain (environment, profile, instance role), including
-    /// `AWS_ENDPOINT_URL`; `endpoint` overrides the endpoint.
+    /// The process's shared SDK configuration ([`crate::aws::sdk_config`]: environment, profile,
+    /// role, `AWS_ENDPOINT_URL`); `endpoint` overrides the endpoint.
     pub async fn from_env(table_name: &str, endpoint: Option<&str>) -> Self {
-        let mut loader = aws_config::defaults(BehaviorVersion::latest());
-        if let Some(url) = endpoint {
-            loader = loader.endpoint_url(url);
+        match endpoint {
+            Some(url) => Self::new(Client::new(&crate::aws::loader().endpoint_url(url).load().await), table_name),
+            None => Self::new(Client::new(crate::aws::sdk_config().await), table_name),
         }
-        let conf = loader.load().await;
-        Self::new(Client::new(&conf), table_name)
     }
 
     /// A client for a local DynamoDB (moto, DynamoDB Local) with fixed dummy credentials and
