@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Cold start (Lambda init) of every function binary beside a hello-world lambda_runtime function:
 # process start → first GET /runtime/invocation/next, median and p90 of RUNS starts each, the API
-# functions reading their table on moto as they do at init in AWS. Not part of CI.
+# functions on moto. In AWS no AWS_ENDPOINT_URL is set, so the SDK trusts the Amazon roots only
+# (linkcrm_storage::aws); the bench points at moto and says so with LINKCRM_AWS_TLS_ROOTS=amazon.
+# Not part of CI.
 #
 #   CARGO_TARGET_DIR=/work/target-bench bash infra/bench/coldstart.sh
 set -euo pipefail
@@ -30,4 +32,4 @@ AWS_ENDPOINT_URL="$endpoint" AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test A
   --env AWS_REGION=us-east-1 --env "LINKCRM_TABLE=$table" --env LINKCRM_EVENT_BUS=linkcrm-bench \
   --env "LINKCRM_QUEUE_URL=$endpoint/123456789012/coldstart" \
   --env "LINKCRM_DEAD_LETTER_QUEUE_ARN=arn:aws:sqs:us-east-1:123456789012:coldstart-dlq" \
-  --env RUST_LOG=warn
+  --env LINKCRM_AWS_TLS_ROOTS=amazon --env RUST_LOG=warn

@@ -390,8 +390,14 @@ async fn only_a_bounce_the_platform_read_about_its_own_send_suppresses_for_every
         key_workspace: Some("ws_1".into()),
         scopes: vec!["crm:read".into(), "crm:write".into()],
     };
-    let ctx =
-        Ctx { app: s.app.clone(), caller, workspace_id: Some("ws_1".into()), workspace_record: None, if_match: None };
+    let ctx = Ctx {
+        app: s.app.clone(),
+        caller,
+        workspace_id: Some("ws_1".into()),
+        workspace_record: None,
+        if_match: None,
+        idempotency: None,
+    };
     let platform = suppression::key(None, Kind::Email, "ed@blog.com");
     let mine = suppression::key(Some("ws_1"), Kind::Email, "ed@blog.com");
 

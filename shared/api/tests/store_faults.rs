@@ -186,3 +186,87 @@ async fn a_function_started_while_the_store_is_throttled_answers_503_then_recove
     assert!(list["data"].is_array(), "{list}");
     assert!(!app.server_secret().is_empty());
 }
+
+/// A create sent with an Idempotency-Key commits its answer in its own transaction: when the
+/// process could write nothing more after that commit (here every later single-item write fails,
+/// as for a process that died), a retry with the same key replays the answer instead of finding
+/// the key in progress or creating a second record. One case per create that does so.
+#[tokio::test]
+async fn a_create_whose_answer_rode_in_its_transaction_is_replayed_after_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let embedded: linkcrm_storage::DynStore =
+        Arc::new(linkcrm_storage::embedded::EmbeddedStore::open(dir.path().join("s.redb")).unwrap());
+    let store = FaultyStore::new(embedded);
+    let dyn_store: linkcrm_storage::DynStore = store.clone();
+    linkcrm_api::platform::create_agency(&dyn_store, "Faults", Some(KEY.into())).await.unwrap();
+    let config = linkcrm_api::Config { rate_limit_per_sec: 0.0, allow_private_targets: true, ..Default::default() };
+    let app = linkcrm_api::app(dyn_store, config).await.unwrap();
+    let router = linkcrm_api::router(&app);
+    let mut api = Api { router: router.clone(), ws: String::new() };
+    let ws = api.ok(Method::POST, "/v1/workspaces", Some(json!({"name": "Acme"})), 201).await;
+    let ws = ws["id"].as_str().unwrap().to_owned();
+    api.ws = ws.clone();
+    let rel = api.ok(Method::POST, REL, Some(json!({"domain": "first.example"})), 201).await;
+    let (rel, acct) = (rel["id"].as_str().unwrap().to_owned(), rel["accountId"].as_str().unwrap().to_owned());
+
+    let keys_path = format!("/v1/workspaces/{ws}/api-keys");
+    let cases: Vec<(&str, &str, Value, &str)> = vec![
+        ("relationship", REL, json!({"domain": "engineering-blog.com"}), REL),
+        ("contact", CT, json!({"accountId": acct, "email": "marina@first.example"}), CT),
+        (
+            "event",
+            "/v1/link-building/crm/event",
+            json!({"relationshipId": rel, "type": "NOTE_ADDED", "content": "Called Marina"}),
+            "/v1/link-building/crm/event",
+        ),
+        (
+            "mailbox",
+            "/v1/mailboxes",
+            json!({"fromName": "Dana", "fromAddress": "dana@outreach.example.com", "smtpHost": "127.0.0.1"}),
+            "/v1/mailboxes",
+        ),
+        ("suppression", "/v1/suppression", json!({"email": "no@first.example"}), "/v1/suppression"),
+        ("workspace", "/v1/workspaces", json!({"name": "Beta"}), "/v1/workspaces"),
+        ("api key", &keys_path, json!({"name": "ci"}), ""),
+    ];
+    for (what, path, body, list) in cases {
+        let count = |api: &Api| {
+            let api = Api { router: api.router.clone(), ws: api.ws.clone() };
+            async move {
+                if list.is_empty() {
+                    return 0;
+                }
+                let page = api.ok(Method::GET, &format!("{list}?limit=200"), None, 200).await;
+                page["data"].as_array().unwrap().len()
+            }
+        };
+        let before = count(&api).await;
+        let key = format!("crash-{}", what.replace(' ', "-"));
+        // The key's `started` record is the first single-item write; every one after it fails.
+        store.fail_after(1, Call::Put, fault::throttled(), None);
+        let first = send(&router, &ws, &key, path, &body).await;
+        store.clear();
+        assert_eq!(first.0, 201, "{what}: {}", first.1);
+        let again = send(&router, &ws, &key, path, &body).await;
+        assert_eq!(again.0, 201, "{what}: the retry replays the committed answer: {}", again.1);
+        assert_eq!(again.2.as_deref(), Some("true"), "{what}: Idempotent-Replayed");
+        assert_eq!(first.1, again.1, "{what}: the same answer");
+        assert_eq!(count(&api).await, before + usize::from(!list.is_empty()), "{what}: created once");
+    }
+}
+
+async fn send(router: &axum::Router, ws: &str, key: &str, path: &str, body: &Value) -> (u16, Value, Option<String>) {
+    let req = Request::builder()
+        .method(Method::POST)
+        .uri(path)
+        .header("Authorization", format!("Bearer {KEY}"))
+        .header("X-Workspace-Id", ws)
+        .header("Idempotency-Key", key)
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    let resp = router.clone().oneshot(req).await.unwrap();
+    let status = resp.status().as_u16();
+    let replayed = resp.headers().get("idempotent-replayed").map(|v| v.to_str().unwrap().to_owned());
+    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
+    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null), replayed)
+}

@@ -49,6 +49,8 @@ pub struct Ctx {
     pub workspace_record: Option<Arc<WorkspaceRecord>>,
     /// `If-Match` as a version number, when sent.
     pub if_match: Option<i64>,
+    /// The request's `Idempotency-Key` record, when it has one (see [`Ctx::commit`]).
+    pub idempotency: Option<Arc<crate::idempotency::Pending>>,
 }
 
 impl Ctx {
@@ -60,5 +62,26 @@ impl Ctx {
     /// The record of the workspace the request acts in, loaded once when it was admitted.
     pub fn workspace_record(&self) -> &WorkspaceRecord {
         self.workspace_record.as_deref().expect("workspace-scoped operation without a loaded workspace")
+    }
+
+    /// Commits `ops` (an operation's change) in one transaction and, for a request with an
+    /// `Idempotency-Key`, `reply` as its recorded answer in the same transaction: a process that
+    /// dies after the commit leaves an answer a retry replays, instead of a window in which the
+    /// retry runs the operation again (ADR 0004). The executor then writes no record of its own.
+    /// Use it for the transaction whose success means the operation answers `reply`.
+    pub async fn commit<T: serde::Serialize>(
+        &self,
+        mut ops: Vec<linkcrm_storage::TxOp>,
+        reply: &crate::catalogue::Reply<T>,
+    ) -> Result<(), linkcrm_storage::StoreError> {
+        let Some(pending) = &self.idempotency else { return self.app.store.transact(ops).await };
+        let body = match &reply.body {
+            Some(b) => Some(serde_json::to_value(b).map_err(|e| linkcrm_storage::StoreError::Internal(e.to_string()))?),
+            None => None,
+        };
+        ops.push(pending.done_part(reply.status, body, reply.version));
+        self.app.store.transact(ops).await?;
+        pending.mark_committed();
+        Ok(())
     }
 }

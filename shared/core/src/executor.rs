@@ -11,7 +11,7 @@
 use crate::catalogue::{OpResponse, OpSpec};
 use crate::context::{Caller, Ctx};
 use crate::error::{ApiError, ApiResult};
-use crate::idempotency::{self, Begin, Stored};
+use crate::idempotency::{self, Begin, Pending, Stored};
 use crate::{auth, App};
 use axum::http::StatusCode;
 use serde_json::Value;
@@ -93,29 +93,35 @@ pub async fn run(app: &Arc<App>, spec: &OpSpec, admitted: Admitted, call: &Call,
     let if_match = if_match(call.if_match.as_deref())?;
     let workspace_id = admitted.workspace.as_ref().map(|w| w.id().to_owned());
     let key_id = admitted.caller.key_id.clone();
-    let ctx = Ctx {
-        app: app.clone(),
-        caller: admitted.caller,
-        workspace_id: workspace_id.clone(),
-        workspace_record: admitted.workspace,
-        if_match,
-    };
-    let guard = match call.idempotency_key.clone() {
+    let pending = match call.idempotency_key.clone() {
         Ok(Some(raw)) if spec.effect.writes() => {
             idempotency::validate_key(&raw)?;
             let fp = idempotency::fingerprint(spec.name, workspace_id.as_deref(), &input);
             match idempotency::begin(app, &key_id, workspace_id.as_deref(), &raw, fp).await? {
                 Begin::Replay(stored) => return Ok(replayed(stored)),
-                Begin::Proceed(guard) => Some(guard),
+                Begin::Proceed(guard) => Some(Pending::new(guard, spec.default_status)),
             }
         }
         Err(e) if spec.effect.writes() => return Err(e),
         _ => None,
     };
+    let ctx = Ctx {
+        app: app.clone(),
+        caller: admitted.caller,
+        workspace_id,
+        workspace_record: admitted.workspace,
+        if_match,
+        idempotency: pending.clone(),
+    };
 
     let outcome = (spec.run)(ctx, input).await;
-    if let Some(guard) = guard {
+    if let Some(pending) = pending {
+        // An operation that committed its answer with its change has recorded it, whatever it
+        // returned after (a retry replays the committed answer).
+        let committed = pending.committed();
+        let guard = pending.into_guard();
         match &outcome {
+            _ if committed => {}
             Ok(r) => {
                 idempotency::finish(
                     app,

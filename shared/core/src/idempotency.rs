@@ -3,17 +3,25 @@
 //! duplicate that arrives while the first still runs is 409 `idempotency_in_progress`.
 //!
 //! A record goes `started` (with a lease) then `done` (with the response), and expires after 24 h.
-//! If the process running a request dies, its lease runs out and a retry may run it again.
+//! An operation that can commits the `done` record in its own transaction
+//! ([`Ctx::commit`](crate::context::Ctx::commit)), so a process that dies
+//! after the commit leaves a record a retry replays. For the others the executor writes it after
+//! the operation returns; if the process dies between the two, the lease runs out and a retry may
+//! run the operation again (ADR 0004).
 
 use crate::error::{ApiError, ApiResult};
 use crate::{keys, App};
-use linkcrm_storage::{Condition, Item, StoreError};
+use axum::http::StatusCode;
+use linkcrm_storage::{Condition, Item, StoreError, TxOp};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 const RECORD_TTL_SECS: i64 = 24 * 3600;
 const LEASE_SECS: i64 = 60;
 
+#[derive(Clone)]
 pub struct Guard {
     scope: String,
     token: String,
@@ -30,6 +38,47 @@ pub struct Stored {
 pub enum Begin {
     Proceed(Guard),
     Replay(Stored),
+}
+
+/// The started record of the request an operation runs for, so the operation can commit the
+/// `done` record (its answer) in its own transaction.
+pub struct Pending {
+    guard: Guard,
+    default_status: StatusCode,
+    committed: AtomicBool,
+}
+
+impl Pending {
+    pub fn new(guard: Guard, default_status: StatusCode) -> Arc<Pending> {
+        Arc::new(Pending { guard, default_status, committed: AtomicBool::new(false) })
+    }
+
+    /// The part that turns the record `done` with this answer, conditional on the request still
+    /// holding it (a request that lost its lease to a retry commits nothing). The status is the
+    /// one the executor would give the reply: `status`, else 204 without a body, else the
+    /// operation's success status.
+    pub fn done_part(&self, status: Option<StatusCode>, body: Option<Value>, version: Option<i64>) -> TxOp {
+        let status = status.unwrap_or(if body.is_none() { StatusCode::NO_CONTENT } else { self.default_status });
+        let item = done_item(&self.guard, &Stored { status: status.as_u16(), body, version });
+        TxOp::put_if(item, Condition::Equals("token".into(), self.guard.token.clone().into()))
+    }
+
+    /// The operation committed a transaction holding [`done_part`](Self::done_part).
+    pub fn mark_committed(&self) {
+        self.committed.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether the operation committed its answer with its change.
+    pub fn committed(&self) -> bool {
+        self.committed.load(Ordering::SeqCst)
+    }
+
+    pub fn into_guard(self: Arc<Self>) -> Guard {
+        match Arc::try_unwrap(self) {
+            Ok(p) => p.guard,
+            Err(shared) => shared.guard.clone(),
+        }
+    }
 }
 
 /// Checks the header's value: 1 to 255 visible ASCII characters.
@@ -154,13 +203,17 @@ fn started_item(g: &Guard) -> Item {
 /// Records the response for replays. Failing to record is logged, not surfaced: the request did
 /// succeed, and a retry would only find the lease.
 pub async fn finish(app: &App, g: Guard, stored: &Stored) {
-    let mut item = started_item(&g);
-    item.insert("state".into(), "done".into());
-    item.insert("response".into(), json!({ "status": stored.status, "body": stored.body, "version": stored.version }));
-    item.insert("ttl".into(), (linkcrm_storage::now_epoch() + RECORD_TTL_SECS).into());
+    let item = done_item(&g, stored);
     if let Err(e) = app.store.put(item, Some(Condition::Equals("token".into(), g.token.clone().into()))).await {
         tracing::warn!(error = %e, "could not record idempotent response");
     }
+}
+
+fn done_item(g: &Guard, stored: &Stored) -> Item {
+    let mut item = started_item(g);
+    item.insert("state".into(), "done".into());
+    item.insert("response".into(), json!({ "status": stored.status, "body": stored.body, "version": stored.version }));
+    item
 }
 
 /// Forgets a started record after a failure that changed nothing, so the client may retry.

@@ -23,6 +23,8 @@ struct Rule {
     error: StoreError,
     /// Calls left to fail; `None` fails every call until cleared.
     remaining: Option<usize>,
+    /// Matching calls to let through before failing.
+    skip: usize,
 }
 
 pub struct FaultyStore {
@@ -38,7 +40,12 @@ impl FaultyStore {
 
     /// Every `call` fails with `error` from now on (`times`: only the next that many).
     pub fn fail(&self, call: Call, error: StoreError, times: Option<usize>) {
-        self.rules.lock().unwrap().push(Rule { call, error, remaining: times });
+        self.fail_after(0, call, error, times);
+    }
+
+    /// As [`fail`](Self::fail), after letting the next `skip` such calls through.
+    pub fn fail_after(&self, skip: usize, call: Call, error: StoreError, times: Option<usize>) {
+        self.rules.lock().unwrap().push(Rule { call, error, remaining: times, skip });
     }
 
     /// No more faults.
@@ -54,6 +61,10 @@ impl FaultyStore {
     fn check(&self, call: Call) -> Result<()> {
         let mut rules = self.rules.lock().unwrap();
         let Some(rule) = rules.iter_mut().find(|r| r.call == call && r.remaining != Some(0)) else { return Ok(()) };
+        if rule.skip > 0 {
+            rule.skip -= 1;
+            return Ok(());
+        }
         if let Some(n) = rule.remaining.as_mut() {
             *n -= 1;
         }

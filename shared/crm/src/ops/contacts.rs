@@ -288,8 +288,9 @@ impl Operation for Create {
                 ops.push(TxOp::put_if(email_guard_item(e, &contact.id, &contact.account_id), Condition::NotExists));
             }
             ops.push(outbox::event("link_building.contact.created", Some(ws), json!(contact)));
-            match ctx.app.store.transact(ops).await {
-                Ok(()) => return Ok(Reply::created(contact).with_version(1)),
+            let reply = Reply::created(contact.clone()).with_version(1);
+            match ctx.commit(ops, &reply).await {
+                Ok(()) => return Ok(reply),
                 // The contact id is new, so a failed condition is the email guard: someone took
                 // the email since the check above. Name the winner; if the guard is gone again
                 // (its contact was deleted meanwhile), try once more.
@@ -692,7 +693,7 @@ mod tests {
             key_workspace: Some(ws.into()),
             scopes: vec!["crm:read".into(), "crm:write".into()],
         };
-        Ctx { app, caller, workspace_id: Some(ws.into()), workspace_record: None, if_match: None }
+        Ctx { app, caller, workspace_id: Some(ws.into()), workspace_record: None, if_match: None, idempotency: None }
     }
 
     fn input(email: &str) -> CreateInput {

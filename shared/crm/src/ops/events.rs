@@ -9,10 +9,11 @@ use crate::lenient;
 use crate::list::{self, ListResponse};
 use crate::records::{self, event_view};
 use crate::write::{self, load_relationship, NewEvent, Ride};
+use axum::http::StatusCode;
 use linkcrm_domain::crm::Event;
 use linkcrm_domain::enums::{EventType, PipelineStatus, ReplyClass};
 use linkcrm_domain::time;
-use linkcrm_storage::{Condition, Index, Query, SortKey};
+use linkcrm_storage::{Condition, Index, Item, Query, SortKey};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -180,7 +181,19 @@ impl Operation for Create {
             occurred_at,
         };
         let (agency, rel_id) = (&ctx.caller.agency_id, &input.relationship_id);
-        let item = write::record_event(&ctx.app, agency, &ws, rel_id, new, Ride::default(), Some(rel)).await?;
+        // With an Idempotency-Key, the answer rides in the event's transaction (rebuilt around
+        // each attempt's event), so a retry after a crash replays it instead of logging twice.
+        let mut ride = Ride::default();
+        if let Some(pending) = ctx.idempotency.clone() {
+            ride.ops = Some(Box::new(move |event: &Item| {
+                let view = serde_json::to_value(event_view(event)?).map_err(|_| ApiError::internal())?;
+                Ok(vec![pending.done_part(Some(StatusCode::CREATED), Some(view), None)])
+            }));
+        }
+        let item = write::record_event(&ctx.app, agency, &ws, rel_id, new, ride, Some(rel)).await?;
+        if let Some(pending) = &ctx.idempotency {
+            pending.mark_committed();
+        }
         Ok(Reply::created(event_view(&item)?))
     }
 }

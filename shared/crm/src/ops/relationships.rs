@@ -127,12 +127,14 @@ impl Operation for Create {
         }));
         let rel = RelationshipRecord(item.clone());
         let view = rel.view(false)?;
+        let other = account.contacted_by_other_org(&ws, CoolingPolicy::from_env());
+        let reply = Reply::created(rel.view(other)?).with_version(1);
         let ops = vec![
             TxOp::put_if(guard_item, Condition::NotExists),
             TxOp::put_if(item, Condition::NotExists),
             outbox::event("link_building.relationship.created", Some(&ws), json!(view)),
         ];
-        match ctx.app.store.transact(ops).await {
+        match ctx.commit(ops, &reply).await {
             Ok(()) => {}
             Err(StoreError::ConditionFailed { .. }) => {
                 let existing = ctx.app.store.get(&guard).await?.unwrap_or_default();
@@ -147,8 +149,7 @@ impl Operation for Create {
             }
             Err(e) => return Err(e.into()),
         }
-        let other = account.contacted_by_other_org(&ws, CoolingPolicy::from_env());
-        Ok(Reply::created(rel.view(other)?).with_version(1))
+        Ok(reply)
     }
 }
 

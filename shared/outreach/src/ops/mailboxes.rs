@@ -178,8 +178,9 @@ impl Operation for Create {
             TxOp::put_if(item, Condition::NotExists),
             outbox::event("mailbox.created", Some(&ws), json!({ "mailboxId": id, "fromAddress": m.from_address })),
         ];
-        ctx.app.store.transact(ops).await?;
-        Ok(Reply::created(m).with_version(1))
+        let reply = Reply::created(m).with_version(1);
+        ctx.commit(ops, &reply).await?;
+        Ok(reply)
     }
 }
 

@@ -65,11 +65,16 @@ impl Operation for Add {
             TxOp::put_if(suppression::item(&entry, Some(&ctx.caller.agency_id)), Condition::NotExists),
             outbox::event("suppression.added", Some(&ws), json!(entry)),
         ];
-        match ctx.app.store.transact(ops).await {
-            Ok(()) => Ok(Reply::created(entry)),
+        let reply = Reply::created(entry);
+        match ctx.commit(ops, &reply).await {
+            Ok(()) => Ok(reply),
             // Already suppressed: adding it again changes nothing and says so.
             Err(StoreError::ConditionFailed { .. }) => {
-                let existing = ctx.app.store.get(&suppression::key(Some(&ws), kind, &entry.value)).await?;
+                let existing = ctx
+                    .app
+                    .store
+                    .get(&suppression::key(Some(&ws), kind, &reply.body.as_ref().ok_or_else(ApiError::internal)?.value))
+                    .await?;
                 let existing = existing.ok_or_else(ApiError::internal)?;
                 Ok(Reply {
                     status: Some(StatusCode::OK),

@@ -100,8 +100,9 @@ impl Operation for Create {
             Some(&input.id),
             json!({ "keyId": key.id, "name": key.name, "scopes": key.scopes }),
         ));
-        ctx.app.store.transact(ops).await?;
-        Ok(Reply::created(CreatedKey { api_key: key, key: secret }))
+        let reply = Reply::created(CreatedKey { api_key: key, key: secret });
+        ctx.commit(ops, &reply).await?;
+        Ok(reply)
     }
 }
 

@@ -131,8 +131,10 @@ impl Operation for Create {
             last_active_at: None,
             archived_at: None,
         };
-        ctx.app.store.transact(create_ops(&ws)).await?;
-        Ok(Reply::created(ws).with_version(1))
+        let ops = create_ops(&ws);
+        let reply = Reply::created(ws).with_version(1);
+        ctx.commit(ops, &reply).await?;
+        Ok(reply)
     }
 }
 
