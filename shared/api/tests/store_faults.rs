@@ -253,6 +253,31 @@ async fn a_create_whose_answer_rode_in_its_transaction_is_replayed_after_a_crash
         assert_eq!(first.1, again.1, "{what}: the same answer");
         assert_eq!(count(&api).await, before + usize::from(!list.is_empty()), "{what}: created once");
     }
+
+    // Queued work: one invocation (one send, one discovery) however often the client retries.
+    api.ok(Method::POST, &format!("/v1/workspaces/{ws}/credits"), Some(json!({"credits": 20})), 201).await;
+    let contacts = api.ok(Method::GET, CT, None, 200).await;
+    let contact = contacts["data"][0]["id"].as_str().unwrap().to_owned();
+    let send_path = format!("{REL}/{rel}/send-email");
+    let queued: Vec<(&str, &str, Value)> = vec![
+        ("send", &send_path, json!({"contactId": contact, "subject": "Hello", "body": "Hi Marina"})),
+        ("discover", "/v1/link-building/crm/contact/discover", json!({"accountIds": [acct], "roles": ["editor"]})),
+    ];
+    for (what, path, body) in queued {
+        let before =
+            api.ok(Method::GET, "/v1/agent/invocations?limit=200", None, 200).await["data"].as_array().unwrap().len();
+        let key = format!("crash-{what}");
+        store.fail_after(1, Call::Put, fault::throttled(), None);
+        let first = send(&router, &ws, &key, path, &body).await;
+        store.clear();
+        assert_eq!(first.0, 202, "{what}: {}", first.1);
+        let again = send(&router, &ws, &key, path, &body).await;
+        assert_eq!((again.0, again.2.as_deref()), (202, Some("true")), "{what}: replayed: {}", again.1);
+        assert_eq!(first.1, again.1, "{what}: the same answer");
+        let after =
+            api.ok(Method::GET, "/v1/agent/invocations?limit=200", None, 200).await["data"].as_array().unwrap().len();
+        assert_eq!(after, before + 1, "{what}: one invocation");
+    }
 }
 
 async fn send(router: &axum::Router, ws: &str, key: &str, path: &str, body: &Value) -> (u16, Value, Option<String>) {

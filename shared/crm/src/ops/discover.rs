@@ -115,19 +115,19 @@ impl Operation for Discover {
             tracing::error!(error = %e, "discover job rejected by the queue");
             ApiError::internal()
         })?);
-        match ctx.app.store.transact(ops).await {
-            Ok(()) => {}
-            // The invocation and job keys are new: a failed condition is the credit reservation.
-            Err(StoreError::ConditionFailed { .. }) => {
-                return Err(credits::insufficient(&ctx.app.store, &pool, SKILL, reserved).await)
-            }
-            Err(e) => return Err(e.into()),
-        }
         let body = json!({
             "invocationId": view["invocationId"], "agentId": view["agentId"], "skill": view["skill"],
             "status": view["status"], "estimatedCost": view["estimatedCost"],
             "links": { "self": format!("/v1/agent/invocations/{id}") },
         });
-        Ok(Reply { status: Some(StatusCode::ACCEPTED), body: Some(body), version: None })
+        let reply = Reply { status: Some(StatusCode::ACCEPTED), body: Some(body), version: None };
+        match ctx.commit(ops, &reply).await {
+            Ok(()) => Ok(reply),
+            // The invocation and job keys are new: a failed condition is the credit reservation.
+            Err(StoreError::ConditionFailed { .. }) => {
+                Err(credits::insufficient(&ctx.app.store, &pool, SKILL, reserved).await)
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 }

@@ -152,14 +152,6 @@ impl Operation for SendEmail {
         // change who the contact is (`contact_in_use`), and the send goes only to `to`.
         let mark = ops.len();
         ops.push(TxOp::update_if(keys::contact(&contact.id), write::contact_ref_mark(&ws), Condition::Exists));
-        match ctx.app.store.transact(ops).await {
-            Ok(()) => {}
-            Err(StoreError::ConditionFailed { op: Some(i) }) if i == mark => return Err(not_contact()),
-            Err(StoreError::ConditionFailed { .. }) => {
-                return Err(credits::insufficient(&ctx.app.store, &pool, SKILL, COST_MILLI).await)
-            }
-            Err(e) => return Err(e.into()),
-        }
         let mut body = json!({
             "invocationId": view["invocationId"], "agentId": view["agentId"], "skill": view["skill"],
             "status": view["status"], "estimatedCost": view["estimatedCost"],
@@ -169,6 +161,16 @@ impl Operation for SendEmail {
             body["approvalId"] = a.clone();
             body["links"]["approval"] = json!(format!("/v1/agent/approvals/{}", a.as_str().unwrap_or_default()));
         }
-        Ok(Reply { status: Some(StatusCode::ACCEPTED), body: Some(body), version: None })
+        let reply = Reply { status: Some(StatusCode::ACCEPTED), body: Some(body), version: None };
+        // The answer is committed with the invocation: a retry after a crash replays it rather
+        // than queueing a second send.
+        match ctx.commit(ops, &reply).await {
+            Ok(()) => Ok(reply),
+            Err(StoreError::ConditionFailed { op: Some(i) }) if i == mark => Err(not_contact()),
+            Err(StoreError::ConditionFailed { .. }) => {
+                Err(credits::insufficient(&ctx.app.store, &pool, SKILL, COST_MILLI).await)
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 }
