@@ -200,7 +200,7 @@ async fn account_command(args: &StoreArgs, action: AccountAction) -> anyhow::Res
         backlinks,
     };
     let updated = metrics::set_metrics(&app, account.id(), &m).await.map_err(fail)?;
-    let view = updated.view(linkcrm_domain::derive::CoolingPolicy::from_env()).map_err(fail)?;
+    let view = updated.view(linkcrm_domain::derive::CoolingPolicy::from_env())?;
     println!("{}", serde_json::to_string(&view)?);
     Ok(())
 }

@@ -202,7 +202,7 @@ async fn a_dead_letter_is_settled_not_sent() {
     let claimed =
         obj(json!({ "PK": claim.pk, "SK": claim.sk, "messageId": "m1@outreach.example.com", "leaseUntil": 0 }));
     w.store
-        .transact(vec![inv::transition(&item, inv::RUNNING, vec![]), linkcrm_storage::TxOp::put(claimed)])
+        .transact(vec![inv::transition(&item, inv::Status::Running, vec![]), linkcrm_storage::TxOp::put(claimed)])
         .await
         .unwrap();
 

@@ -116,7 +116,7 @@ pub async fn give_up(app: &App, job: &Job, receives: u32, why: &str) -> Result<(
     }
     let Some(id) = job.payload.get("invocationId").and_then(Value::as_str) else { return Ok(()) };
     let Some(item) = app.store.get(&inv::key(id)).await.map_err(|e| retry(&e))? else { return Ok(()) };
-    if !matches!(inv::status(&item), inv::PENDING | inv::RUNNING) {
+    if !matches!(inv::status(&item), inv::Status::Pending | inv::Status::Running) {
         return Ok(());
     }
     if job.kind == sending::JOB_KIND {
@@ -126,8 +126,13 @@ pub async fn give_up(app: &App, job: &Job, receives: u32, why: &str) -> Result<(
         }
     }
     let error = inv::problem(503, "job_failed", &format!("The job was given up after {receives} attempts: {why}"));
-    inv::commit_finish(app, &item, inv::Outcome { status: inv::FAILED, used: 0, result: Value::Null, error }, vec![])
-        .await
+    inv::commit_finish(
+        app,
+        &item,
+        inv::Outcome { status: inv::Status::Failed, used: 0, result: Value::Null, error },
+        vec![],
+    )
+    .await
 }
 
 /// The app a worker Lambda runs on: DynamoDB table `LINKCRM_TABLE` (endpoint from the AWS

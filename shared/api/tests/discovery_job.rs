@@ -88,7 +88,7 @@ async fn a_redelivered_job_runs_and_charges_once() {
     discovery::handle(&app, Some(&stub), &job).await.unwrap();
     assert_eq!(stub.calls.load(Ordering::SeqCst), 2, "the second delivery found it finished");
     let item = inv::load(&app.store, None, &id).await.unwrap();
-    assert_eq!(inv::status(&item), inv::SUCCEEDED);
+    assert_eq!(inv::status(&item), inv::Status::Succeeded);
     assert_eq!(item["creditsUsed"], 0.8);
     assert_eq!(balance(&app, &pool).await, (9_200, 0, 800));
 }
@@ -98,11 +98,11 @@ async fn a_run_found_running_after_a_stopped_worker_is_finished_once() {
     let (_dir, app, pool, id, job) = setup(&["a.com"]).await;
     // A worker claimed it and stopped before finishing.
     let item = inv::load(&app.store, None, &id).await.unwrap();
-    app.store.transact(vec![inv::transition(&item, inv::RUNNING, vec![])]).await.unwrap();
+    app.store.transact(vec![inv::transition(&item, inv::Status::Running, vec![])]).await.unwrap();
     let stub = Stub { calls: AtomicUsize::new(0), fail_from: usize::MAX };
     discovery::handle(&app, Some(&stub), &job).await.unwrap();
     let item = inv::load(&app.store, None, &id).await.unwrap();
-    assert_eq!(inv::status(&item), inv::SUCCEEDED);
+    assert_eq!(inv::status(&item), inv::Status::Succeeded);
     assert_eq!(balance(&app, &pool).await, (9_600, 0, 400));
     // Running it again (the same contact) files no duplicate.
     assert_eq!(item["result"]["perAccount"][0]["contactsFound"].as_array().unwrap().len(), 1);
@@ -114,7 +114,7 @@ async fn an_outage_fails_the_invocation_and_charges_only_searched_accounts() {
     let stub = Stub { calls: AtomicUsize::new(0), fail_from: 2 };
     discovery::handle(&app, Some(&stub), &job).await.unwrap();
     let item = inv::load(&app.store, None, &id).await.unwrap();
-    assert_eq!(inv::status(&item), inv::FAILED);
+    assert_eq!(inv::status(&item), inv::Status::Failed);
     assert_eq!(item["error"]["code"], "provider_unavailable");
     assert_eq!(item["error"]["status"], 503);
     assert_eq!(item["creditsUsed"], 0.4);

@@ -152,7 +152,7 @@ async fn a_claim_without_a_result_is_uncertain_and_never_resent() {
     s.app
         .store
         .transact(vec![
-            inv::transition(&item, inv::RUNNING, vec![]),
+            inv::transition(&item, inv::Status::Running, vec![]),
             TxOp::put(obj(json!({ "PK": claim.pk, "SK": claim.sk, "messageId": "m1@outreach.example.com" }))),
         ])
         .await
@@ -175,7 +175,7 @@ async fn a_claim_whose_lease_runs_waits_for_its_claimer() {
     s.app
         .store
         .transact(vec![
-            inv::transition(&item, inv::RUNNING, vec![]),
+            inv::transition(&item, inv::Status::Running, vec![]),
             TxOp::put(obj(json!({ "PK": claim.pk, "SK": claim.sk, "messageId": "m1@outreach.example.com",
                                   "leaseUntil": lease }))),
         ])
@@ -268,7 +268,7 @@ async fn a_claim_with_its_result_is_finished_not_doubted() {
     s.app
         .store
         .transact(vec![
-            inv::transition(&item, inv::RUNNING, vec![]),
+            inv::transition(&item, inv::Status::Running, vec![]),
             TxOp::put(obj(json!({ "PK": claim.pk, "SK": claim.sk, "messageId": "m2@outreach.example.com",
                                   "eventId": "evt_1" }))),
         ])
@@ -360,7 +360,8 @@ async fn a_completion_that_loses_the_invocation_still_records_the_send_uncharged
     impl Mailer for Racing {
         async fn send(&self, _: &SmtpSettings, email: &OutgoingEmail) -> Result<Accepted, MailError> {
             let item = self.app.store.get(&inv::key(&self.id)).await.unwrap().unwrap();
-            let ops = inv::finish_ops(&item, inv::FAILED, 0, Value::Null, inv::problem(502, "send_uncertain", "x"));
+            let ops =
+                inv::finish_ops(&item, inv::Status::Failed, 0, Value::Null, inv::problem(502, "send_uncertain", "x"));
             self.app.store.transact(ops.unwrap()).await.unwrap();
             Ok(Accepted { message_id: email.message_id.clone(), server_response: "250 ok".into() })
         }

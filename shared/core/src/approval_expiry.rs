@@ -13,7 +13,7 @@
 
 use crate::approvals;
 use crate::credits;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, DataResult};
 use crate::invocations::{self as inv};
 use crate::items as records;
 use crate::App;
@@ -29,17 +29,14 @@ pub const ERROR_CODE: &str = "approval_expired";
 
 /// The expiry job for a new approval item, visible at its `timeoutAt`, for the approval's own
 /// transaction.
-pub fn job_op(approval: &Item) -> ApiResult<TxOp> {
-    let at = timeout_at(approval).ok_or_else(ApiError::internal)?;
+pub fn job_op(approval: &Item) -> DataResult<TxOp> {
+    let at = timeout_at(approval).ok_or_else(|| records::corrupt("approval", "no timeoutAt"))?;
     let job = Job::new(
         JOB_KIND,
         json!({ "invocationId": records::str_of(approval, "invocationId"),
                 "approvalId": records::str_of(approval, "approvalId") }),
     );
-    StoreQueue::enqueue_at_op(QUEUE, &job, at).map_err(|e| {
-        tracing::error!(error = %e, "approval expiry job rejected by the queue");
-        ApiError::internal()
-    })
+    Ok(StoreQueue::enqueue_at_op(QUEUE, &job, at)?)
 }
 
 pub fn timeout_at(approval: &Item) -> Option<chrono::DateTime<chrono::Utc>> {
@@ -65,25 +62,25 @@ pub fn too_late(invocation: &str, approval: Option<&Item>) -> ApiError {
         ERROR_CODE,
         format!("The approval of invocation '{invocation}' expired; the invocation was cancelled."),
     )
-    .with_details(json!({ "status": inv::CANCELLED, "timeoutAt": at }))
+    .with_details(json!({ "status": inv::Status::Cancelled, "timeoutAt": at }))
 }
 
 /// Whether an invocation ended by expiry.
 pub fn expired(invocation: &Item) -> bool {
-    inv::status(invocation) == inv::CANCELLED
+    inv::status(invocation) == inv::Status::Cancelled
         && invocation.get("error").and_then(|e| e.get("code")).and_then(Value::as_str) == Some(ERROR_CODE)
 }
 
 /// WAITING_APPROVAL → CANCELLED (`approval_expired`), the approval → `expired`, the reservation
 /// released: one transaction, conditional on the invocation's version and the approval pending.
-pub fn expire_ops(invocation: &Item, approval: &Item) -> ApiResult<Vec<TxOp>> {
+pub fn expire_ops(invocation: &Item, approval: &Item) -> DataResult<Vec<TxOp>> {
     let pool = inv::pool_of_item(invocation)?;
     let ws = records::str_of(invocation, "workspaceId").unwrap_or_default();
     let skill = records::str_of(invocation, "skill").unwrap_or_default();
     let id = records::str_of(invocation, "invocationId").unwrap_or_default();
     let reserved = records::int_of(invocation, "reservedMilli").unwrap_or(0);
-    let mut ops = vec![inv::transition(invocation, inv::CANCELLED, vec![("error", problem(approval))])];
-    ops.extend(approvals::close_op(invocation, approvals::EXPIRED, vec![]));
+    let mut ops = vec![inv::transition(invocation, inv::Status::Cancelled, vec![("error", problem(approval))])];
+    ops.extend(approvals::close_op(invocation, approvals::Status::Expired, vec![]));
     ops.extend(credits::release(&pool, ws, skill, id, reserved));
     Ok(ops)
 }
@@ -101,13 +98,14 @@ pub async fn handle(app: &App, job: &Job) -> Result<(), HandlerError> {
         return Err(HandlerError::Fail("approval_expiry job without invocationId and approvalId".into()));
     };
     let Some(item) = app.store.get(&inv::key(&id)).await.map_err(|e| retry(job, &e))? else { return Ok(()) };
-    if inv::status(&item) != inv::WAITING_APPROVAL || records::str_of(&item, "approvalId") != Some(&approval_id) {
+    if inv::status(&item) != inv::Status::WaitingApproval || records::str_of(&item, "approvalId") != Some(&approval_id)
+    {
         return Ok(());
     }
     let Some(approval) = app.store.get(&approvals::key(&approval_id)).await.map_err(|e| retry(job, &e))? else {
         return Ok(());
     };
-    if records::str_of(&approval, "status") != Some(approvals::PENDING) {
+    if records::str_of(&approval, "status") != Some(approvals::Status::Pending.as_str()) {
         return Ok(());
     }
     if let Some(at) = timeout_at(&approval).filter(|t| *t > chrono::Utc::now()) {
@@ -115,7 +113,7 @@ pub async fn handle(app: &App, job: &Job) -> Result<(), HandlerError> {
         let left = (at - chrono::Utc::now()).to_std().unwrap_or_default();
         return Err(HandlerError::Retry { after: left.min(Duration::from_secs(15 * 60)) + Duration::from_millis(50) });
     }
-    let ops = expire_ops(&item, &approval).map_err(|e| HandlerError::Fail(e.message))?;
+    let ops = expire_ops(&item, &approval)?;
     match app.store.transact(ops).await {
         Ok(()) => {
             tracing::info!(invocation = %id, approval = %approval_id, "approval expired; invocation cancelled");

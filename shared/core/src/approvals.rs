@@ -7,11 +7,7 @@ use linkcrm_domain::time;
 use linkcrm_storage::{Condition, Item, TxOp, Update};
 use serde_json::{json, Value};
 
-pub const PENDING: &str = "pending";
-pub const APPROVED: &str = "approved";
-pub const REJECTED: &str = "rejected";
-pub const CANCELLED: &str = "cancelled";
-pub const EXPIRED: &str = "expired";
+pub use linkcrm_domain::enums::ApprovalStatus as Status;
 const DEFAULT_TIMEOUT_SECS: i64 = 7 * 24 * 3600;
 
 /// How long an approval waits before it expires: `LINKCRM_APPROVAL_TIMEOUT_SECS` (a positive
@@ -44,16 +40,16 @@ pub fn new_item(invocation: &Item, to: &str, subject: &str, body: &str, schedule
         "step": "send_email",
         "preview": { "to": to, "subject": subject, "body": body, "scheduledAt": scheduled_at },
         "reason": "Workspace policy: outreach_send=require_approval",
-        "raisedAt": raised, "timeoutAt": timeout, "status": PENDING,
+        "raisedAt": raised, "timeoutAt": timeout, "status": Status::Pending,
     }))
 }
 
 /// The op that closes a pending approval (if the invocation has one).
-pub fn close_op(invocation: &Item, status: &str, extra: Vec<(&str, Value)>) -> Option<TxOp> {
+pub fn close_op(invocation: &Item, status: Status, extra: Vec<(&str, Value)>) -> Option<TxOp> {
     let id = records::str_of(invocation, "approvalId")?;
     let mut u = Update::new().set("status", status).set("decidedAt", time::now_string());
     for (k, v) in extra {
         u = u.set(k, v);
     }
-    Some(TxOp::update_if(key(id), u, Condition::Equals("status".into(), json!(PENDING))))
+    Some(TxOp::update_if(key(id), u, Condition::Equals("status".into(), json!(Status::Pending))))
 }

@@ -29,6 +29,50 @@ pub struct ApiError {
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
+/// What library and worker code below the operations fails with: the store, or a stored item
+/// that does not read as the record it should be. Operations turn it into a problem through
+/// `From` (here, the one place); workers into a retry or a failure (`linkcrm_core::jobs`).
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("stored {what} does not parse: {why}")]
+    Corrupt { what: String, why: String },
+    /// A job the queue refuses (too large, badly formed): a bug, not the client's.
+    #[error(transparent)]
+    Job(#[from] linkcrm_jobs::JobError),
+}
+
+pub type DataResult<T> = Result<T, DataError>;
+
+impl From<DataError> for ApiError {
+    fn from(e: DataError) -> Self {
+        match e {
+            DataError::Store(e) => e.into(),
+            DataError::Corrupt { what, why } => {
+                tracing::error!(error = %why, "stored {what} does not parse");
+                ApiError::internal()
+            }
+            DataError::Job(e) => {
+                tracing::error!(error = %e, "a job was refused by the queue");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
+impl From<DataError> for linkcrm_jobs::HandlerError {
+    /// A store that is unavailable or busy is a passing problem; a corrupt record is not.
+    fn from(e: DataError) -> Self {
+        match e {
+            DataError::Store(StoreError::Unavailable(_) | StoreError::Conflict) => {
+                linkcrm_jobs::HandlerError::Retry { after: std::time::Duration::from_secs(5) }
+            }
+            other => linkcrm_jobs::HandlerError::Fail(other.to_string()),
+        }
+    }
+}
+
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         ApiError { status, code, message: message.into(), details: None, errors: Vec::new(), retry_after: None }

@@ -6,19 +6,13 @@
 //! release rides in the same transaction as the status change that justifies it.
 
 use crate::credits::{self, Pool};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, DataResult};
 use crate::items::{self as records, obj};
 use linkcrm_domain::{time, IdKind};
 use linkcrm_storage::{Condition, Item, TxOp, Update};
 use serde_json::{json, Value};
 
-pub const PENDING: &str = "PENDING";
-pub const RUNNING: &str = "RUNNING";
-pub const SUCCEEDED: &str = "SUCCEEDED";
-pub const FAILED: &str = "FAILED";
-pub const CANCELLED: &str = "CANCELLED";
-pub const WAITING_APPROVAL: &str = "WAITING_APPROVAL";
-pub const STATUSES: [&str; 6] = [PENDING, RUNNING, WAITING_APPROVAL, SUCCEEDED, FAILED, CANCELLED];
+pub use linkcrm_domain::enums::InvocationStatus as Status;
 
 pub use crate::keys::{invocation as key, invocations_pk as workspace_pk};
 
@@ -49,8 +43,8 @@ pub fn pool_attrs(pool: &Pool) -> (&'static str, &str) {
     }
 }
 
-pub fn pool_of_item(item: &Item) -> ApiResult<Pool> {
-    let id = records::str_of(item, "poolId").ok_or_else(ApiError::internal)?.to_owned();
+pub fn pool_of_item(item: &Item) -> DataResult<Pool> {
+    let id = records::str_of(item, "poolId").ok_or_else(|| records::corrupt("invocation", "no poolId"))?.to_owned();
     Ok(match records::str_of(item, "poolKind") {
         Some("agency") => Pool::Agency(id),
         _ => Pool::Workspace(id),
@@ -64,7 +58,7 @@ pub fn new_item(n: &NewInvocation<'_>) -> Item {
     obj(json!({
         "PK": k.pk, "SK": k.sk, "entity": "invocation",
         "GSI1PK": workspace_pk(n.ws), "GSI1SK": format!("{now}#{}", n.id),
-        "invocationId": n.id, "agentId": agent_id(n.ws), "skill": n.skill, "status": PENDING,
+        "invocationId": n.id, "agentId": agent_id(n.ws), "skill": n.skill, "status": Status::Pending,
         "workspaceId": n.ws, "input": n.input,
         "estimatedCost": { "credits": credits::as_credits(n.reserved_milli), "durationSeconds": n.duration_seconds },
         "reservedMilli": n.reserved_milli, "creditsUsed": null, "result": null, "error": null,
@@ -76,12 +70,13 @@ pub fn new_item(n: &NewInvocation<'_>) -> Item {
 pub fn version(item: &Item) -> i64 {
     records::int_of(item, "version").unwrap_or(1)
 }
-pub fn status(item: &Item) -> &str {
-    records::str_of(item, "status").unwrap_or(PENDING)
+/// The stored status (an item without one, or with a value no version wrote, reads as PENDING).
+pub fn status(item: &Item) -> Status {
+    records::str_of(item, "status").and_then(Status::parse).unwrap_or(Status::Pending)
 }
 
 /// Moves the invocation from the version read to `status`, setting `extra` too.
-pub fn transition(item: &Item, status: &str, extra: Vec<(&str, Value)>) -> TxOp {
+pub fn transition(item: &Item, status: Status, extra: Vec<(&str, Value)>) -> TxOp {
     let id = records::str_of(item, "invocationId").unwrap_or_default();
     let mut u = Update::new().set("status", status).set("updatedAt", time::now_string()).add("version", 1);
     for (k, v) in extra {
@@ -120,19 +115,19 @@ pub async fn load(store: &linkcrm_storage::DynStore, ws: Option<&str>, id: &str)
 }
 
 /// Cancels a PENDING (or WAITING_APPROVAL) invocation and gives back its reservation, in one transaction.
-pub fn cancel_ops(item: &Item) -> ApiResult<Vec<TxOp>> {
+pub fn cancel_ops(item: &Item) -> DataResult<Vec<TxOp>> {
     let pool = pool_of_item(item)?;
     let ws = records::str_of(item, "workspaceId").unwrap_or_default();
     let skill = records::str_of(item, "skill").unwrap_or_default();
     let id = records::str_of(item, "invocationId").unwrap_or_default();
     let reserved = records::int_of(item, "reservedMilli").unwrap_or(0);
-    let mut ops = vec![transition(item, CANCELLED, vec![])];
+    let mut ops = vec![transition(item, Status::Cancelled, vec![])];
     ops.extend(credits::release(&pool, ws, skill, id, reserved));
     Ok(ops)
 }
 
 /// Finishes a RUNNING invocation: charges `used` of the reservation (releasing the rest).
-pub fn finish_ops(item: &Item, status: &str, used: i64, result: Value, error: Value) -> ApiResult<Vec<TxOp>> {
+pub fn finish_ops(item: &Item, status: Status, used: i64, result: Value, error: Value) -> DataResult<Vec<TxOp>> {
     let pool = pool_of_item(item)?;
     let ws = records::str_of(item, "workspaceId").unwrap_or_default();
     let skill = records::str_of(item, "skill").unwrap_or_default();
@@ -153,8 +148,8 @@ pub fn finish_ops(item: &Item, status: &str, used: i64, result: Value, error: Va
 
 /// The outcome a job reaches: `status` with `used` of the reservation charged (the rest released),
 /// its result and error.
-pub struct Outcome<'a> {
-    pub status: &'a str,
+pub struct Outcome {
+    pub status: Status,
     pub used: i64,
     pub result: Value,
     pub error: Value,
@@ -166,12 +161,12 @@ pub struct Outcome<'a> {
 pub async fn commit_finish(
     app: &crate::App,
     item: &Item,
-    outcome: Outcome<'_>,
+    outcome: Outcome,
     extra: Vec<TxOp>,
 ) -> Result<(), linkcrm_jobs::HandlerError> {
     use linkcrm_jobs::HandlerError;
     let Outcome { status, used, result, error } = outcome;
-    let mut ops = finish_ops(item, status, used, result, error).map_err(|e| HandlerError::Fail(e.message))?;
+    let mut ops = finish_ops(item, status, used, result, error)?;
     ops.extend(extra);
     match app.store.transact(ops).await {
         Ok(()) | Err(linkcrm_storage::StoreError::ConditionFailed { .. }) => Ok(()),

@@ -1,16 +1,15 @@
 //! Stored items as JSON objects: reading attributes and parsing whole records.
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::{DataError, DataResult};
 use linkcrm_storage::Item;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-pub fn corrupt(what: &str, e: impl std::fmt::Display) -> ApiError {
-    tracing::error!(error = %e, "stored {what} does not parse");
-    ApiError::internal()
+pub fn corrupt(what: &str, e: impl std::fmt::Display) -> DataError {
+    DataError::Corrupt { what: what.to_owned(), why: e.to_string() }
 }
 
-pub fn parse<T: DeserializeOwned>(what: &str, item: &Item) -> ApiResult<T> {
+pub fn parse<T: DeserializeOwned>(what: &str, item: &Item) -> DataResult<T> {
     serde_json::from_value(Value::Object(item.clone())).map_err(|e| corrupt(what, e))
 }
 

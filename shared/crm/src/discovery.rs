@@ -67,8 +67,8 @@ pub async fn handle(app: &App, finder: Option<&dyn ContactFinder>, job: &Job) ->
         Err(e) => return Err(retry(&e)),
     };
     let item = match inv::status(&item) {
-        inv::PENDING => {
-            match app.store.transact(vec![inv::transition(&item, inv::RUNNING, vec![])]).await {
+        inv::Status::Pending => {
+            match app.store.transact(vec![inv::transition(&item, inv::Status::Running, vec![])]).await {
                 Ok(()) => {}
                 // Cancelled or claimed meanwhile: look again on the next delivery.
                 Err(StoreError::ConditionFailed { .. } | StoreError::Conflict) => {
@@ -83,7 +83,7 @@ pub async fn handle(app: &App, finder: Option<&dyn ContactFinder>, job: &Job) ->
             }
         }
         // Resumed after a stopped worker: safe to repeat (see the module docs).
-        inv::RUNNING => item,
+        inv::Status::Running => item,
         // Finished or cancelled: a redelivery has nothing to do.
         _ => return Ok(()),
     };
@@ -112,7 +112,12 @@ pub async fn handle(app: &App, finder: Option<&dyn ContactFinder>, job: &Job) ->
             if run.searched > 0 {
                 quota.push(crate::apollo_keys::clear_op(&scope));
             }
-            (inv::SUCCEEDED, run.searched * PER_ACCOUNT_MILLI, json!({ "perAccount": run.per_account }), Value::Null)
+            (
+                inv::Status::Succeeded,
+                run.searched * PER_ACCOUNT_MILLI,
+                json!({ "perAccount": run.per_account }),
+                Value::Null,
+            )
         }
         Err(Failure::Store(e)) => return Err(retry(&e)),
         Err(Failure::RateLimited(after)) => {
@@ -125,7 +130,7 @@ pub async fn handle(app: &App, finder: Option<&dyn ContactFinder>, job: &Job) ->
                 quota.push(crate::apollo_keys::mark_exhausted_op(&scope));
             }
             (
-                inv::FAILED,
+                inv::Status::Failed,
                 searched * PER_ACCOUNT_MILLI,
                 json!({ "perAccount": per_account }),
                 inv::problem(status, code, &message),
@@ -313,8 +318,8 @@ async fn research_event(
     let ride = write::Ride { ops: Some(Box::new(move |_| Ok(vec![checkpoint.clone()]))), ..write::Ride::default() };
     match write::record_event(app, agency, ws, rel_id, new, ride, None).await {
         Ok(_) => Ok(true),
-        Err(e) if e.code == write::RIDE_CONDITION_FAILED => Ok(false),
-        Err(e) => Err(Failure::Store(e.message)),
+        Err(write::EventError::RideConditionFailed) => Ok(false),
+        Err(e) => Err(Failure::Store(e.to_string())),
     }
 }
 
@@ -375,7 +380,7 @@ async fn existing_contact(app: &App, person: &str, email: Option<&str>) -> Resul
         let Some(guard) = app.store.get(&g).await? else { continue };
         let Some(id) = records::str_of(&guard, "contactId") else { continue };
         if let Some(item) = app.store.get(&keys::contact(id)).await? {
-            return records::contact_view(&item).map(Some).map_err(|e| FileError::Corrupt(e.message));
+            return records::contact_view(&item).map(Some).map_err(|e| FileError::Corrupt(e.to_string()));
         }
     }
     Ok(None)

@@ -1,6 +1,6 @@
 //! CRM records as stored items, and how they read as API resources.
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, DataResult};
 use crate::keys;
 use linkcrm_domain::crm::{Account, Contact, Event, Relationship};
 use linkcrm_domain::derive::{self, AccountContactFacts, CoolingPolicy, RelationshipState};
@@ -76,7 +76,7 @@ impl AccountRecord {
     }
 
     /// The account as the API shows it, derived fields computed from the stored facts.
-    pub fn view(&self, policy: CoolingPolicy) -> ApiResult<Account> {
+    pub fn view(&self, policy: CoolingPolicy) -> DataResult<Account> {
         let mut a: Account = parse("account", &self.0)?;
         let facts = self.facts();
         let first = facts.first_contact.as_deref().map(derive::split_stamp);
@@ -138,7 +138,7 @@ impl RelationshipRecord {
     }
 
     /// The relationship as its workspace sees it (CONTACTED_BY_OTHER_ORG computed now).
-    pub fn view(&self, contacted_by_other_org: bool) -> ApiResult<Relationship> {
+    pub fn view(&self, contacted_by_other_org: bool) -> DataResult<Relationship> {
         let mut r: Relationship = parse("relationship", &self.0)?;
         r.contacted_by_other_org = contacted_by_other_org;
         r.status = derive::displayed_status(r.status, contacted_by_other_org);
@@ -191,13 +191,13 @@ pub fn new_relationship_item(
     item
 }
 
-pub fn event_view(item: &Item) -> ApiResult<Event> {
+pub fn event_view(item: &Item) -> DataResult<Event> {
     parse("event", item)
 }
 
 /// A contact as stored, without notes: notes are each workspace's own (`contact_note_item`), so
 /// whatever a shared item still carries under `notes` is never shown.
-pub fn contact_view(item: &Item) -> ApiResult<Contact> {
+pub fn contact_view(item: &Item) -> DataResult<Contact> {
     let mut c: Contact = parse("contact", item)?;
     c.notes = None;
     Ok(c)

@@ -3,7 +3,7 @@
 
 use super::keys;
 use super::records::{self, obj, AccountRecord, RelationshipRecord, ORG_CONTACT};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, DataError, DataResult};
 use crate::{outbox, App};
 use linkcrm_domain::derive::{contact_stamp, with_recent_send, CoolingPolicy, EventFacts};
 use linkcrm_domain::enums::{EventType, PipelineStatus, Source};
@@ -119,7 +119,59 @@ impl NewEvent {
 
 /// Builds extra transaction parts for one attempt of `record_event`, given the event item that
 /// attempt is about to write (its id changes from attempt to attempt).
-pub type RideOps = Box<dyn Fn(&Item) -> ApiResult<Vec<TxOp>> + Send + Sync>;
+pub type RideOps = Box<dyn Fn(&Item) -> DataResult<Vec<TxOp>> + Send + Sync>;
+
+/// Why [`record_event`] recorded nothing. The event operations answer it as a problem (the
+/// `From` below is the one place that decides how); workers match on it.
+#[derive(Debug, thiserror::Error)]
+pub enum EventError {
+    #[error("relationship {0} not found in this workspace")]
+    RelationshipNotFound(String),
+    /// `If-Match` named another version than the current one.
+    #[error("the relationship is at version {0}, not the one named")]
+    PreconditionFailed(i64),
+    /// A STATUS_CHANGED to the status the relationship already has.
+    #[error("the relationship's status is already {0}")]
+    StatusUnchanged(PipelineStatus),
+    /// A condition of [`Ride::ops`] failed: retrying would not change that.
+    #[error("a change committed with this event no longer applies")]
+    RideConditionFailed,
+    /// Other writers changed the relationship on every attempt.
+    #[error("the relationship changed concurrently too often")]
+    Contention,
+    #[error("the event's transaction would have {0} parts")]
+    TooManyParts(usize),
+    #[error(transparent)]
+    Data(#[from] DataError),
+}
+
+impl From<StoreError> for EventError {
+    fn from(e: StoreError) -> Self {
+        EventError::Data(e.into())
+    }
+}
+
+impl From<EventError> for ApiError {
+    fn from(e: EventError) -> Self {
+        match e {
+            EventError::RelationshipNotFound(id) => ApiError::not_found("relationship_not_found", "relationship", &id),
+            EventError::PreconditionFailed(current) => ApiError::precondition_failed(current),
+            EventError::StatusUnchanged(status) => status_unchanged(status),
+            EventError::RideConditionFailed => ApiError::conflict(
+                RIDE_CONDITION_FAILED,
+                "A change committed with this event no longer applies; nothing was recorded.",
+            ),
+            EventError::Contention => {
+                ApiError::conflict("conflict", "The relationship changed concurrently too often; retry.")
+            }
+            EventError::TooManyParts(parts) => {
+                tracing::error!(parts, "an event's transaction would exceed the store's limit");
+                ApiError::internal()
+            }
+            EventError::Data(e) => e.into(),
+        }
+    }
+}
 
 /// The most parts one transaction may have (DynamoDB's TransactWriteItems limit).
 pub const MAX_TX_PARTS: usize = 100;
@@ -155,14 +207,17 @@ pub async fn record_event(
     new: NewEvent,
     ride: Ride,
     read: Option<RelationshipRecord>,
-) -> ApiResult<Item> {
+) -> Result<Item, EventError> {
     let policy = CoolingPolicy::from_env();
     // The caller's fresh read serves the first attempt; a retry reads again.
     let mut read = read;
     for _ in 0..ATTEMPTS {
         let rel = match read.take() {
             Some(r) => r,
-            None => load_relationship(app, ws, rel_id).await?,
+            None => match app.store.get(&keys::relationship(rel_id)).await? {
+                Some(item) if records::str_of(&item, "organizationId") == Some(ws) => RelationshipRecord(item),
+                _ => return Err(EventError::RelationshipNotFound(rel_id.to_owned())),
+            },
         };
         // Id and time are taken after the read each attempt: a commit needs the latest `seq`, so
         // the log's time order (and id order) follows commit order for events that are not
@@ -172,7 +227,7 @@ pub async fn record_event(
         let occurred_at = new.occurred_at.clone().unwrap_or_else(|| now.clone());
         if let Some(v) = ride.if_version {
             if v != rel.version() {
-                return Err(ApiError::precondition_failed(rel.version()));
+                return Err(EventError::PreconditionFailed(rel.version()));
             }
         }
         let facts = EventFacts {
@@ -194,7 +249,7 @@ pub async fn record_event(
         // its `to`. The status read here is pinned by the relationship's condition below.
         let status_change = new.r#type == EventType::StatusChanged;
         if status_change && facts.status_to == Some(before.status) {
-            return Err(status_unchanged(before.status));
+            return Err(EventError::StatusUnchanged(before.status));
         }
         let mut after = before.clone();
         after.apply(&facts);
@@ -268,23 +323,19 @@ pub async fn record_event(
             ops.extend(build(&event_item)?);
         }
         if ops.len() > MAX_TX_PARTS {
-            tracing::error!(parts = ops.len(), "an event's transaction would exceed the store's limit");
-            return Err(ApiError::internal());
+            return Err(EventError::TooManyParts(ops.len()));
         }
         match app.store.transact(ops).await {
             Ok(()) => return Ok(event_item),
             // The caller's own parts failed: retrying the event would not change that.
             Err(StoreError::ConditionFailed { op: Some(i) }) if i >= ride_from => {
-                return Err(ApiError::conflict(
-                    RIDE_CONDITION_FAILED,
-                    "A change committed with this event no longer applies; nothing was recorded.",
-                ))
+                return Err(EventError::RideConditionFailed)
             }
             Err(StoreError::ConditionFailed { .. }) | Err(StoreError::Conflict) => continue,
             Err(e) => return Err(e.into()),
         }
     }
-    Err(ApiError::conflict("conflict", "The relationship changed concurrently too often; retry."))
+    Err(EventError::Contention)
 }
 
 /// The code `record_event` answers a STATUS_CHANGED with when the relationship already has that
@@ -322,11 +373,16 @@ fn message_id_op(new: &NewEvent, event_id: &str, ws: &str, rel_id: &str) -> Opti
 
 /// The shared account's change for an event, if it has one. Counters and first/last stamps are
 /// order-independent atomic updates; the recent-sends list is guarded by the value read.
-async fn account_op(app: &App, acct: &str, e: &EventFacts, policy: CoolingPolicy) -> ApiResult<Option<TxOp>> {
+async fn account_op(app: &App, acct: &str, e: &EventFacts, policy: CoolingPolicy) -> DataResult<Option<TxOp>> {
     let key = keys::account(acct);
     match e.r#type {
         EventType::EmailSent => {
-            let current = app.store.get(&key).await?.map(AccountRecord).ok_or_else(ApiError::internal)?;
+            let current = app
+                .store
+                .get(&key)
+                .await?
+                .map(AccountRecord)
+                .ok_or_else(|| records::corrupt("account", format!("{acct} is missing under its relationship")))?;
             let sends = current.facts().recent_sends;
             let stamp = contact_stamp(&e.occurred_at, &e.workspace_id);
             let update = Update::new()

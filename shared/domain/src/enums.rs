@@ -23,6 +23,18 @@ macro_rules! string_enum {
             }
         }
 
+        impl From<$name> for serde_json::Value {
+            fn from(v: $name) -> Self {
+                serde_json::Value::String(v.as_str().to_owned())
+            }
+        }
+
+        impl PartialEq<$name> for &str {
+            fn eq(&self, other: &$name) -> bool {
+                *self == other.as_str()
+            }
+        }
+
         impl std::fmt::Display for $name {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str(self.as_str())
@@ -114,6 +126,17 @@ string_enum! {
         Succeeded => "SUCCEEDED",
         Failed => "FAILED",
         Cancelled => "CANCELLED",
+    }
+}
+
+string_enum! {
+    /// Status of an approval request (CONTRACT: approvals).
+    ApprovalStatus {
+        Pending => "pending",
+        Approved => "approved",
+        Rejected => "rejected",
+        Cancelled => "cancelled",
+        Expired => "expired",
     }
 }
 

@@ -84,7 +84,7 @@ impl Store for InMemoryTestStore {
                         i.insert("SK".into(), key.sk.clone().into());
                         i
                     });
-                    update.apply(&mut item).map_err(StoreError::Invalid)?;
+                    update.apply(&mut item)?;
                     items.insert(key, item);
                 }
                 TxOp::Delete { key, .. } => {

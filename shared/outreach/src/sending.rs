@@ -35,7 +35,6 @@
 //! claimer's completion fails on the invocation's version; it then records EMAIL_SENT and the
 //! claim's result without the finish, and the invocation stays FAILED `send_uncertain`, uncharged.
 
-use crate::error::ApiResult;
 use crate::invocations::{self as inv};
 use crate::App;
 use linkcrm_crm::records::{self, obj, AccountRecord};
@@ -121,8 +120,8 @@ pub async fn handle(app: &App, mailer: &dyn Mailer, job: &Job, receive_count: u3
     };
     let Some(item) = reload(app, id, job).await? else { return Ok(()) };
     let item = match inv::status(&item) {
-        inv::PENDING => {
-            match app.store.transact(vec![inv::transition(&item, inv::RUNNING, vec![])]).await {
+        inv::Status::Pending => {
+            match app.store.transact(vec![inv::transition(&item, inv::Status::Running, vec![])]).await {
                 Ok(()) => {}
                 Err(StoreError::ConditionFailed { .. } | StoreError::Conflict) => {
                     return Err(HandlerError::Retry { after: Duration::from_millis(200) })
@@ -135,7 +134,7 @@ pub async fn handle(app: &App, mailer: &dyn Mailer, job: &Job, receive_count: u3
             }
         }
         // Delivered again after a worker stopped: safe only if it never claimed the send.
-        inv::RUNNING => item,
+        inv::Status::Running => item,
         _ => return Ok(()),
     };
     let claim = app.store.get(&claim_key(id)).await.map_err(|e| retry(job, &e))?;
@@ -158,7 +157,7 @@ pub async fn handle(app: &App, mailer: &dyn Mailer, job: &Job, receive_count: u3
             Err(Loaded::Store(e)) => return Err(retry(job, &e)),
             Err(Loaded::Gone(message)) => {
                 let p = inv::problem(422, "send_invalid", &message);
-                return finish(app, &item, inv::FAILED, 0, Value::Null, p).await;
+                return finish(app, &item, inv::Status::Failed, 0, Value::Null, p).await;
             }
         };
         // Approved for one address, sent only there: a contact whose email changed since (another
@@ -171,7 +170,7 @@ pub async fn handle(app: &App, mailer: &dyn Mailer, job: &Job, receive_count: u3
         }
         let verdict = match check_policy(app, &ctx.policy_input()).await {
             Ok(v) => v,
-            Err(e) => return Err(retry(job, &e.message)),
+            Err(e) => return Err(retry(job, &e.to_string())),
         };
         if !verdict.reasons.is_empty() {
             return blocked(app, job, &item, &ctx, verdict.reasons).await;
@@ -220,9 +219,9 @@ pub async fn handle(app: &App, mailer: &dyn Mailer, job: &Job, receive_count: u3
                     "provider_unavailable",
                     &format!("The mail server could not take the message: {e}"),
                 );
-                return finish(app, &item, inv::FAILED, 0, Value::Null, p).await;
+                return finish(app, &item, inv::Status::Failed, 0, Value::Null, p).await;
             }
-            undo.push(inv::transition(&item, inv::PENDING, vec![]));
+            undo.push(inv::transition(&item, inv::Status::Pending, vec![]));
             match app.store.transact(undo).await {
                 Ok(()) | Err(StoreError::ConditionFailed { .. }) => {}
                 Err(err) => return Err(retry(job, &err)),
@@ -235,7 +234,7 @@ pub async fn handle(app: &App, mailer: &dyn Mailer, job: &Job, receive_count: u3
                 MailError::Rejected { .. } => ("smtp_rejected", 422),
                 _ => ("send_invalid", 422),
             };
-            finish(app, &item, inv::FAILED, 0, Value::Null, inv::problem(status, code, &e.to_string())).await
+            finish(app, &item, inv::Status::Failed, 0, Value::Null, inv::problem(status, code, &e.to_string())).await
         }
     }
 }
@@ -249,7 +248,7 @@ pub async fn settle_claimed(app: &App, job: &Job, item: &Item, claim: &Item, why
     match records::str_of(claim, "eventId") {
         Some(event_id) => {
             let result = json!({ "eventId": event_id, "messageId": message_id });
-            finish(app, item, inv::SUCCEEDED, COST_MILLI, result, Value::Null).await
+            finish(app, item, inv::Status::Succeeded, COST_MILLI, result, Value::Null).await
         }
         None => uncertain(app, job, item, message_id, why).await,
     }
@@ -353,7 +352,7 @@ async fn load_context(app: &App, item: &Item) -> Result<SendCtx, Loaded> {
         Err(e) => return Err(Loaded::Store(e.message)),
     };
     let contact = match app.store.get(&keys::contact(&contact_id)).await.map_err(|e| store(&e))? {
-        Some(c) => records::contact_view(&c).map_err(|e| Loaded::Store(e.message))?,
+        Some(c) => records::contact_view(&c).map_err(|e| Loaded::Store(e.to_string()))?,
         None => return Err(Loaded::Gone("The contact no longer exists".into())),
     };
     let Some(email) = contact.email else { return Err(Loaded::Gone("The contact has no email address".into())) };
@@ -444,7 +443,7 @@ pub struct Verdict {
 ///   contact, subject and body are all known. With a subject but no body (or no contact) it cannot
 ///   be decided; a message with that subject to this address within 24 hours is then reported in
 ///   `notes` (`same_subject_recently`), not as a reason, since the send would not be blocked by it.
-pub async fn check_policy(app: &App, p: &PolicyInput<'_>) -> ApiResult<Verdict> {
+pub async fn check_policy(app: &App, p: &PolicyInput<'_>) -> crate::error::DataResult<Verdict> {
     let mut reasons = Vec::new();
     let mut notes = Vec::new();
     let cooling = CoolingPolicy::from_env();
@@ -529,7 +528,13 @@ pub async fn check_policy(app: &App, p: &PolicyInput<'_>) -> ApiResult<Verdict> 
     })
 }
 
-async fn event(app: &App, c_ws: &str, agency: &str, rel: &str, new: write::NewEvent) -> ApiResult<Item> {
+async fn event(
+    app: &App,
+    c_ws: &str,
+    agency: &str,
+    rel: &str,
+    new: write::NewEvent,
+) -> Result<Item, write::EventError> {
     write::record_event(app, agency, c_ws, rel, new, write::Ride::default(), None).await
 }
 
@@ -543,15 +548,21 @@ async fn blocked(app: &App, job: &Job, item: &Item, c: &SendCtx, reasons: Vec<Va
         metadata: Some(json!({ "invocationId": id, "reasons": reasons, "to": c.to })),
         occurred_at: None,
     };
-    event(app, &c.ws, &c.agency, &c.rel_id, new).await.map_err(|e| retry(job, &e.message))?;
+    event(app, &c.ws, &c.agency, &c.rel_id, new).await.map_err(|e| retry(job, &e.to_string()))?;
     let mut p = inv::problem(422, "send_blocked", "Policy blocked this send");
     p["details"] = json!({ "reasons": reasons });
-    finish(app, item, inv::FAILED, 0, Value::Null, p).await
+    finish(app, item, inv::Status::Failed, 0, Value::Null, p).await
 }
 
 /// The parts that complete an accepted send, around the EMAIL_SENT event `ev`: the claim's result,
 /// the subject guard and, when `finish` holds the invocation as read, its SUCCEEDED and charge.
-fn completion_ops(id: &str, guard: &Key, message_id: &str, ev: &Item, finish: Option<&Item>) -> ApiResult<Vec<TxOp>> {
+fn completion_ops(
+    id: &str,
+    guard: &Key,
+    message_id: &str,
+    ev: &Item,
+    finish: Option<&Item>,
+) -> crate::error::DataResult<Vec<TxOp>> {
     let event_id = records::str_of(ev, "id").unwrap_or_default().to_owned();
     let now = time::now_string();
     let sk = guard;
@@ -562,7 +573,7 @@ fn completion_ops(id: &str, guard: &Key, message_id: &str, ev: &Item, finish: Op
     ];
     if let Some(item) = finish {
         let result = json!({ "eventId": event_id, "messageId": message_id });
-        ops.extend(inv::finish_ops(item, inv::SUCCEEDED, COST_MILLI, result, Value::Null)?);
+        ops.extend(inv::finish_ops(item, inv::Status::Succeeded, COST_MILLI, result, Value::Null)?);
     }
     Ok(ops)
 }
@@ -596,16 +607,16 @@ async fn sent(app: &App, job: &Job, item: &Item, c: &SendCtx, message_id: &str) 
         Ok(_) => Ok(()),
         // The invocation moved since it was read: a redelivery already judged this send uncertain
         // (see the known limit above). The message did go out: record it, without finishing.
-        Err(e) if e.code == write::RIDE_CONDITION_FAILED => {
+        Err(write::EventError::RideConditionFailed) => {
             tracing::warn!(
                 invocation = id,
                 "the invocation moved during the send; EMAIL_SENT recorded without finishing"
             );
-            record(false).await.map(|_| ()).map_err(|e| retry(job, &e.message))
+            record(false).await.map(|_| ()).map_err(|e| retry(job, &e.to_string()))
         }
         Err(e) => {
-            tracing::error!(invocation = id, error = %e.message, "EMAIL_SENT could not be recorded after the send");
-            Err(retry(job, &e.message))
+            tracing::error!(invocation = id, error = %e, "EMAIL_SENT could not be recorded after the send");
+            Err(retry(job, &e.to_string()))
         }
     }
 }
@@ -630,19 +641,19 @@ pub(crate) async fn uncertain(
         metadata: Some(json!({ "messageId": message_id, "invocationId": id, "reason": why })),
         occurred_at: None,
     };
-    event(app, ws, agency, rel, new).await.map_err(|e| retry(job, &e.message))?;
+    event(app, ws, agency, rel, new).await.map_err(|e| retry(job, &e.to_string()))?;
     let p = inv::problem(
         502,
         "send_uncertain",
         &format!("The message may or may not have been delivered ({why}); it is not sent again."),
     );
-    finish(app, item, inv::FAILED, 0, json!({ "messageId": message_id }), p).await
+    finish(app, item, inv::Status::Failed, 0, json!({ "messageId": message_id }), p).await
 }
 
 async fn finish(
     app: &App,
     item: &Item,
-    status: &str,
+    status: inv::Status,
     used: i64,
     result: Value,
     error: Value,

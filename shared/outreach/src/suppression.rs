@@ -119,7 +119,7 @@ pub fn item(s: &Suppression, agency: Option<&str>) -> Item {
 
 /// A stored entry as agency `viewer` may see it: another agency's workspace behind a platform
 /// entry stays unnamed.
-pub fn view(item: &Item, viewer: &str) -> ApiResult<Suppression> {
+pub fn view(item: &Item, viewer: &str) -> crate::error::DataResult<Suppression> {
     let mut s: Suppression = linkcrm_crm::records::parse("suppression", item)?;
     let own = item.get("agencyId").and_then(Value::as_str) == Some(viewer);
     if let Some(p) = s.provenance.as_mut().filter(|_| s.workspace_id.is_none() && !own) {
@@ -130,7 +130,12 @@ pub fn view(item: &Item, viewer: &str) -> ApiResult<Suppression> {
 
 /// Every entry that stops `workspace` from emailing `email`: its own list and the platform's, by
 /// address and by domain, as agency `viewer` may see them. One BatchGetItem.
-pub async fn blocking(store: &DynStore, workspace: &str, email: &str, viewer: &str) -> ApiResult<Vec<Suppression>> {
+pub async fn blocking(
+    store: &DynStore,
+    workspace: &str,
+    email: &str,
+    viewer: &str,
+) -> crate::error::DataResult<Vec<Suppression>> {
     let email = normalize_email(email).unwrap_or_else(|| email.to_ascii_lowercase());
     let domain = email.rsplit_once('@').map(|(_, d)| d.to_owned()).unwrap_or_default();
     let keys = [

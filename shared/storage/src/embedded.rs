@@ -330,7 +330,7 @@ fn updated(key: &Key, live: Option<&Item>, update: &Update) -> Result<Item> {
     if update.actions.iter().any(|a| a.attr() == crate::PK || a.attr() == crate::SK) {
         return Err(StoreError::Invalid("an update cannot change the item's key".into()));
     }
-    update.apply(&mut item).map_err(StoreError::Invalid)?;
+    update.apply(&mut item)?;
     validate_item(&item)?;
     Ok(item)
 }

@@ -213,8 +213,9 @@ impl Update {
     }
 
     /// Applies the actions to an item (the embedded store's semantics, and the DynamoDB adapter's
-    /// reference for `Max`). Returns an error for `Add` on a non-number.
-    pub fn apply(&self, item: &mut Item) -> Result<(), String> {
+    /// reference for `Max`). `Add` on a non-number is [`StoreError::Invalid`], as DynamoDB
+    /// refuses it.
+    pub fn apply(&self, item: &mut Item) -> Result<(), crate::StoreError> {
         for a in &self.actions {
             match a {
                 Action::Set(k, v) => {
@@ -226,7 +227,9 @@ impl Update {
                 Action::Add(k, n) => {
                     let cur = match item.get(k) {
                         None | Some(Value::Null) => 0,
-                        Some(v) => v.as_i64().ok_or_else(|| format!("attribute {k} is not an integer"))?,
+                        Some(v) => v
+                            .as_i64()
+                            .ok_or_else(|| crate::StoreError::Invalid(format!("attribute {k} is not an integer")))?,
                     };
                     item.insert(k.clone(), Value::from(cur + n));
                 }

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// moto imports a lot of modules on start; a loaded CI machine can take a while.
@@ -45,8 +45,9 @@ impl Moto {
 
     /// The test binary's one server, started on first use.
     pub fn shared() -> anyhow::Result<&'static Moto> {
-        static SHARED: OnceLock<Result<Moto, String>> = OnceLock::new();
-        SHARED.get_or_init(|| Moto::start().map_err(|e| format!("{e:#}"))).as_ref().map_err(|e| anyhow!("{e}"))
+        // The first start's error is kept (an anyhow error cannot be cloned) as its full text.
+        static SHARED: OnceLock<Result<Moto, Arc<anyhow::Error>>> = OnceLock::new();
+        SHARED.get_or_init(|| Moto::start().map_err(Arc::new)).as_ref().map_err(|e| anyhow!("{e:#}"))
     }
 
     pub fn endpoint(&self) -> &str {

@@ -28,9 +28,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 const TAG: &str = "Agent: approvals";
-pub use crate::approvals::{
-    close_op, key, new_item, timeout, workspace_pk, APPROVED, CANCELLED, EXPIRED, PENDING, REJECTED,
-};
+pub use crate::approvals::{close_op, key, new_item, timeout, workspace_pk, Status};
 
 pub fn ops() -> Vec<OpSpec> {
     vec![OpSpec::of::<List>(), OpSpec::of::<Get>(), OpSpec::of::<Approve>(), OpSpec::of::<Reject>()]
@@ -71,8 +69,8 @@ impl Operation for List {
 
     async fn run(ctx: Ctx, input: ListInput) -> ApiResult<Reply<ListResponse<Value>>> {
         let limit = list::limit(input.limit)?;
-        let status = input.status.unwrap_or_else(|| PENDING.into());
-        if ![PENDING, APPROVED, REJECTED, CANCELLED, EXPIRED, "all"].contains(&status.as_str()) {
+        let status = input.status.unwrap_or_else(|| Status::Pending.as_str().to_owned());
+        if status != "all" && Status::parse(&status).is_none() {
             return Err(ApiError::invalid_field("status", "invalid_request", "not an approval status"));
         }
         let ws = ctx.workspace();
@@ -148,7 +146,7 @@ fn waiting(item: &Item, id: &str) -> ApiResult<()> {
     if approval_expiry::expired(item) {
         return Err(approval_expiry::too_late(id, None));
     }
-    if inv::status(item) != inv::WAITING_APPROVAL {
+    if inv::status(item) != inv::Status::WaitingApproval {
         return Err(ApiError::conflict(
             "invalid_state",
             format!("Invocation '{id}' is {} and is not waiting for approval.", inv::status(item)),
@@ -217,8 +215,8 @@ impl Operation for Approve {
                 edits["body"] = json!(b);
             }
             let schedule = new_input.get("scheduleAt").and_then(Value::as_str).map(str::to_owned);
-            let mut ops = vec![inv::transition(&item, inv::PENDING, vec![("input", new_input)])];
-            ops.extend(close_op(&item, APPROVED, vec![("edits", edits)]));
+            let mut ops = vec![inv::transition(&item, inv::Status::Pending, vec![("input", new_input)])];
+            ops.extend(close_op(&item, Status::Approved, vec![("edits", edits)]));
             ops.push(crate::jobkinds::send_job_op(&input.id, schedule.as_deref())?);
             match ctx.app.store.transact(ops).await {
                 Err(StoreError::ConditionFailed { .. } | StoreError::Conflict) => continue,
@@ -267,8 +265,8 @@ impl Operation for Reject {
             let reserved = records::int_of(&item, "reservedMilli").unwrap_or(0);
             let message = reason.clone().unwrap_or_else(|| "Rejected by a reviewer".into());
             let error = inv::problem(409, "rejected", &message);
-            let mut ops = vec![inv::transition(&item, inv::CANCELLED, vec![("error", error)])];
-            ops.extend(close_op(&item, REJECTED, vec![("rejectionReason", json!(reason))]));
+            let mut ops = vec![inv::transition(&item, inv::Status::Cancelled, vec![("error", error)])];
+            ops.extend(close_op(&item, Status::Rejected, vec![("rejectionReason", json!(reason))]));
             ops.extend(credits::release(&pool, ws, skill, &input.id, reserved));
             match ctx.app.store.transact(ops).await {
                 Err(StoreError::ConditionFailed { .. } | StoreError::Conflict) => continue,

@@ -69,7 +69,7 @@ impl Operation for List {
     async fn run(ctx: Ctx, input: ListInput) -> ApiResult<Reply<ListResponse<Value>>> {
         let limit = list::limit(input.limit)?;
         if let Some(s) = &input.status {
-            if !inv::STATUSES.contains(&s.as_str()) {
+            if inv::Status::parse(s).is_none() {
                 return Err(ApiError::invalid_field("status", "invalid_request", "not an invocation status"));
             }
         }
@@ -120,7 +120,7 @@ impl Operation for Cancel {
         let ws = ctx.workspace();
         for _ in 0..3 {
             let item = inv::load(&ctx.app.store, Some(ws), &input.id).await?;
-            if ![inv::PENDING, inv::WAITING_APPROVAL].contains(&inv::status(&item)) {
+            if ![inv::Status::Pending, inv::Status::WaitingApproval].contains(&inv::status(&item)) {
                 return Err(ApiError::conflict(
                     "invalid_state",
                     format!("Invocation '{}' is {} and can no longer be cancelled.", input.id, inv::status(&item)),
@@ -128,7 +128,7 @@ impl Operation for Cancel {
                 .with_details(json!({ "status": inv::status(&item) })));
             }
             let mut ops = inv::cancel_ops(&item)?;
-            ops.extend(crate::approvals::close_op(&item, crate::approvals::CANCELLED, vec![]));
+            ops.extend(crate::approvals::close_op(&item, crate::approvals::Status::Cancelled, vec![]));
             match ctx.app.store.transact(ops).await {
                 // The worker claimed it (or another cancel won) in between: read it again.
                 Err(StoreError::ConditionFailed { .. } | StoreError::Conflict) => continue,

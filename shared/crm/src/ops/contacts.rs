@@ -396,7 +396,7 @@ impl Operation for List {
             let cursor = ctx.app.open_cursor(&scope, input.cursor.as_deref())?;
             let q = Query::index(Index::Gsi1, keys::account_contacts_pk(acct)).backward().limit(limit).after(cursor);
             let page = ctx.app.store.query(q).await?;
-            let data = page.items.iter().map(records::contact_view).collect::<ApiResult<Vec<_>>>()?;
+            let data = page.items.iter().map(records::contact_view).collect::<crate::error::DataResult<Vec<_>>>()?;
             let data = with_notes(&ctx.app, ws, data).await?;
             let next_cursor = ctx.app.seal_cursor(&scope, page.cursor);
             return Ok(Reply::ok(ListResponse { data, next_cursor, total: None }));
@@ -409,7 +409,7 @@ impl Operation for List {
             .map(|s| Query::index(Index::Gsi2, keys::contacts_pk(s)).backward())
             .collect::<Vec<_>>();
         let page = merged_page(&ctx.app, &scope, queries, limit, input.cursor.as_deref()).await?;
-        let data = page.items.iter().map(records::contact_view).collect::<ApiResult<Vec<_>>>()?;
+        let data = page.items.iter().map(records::contact_view).collect::<crate::error::DataResult<Vec<_>>>()?;
         let data = with_notes(&ctx.app, ws, data).await?;
         Ok(Reply::ok(ListResponse { data, next_cursor: page.next, total: None }))
     }

@@ -186,7 +186,7 @@ impl Operation for Create {
         let mut ride = Ride::default();
         if let Some(pending) = ctx.idempotency.clone() {
             ride.ops = Some(Box::new(move |event: &Item| {
-                let view = serde_json::to_value(event_view(event)?).map_err(|_| ApiError::internal())?;
+                let view = serde_json::to_value(event_view(event)?).map_err(|e| records::corrupt("event", e))?;
                 Ok(vec![pending.done_part(Some(StatusCode::CREATED), Some(view), None)])
             }));
         }
@@ -326,7 +326,7 @@ impl Operation for List {
         );
         let cursor = ctx.app.open_cursor(&scope, input.cursor.as_deref())?;
         let page = ctx.app.store.query(q.after(cursor)).await?;
-        let data = page.items.iter().map(event_view).collect::<ApiResult<Vec<_>>>()?;
+        let data = page.items.iter().map(event_view).collect::<crate::error::DataResult<Vec<_>>>()?;
         Ok(Reply::ok(ListResponse { data, next_cursor: ctx.app.seal_cursor(&scope, page.cursor), total: None }))
     }
 }

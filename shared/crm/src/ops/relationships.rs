@@ -166,7 +166,7 @@ pub use crate::catalogue::IdInput;
 async fn view_of(ctx: &Ctx, rel: &RelationshipRecord) -> ApiResult<Relationship> {
     let acct = ctx.app.store.get(&keys::account(rel.account_id())).await?.map(AccountRecord);
     let other = acct.is_some_and(|a| a.contacted_by_other_org(ctx.workspace(), CoolingPolicy::from_env()));
-    rel.view(other)
+    Ok(rel.view(other)?)
 }
 
 pub struct Get;
@@ -427,10 +427,8 @@ impl Operation for Patch {
                 }
                 // A concurrent change got there first: the status is what was asked for, and
                 // nothing is logged twice. The other fields are still this request's to set.
-                Err(e) if e.code == write::STATUS_UNCHANGED => {
-                    rel = load_relationship(&ctx.app, &ws, &input.id).await?
-                }
-                Err(e) => return Err(e),
+                Err(write::EventError::StatusUnchanged(_)) => rel = load_relationship(&ctx.app, &ws, &input.id).await?,
+                Err(e) => return Err(e.into()),
             }
         }
         archive_change(&mut set, input.archived, &rel);

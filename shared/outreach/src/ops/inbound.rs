@@ -95,7 +95,9 @@ async fn load(ctx: &Ctx, id: &str) -> ApiResult<InboundMessage> {
     check_id(IdKind::Message, "id", id)?;
     let ws = ctx.workspace();
     match ctx.app.store.get(&key(id)).await? {
-        Some(item) if records::str_of(&item, "workspaceId") == Some(ws) => records::parse("inbound message", &item),
+        Some(item) if records::str_of(&item, "workspaceId") == Some(ws) => {
+            Ok(records::parse("inbound message", &item)?)
+        }
         _ => Err(ApiError::not_found("inbound_message_not_found", "inbound message", id)),
     }
 }
@@ -222,8 +224,8 @@ where
             msg.event_id = records::str_of(&event, "id").map(str::to_owned);
             Ok(Written::Done(Box::new(msg)))
         }
-        Err(e) if e.code == write::RIDE_CONDITION_FAILED => Ok(Written::Lost),
-        Err(e) => Err(e),
+        Err(write::EventError::RideConditionFailed) => Ok(Written::Lost),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -487,7 +489,7 @@ impl Operation for List {
             .items
             .iter()
             .map(|i| records::parse("inbound message", i))
-            .collect::<ApiResult<Vec<InboundMessage>>>()?;
+            .collect::<crate::error::DataResult<Vec<InboundMessage>>>()?;
         Ok(Reply::ok(ListResponse { data, next_cursor: ctx.app.seal_cursor(&scope, page.cursor), total: None }))
     }
 }

@@ -136,7 +136,7 @@ impl Operation for SendEmail {
         item.insert("agencyId".into(), json!(ctx.caller.agency_id));
         let mut ops = Vec::new();
         if needs_approval {
-            item.insert("status".into(), json!(inv::WAITING_APPROVAL));
+            item.insert("status".into(), json!(inv::Status::WaitingApproval));
             let appr = approvals::new_item(&item, &to, &subject, &body, input.schedule_at.as_deref());
             item.insert("approvalId".into(), appr.get("approvalId").cloned().unwrap_or_default());
             // Expires at its timeoutAt unless decided first (`approval_expiry`).

@@ -127,7 +127,7 @@ impl Operation for List {
             .items
             .iter()
             .map(|i| suppression::view(i, &ctx.caller.agency_id))
-            .collect::<ApiResult<Vec<Suppression>>>()?;
+            .collect::<crate::error::DataResult<Vec<Suppression>>>()?;
         Ok(Reply::ok(ListResponse { data, next_cursor: ctx.app.seal_cursor(&scope, page.cursor), total: None }))
     }
 }

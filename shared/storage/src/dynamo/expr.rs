@@ -310,10 +310,9 @@ pub(super) fn plan_update(
     };
 
     let live = stored.as_ref().filter(|i| !is_expired(i, now));
-    let invalid = StoreError::Invalid;
     if stored.is_some() && live.is_none() {
         let mut fresh = key_item(key);
-        update.apply(&mut fresh).map_err(invalid)?;
+        update.apply(&mut fresh)?;
         check_key_kept(key, &fresh)?;
         validate_item(&fresh)?;
         conds.push(expr.gone());
@@ -322,7 +321,7 @@ pub(super) fn plan_update(
 
     let before = live.cloned().unwrap_or_else(|| key_item(key));
     let mut after = before.clone();
-    update.apply(&mut after).map_err(invalid)?;
+    update.apply(&mut after)?;
     check_key_kept(key, &after)?;
     validate_item(&after)?;
 

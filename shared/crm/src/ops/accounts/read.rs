@@ -66,13 +66,13 @@ impl Operation for Get {
             async { events.await.map_err(Into::into) },
             relationship
         )?;
-        let contacts = contacts.items.iter().map(contact_view).collect::<ApiResult<Vec<_>>>()?;
+        let contacts = contacts.items.iter().map(contact_view).collect::<crate::error::DataResult<Vec<_>>>()?;
         let contacts = crate::ops::contacts::with_notes(&ctx.app, ws, contacts).await?;
         let detail = AccountDetail {
             account: record.view(policy)?,
             relationship_in_this_workspace: relationship.pop().flatten(),
             contacts,
-            recent_events: events.items.iter().map(event_view).collect::<ApiResult<_>>()?,
+            recent_events: events.items.iter().map(event_view).collect::<crate::error::DataResult<_>>()?,
         };
         Ok(Reply::ok(detail).with_version(record.version()))
     }
@@ -108,7 +108,7 @@ impl Operation for History {
         let cursor = ctx.app.open_cursor(&scope, input.cursor.as_deref())?;
         let q = Query::index(Index::Gsi1, keys::account_history_pk(record.id())).backward().limit(limit).after(cursor);
         let page = ctx.app.store.query(q).await?;
-        let data = page.items.iter().map(event_view).collect::<ApiResult<Vec<_>>>()?;
+        let data = page.items.iter().map(event_view).collect::<crate::error::DataResult<Vec<_>>>()?;
         Ok(Reply::ok(ListResponse { data, next_cursor: ctx.app.seal_cursor(&scope, page.cursor), total: None }))
     }
 }
