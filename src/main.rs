@@ -68,6 +68,18 @@ enum Command {
         #[command(subcommand)]
         action: TableAction,
     },
+    /// Maintain the embedded store.
+    Store {
+        #[command(subcommand)]
+        action: StoreAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum StoreAction {
+    /// Remove expired items, rewrite old items in the compact encoding and give free space back
+    /// to the file system. Run it while the server is stopped (prints a JSON report).
+    Compact,
 }
 
 #[derive(Subcommand)]
@@ -163,6 +175,16 @@ async fn main() -> anyhow::Result<()> {
             if !report.mismatches.is_empty() && !write {
                 std::process::exit(3);
             }
+            Ok(())
+        }
+        Command::Store { action: StoreAction::Compact } => {
+            anyhow::ensure!(cli.store.store == Backend::Embedded, "compaction is for the embedded store");
+            let path = cli.store.data_dir.join("linkcrm.redb");
+            anyhow::ensure!(path.exists(), "no store at {}", path.display());
+            let report = tokio::task::spawn_blocking(move || linkcrm_storage::embedded::compact(&path))
+                .await?
+                .context("compacting the store (is a linkcrm server using it?)")?;
+            println!("{}", serde_json::to_string(&report)?);
             Ok(())
         }
         Command::Table { action: TableAction::Create } => {

@@ -4,6 +4,10 @@
 # event). Prints "<old|new> <round> <endpoint> <requests/s> <non-2xx>". Not part of CI.
 #
 #   OLD=/tmp/linkcrm-old NEW=target-bench/release/linkcrm bash infra/bench/ab.sh
+#
+# OLD_DATA / NEW_DATA give each binary its own copy of the data (default: both use DATA), for
+# builds whose stored encodings differ (copy the loaded directory, then `linkcrm store compact`
+# the new one).
 set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 DATA="${BENCH_DATA_DIR:-${CARGO_TARGET_DIR:-$ROOT/target}/bench-data}"
@@ -11,11 +15,13 @@ PORT="${PORT:-3917}"
 DURATION="${DURATION:-10}"
 ROUNDS="${ROUNDS:-3}"
 export BENCH_KEY="sk_live_agency_benchmark0000000000000000000000000"
+OLD_DATA="${OLD_DATA:-$DATA}"
+NEW_DATA="${NEW_DATA:-$DATA}"
 export BENCH_RELS="$DATA/bench-relationships.txt" BENCH_WORKSPACES="$DATA/bench-workspaces.txt"
 for round in $(seq 1 "$ROUNDS"); do
   for name in old new; do
-    if [ "$name" = old ]; then bin="$OLD"; else bin="$NEW"; fi
-    LINKCRM_RATE_LIMIT=0 "$bin" --data-dir "$DATA" --bind "127.0.0.1:$PORT" 2> "$DATA/ab-server-$name.log" &
+    if [ "$name" = old ]; then bin="$OLD" dir="$OLD_DATA"; else bin="$NEW" dir="$NEW_DATA"; fi
+    LINKCRM_RATE_LIMIT=0 "$bin" --data-dir "$dir" --bind "127.0.0.1:$PORT" 2> "$DATA/ab-server-$name.log" &
     server=$!
     for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break; sleep 0.2; done
     for endpoint in list get patch event; do

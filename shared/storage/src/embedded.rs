@@ -57,12 +57,11 @@ struct WriteRequest {
 }
 
 impl EmbeddedStore {
-    /// Opens (or creates) the store file. Only one process may have it open for writing.
+    /// Opens (or creates) the store file. Only one process may have it open for writing. Its page
+    /// cache is at most `LINKCRM_CACHE_MB` MiB (default 256), which bounds the process's memory
+    /// whatever the file's size.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
-        if let Some(dir) = path.as_ref().parent() {
-            std::fs::create_dir_all(dir).map_err(internal)?;
-        }
-        let db = Database::create(path.as_ref()).map_err(internal)?;
+        let db = open_db(path.as_ref())?;
         // Create the tables up front so readers never meet a missing table.
         let tx = db.begin_write().map_err(internal)?;
         tx.open_table(ITEMS).map_err(internal)?;
@@ -101,6 +100,15 @@ impl EmbeddedStore {
         rx.await.map_err(|_| StoreError::Internal("store writer dropped a request".into()))?
     }
 
+    /// A point read (one key, or a batch of at most 100): done on the calling thread. redb reads
+    /// never wait for the writer (MVCC) and take microseconds from cached pages, less than the
+    /// hop to the blocking pool and back would cost.
+    fn read_now<T>(&self, f: impl FnOnce(&redb::ReadTransaction) -> Result<T>) -> Result<T> {
+        let tx = self.db.begin_read().map_err(internal)?;
+        f(&tx)
+    }
+
+    /// A read of unbounded work (a query that may filter many items): on the blocking pool.
     async fn read<T: Send + 'static>(
         &self,
         f: impl FnOnce(&redb::ReadTransaction) -> Result<T> + Send + 'static,
@@ -114,6 +122,91 @@ impl EmbeddedStore {
         .map_err(internal)?
     }
 }
+
+/// The page cache's size: `LINKCRM_CACHE_MB` MiB, default 256.
+pub fn cache_bytes() -> usize {
+    std::env::var("LINKCRM_CACHE_MB").ok().and_then(|v| v.trim().parse::<usize>().ok()).unwrap_or(256) << 20
+}
+
+fn open_db(path: &Path) -> Result<Database> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(internal)?;
+    }
+    Database::builder().set_cache_size(cache_bytes()).create(path).map_err(internal)
+}
+
+/// What [`compact`] did.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CompactReport {
+    pub bytes_before: u64,
+    pub bytes_after: u64,
+    /// Items rewritten from JSON text into the binary encoding.
+    pub items_reencoded: u64,
+    /// Items past their TTL removed (with their index entries).
+    pub expired_removed: u64,
+}
+
+/// Offline maintenance of a store file no process has open: removes every expired item, rewrites
+/// items still in JSON text in the binary encoding, and gives free pages back to the file system
+/// (redb's compaction). `linkcrm store compact` runs it.
+pub fn compact(path: &Path) -> Result<CompactReport> {
+    let size = || std::fs::metadata(path).map(|m| m.len()).map_err(internal);
+    let bytes_before = size()?;
+    let mut db = open_db(path)?;
+    let mut expired_removed = 0;
+    loop {
+        let n = purge(&db, now_epoch())?;
+        expired_removed += n as u64;
+        if n < PURGE_BATCH {
+            break;
+        }
+    }
+    let mut items_reencoded = 0;
+    let mut after: Option<Vec<u8>> = None;
+    loop {
+        // One chunk per write transaction, so memory stays bounded on a large file.
+        let tx = db.begin_write().map_err(internal)?;
+        let mut last = None;
+        {
+            let mut items = tx.open_table(ITEMS).map_err(internal)?;
+            let chunk: Vec<(Vec<u8>, Vec<u8>)> = {
+                let range = match &after {
+                    Some(k) => items.range::<&[u8]>((Bound::Excluded(k.as_slice()), Bound::Unbounded)),
+                    None => items.range::<&[u8]>(..),
+                }
+                .map_err(internal)?;
+                let mut chunk = Vec::new();
+                for entry in range.take(COMPACT_CHUNK) {
+                    let (k, v) = entry.map_err(internal)?;
+                    chunk.push((k.value().to_vec(), v.value().to_vec()));
+                }
+                chunk
+            };
+            for (k, v) in &chunk {
+                if v.first() != Some(&crate::codec::MAGIC) {
+                    let item = decode_item(v)?;
+                    items.insert(k.as_slice(), crate::codec::encode(&item).as_slice()).map_err(internal)?;
+                    items_reencoded += 1;
+                }
+            }
+            if chunk.len() == COMPACT_CHUNK {
+                last = chunk.last().map(|(k, _)| k.clone());
+            }
+        }
+        tx.commit().map_err(internal)?;
+        match last {
+            Some(k) => after = Some(k),
+            None => break,
+        }
+    }
+    while db.compact().map_err(internal)? {}
+    drop(db);
+    Ok(CompactReport { bytes_before, bytes_after: size()?, items_reencoded, expired_removed })
+}
+
+/// Items per write transaction when [`compact`] rewrites them.
+const COMPACT_CHUNK: usize = 10_000;
 
 fn internal(e: impl std::fmt::Display) -> StoreError {
     StoreError::Internal(e.to_string())
@@ -141,7 +234,7 @@ fn index_entry(index: Index, item: &Item) -> Option<(&str, &str)> {
 }
 
 fn decode_item(bytes: &[u8]) -> Result<Item> {
-    serde_json::from_slice(bytes).map_err(internal)
+    crate::codec::decode(bytes).map_err(internal)
 }
 
 /// Reads a live item through any readable table (read or write transaction).
@@ -365,7 +458,7 @@ fn apply(
     let k = item_key(&change.key.pk, &change.key.sk);
     match change.new {
         Some(item) => {
-            let bytes = serde_json::to_vec(&item).map_err(internal)?;
+            let bytes = crate::codec::encode(&item);
             items.insert(k.as_slice(), bytes.as_slice()).map_err(internal)?;
         }
         None => {
@@ -539,12 +632,10 @@ fn cursor_position(q: &Query, c: &Cursor) -> Result<Vec<u8>> {
 impl Store for EmbeddedStore {
     async fn get(&self, key: &Key) -> Result<Option<Item>> {
         validate_key(key)?;
-        let key = key.clone();
-        self.read(move |tx| {
+        self.read_now(|tx| {
             let items = tx.open_table(ITEMS).map_err(internal)?;
-            load(&items, &key, now_epoch())
+            load(&items, key, now_epoch())
         })
-        .await
     }
 
     async fn put(&self, item: Item, cond: Option<Condition>) -> Result<()> {
@@ -572,19 +663,17 @@ impl Store for EmbeddedStore {
         for k in keys {
             validate_key(k)?;
         }
-        let keys = keys.to_vec();
-        self.read(move |tx| {
+        self.read_now(|tx| {
             let items = tx.open_table(ITEMS).map_err(internal)?;
             let now = now_epoch();
             let mut out = Vec::with_capacity(keys.len());
-            for k in &keys {
+            for k in keys {
                 if let Some(it) = load(&items, k, now)? {
                     out.push(it);
                 }
             }
             Ok(out)
         })
-        .await
     }
 
     async fn transact(&self, ops: Vec<TxOp>) -> Result<()> {

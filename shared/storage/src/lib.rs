@@ -6,6 +6,7 @@
 //! `conformance` (behind the feature of that name) holds the one test suite both adapters must pass.
 
 pub mod aws;
+pub mod codec;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 pub mod dynamo;
