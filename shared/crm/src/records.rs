@@ -71,8 +71,13 @@ impl AccountRecord {
         }
     }
 
+    /// `AccountContactFacts::contacted_by_other_org` read straight from the per-workspace stamps,
+    /// without building the other facts (lists ask it of every account on a page).
     pub fn contacted_by_other_org(&self, ws: &str, policy: CoolingPolicy) -> bool {
-        self.facts().contacted_by_other_org(ws, time::now(), policy)
+        let since = time::format(time::now() - chrono::Duration::days(policy.days));
+        self.0.iter().any(|(k, v)| {
+            k.strip_prefix(ORG_CONTACT).is_some_and(|org| org != ws) && v.as_str().is_some_and(|t| t >= since.as_str())
+        })
     }
 
     /// The account as the API shows it, derived fields computed from the stored facts.
@@ -239,4 +244,30 @@ pub fn contact_not_at_account(account: &str) -> ApiError {
         "The contact works at another account than the relationship's partner.",
     )
     .with_details(json!({ "accountId": account }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The list's fast reading of the stamps agrees with the facts it shortcuts.
+    #[test]
+    fn contacted_by_other_org_reads_the_stamps_as_the_facts_do() {
+        let policy = CoolingPolicy { sends: 3, days: 30 };
+        let recent = time::format(time::now() - chrono::Duration::days(3));
+        let old = time::format(time::now() - chrono::Duration::days(45));
+        let cases = [
+            json!({}),
+            json!({ format!("{ORG_CONTACT}ws_a"): recent }),
+            json!({ format!("{ORG_CONTACT}ws_b"): recent }),
+            json!({ format!("{ORG_CONTACT}ws_b"): old }),
+            json!({ format!("{ORG_CONTACT}ws_a"): recent, format!("{ORG_CONTACT}ws_b"): old, "lastContact": recent }),
+            json!({ format!("{ORG_CONTACT}ws_a"): old, format!("{ORG_CONTACT}ws_c"): recent }),
+        ];
+        for case in cases {
+            let account = AccountRecord(obj(case.clone()));
+            let facts = account.facts().contacted_by_other_org("ws_a", time::now(), policy);
+            assert_eq!(account.contacted_by_other_org("ws_a", policy), facts, "{case}");
+        }
+    }
 }
