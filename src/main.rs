@@ -7,6 +7,12 @@ use linkcrm_storage::DynStore;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+/// mimalloc instead of the system allocator: a request allocates and frees many small values
+/// (decoded items, JSON), and glibc's malloc and free were a quarter to a half of the server's
+/// CPU under load (BENCHMARKS.md, profiles).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "linkcrm", version, about = "Link-building CRM and outreach platform")]
 struct Cli {

@@ -21,6 +21,7 @@ export BENCH_RELS="$DATA/bench-relationships.txt" BENCH_WORKSPACES="$DATA/bench-
 for round in $(seq 1 "$ROUNDS"); do
   for name in old new; do
     if [ "$name" = old ]; then bin="$OLD" dir="$OLD_DATA"; else bin="$NEW" dir="$NEW_DATA"; fi
+    export BENCH_RELS="$dir/bench-relationships.txt" BENCH_WORKSPACES="$dir/bench-workspaces.txt"
     LINKCRM_RATE_LIMIT=0 "$bin" --data-dir "$dir" --bind "127.0.0.1:$PORT" 2> "$DATA/ab-server-$name.log" &
     server=$!
     for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break; sleep 0.2; done
