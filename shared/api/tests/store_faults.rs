@@ -48,17 +48,24 @@ async fn snapshot(api: &Api) -> Vec<Value> {
     all
 }
 
-const REL: &str = "/v1/link-building/crm/relationship";
-const CT: &str = "/v1/link-building/crm/contact";
-
-#[tokio::test]
-async fn a_conflicting_or_throttled_store_never_gives_a_500_nor_half_a_change() {
+/// An embedded store behind the fault-injecting wrapper, with the agency of `KEY` in it (the
+/// directory lives as long as the first value).
+async fn faulty_store() -> (tempfile::TempDir, Arc<FaultyStore>, linkcrm_storage::DynStore) {
     let dir = tempfile::tempdir().unwrap();
     let embedded: linkcrm_storage::DynStore =
         Arc::new(linkcrm_storage::embedded::EmbeddedStore::open(dir.path().join("s.redb")).unwrap());
     let store = FaultyStore::new(embedded);
     let dyn_store: linkcrm_storage::DynStore = store.clone();
     linkcrm_api::platform::create_agency(&dyn_store, "Faults", Some(KEY.into())).await.unwrap();
+    (dir, store, dyn_store)
+}
+
+const REL: &str = "/v1/link-building/crm/relationship";
+const CT: &str = "/v1/link-building/crm/contact";
+
+#[tokio::test]
+async fn a_conflicting_or_throttled_store_never_gives_a_500_nor_half_a_change() {
+    let (_dir, store, dyn_store) = faulty_store().await;
     let config = linkcrm_api::Config { rate_limit_per_sec: 0.0, allow_private_targets: true, ..Default::default() };
     let app = linkcrm_api::app(dyn_store, config).await.unwrap();
     let mut api = Api { router: linkcrm_api::router(&app), ws: String::new() };
@@ -161,12 +168,7 @@ async fn a_conflicting_or_throttled_store_never_gives_a_500_nor_half_a_change() 
 /// the first request after the store recovers is served, the secret read once and shared.
 #[tokio::test]
 async fn a_function_started_while_the_store_is_throttled_answers_503_then_recovers() {
-    let dir = tempfile::tempdir().unwrap();
-    let embedded: linkcrm_storage::DynStore =
-        Arc::new(linkcrm_storage::embedded::EmbeddedStore::open(dir.path().join("s.redb")).unwrap());
-    let store = FaultyStore::new(embedded);
-    let dyn_store: linkcrm_storage::DynStore = store.clone();
-    linkcrm_api::platform::create_agency(&dyn_store, "Faults", Some(KEY.into())).await.unwrap();
+    let (_dir, store, dyn_store) = faulty_store().await;
     store.fail(Call::Get, fault::throttled(), None);
     let config = linkcrm_api::Config { rate_limit_per_sec: 0.0, ..Default::default() };
     let app = linkcrm_core::App::starting(dyn_store, config, linkcrm_api::catalogue());
@@ -193,12 +195,7 @@ async fn a_function_started_while_the_store_is_throttled_answers_503_then_recove
 /// the key in progress or creating a second record. One case per create that does so.
 #[tokio::test]
 async fn a_create_whose_answer_rode_in_its_transaction_is_replayed_after_a_crash() {
-    let dir = tempfile::tempdir().unwrap();
-    let embedded: linkcrm_storage::DynStore =
-        Arc::new(linkcrm_storage::embedded::EmbeddedStore::open(dir.path().join("s.redb")).unwrap());
-    let store = FaultyStore::new(embedded);
-    let dyn_store: linkcrm_storage::DynStore = store.clone();
-    linkcrm_api::platform::create_agency(&dyn_store, "Faults", Some(KEY.into())).await.unwrap();
+    let (_dir, store, dyn_store) = faulty_store().await;
     let config = linkcrm_api::Config { rate_limit_per_sec: 0.0, allow_private_targets: true, ..Default::default() };
     let app = linkcrm_api::app(dyn_store, config).await.unwrap();
     let router = linkcrm_api::router(&app);
