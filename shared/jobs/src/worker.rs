@@ -97,12 +97,7 @@ pub async fn run_worker<F, Fut>(
                         let _ = queue.release(&d.receipt, opts.visibility.min(MAX_VISIBILITY)).await;
                         continue;
                     }
-                    let running = running.clone();
-                    let settled = settle(queue.clone(), handler.clone(), d);
-                    inflight.spawn(async move {
-                        let id = settled.await;
-                        running.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
-                    });
+                    inflight.spawn(settle(queue.clone(), handler.clone(), d, running.clone()));
                 }
             }
             Ok(_) => {
@@ -127,15 +122,22 @@ pub async fn run_worker<F, Fut>(
     while inflight.join_next().await.is_some() {}
 }
 
-/// Runs and settles one delivery; returns its job id.
-async fn settle<F, Fut>(queue: Arc<dyn JobQueue>, handler: Arc<F>, delivery: Delivery) -> String
-where
+/// Runs and settles one delivery. The job leaves `running` as soon as its handler is done, before
+/// it is released: a job released for at once can be received again right away, and must then
+/// run, not be taken for a duplicate of itself (which would spend one of its receives unrun).
+async fn settle<F, Fut>(
+    queue: Arc<dyn JobQueue>,
+    handler: Arc<F>,
+    delivery: Delivery,
+    running: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+) where
     F: Fn(Delivery) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<(), HandlerError>> + Send + 'static,
 {
     let (receipt, id, kind) = (delivery.receipt.clone(), delivery.job.id.clone(), delivery.job.kind.clone());
     // Spawned so that a panicking handler is caught here instead of ending the worker.
     let outcome = tokio::spawn(handler(delivery)).await.unwrap_or_else(|e| Err(HandlerError::Fail(e.to_string())));
+    running.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
     let settled = match outcome {
         Ok(()) => queue.ack(&receipt).await,
         Err(HandlerError::Retry { after }) => queue.release(&receipt, after.min(MAX_VISIBILITY)).await,
@@ -148,5 +150,4 @@ where
         // The job comes back after its visibility timeout; handlers are idempotent.
         tracing::warn!(job = %id, kind = %kind, error = %e, "could not settle job");
     }
-    id
 }
