@@ -87,10 +87,19 @@ fn new_account_item(id: &str, domain: &str, source: Source, now: &str) -> Item {
 /// A relationship this workspace may see; another workspace's is reported as not found.
 pub async fn load_relationship(app: &App, ws: &str, id: &str) -> ApiResult<RelationshipRecord> {
     check_id(IdKind::Relationship, "id", id)?;
-    match app.store.get(&keys::relationship(id)).await? {
-        Some(item) if records::str_of(&item, "organizationId") == Some(ws) => Ok(RelationshipRecord(item)),
-        _ => Err(ApiError::not_found("relationship_not_found", "relationship", id)),
-    }
+    workspace_relationship(app, ws, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("relationship_not_found", "relationship", id))
+}
+
+/// Relationship `id` if it is workspace `ws`'s (another workspace's reads as absent).
+async fn workspace_relationship(app: &App, ws: &str, id: &str) -> Result<Option<RelationshipRecord>, StoreError> {
+    Ok(app
+        .store
+        .get(&keys::relationship(id))
+        .await?
+        .filter(|item| records::str_of(item, "organizationId") == Some(ws))
+        .map(RelationshipRecord))
 }
 
 /// An event to record on a relationship.
@@ -214,10 +223,9 @@ pub async fn record_event(
     for _ in 0..ATTEMPTS {
         let rel = match read.take() {
             Some(r) => r,
-            None => match app.store.get(&keys::relationship(rel_id)).await? {
-                Some(item) if records::str_of(&item, "organizationId") == Some(ws) => RelationshipRecord(item),
-                _ => return Err(EventError::RelationshipNotFound(rel_id.to_owned())),
-            },
+            None => workspace_relationship(app, ws, rel_id)
+                .await?
+                .ok_or_else(|| EventError::RelationshipNotFound(rel_id.to_owned()))?,
         };
         // Id and time are taken after the read each attempt: a commit needs the latest `seq`, so
         // the log's time order (and id order) follows commit order for events that are not
