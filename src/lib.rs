@@ -1,5 +1,7 @@
 //! Wiring for the local binary that the function mains do not need.
 
+pub mod log_writer;
+
 use linkcrm_events::{InProcessBus, Relay};
 use linkcrm_storage::DynStore;
 use std::sync::Arc;

@@ -148,6 +148,13 @@ enum AgencyAction {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init_logging();
+    let result = run(cli).await;
+    // Log lines are written by their own thread: every line logged so far is out before exit.
+    linkcrm::log_writer::LogWriter::global().flush();
+    result
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(&cli.store, &cli.bind).await,
         Command::Agency { action: AgencyAction::Create { name, key } } => {
@@ -179,6 +186,7 @@ async fn main() -> anyhow::Result<()> {
             let report = linkcrm_api::crm::replay::run(&store, policy, write).await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
             if !report.mismatches.is_empty() && !write {
+                linkcrm::log_writer::LogWriter::global().flush();
                 std::process::exit(3);
             }
             Ok(())
@@ -241,8 +249,14 @@ fn init_logging() {
         .flatten_event(true)
         .with_current_span(false)
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(linkcrm::log_writer::LogWriter::global())
         .init();
+    // A panic's own message goes straight to stderr; the lines logged before it go first.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        linkcrm::log_writer::LogWriter::global().flush();
+        default_hook(info);
+    }));
 }
 
 /// The store, and for the embedded one the signal it gives after each commit.

@@ -13,7 +13,7 @@
 use crate::rng::{Rng, Scatter};
 use anyhow::Context;
 use linkcrm_api::crm::keys;
-use linkcrm_api::crm::records::{self, obj, AccountRecord, RelationshipRecord, ORG_CONTACT};
+use linkcrm_api::crm::records::{self, obj, AccountRecord, RelationshipRecord, LATEST_ORG_CONTACTS, ORG_CONTACT};
 use linkcrm_api::crm::write::{self, NewEvent};
 use linkcrm_domain::derive::{AccountContactFacts, CoolingPolicy, EventFacts, RelationshipState};
 use linkcrm_domain::enums::{EventType, PipelineStatus, Priority, Source};
@@ -468,6 +468,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         }
         for (org, t) in &facts.last_contact_by_org {
             account.insert(format!("{ORG_CONTACT}{org}"), json!(t));
+        }
+        if !facts.last_contact_by_org.is_empty() {
+            account.insert(LATEST_ORG_CONTACTS.into(), json!(facts.latest_org_contacts()));
         }
         let guard = keys::domain_guard(&domain);
         sink.put(obj(json!({ "PK": guard.pk, "SK": guard.sk, "entity": "domainGuard", "accountId": acct_id }))).await?;

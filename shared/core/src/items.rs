@@ -10,7 +10,8 @@ pub fn corrupt(what: &str, e: impl std::fmt::Display) -> DataError {
 }
 
 pub fn parse<T: DeserializeOwned>(what: &str, item: &Item) -> DataResult<T> {
-    serde_json::from_value(Value::Object(item.clone())).map_err(|e| corrupt(what, e))
+    // Straight from the borrowed map: no copy of the whole item first.
+    T::deserialize(item).map_err(|e| corrupt(what, e))
 }
 
 pub fn str_of<'a>(item: &'a Item, k: &str) -> Option<&'a str> {

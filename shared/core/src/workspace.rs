@@ -4,10 +4,9 @@ use crate::auth::WorkspaceRecord;
 use crate::credits::Pool;
 use crate::error::{ApiError, ApiResult};
 use linkcrm_domain::platform::{CreditPool, Workspace};
-use serde_json::Value;
 
 pub fn from_record(record: &WorkspaceRecord) -> ApiResult<Workspace> {
-    serde_json::from_value(Value::Object(record.item.clone())).map_err(|e| {
+    <Workspace as serde::Deserialize>::deserialize(&record.item).map_err(|e| {
         tracing::error!(error = %e, "stored workspace does not parse");
         ApiError::internal()
     })

@@ -11,6 +11,12 @@ use serde_json::{json, Value};
 
 /// Attribute prefix of an account's per-workspace latest send: `orgContact#<ws>`.
 pub const ORG_CONTACT: &str = "orgContact#";
+/// An account's latest sends of its two most recently sending workspaces
+/// (`AccountContactFacts::latest_org_contacts`): enough for CONTACTED_BY_OTHER_ORG, so a list
+/// reads this one attribute of each account instead of the whole item.
+pub const LATEST_ORG_CONTACTS: &str = "latestOrgContacts";
+/// What a relationship list reads of each account on its page.
+pub const ACCOUNT_LIST_ATTRS: &[&str] = &["id", LATEST_ORG_CONTACTS];
 
 pub use linkcrm_core::items::{corrupt, int_of, obj, parse, str_of};
 
@@ -73,11 +79,20 @@ impl AccountRecord {
 
     /// `AccountContactFacts::contacted_by_other_org` read straight from the per-workspace stamps,
     /// without building the other facts (lists ask it of every account on a page).
+    /// Reads `latestOrgContacts` alone, so it also works on an item projected to
+    /// [`ACCOUNT_LIST_ATTRS`].
     pub fn contacted_by_other_org(&self, ws: &str, policy: CoolingPolicy) -> bool {
         let since = time::format(time::now() - chrono::Duration::days(policy.days));
-        self.0.iter().any(|(k, v)| {
-            k.strip_prefix(ORG_CONTACT).is_some_and(|org| org != ws) && v.as_str().is_some_and(|t| t >= since.as_str())
-        })
+        derive::other_org_contacted_since(&self.latest_org_contacts(), ws, &since)
+    }
+
+    /// The stored `latestOrgContacts` (empty for an account no workspace has sent to).
+    pub fn latest_org_contacts(&self) -> Vec<String> {
+        self.0
+            .get(LATEST_ORG_CONTACTS)
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+            .unwrap_or_default()
     }
 
     /// The account as the API shows it, derived fields computed from the stored facts.
@@ -250,24 +265,36 @@ pub fn contact_not_at_account(account: &str) -> ApiError {
 mod tests {
     use super::*;
 
-    /// The list's fast reading of the stamps agrees with the facts it shortcuts.
+    /// The list's reading of `latestOrgContacts` agrees with the facts it shortcuts, for every
+    /// combination of four workspaces' last sends (none, recent, older, outside the window) and
+    /// every viewer.
     #[test]
-    fn contacted_by_other_org_reads_the_stamps_as_the_facts_do() {
+    fn contacted_by_other_org_from_the_latest_two_agrees_with_every_stamp() {
         let policy = CoolingPolicy { sends: 3, days: 30 };
-        let recent = time::format(time::now() - chrono::Duration::days(3));
-        let old = time::format(time::now() - chrono::Duration::days(45));
-        let cases = [
-            json!({}),
-            json!({ format!("{ORG_CONTACT}ws_a"): recent }),
-            json!({ format!("{ORG_CONTACT}ws_b"): recent }),
-            json!({ format!("{ORG_CONTACT}ws_b"): old }),
-            json!({ format!("{ORG_CONTACT}ws_a"): recent, format!("{ORG_CONTACT}ws_b"): old, "lastContact": recent }),
-            json!({ format!("{ORG_CONTACT}ws_a"): old, format!("{ORG_CONTACT}ws_c"): recent }),
-        ];
-        for case in cases {
-            let account = AccountRecord(obj(case.clone()));
-            let facts = account.facts().contacted_by_other_org("ws_a", time::now(), policy);
-            assert_eq!(account.contacted_by_other_org("ws_a", policy), facts, "{case}");
+        let ago = |d: i64| Some(time::format(time::now() - chrono::Duration::days(d)));
+        let choices = [None, ago(1), ago(10), ago(45)];
+        let orgs = ["ws_a", "ws_b", "ws_c", "ws_d"];
+        let mut checked = 0;
+        for combo in 0..choices.len().pow(orgs.len() as u32) {
+            let mut facts = AccountContactFacts::default();
+            let mut c = combo;
+            for org in orgs {
+                if let Some(t) = &choices[c % choices.len()] {
+                    facts.last_contact_by_org.insert(org.to_owned(), t.clone());
+                }
+                c /= choices.len();
+            }
+            let account = AccountRecord(obj(json!({ LATEST_ORG_CONTACTS: facts.latest_org_contacts() })));
+            for me in orgs.iter().chain(&["ws_other"]) {
+                assert_eq!(
+                    account.contacted_by_other_org(me, policy),
+                    facts.contacted_by_other_org(me, time::now(), policy),
+                    "{me} viewing {:?}",
+                    facts.last_contact_by_org
+                );
+                checked += 1;
+            }
         }
+        assert_eq!(checked, 256 * 5);
     }
 }

@@ -5,7 +5,7 @@
 //! index shards and every relationship through its account, one Query per partition page.
 
 use super::keys;
-use super::records::{self, AccountRecord, RelationshipRecord, ORG_CONTACT};
+use super::records::{self, AccountRecord, RelationshipRecord, LATEST_ORG_CONTACTS, ORG_CONTACT};
 use linkcrm_domain::derive::{AccountContactFacts, CoolingPolicy, EventFacts, RelationshipState};
 use linkcrm_domain::enums::{EventType, PipelineStatus};
 use linkcrm_storage::{Condition, DynStore, Index, Item, Query, Result, Update};
@@ -166,7 +166,8 @@ pub async fn check_account(
     let log = replay_account_log(store, account.id()).await?;
     let dnc = log.do_not_contact;
     let stored = (account.facts(), stored_log(account, &log));
-    if stored.0 != facts || stored.1 != log {
+    let latest_stale = account.latest_org_contacts() != facts.latest_org_contacts();
+    if stored.0 != facts || stored.1 != log || latest_stale {
         report.mismatches.push(Mismatch {
             kind: "account",
             id: account.id().to_owned(),
@@ -196,6 +197,7 @@ pub async fn check_account(
             for (org, t) in &facts.last_contact_by_org {
                 u = u.set(format!("{ORG_CONTACT}{org}"), t.clone());
             }
+            u = u.set(LATEST_ORG_CONTACTS, json!(facts.latest_org_contacts()));
             store.update(&keys::account(account.id()), u, Some(Condition::Exists)).await?;
             report.repaired += 1;
         }

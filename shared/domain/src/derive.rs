@@ -165,7 +165,28 @@ pub fn with_recent_send(sends: &[String], t: &str, keep: usize) -> Vec<String> {
     all
 }
 
+/// How many of the latest per-workspace sends an account keeps in `latestOrgContacts`: two
+/// distinct workspaces decide CONTACTED_BY_OTHER_ORG for every workspace (see
+/// [`other_org_contacted_since`]).
+pub const LATEST_ORG_CONTACTS: usize = 2;
+
+/// Whether a workspace other than `me` sent on or after `since`, from the account's
+/// `latestOrgContacts` stamps (newest first, distinct workspaces). The newest stamp not from `me`
+/// is the latest send of any other workspace, so it alone decides.
+pub fn other_org_contacted_since(latest: &[String], me: &str, since: &str) -> bool {
+    latest.iter().map(|s| split_stamp(s)).find(|(_, org)| org != me).is_some_and(|(t, _)| t.as_str() >= since)
+}
+
 impl AccountContactFacts {
+    /// `"<time>|<workspace>"` of the latest send of the [`LATEST_ORG_CONTACTS`] most recently
+    /// sending workspaces, newest first.
+    pub fn latest_org_contacts(&self) -> Vec<String> {
+        let mut all: Vec<String> = self.last_contact_by_org.iter().map(|(org, t)| contact_stamp(t, org)).collect();
+        all.sort_by(|a, b| b.cmp(a));
+        all.truncate(LATEST_ORG_CONTACTS);
+        all
+    }
+
     pub fn apply(&mut self, e: &EventFacts, policy: CoolingPolicy) {
         match e.r#type {
             EventType::EmailSent => {

@@ -9,7 +9,7 @@
 
 use crate::outbox::{event_of, outbox_partitions, OutboxItemError};
 use crate::{BusError, DomainEvent, EventBus};
-use futures::{stream, StreamExt, TryStreamExt};
+
 use linkcrm_storage::{Item, Key, Query, Store, StoreError};
 use std::sync::Arc;
 use std::time::Duration;
@@ -209,18 +209,10 @@ impl Relay {
             );
             std::process::abort();
         }
-        // Unconditional deletes of the keys the items were read at: acknowledging an item another
-        // relay already removed is fine. Owned keys and store handles, because a future borrowing
-        // from the batch would not be `Send` for every lifetime, which `tokio::spawn(relay.run(..))`
-        // needs.
-        stream::iter(batch.keys)
-            .map(|key| {
-                let store = self.store.clone();
-                async move { store.delete(&key, None).await }
-            })
-            .buffer_unordered(16)
-            .try_collect::<Vec<()>>()
-            .await?;
+        // Unconditional deletes of the keys the items were read at, in one call (one write on
+        // the embedded store, BatchWriteItem on DynamoDB): acknowledging an item another relay
+        // already removed is fine.
+        self.store.delete_many(&batch.keys).await?;
         Ok(batch.events.len())
     }
 }

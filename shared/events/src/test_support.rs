@@ -62,6 +62,19 @@ impl Store for InMemoryTestStore {
         let items = self.items.lock().unwrap();
         Ok(keys.iter().filter_map(|k| items.get(k).cloned()).collect())
     }
+    async fn batch_get_attrs(&self, keys: &[Key], attrs: &[&str]) -> Result<Vec<Item>, StoreError> {
+        let attrs: Vec<String> = attrs.iter().map(|a| (*a).to_owned()).collect();
+        let mut items = self.batch_get(keys).await?;
+        items.iter_mut().for_each(|i| linkcrm_storage::project(i, &attrs));
+        Ok(items)
+    }
+    async fn delete_many(&self, keys: &[Key]) -> Result<(), StoreError> {
+        let mut items = self.items.lock().unwrap();
+        for k in keys {
+            items.remove(k);
+        }
+        Ok(())
+    }
     async fn transact(&self, ops: Vec<TxOp>) -> Result<(), StoreError> {
         let mut items = self.items.lock().unwrap();
         for (i, op) in ops.iter().enumerate() {

@@ -153,6 +153,7 @@ pub const NAMES: &[&str] = &[
     "timeoutAt",
     "raisedAt",
     "decidedAt",
+    "latestOrgContacts",
 ];
 
 fn name_index(name: &str) -> Option<usize> {
@@ -181,6 +182,45 @@ pub fn decode(bytes: &[u8]) -> Result<Map<String, Value>, String> {
         }
         _ => serde_json::from_slice(bytes).map_err(|e| e.to_string()),
     }
+}
+
+/// Decodes only the top-level attributes `keep` accepts; the others are stepped over without
+/// building their values (a list that shows two fields of a large item pays for those two).
+/// JSON text is decoded whole, then cut down.
+pub fn decode_some(bytes: &[u8], keep: impl Fn(&str) -> bool) -> Result<Map<String, Value>, String> {
+    if bytes.first() != Some(&MAGIC) {
+        let mut m = decode(bytes)?;
+        m.retain(|k, _| keep(k));
+        return Ok(m);
+    }
+    let mut r = Reader { bytes, at: 1 };
+    if r.byte()? != OBJECT {
+        return Err("the stored item is not an object".into());
+    }
+    let n = r.varint()?;
+    if n > (bytes.len() - r.at) as u64 {
+        return Err("object longer than the item".into());
+    }
+    let mut m = Map::new();
+    for _ in 0..n {
+        let name: std::borrow::Cow<'_, str> = match r.varint()? {
+            0 => {
+                let len = r.varint()?;
+                std::str::from_utf8(r.take(len)?).map_err(|_| "string is not UTF-8")?.into()
+            }
+            i => (*NAMES.get(i as usize - 1).ok_or("unknown attribute name")?).into(),
+        };
+        if keep(&name) {
+            let v = r.value(1)?;
+            m.insert(name.into_owned(), v);
+        } else {
+            r.skip(1)?;
+        }
+    }
+    if r.at != bytes.len() {
+        return Err("trailing bytes after the item".into());
+    }
+    Ok(m)
 }
 
 fn put_varint(out: &mut Vec<u8>, mut v: u64) {
@@ -284,6 +324,50 @@ impl<'a> Reader<'a> {
         std::str::from_utf8(s).map(str::to_owned).map_err(|_| "string is not UTF-8".into())
     }
 
+    /// Steps over one value, checking its structure as `value` would, building nothing.
+    fn skip(&mut self, depth: usize) -> Result<(), String> {
+        if depth > MAX_DEPTH {
+            return Err("item nested too deeply".into());
+        }
+        match self.byte()? {
+            NULL | FALSE | TRUE => {}
+            INT | UINT => {
+                self.varint()?;
+            }
+            FLOAT => {
+                self.take(8)?;
+            }
+            STR => {
+                let n = self.varint()?;
+                self.take(n)?;
+            }
+            ARRAY => {
+                let n = self.varint()?;
+                if n > (self.bytes.len() - self.at) as u64 {
+                    return Err("array longer than the item".into());
+                }
+                for _ in 0..n {
+                    self.skip(depth + 1)?;
+                }
+            }
+            OBJECT => {
+                let n = self.varint()?;
+                if n > (self.bytes.len() - self.at) as u64 {
+                    return Err("object longer than the item".into());
+                }
+                for _ in 0..n {
+                    if self.varint()? == 0 {
+                        let len = self.varint()?;
+                        self.take(len)?;
+                    }
+                    self.skip(depth + 1)?;
+                }
+            }
+            t => return Err(format!("unknown tag {t}")),
+        }
+        Ok(())
+    }
+
     fn value(&mut self, depth: usize) -> Result<Value, String> {
         if depth > MAX_DEPTH {
             return Err("item nested too deeply".into());
@@ -374,10 +458,30 @@ mod tests {
         }
 
         #[test]
+        fn a_projected_decode_is_the_whole_decode_cut_down(
+            kv in prop::collection::vec((name(), value()), 0..16),
+            pick in prop::collection::vec(any::<bool>(), 16),
+        ) {
+            let item: Map<String, Value> = kv.into_iter().collect();
+            let wanted: Vec<&String> = item.keys().zip(&pick).filter(|(_, p)| **p).map(|(k, _)| k).collect();
+            let keep = |k: &str| wanted.iter().any(|w| w.as_str() == k);
+            let mut expected = item.clone();
+            expected.retain(|k, _| keep(k));
+            let bytes = encode(&item);
+            prop_assert_eq!(decode_some(&bytes, keep).unwrap(), expected.clone());
+            // JSON text (items written before the binary form) projects as its whole decode does.
+            let text = serde_json::to_vec(&item).unwrap();
+            let mut whole = decode(&text).unwrap();
+            whole.retain(|k, _| keep(k));
+            prop_assert_eq!(decode_some(&text, keep).unwrap(), whole);
+        }
+
+        #[test]
         fn garbage_is_an_error_never_a_panic(bytes in prop::collection::vec(any::<u8>(), 0..64)) {
             let mut b = vec![MAGIC];
             b.extend(bytes);
             let _ = decode(&b);
+            let _ = decode_some(&b, |k| k.len() % 2 == 0);
         }
     }
 

@@ -25,7 +25,7 @@ macro_rules! conformance_suite {
             query_filter_and_limit, ttl_hides_expired_items, item_size_limit, batch_get_many,
             update_of_expired_item_starts_afresh, paging_both_ways_on_table_and_index,
             transaction_with_max_and_expired_items, bad_keys_are_invalid, invalid_index_keys_are_refused,
-            random_items_round_trip);
+            random_items_round_trip, projections_return_only_what_is_asked, delete_many_removes_every_key);
     };
     (@cases $factory:expr; $($case:ident),*) => {
         $(
@@ -747,4 +747,86 @@ impl Rng {
             _ => Value::Object((0..self.below(4)).map(|_| (self.name(), self.value(depth - 1))).collect()),
         }
     }
+}
+
+/// `batch_get_attrs` and `Query::attrs` return the asked attributes with the item's key (and
+/// `ttl`); filters still see the whole item; cursors still work through an index; expired items
+/// stay hidden.
+pub async fn projections_return_only_what_is_asked(store: Arc<dyn Store>) {
+    let p = prefix();
+    let pk = format!("{p}P");
+    let now = crate::now_epoch();
+    for i in 0..6 {
+        let mut extra = json!({
+            "name": format!("n{i}"), "big": "z".repeat(2000), "n": i, "even": i % 2 == 0,
+            "nested": {"a": [1, 2, {"b": null}]},
+            "GSI1PK": format!("{p}IDX"), "GSI1SK": format!("{i:02}"),
+        });
+        if i == 5 {
+            extra["ttl"] = json!(now - 10);
+        }
+        store.put(item(&pk, &format!("{i:02}"), extra), None).await.unwrap();
+    }
+    let keys: Vec<Key> = (0..7).map(|i| Key::new(&pk, format!("{i:02}"))).collect();
+    let got = store.batch_get_attrs(&keys, &["name", "nested", "absent"]).await.unwrap();
+    assert_eq!(got.len(), 5, "missing and expired items are left out");
+    assert_eq!(
+        Value::Object(got[1].clone()),
+        json!({"PK": pk, "SK": "01", "name": "n1", "nested": {"a": [1, 2, {"b": null}]}}),
+        "exactly the projection and the key"
+    );
+    assert_eq!(sks(&got), vec!["00", "01", "02", "03", "04"]);
+
+    // A query: the filter reads an attribute that is not projected.
+    let q = Query::partition(&pk).filter(Condition::Equals("even".into(), json!(true))).attrs(&["n"]);
+    let page = store.query(q).await.unwrap();
+    assert_eq!(
+        page.items.iter().map(|i| Value::Object(i.clone())).collect::<Vec<_>>(),
+        vec![
+            json!({"PK": pk, "SK": "00", "n": 0}),
+            json!({"PK": pk, "SK": "02", "n": 2}),
+            json!({"PK": pk, "SK": "04", "n": 4}),
+        ]
+    );
+    // Through an index, page by page: the cursor works though the index keys are not projected.
+    let paged =
+        read_all(store.as_ref(), Query::index(Index::Gsi1, format!("{p}IDX")).backward().limit(2).attrs(&["name"]))
+            .await;
+    assert_eq!(sks(&paged), vec!["04", "03", "02", "01", "00"]);
+    for it in &paged {
+        let mut names: Vec<&str> = it.keys().map(String::as_str).collect();
+        names.sort();
+        assert_eq!(names, vec!["PK", "SK", "name"]);
+    }
+    // `ttl` comes back with the projection when the item has one.
+    store.put(item(&pk, "t", json!({"ttl": now + 3600, "name": "t", "big": "q"})), None).await.unwrap();
+    let got = store.batch_get_attrs(&[Key::new(&pk, "t")], &["name"]).await.unwrap();
+    assert_eq!(Value::Object(got[0].clone()), json!({"PK": pk, "SK": "t", "ttl": now + 3600, "name": "t"}));
+}
+
+/// `delete_many` removes every key given (more than one request's worth, with repeats and absent
+/// keys), and the items' index entries with them.
+pub async fn delete_many_removes_every_key(store: Arc<dyn Store>) {
+    let p = prefix();
+    let pk = format!("{p}D");
+    let mut ops = Vec::new();
+    for i in 0..130 {
+        ops.push(TxOp::put(item(
+            &pk,
+            &format!("{i:03}"),
+            json!({"GSI1PK": format!("{p}DI"), "GSI1SK": format!("{i:03}")}),
+        )));
+        if ops.len() == 65 {
+            store.transact(std::mem::take(&mut ops)).await.unwrap();
+        }
+    }
+    let mut keys: Vec<Key> = (0..120).map(|i| Key::new(&pk, format!("{i:03}"))).collect();
+    keys.push(Key::new(&pk, "005"));
+    keys.push(Key::new(&pk, "absent"));
+    store.delete_many(&keys).await.unwrap();
+    let left = read_all(store.as_ref(), Query::partition(&pk)).await;
+    assert_eq!(sks(&left), (120..130).map(|i| format!("{i:03}")).collect::<Vec<_>>());
+    let indexed = read_all(store.as_ref(), Query::index(Index::Gsi1, format!("{p}DI"))).await;
+    assert_eq!(indexed.len(), 10);
+    store.delete_many(&[]).await.unwrap();
 }

@@ -237,6 +237,22 @@ fn decode_item(bytes: &[u8]) -> Result<Item> {
     crate::codec::decode(bytes).map_err(internal)
 }
 
+/// Reads the projected attributes of a live item.
+fn load_some(
+    table: &impl ReadableTable<&'static [u8], &'static [u8]>,
+    key: &Key,
+    now: i64,
+    attrs: &[String],
+) -> Result<Option<Item>> {
+    match table.get(item_key(&key.pk, &key.sk).as_slice()).map_err(internal)? {
+        None => Ok(None),
+        Some(v) => {
+            let item = crate::codec::decode_some(v.value(), |k| crate::projected(attrs, k)).map_err(internal)?;
+            Ok((!is_expired(&item, now)).then_some(item))
+        }
+    }
+}
+
 /// Reads a live item through any readable table (read or write transaction).
 fn load(table: &impl ReadableTable<&'static [u8], &'static [u8]>, key: &Key, now: i64) -> Result<Option<Item>> {
     match table.get(item_key(&key.pk, &key.sk).as_slice()).map_err(internal)? {
@@ -531,9 +547,25 @@ fn run_query(tx: &redb::ReadTransaction, q: &Query, now: i64) -> Result<Page> {
     let range = range_of(table.as_ref().unwrap_or(&items))?;
     let mut iter: Box<dyn Iterator<Item = _>> = if q.forward { Box::new(range) } else { Box::new(range.rev()) };
 
+    // With a projection, decode what is shown plus what the filter and the cursor read.
+    let needed: Option<Vec<String>> = q.attrs.as_ref().map(|attrs| {
+        let (ip, is) = q.index.key_attrs();
+        let mut n = attrs.clone();
+        n.extend([ip, is].into_iter().map(str::to_owned));
+        if let Some(f) = &q.filter {
+            n.extend(f.attrs().into_iter().map(str::to_owned));
+        }
+        n
+    });
+    let decode = |bytes: &[u8]| match &needed {
+        None => decode_item(bytes),
+        Some(n) => crate::codec::decode_some(bytes, |k| crate::projected(n, k)).map_err(internal),
+    };
     let mut page = Page::default();
     let mut examined = 0;
-    let mut last: Option<Item> = None;
+    // The cursor is the last item examined, kept or not; kept items are moved into the page, so
+    // only a filtered-out last item is held here.
+    let mut last_dropped: Option<Item> = None;
     for entry in iter.by_ref() {
         let (k, v) = entry.map_err(internal)?;
         let item = match q.index {
@@ -543,7 +575,7 @@ fn run_query(tx: &redb::ReadTransaction, q: &Query, now: i64) -> Result<Page> {
                 if !q.sk.matches(sk) {
                     continue;
                 }
-                decode_item(v.value())?
+                decode(v.value())?
             }
             _ => {
                 let (isk, key) = split_index_key(k.value()).ok_or_else(|| internal("corrupt index key"))?;
@@ -551,23 +583,29 @@ fn run_query(tx: &redb::ReadTransaction, q: &Query, now: i64) -> Result<Page> {
                     continue;
                 }
                 match items.get(item_key(&key.pk, &key.sk).as_slice()).map_err(internal)? {
-                    Some(v) => decode_item(v.value())?,
+                    Some(v) => decode(v.value())?,
                     None => continue,
                 }
             }
         };
         examined += 1;
         if !is_expired(&item, now) && q.filter.as_ref().is_none_or(|f| f.holds(Some(&item))) {
-            page.items.push(item.clone());
+            page.items.push(item);
+            last_dropped = None;
+        } else {
+            last_dropped = Some(item);
         }
-        last = Some(item);
         if examined == q.limit {
             break;
         }
     }
     // Offer a cursor only if something is left, so a finished listing ends without an empty page.
     if examined == q.limit && iter.next().is_some() {
-        page.cursor = last.as_ref().and_then(|it| Cursor::for_item(q.index, it));
+        let last = last_dropped.as_ref().or(page.items.last());
+        page.cursor = last.and_then(|it| Cursor::for_item(q.index, it));
+    }
+    if let Some(attrs) = &q.attrs {
+        page.items.iter_mut().for_each(|i| crate::project(i, attrs));
     }
     Ok(page)
 }
@@ -674,6 +712,38 @@ impl Store for EmbeddedStore {
             }
             Ok(out)
         })
+    }
+
+    async fn batch_get_attrs(&self, keys: &[Key], attrs: &[&str]) -> Result<Vec<Item>> {
+        for k in keys {
+            validate_key(k)?;
+        }
+        let attrs: Vec<String> = attrs.iter().map(|a| (*a).to_owned()).collect();
+        self.read_now(|tx| {
+            let items = tx.open_table(ITEMS).map_err(internal)?;
+            let now = now_epoch();
+            let mut out = Vec::with_capacity(keys.len());
+            for k in keys {
+                if let Some(it) = load_some(&items, k, now, &attrs)? {
+                    out.push(it);
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    async fn delete_many(&self, keys: &[Key]) -> Result<()> {
+        for k in keys {
+            validate_key(k)?;
+        }
+        let mut seen = std::collections::HashSet::new();
+        let distinct: Vec<&Key> = keys.iter().filter(|k| seen.insert(*k)).collect();
+        // One write request per 100 (the writer's unit), each committed with whatever else waits.
+        for chunk in distinct.chunks(crate::table::table().max_transaction_items) {
+            let ops = chunk.iter().map(|k| TxOp::Delete { key: (*k).clone(), cond: None }).collect();
+            self.write(ops, false, false).await?;
+        }
+        Ok(())
     }
 
     async fn transact(&self, ops: Vec<TxOp>) -> Result<()> {

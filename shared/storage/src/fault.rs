@@ -99,6 +99,14 @@ impl Store for FaultyStore {
         self.check(Call::BatchGet)?;
         self.inner.batch_get(keys).await
     }
+    async fn batch_get_attrs(&self, keys: &[Key], attrs: &[&str]) -> Result<Vec<Item>> {
+        self.check(Call::BatchGet)?;
+        self.inner.batch_get_attrs(keys, attrs).await
+    }
+    async fn delete_many(&self, keys: &[Key]) -> Result<()> {
+        self.check(Call::Delete)?;
+        self.inner.delete_many(keys).await
+    }
     async fn transact(&self, ops: Vec<TxOp>) -> Result<()> {
         self.check(Call::Transact)?;
         self.inner.transact(ops).await

@@ -64,6 +64,13 @@ pub trait Store: Send + Sync + 'static {
     async fn query(&self, q: Query) -> Result<Page>;
     /// Reads many items; absent ones are left out. Order follows `keys`.
     async fn batch_get(&self, keys: &[Key]) -> Result<Vec<Item>>;
+    /// [`Store::batch_get`] returning only `attrs` of each item (with its key and `ttl`): for
+    /// pages that need a field or two of many large items.
+    async fn batch_get_attrs(&self, keys: &[Key], attrs: &[&str]) -> Result<Vec<Item>>;
+    /// Deletes every key, unconditionally; absent keys are fine. Not atomic (as DynamoDB's
+    /// BatchWriteItem): on an error some keys may be gone and others not, and repeating the call
+    /// finishes it.
+    async fn delete_many(&self, keys: &[Key]) -> Result<()>;
     /// All parts commit or none does.
     async fn transact(&self, ops: Vec<TxOp>) -> Result<()>;
     /// Which backend this is, for logs and diagnostics.

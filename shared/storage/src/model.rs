@@ -98,6 +98,20 @@ pub enum Condition {
 }
 
 impl Condition {
+    /// The attributes the condition reads (`version` for [`Condition::VersionEquals`]).
+    pub fn attrs(&self) -> Vec<&str> {
+        match self {
+            Condition::Exists | Condition::NotExists => Vec::new(),
+            Condition::Equals(a, _)
+            | Condition::AttrAbsent(a)
+            | Condition::AttrPresent(a)
+            | Condition::AtLeast(a, _)
+            | Condition::Below(a, _) => vec![a.as_str()],
+            Condition::VersionEquals(_) => vec!["version"],
+            Condition::And(cs) | Condition::Or(cs) => cs.iter().flat_map(Condition::attrs).collect(),
+        }
+    }
+
     /// Evaluates the condition against the current (live) item. Both adapters use this definition:
     /// the embedded store directly, the DynamoDB adapter to classify a failed conditional write.
     pub fn holds(&self, item: Option<&Item>) -> bool {
@@ -300,6 +314,9 @@ pub struct Query {
     pub cursor: Option<Cursor>,
     /// Applied to each examined item; items that fail it are dropped from the page.
     pub filter: Option<Condition>,
+    /// Only these attributes (plus `PK`, `SK` and `ttl`) come back, as DynamoDB's
+    /// ProjectionExpression; the filter still sees the whole item. `None` returns whole items.
+    pub attrs: Option<Vec<String>>,
 }
 
 impl Query {
@@ -312,6 +329,7 @@ impl Query {
             limit: 100,
             cursor: None,
             filter: None,
+            attrs: None,
         }
     }
     pub fn index(index: Index, pk: impl Into<String>) -> Self {
@@ -344,6 +362,22 @@ impl Query {
         self.filter = Some(c);
         self
     }
+    /// Returns only these attributes of each item (with its key and `ttl`).
+    pub fn attrs(mut self, attrs: &[&str]) -> Self {
+        self.attrs = Some(attrs.iter().map(|a| (*a).to_owned()).collect());
+        self
+    }
+}
+
+/// Whether a projection keeps `name`: the projected attributes, the item's key and `ttl` (which
+/// both adapters read to hide expired items).
+pub fn projected(attrs: &[String], name: &str) -> bool {
+    name == crate::PK || name == crate::SK || name == crate::TTL || attrs.iter().any(|a| a == name)
+}
+
+/// Cuts an item down to a projection.
+pub fn project(item: &mut Item, attrs: &[String]) {
+    item.retain(|k, _| projected(attrs, k));
 }
 
 /// Where a query page stopped: the key of the last examined item, opaque to callers. The API layer

@@ -164,7 +164,13 @@ pub use crate::catalogue::IdInput;
 
 /// The relationship as this workspace sees it: one more read for the shared account.
 async fn view_of(ctx: &Ctx, rel: &RelationshipRecord) -> ApiResult<Relationship> {
-    let acct = ctx.app.store.get(&keys::account(rel.account_id())).await?.map(AccountRecord);
+    let acct = ctx
+        .app
+        .store
+        .batch_get_attrs(&[keys::account(rel.account_id())], records::ACCOUNT_LIST_ATTRS)
+        .await?
+        .pop()
+        .map(AccountRecord);
     let other = acct.is_some_and(|a| a.contacted_by_other_org(ctx.workspace(), CoolingPolicy::from_env()));
     Ok(rel.view(other)?)
 }
@@ -306,7 +312,8 @@ impl Operation for List {
             }
         };
 
-        // One BatchGetItem of the accounts decides CONTACTED_BY_OTHER_ORG for the whole page.
+        // One BatchGetItem of the accounts decides CONTACTED_BY_OTHER_ORG for the whole page,
+        // reading only the attribute that decides it.
         let mut acct_keys: Vec<Key> =
             items.iter().filter_map(|i| records::str_of(i, "accountId")).map(keys::account).collect();
         acct_keys.sort();
@@ -314,7 +321,7 @@ impl Operation for List {
         let accounts: HashMap<String, AccountRecord> = ctx
             .app
             .store
-            .batch_get(&acct_keys)
+            .batch_get_attrs(&acct_keys, records::ACCOUNT_LIST_ATTRS)
             .await?
             .into_iter()
             .map(|i| (records::str_of(&i, "id").unwrap_or_default().to_owned(), AccountRecord(i)))

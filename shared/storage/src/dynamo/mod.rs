@@ -52,12 +52,13 @@ pub struct RequestCounts {
     pub update: u64,
     pub query: u64,
     pub batch_get: u64,
+    pub batch_write: u64,
     pub transact: u64,
 }
 
 impl RequestCounts {
     pub fn total(&self) -> u64 {
-        self.get + self.put + self.delete + self.update + self.query + self.batch_get + self.transact
+        self.get + self.put + self.delete + self.update + self.query + self.batch_get + self.batch_write + self.transact
     }
 }
 
@@ -69,6 +70,7 @@ struct Counters {
     update: AtomicU64,
     query: AtomicU64,
     batch_get: AtomicU64,
+    batch_write: AtomicU64,
     transact: AtomicU64,
 }
 
@@ -156,13 +158,14 @@ impl DynamoStore {
             update: c.update.load(Relaxed),
             query: c.query.load(Relaxed),
             batch_get: c.batch_get.load(Relaxed),
+            batch_write: c.batch_write.load(Relaxed),
             transact: c.transact.load(Relaxed),
         }
     }
 
     pub fn reset_request_counts(&self) {
         let c = &self.counters;
-        for n in [&c.get, &c.put, &c.delete, &c.update, &c.query, &c.batch_get, &c.transact] {
+        for n in [&c.get, &c.put, &c.delete, &c.update, &c.query, &c.batch_get, &c.batch_write, &c.transact] {
             n.store(0, Relaxed);
         }
     }
@@ -342,6 +345,15 @@ impl Store for DynamoStore {
             None => (None, None),
         };
         let start = q.cursor.as_ref().map(|c| convert::start_key(c, q.index)).transpose()?;
+        // DynamoDB filters before it projects; a filter run here needs its attributes back.
+        let projection = q.attrs.as_ref().map(|attrs| {
+            let mut wanted: Vec<&str> = attrs.iter().map(String::as_str).collect();
+            wanted.extend([PK, SK, crate::TTL]);
+            if let Some(f) = local_filter {
+                wanted.extend(f.attrs());
+            }
+            projection_expression(&mut expr, &wanted)
+        });
         let (names, values) = expr.finish();
         bump(&self.counters.query);
         let out = self
@@ -353,6 +365,7 @@ impl Store for DynamoStore {
             .set_filter_expression(server_filter)
             .set_expression_attribute_names(names)
             .set_expression_attribute_values(values)
+            .set_projection_expression(projection)
             .scan_index_forward(q.forward)
             .limit(i32::try_from(q.limit).unwrap_or(i32::MAX))
             .set_exclusive_start_key(start)
@@ -368,6 +381,9 @@ impl Store for DynamoStore {
                 items.push(item);
             }
         }
+        if let Some(attrs) = &q.attrs {
+            items.iter_mut().for_each(|i| crate::project(i, attrs));
+        }
         let cursor = out.last_evaluated_key.map(convert::cursor_from).transpose()?;
         Ok(Page { items, cursor })
     }
@@ -379,9 +395,29 @@ impl Store for DynamoStore {
         // BatchGetItem refuses duplicate keys in one request.
         let mut seen = HashSet::new();
         let distinct: Vec<Key> = keys.iter().filter(|k| seen.insert(*k)).cloned().collect();
-        let found = self.read_stored_many(&distinct).await?;
+        let found = self.read_stored_many(&distinct, None).await?;
         let now = now_epoch();
         Ok(keys.iter().filter_map(|k| found.get(k)).filter(|i| !is_expired(i, now)).cloned().collect())
+    }
+
+    async fn batch_get_attrs(&self, keys: &[Key], attrs: &[&str]) -> Result<Vec<Item>> {
+        for k in keys {
+            validate_key(k)?;
+        }
+        let mut seen = HashSet::new();
+        let distinct: Vec<Key> = keys.iter().filter(|k| seen.insert(*k)).cloned().collect();
+        let found = self.read_stored_many(&distinct, Some(attrs)).await?;
+        let now = now_epoch();
+        Ok(keys.iter().filter_map(|k| found.get(k)).filter(|i| !is_expired(i, now)).cloned().collect())
+    }
+
+    async fn delete_many(&self, keys: &[Key]) -> Result<()> {
+        for k in keys {
+            validate_key(k)?;
+        }
+        let mut seen = HashSet::new();
+        let distinct: Vec<Key> = keys.iter().filter(|k| seen.insert(*k)).cloned().collect();
+        self.delete_batches(&distinct).await
     }
 
     async fn transact(&self, ops: Vec<TxOp>) -> Result<()> {
@@ -392,4 +428,10 @@ impl Store for DynamoStore {
     fn backend(&self) -> &'static str {
         "dynamodb"
     }
+}
+
+/// `#n0, #n1, ...` for the attributes (with their names registered), as a ProjectionExpression.
+fn projection_expression(expr: &mut Expr, attrs: &[&str]) -> String {
+    let mut seen = HashSet::new();
+    attrs.iter().filter(|a| seen.insert(**a)).map(|a| expr.name(a)).collect::<Vec<_>>().join(", ")
 }

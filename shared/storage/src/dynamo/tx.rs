@@ -22,7 +22,7 @@ impl DynamoStore {
             })
             .collect();
         if !planned_reads.is_empty() {
-            let mut stored = self.read_stored_many(&planned_reads).await?;
+            let mut stored = self.read_stored_many(&planned_reads, None).await?;
             for (op, snap) in ops.iter().zip(&mut snapshots) {
                 if let TxOp::Update { key, update, .. } = op {
                     if needs_snapshot(update) {

@@ -117,7 +117,7 @@ pub struct ListInput {
 }
 
 fn parse_key(pointer: &linkcrm_storage::Item, auth_item: Option<&linkcrm_storage::Item>) -> ApiResult<ApiKey> {
-    let mut key: ApiKey = serde_json::from_value(Value::Object(pointer.clone())).map_err(|e| {
+    let mut key: ApiKey = <ApiKey as serde::Deserialize>::deserialize(pointer).map_err(|e| {
         tracing::error!(error = %e, "stored key does not parse");
         ApiError::internal()
     })?;
