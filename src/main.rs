@@ -86,6 +86,13 @@ enum StoreAction {
     /// Remove expired items, rewrite old items in the compact encoding and give free space back
     /// to the file system. Run it while the server is stopped (prints a JSON report).
     Compact,
+    /// Move items written in an older key layout to the current one (today: relationship events
+    /// indexed five times, now three). Without --write it only counts. Safe to repeat and to run
+    /// beside a live server (prints a JSON report).
+    Migrate {
+        #[arg(long)]
+        write: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -198,6 +205,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let report = tokio::task::spawn_blocking(move || linkcrm_storage::embedded::compact(&path))
                 .await?
                 .context("compacting the store (is a linkcrm server using it?)")?;
+            println!("{}", serde_json::to_string(&report)?);
+            Ok(())
+        }
+        Command::Store { action: StoreAction::Migrate { write } } => {
+            let (store, _) = open_store(&cli.store).await?;
+            let report = linkcrm_api::crm::migrate::event_indexes(&store, write).await?;
             println!("{}", serde_json::to_string(&report)?);
             Ok(())
         }

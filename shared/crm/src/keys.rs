@@ -36,9 +36,19 @@ pub fn accounts_by_domain_pk(domain: &str) -> String {
 pub fn account_history_pk(account: &str) -> String {
     format!("ACCT#{account}#HIST")
 }
-/// Every relationship event with this account, across all workspaces (for replay).
+/// Every relationship event with this account, across all agencies (GSI4): sorted by
+/// [`agency_event_sort`], so one agency's events are one sort-key prefix and replay reads the
+/// whole partition.
 pub fn account_events_pk(account: &str) -> String {
     format!("ACCT#{account}#EVTS")
+}
+/// GSI4 sort key of an event: its agency, then time and id.
+pub fn agency_event_sort(agency: &str, occurred_at: &str, id: &str) -> String {
+    format!("{agency}#{occurred_at}#{id}")
+}
+/// The prefix of one agency's events in [`account_events_pk`].
+pub fn agency_events_prefix(agency: &str) -> String {
+    format!("{agency}#")
 }
 pub fn account_relationships_pk(account: &str) -> String {
     format!("ACCT#{account}#RELS")
@@ -82,17 +92,14 @@ pub fn recency_sort(last_event_at: &str, id: &str) -> String {
 pub fn event(id: &str) -> Key {
     Key::new(format!("EVT#{id}"), "#")
 }
-pub fn relationship_events_pk(rel: &str) -> String {
-    format!("REL#{rel}#EVTS")
+/// A relationship's events (GSI1). A workspace has at most one relationship with an account
+/// (the `workspace_account` guard), so the partition is named by the pair: the relationship's
+/// timeline and "this workspace's events with this account" are one partition, one index entry.
+pub fn relationship_events_pk(ws: &str, account: &str) -> String {
+    format!("WS#{ws}#ACCT#{account}#EVTS")
 }
 pub fn workspace_events_pk(ws: &str) -> String {
     format!("WS#{ws}#EVTS")
-}
-pub fn workspace_account_events_pk(ws: &str, account: &str) -> String {
-    format!("WS#{ws}#ACCT#{account}#EVTS")
-}
-pub fn agency_account_events_pk(agency: &str, account: &str) -> String {
-    format!("AG#{agency}#ACCT#{account}#EVTS")
 }
 pub fn time_sort(occurred_at: &str, id: &str) -> String {
     format!("{occurred_at}#{id}")

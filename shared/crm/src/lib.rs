@@ -9,6 +9,7 @@ pub mod discovery;
 pub mod keys;
 pub mod listing;
 pub mod metrics;
+pub mod migrate;
 pub mod ops;
 pub mod records;
 pub mod replay;

@@ -34,7 +34,7 @@ pub struct Report {
 }
 
 /// Every item of a partition, page by page.
-async fn all(store: &DynStore, q: Query) -> Result<Vec<Item>> {
+pub(crate) async fn all(store: &DynStore, q: Query) -> Result<Vec<Item>> {
     let mut out = Vec::new();
     let mut cursor = None;
     loop {
@@ -63,7 +63,8 @@ pub async fn replay_relationship(store: &DynStore, rel: &RelationshipRecord) -> 
     let initial =
         records::str_of(&rel.0, "initialStatus").and_then(PipelineStatus::parse).unwrap_or(PipelineStatus::Prospecting);
     let created = records::str_of(&rel.0, "createdAt").unwrap_or_default();
-    let mut events = all(store, Query::index(Index::Gsi1, keys::relationship_events_pk(rel.id()))).await?;
+    let mut events =
+        all(store, Query::index(Index::Gsi1, keys::relationship_events_pk(rel.workspace(), rel.account_id()))).await?;
     events.sort_by_key(|e| records::int_of(e, "seq").unwrap_or(0));
     let mut state = RelationshipState::new(initial, created);
     for e in &events {
@@ -80,7 +81,7 @@ pub async fn replay_account_facts(
     account_id: &str,
     policy: CoolingPolicy,
 ) -> Result<(AccountContactFacts, usize)> {
-    let events = all(store, Query::index(Index::Gsi5, keys::account_events_pk(account_id))).await?;
+    let events = all(store, Query::index(Index::Gsi4, keys::account_events_pk(account_id))).await?;
     let mut facts = AccountContactFacts::default();
     for e in &events {
         if let Some(f) = facts_of(e) {

@@ -443,11 +443,9 @@ pub fn event_item(
         "id": id, "organizationId": ws, "relationshipId": rel.id(), "accountId": acct, "contactId": new.contact_id,
         "type": new.r#type, "subject": new.subject, "content": new.content, "metadata": new.metadata,
         "occurredAt": occurred_at, "createdAt": now, "agencyId": agency, "seq": seq,
-        "GSI1PK": keys::relationship_events_pk(rel.id()), "GSI1SK": sort,
+        "GSI1PK": keys::relationship_events_pk(ws, acct), "GSI1SK": sort,
         "GSI2PK": keys::workspace_events_pk(ws), "GSI2SK": sort,
-        "GSI3PK": keys::workspace_account_events_pk(ws, acct), "GSI3SK": sort,
-        "GSI4PK": keys::agency_account_events_pk(agency, acct), "GSI4SK": sort,
-        "GSI5PK": keys::account_events_pk(acct), "GSI5SK": id,
+        "GSI4PK": keys::account_events_pk(acct), "GSI4SK": keys::agency_event_sort(agency, occurred_at, id),
     }))
 }
 

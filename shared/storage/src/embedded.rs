@@ -24,12 +24,11 @@ use std::sync::Arc;
 use tokio::sync::{oneshot, Notify};
 
 const ITEMS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("items");
-const GSI_TABLES: [TableDefinition<&[u8], &[u8]>; 5] = [
+const GSI_TABLES: [TableDefinition<&[u8], &[u8]>; 4] = [
     TableDefinition::new("GSI1"),
     TableDefinition::new("GSI2"),
     TableDefinition::new("GSI3"),
     TableDefinition::new("GSI4"),
-    TableDefinition::new("GSI5"),
 ];
 /// Items with a TTL, by expiry time: `ttl (8 bytes, big-endian) ++ PK \0 SK`. Lets the writer
 /// delete expired items (reads hide them already) without scanning the table.
@@ -339,13 +338,12 @@ fn purge(db: &Database, now: i64) -> Result<usize> {
     Ok(purged)
 }
 
-fn open_gsis(tx: &redb::WriteTransaction) -> Result<[redb::Table<'_, &'static [u8], &'static [u8]>; 5]> {
+fn open_gsis(tx: &redb::WriteTransaction) -> Result<[redb::Table<'_, &'static [u8], &'static [u8]>; 4]> {
     Ok([
         tx.open_table(GSI_TABLES[0]).map_err(internal)?,
         tx.open_table(GSI_TABLES[1]).map_err(internal)?,
         tx.open_table(GSI_TABLES[2]).map_err(internal)?,
         tx.open_table(GSI_TABLES[3]).map_err(internal)?,
-        tx.open_table(GSI_TABLES[4]).map_err(internal)?,
     ])
 }
 
@@ -446,7 +444,7 @@ fn updated(key: &Key, live: Option<&Item>, update: &Update) -> Result<Item> {
 
 fn apply(
     items: &mut redb::Table<&'static [u8], &'static [u8]>,
-    gsis: &mut [redb::Table<&'static [u8], &'static [u8]>; 5],
+    gsis: &mut [redb::Table<&'static [u8], &'static [u8]>; 4],
     expiry: &mut redb::Table<&'static [u8], &'static [u8]>,
     change: Change,
 ) -> Result<()> {

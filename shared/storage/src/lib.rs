@@ -94,8 +94,7 @@ pub(crate) fn validate_item(item: &Item) -> Result<Key> {
 }
 
 /// The attributes secondary indexes are keyed on.
-const INDEX_KEY_ATTRS: [&str; 10] =
-    ["GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK", "GSI3PK", "GSI3SK", "GSI4PK", "GSI4SK", "GSI5PK", "GSI5SK"];
+const INDEX_KEY_ATTRS: [&str; 8] = ["GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK", "GSI3PK", "GSI3SK", "GSI4PK", "GSI4SK"];
 
 /// An index key attribute, when present, is a non-empty string without NUL (DynamoDB refuses
 /// another type or an empty string; the embedded store's index layout needs no NUL). Refused the

@@ -43,11 +43,10 @@ pub enum Index {
     Gsi2,
     Gsi3,
     Gsi4,
-    Gsi5,
 }
 
 impl Index {
-    pub const SECONDARY: [Index; 5] = [Index::Gsi1, Index::Gsi2, Index::Gsi3, Index::Gsi4, Index::Gsi5];
+    pub const SECONDARY: [Index; 4] = [Index::Gsi1, Index::Gsi2, Index::Gsi3, Index::Gsi4];
 
     pub fn name(self) -> Option<&'static str> {
         match self {
@@ -56,7 +55,6 @@ impl Index {
             Index::Gsi2 => Some("GSI2"),
             Index::Gsi3 => Some("GSI3"),
             Index::Gsi4 => Some("GSI4"),
-            Index::Gsi5 => Some("GSI5"),
         }
     }
 
@@ -68,7 +66,6 @@ impl Index {
             Index::Gsi2 => ("GSI2PK", "GSI2SK"),
             Index::Gsi3 => ("GSI3PK", "GSI3SK"),
             Index::Gsi4 => ("GSI4PK", "GSI4SK"),
-            Index::Gsi5 => ("GSI5PK", "GSI5SK"),
         }
     }
 }

@@ -293,11 +293,14 @@ impl Operation for List {
                 if input.account_id.as_deref().is_some_and(|a| a != r.account_id()) {
                     return Ok(Reply::ok(ListResponse { data: vec![], next_cursor: None, total: None }));
                 }
-                (Index::Gsi1, keys::relationship_events_pk(rel))
+                (Index::Gsi1, keys::relationship_events_pk(ws, r.account_id()), String::new())
             }
-            (Some(ws), None, Some(acct)) => (Index::Gsi3, keys::workspace_account_events_pk(ws, acct)),
-            (Some(ws), None, None) => (Index::Gsi2, keys::workspace_events_pk(ws)),
-            (None, None, Some(acct)) => (Index::Gsi4, keys::agency_account_events_pk(&ctx.caller.agency_id, acct)),
+            (Some(ws), None, Some(acct)) => (Index::Gsi1, keys::relationship_events_pk(ws, acct), String::new()),
+            (Some(ws), None, None) => (Index::Gsi2, keys::workspace_events_pk(ws), String::new()),
+            // The account's partition holds every agency's events; this agency's are a prefix.
+            (None, None, Some(acct)) => {
+                (Index::Gsi4, keys::account_events_pk(acct), keys::agency_events_prefix(&ctx.caller.agency_id))
+            }
             (None, _, _) => {
                 return Err(ApiError::bad_request(
                     "workspace_required",
@@ -309,12 +312,17 @@ impl Operation for List {
         if since.as_ref().zip(until.as_ref()).is_some_and(|(s, u)| s > u) {
             return Ok(Reply::ok(ListResponse { data: vec![], next_cursor: None, total: None }));
         }
+        // Sort keys are `<prefix><time>#<id>`; `~` sorts after the `#<id>` that follows the time
+        // (and after every time).
+        let pre = &partition.2;
         let sk = match (&since, &until) {
-            (None, None) => SortKey::All,
-            (Some(s), None) => SortKey::AtLeast(s.clone()),
-            // `~` sorts after the `#<id>` that follows the time in the sort key.
-            (None, Some(u)) => SortKey::AtMost(format!("{u}~")),
-            (Some(s), Some(u)) => SortKey::Between(s.clone(), format!("{u}~")),
+            (None, None) if pre.is_empty() => SortKey::All,
+            (None, None) => SortKey::Prefix(pre.clone()),
+            (Some(s), None) if pre.is_empty() => SortKey::AtLeast(s.clone()),
+            (Some(s), None) => SortKey::Between(format!("{pre}{s}"), format!("{pre}~")),
+            (None, Some(u)) if pre.is_empty() => SortKey::AtMost(format!("{u}~")),
+            (None, Some(u)) => SortKey::Between(pre.clone(), format!("{pre}{u}~")),
+            (Some(s), Some(u)) => SortKey::Between(format!("{pre}{s}"), format!("{pre}{u}~")),
         };
         let mut q = Query::index(partition.0, partition.1.clone()).sk(sk).forward(forward).limit(limit);
         if let Some(ts) = &types {

@@ -57,9 +57,8 @@ impl Operation for Get {
         let id = record.id().to_owned();
         let store = &ctx.app.store;
         let contacts = store.query(Query::index(Index::Gsi1, keys::account_contacts_pk(&id)).limit(DETAIL_CONTACTS));
-        let events = store.query(
-            Query::index(Index::Gsi3, keys::workspace_account_events_pk(ws, &id)).backward().limit(DETAIL_EVENTS),
-        );
+        let events = store
+            .query(Query::index(Index::Gsi1, keys::relationship_events_pk(ws, &id)).backward().limit(DETAIL_EVENTS));
         let relationship = relationship_summaries(&ctx.app, ws, std::slice::from_ref(&record), policy);
         let (contacts, events, mut relationship) = futures::try_join!(
             async { contacts.await.map_err(Into::into) },
