@@ -93,6 +93,9 @@ enum StoreAction {
         #[arg(long)]
         write: bool,
     },
+    /// Where the file's bytes are: each table's entries, stored bytes and overhead, and the
+    /// items by kind (JSON). Run it while the server is stopped.
+    Stats,
 }
 
 #[derive(Subcommand)]
@@ -206,6 +209,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await?
                 .context("compacting the store (is a linkcrm server using it?)")?;
             println!("{}", serde_json::to_string(&report)?);
+            Ok(())
+        }
+        Command::Store { action: StoreAction::Stats } => {
+            anyhow::ensure!(cli.store.store == Backend::Embedded, "stats are for the embedded store");
+            let path = cli.store.data_dir.join("linkcrm.redb");
+            anyhow::ensure!(path.exists(), "no store at {}", path.display());
+            let report = tokio::task::spawn_blocking(move || linkcrm_storage::embedded::stats(&path))
+                .await?
+                .context("reading the store (is a linkcrm server using it?)")?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(())
         }
         Command::Store { action: StoreAction::Migrate { write } } => {

@@ -140,7 +140,8 @@ fn open_db(path: &Path) -> Result<Database> {
 pub struct CompactReport {
     pub bytes_before: u64,
     pub bytes_after: u64,
-    /// Items rewritten from JSON text into the binary encoding.
+    /// Items rewritten in the current encoding (from JSON text, or binary written before
+    /// compression).
     pub items_reencoded: u64,
     /// Items past their TTL removed (with their index entries).
     pub expired_removed: u64,
@@ -183,9 +184,11 @@ pub fn compact(path: &Path) -> Result<CompactReport> {
                 chunk
             };
             for (k, v) in &chunk {
-                if v.first() != Some(&crate::codec::MAGIC) {
-                    let item = decode_item(v)?;
-                    items.insert(k.as_slice(), crate::codec::encode(&item).as_slice()).map_err(internal)?;
+                // JSON text, or a binary form the current encoder would write differently
+                // (uncompressed before compression existed).
+                let current = crate::codec::encode(&decode_item(v)?);
+                if current != *v {
+                    items.insert(k.as_slice(), current.as_slice()).map_err(internal)?;
                     items_reencoded += 1;
                 }
             }
@@ -202,6 +205,75 @@ pub fn compact(path: &Path) -> Result<CompactReport> {
     while db.compact().map_err(internal)? {}
     drop(db);
     Ok(CompactReport { bytes_before, bytes_after: size()?, items_reencoded, expired_removed })
+}
+
+/// One table's share of the file ([`stats`]).
+#[derive(Debug, Clone, Default, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TableUsage {
+    pub table: String,
+    pub entries: u64,
+    /// Keys and values as stored in leaf pages.
+    pub stored_bytes: u64,
+    /// Page headers and branch pages.
+    pub metadata_bytes: u64,
+    /// Unused space inside the table's pages.
+    pub fragmented_bytes: u64,
+    pub tree_height: u32,
+}
+
+/// The items table by kind of item (the partition key up to its first `#`).
+#[derive(Debug, Clone, Default, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KindUsage {
+    pub kind: String,
+    pub items: u64,
+    pub key_bytes: u64,
+    pub value_bytes: u64,
+}
+
+/// Where a store file's bytes are: `linkcrm store stats`.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatsReport {
+    pub file_bytes: u64,
+    pub tables: Vec<TableUsage>,
+    pub kinds: Vec<KindUsage>,
+}
+
+/// Reads the file's usage (a read transaction: a running server may keep the file open, but redb
+/// allows one process only, so run it on a stopped store or a copy).
+pub fn stats(path: &Path) -> Result<StatsReport> {
+    use redb::ReadableTableMetadata;
+    let file_bytes = std::fs::metadata(path).map(|m| m.len()).map_err(internal)?;
+    let db = open_db(path)?;
+    let tx = db.begin_read().map_err(internal)?;
+    let mut tables = Vec::new();
+    for def in [ITEMS].into_iter().chain(GSI_TABLES).chain([EXPIRY]) {
+        let t = tx.open_table(def).map_err(internal)?;
+        let s = t.stats().map_err(internal)?;
+        tables.push(TableUsage {
+            table: redb::TableHandle::name(&def).to_owned(),
+            entries: t.len().map_err(internal)?,
+            stored_bytes: s.stored_bytes(),
+            metadata_bytes: s.metadata_bytes(),
+            fragmented_bytes: s.fragmented_bytes(),
+            tree_height: s.tree_height(),
+        });
+    }
+    let mut kinds: std::collections::BTreeMap<String, KindUsage> = Default::default();
+    let items = tx.open_table(ITEMS).map_err(internal)?;
+    for entry in items.range::<&[u8]>(..).map_err(internal)? {
+        let (k, v) = entry.map_err(internal)?;
+        let key = k.value();
+        let kind = key.split(|b| *b == b'#' || *b == 0).next().unwrap_or_default();
+        let u = kinds.entry(String::from_utf8_lossy(kind).into_owned()).or_default();
+        u.items += 1;
+        u.key_bytes += key.len() as u64;
+        u.value_bytes += v.value().len() as u64;
+    }
+    let kinds = kinds.into_iter().map(|(kind, u)| KindUsage { kind, ..u }).collect();
+    Ok(StatsReport { file_bytes, tables, kinds })
 }
 
 /// Items per write transaction when [`compact`] rewrites them.
