@@ -39,7 +39,9 @@ impl Op {
             Op::GetRelationship => "get relationship (1 GetItem)",
             Op::GetEvent => "get event (1 GetItem)",
             Op::QueryList => "query a workspace's 50 latest relationships (GSI1, archived filter)",
-            Op::ListPage => "list page: that query + BatchGet of the page's accounts",
+            Op::ListPage => {
+                "list page: that query + BatchGet of the page's accounts (projected as the list reads them)"
+            }
         }
     }
 }
@@ -79,7 +81,8 @@ async fn once(d: &Data, op: Op, rng: &mut Rng) -> anyhow::Result<()> {
                     .collect();
                 accounts.sort();
                 accounts.dedup();
-                d.store.batch_get(&accounts).await?;
+                // What the list reads of them (records::ACCOUNT_LIST_ATTRS).
+                d.store.batch_get_attrs(&accounts, linkcrm_api::crm::records::ACCOUNT_LIST_ATTRS).await?;
             }
         }
     }

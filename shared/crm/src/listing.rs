@@ -66,19 +66,22 @@ pub async fn merged_page(
         pages.push(page?);
     }
 
-    // Merge: repeatedly take the head that comes first in the requested order.
+    // Merge: repeatedly take the head that comes first in the requested order (positions
+    // first; the items are moved out once the cursors are known).
     let mut heads = vec![0usize; pages.len()];
-    let mut items = Vec::new();
-    let key = |it: &Item| it.get(sort_attr).and_then(Value::as_str).unwrap_or_default().to_owned();
-    while items.len() < limit {
-        let mut best: Option<(usize, String)> = None;
+    let mut order: Vec<(usize, usize)> = Vec::with_capacity(limit);
+    fn key<'a>(it: &'a Item, attr: &str) -> &'a str {
+        it.get(attr).and_then(Value::as_str).unwrap_or_default()
+    }
+    while order.len() < limit {
+        let mut best: Option<(usize, &str)> = None;
         for (i, page) in pages.iter().enumerate() {
             let Some(p) = page else { continue };
             if let Some(it) = p.items.get(heads[i]) {
-                let k = key(it);
-                let better = match &best {
+                let k = key(it, sort_attr);
+                let better = match best {
                     None => true,
-                    Some((_, b)) => (forward && k < *b) || (!forward && k > *b),
+                    Some((_, b)) => (forward && k < b) || (!forward && k > b),
                 };
                 if better {
                     best = Some((i, k));
@@ -86,7 +89,7 @@ pub async fn merged_page(
             }
         }
         let Some((i, _)) = best else { break };
-        items.push(pages[i].as_ref().expect("live").items[heads[i]].clone());
+        order.push((i, heads[i]));
         heads[i] += 1;
     }
 
@@ -105,6 +108,8 @@ pub async fn merged_page(
             }
         };
     }
+    let items =
+        order.into_iter().map(|(i, n)| std::mem::take(&mut pages[i].as_mut().expect("live").items[n])).collect();
     let next = if positions.iter().all(|p| *p == Pos::Done) {
         None
     } else {

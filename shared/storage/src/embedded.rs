@@ -147,65 +147,90 @@ pub struct CompactReport {
     pub expired_removed: u64,
 }
 
-/// Offline maintenance of a store file no process has open: removes every expired item, rewrites
-/// items still in JSON text in the binary encoding, and gives free pages back to the file system
-/// (redb's compaction). `linkcrm store compact` runs it.
+/// Offline maintenance of a store file no process has open: removes every expired item, then
+/// rebuilds the file: every table copied in key order into a fresh file (items rewritten in the
+/// current encoding), which replaces the old one atomically. `linkcrm store compact` runs it.
+///
+/// A rebuild, not redb's own compaction alone: redb moves pages to shrink the file but never
+/// refills a half-empty page, and B-tree pages filled by random inserts (or emptied by deletes
+/// and by items that shrank) stay 40-60 % empty. Copying in order fills them again. Each table is
+/// copied in two interleaved passes (even positions, then odd): redb splits a full leaf in
+/// halves, so a plain ordered copy would leave every leaf half full; the second pass fills the
+/// gaps the first left. A crash during the rebuild leaves the old file as it was.
 pub fn compact(path: &Path) -> Result<CompactReport> {
-    let size = || std::fs::metadata(path).map(|m| m.len()).map_err(internal);
-    let bytes_before = size()?;
-    let mut db = open_db(path)?;
+    let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).map_err(internal);
+    let bytes_before = size(path)?;
+    let src = open_db(path)?;
     let mut expired_removed = 0;
     loop {
-        let n = purge(&db, now_epoch())?;
+        let n = purge(&src, now_epoch())?;
         expired_removed += n as u64;
         if n < PURGE_BATCH {
             break;
         }
     }
+    let tmp = path.with_extension("redb.compacting");
+    let _ = std::fs::remove_file(&tmp);
+    let mut dst = open_db(&tmp)?;
     let mut items_reencoded = 0;
-    let mut after: Option<Vec<u8>> = None;
-    loop {
-        // One chunk per write transaction, so memory stays bounded on a large file.
-        let tx = db.begin_write().map_err(internal)?;
-        let mut last = None;
-        {
-            let mut items = tx.open_table(ITEMS).map_err(internal)?;
-            let chunk: Vec<(Vec<u8>, Vec<u8>)> = {
-                let range = match &after {
-                    Some(k) => items.range::<&[u8]>((Bound::Excluded(k.as_slice()), Bound::Unbounded)),
-                    None => items.range::<&[u8]>(..),
-                }
-                .map_err(internal)?;
-                let mut chunk = Vec::new();
-                for entry in range.take(COMPACT_CHUNK) {
-                    let (k, v) = entry.map_err(internal)?;
-                    chunk.push((k.value().to_vec(), v.value().to_vec()));
-                }
-                chunk
-            };
-            for (k, v) in &chunk {
-                // JSON text, or a binary form the current encoder would write differently
-                // (uncompressed before compression existed).
-                let current = crate::codec::encode(&decode_item(v)?);
-                if current != *v {
-                    items.insert(k.as_slice(), current.as_slice()).map_err(internal)?;
-                    items_reencoded += 1;
+    {
+        let read = src.begin_read().map_err(internal)?;
+        for (t, def) in [ITEMS].into_iter().chain(GSI_TABLES).chain([EXPIRY]).enumerate() {
+            let table = read.open_table(def).map_err(internal)?;
+            for pass in 0..2 {
+                let mut chunk: Vec<(Vec<u8>, Vec<u8>)> = Vec::with_capacity(COMPACT_CHUNK);
+                let mut entries =
+                    table.range::<&[u8]>(..).map_err(internal)?.enumerate().filter(|(n, _)| n % 2 == pass);
+                loop {
+                    chunk.clear();
+                    for (_, entry) in entries.by_ref().take(COMPACT_CHUNK) {
+                        let (k, v) = entry.map_err(internal)?;
+                        let value = if t == 0 {
+                            let current = crate::codec::encode(&decode_item(v.value())?);
+                            if current != v.value() {
+                                items_reencoded += 1;
+                            }
+                            current
+                        } else {
+                            v.value().to_vec()
+                        };
+                        chunk.push((k.value().to_vec(), value));
+                    }
+                    // Bounded transactions keep memory flat on a large file; none is durable
+                    // until the last commit below.
+                    let mut tx = dst.begin_write().map_err(internal)?;
+                    tx.set_durability(redb::Durability::None).map_err(internal)?;
+                    {
+                        let mut out = tx.open_table(def).map_err(internal)?;
+                        for (k, v) in &chunk {
+                            out.insert(k.as_slice(), v.as_slice()).map_err(internal)?;
+                        }
+                    }
+                    tx.commit().map_err(internal)?;
+                    if chunk.len() < COMPACT_CHUNK {
+                        break;
+                    }
                 }
             }
-            if chunk.len() == COMPACT_CHUNK {
-                last = chunk.last().map(|(k, _)| k.clone());
-            }
-        }
-        tx.commit().map_err(internal)?;
-        match last {
-            Some(k) => after = Some(k),
-            None => break,
         }
     }
-    while db.compact().map_err(internal)? {}
-    drop(db);
-    Ok(CompactReport { bytes_before, bytes_after: size()?, items_reencoded, expired_removed })
+    drop(src);
+    // One durable commit makes everything above durable, then the file is shrunk.
+    let tx = dst.begin_write().map_err(internal)?;
+    tx.commit().map_err(internal)?;
+    while dst.compact().map_err(internal)? {}
+    drop(dst);
+    std::fs::File::open(&tmp).and_then(|f| f.sync_all()).map_err(internal)?;
+    std::fs::rename(&tmp, path).map_err(internal)?;
+    if let Some(dir) = path.parent() {
+        // The rename itself is durable once the directory is synced.
+        let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
+    }
+    Ok(CompactReport { bytes_before, bytes_after: size(path)?, items_reencoded, expired_removed })
 }
+
+/// Entries per write transaction when [`compact`] copies a table.
+const COMPACT_CHUNK: usize = 20_000;
 
 /// One table's share of the file ([`stats`]).
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -230,6 +255,8 @@ pub struct KindUsage {
     pub items: u64,
     pub key_bytes: u64,
     pub value_bytes: u64,
+    /// The items' size as DynamoDB would bill it ([`crate::item_size`]).
+    pub dynamo_bytes: u64,
 }
 
 /// Where a store file's bytes are: `linkcrm store stats`.
@@ -271,13 +298,11 @@ pub fn stats(path: &Path) -> Result<StatsReport> {
         u.items += 1;
         u.key_bytes += key.len() as u64;
         u.value_bytes += v.value().len() as u64;
+        u.dynamo_bytes += crate::item_size(&decode_item(v.value())?) as u64;
     }
     let kinds = kinds.into_iter().map(|(kind, u)| KindUsage { kind, ..u }).collect();
     Ok(StatsReport { file_bytes, tables, kinds })
 }
-
-/// Items per write transaction when [`compact`] rewrites them.
-const COMPACT_CHUNK: usize = 10_000;
 
 fn internal(e: impl std::fmt::Display) -> StoreError {
     StoreError::Internal(e.to_string())

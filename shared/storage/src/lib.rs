@@ -65,7 +65,8 @@ pub trait Store: Send + Sync + 'static {
     /// Reads many items; absent ones are left out. Order follows `keys`.
     async fn batch_get(&self, keys: &[Key]) -> Result<Vec<Item>>;
     /// [`Store::batch_get`] returning only `attrs` of each item (with its key and `ttl`): for
-    /// pages that need a field or two of many large items.
+    /// pages that need a field or two of many items. It may read eventually consistently (on
+    /// DynamoDB it does, at half the read units), as the index queries that list pages do.
     async fn batch_get_attrs(&self, keys: &[Key], attrs: &[&str]) -> Result<Vec<Item>>;
     /// Deletes every key, unconditionally; absent keys are fine. Not atomic (as DynamoDB's
     /// BatchWriteItem): on an error some keys may be gone and others not, and repeating the call

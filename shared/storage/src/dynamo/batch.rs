@@ -45,7 +45,9 @@ impl DynamoStore {
                 .set_keys(Some(std::mem::take(&mut pending)))
                 .set_projection_expression(projection.as_ref().map(|p| p.0.clone()))
                 .set_expression_attribute_names(projection.as_ref().and_then(|p| p.1.clone()))
-                .consistent_read(true)
+                // Whole items are read consistently; projected reads serve list pages, which
+                // index queries already make eventually consistent, at half the read units.
+                .consistent_read(projection.is_none())
                 .build()
                 .map_err(|e| StoreError::Internal(format!("request build: {e}")))?;
             bump(&self.counters.batch_get);
