@@ -284,7 +284,14 @@ pub async fn record_event(
         let mut ops = vec![
             TxOp::put_if(event_item.clone(), Condition::NotExists),
             TxOp::update_if(keys::relationship(rel_id), rel_update, Condition::And(rel_cond)),
-            TxOp::update_if(
+        ];
+        // The workspace-account summary changes only with the status or our last contact (most
+        // events, notes and replies, leave both): no write for nothing.
+        let summary_changes = before.status != after.status
+            || before.last_contacted_by_us_at != after.last_contacted_by_us_at
+            || !ride.guard_set.is_empty();
+        if summary_changes {
+            ops.push(TxOp::update_if(
                 keys::workspace_account(ws, &acct),
                 ride.guard_set.iter().fold(
                     Update::new()
@@ -293,8 +300,8 @@ pub async fn record_event(
                     |u, (k, v)| u.set(k.clone(), v.clone()),
                 ),
                 Condition::Exists,
-            ),
-        ];
+            ));
+        }
         if let Some(op) = account_op(app, &acct, &facts, policy).await? {
             ops.push(op);
         }

@@ -545,6 +545,11 @@ fn apply(
     expiry: &mut redb::Table<&'static [u8], &'static [u8]>,
     change: Change,
 ) -> Result<()> {
+    // A write that leaves the item as it was (an update setting what is already there) touches
+    // no page.
+    if change.old.is_some() && change.old == change.new {
+        return Ok(());
+    }
     let (ttl_before, ttl_after) = (ttl_of(change.old.as_ref()), ttl_of(change.new.as_ref()));
     if ttl_before != ttl_after {
         if let Some(t) = ttl_before {
