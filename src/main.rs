@@ -285,6 +285,35 @@ fn init_logging() {
     }));
 }
 
+/// The automatic compaction policy (`LINKCRM_COMPACT_ON_START`, default `auto`): before the
+/// server opens the store, the one moment it has the file to itself, a file of at least 256 MiB
+/// that is more than half free or fragmented space (after a burst of churn, a purge of expired
+/// items, a large delete) is rebuilt. `off` never does; `always` always does.
+async fn compact_on_start(path: &std::path::Path) -> anyhow::Result<()> {
+    use linkcrm_storage::embedded;
+    let mode = std::env::var("LINKCRM_COMPACT_ON_START").unwrap_or_else(|_| "auto".into());
+    if mode == "off" || !path.exists() {
+        return Ok(());
+    }
+    anyhow::ensure!(mode == "auto" || mode == "always", "LINKCRM_COMPACT_ON_START must be auto, always or off");
+    let p = path.to_owned();
+    let usage = tokio::task::spawn_blocking(move || embedded::usage(&p))
+        .await?
+        .with_context(|| format!("opening {} (is another linkcrm using it?)", path.display()))?;
+    if mode == "auto" && !embedded::should_compact(&usage, 256 << 20, 0.5) {
+        return Ok(());
+    }
+    tracing::info!(
+        fileBytes = usage.file_bytes,
+        wastePercent = (usage.waste() * 100.0).round(),
+        "compacting the store before start"
+    );
+    let p = path.to_owned();
+    let report = tokio::task::spawn_blocking(move || embedded::compact(&p)).await??;
+    tracing::info!(bytesBefore = report.bytes_before, bytesAfter = report.bytes_after, "store compacted");
+    Ok(())
+}
+
 /// The store, and for the embedded one the signal it gives after each commit.
 async fn open_store(args: &StoreArgs) -> anyhow::Result<(DynStore, Option<Arc<tokio::sync::Notify>>)> {
     match args.store {
@@ -309,6 +338,9 @@ async fn serve(args: &StoreArgs, bind: &str) -> anyhow::Result<()> {
     // Before anything starts: an unusable LINKCRM_SMTP_CA_FILE stops the server rather than
     // failing every send to a private mail server later.
     let workers = run_worker.then(linkcrm_api::jobs::Workers::from_env).transpose()?;
+    if args.store == Backend::Embedded {
+        compact_on_start(&args.data_dir.join("linkcrm.redb")).await?;
+    }
     let (store, commits) = open_store(args).await?;
     if let Some((agency, secret)) =
         linkcrm_api::platform::bootstrap(&store, std::env::var("LINKCRM_ADMIN_KEY").ok()).await?

@@ -232,6 +232,44 @@ pub fn compact(path: &Path) -> Result<CompactReport> {
 /// Entries per write transaction when [`compact`] copies a table.
 const COMPACT_CHUNK: usize = 20_000;
 
+/// How much of a store file holds data ([`usage`]).
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Usage {
+    pub file_bytes: u64,
+    /// Keys, values and B-tree metadata; the rest of the file is free pages and unused space
+    /// inside pages.
+    pub used_bytes: u64,
+}
+
+impl Usage {
+    /// The share of the file that is free or fragmented space.
+    pub fn waste(&self) -> f64 {
+        if self.file_bytes == 0 {
+            return 0.0;
+        }
+        1.0 - (self.used_bytes as f64 / self.file_bytes as f64).min(1.0)
+    }
+}
+
+/// Reads how much of the file holds data (a store no process has open).
+pub fn usage(path: &Path) -> Result<Usage> {
+    let file_bytes = std::fs::metadata(path).map(|m| m.len()).map_err(internal)?;
+    let db = open_db(path)?;
+    let tx = db.begin_write().map_err(internal)?;
+    let s = tx.stats().map_err(internal)?;
+    let used_bytes = s.stored_bytes() + s.metadata_bytes();
+    tx.abort().map_err(internal)?;
+    Ok(Usage { file_bytes, used_bytes })
+}
+
+/// The automatic compaction policy: a file of at least `min_bytes` whose free and fragmented
+/// space is more than `max_waste` of it is worth rebuilding. The local binary asks this before it
+/// opens the store (the only moment it has the file to itself), with `LINKCRM_COMPACT_ON_START`.
+pub fn should_compact(u: &Usage, min_bytes: u64, max_waste: f64) -> bool {
+    u.file_bytes >= min_bytes && u.waste() > max_waste
+}
+
 /// One table's share of the file ([`stats`]).
 #[derive(Debug, Clone, Default, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
