@@ -287,8 +287,10 @@ fn init_logging() {
 
 /// The automatic compaction policy (`LINKCRM_COMPACT_ON_START`, default `auto`): before the
 /// server opens the store, the one moment it has the file to itself, a file of at least 256 MiB
-/// that is more than half free or fragmented space (after a burst of churn, a purge of expired
-/// items, a large delete) is rebuilt. `off` never does; `always` always does.
+/// that is more than three quarters free or fragmented space (after a purge of expired items or
+/// a large delete) is rebuilt. Not less: redb grows a file by about half its size at a time, so a
+/// file just past a growth step is legitimately half free, and compacting it at every start
+/// would cost a minute per gigabyte each time. `off` never does; `always` always does.
 async fn compact_on_start(path: &std::path::Path) -> anyhow::Result<()> {
     use linkcrm_storage::embedded;
     let mode = std::env::var("LINKCRM_COMPACT_ON_START").unwrap_or_else(|_| "auto".into());
@@ -300,7 +302,7 @@ async fn compact_on_start(path: &std::path::Path) -> anyhow::Result<()> {
     let usage = tokio::task::spawn_blocking(move || embedded::usage(&p))
         .await?
         .with_context(|| format!("opening {} (is another linkcrm using it?)", path.display()))?;
-    if mode == "auto" && !embedded::should_compact(&usage, 256 << 20, 0.5) {
+    if mode == "auto" && !embedded::should_compact(&usage, 256 << 20, 0.75) {
         return Ok(());
     }
     tracing::info!(

@@ -24,7 +24,7 @@ for round in $(seq 1 "$ROUNDS"); do
     export BENCH_RELS="$dir/bench-relationships.txt" BENCH_WORKSPACES="$dir/bench-workspaces.txt"
     LINKCRM_RATE_LIMIT=0 "$bin" --data-dir "$dir" --bind "127.0.0.1:$PORT" 2> "$DATA/ab-server-$name.log" &
     server=$!
-    for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break; sleep 0.2; done
+    for _ in $(seq 1 1000); do curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break; sleep 0.2; done
     for endpoint in list get patch event; do
       out=$(BENCH_ENDPOINT=$endpoint wrk -t2 -c16 -d"${DURATION}s" --timeout 10s --latency \
         -s "$ROOT/infra/bench/crm.lua" "http://127.0.0.1:$PORT" | grep -E '^RESULT')
