@@ -75,6 +75,11 @@ async fn events_in_the_old_layout_are_moved_and_listed_again() {
             .set("GSI5SK", id.clone());
         store.update(&Key::new(format!("EVT#{id}"), "#"), old, None).await.unwrap();
     }
+    // And the account as it was before lists read `latestOrgContacts`: only the stamps.
+    let acct_key = Key::new(format!("ACCT#{acct}"), "#META");
+    let latest = store.get(&acct_key).await.unwrap().unwrap()["latestOrgContacts"].clone();
+    assert_eq!(latest.as_array().map(Vec::len), Some(1), "the send stamped it: {latest}");
+    store.update(&acct_key, Update::new().remove("latestOrgContacts"), None).await.unwrap();
     let by_rel = format!("/v1/link-building/crm/event?relationshipId={rel_id}");
     let by_acct = format!("/v1/link-building/crm/event?accountId={acct}");
     assert!(
@@ -84,8 +89,11 @@ async fn events_in_the_old_layout_are_moved_and_listed_again() {
 
     let dry = migrate::event_indexes(&store, false).await.unwrap();
     assert_eq!((dry.events_to_move, dry.events_moved), (3, 0));
+    assert_eq!((dry.accounts_to_fill, dry.accounts_filled), (1, 0));
     let done = migrate::event_indexes(&store, true).await.unwrap();
     assert_eq!((done.events_to_move, done.events_moved), (3, 3));
+    assert_eq!((done.accounts_to_fill, done.accounts_filled), (1, 1));
+    assert_eq!(store.get(&acct_key).await.unwrap().unwrap()["latestOrgContacts"], latest);
 
     assert_eq!(ids(&call(&router, Method::GET, &by_rel, Some(&ws), None).await.1), events);
     assert_eq!(ids(&call(&router, Method::GET, &by_acct, Some(&ws), None).await.1), events);
@@ -102,5 +110,5 @@ async fn events_in_the_old_layout_are_moved_and_listed_again() {
     assert!(report.mismatches.is_empty(), "{:?}", report.mismatches);
 
     let again = migrate::event_indexes(&store, true).await.unwrap();
-    assert_eq!((again.events_to_move, again.events_moved), (0, 0));
+    assert_eq!((again.events_to_move, again.events_moved, again.accounts_to_fill), (0, 0, 0));
 }

@@ -98,6 +98,11 @@ pub fn event(id: &str) -> Key {
 pub fn relationship_events_pk(ws: &str, account: &str) -> String {
     format!("WS#{ws}#ACCT#{account}#EVTS")
 }
+/// The GSI1 partition of a relationship's events before they were keyed by workspace and account:
+/// read only by `linkcrm store migrate`, which moves what it still holds.
+pub fn legacy_relationship_events_pk(rel: &str) -> String {
+    format!("REL#{rel}#EVTS")
+}
 pub fn workspace_events_pk(ws: &str) -> String {
     format!("WS#{ws}#EVTS")
 }

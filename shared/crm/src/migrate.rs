@@ -7,7 +7,8 @@
 //! indexed three times: GSI1 `WS#<ws>#ACCT#<acct>#EVTS` (a workspace has one relationship per
 //! account, so this is the relationship's timeline), GSI2 `WS#<ws>#EVTS`, and GSI4
 //! `ACCT#<acct>#EVTS` / `<agency>#<time>#<id>` (an agency's events with the account are a prefix;
-//! replay reads the whole partition). [`event_indexes`] moves events written before.
+//! replay reads the whole partition). [`event_indexes`] moves events written before, and fills
+//! `latestOrgContacts` (what lists read of an account) on accounts written before it existed.
 
 use super::keys;
 use super::records::{self, AccountRecord, RelationshipRecord};
@@ -23,11 +24,10 @@ pub struct MigrationReport {
     /// Events still in the old layout (rewritten with `write`).
     pub events_to_move: usize,
     pub events_moved: usize,
-}
-
-/// The old GSI1 partition of a relationship's events.
-fn legacy_relationship_events_pk(rel: &str) -> String {
-    format!("REL#{rel}#EVTS")
+    /// Accounts whose `latestOrgContacts` is missing or disagrees with their per-workspace
+    /// stamps (written with `write`).
+    pub accounts_to_fill: usize,
+    pub accounts_filled: usize,
 }
 
 /// The index attributes an event has in the current layout, and the old ones it must lose.
@@ -55,11 +55,21 @@ pub async fn event_indexes(store: &DynStore, write: bool) -> Result<MigrationRep
         for item in all(store, Query::index(Index::Gsi1, keys::accounts_by_dr_pk(shard))).await? {
             report.accounts += 1;
             let account = AccountRecord(item);
+            // Accounts written before lists read `latestOrgContacts` have only the stamps.
+            let latest = account.facts().latest_org_contacts();
+            if account.latest_org_contacts() != latest {
+                report.accounts_to_fill += 1;
+                if write {
+                    let update = Update::new().set(records::LATEST_ORG_CONTACTS, serde_json::json!(latest));
+                    store.update(&keys::account(account.id()), update, Some(Condition::Exists)).await?;
+                    report.accounts_filled += 1;
+                }
+            }
             let rels = all(store, Query::index(Index::Gsi3, keys::account_relationships_pk(account.id()))).await?;
             for r in rels {
                 report.relationships += 1;
                 let rel = RelationshipRecord(r);
-                let old = all(store, Query::index(Index::Gsi1, legacy_relationship_events_pk(rel.id()))).await?;
+                let old = all(store, Query::index(Index::Gsi1, keys::legacy_relationship_events_pk(rel.id()))).await?;
                 report.events_to_move += old.len();
                 if !write {
                     continue;
