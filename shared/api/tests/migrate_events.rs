@@ -2,33 +2,14 @@
 //! current three-index layout, and then read by every event list as if written today. A second
 //! run finds nothing.
 
-use axum::body::Body;
-use axum::http::{Method, Request};
+use axum::http::Method;
 use linkcrm_api::crm::migrate;
 use linkcrm_storage::{DynStore, Key, Update};
+use linkcrm_testkit::http::{serve, Client};
 use serde_json::{json, Value};
 use std::sync::Arc;
-use tower::ServiceExt;
 
 const KEY: &str = "sk_live_agency_migrate_events_key";
-
-async fn call(
-    router: &axum::Router,
-    method: Method,
-    path: &str,
-    ws: Option<&str>,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut req = Request::builder().method(method).uri(path).header("Authorization", format!("Bearer {KEY}"));
-    if let Some(ws) = ws {
-        req = req.header("X-Workspace-Id", ws);
-    }
-    let req = req.body(body.map(|b| Body::from(b.to_string())).unwrap_or_else(Body::empty)).unwrap();
-    let resp = router.clone().oneshot(req).await.unwrap();
-    let status = resp.status().as_u16();
-    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
-    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
-}
 
 fn ids(list: &Value) -> Vec<String> {
     let mut v: Vec<String> =
@@ -44,19 +25,17 @@ async fn events_in_the_old_layout_are_moved_and_listed_again() {
     let agency = linkcrm_api::platform::create_agency(&store, "Migrating agency", Some(KEY.into())).await.unwrap().0;
     let config = linkcrm_api::Config { rate_limit_per_sec: 0.0, ..Default::default() };
     let app = linkcrm_api::app(store.clone(), config).await.unwrap();
-    let router = linkcrm_api::router(&app);
-    let (_, ws) = call(&router, Method::POST, "/v1/workspaces", None, Some(json!({"name": "old data"}))).await;
+    let agency_client = Client::new(&serve(linkcrm_api::router(&app)).await, KEY);
+    let ws = agency_client.ok(Method::POST, "/v1/workspaces", Some(json!({"name": "old data"})), 201).await;
     let ws = ws["id"].as_str().unwrap().to_owned();
+    let client = agency_client.in_workspace(&ws);
     let rel_path = "/v1/link-building/crm/relationship";
-    let (s, rel) =
-        call(&router, Method::POST, rel_path, Some(&ws), Some(json!({"domain": "engineering-blog.com"}))).await;
-    assert_eq!(s, 201, "{rel}");
+    let rel = client.ok(Method::POST, rel_path, Some(json!({"domain": "engineering-blog.com"})), 201).await;
     let (rel_id, acct) = (rel["id"].as_str().unwrap().to_owned(), rel["accountId"].as_str().unwrap().to_owned());
     let mut events = Vec::new();
     for (i, t) in ["NOTE_ADDED", "EMAIL_SENT", "NOTE_ADDED"].iter().enumerate() {
         let body = json!({"relationshipId": rel_id, "type": t, "occurredAt": format!("2026-05-0{}T10:00:00Z", i + 1)});
-        let (s, e) = call(&router, Method::POST, "/v1/link-building/crm/event", Some(&ws), Some(body)).await;
-        assert_eq!(s, 201, "{e}");
+        let e = client.ok(Method::POST, "/v1/link-building/crm/event", Some(body), 201).await;
         events.push(e["id"].as_str().unwrap().to_owned());
     }
     events.sort();
@@ -82,10 +61,7 @@ async fn events_in_the_old_layout_are_moved_and_listed_again() {
     store.update(&acct_key, Update::new().remove("latestOrgContacts"), None).await.unwrap();
     let by_rel = format!("/v1/link-building/crm/event?relationshipId={rel_id}");
     let by_acct = format!("/v1/link-building/crm/event?accountId={acct}");
-    assert!(
-        ids(&call(&router, Method::GET, &by_rel, Some(&ws), None).await.1).is_empty(),
-        "the old layout is not read"
-    );
+    assert!(ids(&client.ok(Method::GET, &by_rel, None, 200).await).is_empty(), "the old layout is not read");
 
     let dry = migrate::event_indexes(&store, false).await.unwrap();
     assert_eq!((dry.events_to_move, dry.events_moved), (3, 0));
@@ -95,10 +71,10 @@ async fn events_in_the_old_layout_are_moved_and_listed_again() {
     assert_eq!((done.accounts_to_fill, done.accounts_filled), (1, 1));
     assert_eq!(store.get(&acct_key).await.unwrap().unwrap()["latestOrgContacts"], latest);
 
-    assert_eq!(ids(&call(&router, Method::GET, &by_rel, Some(&ws), None).await.1), events);
-    assert_eq!(ids(&call(&router, Method::GET, &by_acct, Some(&ws), None).await.1), events);
+    assert_eq!(ids(&client.ok(Method::GET, &by_rel, None, 200).await), events);
+    assert_eq!(ids(&client.ok(Method::GET, &by_acct, None, 200).await), events);
     // The agency view across workspaces (no X-Workspace-Id) reads the account partition.
-    assert_eq!(ids(&call(&router, Method::GET, &by_acct, None, None).await.1), events);
+    assert_eq!(ids(&agency_client.ok(Method::GET, &by_acct, None, 200).await), events);
     let item = store.get(&Key::new(format!("EVT#{}", events[0]), "#")).await.unwrap().unwrap();
     for gone in ["GSI3PK", "GSI3SK", "GSI5PK", "GSI5SK"] {
         assert!(!item.contains_key(gone), "{gone} left on the event");
