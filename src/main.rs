@@ -311,8 +311,13 @@ async fn compact_on_start(path: &std::path::Path) -> anyhow::Result<()> {
         "compacting the store before start"
     );
     let p = path.to_owned();
-    let report = tokio::task::spawn_blocking(move || embedded::compact(&p)).await??;
-    tracing::info!(bytesBefore = report.bytes_before, bytesAfter = report.bytes_after, "store compacted");
+    match tokio::task::spawn_blocking(move || embedded::compact(&p)).await? {
+        Ok(report) => {
+            tracing::info!(bytesBefore = report.bytes_before, bytesAfter = report.bytes_after, "store compacted")
+        }
+        // The old file is untouched (compaction swaps a finished copy in, or nothing): serve it.
+        Err(e) => tracing::warn!(error = %e, "compaction failed; starting on the store as it is"),
+    }
     Ok(())
 }
 

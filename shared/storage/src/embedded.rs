@@ -171,7 +171,27 @@ pub fn compact(path: &Path) -> Result<CompactReport> {
     }
     let tmp = path.with_extension("redb.compacting");
     let _ = std::fs::remove_file(&tmp);
-    let mut dst = open_db(&tmp)?;
+    // Whatever stops the rebuild (a full disk, a read error) leaves the old file in place and
+    // no half-built copy beside it.
+    let items_reencoded = match rebuild(src, &tmp) {
+        Ok(n) => n,
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+    };
+    std::fs::rename(&tmp, path).map_err(internal)?;
+    if let Some(dir) = path.parent() {
+        // The rename itself is durable once the directory is synced.
+        let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
+    }
+    Ok(CompactReport { bytes_before, bytes_after: size(path)?, items_reencoded, expired_removed })
+}
+
+/// Copies every table of `src` in key order into a new file at `tmp` (see [`compact`]); returns
+/// how many items it rewrote in the current encoding.
+fn rebuild(src: Database, tmp: &Path) -> Result<u64> {
+    let mut dst = open_db(tmp)?;
     let mut items_reencoded = 0;
     {
         let read = src.begin_read().map_err(internal)?;
@@ -220,13 +240,8 @@ pub fn compact(path: &Path) -> Result<CompactReport> {
     tx.commit().map_err(internal)?;
     while dst.compact().map_err(internal)? {}
     drop(dst);
-    std::fs::File::open(&tmp).and_then(|f| f.sync_all()).map_err(internal)?;
-    std::fs::rename(&tmp, path).map_err(internal)?;
-    if let Some(dir) = path.parent() {
-        // The rename itself is durable once the directory is synced.
-        let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
-    }
-    Ok(CompactReport { bytes_before, bytes_after: size(path)?, items_reencoded, expired_removed })
+    std::fs::File::open(tmp).and_then(|f| f.sync_all()).map_err(internal)?;
+    Ok(items_reencoded)
 }
 
 /// Entries per write transaction when [`compact`] copies a table.
