@@ -202,22 +202,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Store { action: StoreAction::Compact } => {
-            anyhow::ensure!(cli.store.store == Backend::Embedded, "compaction is for the embedded store");
-            let path = cli.store.data_dir.join("linkcrm.redb");
-            anyhow::ensure!(path.exists(), "no store at {}", path.display());
-            let report = tokio::task::spawn_blocking(move || linkcrm_storage::embedded::compact(&path))
-                .await?
-                .context("compacting the store (is a linkcrm server using it?)")?;
+            let report = offline(&cli.store, "compaction", linkcrm_storage::embedded::compact).await?;
             println!("{}", serde_json::to_string(&report)?);
             Ok(())
         }
         Command::Store { action: StoreAction::Stats } => {
-            anyhow::ensure!(cli.store.store == Backend::Embedded, "stats are for the embedded store");
-            let path = cli.store.data_dir.join("linkcrm.redb");
-            anyhow::ensure!(path.exists(), "no store at {}", path.display());
-            let report = tokio::task::spawn_blocking(move || linkcrm_storage::embedded::stats(&path))
-                .await?
-                .context("reading the store (is a linkcrm server using it?)")?;
+            let report = offline(&cli.store, "reading store stats", linkcrm_storage::embedded::stats).await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(())
         }
@@ -285,6 +275,24 @@ fn init_logging() {
     }));
 }
 
+/// The embedded store's file in the data directory.
+fn store_file(args: &StoreArgs) -> std::path::PathBuf {
+    args.data_dir.join("linkcrm.redb")
+}
+
+/// Runs maintenance `f` on the embedded store's file, which no server may have open.
+async fn offline<T: Send + 'static>(
+    args: &StoreArgs,
+    what: &str,
+    f: fn(&std::path::Path) -> linkcrm_storage::Result<T>,
+) -> anyhow::Result<T> {
+    anyhow::ensure!(args.store == Backend::Embedded, "{what}: only the embedded store has a file to maintain");
+    let path = store_file(args);
+    anyhow::ensure!(path.exists(), "no store at {}", path.display());
+    let result = tokio::task::spawn_blocking(move || f(&path)).await?;
+    result.with_context(|| format!("{what} failed (is a linkcrm server using the store?)"))
+}
+
 /// The automatic compaction policy (`LINKCRM_COMPACT_ON_START`, default `auto`): before the
 /// server opens the store, the one moment it has the file to itself, a file of at least 256 MiB
 /// that is more than three quarters free or fragmented space (after a purge of expired items or
@@ -325,7 +333,7 @@ async fn compact_on_start(path: &std::path::Path) -> anyhow::Result<()> {
 async fn open_store(args: &StoreArgs) -> anyhow::Result<(DynStore, Option<Arc<tokio::sync::Notify>>)> {
     match args.store {
         Backend::Embedded => {
-            let path = args.data_dir.join("linkcrm.redb");
+            let path = store_file(args);
             let store = linkcrm_storage::embedded::EmbeddedStore::open(&path)
                 .with_context(|| format!("opening {} (is another linkcrm using it?)", path.display()))?;
             let notify = store.commit_notify();
@@ -346,7 +354,7 @@ async fn serve(args: &StoreArgs, bind: &str) -> anyhow::Result<()> {
     // failing every send to a private mail server later.
     let workers = run_worker.then(linkcrm_api::jobs::Workers::from_env).transpose()?;
     if args.store == Backend::Embedded {
-        compact_on_start(&args.data_dir.join("linkcrm.redb")).await?;
+        compact_on_start(&store_file(args)).await?;
     }
     let (store, commits) = open_store(args).await?;
     if let Some((agency, secret)) =

@@ -77,10 +77,9 @@ impl AccountRecord {
         }
     }
 
-    /// `AccountContactFacts::contacted_by_other_org` read straight from the per-workspace stamps,
-    /// without building the other facts (lists ask it of every account on a page).
-    /// Reads `latestOrgContacts` alone, so it also works on an item projected to
-    /// [`ACCOUNT_LIST_ATTRS`].
+    /// `AccountContactFacts::contacted_by_other_org` from `latestOrgContacts` alone, so it also
+    /// works on an item projected to [`ACCOUNT_LIST_ATTRS`] (lists ask it of every account on a
+    /// page).
     pub fn contacted_by_other_org(&self, ws: &str, policy: CoolingPolicy) -> bool {
         let since = time::format(time::now() - chrono::Duration::days(policy.days));
         derive::other_org_contacted_since(&self.latest_org_contacts(), ws, &since)

@@ -5,7 +5,7 @@ use super::keys;
 use super::records::{self, obj, AccountRecord, RelationshipRecord, LATEST_ORG_CONTACTS, ORG_CONTACT};
 use crate::error::{ApiError, ApiResult, DataError, DataResult};
 use crate::{outbox, App};
-use linkcrm_domain::derive::{contact_stamp, with_recent_send, CoolingPolicy, EventFacts};
+use linkcrm_domain::derive::{contact_stamp, CoolingPolicy, EventFacts};
 use linkcrm_domain::enums::{EventType, PipelineStatus, Source};
 use linkcrm_domain::normalize::normalize_domain;
 use linkcrm_domain::{time, IdKind};
@@ -398,27 +398,26 @@ async fn account_op(app: &App, acct: &str, e: &EventFacts, policy: CoolingPolicy
                 .await?
                 .map(AccountRecord)
                 .ok_or_else(|| records::corrupt("account", format!("{acct} is missing under its relationship")))?;
-            let mut facts = current.facts();
-            let sends = std::mem::take(&mut facts.recent_sends);
-            let org = facts.last_contact_by_org.entry(e.workspace_id.clone()).or_default();
-            if e.occurred_at > *org {
-                *org = e.occurred_at.clone();
-            }
-            let latest = facts.latest_org_contacts();
+            // The fold replay uses gives the read-modify-write values; counters and stamps are
+            // written as order-independent actions below.
+            let before = current.facts();
+            let mut after = before.clone();
+            after.apply(e, policy);
             let stamp = contact_stamp(&e.occurred_at, &e.workspace_id);
             let update = Update::new()
                 .add("contactAttemptCount", 1)
                 .min("firstContact", stamp.clone())
                 .max("lastContact", stamp)
                 .max(format!("{ORG_CONTACT}{}", e.workspace_id), e.occurred_at.clone())
-                .set("recentSends", json!(with_recent_send(&sends, &e.occurred_at, policy.sends)))
-                .set(LATEST_ORG_CONTACTS, json!(latest));
+                .set("recentSends", json!(after.recent_sends))
+                .set(LATEST_ORG_CONTACTS, json!(after.latest_org_contacts()));
             // Both read-modify-write attributes are guarded by the values they were computed from.
             let latest_guard = match current.0.get(LATEST_ORG_CONTACTS) {
                 Some(v) => Condition::Equals(LATEST_ORG_CONTACTS.into(), v.clone()),
                 None => Condition::AttrAbsent(LATEST_ORG_CONTACTS.into()),
             };
-            let guard = Condition::And(vec![Condition::Equals("recentSends".into(), json!(sends)), latest_guard]);
+            let guard =
+                Condition::And(vec![Condition::Equals("recentSends".into(), json!(before.recent_sends)), latest_guard]);
             Ok(Some(TxOp::update_if(key, update, guard)))
         }
         EventType::EmailReceived if !e.out_of_office => {

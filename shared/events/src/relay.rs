@@ -9,7 +9,6 @@
 
 use crate::outbox::{event_of, outbox_partitions, OutboxItemError};
 use crate::{BusError, DomainEvent, EventBus};
-
 use linkcrm_storage::{Item, Key, Query, Store, StoreError};
 use std::sync::Arc;
 use std::time::Duration;

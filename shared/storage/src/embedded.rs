@@ -107,6 +107,24 @@ impl EmbeddedStore {
         f(&tx)
     }
 
+    /// Live items (or their projections) for `keys`, in their order, from one snapshot.
+    fn load_many(&self, keys: &[Key], attrs: Option<&[String]>) -> Result<Vec<Item>> {
+        for k in keys {
+            validate_key(k)?;
+        }
+        self.read_now(|tx| {
+            let items = tx.open_table(ITEMS).map_err(internal)?;
+            let now = now_epoch();
+            let mut out = Vec::with_capacity(keys.len());
+            for k in keys {
+                if let Some(it) = load(&items, k, now, attrs)? {
+                    out.push(it);
+                }
+            }
+            Ok(out)
+        })
+    }
+
     /// A read of unbounded work (a query that may filter many items): on the blocking pool.
     async fn read<T: Send + 'static>(
         &self,
@@ -386,28 +404,25 @@ fn decode_item(bytes: &[u8]) -> Result<Item> {
     crate::codec::decode(bytes).map_err(internal)
 }
 
-/// Reads the projected attributes of a live item.
-fn load_some(
+/// Decodes a stored value whole, or only the attributes a projection keeps.
+fn decode_projected(bytes: &[u8], attrs: Option<&[String]>) -> Result<Item> {
+    match attrs {
+        None => decode_item(bytes),
+        Some(a) => crate::codec::decode_some(bytes, |k| crate::projected(a, k)).map_err(internal),
+    }
+}
+
+/// Reads a live item (or its projection) through any readable table (read or write transaction).
+fn load(
     table: &impl ReadableTable<&'static [u8], &'static [u8]>,
     key: &Key,
     now: i64,
-    attrs: &[String],
+    attrs: Option<&[String]>,
 ) -> Result<Option<Item>> {
     match table.get(item_key(&key.pk, &key.sk).as_slice()).map_err(internal)? {
         None => Ok(None),
         Some(v) => {
-            let item = crate::codec::decode_some(v.value(), |k| crate::projected(attrs, k)).map_err(internal)?;
-            Ok((!is_expired(&item, now)).then_some(item))
-        }
-    }
-}
-
-/// Reads a live item through any readable table (read or write transaction).
-fn load(table: &impl ReadableTable<&'static [u8], &'static [u8]>, key: &Key, now: i64) -> Result<Option<Item>> {
-    match table.get(item_key(&key.pk, &key.sk).as_slice()).map_err(internal)? {
-        None => Ok(None),
-        Some(v) => {
-            let item = decode_item(v.value())?;
+            let item = decode_projected(v.value(), attrs)?;
             Ok((!is_expired(&item, now)).then_some(item))
         }
     }
@@ -710,10 +725,7 @@ fn run_query(tx: &redb::ReadTransaction, q: &Query, now: i64) -> Result<Page> {
         }
         n
     });
-    let decode = |bytes: &[u8]| match &needed {
-        None => decode_item(bytes),
-        Some(n) => crate::codec::decode_some(bytes, |k| crate::projected(n, k)).map_err(internal),
-    };
+    let decode = |bytes: &[u8]| decode_projected(bytes, needed.as_deref());
     let mut page = Page::default();
     let mut examined = 0;
     // The cursor is the last item examined, kept or not; kept items are moved into the page, so
@@ -825,7 +837,7 @@ impl Store for EmbeddedStore {
         validate_key(key)?;
         self.read_now(|tx| {
             let items = tx.open_table(ITEMS).map_err(internal)?;
-            load(&items, key, now_epoch())
+            load(&items, key, now_epoch(), None)
         })
     }
 
@@ -851,38 +863,12 @@ impl Store for EmbeddedStore {
     }
 
     async fn batch_get(&self, keys: &[Key]) -> Result<Vec<Item>> {
-        for k in keys {
-            validate_key(k)?;
-        }
-        self.read_now(|tx| {
-            let items = tx.open_table(ITEMS).map_err(internal)?;
-            let now = now_epoch();
-            let mut out = Vec::with_capacity(keys.len());
-            for k in keys {
-                if let Some(it) = load(&items, k, now)? {
-                    out.push(it);
-                }
-            }
-            Ok(out)
-        })
+        self.load_many(keys, None)
     }
 
     async fn batch_get_attrs(&self, keys: &[Key], attrs: &[&str]) -> Result<Vec<Item>> {
-        for k in keys {
-            validate_key(k)?;
-        }
         let attrs: Vec<String> = attrs.iter().map(|a| (*a).to_owned()).collect();
-        self.read_now(|tx| {
-            let items = tx.open_table(ITEMS).map_err(internal)?;
-            let now = now_epoch();
-            let mut out = Vec::with_capacity(keys.len());
-            for k in keys {
-                if let Some(it) = load_some(&items, k, now, &attrs)? {
-                    out.push(it);
-                }
-            }
-            Ok(out)
-        })
+        self.load_many(keys, Some(&attrs))
     }
 
     async fn delete_many(&self, keys: &[Key]) -> Result<()> {

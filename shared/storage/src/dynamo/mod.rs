@@ -141,6 +141,19 @@ impl DynamoStore {
         Self::new(Client::from_conf(conf), table_name)
     }
 
+    /// Live items (or their projections) for `keys`, in their order.
+    async fn batch_read(&self, keys: &[Key], attrs: Option<&[&str]>) -> Result<Vec<Item>> {
+        for k in keys {
+            validate_key(k)?;
+        }
+        // BatchGetItem refuses duplicate keys in one request.
+        let mut seen = HashSet::new();
+        let distinct: Vec<Key> = keys.iter().filter(|k| seen.insert(*k)).cloned().collect();
+        let found = self.read_stored_many(&distinct, attrs).await?;
+        let now = now_epoch();
+        Ok(keys.iter().filter_map(|k| found.get(k)).filter(|i| !is_expired(i, now)).cloned().collect())
+    }
+
     pub fn table_name(&self) -> &str {
         &self.table
     }
@@ -389,26 +402,11 @@ impl Store for DynamoStore {
     }
 
     async fn batch_get(&self, keys: &[Key]) -> Result<Vec<Item>> {
-        for k in keys {
-            validate_key(k)?;
-        }
-        // BatchGetItem refuses duplicate keys in one request.
-        let mut seen = HashSet::new();
-        let distinct: Vec<Key> = keys.iter().filter(|k| seen.insert(*k)).cloned().collect();
-        let found = self.read_stored_many(&distinct, None).await?;
-        let now = now_epoch();
-        Ok(keys.iter().filter_map(|k| found.get(k)).filter(|i| !is_expired(i, now)).cloned().collect())
+        self.batch_read(keys, None).await
     }
 
     async fn batch_get_attrs(&self, keys: &[Key], attrs: &[&str]) -> Result<Vec<Item>> {
-        for k in keys {
-            validate_key(k)?;
-        }
-        let mut seen = HashSet::new();
-        let distinct: Vec<Key> = keys.iter().filter(|k| seen.insert(*k)).cloned().collect();
-        let found = self.read_stored_many(&distinct, Some(attrs)).await?;
-        let now = now_epoch();
-        Ok(keys.iter().filter_map(|k| found.get(k)).filter(|i| !is_expired(i, now)).cloned().collect())
+        self.batch_read(keys, Some(attrs)).await
     }
 
     async fn delete_many(&self, keys: &[Key]) -> Result<()> {
