@@ -22,10 +22,12 @@ RUST_FUNCTIONS = {
     "CrmFunction": "crm",
     "OutreachFunction": "outreach",
     "AgentFunction": "agent",
+    "CampaignsFunction": "campaigns",
     "WorkspacesFunction": "workspaces",
     "RelayFunction": "relay",
     "SendWorkerFunction": "send-worker",
     "DiscoverWorkerFunction": "discover-worker",
+    "CampaignWorkerFunction": "campaign-worker",
 }
 
 

@@ -75,6 +75,7 @@ pub async fn handle(app: &App, workers: &Workers, d: &Delivery) -> Result<(), Ha
         discovery::JOB_KIND => discovery::handle(app, workers.finder.as_deref(), &d.job).await,
         sending::JOB_KIND => sending::handle(app, workers.mailer.as_ref(), &d.job, d.receive_count).await,
         approval_expiry::JOB_KIND => approval_expiry::handle(app, &d.job).await,
+        "campaign_draft" | "campaign_step" | "campaign_release" => linkcrm_campaigns::jobs::handle(app, &d.job).await,
         other => Err(HandlerError::Fail(format!("no handler for job kind '{other}'"))),
     };
     match outcome {

@@ -35,6 +35,7 @@ pub mod ops {
 /// The whole catalogue: every context's operations.
 pub fn catalogue() -> Vec<OpSpec> {
     let mut ops = linkcrm_workspaces::ops::catalogue();
+    ops.extend(linkcrm_campaigns::ops::catalogue());
     ops.extend(linkcrm_outreach::ops::catalogue());
     ops.extend(linkcrm_crm::ops::catalogue());
     ops.extend(linkcrm_core::ops::catalogue());

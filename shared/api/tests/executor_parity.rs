@@ -98,6 +98,7 @@ async fn a_valid_read_of_each_family_answers_the_same_both_ways() {
         ("mailboxes.list", "/v1/mailboxes", Family::Outreach),
         ("agent.invocations.list", "/v1/agent/invocations", Family::Agent),
         ("workspaces.current", "/v1/workspace", Family::Workspaces),
+        ("link_building.campaign.list", "/v1/link-building/campaign", Family::Campaigns),
     ];
     let mut families: Vec<Family> = reads.iter().map(|r| r.2).collect();
     families.sort();

@@ -340,6 +340,110 @@ async fn every_endpoint_stays_within_its_request_budget() {
         5,
     );
 
+    // Templates and a custom campaign: create, read, a send within it that waits for approval,
+    // approved and rejected through the campaign, pause, resume, complete, cancel.
+    let tpl_body = json!({"name": "t", "subject": "Idea for {domain}", "body": "Hi {firstName|there}"});
+    let r = p.call(Method::POST, "/v1/link-building/templates", true, Some(tpl_body)).await;
+    within("link_building.templates.create", &r, 201, 3);
+    let tpl = r.1["id"].as_str().unwrap().to_owned();
+    let tpl_path = format!("/v1/link-building/templates/{tpl}");
+    within(
+        "link_building.templates.list",
+        &p.call(Method::GET, "/v1/link-building/templates", true, None).await,
+        200,
+        3,
+    );
+    within("link_building.templates.get", &p.call(Method::GET, &tpl_path, true, None).await, 200, 3);
+    within(
+        "link_building.templates.update",
+        &p.call(Method::PATCH, &tpl_path, true, Some(json!({"name": "t2"}))).await,
+        200,
+        5,
+    );
+    within(
+        "link_building.templates.render",
+        &p.call(Method::POST, &format!("{tpl_path}/render"), true, Some(json!({"relationshipId": rel3}))).await,
+        200,
+        7,
+    );
+    let cmp_body = json!({"type": "custom", "name": "Q3", "relationshipIds": [rel3], "templateId": tpl});
+    let r = p.call(Method::POST, "/v1/link-building/campaign", true, Some(cmp_body)).await;
+    within("link_building.campaign.create (one partner)", &r, 201, 8);
+    let cmp = r.1["id"].as_str().unwrap().to_owned();
+    let cmp_path = format!("/v1/link-building/campaign/{cmp}");
+    within("link_building.campaign.list", &p.call(Method::GET, "/v1/link-building/campaign", true, None).await, 200, 4);
+    within("link_building.campaign.get", &p.call(Method::GET, &cmp_path, true, None).await, 200, 3);
+    within(
+        "link_building.campaign.metrics",
+        &p.call(Method::GET, &format!("{cmp_path}/metrics"), true, None).await,
+        200,
+        5,
+    );
+    let r = p.call(Method::POST, rel_path, true, Some(json!({"domain": "fourth-blog.com"}))).await;
+    let rel4 = r.1["id"].as_str().unwrap().to_owned();
+    within(
+        "link_building.campaign.relationships.add (one partner)",
+        &p.call(Method::POST, &format!("{cmp_path}/relationships"), true, Some(json!({"relationshipIds": [rel4]})))
+            .await,
+        200,
+        7,
+    );
+    let one_off = json!({"relationshipId": rel3, "contactId": contact3, "subject": "Hello again", "body": "Hi Pat"});
+    let r = p.call(Method::POST, &format!("{cmp_path}/send-email"), true, Some(one_off.clone())).await;
+    within("link_building.campaign.send_email", &r, 202, 7);
+    let draft1 = r.1["invocationId"].as_str().unwrap().to_owned();
+    within(
+        "link_building.campaign.drafts",
+        &p.call(Method::GET, &format!("{cmp_path}/drafts"), true, None).await,
+        200,
+        5,
+    );
+    within(
+        "link_building.campaign.approve (one draft)",
+        &p.call(Method::POST, &format!("{cmp_path}/approve"), true, Some(json!({"draftIds": [draft1]}))).await,
+        200,
+        8,
+    );
+    let one_off = json!({"relationshipId": rel3, "contactId": contact3, "subject": "Third", "body": "Hi Pat"});
+    let r = p.call(Method::POST, &format!("{cmp_path}/send-email"), true, Some(one_off)).await;
+    let draft2 = r.1["invocationId"].as_str().unwrap().to_owned();
+    within(
+        "link_building.campaign.reject (one draft)",
+        &p.call(Method::POST, &format!("{cmp_path}/reject"), true, Some(json!({"draftIds": [draft2]}))).await,
+        200,
+        8,
+    );
+    within(
+        "link_building.campaign.pause",
+        &p.call(Method::POST, &format!("{cmp_path}/pause"), true, Some(json!({}))).await,
+        200,
+        5,
+    );
+    within(
+        "link_building.campaign.resume",
+        &p.call(Method::POST, &format!("{cmp_path}/resume"), true, Some(json!({}))).await,
+        200,
+        5,
+    );
+    within(
+        "link_building.campaign.toggle",
+        &p.call(Method::POST, &format!("{cmp_path}/toggle"), true, Some(json!({"action": "pause"}))).await,
+        200,
+        5,
+    );
+    within("link_building.campaign.cancel", &p.call(Method::DELETE, &cmp_path, true, None).await, 200, 5);
+    let r = p
+        .call(Method::POST, "/v1/link-building/campaign", true, Some(json!({"type": "custom", "name": "Empty"})))
+        .await;
+    let cmp2 = r.1["id"].as_str().unwrap().to_owned();
+    within(
+        "link_building.campaign.complete",
+        &p.call(Method::POST, &format!("/v1/link-building/campaign/{cmp2}/complete"), true, Some(json!({}))).await,
+        200,
+        5,
+    );
+    within("link_building.templates.delete", &p.call(Method::DELETE, &tpl_path, true, None).await, 204, 3);
+
     // The workspace's Apollo key, a key revoked, the workspace archived.
     let apollo = format!("/v1/workspaces/{ws}/integrations/apollo");
     within(

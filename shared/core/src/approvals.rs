@@ -44,12 +44,25 @@ pub fn new_item(invocation: &Item, to: &str, subject: &str, body: &str, schedule
     }))
 }
 
-/// The op that closes a pending approval (if the invocation has one).
-pub fn close_op(invocation: &Item, status: Status, extra: Vec<(&str, Value)>) -> Option<TxOp> {
-    let id = records::str_of(invocation, "approvalId")?;
+/// The campaign a draft belongs to (`input.campaignId` of its invocation), if it is one.
+pub fn campaign_of(invocation: &Item) -> Option<&str> {
+    invocation.get("input").and_then(|i| i.get("campaignId")).and_then(Value::as_str)
+}
+
+/// The ops that close a pending approval (if the invocation has one). A campaign's draft also
+/// gets the job that carries the decision into its campaign (`JobKind::CampaignDraft`): for an
+/// approval that job, not the approval, queues the send, after recording DRAFT_APPROVED and
+/// SEND_QUEUED on the relationship.
+pub fn close_op(invocation: &Item, status: Status, extra: Vec<(&str, Value)>) -> Vec<TxOp> {
+    let Some(id) = records::str_of(invocation, "approvalId") else { return vec![] };
     let mut u = Update::new().set("status", status).set("decidedAt", time::now_string());
     for (k, v) in extra {
         u = u.set(k, v);
     }
-    Some(TxOp::update_if(key(id), u, Condition::Equals("status".into(), json!(Status::Pending))))
+    let mut ops = vec![TxOp::update_if(key(id), u, Condition::Equals("status".into(), json!(Status::Pending)))];
+    if let Some(campaign) = campaign_of(invocation) {
+        let inv = records::str_of(invocation, "invocationId").unwrap_or_default();
+        ops.extend(crate::jobkinds::campaign_draft_op(inv, campaign, status).ok());
+    }
+    ops
 }

@@ -57,10 +57,12 @@ pub enum Family {
     Agent,
     /// Agencies' workspaces, keys, credits, usage, integrations.
     Workspaces,
+    /// Campaigns, their drafts and sends, templates and writing.
+    Campaigns,
 }
 
 impl Family {
-    pub const ALL: [Family; 4] = [Family::Crm, Family::Outreach, Family::Agent, Family::Workspaces];
+    pub const ALL: [Family; 5] = [Family::Crm, Family::Outreach, Family::Agent, Family::Workspaces, Family::Campaigns];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -68,6 +70,7 @@ impl Family {
             Family::Outreach => "outreach",
             Family::Agent => "agent",
             Family::Workspaces => "workspaces",
+            Family::Campaigns => "campaigns",
         }
     }
 }

@@ -21,6 +21,8 @@ pub trait IdSpec: Send + Sync + 'static {
     const WHAT: &'static str;
     const NAME: &'static str;
     const FIXED: &'static [&'static str] = &[];
+    /// Other kinds whose ids are accepted too (a campaign id of any type).
+    const ALSO: &'static [IdKind] = &[];
 }
 
 macro_rules! id_kinds {
@@ -50,6 +52,17 @@ id_kinds! {
     Mailbox => Mailbox, "a mailbox", "MailboxId";
     SendingMailbox => Mailbox, "a mailbox", "SendingMailboxId", fixed = ["mbx_platform"];
     Message => Message, "an inbound message", "MessageId";
+    Template => Template, "a template", "TemplateId";
+}
+
+/// A campaign id of any type (`scmp_`, `ccmp_`, `icmp_`, `cmp_`).
+#[derive(Debug, Clone, Copy)]
+pub struct Campaign;
+impl IdSpec for Campaign {
+    const KIND: IdKind = IdKind::Campaign;
+    const WHAT: &'static str = "a campaign";
+    const NAME: &'static str = "CampaignId";
+    const ALSO: &'static [IdKind] = &[IdKind::SerpCampaign, IdKind::CompetitorCampaign, IdKind::InboundCampaign];
 }
 
 /// Crockford base32 as ids write it (upper case; no I, L, O, U).
@@ -89,7 +102,9 @@ impl<K: IdSpec> Id<K> {
 
     /// The JSON Schema `pattern` of this kind.
     pub fn pattern() -> String {
-        let minted = format!("{}[0-7]{CLASS}{{25}}", K::KIND.prefix());
+        let prefixes: Vec<&str> = std::iter::once(K::KIND).chain(K::ALSO.iter().copied()).map(IdKind::prefix).collect();
+        let prefix = if prefixes.len() == 1 { prefixes[0].to_owned() } else { format!("({})", prefixes.join("|")) };
+        let minted = format!("{prefix}[0-7]{CLASS}{{25}}");
         if K::FIXED.is_empty() {
             format!("^{minted}$")
         } else {
@@ -120,7 +135,7 @@ fn check<K: IdSpec>(raw: &str) -> Result<(), IdError> {
         return Ok(());
     }
     let prefix = K::KIND.prefix();
-    if well_formed(K::KIND, raw) {
+    if well_formed(K::KIND, raw) || K::ALSO.iter().any(|k| well_formed(*k, raw)) {
         Ok(())
     } else {
         Err(IdError(format!("'{raw}' is not {} id ({prefix} followed by 26 characters)", K::WHAT)))

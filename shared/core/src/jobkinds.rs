@@ -33,3 +33,20 @@ pub fn send_job_op(invocation: &str, schedule_at: Option<&str>) -> ApiResult<TxO
         ApiError::internal()
     })
 }
+
+/// The job that carries a decision on a campaign's draft into its campaign (see
+/// `approvals::close_op`). Its id is fixed by the invocation: one decision per draft.
+pub fn campaign_draft_op(
+    invocation: &str,
+    campaign: &str,
+    decision: linkcrm_domain::enums::ApprovalStatus,
+) -> ApiResult<TxOp> {
+    let job = Job::new(
+        JobKind::CampaignDraft.as_str(),
+        json!({ "invocationId": invocation, "campaignId": campaign, "decision": decision }),
+    );
+    StoreQueue::enqueue_op(WORK_QUEUE, &job, Duration::ZERO).map_err(|e| {
+        tracing::error!(error = %e, "campaign draft job rejected by the queue");
+        ApiError::internal()
+    })
+}

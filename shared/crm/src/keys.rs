@@ -139,3 +139,26 @@ pub fn discovery_done_pk(invocation: &str) -> String {
 pub fn discovery_done(invocation: &str, account: &str) -> Key {
     Key::new(discovery_done_pk(invocation), account)
 }
+
+// Campaign facts the event writer keeps (see `campaign_facts`): the campaigns context owns the
+// campaign itself; the records below are the part of it that events move.
+
+/// A campaign's own record: its status (what the send job reads) and its counters (moved in the
+/// transactions of the events that move them, so a list page is one Query).
+pub fn campaign(id: &str) -> Key {
+    Key::new(format!("CMP#{id}"), "#META")
+}
+/// A campaign's members: one item per relationship, with that relationship's attribution.
+pub fn campaign_members_pk(id: &str) -> String {
+    format!("CMP#{id}#RELS")
+}
+pub fn campaign_member(id: &str, rel: &str) -> Key {
+    Key::new(campaign_members_pk(id), rel)
+}
+/// Sends of a paused campaign waiting for its resume: `CMP#<id>#HELD` / `<invocation>`.
+pub fn campaign_held_pk(id: &str) -> String {
+    format!("CMP#{id}#HELD")
+}
+pub fn campaign_held(id: &str, invocation: &str) -> Key {
+    Key::new(campaign_held_pk(id), invocation)
+}

@@ -5,6 +5,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod apollo_keys;
+pub mod campaign_facts;
 pub mod discovery;
 pub mod keys;
 pub mod listing;

@@ -6,6 +6,8 @@
 
 use super::keys;
 use super::records::{self, AccountRecord, RelationshipRecord, LATEST_ORG_CONTACTS, ORG_CONTACT};
+use crate::campaign_facts;
+use linkcrm_domain::campaign::{Attribution, Tally};
 use linkcrm_domain::derive::{AccountContactFacts, CoolingPolicy, EventFacts, RelationshipState};
 use linkcrm_domain::enums::{EventType, PipelineStatus};
 use linkcrm_storage::{Condition, DynStore, Index, Item, Query, Result, Update};
@@ -31,6 +33,11 @@ pub struct Report {
     pub mismatches: Vec<Mismatch>,
     /// Records rewritten from their events (only with `write`).
     pub repaired: usize,
+    /// Campaigns whose counters were recomputed from their members' events.
+    pub campaigns: usize,
+    /// Each campaign's counters as its members' events make them (filled while walking).
+    #[serde(skip)]
+    pub campaign_tallies: std::collections::BTreeMap<String, Tally>,
 }
 
 /// Every item of a partition, page by page.
@@ -58,14 +65,32 @@ pub fn facts_of(event: &Item) -> Option<EventFacts> {
     })
 }
 
+/// A relationship's events in commit order.
+async fn relationship_events(store: &DynStore, rel: &RelationshipRecord) -> Result<Vec<Item>> {
+    let mut events =
+        all(store, Query::index(Index::Gsi1, keys::relationship_events_pk(rel.workspace(), rel.account_id()))).await?;
+    events.sort_by_key(|e| records::int_of(e, "seq").unwrap_or(0));
+    Ok(events)
+}
+
+/// One campaign's part in a relationship, from the relationship's events in commit order.
+pub fn replay_attribution(campaign: &str, events: &[Item]) -> Attribution {
+    let mut a = Attribution::default();
+    for e in events {
+        let Some(t) = records::str_of(e, "type").and_then(EventType::parse) else { continue };
+        let at = records::str_of(e, "occurredAt").unwrap_or_default();
+        let f = campaign_facts::facts(t, at, e.get("metadata"));
+        a.apply(campaign, &f, campaign_facts::hard_bounce(e.get("metadata")));
+    }
+    a
+}
+
 /// A relationship's state from its creation and its events in commit order.
 pub async fn replay_relationship(store: &DynStore, rel: &RelationshipRecord) -> Result<(RelationshipState, usize)> {
     let initial =
         records::str_of(&rel.0, "initialStatus").and_then(PipelineStatus::parse).unwrap_or(PipelineStatus::Prospecting);
     let created = records::str_of(&rel.0, "createdAt").unwrap_or_default();
-    let mut events =
-        all(store, Query::index(Index::Gsi1, keys::relationship_events_pk(rel.workspace(), rel.account_id()))).await?;
-    events.sort_by_key(|e| records::int_of(e, "seq").unwrap_or(0));
+    let events = relationship_events(store, rel).await?;
     let mut state = RelationshipState::new(initial, created);
     for e in &events {
         if let Some(f) = facts_of(e) {
@@ -151,7 +176,76 @@ pub async fn run(store: &DynStore, policy: CoolingPolicy, write: bool) -> Result
             }
         }
     }
+    check_campaigns(store, write, &mut report).await?;
     Ok(report)
+}
+
+/// Each campaign's counters against the sums of its members' attributions (`drafted` is not an
+/// event count and is left as it is).
+pub async fn check_campaigns(store: &DynStore, write: bool, report: &mut Report) -> Result<()> {
+    let tallies = std::mem::take(&mut report.campaign_tallies);
+    report.campaigns = tallies.len();
+    for (id, replayed) in tallies {
+        let Some(item) = store.get(&keys::campaign(&id)).await? else { continue };
+        let n = |k: &str| records::int_of(&item, k).unwrap_or(0);
+        let stored = Tally {
+            drafted: 0,
+            sent: n("sent"),
+            bounced: n("bounced"),
+            hard_bounced: n("hardBounced"),
+            opened: n("opened"),
+            replied: n("replied"),
+            placed: n("placed"),
+        };
+        if stored != replayed {
+            report.mismatches.push(Mismatch {
+                kind: "campaign",
+                id: id.clone(),
+                stored: json!(stored),
+                replayed: json!(replayed),
+            });
+            if write {
+                let mut u = Update::new();
+                for (field, v) in Tally::FIELDS.iter().zip(replayed.values()).skip(1) {
+                    u = u.set(*field, v);
+                }
+                store.update(&keys::campaign(&id), u, Some(Condition::Exists)).await?;
+                report.repaired += 1;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The relationship's memberships against its events; adds each attribution to its campaign's
+/// replayed tally.
+async fn check_memberships(store: &DynStore, rel: &RelationshipRecord, write: bool, report: &mut Report) -> Result<()> {
+    let ids = campaign_facts::campaign_ids(&rel.0);
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let events = relationship_events(store, rel).await?;
+    for cmp in ids {
+        let key = keys::campaign_member(&cmp, rel.id());
+        let Some(member) = store.get(&key).await? else { continue };
+        let replayed = replay_attribution(&cmp, &events);
+        let stored = campaign_facts::attribution_of(&member);
+        let t = report.campaign_tallies.entry(cmp.clone()).or_default();
+        *t = t.plus(&replayed.tally());
+        if stored != replayed {
+            report.mismatches.push(Mismatch {
+                kind: "campaignMember",
+                id: format!("{cmp}/{}", rel.id()),
+                stored: json!(stored),
+                replayed: json!(replayed),
+            });
+            if write {
+                store.update(&key, Update::new().set("att", json!(replayed)), Some(Condition::Exists)).await?;
+                report.repaired += 1;
+            }
+        }
+    }
+    Ok(())
 }
 
 pub async fn check_account(
@@ -213,6 +307,7 @@ pub async fn check_relationship(
     report: &mut Report,
 ) -> Result<()> {
     report.relationships += 1;
+    check_memberships(store, rel, write, report).await?;
     let (replayed, _) = replay_relationship(store, rel).await?;
     let stored = rel_stored(rel);
     if stored != replayed {

@@ -102,6 +102,60 @@ async fn workspace_relationship(app: &App, ws: &str, id: &str) -> Result<Option<
         .map(RelationshipRecord))
 }
 
+/// The workspace's relationship with the account of `domain` (normalised), made when it has none
+/// (source and details as given): `(relationship, created)`. For the pipelines that add partners
+/// in bulk; a concurrent creator of the same pair wins and its relationship is returned.
+pub async fn ensure_relationship(
+    app: &App,
+    ws: &str,
+    domain: &str,
+    source: Source,
+    source_details: Option<Value>,
+) -> ApiResult<(RelationshipRecord, bool)> {
+    let account = ensure_account(app, domain, source).await?;
+    let guard = keys::workspace_account(ws, account.id());
+    for _ in 0..3 {
+        if let Some(existing) = app.store.get(&guard).await? {
+            let rid = records::str_of(&existing, "relationshipId").unwrap_or_default().to_owned();
+            if let Some(rel) = workspace_relationship(app, ws, &rid).await? {
+                return Ok((rel, false));
+            }
+        }
+        let id = linkcrm_domain::new_id(IdKind::Relationship);
+        let now = time::now_string();
+        let state = linkcrm_domain::derive::RelationshipState::new(PipelineStatus::Prospecting, &now);
+        let mut item = records::new_relationship_item(
+            &id,
+            ws,
+            &account,
+            source,
+            source_details.clone(),
+            None,
+            [None, None, None],
+            &state,
+            &now,
+        );
+        item.insert("initialStatus".into(), json!(PipelineStatus::Prospecting));
+        let guard_item = obj(json!({
+            "PK": guard.pk, "SK": guard.sk, "entity": "workspaceAccount", "relationshipId": id,
+            "status": PipelineStatus::Prospecting, "lastContactedByUsAt": null, "archived": false,
+        }));
+        let rel = RelationshipRecord(item.clone());
+        let view = rel.view(false)?;
+        let ops = vec![
+            TxOp::put_if(guard_item, Condition::NotExists),
+            TxOp::put_if(item, Condition::NotExists),
+            crate::outbox::event("link_building.relationship.created", Some(ws), json!(view)),
+        ];
+        match app.store.transact(ops).await {
+            Ok(()) => return Ok((rel, true)),
+            Err(StoreError::ConditionFailed { .. } | StoreError::Conflict) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ApiError::conflict("conflict", "The relationship was being created concurrently; retry."))
+}
+
 /// An event to record on a relationship.
 #[derive(Clone)]
 pub struct NewEvent {
@@ -313,6 +367,8 @@ pub async fn record_event(
         if let Some(op) = message_id_op(&new, &id, ws, rel_id) {
             ops.push(op);
         }
+        // The campaigns this relationship is in: their members' attribution and counters.
+        ops.extend(crate::campaign_facts::event_ops(app, &rel, &new, &occurred_at).await?);
         ops.push(outbox::event(
             "link_building.event.created",
             Some(ws),
@@ -383,6 +439,7 @@ fn message_id_op(new: &NewEvent, event_id: &str, ws: &str, rel_id: &str) -> Opti
         "PK": key.pk, "SK": key.sk, "entity": "messageId", "messageId": mid,
         "relationshipId": rel_id, "workspaceId": ws, "eventId": event_id,
         "contactId": new.contact_id, "mailboxId": meta("mailboxId"), "invocationId": meta("invocationId"),
+        "campaignId": meta("campaignId"),
     }))))
 }
 

@@ -69,6 +69,10 @@ impl RelationshipState {
                 self.first_contacted_at = min_time(self.first_contacted_at.take(), &e.occurred_at);
             }
             EventType::CallScheduled if before_engaged => self.status = ActivelyEngaged,
+            // A campaign's draft approved, then its send queued: the seed's pipeline steps before
+            // the first send. Neither moves a relationship that is already further along.
+            EventType::DraftApproved if self.status == Prospecting => self.status = ApprovedToContact,
+            EventType::SendQueued if matches!(self.status, Prospecting | ApprovedToContact) => self.status = Queued,
             EventType::LinkPlaced => self.status = LinkPlaced,
             EventType::Rejected if self.status != LinkPlaced => self.status = NotInterested,
             EventType::StatusChanged => {

@@ -107,6 +107,8 @@ string_enum! {
         PriceUpdated => "PRICE_UPDATED",
         DoNotContactSet => "DO_NOT_CONTACT_SET",
         MetricsRefreshed => "METRICS_REFRESHED",
+        DraftApproved => "DRAFT_APPROVED",
+        SendQueued => "SEND_QUEUED",
     }
 }
 

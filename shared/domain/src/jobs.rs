@@ -15,6 +15,13 @@ pub enum JobKind {
     Discover,
     /// Expire an approval nobody decided in time (the core's approval expiry).
     ApprovalExpiry,
+    /// Carry out the decision on a campaign's draft (approved: record DRAFT_APPROVED and
+    /// SEND_QUEUED and queue the send; otherwise update the campaign's count of open drafts).
+    CampaignDraft,
+    /// One step of a campaign's pipeline (drafting its members, ...).
+    CampaignStep,
+    /// Give a resumed campaign's held sends back to the send queue.
+    CampaignRelease,
 }
 
 /// The SQS queue a kind goes to in AWS, by the name the relay and the template use.
@@ -22,16 +29,27 @@ pub enum JobKind {
 pub enum Queue {
     Send,
     Discover,
+    Campaign,
 }
 
 impl JobKind {
-    pub const ALL: [JobKind; 3] = [JobKind::Send, JobKind::Discover, JobKind::ApprovalExpiry];
+    pub const ALL: [JobKind; 6] = [
+        JobKind::Send,
+        JobKind::Discover,
+        JobKind::ApprovalExpiry,
+        JobKind::CampaignDraft,
+        JobKind::CampaignStep,
+        JobKind::CampaignRelease,
+    ];
 
     pub const fn as_str(self) -> &'static str {
         match self {
             JobKind::Send => "send",
             JobKind::Discover => "discover",
             JobKind::ApprovalExpiry => "approval_expiry",
+            JobKind::CampaignDraft => "campaign_draft",
+            JobKind::CampaignStep => "campaign_step",
+            JobKind::CampaignRelease => "campaign_release",
         }
     }
 
@@ -44,6 +62,7 @@ impl JobKind {
         match self {
             JobKind::Send | JobKind::ApprovalExpiry => Queue::Send,
             JobKind::Discover => Queue::Discover,
+            JobKind::CampaignDraft | JobKind::CampaignStep | JobKind::CampaignRelease => Queue::Campaign,
         }
     }
 }
@@ -53,12 +72,13 @@ impl Queue {
         match self {
             Queue::Send => "send",
             Queue::Discover => "discover",
+            Queue::Campaign => "campaign",
         }
     }
 }
 
 impl Queue {
-    pub const ALL: [Queue; 2] = [Queue::Send, Queue::Discover];
+    pub const ALL: [Queue; 3] = [Queue::Send, Queue::Discover, Queue::Campaign];
 
     /// The kinds this queue carries.
     pub fn kinds(self) -> Vec<JobKind> {
@@ -70,6 +90,7 @@ impl Queue {
         match self {
             Queue::Send => "LINKCRM_SEND_QUEUE_URL",
             Queue::Discover => "LINKCRM_DISCOVER_QUEUE_URL",
+            Queue::Campaign => "LINKCRM_CAMPAIGN_QUEUE_URL",
         }
     }
 }

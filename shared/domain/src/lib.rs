@@ -1,5 +1,6 @@
 //! The domain vocabulary: ids, entities, enumerations and the rules that need no I/O.
 
+pub mod campaign;
 pub mod crm;
 pub mod derive;
 pub mod enums;

@@ -18,6 +18,7 @@ fn read_of(family: Family) -> (&'static str, &'static str) {
         Family::Outreach => ("mailboxes.list", "/v1/mailboxes"),
         Family::Agent => ("agent.invocations.list", "/v1/agent/invocations"),
         Family::Workspaces => ("workspaces.current", "/v1/workspace"),
+        Family::Campaigns => ("link_building.campaign.list", "/v1/link-building/campaign"),
     }
 }
 
@@ -123,7 +124,7 @@ pub async fn check_family_function(bin: &str, family: Family) {
             assert_eq!(page.status, 404);
             assert!(page.body.as_str().is_some_and(|html| html.contains("not valid")), "{}", page.body);
         }
-        Family::Crm | Family::Agent => {
+        Family::Crm | Family::Agent | Family::Campaigns => {
             let doc = f.request("GET", "/openapi.json", "", false).await;
             assert_eq!(doc.status, 404, "the document is the workspaces function's");
         }

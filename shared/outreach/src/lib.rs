@@ -3,6 +3,7 @@
 
 #![allow(clippy::result_large_err)]
 
+pub mod campaign_gate;
 pub mod keys;
 pub mod mailboxes;
 pub mod ops;

@@ -121,6 +121,10 @@ pub async fn handle(app: &App, mailer: &dyn Mailer, job: &Job, receive_count: u3
     let Some(item) = reload(app, id, job).await? else { return Ok(()) };
     let item = match inv::status(&item) {
         inv::Status::Pending => {
+            // A paused campaign holds its sends; a cancelled one ends them.
+            if let crate::campaign_gate::Gate::Done = crate::campaign_gate::check(app, &item).await? {
+                return Ok(());
+            }
             match app.store.transact(vec![inv::transition(&item, inv::Status::Running, vec![])]).await {
                 Ok(()) => {}
                 Err(StoreError::ConditionFailed { .. } | StoreError::Conflict) => {

@@ -196,12 +196,21 @@ impl Operation for Approve {
     type Output = Value;
 
     async fn run(ctx: Ctx, input: ApproveInput) -> ApiResult<Reply<Value>> {
-        let subject = crate::validate::header_text("subject", input.subject, 998)?;
-        let body = crate::validate::text("body", input.body, 100_000)?;
+        approve(&ctx, &input.id, input.subject, input.body).await
+    }
+}
+
+/// Approves invocation `id` of the caller's workspace (optionally editing subject and body): the
+/// one path for `agent.invocations.approve` and a campaign's bulk approval.
+pub async fn approve(ctx: &Ctx, id: &str, subject: Option<String>, body: Option<String>) -> ApiResult<Reply<Value>> {
+    let input = IdOnly { id };
+    {
+        let subject = crate::validate::header_text("subject", subject, 998)?;
+        let body = crate::validate::text("body", body, 100_000)?;
         for _ in 0..3 {
-            let item = inv::load(&ctx.app.store, Some(ctx.workspace()), &input.id).await?;
-            waiting(&item, &input.id)?;
-            if !approval_open(&ctx, &item, &input.id).await? {
+            let item = inv::load(&ctx.app.store, Some(ctx.workspace()), input.id).await?;
+            waiting(&item, input.id)?;
+            if !approval_open(ctx, &item, input.id).await? {
                 continue;
             }
             let mut new_input = item.get("input").cloned().unwrap_or_else(|| json!({}));
@@ -217,15 +226,22 @@ impl Operation for Approve {
             let schedule = new_input.get("scheduleAt").and_then(Value::as_str).map(str::to_owned);
             let mut ops = vec![inv::transition(&item, inv::Status::Pending, vec![("input", new_input)])];
             ops.extend(close_op(&item, Status::Approved, vec![("edits", edits)]));
-            ops.push(crate::jobkinds::send_job_op(&input.id, schedule.as_deref())?);
+            // A campaign's draft is queued by its campaign's job (`close_op`), after the events.
+            if crate::approvals::campaign_of(&item).is_none() {
+                ops.push(crate::jobkinds::send_job_op(input.id, schedule.as_deref())?);
+            }
             match ctx.app.store.transact(ops).await {
                 Err(StoreError::ConditionFailed { .. } | StoreError::Conflict) => continue,
                 Err(e) => return Err(e.into()),
-                Ok(()) => return reply(&ctx, &input.id).await,
+                Ok(()) => return reply(ctx, input.id).await,
             }
         }
         Err(changed())
     }
+}
+
+struct IdOnly<'a> {
+    id: &'a str,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -252,11 +268,20 @@ impl Operation for Reject {
     type Output = Value;
 
     async fn run(ctx: Ctx, input: RejectInput) -> ApiResult<Reply<Value>> {
-        let reason = crate::validate::text("reason", input.reason, 2000)?;
+        reject(&ctx, &input.id, input.reason).await
+    }
+}
+
+/// Rejects invocation `id` of the caller's workspace: the one path for `agent.invocations.reject`
+/// and a campaign's bulk rejection.
+pub async fn reject(ctx: &Ctx, id: &str, reason: Option<String>) -> ApiResult<Reply<Value>> {
+    let input = IdOnly { id };
+    {
+        let reason = crate::validate::text("reason", reason, 2000)?;
         for _ in 0..3 {
-            let item = inv::load(&ctx.app.store, Some(ctx.workspace()), &input.id).await?;
-            waiting(&item, &input.id)?;
-            if !approval_open(&ctx, &item, &input.id).await? {
+            let item = inv::load(&ctx.app.store, Some(ctx.workspace()), input.id).await?;
+            waiting(&item, input.id)?;
+            if !approval_open(ctx, &item, input.id).await? {
                 continue;
             }
             let pool = inv::pool_of_item(&item)?;
@@ -267,11 +292,11 @@ impl Operation for Reject {
             let error = inv::problem(409, "rejected", &message);
             let mut ops = vec![inv::transition(&item, inv::Status::Cancelled, vec![("error", error)])];
             ops.extend(close_op(&item, Status::Rejected, vec![("rejectionReason", json!(reason))]));
-            ops.extend(credits::release(&pool, ws, skill, &input.id, reserved));
+            ops.extend(credits::release(&pool, ws, skill, input.id, reserved));
             match ctx.app.store.transact(ops).await {
                 Err(StoreError::ConditionFailed { .. } | StoreError::Conflict) => continue,
                 Err(e) => return Err(e.into()),
-                Ok(()) => return reply(&ctx, &input.id).await,
+                Ok(()) => return reply(ctx, input.id).await,
             }
         }
         Err(changed())

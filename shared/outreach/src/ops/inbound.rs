@@ -165,7 +165,10 @@ fn bounded(s: &str, max: usize) -> String {
 }
 
 /// The event a matched message records on its relationship.
-fn event_for(msg: &InboundMessage, reply_text: &str, contact_id: Option<String>) -> NewEvent {
+///
+/// `campaign` is the campaign of the send it answers (the `MSGID#` item's): a bounce counts
+/// against that campaign's sends.
+fn event_for(msg: &InboundMessage, reply_text: &str, contact_id: Option<String>, campaign: Option<&str>) -> NewEvent {
     match &msg.bounce {
         Some(b) => NewEvent {
             r#type: EventType::EmailBounced,
@@ -174,7 +177,7 @@ fn event_for(msg: &InboundMessage, reply_text: &str, contact_id: Option<String>)
             content: b.diagnostic.clone(),
             metadata: Some(json!({
                 "messageId": msg.message_id, "inReplyTo": msg.in_reply_to, "recipient": b.recipient,
-                "status": b.status, "hard": b.hard, "inboundMessageId": msg.id,
+                "status": b.status, "hard": b.hard, "inboundMessageId": msg.id, "campaignId": campaign,
             })),
             occurred_at: None,
         },
@@ -376,7 +379,8 @@ pub async fn receive(ctx: &Ctx, raw: &str, channel: Channel) -> ApiResult<Reply<
         extra.extend(unsubscribe_ops(ctx, &msg).await?);
         let written = match msg.relationship_id.clone() {
             Some(rel_id) => {
-                let new = event_for(&msg, &email.reply_text, contact.clone());
+                let campaign = sent.as_ref().and_then(|s| records::str_of(s, "campaignId"));
+                let new = event_for(&msg, &email.reply_text, contact.clone(), campaign);
                 let base = base.clone();
                 let parts = move |m: &InboundMessage| {
                     let mut ops = base(m);
@@ -532,7 +536,7 @@ impl Operation for Assign {
         msg.class_rule = Some(rule);
         for _ in 0..WRITE_ATTEMPTS {
             let extra = unsubscribe_ops(&ctx, &msg).await?;
-            let new = event_for(&msg, &msg.text.clone(), None);
+            let new = event_for(&msg, &msg.text.clone(), None, None);
             // Of two concurrent assigns, one wins: the update holds only while it is unmatched.
             let parts = move |m: &InboundMessage| {
                 let update = Update::new()

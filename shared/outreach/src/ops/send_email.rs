@@ -87,83 +87,24 @@ impl Operation for SendEmail {
                 "The contact has no email address.",
             )
         })?;
-        let mailbox = match &input.mailbox_id {
-            Some(id) if id == crate::platform_mailbox::ID => crate::platform_mailbox::item().ok_or_else(|| {
-                ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "platform_mailbox_unavailable",
-                    "This server has no platform mailbox configured.",
-                )
-            })?,
-            Some(id) => ctx
-                .app
-                .store
-                .get(&crate::keys::mailbox(&ws, id.as_str()))
-                .await?
-                .filter(|m| m.get("active").and_then(Value::as_bool).unwrap_or(true))
-                .ok_or_else(|| ApiError::not_found("mailbox_not_found", "active mailbox", id))?,
-            None => {
-                let page = ctx.app.store.query(Query::partition(crate::keys::mailboxes_pk(&ws)).limit(100)).await?;
-                page.items
-                    .into_iter()
-                    .find(|m| m.get("active").and_then(Value::as_bool).unwrap_or(true))
-                    // Without one of its own, the workspace sends through the platform's, if configured.
-                    .or_else(crate::platform_mailbox::item)
-                    .ok_or_else(|| {
-                        ApiError::new(
-                            StatusCode::UNPROCESSABLE_ENTITY,
-                            "no_mailbox",
-                            "The workspace has no active sending mailbox; add one with POST /v1/mailboxes.",
-                        )
-                    })?
-            }
-        };
-        let mailbox_id = records::str_of(&mailbox, "id").unwrap_or_default().to_owned();
-        let workspace = crate::workspace::from_record(ctx.workspace_record())?;
-        let pool = crate::workspace::pool_of(&workspace);
-        let needs_approval = workspace.settings.approval_policy.outreach_send == ApprovalMode::RequireApproval;
-        let id = inv::new_id();
-        let mut item = inv::new_item(&inv::NewInvocation {
-            id: &id,
-            ws: &ws,
-            skill: SKILL,
-            input: json!({ "relationshipId": rel.id(), "contactId": contact.id, "to": to, "subject": subject,
-                           "body": body, "scheduleAt": input.schedule_at, "mailboxId": mailbox_id }),
-            pool: &pool,
-            reserved_milli: COST_MILLI,
-            duration_seconds: 5,
-        });
-        item.insert("agencyId".into(), json!(ctx.caller.agency_id));
-        let mut ops = Vec::new();
-        if needs_approval {
-            item.insert("status".into(), json!(inv::Status::WaitingApproval));
-            let appr = approvals::new_item(&item, &to, &subject, &body, input.schedule_at.as_deref());
-            item.insert("approvalId".into(), appr.get("approvalId").cloned().unwrap_or_default());
-            // Expires at its timeoutAt unless decided first (`approval_expiry`).
-            ops.push(crate::approval_expiry::job_op(&appr)?);
-            ops.push(TxOp::put_if(appr, Condition::NotExists));
-        } else {
-            ops.push(job_op(&id, input.schedule_at.as_deref())?);
-        }
-        let view = inv::view(&item);
-        ops.insert(0, TxOp::put_if(item, Condition::NotExists));
-        ops.extend(credits::reserve(&pool, &ws, SKILL, &id, COST_MILLI));
-        // The workspace now relies on this contact's address: from here on no other workspace may
-        // change who the contact is (`contact_in_use`), and the send goes only to `to`.
-        let mark = ops.len();
-        ops.push(TxOp::update_if(keys::contact(&contact.id), write::contact_ref_mark(&ws), Condition::Exists));
-        let mut body = json!({
-            "invocationId": view["invocationId"], "agentId": view["agentId"], "skill": view["skill"],
-            "status": view["status"], "estimatedCost": view["estimatedCost"],
-            "links": { "self": format!("/v1/agent/invocations/{id}") },
-        });
-        if let Some(a) = view.get("approvalId") {
-            body["approvalId"] = a.clone();
-            body["links"]["approval"] = json!(format!("/v1/agent/approvals/{}", a.as_str().unwrap_or_default()));
-        }
+        let mailbox = resolve_mailbox(&ctx.app, &ws, input.mailbox_id.as_ref().map(|m| m.as_str())).await?;
+        let (ops, body, mark) = send_ops(
+            ctx.workspace_record(),
+            &mailbox,
+            NewSend {
+                rel_id: rel.id(),
+                contact_id: &contact.id,
+                to: &to,
+                subject: &subject,
+                body: &body,
+                schedule_at: input.schedule_at.as_deref(),
+                campaign_id: None,
+            },
+        )?;
         let reply = Reply { status: Some(StatusCode::ACCEPTED), body: Some(body), version: None };
         // The answer is committed with the invocation: a retry after a crash replays it rather
         // than queueing a second send.
+        let pool = crate::workspace::pool_of(&crate::workspace::from_record(ctx.workspace_record())?);
         match ctx.commit(ops, &reply).await {
             Ok(()) => Ok(reply),
             Err(StoreError::ConditionFailed { op: Some(i) }) if i == mark => Err(not_contact()),
@@ -173,4 +114,113 @@ impl Operation for SendEmail {
             Err(e) => Err(e.into()),
         }
     }
+}
+
+/// One send to queue: a manual one, or a campaign's (`campaign_id`).
+pub struct NewSend<'a> {
+    pub rel_id: &'a str,
+    pub contact_id: &'a str,
+    pub to: &'a str,
+    pub subject: &'a str,
+    pub body: &'a str,
+    pub schedule_at: Option<&'a str>,
+    pub campaign_id: Option<&'a str>,
+}
+
+/// The mailbox a send goes from: the one named (the platform's, or an active one of the
+/// workspace), else the workspace's first active mailbox, else the platform's if configured.
+pub async fn resolve_mailbox(app: &crate::App, ws: &str, mailbox_id: Option<&str>) -> ApiResult<linkcrm_storage::Item> {
+    Ok(match mailbox_id {
+        Some(id) if id == crate::platform_mailbox::ID => crate::platform_mailbox::item().ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "platform_mailbox_unavailable",
+                "This server has no platform mailbox configured.",
+            )
+        })?,
+        Some(id) => app
+            .store
+            .get(&crate::keys::mailbox(ws, id))
+            .await?
+            .filter(|m| m.get("active").and_then(Value::as_bool).unwrap_or(true))
+            .ok_or_else(|| ApiError::not_found("mailbox_not_found", "active mailbox", id))?,
+        None => {
+            let page = app.store.query(Query::partition(crate::keys::mailboxes_pk(ws)).limit(100)).await?;
+            page.items
+                .into_iter()
+                .find(|m| m.get("active").and_then(Value::as_bool).unwrap_or(true))
+                // Without one of its own, the workspace sends through the platform's, if configured.
+                .or_else(crate::platform_mailbox::item)
+                .ok_or_else(|| {
+                    ApiError::new(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "no_mailbox",
+                        "The workspace has no active sending mailbox; add one with POST /v1/mailboxes.",
+                    )
+                })?
+        }
+    })
+}
+
+/// The parts that queue a send, in one transaction: the invocation with its 2-credit reservation;
+/// under `approvalPolicy.outreach_send = require_approval` its approval (and the approval's
+/// expiry), else the job (for a campaign's send, the campaign job that records SEND_QUEUED and
+/// then queues it); and the contact's in-use mark, whose index in the parts is returned (its
+/// condition failing means the contact is gone). Also the 202 answer's body.
+pub fn send_ops(
+    record: &linkcrm_core::auth::WorkspaceRecord,
+    mailbox: &linkcrm_storage::Item,
+    s: NewSend<'_>,
+) -> ApiResult<(Vec<TxOp>, Value, usize)> {
+    let ws = record.id().to_owned();
+    let mailbox_id = records::str_of(mailbox, "id").unwrap_or_default().to_owned();
+    let workspace = crate::workspace::from_record(record)?;
+    let pool = crate::workspace::pool_of(&workspace);
+    let needs_approval = workspace.settings.approval_policy.outreach_send == ApprovalMode::RequireApproval;
+    let id = inv::new_id();
+    let mut input = json!({ "relationshipId": s.rel_id, "contactId": s.contact_id, "to": s.to, "subject": s.subject,
+                            "body": s.body, "scheduleAt": s.schedule_at, "mailboxId": mailbox_id });
+    if let Some(c) = s.campaign_id {
+        input["campaignId"] = json!(c);
+    }
+    let mut item = inv::new_item(&inv::NewInvocation {
+        id: &id,
+        ws: &ws,
+        skill: SKILL,
+        input,
+        pool: &pool,
+        reserved_milli: COST_MILLI,
+        duration_seconds: 5,
+    });
+    item.insert("agencyId".into(), json!(record.agency_id()));
+    let mut ops = Vec::new();
+    if needs_approval {
+        item.insert("status".into(), json!(inv::Status::WaitingApproval));
+        let appr = approvals::new_item(&item, s.to, s.subject, s.body, s.schedule_at);
+        item.insert("approvalId".into(), appr.get("approvalId").cloned().unwrap_or_default());
+        // Expires at its timeoutAt unless decided first (`approval_expiry`).
+        ops.push(crate::approval_expiry::job_op(&appr)?);
+        ops.push(TxOp::put_if(appr, Condition::NotExists));
+    } else if let Some(c) = s.campaign_id {
+        ops.push(linkcrm_core::jobkinds::campaign_draft_op(&id, c, approvals::Status::Approved)?);
+    } else {
+        ops.push(job_op(&id, s.schedule_at)?);
+    }
+    let view = inv::view(&item);
+    ops.insert(0, TxOp::put_if(item, Condition::NotExists));
+    ops.extend(credits::reserve(&pool, &ws, SKILL, &id, COST_MILLI));
+    // The workspace now relies on this contact's address: from here on no other workspace may
+    // change who the contact is (`contact_in_use`), and the send goes only to `to`.
+    let mark = ops.len();
+    ops.push(TxOp::update_if(keys::contact(s.contact_id), write::contact_ref_mark(&ws), Condition::Exists));
+    let mut body = json!({
+        "invocationId": view["invocationId"], "agentId": view["agentId"], "skill": view["skill"],
+        "status": view["status"], "estimatedCost": view["estimatedCost"],
+        "links": { "self": format!("/v1/agent/invocations/{id}") },
+    });
+    if let Some(a) = view.get("approvalId") {
+        body["approvalId"] = a.clone();
+        body["links"]["approval"] = json!(format!("/v1/agent/approvals/{}", a.as_str().unwrap_or_default()));
+    }
+    Ok((ops, body, mark))
 }

@@ -1,0 +1,43 @@
+//! Storage keys of the campaigns context (see docs/access-patterns.md). The records events move
+//! (the campaign record's counters, members) are keyed by crm's writer and re-exported here.
+
+use linkcrm_storage::Key;
+
+pub use linkcrm_crm::keys::{campaign, campaign_held, campaign_held_pk, campaign_member, campaign_members_pk};
+
+/// A workspace's campaigns, newest first (GSI1).
+pub fn campaigns_pk(ws: &str) -> String {
+    format!("WS#{ws}#CMPS")
+}
+/// A workspace's campaigns in one status (GSI2).
+pub fn campaigns_status_pk(ws: &str, status: &str) -> String {
+    format!("WS#{ws}#CMPST#{status}")
+}
+pub fn created_sort(created_at: &str, id: &str) -> String {
+    format!("{created_at}#{id}")
+}
+/// How many campaigns a workspace has, in all and per status (`total` of lists).
+pub fn campaign_totals(ws: &str) -> Key {
+    Key::new(format!("WS#{ws}#CMPTOTALS"), "#")
+}
+/// A campaign's timeline entries that are not counters (paused, resumed, completed, cancelled).
+pub fn timeline_pk(id: &str) -> String {
+    format!("CMP#{id}#TL")
+}
+pub fn timeline(id: &str, at: &str, name: &str) -> Key {
+    Key::new(timeline_pk(id), format!("{at}#{name}"))
+}
+/// A campaign's drafts and sends: one pointer per send invocation, in creation order.
+pub fn drafts_pk(id: &str) -> String {
+    format!("CMP#{id}#DRAFTS")
+}
+pub fn draft(id: &str, invocation: &str) -> Key {
+    Key::new(drafts_pk(id), invocation)
+}
+/// A workspace's templates.
+pub fn templates_pk(ws: &str) -> String {
+    format!("WS#{ws}#TPLS")
+}
+pub fn template(ws: &str, id: &str) -> Key {
+    Key::new(templates_pk(ws), id)
+}

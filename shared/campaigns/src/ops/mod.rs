@@ -1,0 +1,33 @@
+//! The campaigns family's operations.
+
+pub mod campaigns;
+pub mod drafting;
+pub mod drafts;
+pub mod templates;
+
+use crate::catalogue::OpSpec;
+
+pub fn catalogue() -> Vec<OpSpec> {
+    vec![
+        OpSpec::of::<templates::Create>(),
+        OpSpec::of::<templates::List>(),
+        OpSpec::of::<templates::Get>(),
+        OpSpec::of::<templates::Update_>(),
+        OpSpec::of::<templates::Delete>(),
+        OpSpec::of::<templates::Render>(),
+        OpSpec::of::<campaigns::Create>(),
+        OpSpec::of::<campaigns::List>(),
+        OpSpec::of::<campaigns::Get>(),
+        OpSpec::of::<campaigns::GetMetrics>(),
+        OpSpec::of::<campaigns::Pause>(),
+        OpSpec::of::<campaigns::Resume>(),
+        OpSpec::of::<campaigns::Toggle>(),
+        OpSpec::of::<campaigns::Cancel>(),
+        OpSpec::of::<campaigns::Complete>(),
+        OpSpec::of::<campaigns::AddRelationships>(),
+        OpSpec::of::<drafts::Drafts>(),
+        OpSpec::of::<drafts::Approve>(),
+        OpSpec::of::<drafts::Reject>(),
+        OpSpec::of::<drafts::SendEmail>(),
+    ]
+}

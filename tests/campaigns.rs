@@ -1,0 +1,422 @@
+//! Campaigns end to end on both backends: templates, a custom campaign from drafts to approval to
+//! emails that arrive (aiosmtpd), the counts and metrics the events make, pause and resume,
+//! cancel, seed 001's examples, and another workspace seeing none of it.
+
+mod common;
+use common::{Api, Backend, Env};
+use linkcrm_testkit::smtp::{ReceivedMessage, SmtpServer};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+const REL: &str = "/v1/link-building/crm/relationship";
+const CMP: &str = "/v1/link-building/campaign";
+const TPL: &str = "/v1/link-building/templates";
+const REPLY: &str = include_str!("fixtures/inbound/reply_price_gmail.eml");
+const BOUNCE: &str = include_str!("fixtures/inbound/dsn_hard_bounce.eml");
+
+async fn workspace(env: &Env, name: &str, auto: bool) -> (String, Api) {
+    let agency = env.agency();
+    let ws = agency.create_workspace(name).await;
+    agency.post(&format!("/v1/workspaces/{ws}/credits"), json!({ "credits": 40 })).await.ok(201);
+    if auto {
+        let patch = json!({ "settings": { "approvalPolicy": { "outreach_send": "auto" } } });
+        agency.patch(&format!("/v1/workspaces/{ws}"), patch).await.ok(200);
+    }
+    (ws.clone(), agency.in_workspace(&ws))
+}
+
+async fn mailbox(api: &Api, smtp: &SmtpServer) -> String {
+    let body = json!({ "fromName": "Dana", "fromAddress": "dana@outreach.example.com", "smtpHost": "127.0.0.1",
+                       "smtpPort": smtp.port, "security": "none" });
+    api.post("/v1/mailboxes", body).await.ok(201)["id"].as_str().unwrap().to_owned()
+}
+
+/// A relationship on `domain` with a contact (first name optional): (relationship, contact).
+async fn target(api: &Api, domain: &str, first: Option<&str>, email: &str) -> (String, String) {
+    let r = api.post(REL, json!({ "domain": domain })).await;
+    let (rel, acct) = (r.ok(201)["id"].as_str().unwrap().to_owned(), r.body["accountId"].as_str().unwrap().to_owned());
+    let mut c = json!({ "accountId": acct, "email": email });
+    if let Some(f) = first {
+        c["firstName"] = json!(f);
+    }
+    let c = api.post("/v1/link-building/crm/contact", c).await;
+    (rel, c.ok(201)["id"].as_str().unwrap().to_owned())
+}
+
+fn to(smtp: &SmtpServer, addr: &str) -> Vec<ReceivedMessage> {
+    smtp.received().into_iter().filter(|m| m.rcpt_tos.iter().any(|r| r == addr)).collect()
+}
+
+async fn drafts(api: &Api, id: &str) -> Vec<Value> {
+    api.get(&format!("{CMP}/{id}/drafts")).await.ok(200)["data"].as_array().unwrap().clone()
+}
+
+/// Polls the campaign's drafts until `n` exist.
+async fn wait_drafts(api: &Api, id: &str, n: usize) -> Vec<Value> {
+    for _ in 0..400 {
+        let d = drafts(api, id).await;
+        if d.len() >= n {
+            return d;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("campaign {id} never had {n} drafts: {:?}", drafts(api, id).await);
+}
+
+async fn wait_for(mut check: impl AsyncFnMut() -> bool, what: &str) {
+    for _ in 0..400 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+async fn event_types(api: &Api, rel: &str) -> Vec<String> {
+    let r = api.get(&format!("/v1/link-building/crm/event?relationshipId={rel}")).await;
+    r.ok(200)["data"].as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap().to_owned()).collect()
+}
+
+async fn status(api: &Api, rel: &str) -> String {
+    api.get(&format!("{REL}/{rel}")).await.ok(200)["status"].as_str().unwrap().to_owned()
+}
+
+each_backend!(templates_crud_render_and_placeholders, templates);
+each_backend!(custom_campaign_from_drafts_to_counts, custom_campaign);
+each_backend!(pause_holds_every_send_until_resume, pause_resume);
+each_backend!(cancel_cancels_drafts_and_releases_credits, cancel);
+
+async fn templates(backend: Backend) {
+    let env = Env::start(backend).await;
+    let (_, api) = workspace(&env, "Tpl", false).await;
+    let (_, other) = workspace(&env, "Other", false).await;
+    let body = json!({ "name": "Guest post", "subject": "Idea for {domain}",
+                       "body": "Hi {firstName|there},\n\nAs {position|an editor} at {accountName|your site}...\n{senderName}",
+                       "category": "guest_post" });
+    let t = api.post(TPL, body).await.ok(201).clone();
+    let id = t["id"].as_str().unwrap().to_owned();
+    assert!(id.starts_with("tpl_"));
+    assert_eq!(t["placeholders"], json!(["domain", "firstName", "position", "accountName", "senderName"]));
+    // An unknown placeholder is named.
+    let bad = api.post(TPL, json!({ "name": "x", "subject": "Hi {frstName}", "body": "b" })).await;
+    assert_eq!(bad.problem(400, "invalid_template")["details"]["placeholder"], "frstName");
+    let bad = api.patch(&format!("{TPL}/{id}"), json!({ "body": "{domian}" })).await;
+    bad.problem(400, "invalid_template");
+    // List, get, update with If-Match.
+    assert_eq!(api.get(TPL).await.ok(200)["data"].as_array().unwrap().len(), 1);
+    assert_eq!(api.get(&format!("{TPL}?category=other")).await.ok(200)["data"].as_array().unwrap().len(), 0);
+    let got = api.get(&format!("{TPL}/{id}")).await;
+    assert_eq!(got.header("etag"), Some("\"1\""));
+    let stale = api.with_header("If-Match", "\"7\"").patch(&format!("{TPL}/{id}"), json!({ "name": "New" })).await;
+    stale.problem(412, "precondition_failed");
+    let u = api.patch(&format!("{TPL}/{id}"), json!({ "name": "Guest post v2", "category": null })).await;
+    assert_eq!((u.ok(200)["name"].as_str(), u.body["version"].as_i64()), (Some("Guest post v2"), Some(2)));
+    assert!(u.body["category"].is_null());
+    // Render for a relationship: values, fallbacks, and what is missing.
+    let (rel, contact) = target(&api, "engineering-blog.com", Some("Marina"), "marina@engineering-blog.com").await;
+    let r = api.post(&format!("{TPL}/{id}/render"), json!({ "relationshipId": rel })).await.ok(200).clone();
+    assert_eq!(r["subject"], "Idea for engineering-blog.com");
+    assert!(r["body"].as_str().unwrap().starts_with("Hi Marina,\n\nAs an editor at your site...\n{senderName}"), "{r}");
+    assert_eq!(r["missingPlaceholders"], json!(["senderName"]));
+    assert_eq!(r["contactId"], contact.as_str());
+    // Another workspace sees none of it.
+    other.get(&format!("{TPL}/{id}")).await.problem(404, "template_not_found");
+    assert_eq!(other.get(TPL).await.ok(200)["data"].as_array().unwrap().len(), 0);
+    other.delete(&format!("{TPL}/{id}")).await.problem(404, "template_not_found");
+    api.delete(&format!("{TPL}/{id}")).await.ok(204);
+    api.get(&format!("{TPL}/{id}")).await.problem(404, "template_not_found");
+}
+
+async fn custom_campaign(backend: Backend) {
+    let smtp = SmtpServer::start().unwrap();
+    let mut env = Env::start(backend).await;
+    let (ws, api) = workspace(&env, "Acme", false).await;
+    let (_, other) = workspace(&env, "Beta", false).await;
+    mailbox(&api, &smtp).await;
+    let tpl = api
+        .post(TPL, json!({ "name": "t", "subject": "A guest post for {domain}", "body": "Hi {firstName},\n\nAn idea.\n\nDana" }))
+        .await
+        .ok(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let names = ["Marina", "Dev", "Ana", "Tom", "Lee"];
+    let mut rels = Vec::new();
+    let mut emails = Vec::new();
+    for (i, n) in names.iter().enumerate() {
+        let domain = format!("site{i}-blog.com");
+        let email = format!("{}@{domain}", n.to_lowercase());
+        let (rel, _) = target(&api, &domain, Some(n), &email).await;
+        rels.push(rel);
+        emails.push(email);
+    }
+    // A partner whose contact has no first name: no draft, and the reason says which value.
+    let (nameless, _) = target(&api, "nameless-blog.com", None, "info@nameless-blog.com").await;
+    let mut ids = rels.clone();
+    ids.push(nameless.clone());
+    let c = api
+        .post(CMP, json!({ "type": "custom", "name": "Q3 partners", "relationshipIds": ids, "templateId": tpl }))
+        .await
+        .ok(201)
+        .clone();
+    let id = c["id"].as_str().unwrap().to_owned();
+    assert!(id.starts_with("cmp_"), "{id}");
+    assert_eq!(
+        (c["type"].as_str(), c["status"].as_str(), c["membersCount"].as_i64()),
+        (Some("custom"), Some("active"), Some(6))
+    );
+    let d = wait_drafts(&api, &id, 5).await;
+    assert_eq!(d.len(), 5);
+    assert!(d.iter().all(|x| x["status"] == "awaiting_approval"), "{d:?}");
+    let marina = d.iter().find(|x| x["relationshipId"] == rels[0].as_str()).unwrap();
+    assert_eq!(marina["subject"], "A guest post for site0-blog.com");
+    assert!(marina["body"].as_str().unwrap().starts_with("Hi Marina,"));
+    let metrics = api.get(&format!("{CMP}/{id}/metrics")).await.ok(200).clone();
+    let skipped =
+        metrics["byDomain"].as_array().unwrap().iter().find(|b| b["domain"] == "nameless-blog.com").unwrap().clone();
+    assert_eq!(skipped["reason"]["code"], "missing_placeholder_value", "{skipped}");
+    assert_eq!(skipped["reason"]["placeholders"], json!(["firstName"]));
+    // Drafts reserve their sends' credits; nothing is sent before approval.
+    let usage = env.agency().get(&format!("/v1/workspaces/{ws}/usage")).await;
+    assert_eq!(usage.ok(200)["creditsReserved"].as_f64(), Some(10.0));
+    assert!(smtp.received().is_empty());
+    assert_eq!(status(&api, &rels[0]).await, "PROSPECTING");
+
+    // Approve three (one with an edit), reject two.
+    let by_rel = |r: &str| d.iter().find(|x| x["relationshipId"] == r).unwrap()["id"].as_str().unwrap().to_owned();
+    let approve: Vec<String> = rels[..3].iter().map(|r| by_rel(r)).collect();
+    let edits = json!({ approve[2].clone(): { "subject": "Edited subject" } });
+    let r = api.post(&format!("{CMP}/{id}/approve"), json!({ "draftIds": approve, "edits": edits })).await;
+    assert_eq!(r.ok(200)["decided"].as_array().unwrap().len(), 3, "{}", r.body);
+    let mut message_ids = Vec::new();
+    for inv in &approve {
+        let done = api.wait_invocation(inv, &["SUCCEEDED", "FAILED"], Duration::from_secs(30)).await;
+        assert_eq!(done["status"], "SUCCEEDED", "{done}");
+        message_ids.push(done["result"]["messageId"].as_str().unwrap().to_owned());
+    }
+    for (i, email) in emails[..3].iter().enumerate() {
+        let got = to(&smtp, email);
+        assert_eq!(got.len(), 1, "{email}");
+        assert_eq!(got[0].header("List-Unsubscribe-Post").as_deref(), Some("List-Unsubscribe=One-Click"));
+        let want = if i == 2 { "Edited subject".to_owned() } else { format!("A guest post for site{i}-blog.com") };
+        assert_eq!(got[0].header("Subject").as_deref(), Some(want.as_str()));
+        assert!(got[0].text().contains(&format!("Hi {},", names[i])), "{}", got[0].text());
+    }
+    // The seed's pipeline steps were recorded before the send.
+    let types = event_types(&api, &rels[0]).await;
+    for t in ["DRAFT_APPROVED", "SEND_QUEUED", "EMAIL_SENT"] {
+        assert!(types.contains(&t.to_owned()), "{t} in {types:?}");
+    }
+    assert_eq!(status(&api, &rels[0]).await, "CONTACTED_BY_US");
+    let rejected: Vec<String> = rels[3..].iter().map(|r| by_rel(r)).collect();
+    let r = api.post(&format!("{CMP}/{id}/reject"), json!({ "reason": "not a fit" })).await;
+    assert_eq!(r.ok(200)["decided"].as_array().unwrap().len(), 2, "{}", r.body);
+    for inv in &rejected {
+        let done = api.wait_invocation(inv, &["CANCELLED"], Duration::from_secs(10)).await;
+        assert_eq!(done["error"]["code"], "rejected");
+    }
+    assert_eq!(status(&api, &rels[3]).await, "PROSPECTING");
+
+    // The script: one hard bounce, one reply, one placement.
+    let bounce = BOUNCE
+        .replace("j.doe@gardening-blog.example.net", &emails[0])
+        .replace("0195b3c2a1e47d3c9f00a1b2c3d4e5f6@outreach.example.com", &message_ids[0]);
+    api.post("/v1/link-building/inbound/email", json!({ "raw": bounce })).await.ok(201);
+    let reply = REPLY.replace("0195c0a1b2c37d4e8f90a1b2c3d4e5f6@outreach.example.com", &message_ids[1]);
+    assert_eq!(api.post("/v1/link-building/inbound/email", json!({ "raw": reply })).await.ok(201)["matched"], true);
+    let placed = json!({ "relationshipId": rels[2], "type": "LINK_PLACED",
+                         "metadata": { "linkUrl": "https://site2-blog.com/best-tools" } });
+    api.post("/v1/link-building/crm/event", placed).await.ok(201);
+
+    let mut m = Value::Null;
+    wait_for(
+        async || {
+            m = api.get(&format!("{CMP}/{id}/metrics")).await.ok(200).clone();
+            m["timeline"].as_array().unwrap().iter().any(|e| e["event"] == "approvals_completed")
+        },
+        "approvals_completed",
+    )
+    .await;
+    let s = &m["summary"];
+    assert_eq!(
+        json!([s["drafted"], s["sent"], s["delivered"], s["replied"], s["placed"], s["replyRate"], s["placementRate"]]),
+        json!([5, 3, 2, 1, 1, 0.33, 0.33]),
+        "{m}"
+    );
+    let tl: Vec<&str> = m["timeline"].as_array().unwrap().iter().map(|e| e["event"].as_str().unwrap()).collect();
+    for e in
+        ["campaign_created", "drafts_ready", "approvals_completed", "emails_sent", "first_reply", "first_link_placed"]
+    {
+        assert!(tl.contains(&e), "{e} in {tl:?}");
+    }
+    let find = |e: &str| m["timeline"].as_array().unwrap().iter().find(|x| x["event"] == e).unwrap().clone();
+    assert_eq!(
+        (find("drafts_ready")["count"].as_i64(), find("approvals_completed")["count"].as_i64()),
+        (Some(5), Some(3))
+    );
+    assert_eq!(find("emails_sent")["count"], 3);
+    let by_domain = |d: &str| m["byDomain"].as_array().unwrap().iter().find(|b| b["domain"] == d).unwrap().clone();
+    assert_eq!(by_domain("site0-blog.com")["status"], "bounced");
+    assert_eq!(by_domain("site1-blog.com")["status"], "replied");
+    assert_eq!(by_domain("site2-blog.com")["status"], "link_placed");
+    assert_eq!(by_domain("site2-blog.com")["linkUrl"], "https://site2-blog.com/best-tools");
+    assert_eq!(by_domain("site3-blog.com")["status"], "blocked");
+
+    // The list (seed 001's shape) carries the same counts; usage shows 3 sends charged.
+    let list = api.get(&format!("{CMP}?type=custom&status=active")).await.ok(200).clone();
+    let row = &list["data"][0];
+    assert_eq!(
+        json!([row["id"], row["draftsCount"], row["sentCount"], row["repliedCount"], row["placedCount"]]),
+        json!([id, 5, 3, 1, 1])
+    );
+    assert_eq!(api.get(&format!("{CMP}?status=active")).await.ok(200)["total"], 1);
+    let usage = env.agency().get(&format!("/v1/workspaces/{ws}/usage")).await;
+    assert_eq!(
+        (usage.ok(200)["creditsReserved"].as_f64(), usage.body["creditsUsedThisCycle"].as_f64()),
+        (Some(0.0), Some(6.0))
+    );
+
+    // `linkcrm replay` recomputes the counts from the events alone and finds them equal.
+    // (The embedded store is one process's: the server stops while the operator command runs.)
+    let report = tokio::task::block_in_place(|| {
+        env.server.terminate().expect("server stops");
+        let out = common::cli(&env.opts, &["replay"]);
+        env.restart();
+        out
+    });
+    let report: Value = serde_json::from_str(&report).unwrap_or_else(|e| panic!("{e}: {report}"));
+    assert!(report["campaigns"].as_u64().unwrap_or(0) >= 1, "{report}");
+    assert_eq!(report["mismatches"], json!([]), "{report}");
+
+    // Another workspace sees none of it (the server restarted on a new port).
+    let other = env
+        .agency()
+        .in_workspace(other.headers.iter().find(|(k, _)| k == "X-Workspace-Id").map(|(_, v)| v.as_str()).unwrap());
+    other.get(&format!("{CMP}/{id}")).await.problem(404, "campaign_not_found");
+    other.get(&format!("{CMP}/{id}/metrics")).await.problem(404, "campaign_not_found");
+    other.get(&format!("{CMP}/{id}/drafts")).await.problem(404, "campaign_not_found");
+    other.post(&format!("{CMP}/{id}/pause"), json!({})).await.problem(404, "campaign_not_found");
+    assert_eq!(other.get(CMP).await.ok(200)["data"].as_array().unwrap().len(), 0);
+    let r = other.post(CMP, json!({ "type": "custom", "name": "x", "relationshipIds": [rels[0]] })).await;
+    r.problem(404, "relationship_not_found");
+}
+
+async fn pause_resume(backend: Backend) {
+    let smtp = SmtpServer::start().unwrap();
+    let env = Env::start(backend).await;
+    let (_, api) = workspace(&env, "Auto", true).await;
+    mailbox(&api, &smtp).await;
+    let (rel, contact) = target(&api, "paused-blog.com", Some("Pia"), "pia@paused-blog.com").await;
+    let c = api.post(CMP, json!({ "type": "custom", "name": "One-offs" })).await.ok(201).clone();
+    let id = c["id"].as_str().unwrap().to_owned();
+    assert_eq!(c["membersCount"], 0, "a custom campaign may start empty");
+
+    // Seed 001's errors around pause and resume.
+    api.post(&format!("{CMP}/{id}/resume"), json!({})).await.problem(409, "already_active");
+    let p = api.post(&format!("{CMP}/{id}/pause"), json!({ "reason": "Need to revisit messaging" })).await;
+    assert_eq!(
+        (p.ok(200)["status"].as_str(), p.body["pauseReason"].as_str()),
+        (Some("paused"), Some("Need to revisit messaging"))
+    );
+    api.post(&format!("{CMP}/{id}/pause"), json!({})).await.problem(409, "already_paused");
+
+    // Into a paused campaign a send waits: queued, held, nothing arrives.
+    let body = json!({ "relationshipId": rel, "contactId": contact, "subject": "Quick follow-up on my earlier note",
+                       "body": "Hi Pia, just checking in ..." });
+    let r = api.post(&format!("{CMP}/{id}/send-email"), body).await.ok(202).clone();
+    let inv = r["invocationId"].as_str().unwrap().to_owned();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(smtp.received().is_empty(), "nothing is sent while paused");
+    let held = api.get(&format!("/v1/agent/invocations/{inv}")).await.ok(200).clone();
+    assert_eq!(held["status"], "PENDING", "{held}");
+    assert_eq!(status(&api, &rel).await, "QUEUED");
+    // The relationship joined the campaign.
+    assert_eq!(api.get(&format!("{CMP}/{id}")).await.ok(200)["membersCount"], 1);
+
+    // Resumed (through the assistant's toggle): the held send goes out, once.
+    let t = api.post(&format!("{CMP}/{id}/toggle"), json!({ "action": "resume" })).await;
+    assert_eq!(t.ok(200)["status"], "active");
+    let done = api.wait_invocation(&inv, &["SUCCEEDED", "FAILED"], Duration::from_secs(30)).await;
+    assert_eq!(done["status"], "SUCCEEDED", "{done}");
+    assert_eq!(to(&smtp, "pia@paused-blog.com").len(), 1);
+    let m = api.get(&format!("{CMP}/{id}/metrics")).await.ok(200).clone();
+    assert_eq!(m["summary"]["sent"], 1);
+    let tl: Vec<&str> = m["timeline"].as_array().unwrap().iter().map(|e| e["event"].as_str().unwrap()).collect();
+    assert!(tl.contains(&"paused") && tl.contains(&"resumed"), "{tl:?}");
+
+    // Without a contact named: the one last emailed in the relationship.
+    let body = json!({ "relationshipId": rel, "subject": "One more", "body": "Hi again" });
+    let r = api.post(&format!("{CMP}/{id}/send-email"), body).await.ok(202).clone();
+    let done = api
+        .wait_invocation(r["invocationId"].as_str().unwrap(), &["SUCCEEDED", "FAILED"], Duration::from_secs(30))
+        .await;
+    assert_eq!(done["status"], "SUCCEEDED", "{done}");
+    assert_eq!(to(&smtp, "pia@paused-blog.com").len(), 2);
+    // A relationship with no contact at all: 422 no_contact.
+    let bare =
+        api.post(REL, json!({ "domain": "no-contact-blog.com" })).await.ok(201)["id"].as_str().unwrap().to_owned();
+    let body = json!({ "relationshipId": bare, "subject": "Hi", "body": "Hi" });
+    api.post(&format!("{CMP}/{id}/send-email"), body).await.problem(422, "no_contact");
+
+    // Completed: nothing more is sent in it, and it cannot be paused.
+    api.post(&format!("{CMP}/{id}/complete"), json!({})).await.ok(200);
+    let body = json!({ "relationshipId": rel, "subject": "Late", "body": "Late" });
+    api.post(&format!("{CMP}/{id}/send-email"), body).await.problem(422, "invalid_state_for_send");
+    api.post(&format!("{CMP}/{id}/pause"), json!({})).await.problem(422, "invalid_state");
+    api.post(&format!("{CMP}/{id}/resume"), json!({})).await.problem(422, "invalid_state");
+    api.get(&format!("{CMP}/cmp_00000000000000000000000000/metrics")).await.problem(404, "campaign_not_found");
+}
+
+async fn cancel(backend: Backend) {
+    let smtp = SmtpServer::start().unwrap();
+    let env = Env::start(backend).await;
+    let (ws, api) = workspace(&env, "Cancel", false).await;
+    mailbox(&api, &smtp).await;
+    target(&api, "one-blog.com", Some("Uno"), "uno@one-blog.com").await;
+    target(&api, "two-blog.com", Some("Dos"), "dos@two-blog.com").await;
+    let c = api
+        .post(
+            CMP,
+            json!({ "type": "custom", "name": "By domain", "domains": ["one-blog.com", "https://www.two-blog.com/x"],
+                          "subject": "Hello {firstName}", "body": "Hi {firstName}" }),
+        )
+        .await
+        .ok(201)
+        .clone();
+    let id = c["id"].as_str().unwrap().to_owned();
+    assert_eq!(c["membersCount"], 2, "{c}");
+    let d = wait_drafts(&api, &id, 2).await;
+    let usage = env.agency().get(&format!("/v1/workspaces/{ws}/usage")).await;
+    assert_eq!(usage.ok(200)["creditsReserved"].as_f64(), Some(4.0));
+    let r = api.delete(&format!("{CMP}/{id}")).await;
+    assert_eq!(r.ok(200)["status"], "cancelled");
+    for x in &d {
+        let done = api.wait_invocation(x["id"].as_str().unwrap(), &["CANCELLED"], Duration::from_secs(20)).await;
+        assert_eq!(done["status"], "CANCELLED");
+    }
+    let mut reserved = None;
+    wait_for(
+        async || {
+            let u = env.agency().get(&format!("/v1/workspaces/{ws}/usage")).await;
+            reserved = u.ok(200)["creditsReserved"].as_f64();
+            reserved == Some(0.0)
+        },
+        "credits released",
+    )
+    .await;
+    let c = api.get(&format!("{CMP}/{id}")).await.ok(200).clone();
+    assert_eq!((c["status"].as_str(), c["awaitingApprovalCount"].as_i64()), (Some("cancelled"), Some(0)));
+    api.delete(&format!("{CMP}/{id}")).await.problem(422, "invalid_state");
+    api.post(&format!("{CMP}/{id}/approve"), json!({})).await.problem(422, "invalid_state");
+    assert!(smtp.received().is_empty());
+    // Bad input is a 400 naming the field.
+    api.post(CMP, json!({ "type": "serp", "name": "x" })).await.problem(400, "invalid_request");
+    api.post(CMP, json!({ "type": "custom", "name": "x", "subject": "only a subject" }))
+        .await
+        .problem(400, "invalid_request");
+    api.post(CMP, json!({ "type": "custom", "name": "x", "subject": "{nope}", "body": "b" }))
+        .await
+        .problem(400, "invalid_template");
+    api.get(&format!("{CMP}?status=running")).await.problem(400, "invalid_request");
+}
