@@ -86,6 +86,7 @@ each_backend!(templates_crud_render_and_placeholders, templates);
 each_backend!(custom_campaign_from_drafts_to_counts, custom_campaign);
 each_backend!(pause_holds_every_send_until_resume, pause_resume);
 each_backend!(cancel_cancels_drafts_and_releases_credits, cancel);
+each_backend!(follow_ups_thread_wait_for_ooo_and_stop_at_a_reply, follow_ups);
 
 async fn templates(backend: Backend) {
     let env = Env::start(backend).await;
@@ -419,4 +420,94 @@ async fn cancel(backend: Backend) {
         .await
         .problem(400, "invalid_template");
     api.get(&format!("{CMP}?status=running")).await.problem(400, "invalid_request");
+}
+
+const OOO: &str = include_str!("fixtures/inbound/ooo_auto_reply.eml");
+
+/// Waits until `addr` has received `n` messages; returns them in arrival order.
+async fn wait_mail(smtp: &SmtpServer, addr: &str, n: usize) -> Vec<ReceivedMessage> {
+    for _ in 0..600 {
+        let got = to(smtp, addr);
+        if got.len() >= n {
+            return got;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{addr} never received {n} messages (has {})", to(smtp, addr).len());
+}
+
+async fn wait_sent(api: &Api, rel: &str, n: usize) {
+    wait_for(async || event_types(api, rel).await.iter().filter(|t| *t == "EMAIL_SENT").count() >= n, "EMAIL_SENT")
+        .await;
+}
+
+fn bare(id: &str) -> String {
+    id.trim().trim_matches(['<', '>']).to_owned()
+}
+
+async fn follow_ups(backend: Backend) {
+    let smtp = SmtpServer::start().unwrap();
+    // One follow-up "day" is one second here.
+    let env = Env::start_with(backend, &[("LINKCRM_DAY_SECONDS", "1")]).await;
+    let (_, api) = workspace(&env, "Follow", true).await;
+    mailbox(&api, &smtp).await;
+    let (a, _) = target(&api, "site-a.com", Some("Ana"), "ana@site-a.com").await;
+    let (b, _) = target(&api, "site-b.com", Some("Ben"), "ben@site-b.com").await;
+    let (c, _) = target(&api, "site-c.com", Some("Cem"), "cem@site-c.com").await;
+    let bad = json!({ "type": "custom", "name": "x", "followUps": [{ "afterDays": 0, "body": "b" }] });
+    api.post(CMP, bad).await.problem(400, "invalid_request");
+    let bad = json!({ "type": "custom", "name": "x", "followUps": [{ "afterDays": 2, "subject": "s" }] });
+    api.post(CMP, bad).await.problem(400, "invalid_request");
+    let body = json!({ "type": "custom", "name": "With follow-ups", "relationshipIds": [a, b, c],
+        "subject": "Guest post for {domain}", "body": "Hi {firstName}, an idea.",
+        "followUps": [{ "afterDays": 2, "body": "Hi {firstName}, bumping this." },
+                      { "afterDays": 3, "subject": "Last note for {domain}", "body": "Final note." }] });
+    let id = api.post(CMP, body).await.ok(201)["id"].as_str().unwrap().to_owned();
+
+    // The first sends (auto policy), then the first follow-up in the same thread.
+    let first = wait_mail(&smtp, "ana@site-a.com", 1).await;
+    let first_id = bare(&first[0].header("Message-ID").unwrap());
+    let c_first = wait_mail(&smtp, "cem@site-c.com", 1).await;
+    // Cem is away: his auto-reply moves his follow-up to after the date he gives. (The message
+    // reaches the server just before its EMAIL_SENT commits: wait for that, as a reply would.)
+    wait_sent(&api, &c, 1).await;
+    let c_mid = bare(&c_first[0].header("Message-ID").unwrap());
+    let ooo = OOO.replace("0195bc01e9a27f3e8d10b2c3d4e5f6a7@outreach.example.com", &c_mid);
+    let r = api.post("/v1/link-building/inbound/email", json!({ "raw": ooo })).await;
+    assert_eq!((r.ok(201)["matched"].as_bool(), r.body["class"].as_str()), (Some(true), Some("out_of_office")));
+
+    let got = wait_mail(&smtp, "ana@site-a.com", 2).await;
+    let fu = &got[1];
+    assert_eq!(fu.header("Subject").as_deref(), Some("Re: Guest post for site-a.com"));
+    assert_eq!(fu.header("In-Reply-To").map(|h| bare(&h)), Some(first_id.clone()));
+    assert!(fu.text().contains("Hi Ana, bumping this."), "{}", fu.text());
+    // Ana answers the follow-up: her last step is cancelled.
+    wait_sent(&api, &a, 2).await;
+    let fu_id = bare(&fu.header("Message-ID").unwrap());
+    let reply = REPLY.replace("0195c0a1b2c37d4e8f90a1b2c3d4e5f6@outreach.example.com", &fu_id);
+    assert_eq!(api.post("/v1/link-building/inbound/email", json!({ "raw": reply })).await.ok(201)["matched"], true);
+
+    // Ben gets both steps, the last threaded under both earlier messages.
+    let got = wait_mail(&smtp, "ben@site-b.com", 3).await;
+    let ids: Vec<String> = got.iter().map(|m| bare(&m.header("Message-ID").unwrap())).collect();
+    assert_eq!(got[2].header("Subject").as_deref(), Some("Last note for site-b.com"));
+    let refs = got[2].header("References").unwrap();
+    assert!(refs.contains(&ids[0]) && refs.contains(&ids[1]), "{refs}");
+    assert_eq!(got[2].header("In-Reply-To").map(|h| bare(&h)), Some(ids[1].clone()));
+
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(to(&smtp, "ana@site-a.com").len(), 2, "a reply cancels the follow-ups");
+    assert_eq!(to(&smtp, "cem@site-c.com").len(), 1, "the out-of-office moves the follow-up");
+    let m = api.get(&format!("{CMP}/{id}/metrics")).await.ok(200).clone();
+    let fu_of =
+        |d: &str| m["byDomain"].as_array().unwrap().iter().find(|x| x["domain"] == d).unwrap()["followUp"].clone();
+    assert_eq!(
+        (fu_of("site-a.com")["status"].as_str(), fu_of("site-a.com")["reason"]["code"].as_str()),
+        (Some("cancelled"), Some("replied"))
+    );
+    assert_eq!(fu_of("site-b.com")["status"], "done");
+    let cem = fu_of("site-c.com");
+    assert_eq!(cem["status"], "scheduled", "{cem}");
+    assert!(cem["dueAt"].as_str().unwrap().contains("-03-18T09:00:00"), "the day after 17 March: {cem}");
+    assert_eq!(m["summary"]["sent"], 6, "{m}");
 }

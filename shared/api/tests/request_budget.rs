@@ -373,6 +373,8 @@ async fn every_endpoint_stays_within_its_request_budget() {
     let cmp_path = format!("/v1/link-building/campaign/{cmp}");
     within("link_building.campaign.list", &p.call(Method::GET, "/v1/link-building/campaign", true, None).await, 200, 4);
     within("link_building.campaign.get", &p.call(Method::GET, &cmp_path, true, None).await, 200, 3);
+    let follow = json!({"name": "Q3 partners", "followUps": [{"afterDays": 3, "body": "Bumping this, {firstName|}."}]});
+    within("link_building.campaign.update", &p.call(Method::PATCH, &cmp_path, true, Some(follow)).await, 200, 5);
     within(
         "link_building.campaign.metrics",
         &p.call(Method::GET, &format!("{cmp_path}/metrics"), true, None).await,

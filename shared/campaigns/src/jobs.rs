@@ -26,9 +26,23 @@ use linkcrm_storage::{Condition, Item, Query, StoreError, TxOp, Update};
 use serde_json::{json, Value};
 use std::time::Duration;
 
-fn retry(e: &dyn std::fmt::Display) -> HandlerError {
+pub(crate) fn retry(e: &dyn std::fmt::Display) -> HandlerError {
     tracing::warn!(error = %e, "campaign job will be retried");
     HandlerError::Retry { after: Duration::from_secs(2) }
+}
+
+/// A campaign job that runs at `at`: delayed in the queue when that is near, else stored with its
+/// visible time (as a scheduled send is).
+pub(crate) fn job_at_op(payload: Value, at: chrono::DateTime<chrono::Utc>) -> Result<TxOp, HandlerError> {
+    let job = Job::new(JobKind::CampaignStep.as_str(), payload);
+    let delay = (at - chrono::Utc::now()).num_milliseconds().max(0) as u64;
+    let delay = Duration::from_millis(delay);
+    let op = if delay > linkcrm_core::jobkinds::MAX_JOB_DELAY {
+        StoreQueue::enqueue_at_op(WORK_QUEUE, &job, at)
+    } else {
+        StoreQueue::enqueue_op(WORK_QUEUE, &job, delay)
+    };
+    op.map_err(|e| HandlerError::Fail(format!("campaign job refused by the queue: {e}")))
 }
 
 fn job_op(kind: JobKind, payload: Value) -> crate::error::ApiResult<TxOp> {
@@ -64,6 +78,8 @@ pub async fn handle(app: &App, job: &Job) -> Result<(), HandlerError> {
     match (JobKind::parse(&job.kind), job.payload.get("step").and_then(Value::as_str)) {
         (Some(JobKind::CampaignStep), Some("draft")) => draft_members(app, &meta).await,
         (Some(JobKind::CampaignStep), Some("settle")) => settle(app, &campaign).await,
+        (Some(JobKind::CampaignStep), Some("sent")) => crate::follow_ups::after_send(app, &meta, job).await,
+        (Some(JobKind::CampaignStep), Some("follow_up")) => crate::follow_ups::run(app, &meta, job).await,
         (Some(JobKind::CampaignDraft), _) => decision(app, &meta, job).await,
         (Some(JobKind::CampaignRelease), _) => release(app, &meta).await,
         _ => Err(HandlerError::Fail(format!("unknown campaign job {} {:?}", job.kind, job.payload))),
@@ -256,6 +272,7 @@ async fn draft_one(
             body: &body,
             schedule_at: None,
             campaign_id: Some(campaign),
+            follow_up: None,
         },
     )
     .map_err(|e| retry(&e.message))?;

@@ -41,3 +41,7 @@ pub fn templates_pk(ws: &str) -> String {
 pub fn template(ws: &str, id: &str) -> Key {
     Key::new(templates_pk(ws), id)
 }
+/// Guards that a follow-up is scheduled, and made, once: `CMP#<id>#FU` / `<after>#<what>`.
+pub fn follow_up_guard(id: &str, after: &str, what: &str) -> Key {
+    Key::new(format!("CMP#{id}#FU"), format!("{after}#{what}"))
+}

@@ -7,6 +7,7 @@
 
 #![allow(clippy::result_large_err)]
 
+pub mod follow_ups;
 pub mod jobs;
 pub mod keys;
 pub mod ops;

@@ -50,3 +50,13 @@ pub fn campaign_draft_op(
         ApiError::internal()
     })
 }
+
+/// The job that tells a campaign one of its sends went out (committed with the send's EMAIL_SENT),
+/// so that it schedules the relationship's next follow-up.
+pub fn campaign_sent_op(invocation: &str, campaign: &str) -> Result<TxOp, linkcrm_jobs::JobError> {
+    let job = Job::new(
+        JobKind::CampaignStep.as_str(),
+        json!({ "step": "sent", "invocationId": invocation, "campaignId": campaign }),
+    );
+    StoreQueue::enqueue_op(WORK_QUEUE, &job, Duration::ZERO)
+}

@@ -22,6 +22,13 @@ pub struct ApprovalPolicy {
     pub outreach_send: ApprovalMode,
     #[serde(default = "auto")]
     pub indexing_submit: ApprovalMode,
+    /// A campaign's follow-ups: `auto` (approving a draft approves the follow-ups it previewed)
+    /// or `require_approval` (each follow-up waits for its own decision).
+    #[serde(default = "auto")]
+    pub follow_up: ApprovalMode,
+    /// A person's manual reply to inbound mail: `auto` (the reply is itself the decision).
+    #[serde(default = "auto")]
+    pub inbound_respond: ApprovalMode,
 }
 
 fn require() -> ApprovalMode {
@@ -33,7 +40,13 @@ fn auto() -> ApprovalMode {
 
 impl Default for ApprovalPolicy {
     fn default() -> Self {
-        ApprovalPolicy { publish: require(), outreach_send: require(), indexing_submit: auto() }
+        ApprovalPolicy {
+            publish: require(),
+            outreach_send: require(),
+            indexing_submit: auto(),
+            follow_up: auto(),
+            inbound_respond: auto(),
+        }
     }
 }
 

@@ -105,6 +105,7 @@ pub const V1: &[Route] = &[
     Route::new(Verb::Post, "/v1/link-building/campaign", "link_building.campaign.create"),
     Route::new(Verb::Get, "/v1/link-building/campaign", "link_building.campaign.list"),
     Route::new(Verb::Get, "/v1/link-building/campaign/{id}", "link_building.campaign.get"),
+    Route::new(Verb::Patch, "/v1/link-building/campaign/{id}", "link_building.campaign.update"),
     Route::new(Verb::Delete, "/v1/link-building/campaign/{id}", "link_building.campaign.cancel"),
     Route::new(Verb::Get, "/v1/link-building/campaign/{id}/metrics", "link_building.campaign.metrics"),
     Route::new(Verb::Post, "/v1/link-building/campaign/{id}/pause", "link_building.campaign.pause"),

@@ -11,6 +11,7 @@ pub mod classify;
 mod dsn;
 mod file;
 pub mod inbound;
+pub mod ooo;
 pub mod outgoing;
 mod quotes;
 mod smtp;

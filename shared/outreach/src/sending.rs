@@ -201,8 +201,14 @@ pub async fn handle(app: &App, mailer: &dyn Mailer, job: &Job, receive_count: u3
         subject: ctx.subject.clone(),
         body_text: ctx.body.clone(),
         message_id: message_id.clone(),
-        in_reply_to: None,
-        references: vec![],
+        // A follow-up answers the send before it, in the same thread.
+        in_reply_to: item.get("input").and_then(|i| i.get("inReplyTo")).and_then(Value::as_str).map(str::to_owned),
+        references: item
+            .get("input")
+            .and_then(|i| i.get("references"))
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+            .unwrap_or_default(),
         unsubscribe_url: unsubscribe_url(app, &ctx.ws, &ctx.to),
         extra_headers: vec![("X-Linkcrm-Invocation".into(), id.to_owned())],
     };
@@ -578,6 +584,10 @@ fn completion_ops(
     if let Some(item) = finish {
         let result = json!({ "eventId": event_id, "messageId": message_id });
         ops.extend(inv::finish_ops(item, inv::Status::Succeeded, COST_MILLI, result, Value::Null)?);
+        // A campaign's send: its campaign schedules the relationship's next follow-up.
+        if let Some(campaign) = linkcrm_core::approvals::campaign_of(item) {
+            ops.push(linkcrm_core::jobkinds::campaign_sent_op(id, campaign)?);
+        }
     }
     Ok(ops)
 }

@@ -2,6 +2,8 @@
 //!
 //! - [`apollo`]: Apollo.io's People API Search and Bulk People Enrichment, combined into
 //!   [`ApolloClient::find_contacts`] for contact discovery.
+//! - [`dataforseo`]: DataForSEO v3 Google organic SERP (Live mode), [`DataForSeoClient::serp`] for SERP research.
+//! - [`ahrefs`]: Ahrefs API v3 referring domains, backlinks and domain metrics ([`AhrefsClient`]) for prospecting.
 //! - [`ProviderError`]: the few failures a caller must tell apart (wait and retry later, stop spending,
 //!   fix the key, try again, report a bug).
 
@@ -25,3 +27,13 @@ pub trait ContactFinder: Send + Sync {
         seniorities: &[String],
     ) -> Result<Vec<FoundContact>, ProviderError>;
 }
+
+// The `Writer` adapter: an OpenAI-compatible chat completions client that drafts outreach emails.
+pub mod llm;
+pub use llm::{EmailBrief, LlmClient, Tone, WrittenEmail};
+
+pub mod ahrefs;
+pub mod dataforseo;
+
+pub use ahrefs::{AhrefsClient, Backlink, DomainMetrics, Mode as AhrefsMode, RefDomain};
+pub use dataforseo::{DataForSeoClient, SerpItem, SerpQuery};

@@ -19,3 +19,15 @@ pub mod smtp;
 pub use fake_apollo::{FakeApollo, FakePerson, Fault, RecordedCall};
 pub use moto::{unique_table_name, Moto};
 pub use smtp::{ReceivedMessage, ServerTls, SmtpOptions, SmtpServer};
+
+// fake_llm: an OpenAI-compatible chat completions API, errors included, with scriptable answers and faults.
+pub mod fake_llm;
+pub use fake_llm::{Failure as LlmFailure, FakeLlm, LlmRequest};
+
+// fake_dataforseo: DataForSEO's Google organic Live SERP, in DataForSEO's shapes (status codes at two levels, SERP
+// features mixed in), with scriptable faults. fake_ahrefs: Ahrefs API v3 Site Explorer (refdomains, all-backlinks,
+// domain-rating, metrics, backlinks-stats), with scriptable faults.
+pub mod fake_ahrefs;
+pub mod fake_dataforseo;
+pub use fake_ahrefs::{AhrefsCall, AhrefsFault, FakeAhrefs};
+pub use fake_dataforseo::{DataForSeoCall, DataForSeoFault, FakeDataForSeo};

@@ -67,6 +67,65 @@ pub struct CreateInput {
     pub body: Option<String>,
     /// The mailbox sends go from (the workspace's first active one when absent).
     pub mailbox_id: Option<crate::ids::Id<crate::ids::SendingMailbox>>,
+    /// Follow-ups after each send, in order (at most 5).
+    #[schemars(length(max = 5))]
+    pub follow_ups: Option<Vec<FollowUpInput>>,
+}
+
+/// One follow-up step: `afterDays` after the send before it, from a template or a body (and an
+/// optional subject; without one it is "Re: " and the subject it follows).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FollowUpInput {
+    #[schemars(range(min = 1, max = 60))]
+    pub after_days: u32,
+    pub template_id: Option<crate::ids::Id<crate::ids::Template>>,
+    #[schemars(length(min = 1, max = 998), pattern(linkcrm_core::rules::ONE_LINE))]
+    pub subject: Option<String>,
+    #[schemars(length(min = 1, max = 100000), pattern(linkcrm_core::rules::NOT_BLANK))]
+    pub body: Option<String>,
+}
+
+/// The follow-up steps as stored in the campaign's settings (templates copied in).
+pub async fn follow_up_settings(ctx: &Ctx, steps: Vec<FollowUpInput>) -> ApiResult<Value> {
+    if steps.len() > 5 {
+        return Err(ApiError::invalid_field("followUps", "invalid_request", "at most 5 follow-ups"));
+    }
+    let mut out = Vec::new();
+    for (i, f) in steps.into_iter().enumerate() {
+        let field = |k: &str| format!("followUps[{i}].{k}");
+        if !(1..=60).contains(&f.after_days) {
+            return Err(ApiError::invalid_field(field("afterDays"), "invalid_request", "must be 1 to 60"));
+        }
+        let (subject, body) = match (&f.template_id, f.subject, f.body) {
+            (Some(t), None, None) => {
+                let tpl = crate::ops::templates::load(ctx, t).await?;
+                (str_of(&tpl, "subject").map(str::to_owned), str_of(&tpl, "body").unwrap_or_default().to_owned())
+            }
+            (None, s, Some(b)) => {
+                let s = match s {
+                    Some(s) => linkcrm_core::validate::header_text(&field("subject"), Some(s), 998)?,
+                    None => None,
+                };
+                let b = linkcrm_core::validate::text(&field("body"), Some(b), 100_000)?.unwrap_or_default();
+                (s, b)
+            }
+            _ => {
+                return Err(ApiError::invalid_field(
+                    field("templateId"),
+                    "invalid_request",
+                    "give a templateId, or a body (and optionally a subject)",
+                ))
+            }
+        };
+        if let Some(s) = &subject {
+            crate::ops::templates::check(&field("subject"), s)?;
+        }
+        crate::ops::templates::check(&field("body"), &body)?;
+        out.push(json!({ "afterDays": f.after_days, "templateId": f.template_id.as_ref().map(|t| t.as_str()),
+                         "subject": subject, "body": body }));
+    }
+    Ok(json!(out))
 }
 
 pub struct Create;
@@ -121,6 +180,7 @@ impl Operation for Create {
         if let Some(m) = &input.mailbox_id {
             linkcrm_outreach::ops::send_email::resolve_mailbox(&ctx.app, &ws, Some(m.as_str())).await?;
         }
+        settings["followUps"] = follow_up_settings(&ctx, input.follow_ups.unwrap_or_default()).await?;
         let rels =
             resolve_partners(&ctx, input.relationship_ids.unwrap_or_default(), input.domains.unwrap_or_default())
                 .await?;
@@ -561,6 +621,10 @@ fn domain_status(m: &Item, now: chrono::DateTime<chrono::Utc>) -> Value {
         }
     };
     v["status"] = json!(status);
+    if let Some(f) = str_of(m, "followUpStatus") {
+        v["followUp"] = json!({ "status": f, "step": m.get("followUpStep"), "dueAt": m.get("followUpDueAt"),
+                                "reason": m.get("followUpReason") });
+    }
     v
 }
 
@@ -797,6 +861,72 @@ impl Operation for Complete {
         // Sends still queued or held are dropped by the send job (the campaign is completed).
         let jobs = vec![crate::jobs::release_op(&input.id)?];
         let item = transition(&ctx, &item, Status::Completed, None, jobs).await?;
+        Ok(Reply::ok(rec::view(&item)).with_version(version(&item)))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Update
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UpdateInput {
+    pub id: crate::ids::Id<crate::ids::Campaign>,
+    #[schemars(length(min = 1, max = 200), pattern(linkcrm_core::rules::ONE_LINE))]
+    pub name: Option<String>,
+    /// Replaces the follow-up steps; sends already scheduled follow the new steps when they run.
+    #[schemars(length(max = 5))]
+    pub follow_ups: Option<Vec<FollowUpInput>>,
+}
+
+pub struct Update_;
+impl Operation for Update_ {
+    const NAME: &'static str = "link_building.campaign.update";
+    const EFFECT: Effect = Effect::Update;
+    const FAMILY: Family = Family::Campaigns;
+    const SCOPE: Option<&'static str> = Some("campaigns:write");
+    const WORKSPACE: WorkspaceRule = WorkspaceRule::Required;
+    const SUMMARY: &'static str = "Change a campaign's name or follow-ups; honours If-Match";
+    const TAG: &'static str = TAG;
+    type Input = UpdateInput;
+    type Output = Campaign;
+
+    async fn run(ctx: Ctx, input: UpdateInput) -> ApiResult<Reply<Campaign>> {
+        let item = load(&ctx, &input.id).await?;
+        let current = version(&item);
+        if ctx.if_match.is_some_and(|v| v != current) {
+            return Err(ApiError::precondition_failed(current));
+        }
+        if rec::status_of(&item).ended() {
+            return Err(invalid_state(&item, "change"));
+        }
+        let mut u = Update::new().set("updatedAt", time::now_string()).add("version", 1);
+        if let Some(n) = input.name {
+            let n = linkcrm_core::validate::header_text("name", Some(n), 200)?
+                .ok_or_else(|| ApiError::invalid_field("name", "invalid_request", "is required"))?;
+            u = u.set("name", n);
+        }
+        if let Some(f) = input.follow_ups {
+            let mut settings = item.get("settings").cloned().unwrap_or_else(|| json!({}));
+            settings["followUps"] = follow_up_settings(&ctx, f).await?;
+            u = u.set("settings", settings);
+        }
+        match ctx
+            .app
+            .store
+            .transact(vec![TxOp::update_if(keys::campaign(&input.id), u, Condition::VersionEquals(current))])
+            .await
+        {
+            Ok(()) => {}
+            Err(StoreError::ConditionFailed { .. }) => {
+                return Err(ApiError::conflict(
+                    "conflict",
+                    "The campaign changed while this request ran; read it again.",
+                ))
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let item = load(&ctx, &input.id).await?;
         Ok(Reply::ok(rec::view(&item)).with_version(version(&item)))
     }
 }

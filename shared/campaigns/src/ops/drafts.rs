@@ -374,6 +374,7 @@ impl Operation for SendEmail {
                 body: &body,
                 schedule_at: input.schedule_at.as_deref(),
                 campaign_id: Some(&input.id),
+                follow_up: None,
             },
         )?;
         let inv_id = reply_body["invocationId"].as_str().unwrap_or_default().to_owned();

@@ -18,6 +18,7 @@ pub fn catalogue() -> Vec<OpSpec> {
         OpSpec::of::<campaigns::Create>(),
         OpSpec::of::<campaigns::List>(),
         OpSpec::of::<campaigns::Get>(),
+        OpSpec::of::<campaigns::Update_>(),
         OpSpec::of::<campaigns::GetMetrics>(),
         OpSpec::of::<campaigns::Pause>(),
         OpSpec::of::<campaigns::Resume>(),

@@ -99,6 +99,7 @@ impl Operation for SendEmail {
                 body: &body,
                 schedule_at: input.schedule_at.as_deref(),
                 campaign_id: None,
+                follow_up: None,
             },
         )?;
         let reply = Reply { status: Some(StatusCode::ACCEPTED), body: Some(body), version: None };
@@ -125,6 +126,17 @@ pub struct NewSend<'a> {
     pub body: &'a str,
     pub schedule_at: Option<&'a str>,
     pub campaign_id: Option<&'a str>,
+    /// A campaign's follow-up: its step and the thread it continues. It waits for approval only
+    /// under `approvalPolicy.follow_up = require_approval`.
+    pub follow_up: Option<FollowUpSend>,
+}
+
+/// What makes a send a follow-up.
+pub struct FollowUpSend {
+    pub step: u32,
+    /// The Message-ID of the send it follows, and the thread's earlier ids.
+    pub in_reply_to: String,
+    pub references: Vec<String>,
 }
 
 /// The mailbox a send goes from: the one named (the platform's, or an active one of the
@@ -176,12 +188,21 @@ pub fn send_ops(
     let mailbox_id = records::str_of(mailbox, "id").unwrap_or_default().to_owned();
     let workspace = crate::workspace::from_record(record)?;
     let pool = crate::workspace::pool_of(&workspace);
-    let needs_approval = workspace.settings.approval_policy.outreach_send == ApprovalMode::RequireApproval;
+    let policy = &workspace.settings.approval_policy;
+    let needs_approval = match &s.follow_up {
+        Some(_) => policy.follow_up == ApprovalMode::RequireApproval,
+        None => policy.outreach_send == ApprovalMode::RequireApproval,
+    };
     let id = inv::new_id();
     let mut input = json!({ "relationshipId": s.rel_id, "contactId": s.contact_id, "to": s.to, "subject": s.subject,
                             "body": s.body, "scheduleAt": s.schedule_at, "mailboxId": mailbox_id });
     if let Some(c) = s.campaign_id {
         input["campaignId"] = json!(c);
+    }
+    if let Some(f) = &s.follow_up {
+        input["followUpStep"] = json!(f.step);
+        input["inReplyTo"] = json!(f.in_reply_to);
+        input["references"] = json!(f.references);
     }
     let mut item = inv::new_item(&inv::NewInvocation {
         id: &id,
@@ -201,7 +222,7 @@ pub fn send_ops(
         // Expires at its timeoutAt unless decided first (`approval_expiry`).
         ops.push(crate::approval_expiry::job_op(&appr)?);
         ops.push(TxOp::put_if(appr, Condition::NotExists));
-    } else if let Some(c) = s.campaign_id {
+    } else if let (Some(c), None) = (s.campaign_id, &s.follow_up) {
         ops.push(linkcrm_core::jobkinds::campaign_draft_op(&id, c, approvals::Status::Approved)?);
     } else {
         ops.push(job_op(&id, s.schedule_at)?);

@@ -303,7 +303,8 @@ fn settings_patch(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
             "approvalPolicy": {
                 "type": ["object", "null"],
                 "additionalProperties": false,
-                "properties": { "publish": mode, "outreach_send": mode, "indexing_submit": mode },
+                "properties": { "publish": mode, "outreach_send": mode, "indexing_submit": mode,
+                                "follow_up": mode, "inbound_respond": mode },
             },
         },
     })
