@@ -87,6 +87,14 @@ each_backend!(custom_campaign_from_drafts_to_counts, custom_campaign);
 each_backend!(pause_holds_every_send_until_resume, pause_resume);
 each_backend!(cancel_cancels_drafts_and_releases_credits, cancel);
 each_backend!(follow_ups_thread_wait_for_ooo_and_stop_at_a_reply, follow_ups);
+each_backend!(seed_001_list_and_use_cases_b_and_d, seed_001);
+/// Embedded only: twenty concurrent sends of one campaign take minutes on the single-threaded
+/// DynamoDB emulator (every send's event updates the same campaign record); the rule itself is
+/// the same code on both backends, and the other campaign tests run on both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hard_bounces_over_five_percent_pause_the_campaign() {
+    bounce_rate(Backend::Embedded).await
+}
 
 async fn templates(backend: Backend) {
     let env = Env::start(backend).await;
@@ -277,6 +285,23 @@ async fn custom_campaign(backend: Backend) {
         (usage.ok(200)["creditsReserved"].as_f64(), usage.body["creditsUsedThisCycle"].as_f64()),
         (Some(0.0), Some(6.0))
     );
+
+    // The reporting snapshot: the workspace's totals, and one row per workspace for the agency.
+    let snap = api.get("/v1/link-building/reporting/snapshot").await.ok(200).clone();
+    let t = &snap["workspace"]["totals"];
+    assert_eq!(
+        json!([t["sent"], t["delivered"], t["replied"], t["placed"], t["replyRate"]]),
+        json!([3, 2, 1, 1, 0.33]),
+        "{snap}"
+    );
+    assert_eq!(snap["workspace"]["campaigns"]["active"], 1);
+    let rows =
+        env.agency().get("/v1/link-building/reporting/snapshot").await.ok(200)["data"].as_array().unwrap().clone();
+    let mine = rows.iter().find(|r| r["workspaceId"] == ws.as_str()).expect("our workspace has a row");
+    assert_eq!(mine["totals"]["sent"], 3);
+    assert!(rows.iter().any(|r| r["workspaceId"] != ws.as_str() && r["totals"]["sent"] == 0), "{rows:?}");
+    let stranger = env.other_agency().get("/v1/link-building/reporting/snapshot").await.ok(200).clone();
+    assert!(stranger["data"].as_array().unwrap().iter().all(|r| r["workspaceId"] != ws.as_str()), "{stranger}");
 
     // `linkcrm replay` recomputes the counts from the events alone and finds them equal.
     // (The embedded store is one process's: the server stops while the operator command runs.)
@@ -510,4 +535,104 @@ async fn follow_ups(backend: Backend) {
     assert_eq!(cem["status"], "scheduled", "{cem}");
     assert!(cem["dueAt"].as_str().unwrap().contains("-03-18T09:00:00"), "the day after 17 March: {cem}");
     assert_eq!(m["summary"]["sent"], 6, "{m}");
+}
+
+/// Seed 001's list request and use cases B (weekly reply rate report) and D (stop an
+/// underperforming campaign), as written.
+async fn seed_001(backend: Backend) {
+    let smtp = SmtpServer::start().unwrap();
+    let env = Env::start(backend).await;
+    let (_, api) = workspace(&env, "Seed", true).await;
+    mailbox(&api, &smtp).await;
+    let (rel, contact) = target(&api, "engineering-blog.com", Some("Marina"), "marina@engineering-blog.com").await;
+    let id = api.post(CMP, json!({ "type": "custom", "name": "Q3 engineering blogs" })).await.ok(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let body = json!({ "relationshipId": rel, "contactId": contact, "subject": "Quick follow-up on my earlier note",
+                       "body": "Hi Marina, just checking in ...", "scheduleAt": "2026-05-26T10:00:00-04:00" });
+    let r = api.post(&format!("{CMP}/{id}/send-email"), body).await.ok(202).clone();
+    api.wait_invocation(r["invocationId"].as_str().unwrap(), &["SUCCEEDED"], Duration::from_secs(30)).await;
+
+    // The list request of the seed: types, status and since (our campaign is custom).
+    let q = "type=serp,competitor&status=active&since=2026-05-01T00:00:00Z";
+    assert_eq!(api.get(&format!("{CMP}?{q}")).await.ok(200)["data"], json!([]));
+    let listed =
+        api.get(&format!("{CMP}?type=custom,serp&status=active&since=2026-05-01T00:00:00Z")).await.ok(200).clone();
+    let row = &listed["data"][0];
+    for k in ["id", "type", "name", "createdAt", "status", "draftsCount", "sentCount", "repliedCount", "placedCount"] {
+        assert!(row.get(k).is_some(), "{k} in {row}");
+    }
+    // B: reply rate per campaign from the list of the last 7 days.
+    let week_ago = (chrono::Utc::now() - chrono::Duration::days(7)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let listed = api.get(&format!("{CMP}?since={}", week_ago.replace('+', "%2B"))).await.ok(200).clone();
+    let rows: Vec<(String, f64)> = listed["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let sent = c["sentCount"].as_f64().unwrap();
+            (c["id"].as_str().unwrap().to_owned(), c["repliedCount"].as_f64().unwrap() / sent)
+        })
+        .collect();
+    assert_eq!(rows, vec![(id.clone(), 0.0)]);
+    // D: the metrics' reply rate is under 5 %: pause with the reason.
+    let metrics = api.get(&format!("{CMP}/{id}/metrics")).await.ok(200).clone();
+    let reply_rate = metrics["summary"]["replyRate"].as_f64().unwrap();
+    assert!(reply_rate < 0.05, "{metrics}");
+    let p = api.post(&format!("{CMP}/{id}/pause"), json!({ "reason": "Low reply rate" })).await;
+    assert_eq!(
+        (p.ok(200)["status"].as_str(), p.body["pauseReason"].as_str()),
+        (Some("paused"), Some("Low reply rate"))
+    );
+}
+
+async fn bounce_rate(backend: Backend) {
+    let smtp = SmtpServer::start().unwrap();
+    let env = Env::start(backend).await;
+    let agency = env.agency();
+    let ws = agency.create_workspace("Bouncy").await;
+    agency.post(&format!("/v1/workspaces/{ws}/credits"), json!({ "credits": 60 })).await.ok(201);
+    let patch = json!({ "settings": { "approvalPolicy": { "outreach_send": "auto" } } });
+    agency.patch(&format!("/v1/workspaces/{ws}"), patch).await.ok(200);
+    let api = agency.in_workspace(&ws);
+    mailbox(&api, &smtp).await;
+    let mut rels = Vec::new();
+    for i in 0..20 {
+        let (rel, _) =
+            target(&api, &format!("bounce{i}-blog.com"), Some("Sam"), &format!("sam@bounce{i}-blog.com")).await;
+        rels.push(rel);
+    }
+    let body = json!({ "type": "custom", "name": "Big list", "relationshipIds": rels,
+                       "subject": "Hello {domain}", "body": "Hi {firstName}" });
+    let id = api.post(CMP, body).await.ok(201)["id"].as_str().unwrap().to_owned();
+    wait_for(async || api.get(&format!("{CMP}/{id}")).await.ok(200)["sentCount"] == 20, "20 sends").await;
+    // One hard bounce in 20 is 5 %: not over it. A second one is.
+    let mut message_ids = Vec::new();
+    for d in drafts(&api, &id).await.iter().take(2) {
+        let done = api.wait_invocation(d["id"].as_str().unwrap(), &["SUCCEEDED"], Duration::from_secs(30)).await;
+        message_ids
+            .push((d["to"].as_str().unwrap().to_owned(), done["result"]["messageId"].as_str().unwrap().to_owned()));
+    }
+    let bounce = |(to, mid): &(String, String)| {
+        BOUNCE
+            .replace("j.doe@gardening-blog.example.net", to)
+            .replace("0195b3c2a1e47d3c9f00a1b2c3d4e5f6@outreach.example.com", mid)
+            .replace("20250304091407.4Xk2Qm0T3Rz9sVp@mx1", &format!("{}.dsn@mx1", mid.split('@').next().unwrap()))
+    };
+    api.post("/v1/link-building/inbound/email", json!({ "raw": bounce(&message_ids[0]) })).await.ok(201);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(api.get(&format!("{CMP}/{id}")).await.ok(200)["status"], "active");
+    api.post("/v1/link-building/inbound/email", json!({ "raw": bounce(&message_ids[1]) })).await.ok(201);
+    let mut c = json!(null);
+    wait_for(
+        async || {
+            c = api.get(&format!("{CMP}/{id}")).await.ok(200).clone();
+            c["status"] == "paused"
+        },
+        "the campaign to pause itself",
+    )
+    .await;
+    assert_eq!(c["pauseReason"], "bounce_rate");
+    assert_eq!(c["summary"]["delivered"], 18);
 }

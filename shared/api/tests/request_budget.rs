@@ -373,6 +373,15 @@ async fn every_endpoint_stays_within_its_request_budget() {
     let cmp_path = format!("/v1/link-building/campaign/{cmp}");
     within("link_building.campaign.list", &p.call(Method::GET, "/v1/link-building/campaign", true, None).await, 200, 4);
     within("link_building.campaign.get", &p.call(Method::GET, &cmp_path, true, None).await, 200, 3);
+    let snap = "/v1/link-building/reporting/snapshot";
+    within("link_building.reporting.snapshot (a workspace)", &p.call(Method::GET, snap, true, None).await, 200, 3);
+    // Agency-wide: the agency's workspaces, then one Query per workspace (here one).
+    within(
+        "link_building.reporting.snapshot (the agency, one workspace)",
+        &p.call(Method::GET, snap, false, None).await,
+        200,
+        3,
+    );
     let follow = json!({"name": "Q3 partners", "followUps": [{"afterDays": 3, "body": "Bumping this, {firstName|}."}]});
     within("link_building.campaign.update", &p.call(Method::PATCH, &cmp_path, true, Some(follow)).await, 200, 5);
     within(
@@ -445,6 +454,73 @@ async fn every_endpoint_stays_within_its_request_budget() {
         5,
     );
     within("link_building.templates.delete", &p.call(Method::DELETE, &tpl_path, true, None).await, 204, 3);
+
+    // SERP research (a fetch, then the cache) and the writing operations, against fakes.
+    let serp = linkcrm_testkit::FakeDataForSeo::start().await;
+    serp.set_serp("pm tools", [("engineering-blog.com", "https://engineering-blog.com/pm", "PM")]);
+    let llm = linkcrm_testkit::FakeLlm::start().await;
+    // One test in this binary: the environment is ours to set.
+    std::env::set_var("LINKCRM_DATAFORSEO_BASE_URL", &serp.base_url);
+    std::env::set_var("LINKCRM_DATAFORSEO_LOGIN", &serp.login);
+    std::env::set_var("LINKCRM_DATAFORSEO_PASSWORD", &serp.password);
+    std::env::set_var("LINKCRM_LLM_BASE_URL", &llm.base_url);
+    std::env::set_var("LINKCRM_LLM_API_KEY", &llm.api_key);
+    let q = json!({"query": "pm tools", "topN": 5});
+    within("research.serp (fetched)", &p.call(Method::POST, "/v1/research/serp", true, Some(q.clone())).await, 200, 6);
+    within("research.serp (cached)", &p.call(Method::POST, "/v1/research/serp", true, Some(q)).await, 200, 3);
+    let e = "/v1/link-building/emails";
+    let topic = json!({"topic": "PM tools"});
+    within(
+        "link_building.emails.generate",
+        &p.call(Method::POST, &format!("{e}/generate"), true, Some(topic.clone())).await,
+        200,
+        5,
+    );
+    within(
+        "link_building.emails.subject_suggestions",
+        &p.call(Method::POST, &format!("{e}/subject-suggestions"), true, Some(topic)).await,
+        200,
+        5,
+    );
+    let base = json!({"baseEmail": "Hi", "leadName": "Pat", "leadWebsite": "third-blog.com"});
+    within(
+        "link_building.emails.personalize",
+        &p.call(Method::POST, &format!("{e}/personalize"), true, Some(base)).await,
+        200,
+        5,
+    );
+    let orig = json!({"originalSubject": "Hello", "originalBody": "Hi Pat"});
+    within(
+        "link_building.emails.follow_up",
+        &p.call(Method::POST, &format!("{e}/follow-up"), true, Some(orig)).await,
+        200,
+        5,
+    );
+    for provider in ["dataforseo", "ahrefs", "llm"] {
+        let path = format!("/v1/workspaces/{ws}/integrations/{provider}");
+        let body = match provider {
+            "dataforseo" => json!({"login": "client-login", "password": "client-password"}),
+            _ => json!({"apiKey": "client-key-1234"}),
+        };
+        within(
+            &format!("workspaces.integrations.{provider}.set"),
+            &p.call(Method::PUT, &path, false, Some(body)).await,
+            200,
+            4,
+        );
+        within(
+            &format!("workspaces.integrations.{provider}.get"),
+            &p.call(Method::GET, &path, false, None).await,
+            200,
+            3,
+        );
+        within(
+            &format!("workspaces.integrations.{provider}.remove"),
+            &p.call(Method::DELETE, &path, false, None).await,
+            204,
+            3,
+        );
+    }
 
     // The workspace's Apollo key, a key revoked, the workspace archived.
     let apollo = format!("/v1/workspaces/{ws}/integrations/apollo");

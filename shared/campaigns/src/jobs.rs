@@ -80,6 +80,7 @@ pub async fn handle(app: &App, job: &Job) -> Result<(), HandlerError> {
         (Some(JobKind::CampaignStep), Some("settle")) => settle(app, &campaign).await,
         (Some(JobKind::CampaignStep), Some("sent")) => crate::follow_ups::after_send(app, &meta, job).await,
         (Some(JobKind::CampaignStep), Some("follow_up")) => crate::follow_ups::run(app, &meta, job).await,
+        (Some(JobKind::CampaignStep), Some("bounce_check")) => bounce_check(app, &meta).await,
         (Some(JobKind::CampaignDraft), _) => decision(app, &meta, job).await,
         (Some(JobKind::CampaignRelease), _) => release(app, &meta).await,
         _ => Err(HandlerError::Fail(format!("unknown campaign job {} {:?}", job.kind, job.payload))),
@@ -517,5 +518,59 @@ async fn release(app: &App, meta: &Item) -> Result<(), HandlerError> {
                 Err(e) => return Err(retry(&e)),
             }
         }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bounce rate
+
+/// Sends before the bounce rate is judged, and the rate of hard bounces that pauses a campaign.
+pub const BOUNCE_MIN_SENDS: i64 = 20;
+pub const BOUNCE_MAX_RATE: f64 = 0.05;
+
+/// Pauses an active campaign whose hard bounces pass 5 % after at least 20 sends, with reason
+/// `bounce_rate` (the rule): its queued sends and follow-ups are held until a person looks.
+async fn bounce_check(app: &App, meta: &Item) -> Result<(), HandlerError> {
+    let campaign = str_of(meta, "id").unwrap_or_default().to_owned();
+    let sent = int_of(meta, "sent").unwrap_or(0);
+    let hard = int_of(meta, "hardBounced").unwrap_or(0);
+    if rec::status_of(meta) != Status::Active
+        || sent < BOUNCE_MIN_SENDS
+        || (hard as f64) <= BOUNCE_MAX_RATE * sent as f64
+    {
+        return Ok(());
+    }
+    let ws = str_of(meta, "workspaceId").unwrap_or_default().to_owned();
+    let created = str_of(meta, "createdAt").unwrap_or_default();
+    let now = time::now_string();
+    let mut u = Update::new()
+        .set("status", "paused")
+        .set("pauseReason", "bounce_rate")
+        .set("pausedAt", now.clone())
+        .set("updatedAt", now.clone())
+        .add("version", 1);
+    for (k, v) in rec::index_attrs(&ws, &campaign, created, Status::Paused) {
+        u = u.set(k, v);
+    }
+    let tl = keys::timeline(&campaign, &now, "paused");
+    let ops = vec![
+        TxOp::update_if(keys::campaign(&campaign), u, Condition::Equals("status".into(), json!("active"))),
+        TxOp::update(keys::campaign_totals(&ws), Update::new().add("status#active", -1).add("status#paused", 1)),
+        TxOp::put(linkcrm_crm::records::obj(json!({ "PK": tl.pk, "SK": tl.sk, "entity": "campaignTimeline",
+            "at": now, "event": "paused", "reason": "bounce_rate" }))),
+        linkcrm_core::outbox::event(
+            "link_building.campaign.paused",
+            Some(&ws),
+            json!({ "id": campaign, "from": "active", "to": "paused", "reason": "bounce_rate",
+                    "sent": sent, "hardBounced": hard }),
+        ),
+    ];
+    match app.store.transact(ops).await {
+        Ok(()) => {
+            tracing::warn!(%campaign, sent, hard, "campaign paused: hard bounces above 5 %");
+            Ok(())
+        }
+        Err(StoreError::ConditionFailed { .. }) => Ok(()),
+        Err(e) => Err(retry(&e)),
     }
 }

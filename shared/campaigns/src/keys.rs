@@ -45,3 +45,7 @@ pub fn template(ws: &str, id: &str) -> Key {
 pub fn follow_up_guard(id: &str, after: &str, what: &str) -> Key {
     Key::new(format!("CMP#{id}#FU"), format!("{after}#{what}"))
 }
+/// A SERP fetched for (query, location, language, device), kept 24 hours: `SERP#<sha256>` / `#`.
+pub fn serp_cache(digest: &str) -> Key {
+    Key::new(format!("SERP#{digest}"), "#")
+}

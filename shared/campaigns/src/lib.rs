@@ -12,6 +12,7 @@ pub mod jobs;
 pub mod keys;
 pub mod ops;
 pub mod placeholders;
+pub mod providers;
 pub mod records;
 
 pub(crate) use linkcrm_core::{catalogue, context, error, ids, invocations, lenient, list, outbox, App};

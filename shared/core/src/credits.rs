@@ -104,6 +104,33 @@ pub fn charge(pool: &Pool, ws: &str, skill: &str, invocation: &str, reserved: i6
     ]
 }
 
+/// Charges a synchronous action that needed no reservation (a provider call answered in the
+/// request): only while the pool still covers it, so a pool spent meanwhile makes the
+/// transaction fail and the caller answers 402. The caller checks the balance before the call,
+/// and charges only after the call succeeded: a request that dies in between is not charged.
+pub fn spend(pool: &Pool, ws: &str, skill: &str, reference: &str, amount: i64) -> Vec<TxOp> {
+    let (_, _, label) = cycle(time::now());
+    vec![
+        TxOp::update_if(
+            pool.key(),
+            Update::new().add("available", -amount).add("used", amount),
+            Condition::AtLeast("available".into(), amount),
+        ),
+        TxOp::update(usage_key(ws, &label), Update::new().add("used", amount).add(format!("skill#{skill}"), amount)),
+        TxOp::put(ledger_entry(ws, "charge", amount, Some(skill), Some(reference), None)),
+    ]
+}
+
+/// Whether the pool has `amount` available now (the check before a synchronous charge).
+pub async fn covers(
+    store: &linkcrm_storage::DynStore,
+    pool: &Pool,
+    amount: i64,
+) -> Result<bool, linkcrm_storage::StoreError> {
+    Ok(store.get(&pool.key()).await?.and_then(|i| i.get("available").and_then(serde_json::Value::as_i64)).unwrap_or(0)
+        >= amount)
+}
+
 /// Gives back a reservation (failed, rejected or cancelled work is never charged).
 pub fn release(pool: &Pool, ws: &str, skill: &str, invocation: &str, reserved: i64) -> Vec<TxOp> {
     vec![

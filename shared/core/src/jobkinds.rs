@@ -60,3 +60,10 @@ pub fn campaign_sent_op(invocation: &str, campaign: &str) -> Result<TxOp, linkcr
     );
     StoreQueue::enqueue_op(WORK_QUEUE, &job, Duration::ZERO)
 }
+
+/// The job that looks at a campaign's bounce rate after one of its sends bounced hard (committed
+/// with the EMAIL_BOUNCED), so that the campaign can pause itself.
+pub fn campaign_bounce_check_op(campaign: &str) -> Result<TxOp, linkcrm_jobs::JobError> {
+    let job = Job::new(JobKind::CampaignStep.as_str(), json!({ "step": "bounce_check", "campaignId": campaign }));
+    StoreQueue::enqueue_op(WORK_QUEUE, &job, Duration::ZERO)
+}

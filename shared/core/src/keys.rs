@@ -77,3 +77,7 @@ pub fn invocation(id: &str) -> Key {
 pub fn invocations_pk(ws: &str) -> String {
     format!("WS#{ws}#INVS")
 }
+/// A workspace's own key for a provider (`dataforseo`, `ahrefs`, `llm`), sealed.
+pub fn provider_integration(ws: &str, provider: &str) -> Key {
+    Key::new(format!("WS#{ws}#INTEGRATIONS"), provider)
+}

@@ -25,6 +25,7 @@ pub mod list;
 pub mod ops;
 pub mod outbox;
 pub mod platform;
+pub mod provider_keys;
 pub mod ratelimit;
 pub mod rules;
 pub mod secrets;

@@ -112,6 +112,10 @@ pub async fn event_ops(
         let key = Key::of(member).ok_or_else(|| records::corrupt("campaign member", "without a key"))?;
         ops.push(TxOp::update_if(key, Update::new().set("att", json!(after)), Condition::Exists));
         ops.push(TxOp::update(keys::campaign(cmp), counter_update(&delta, day, reply, placed)));
+        // A hard bounce: the campaign looks at its bounce rate (and may pause itself).
+        if delta.hard_bounced > 0 {
+            ops.push(linkcrm_core::jobkinds::campaign_bounce_check_op(cmp)?);
+        }
     }
     Ok(ops)
 }

@@ -111,7 +111,9 @@ pub fn document(catalogue: &[OpSpec], routes: &[Route]) -> Value {
                 "schema": { "type": "string", "pattern": "^(\\*|(W/)?\"?[0-9]{1,18}\"?)$" } }));
         }
         let mut responses = Map::new();
-        if route.verb == Verb::Delete {
+        // A delete answers 204 unless it answers with what it ended (a cancelled campaign).
+        let answers_nothing = output.as_object().and_then(|o| o.get("type")) == Some(&json!("null"));
+        if route.verb == Verb::Delete && answers_nothing {
             responses.insert("204".into(), json!({ "description": "Done." }));
         } else {
             for status in std::iter::once(&spec.default_status).chain(spec.also_succeeds_with) {

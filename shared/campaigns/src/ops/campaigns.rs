@@ -45,6 +45,11 @@ fn version(item: &Item) -> i64 {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(extend("anyOf" = [
+    { "required": ["templateId"], "properties": { "subject": false, "body": false } },
+    { "required": ["subject", "body"], "properties": { "templateId": false } },
+    { "properties": { "templateId": false, "subject": false, "body": false } }
+]))]
 pub struct CreateInput {
     /// `custom` (SERP and competitor campaigns start at their own endpoints).
     #[schemars(extend("enum" = ["custom"]))]
@@ -58,12 +63,16 @@ pub struct CreateInput {
     #[schemars(length(max = 100), inner(pattern(linkcrm_core::rules::DOMAIN)))]
     pub domains: Option<Vec<String>>,
     /// Drafts from this template...
+    #[serde(default)]
+    #[schemars(with = "crate::ids::Id<crate::ids::Template>")]
     pub template_id: Option<crate::ids::Id<crate::ids::Template>>,
     /// ... or from this subject and body (placeholders allowed). Without either, the campaign
     /// makes no drafts: its sends are `send-email` calls.
-    #[schemars(length(min = 1, max = 998), pattern(linkcrm_core::rules::ONE_LINE))]
+    #[serde(default)]
+    #[schemars(with = "String", length(min = 1, max = 998), pattern(linkcrm_core::rules::ONE_LINE))]
     pub subject: Option<String>,
-    #[schemars(length(min = 1, max = 100000), pattern(linkcrm_core::rules::NOT_BLANK))]
+    #[serde(default)]
+    #[schemars(with = "String", length(min = 1, max = 100000), pattern(linkcrm_core::rules::NOT_BLANK))]
     pub body: Option<String>,
     /// The mailbox sends go from (the workspace's first active one when absent).
     pub mailbox_id: Option<crate::ids::Id<crate::ids::SendingMailbox>>,
@@ -76,13 +85,21 @@ pub struct CreateInput {
 /// optional subject; without one it is "Re: " and the subject it follows).
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(extend("anyOf" = [
+    { "required": ["templateId"], "properties": { "subject": false, "body": false } },
+    { "required": ["body"], "properties": { "templateId": false } }
+]))]
 pub struct FollowUpInput {
     #[schemars(range(min = 1, max = 60))]
     pub after_days: u32,
+    #[serde(default)]
+    #[schemars(with = "crate::ids::Id<crate::ids::Template>")]
     pub template_id: Option<crate::ids::Id<crate::ids::Template>>,
-    #[schemars(length(min = 1, max = 998), pattern(linkcrm_core::rules::ONE_LINE))]
+    #[serde(default)]
+    #[schemars(with = "String", length(min = 1, max = 998), pattern(linkcrm_core::rules::ONE_LINE))]
     pub subject: Option<String>,
-    #[schemars(length(min = 1, max = 100000), pattern(linkcrm_core::rules::NOT_BLANK))]
+    #[serde(default)]
+    #[schemars(with = "String", length(min = 1, max = 100000), pattern(linkcrm_core::rules::NOT_BLANK))]
     pub body: Option<String>,
 }
 

@@ -144,15 +144,32 @@ pub struct DraftEdit {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct DecideInput {
+pub struct ApproveInput {
     pub id: crate::ids::Id<crate::ids::Campaign>,
-    /// The drafts to decide (at most 100); all drafts waiting for approval when absent.
+    /// The drafts to approve (at most 100); all drafts waiting for approval when absent.
     #[schemars(length(min = 1, max = 100))]
     pub draft_ids: Option<Vec<crate::ids::Id<crate::ids::Invocation>>>,
-    /// Approve only: edits by draft id.
+    /// Edits by draft id (each must be one of the drafts approved: else 422 `invalid_edits`).
+    #[schemars(extend("propertyNames" = { "pattern": "^inv_[0-7][0-9A-HJKMNP-TV-Z]{25}$" }))]
     pub edits: Option<BTreeMap<String, DraftEdit>>,
-    /// Reject only.
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RejectInput {
+    pub id: crate::ids::Id<crate::ids::Campaign>,
+    /// The drafts to reject (at most 100); all drafts waiting for approval when absent.
+    #[schemars(length(min = 1, max = 100))]
+    pub draft_ids: Option<Vec<crate::ids::Id<crate::ids::Invocation>>>,
     #[schemars(length(max = 2000))]
+    pub reason: Option<String>,
+}
+
+/// A bulk decision, as both operations take it.
+pub struct DecideInput {
+    pub id: crate::ids::Id<crate::ids::Campaign>,
+    pub draft_ids: Option<Vec<crate::ids::Id<crate::ids::Invocation>>>,
+    pub edits: Option<BTreeMap<String, DraftEdit>>,
     pub reason: Option<String>,
 }
 
@@ -174,12 +191,6 @@ async fn decide(ctx: &Ctx, input: DecideInput, approve: bool) -> ApiResult<Decid
         ));
     }
     let mut edits = input.edits.unwrap_or_default();
-    if !approve && !edits.is_empty() {
-        return Err(ApiError::invalid_field("edits", "invalid_request", "edits apply to approvals only"));
-    }
-    if approve && input.reason.is_some() {
-        return Err(ApiError::invalid_field("reason", "invalid_request", "a reason applies to rejections only"));
-    }
     let ids: Vec<String> = match input.draft_ids {
         Some(ids) => ids.into_iter().map(|i| i.into_string()).collect(),
         None => {
@@ -202,14 +213,13 @@ async fn decide(ctx: &Ctx, input: DecideInput, approve: bool) -> ApiResult<Decid
             out
         }
     };
-    for k in edits.keys() {
-        if !ids.contains(k) {
-            return Err(ApiError::invalid_field(
-                format!("edits.{k}"),
-                "invalid_request",
-                "is not one of the drafts decided",
-            ));
-        }
+    if let Some(k) = edits.keys().find(|k| !ids.contains(k)) {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_edits",
+            "An edit names a draft that is not among those approved; nothing was approved.",
+        )
+        .with_details(json!({ "draftId": k })));
     }
     let (mut decided, mut failed) = (Vec::new(), Vec::new());
     for id in ids {
@@ -245,10 +255,11 @@ impl Operation for Approve {
     const SUMMARY: &'static str =
         "Approve a campaign's drafts (all waiting, or draftIds, with optional edits per draft); each then records DRAFT_APPROVED and SEND_QUEUED and is sent";
     const TAG: &'static str = TAG;
-    type Input = DecideInput;
+    type Input = ApproveInput;
     type Output = DecideOutput;
 
-    async fn run(ctx: Ctx, input: DecideInput) -> ApiResult<Reply<DecideOutput>> {
+    async fn run(ctx: Ctx, input: ApproveInput) -> ApiResult<Reply<DecideOutput>> {
+        let input = DecideInput { id: input.id, draft_ids: input.draft_ids, edits: input.edits, reason: None };
         Ok(Reply::ok(decide(&ctx, input, true).await?))
     }
 }
@@ -263,10 +274,11 @@ impl Operation for Reject {
     const WORKSPACE: WorkspaceRule = WorkspaceRule::Required;
     const SUMMARY: &'static str = "Reject a campaign's drafts (all waiting, or draftIds); their credits are released";
     const TAG: &'static str = TAG;
-    type Input = DecideInput;
+    type Input = RejectInput;
     type Output = DecideOutput;
 
-    async fn run(ctx: Ctx, input: DecideInput) -> ApiResult<Reply<DecideOutput>> {
+    async fn run(ctx: Ctx, input: RejectInput) -> ApiResult<Reply<DecideOutput>> {
+        let input = DecideInput { id: input.id, draft_ids: input.draft_ids, edits: None, reason: input.reason };
         Ok(Reply::ok(decide(&ctx, input, false).await?))
     }
 }

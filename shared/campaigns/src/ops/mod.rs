@@ -3,7 +3,10 @@
 pub mod campaigns;
 pub mod drafting;
 pub mod drafts;
+pub mod reporting;
+pub mod research;
 pub mod templates;
+pub mod writing;
 
 use crate::catalogue::OpSpec;
 
@@ -30,5 +33,11 @@ pub fn catalogue() -> Vec<OpSpec> {
         OpSpec::of::<drafts::Approve>(),
         OpSpec::of::<drafts::Reject>(),
         OpSpec::of::<drafts::SendEmail>(),
+        OpSpec::of::<research::Serp>(),
+        OpSpec::of::<reporting::GetSnapshot>(),
+        OpSpec::of::<writing::Generate>(),
+        OpSpec::of::<writing::Personalize>(),
+        OpSpec::of::<writing::SubjectSuggestions>(),
+        OpSpec::of::<writing::FollowUp>(),
     ]
 }

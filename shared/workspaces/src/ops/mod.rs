@@ -3,6 +3,7 @@
 pub mod api_keys;
 pub mod credits;
 pub mod integrations;
+pub mod provider_keys;
 pub mod workspaces;
 
 use crate::catalogue::OpSpec;
@@ -23,5 +24,14 @@ pub fn catalogue() -> Vec<OpSpec> {
         OpSpec::of::<integrations::SetApollo>(),
         OpSpec::of::<integrations::GetApollo>(),
         OpSpec::of::<integrations::RemoveApollo>(),
+        OpSpec::of::<provider_keys::Set<provider_keys::DataForSeo>>(),
+        OpSpec::of::<provider_keys::Get<provider_keys::DataForSeo>>(),
+        OpSpec::of::<provider_keys::Remove<provider_keys::DataForSeo>>(),
+        OpSpec::of::<provider_keys::Set<provider_keys::Ahrefs>>(),
+        OpSpec::of::<provider_keys::Get<provider_keys::Ahrefs>>(),
+        OpSpec::of::<provider_keys::Remove<provider_keys::Ahrefs>>(),
+        OpSpec::of::<provider_keys::Set<provider_keys::Llm>>(),
+        OpSpec::of::<provider_keys::Get<provider_keys::Llm>>(),
+        OpSpec::of::<provider_keys::Remove<provider_keys::Llm>>(),
     ]
 }
