@@ -128,7 +128,10 @@ impl Operation for Cancel {
                 .with_details(json!({ "status": inv::status(&item) })));
             }
             let mut ops = inv::cancel_ops(&item)?;
-            ops.extend(crate::approvals::close_op(&item, crate::approvals::Status::Cancelled, vec![]));
+            // Only a waiting invocation still has an open approval (an approved one is PENDING).
+            if inv::status(&item) == inv::Status::WaitingApproval {
+                ops.extend(crate::approvals::close_op(&item, crate::approvals::Status::Cancelled, vec![]));
+            }
             match ctx.app.store.transact(ops).await {
                 // The worker claimed it (or another cancel won) in between: read it again.
                 Err(StoreError::ConditionFailed { .. } | StoreError::Conflict) => continue,
