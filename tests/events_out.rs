@@ -85,7 +85,8 @@ async fn killed_relay_republishes_the_same_event(backend: Backend) {
     arrival(&got, "agency.created", |e| e["data"]["name"] == "Another agency").await;
     // The relay acknowledges (deletes the outbox item) just after the sink has it; stopping before
     // that would leave agency.created for the armed failpoint to republish and die on at start.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // (Half a second was not always enough on a loaded machine.)
+    tokio::time::sleep(Duration::from_millis(2000)).await;
     tokio::task::block_in_place(|| env.server.terminate().unwrap());
 
     env.opts = env.opts.clone().env("LINKCRM_FAULT", "relay_crash_after_publish");
