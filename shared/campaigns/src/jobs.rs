@@ -77,13 +77,28 @@ pub async fn handle(app: &App, job: &Job) -> Result<(), HandlerError> {
     };
     match (JobKind::parse(&job.kind), job.payload.get("step").and_then(Value::as_str)) {
         (Some(JobKind::CampaignStep), Some("draft")) => draft_members(app, &meta).await,
-        (Some(JobKind::CampaignStep), Some("settle")) => settle(app, &campaign).await,
-        (Some(JobKind::CampaignStep), Some("sent")) => crate::follow_ups::after_send(app, &meta, job).await,
-        (Some(JobKind::CampaignStep), Some("follow_up")) => crate::follow_ups::run(app, &meta, job).await,
+        (Some(JobKind::CampaignStep), Some("settle")) => settle(app, &meta).await,
+        (Some(JobKind::CampaignStep), Some("sent")) => {
+            crate::follow_ups::after_send(app, &meta, job).await?;
+            recheck(app, &campaign).await
+        }
+        (Some(JobKind::CampaignStep), Some("follow_up")) => {
+            crate::follow_ups::run(app, &meta, job).await?;
+            recheck(app, &campaign).await
+        }
         (Some(JobKind::CampaignStep), Some("bounce_check")) => bounce_check(app, &meta).await,
+        (Some(JobKind::CampaignStep), Some(_)) if crate::pipeline::handle(app, &meta, job).await? => Ok(()),
         (Some(JobKind::CampaignDraft), _) => decision(app, &meta, job).await,
         (Some(JobKind::CampaignRelease), _) => release(app, &meta).await,
         _ => Err(HandlerError::Fail(format!("unknown campaign job {} {:?}", job.kind, job.payload))),
+    }
+}
+
+/// After a send or a follow-up step: whether the campaign is now complete (SERP and competitor).
+async fn recheck(app: &App, campaign: &str) -> Result<(), HandlerError> {
+    match app.store.get(&keys::campaign(campaign)).await.map_err(|e| retry(&e))? {
+        Some(meta) => crate::pipeline::request_check(app, &meta).await,
+        None => Ok(()),
     }
 }
 
@@ -91,7 +106,7 @@ pub async fn handle(app: &App, job: &Job) -> Result<(), HandlerError> {
 // Drafting
 
 /// Relationships a campaign does not write to, and why (seed 002's pipeline rule).
-fn skip_reason(rel: &RelationshipRecord) -> Option<Value> {
+pub(crate) fn skip_reason(rel: &RelationshipRecord) -> Option<Value> {
     if rel.archived() {
         return Some(json!({ "code": "archived", "message": "The relationship is archived" }));
     }
@@ -108,10 +123,22 @@ async fn draft_members(app: &App, meta: &Item) -> Result<(), HandlerError> {
     if rec::status_of(meta).ended() {
         return Ok(());
     }
+    if meta.get("invocationId").is_some() && meta.get("discoveredAt").is_none() {
+        return Ok(()); // the pipeline drafts once its partners' contacts are found
+    }
     let settings = meta.get("settings").cloned().unwrap_or_default();
-    let (Some(subject), Some(body)) =
-        (settings.get("subject").and_then(Value::as_str), settings.get("body").and_then(Value::as_str))
-    else {
+    let template = match (settings.get("subject").and_then(Value::as_str), settings.get("body").and_then(Value::as_str))
+    {
+        (Some(s), Some(b)) => Some((s.to_owned(), b.to_owned())),
+        _ => None,
+    };
+    let mode = if settings.get("drafting").and_then(Value::as_str) == Some("llm") {
+        Drafting::Llm { template }
+    } else if let Some((s, b)) = template {
+        Drafting::Template(s, b)
+    } else if meta.get("invocationId").is_some() {
+        Drafting::None
+    } else {
         return Ok(()); // no drafting: the campaign's sends are send-email calls
     };
     let ws = str_of(meta, "workspaceId").unwrap_or_default().to_owned();
@@ -140,7 +167,7 @@ async fn draft_members(app: &App, meta: &Item) -> Result<(), HandlerError> {
         let page = app.store.query(q).await.map_err(|e| retry(&e))?;
         let any = !page.items.is_empty();
         for member in &page.items {
-            draft_one(app, &record, meta, mailbox.as_ref(), member, subject, body).await?;
+            draft_one(app, &record, meta, mailbox.as_ref(), member, &mode).await?;
         }
         if !any && page.cursor.is_none() {
             break;
@@ -155,7 +182,7 @@ async fn draft_members(app: &App, meta: &Item) -> Result<(), HandlerError> {
                     .filter(Condition::Equals("state".into(), json!("pending")));
                 let p = app.store.query(q).await.map_err(|e| retry(&e))?;
                 for member in &p.items {
-                    draft_one(app, &record, meta, mailbox.as_ref(), member, subject, body).await?;
+                    draft_one(app, &record, meta, mailbox.as_ref(), member, &mode).await?;
                 }
                 cursor = p.cursor;
             }
@@ -177,9 +204,20 @@ async fn draft_members(app: &App, meta: &Item) -> Result<(), HandlerError> {
             "at": now, "event": "drafts_ready", "count": count }))),
     ];
     match app.store.transact(ops).await {
-        Ok(()) | Err(StoreError::ConditionFailed { .. }) => Ok(()),
-        Err(e) => Err(retry(&e)),
+        Ok(()) | Err(StoreError::ConditionFailed { .. }) => {}
+        Err(e) => return Err(retry(&e)),
     }
+    crate::pipeline::drafted(app, &campaign).await
+}
+
+/// How a campaign's drafts are written.
+enum Drafting {
+    /// Rendered from a subject and body (free).
+    Template(String, String),
+    /// Written by the LLM for each partner (3 credits each), from a template when one is given.
+    Llm { template: Option<(String, String)> },
+    /// Nothing to write with (a pipeline campaign without a template): members are skipped.
+    None,
 }
 
 async fn skip(app: &App, campaign: &str, rel: &str, reason: Value) -> Result<(), HandlerError> {
@@ -198,8 +236,7 @@ async fn draft_one(
     meta: &Item,
     mailbox: Option<&Item>,
     member: &Item,
-    subject_t: &str,
-    body_t: &str,
+    mode: &Drafting,
 ) -> Result<(), HandlerError> {
     let campaign = str_of(meta, "id").unwrap_or_default();
     let rel_id = str_of(member, "relationshipId").unwrap_or_default();
@@ -229,7 +266,15 @@ async fn draft_one(
         )
         .await;
     };
-    let contact = crate::ops::drafting::best_contact(app, &rel).await.map_err(|e| retry(&e.message))?;
+    let settings = meta.get("settings").cloned().unwrap_or_default();
+    let contact = if meta.get("invocationId").is_some() {
+        let roles = crate::pipeline::list(&settings, "contactRoles");
+        let seniority = crate::pipeline::list(&settings, "seniority");
+        crate::ops::drafting::best_contact_for(app, &rel, &roles, &seniority).await
+    } else {
+        crate::ops::drafting::best_contact(app, &rel).await
+    }
+    .map_err(|e| retry(&e.message))?;
     let Some(contact) = contact else {
         return skip(
             app,
@@ -245,7 +290,35 @@ async fn draft_one(
             .await
             .map_err(|e| retry(&e.message))?;
     let render = |t: &str| crate::placeholders::render(t, &values).unwrap_or_else(|_| Err(vec![]));
-    let (subject, body) = match (render(subject_t), render(body_t)) {
+    let mut charge = Vec::new();
+    let mut written = None;
+    let (subject_t, body_t) = match mode {
+        Drafting::Template(s, b) => (s.clone(), b.clone()),
+        Drafting::None => {
+            return skip(
+                app,
+                campaign,
+                rel_id,
+                json!({ "code": "no_template",
+                "message": "The campaign has no template, subject and body, or LLM drafting" }),
+            )
+            .await
+        }
+        Drafting::Llm { template } => {
+            match crate::pipeline::write_with_llm(app, ws, meta, &values, template.as_ref()).await? {
+                Ok((s, b, ops)) => {
+                    charge = ops;
+                    written = Some((s, b));
+                    (String::new(), String::new())
+                }
+                Err(why) => return skip(app, campaign, rel_id, why).await,
+            }
+        }
+    };
+    let (subject, body) = match written
+        .map(|w| (Ok(w.0), Ok(w.1)))
+        .unwrap_or_else(|| (render(&subject_t), render(&body_t)))
+    {
         (Ok(s), Ok(b)) => (s, b),
         (s, b) => {
             let mut missing: Vec<String> = s.err().unwrap_or_default();
@@ -291,6 +364,7 @@ async fn draft_one(
         Condition::Equals("state".into(), json!("pending")),
     ));
     ops.extend(crate::ops::drafts::pointer_ops(campaign, &inv_id, rel_id, waits, true));
+    crate::pipeline::merge_ops(&mut ops, charge);
     match app.store.transact(ops).await {
         Ok(()) => Ok(()),
         // Drafted already (a redelivery or a concurrent run): nothing to do.
@@ -435,6 +509,9 @@ async fn decision(app: &App, meta: &Item, job: &Job) -> Result<(), HandlerError>
 /// When the campaign's drafts are all decided: the timeline's approvals_completed, once.
 async fn approvals_done(app: &App, campaign: &str) -> Result<(), HandlerError> {
     let Some(meta) = app.store.get(&keys::campaign(campaign)).await.map_err(|e| retry(&e))? else { return Ok(()) };
+    if int_of(&meta, "awaiting").unwrap_or(0) == 0 {
+        crate::pipeline::request_check(app, &meta).await?;
+    }
     if int_of(&meta, "awaiting").unwrap_or(0) > 0
         || meta.get("draftsReadyAt").is_none()
         || meta.get("approvalsCompletedAt").is_some()
@@ -465,7 +542,9 @@ async fn approvals_done(app: &App, campaign: &str) -> Result<(), HandlerError> {
 // ---------------------------------------------------------------------------------------------
 // Cancel and release
 
-async fn settle(app: &App, campaign: &str) -> Result<(), HandlerError> {
+async fn settle(app: &App, meta: &Item) -> Result<(), HandlerError> {
+    let campaign = str_of(meta, "id").unwrap_or_default();
+    crate::pipeline::cancelled(app, meta).await?;
     let mut cursor = None;
     loop {
         let p = app

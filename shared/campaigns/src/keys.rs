@@ -49,3 +49,18 @@ pub fn follow_up_guard(id: &str, after: &str, what: &str) -> Key {
 pub fn serp_cache(digest: &str) -> Key {
     Key::new(format!("SERP#{digest}"), "#")
 }
+/// A SERP or competitor campaign's research candidates, one per normalised domain:
+/// `CMP#<id>#CAND` / `<domain>`, each with its screening state and result.
+pub fn candidates_pk(id: &str) -> String {
+    format!("CMP#{id}#CAND")
+}
+pub fn candidate(id: &str, domain: &str) -> Key {
+    Key::new(candidates_pk(id), domain)
+}
+/// The contact discoveries a campaign started for its partners: `CMP#<id>#DISC` / `<invocation>`.
+pub fn discoveries_pk(id: &str) -> String {
+    format!("CMP#{id}#DISC")
+}
+pub fn discovery(id: &str, invocation: &str) -> Key {
+    Key::new(discoveries_pk(id), invocation)
+}

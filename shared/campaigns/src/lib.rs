@@ -11,6 +11,7 @@ pub mod follow_ups;
 pub mod jobs;
 pub mod keys;
 pub mod ops;
+pub mod pipeline;
 pub mod placeholders;
 pub mod providers;
 pub mod records;

@@ -147,6 +147,14 @@ pub struct Campaign {
     pub replied_count: i64,
     pub placed_count: i64,
     pub summary: Summary,
+    /// SERP and competitor campaigns: the invocation running the pipeline (its `result` lists
+    /// every domain researched and what became of it).
+    pub invocation_id: Option<String>,
+    /// SERP and competitor campaigns: `researching`, `screening`, `discovering`, `drafting`,
+    /// `ready` (every partner has its draft or its reason).
+    pub stage: Option<String>,
+    /// Domains the research found (SERP and competitor campaigns).
+    pub candidates_count: Option<i64>,
 }
 
 pub fn summary_view(item: &Item) -> CampaignSummary {
@@ -184,6 +192,25 @@ pub fn view(item: &Item) -> Campaign {
         replied_count: t.replied,
         placed_count: t.placed,
         summary: Summary::of(&t),
+        invocation_id: str_of(item, "invocationId").map(str::to_owned),
+        stage: str_of(item, "invocationId").map(|_| stage(item).to_owned()),
+        candidates_count: int_of(item, "candidates"),
+    }
+}
+
+/// Where a SERP or competitor campaign's pipeline is (the marks its stages leave).
+fn stage(item: &Item) -> &'static str {
+    let has = |k: &str| item.get(k).is_some();
+    if has("pipelineDoneAt") || has("draftsReadyAt") {
+        "ready"
+    } else if has("discoveredAt") {
+        "drafting"
+    } else if has("screenedAt") {
+        "discovering"
+    } else if has("researchedAt") {
+        "screening"
+    } else {
+        "researching"
     }
 }
 

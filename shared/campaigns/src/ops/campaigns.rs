@@ -894,6 +894,8 @@ pub struct UpdateInput {
     /// Replaces the follow-up steps; sends already scheduled follow the new steps when they run.
     #[schemars(length(max = 5))]
     pub follow_ups: Option<Vec<FollowUpInput>>,
+    /// SERP and competitor campaigns: replaces the filters, for domains not yet screened.
+    pub filters: Option<crate::ops::outreach::Filters>,
 }
 
 pub struct Update_;
@@ -923,9 +925,21 @@ impl Operation for Update_ {
                 .ok_or_else(|| ApiError::invalid_field("name", "invalid_request", "is required"))?;
             u = u.set("name", n);
         }
+        let mut settings = item.get("settings").cloned().unwrap_or_else(|| json!({}));
         if let Some(f) = input.follow_ups {
-            let mut settings = item.get("settings").cloned().unwrap_or_else(|| json!({}));
             settings["followUps"] = follow_up_settings(&ctx, f).await?;
+        }
+        if let Some(f) = input.filters {
+            if !matches!(str_of(&item, "type"), Some("serp" | "competitor")) {
+                return Err(ApiError::invalid_field(
+                    "filters",
+                    "invalid_request",
+                    "only SERP and competitor campaigns have filters",
+                ));
+            }
+            settings["filters"] = crate::ops::outreach::filters_value(f)?;
+        }
+        if item.get("settings") != Some(&settings) {
             u = u.set("settings", settings);
         }
         match ctx

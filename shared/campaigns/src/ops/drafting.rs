@@ -40,6 +40,55 @@ pub async fn best_contact(app: &App, rel: &RelationshipRecord) -> ApiResult<Opti
     Ok(page.items.into_iter().find(has_email))
 }
 
+/// For a SERP or competitor campaign: the account's `bestContactId` if it has an email, else the
+/// contact with an email that best fits the roles and seniority asked for (position first), which
+/// becomes the account's `bestContactId` when it has none (seed 002's pipeline).
+pub async fn best_contact_for(
+    app: &App,
+    rel: &RelationshipRecord,
+    roles: &[String],
+    seniority: &[String],
+) -> ApiResult<Option<Item>> {
+    let account = app.store.get(&crm_keys::account(rel.account_id())).await?;
+    if let Some(best) = account.as_ref().and_then(|a| str_of(a, "bestContactId")) {
+        if let Some(c) = app.store.get(&crm_keys::contact(best)).await?.filter(has_email) {
+            return Ok(Some(c));
+        }
+    }
+    let page =
+        app.store.query(Query::index(Index::Gsi1, crm_keys::account_contacts_pk(rel.account_id())).limit(50)).await?;
+    let score = |c: &Item| {
+        let pos = str_of(c, "position").unwrap_or_default().to_lowercase();
+        let sen = str_of(c, "seniority").unwrap_or_default().to_lowercase();
+        2 * i32::from(roles.iter().any(|r| pos.contains(&r.to_lowercase())))
+            + i32::from(seniority.iter().any(|s| sen == s.to_lowercase()))
+    };
+    let mut found: Vec<Item> = page.items.into_iter().filter(has_email).collect();
+    found.sort_by_key(|c| -score(c));
+    let chosen = found.into_iter().next();
+    if let (Some(c), Some(_)) = (&chosen, &account) {
+        if account.as_ref().and_then(|a| str_of(a, "bestContactId")).is_none() {
+            let u = linkcrm_storage::Update::new()
+                .set("bestContactId", str_of(c, "id"))
+                .set("updatedAt", linkcrm_domain::time::now_string())
+                .add("version", 1);
+            let cond = Condition::Or(vec![
+                Condition::AttrAbsent("bestContactId".into()),
+                Condition::Equals("bestContactId".into(), serde_json::Value::Null),
+            ]);
+            match app
+                .store
+                .transact(vec![linkcrm_storage::TxOp::update_if(crm_keys::account(rel.account_id()), u, cond)])
+                .await
+            {
+                Ok(()) | Err(linkcrm_storage::StoreError::ConditionFailed { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    Ok(chosen)
+}
+
 /// The contact this workspace last emailed in the relationship (its latest EMAIL_SENT).
 pub async fn last_emailed_contact(app: &App, rel: &RelationshipRecord) -> ApiResult<Option<String>> {
     let q = Query::index(Index::Gsi1, crm_keys::relationship_events_pk(rel.workspace(), rel.account_id()))

@@ -3,6 +3,7 @@
 pub mod campaigns;
 pub mod drafting;
 pub mod drafts;
+pub mod outreach;
 pub mod reporting;
 pub mod research;
 pub mod templates;
@@ -33,6 +34,22 @@ pub fn catalogue() -> Vec<OpSpec> {
         OpSpec::of::<drafts::Approve>(),
         OpSpec::of::<drafts::Reject>(),
         OpSpec::of::<drafts::SendEmail>(),
+        OpSpec::of::<outreach::SerpStart>(),
+        OpSpec::of::<outreach::SerpList>(),
+        OpSpec::of::<outreach::SerpGet>(),
+        OpSpec::of::<outreach::SerpDrafts>(),
+        OpSpec::of::<outreach::SerpApprove>(),
+        OpSpec::of::<outreach::SerpReject>(),
+        OpSpec::of::<outreach::SerpUpdate>(),
+        OpSpec::of::<outreach::SerpCancel>(),
+        OpSpec::of::<outreach::CompetitorStart>(),
+        OpSpec::of::<outreach::CompetitorList>(),
+        OpSpec::of::<outreach::CompetitorGet>(),
+        OpSpec::of::<outreach::CompetitorDrafts>(),
+        OpSpec::of::<outreach::CompetitorApprove>(),
+        OpSpec::of::<outreach::CompetitorReject>(),
+        OpSpec::of::<outreach::CompetitorUpdate>(),
+        OpSpec::of::<outreach::CompetitorCancel>(),
         OpSpec::of::<research::Serp>(),
         OpSpec::of::<reporting::GetSnapshot>(),
         OpSpec::of::<writing::Generate>(),
