@@ -59,9 +59,9 @@ fuzz workspace KEY="$ws_key"
 echo "== fuzz with the agency key and X-Workspace-Id"
 fuzz agency KEY="$agency_key" WORKSPACE="$ws"
 # A 5xx the server logged is a failure, except 503 provider_unavailable: no data provider
-# (DataForSEO, the LLM) is configured here, and the operations that need one say so by design.
+# (DataForSEO, Ahrefs, the LLM) is configured here, and the operations that need one say so by design.
 unexpected="$(grep '"status":5[0-9][0-9]' "$work/server.log" \
-  | grep -v -e '"code":"provider_unavailable"' -e '"path":"/v1/research/' -e '"path":"/v1/link-building/emails/' || true)"
+  | grep -v -e '"code":"provider_unavailable"' -e '"path":"/v1/research/' -e '"path":"/v1/link-building/emails/' -e '"path":"/v1/link-building/serp-outreach"' -e '"path":"/v1/link-building/competitor-outreach"' || true)"
 if [ -n "$unexpected" ]; then
   echo "fuzz: the server logged a 5xx"
   echo "$unexpected" | head -n 5

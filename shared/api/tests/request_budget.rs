@@ -468,6 +468,47 @@ async fn every_endpoint_stays_within_its_request_budget() {
     let q = json!({"query": "pm tools", "topN": 5});
     within("research.serp (fetched)", &p.call(Method::POST, "/v1/research/serp", true, Some(q.clone())).await, 200, 6);
     within("research.serp (cached)", &p.call(Method::POST, "/v1/research/serp", true, Some(q)).await, 200, 3);
+    // SERP and competitor campaigns: the start (the pipeline is queued work) and their endpoints.
+    std::env::set_var("LINKCRM_AHREFS_API_KEY", "platform-ahrefs-key");
+    for (kind, path, body) in [
+        (
+            "serp_outreach",
+            "/v1/link-building/serp-outreach",
+            json!({"keyword": "pm tools", "topN": 5, "subject": "Hi", "body": "About {domain}"}),
+        ),
+        (
+            "competitor_outreach",
+            "/v1/link-building/competitor-outreach",
+            json!({"competitorDomain": "rival.com", "limit": 5, "subject": "Hi", "body": "About {domain}"}),
+        ),
+    ] {
+        let r = p.call(Method::POST, path, true, Some(body)).await;
+        within(&format!("link_building.{kind}.start"), &r, 202, 4);
+        let one = format!("{path}/{}", r.1["id"].as_str().unwrap());
+        within(&format!("link_building.{kind}.list"), &p.call(Method::GET, path, true, None).await, 200, 3);
+        within(&format!("link_building.{kind}.get"), &p.call(Method::GET, &one, true, None).await, 200, 3);
+        within(
+            &format!("link_building.{kind}.drafts"),
+            &p.call(Method::GET, &format!("{one}/drafts"), true, None).await,
+            200,
+            4,
+        );
+        within(
+            &format!("link_building.{kind}.approve (none waiting)"),
+            &p.call(Method::POST, &format!("{one}/approve"), true, Some(json!({}))).await,
+            200,
+            4,
+        );
+        within(
+            &format!("link_building.{kind}.reject (none waiting)"),
+            &p.call(Method::POST, &format!("{one}/reject"), true, Some(json!({}))).await,
+            200,
+            4,
+        );
+        let patch = json!({"name": "Renamed", "filters": {"minDR": 20}});
+        within(&format!("link_building.{kind}.update"), &p.call(Method::PATCH, &one, true, Some(patch)).await, 200, 5);
+        within(&format!("link_building.{kind}.cancel"), &p.call(Method::DELETE, &one, true, None).await, 200, 5);
+    }
     let e = "/v1/link-building/emails";
     let topic = json!({"topic": "PM tools"});
     within(
