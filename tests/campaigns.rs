@@ -139,7 +139,9 @@ async fn templates(backend: Backend) {
 
 async fn custom_campaign(backend: Backend) {
     let smtp = SmtpServer::start().unwrap();
-    let mut env = Env::start(backend).await;
+    // Exports in parts of two rows, to follow their `Link: rel="next"`.
+    let mut env =
+        Env::start_with(backend, &[("LINKCRM_EXPORT_MAX_BYTES", "1"), ("LINKCRM_EXPORT_PAGE_ROWS", "2")]).await;
     let (ws, api) = workspace(&env, "Acme", false).await;
     let (_, other) = workspace(&env, "Beta", false).await;
     mailbox(&api, &smtp).await;
@@ -303,6 +305,23 @@ async fn custom_campaign(backend: Backend) {
     let stranger = env.other_agency().get("/v1/link-building/reporting/snapshot").await.ok(200).clone();
     assert!(stranger["data"].as_array().unwrap().iter().all(|r| r["workspaceId"] != ws.as_str()), "{stranger}");
 
+    // CSV exports: RFC 4180 with a header row, in parts linked by `Link: rel="next"`.
+    let rows = export(&api, &format!("{CMP}/{id}/export/relationships")).await;
+    assert_eq!(rows[0][..4], ["domain", "relationship_id", "account_id", "status"]);
+    assert_eq!(rows.len(), 1 + 6, "six partners (one skipped for a missing value): {rows:?}");
+    let st = |d: &str| rows.iter().find(|r| r[0] == d).unwrap()[3].clone();
+    assert_eq!(
+        (st("site0-blog.com"), st("site1-blog.com"), st("site2-blog.com")),
+        ("bounced".into(), "replied".into(), "link_placed".into())
+    );
+    let sends = export(&api, &format!("{CMP}/{id}/export/sends")).await;
+    assert_eq!(sends.len(), 1 + 5);
+    assert_eq!(sends.iter().filter(|r| r[5] == "sent").count(), 3, "{sends:?}");
+    let replies = export(&api, &format!("{CMP}/{id}/export/replies")).await;
+    assert_eq!(replies.len(), 1 + 1, "{replies:?}");
+    assert_eq!(replies[1][0], "site1-blog.com");
+    api.get(&format!("{CMP}/{id}/export/everything")).await.problem(400, "invalid_request");
+
     // `linkcrm replay` recomputes the counts from the events alone and finds them equal.
     // (The embedded store is one process's: the server stops while the operator command runs.)
     let report = tokio::task::block_in_place(|| {
@@ -326,6 +345,47 @@ async fn custom_campaign(backend: Backend) {
     assert_eq!(other.get(CMP).await.ok(200)["data"].as_array().unwrap().len(), 0);
     let r = other.post(CMP, json!({ "type": "custom", "name": "x", "relationshipIds": [rels[0]] })).await;
     r.problem(404, "relationship_not_found");
+}
+
+/// Every row of a CSV export, following `Link: rel="next"` (and checking each part's headers).
+async fn export(api: &Api, first: &str) -> Vec<Vec<String>> {
+    let mut rows = Vec::new();
+    let mut next = Some(first.to_owned());
+    let mut parts = 0;
+    while let Some(path) = next.take() {
+        let r = api.get(&path).await;
+        r.ok(200);
+        assert_eq!(r.header("content-type"), Some("text/csv; charset=utf-8; header=present"));
+        assert!(r.header("content-disposition").unwrap().starts_with("attachment; filename=\"cmp_"));
+        rows.extend(csv_rows(&r.text));
+        parts += 1;
+        next = r.header("link").map(|l| l.trim_start_matches('<').split('>').next().unwrap().to_owned());
+    }
+    assert!(parts > 1, "the export came in parts");
+    rows
+}
+
+/// RFC 4180 rows (quoted cells, doubled quotes, CRLF).
+fn csv_rows(text: &str) -> Vec<Vec<String>> {
+    let mut rows = Vec::new();
+    let (mut row, mut cell, mut quoted, mut chars) = (Vec::new(), String::new(), false, text.chars().peekable());
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                cell.push('"');
+                chars.next();
+            }
+            ('"', _) => quoted = !quoted,
+            (',', false) => row.push(std::mem::take(&mut cell)),
+            ('\r', false) => {}
+            ('\n', false) => {
+                row.push(std::mem::take(&mut cell));
+                rows.push(std::mem::take(&mut row));
+            }
+            (c, _) => cell.push(c),
+        }
+    }
+    rows
 }
 
 async fn pause_resume(backend: Backend) {

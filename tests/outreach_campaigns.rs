@@ -433,3 +433,50 @@ async fn killed_mid_pipeline(backend: Backend) {
     assert!((used(&env, &ws).await - 2.5).abs() < 1e-9);
     assert_eq!(credits(&env, &ws).await.0, 6.0, "only the three drafts' sends stay reserved");
 }
+
+/// The benchmark of BENCHMARKS.md ("competitor campaign, 1,000 referring domains"): a competitor
+/// campaign through fake Ahrefs and Apollo to 1,000 template drafts, timed from the start to every
+/// draft made. `cargo test --release --test outreach_campaigns bench_ -- --ignored --nocapture`
+/// (`LINKCRM_BENCH_BACKEND=dynamodb` for the emulator).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a benchmark: run by hand, figures in BENCHMARKS.md"]
+async fn bench_competitor_campaign_of_1000_domains() {
+    let backend = match std::env::var("LINKCRM_BENCH_BACKEND").as_deref() {
+        Ok("dynamodb") => Backend::Dynamo,
+        _ => Backend::Embedded,
+    };
+    let n = 1000;
+    let f = Fakes::start().await;
+    let domains: Vec<String> = (0..n).map(|i| format!("site{i:04}.example")).collect();
+    let rows: Vec<(String, String)> =
+        domains.iter().map(|d| (format!("https://{d}/post"), "https://bench-rival.com/".to_owned())).collect();
+    f.ahrefs.set_backlinks("bench-rival.com", rows.iter().map(|(a, b)| (a.as_str(), b.as_str(), "anchor", 50.0)));
+    for d in &domains {
+        f.editor(d, "Kim");
+    }
+    let env = f.env(backend, &[]).await;
+    let (ws, api) = workspace(&env, "Bench", 5000).await;
+    let mb = mailbox(&api, &SmtpServer::start().unwrap()).await;
+    let start = json!({ "competitorDomain": "bench-rival.com", "limit": n, "subject": "Hi {firstName}",
+                        "body": "About {domain}", "mailboxId": mb });
+    let t0 = std::time::Instant::now();
+    let id = api.post(COMP, start).await.ok(202)["id"].as_str().unwrap().to_owned();
+    let mut c = Value::Null;
+    for _ in 0..36_000 {
+        c = api.get(&format!("{COMP}/{id}")).await.ok(200).clone();
+        if c["stage"] == "ready" && c["draftsCount"] == n {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    assert_eq!(c["draftsCount"], n, "{c}");
+    let u = env.agency().get(&format!("/v1/workspaces/{ws}/usage")).await.ok(200).clone();
+    println!(
+        "{}",
+        json!({ "bench": "competitor_campaign_1000", "backend": format!("{backend:?}"), "domains": n,
+                "secondsToDrafts": (secs * 10.0).round() / 10.0, "domainsPerSecond": (n as f64 / secs * 10.0).round() / 10.0,
+                "apolloCalls": f.apollo.calls().len(), "ahrefsCalls": f.ahrefs.call_count(),
+                "creditsUsed": u["creditsUsedThisCycle"], "creditsReserved": u["creditsReserved"] })
+    );
+}

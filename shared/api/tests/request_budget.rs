@@ -390,6 +390,10 @@ async fn every_endpoint_stays_within_its_request_budget() {
         200,
         5,
     );
+    for kind in ["relationships", "sends", "replies"] {
+        let r = p.call(Method::GET, &format!("{cmp_path}/export/{kind}"), true, None).await;
+        within(&format!("link_building.campaign.export ({kind})"), &r, 200, 5);
+    }
     let r = p.call(Method::POST, rel_path, true, Some(json!({"domain": "fourth-blog.com"}))).await;
     let rel4 = r.1["id"].as_str().unwrap().to_owned();
     within(

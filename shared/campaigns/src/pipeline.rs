@@ -361,30 +361,25 @@ async fn screen(app: &App, meta: &Item) -> Result<(), HandlerError> {
         .map_err(|e| retry(&e))?
         .ok_or_else(|| HandlerError::Fail("workspace vanished".into()))?;
     let own = str_of(&ws_item, "primaryDomain").map(str::to_owned);
+    // One pass in key order: candidates only ever leave `new`, so a page once passed holds
+    // nothing left to do (a redelivered job starts again from the first page and skips them).
+    let mut cursor = None;
     loop {
         // Settings are read again per page: a PATCH of the filters applies to what is left.
         let meta = app.store.get(&keys::campaign(&campaign)).await.map_err(|e| retry(&e))?.unwrap_or_default();
         if rec::status_of(&meta).ended() {
             return Ok(());
         }
-        let q = Query::partition(keys::candidates_pk(&campaign))
-            .limit(PAGE)
-            .filter(Condition::Equals("state".into(), json!("new")));
-        let mut page = app.store.query(q).await.map_err(|e| retry(&e))?;
-        while page.items.is_empty() && page.cursor.is_some() {
-            let q = Query::partition(keys::candidates_pk(&campaign))
-                .limit(200)
-                .after(page.cursor.take())
-                .filter(Condition::Equals("state".into(), json!("new")));
-            page = app.store.query(q).await.map_err(|e| retry(&e))?;
-        }
-        if page.items.is_empty() {
-            break;
-        }
+        let q = Query::partition(keys::candidates_pk(&campaign)).limit(PAGE).after(cursor.take());
+        let page = app.store.query(q).await.map_err(|e| retry(&e))?;
         // Fresh per page: charges move the invocation's version.
         let Some(bill) = billing(app, &meta).await? else { return Ok(()) };
-        for cand in &page.items {
+        for cand in page.items.iter().filter(|c| str_of(c, "state") == Some("new")) {
             screen_one(app, &meta, &bill, own.as_deref(), cand).await?;
+        }
+        match page.cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
         }
     }
     let next = Some(step_op(&campaign, "discover", json!({}), Duration::ZERO)?);

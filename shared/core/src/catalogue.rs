@@ -123,10 +123,27 @@ pub trait Operation: Send + Sync + 'static {
     const ALSO_SUCCEEDS_WITH: &'static [StatusCode] = &[];
     const SUMMARY: &'static str;
     const TAG: &'static str;
+    /// The output is a [`FileBody`]: doors that can answer a file (REST) answer its `body` with
+    /// its content type, a `Content-Disposition` and a `Link: rel="next"` to the rest.
+    const FILE: bool = false;
     type Input: DeserializeOwned + JsonSchema + Send + 'static;
     type Output: Serialize + JsonSchema + Send + 'static;
 
     fn run(ctx: Ctx, input: Self::Input) -> impl Future<Output = ApiResult<Reply<Self::Output>>> + Send;
+}
+
+/// A file an operation answers (an export): REST sends `body` as the response itself; a door
+/// that speaks JSON only sends this object.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FileBody {
+    pub content_type: String,
+    pub filename: String,
+    pub body: String,
+    /// Rows in this part.
+    pub rows: u64,
+    /// The cursor to the next part, when the file did not fit in this one.
+    pub next_cursor: Option<String>,
 }
 
 /// The erased result every door maps to its own wire format.
@@ -150,6 +167,8 @@ pub struct OpSpec {
     pub output_schema: fn(&mut SchemaGenerator) -> Schema,
     pub default_status: StatusCode,
     pub also_succeeds_with: &'static [StatusCode],
+    /// The output is a [`FileBody`].
+    pub file: bool,
     pub run: fn(Ctx, Value) -> BoxFuture<'static, ApiResult<OpResponse>>,
 }
 
@@ -173,6 +192,7 @@ impl OpSpec {
             output_schema: |g| g.subschema_for::<O::Output>(),
             default_status: success_status::<O>(),
             also_succeeds_with: O::ALSO_SUCCEEDS_WITH,
+            file: O::FILE,
             run: |ctx, input| {
                 Box::pin(async move {
                     let input: O::Input = parse_input(input)?;

@@ -115,6 +115,18 @@ pub fn document(catalogue: &[OpSpec], routes: &[Route]) -> Value {
         let answers_nothing = output.as_object().and_then(|o| o.get("type")) == Some(&json!("null"));
         if route.verb == Verb::Delete && answers_nothing {
             responses.insert("204".into(), json!({ "description": "Done." }));
+        } else if spec.file {
+            responses.insert(
+                spec.default_status.as_u16().to_string(),
+                json!({
+                    "description": "The file (at most 5 MB per response; `Link: <…>; rel=\"next\"` leads to the rest).",
+                    "headers": {
+                        "Content-Disposition": { "schema": { "type": "string" } },
+                        "Link": { "description": "The next part, when there is one.", "schema": { "type": "string" } }
+                    },
+                    "content": { "text/csv": { "schema": { "type": "string" } } }
+                }),
+            );
         } else {
             for status in std::iter::once(&spec.default_status).chain(spec.also_succeeds_with) {
                 responses.insert(

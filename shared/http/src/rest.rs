@@ -175,7 +175,11 @@ async fn run_http(app: &Arc<App>, spec: &OpSpec, route: Route, req: Request) -> 
     let outcome = executor::run(app, spec, admitted, &call, input).await?;
     let replayed = outcome.replayed;
     let client_error = outcome.response.status.is_client_error();
-    let mut resp = to_response(outcome.response);
+    let mut resp = if spec.file && outcome.response.status.is_success() {
+        file_response(outcome.response, parts.uri.path(), query)
+    } else {
+        to_response(outcome.response)
+    };
     if replayed {
         if client_error {
             resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
@@ -211,6 +215,37 @@ async fn read_body(body: Body) -> ApiResult<bytes::Bytes> {
         ));
     }
     Ok(buf.freeze())
+}
+
+/// An operation's file (`FileBody`) as the response itself, with a `Link` to the next part.
+fn file_response(r: OpResponse, path: &str, query: &str) -> Response {
+    let Some(file) = r.body.and_then(|b| serde_json::from_value::<linkcrm_core::catalogue::FileBody>(b).ok()) else {
+        tracing::error!("a file operation answered something that is not a file");
+        return ApiError::internal().into_response();
+    };
+    let mut resp = (r.status, file.body).into_response();
+    let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&file.content_type) {
+        h.insert(header::CONTENT_TYPE, v);
+    }
+    let name: String =
+        file.filename.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')).collect();
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    if let Some(next) = file.next_cursor {
+        let mut pairs: Vec<(String, String)> = serde_urlencoded::from_str::<Vec<(String, String)>>(query)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|(k, _)| k != "cursor")
+            .collect();
+        pairs.push(("cursor".into(), next));
+        let q = serde_urlencoded::to_string(&pairs).unwrap_or_default();
+        if let Ok(v) = HeaderValue::from_str(&format!("<{path}?{q}>; rel=\"next\"")) {
+            h.insert(header::LINK, v);
+        }
+    }
+    resp
 }
 
 fn to_response(r: OpResponse) -> Response {

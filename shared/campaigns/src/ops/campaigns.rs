@@ -599,7 +599,7 @@ impl Operation for GetMetrics {
 }
 
 /// A member's `byDomain` entry (CONTRACT statuses).
-fn domain_status(m: &Item, now: chrono::DateTime<chrono::Utc>) -> Value {
+pub(crate) fn domain_status(m: &Item, now: chrono::DateTime<chrono::Utc>) -> Value {
     let att = campaign_facts::attribution_of(m);
     let domain = str_of(m, "domain");
     let mut v = json!({ "domain": domain, "relationshipId": str_of(m, "relationshipId") });
@@ -931,10 +931,10 @@ impl Operation for Update_ {
         }
         if let Some(f) = input.filters {
             if !matches!(str_of(&item, "type"), Some("serp" | "competitor")) {
-                return Err(ApiError::invalid_field(
-                    "filters",
-                    "invalid_request",
-                    "only SERP and competitor campaigns have filters",
+                return Err(ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "filters_not_supported",
+                    "Only SERP and competitor campaigns have filters.",
                 ));
             }
             settings["filters"] = crate::ops::outreach::filters_value(f)?;

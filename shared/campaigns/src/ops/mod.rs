@@ -3,6 +3,7 @@
 pub mod campaigns;
 pub mod drafting;
 pub mod drafts;
+pub mod exports;
 pub mod outreach;
 pub mod reporting;
 pub mod research;
@@ -34,6 +35,7 @@ pub fn catalogue() -> Vec<OpSpec> {
         OpSpec::of::<drafts::Approve>(),
         OpSpec::of::<drafts::Reject>(),
         OpSpec::of::<drafts::SendEmail>(),
+        OpSpec::of::<exports::Export>(),
         OpSpec::of::<outreach::SerpStart>(),
         OpSpec::of::<outreach::SerpList>(),
         OpSpec::of::<outreach::SerpGet>(),

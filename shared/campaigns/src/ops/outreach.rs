@@ -53,7 +53,11 @@ pub fn filters_value(f: Filters) -> ApiResult<Value> {
     }
     if let (Some(a), Some(b)) = (f.min_dr, f.max_dr) {
         if a > b {
-            return Err(ApiError::invalid_field("filters.maxDR", "invalid_request", "must be at least minDR"));
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_filters",
+                format!("filters.maxDR ({b}) is below filters.minDR ({a}): no domain could pass."),
+            ));
         }
     }
     let mut excluded = Vec::new();
@@ -110,16 +114,21 @@ macro_rules! start_input {
         $(#[$m])*
         #[derive(Debug, Deserialize, JsonSchema)]
         #[serde(rename_all = "camelCase", deny_unknown_fields)]
+        #[schemars(extend("anyOf" = [
+            { "required": ["templateId"], "properties": { "subject": false, "body": false } },
+            { "required": ["subject", "body"], "properties": { "templateId": false } },
+            { "required": ["drafting"], "properties": { "drafting": { "const": "llm" }, "subject": false, "body": false } }
+        ]))]
         pub struct $name {
             $($(#[$fm])* pub $f: $t,)*
             #[schemars(length(min = 1, max = 200), pattern(linkcrm_core::rules::ONE_LINE))]
             pub name: Option<String>,
             pub filters: Option<Filters>,
             /// Roles to find and prefer (`editor`, `content manager`); matched against positions.
-            #[schemars(length(max = 20), inner(length(min = 1, max = 100)))]
+            #[schemars(length(max = 20), inner(length(min = 1, max = 100), pattern(linkcrm_core::rules::ONE_LINE)))]
             pub contact_roles: Option<Vec<String>>,
             /// Apollo seniorities to find and prefer (`manager`, `director`, ...).
-            #[schemars(length(max = 10), inner(length(min = 1, max = 50)))]
+            #[schemars(length(max = 10), inner(length(min = 1, max = 50), pattern(linkcrm_core::rules::ONE_LINE)))]
             pub seniority: Option<Vec<String>>,
             #[serde(default)]
             #[schemars(with = "crate::ids::Id<crate::ids::Template>")]
@@ -132,9 +141,9 @@ macro_rules! start_input {
             pub body: Option<String>,
             /// `template` (default) or `llm`.
             pub drafting: Option<DraftingMode>,
-            /// For LLM drafting.
+            /// Used with `drafting: llm` (ignored otherwise).
             pub tone: Option<Tone>,
-            /// For LLM drafting: the hook, why you are writing to them.
+            /// Used with `drafting: llm` (ignored otherwise): the hook, why you are writing to them.
             #[schemars(length(max = 1000))]
             pub angle: Option<String>,
             #[schemars(length(max = 5))]
@@ -252,9 +261,6 @@ async fn start(
                 "give a templateId, or a subject and a body, or drafting: llm",
             ))
         }
-    }
-    if !llm && (common.tone.is_some() || common.angle.is_some()) {
-        return Err(ApiError::invalid_field("tone", "invalid_request", "tone and angle are for drafting: llm"));
     }
     settings["drafting"] = json!(if llm { "llm" } else { "template" });
     settings["tone"] = json!(common.tone);
