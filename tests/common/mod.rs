@@ -38,7 +38,9 @@ impl Env {
     pub async fn start_with(backend: Backend, env: &[(&str, &str)]) -> Env {
         let dir = tempfile::tempdir().unwrap();
         let (args, store_env) = store_args(backend, dir.path());
-        let mut opts = Options::new(BIN);
+        // Benchmarks run against a release build: `LINKCRM_TEST_BIN` names it.
+        let bin = std::env::var("LINKCRM_TEST_BIN").unwrap_or_else(|_| BIN.to_owned());
+        let mut opts = Options::new(&bin);
         for a in &args {
             opts = opts.arg(a.clone());
         }
