@@ -88,6 +88,7 @@ each_backend!(pause_holds_every_send_until_resume, pause_resume);
 each_backend!(cancel_cancels_drafts_and_releases_credits, cancel);
 each_backend!(follow_ups_thread_wait_for_ooo_and_stop_at_a_reply, follow_ups);
 each_backend!(seed_001_list_and_use_cases_b_and_d, seed_001);
+each_backend!(track_opens_records_one_open_per_send, opens);
 /// Embedded only: twenty concurrent sends of one campaign take minutes on the single-threaded
 /// DynamoDB emulator (every send's event updates the same campaign record); the rule itself is
 /// the same code on both backends, and the other campaign tests run on both.
@@ -716,4 +717,53 @@ async fn bounce_rate(backend: Backend) {
     .await;
     assert_eq!(c["pauseReason"], "bounce_rate");
     assert_eq!(c["summary"]["delivered"], 18);
+}
+
+/// `trackOpens`: the email gets an HTML part with a pixel; loading it records EMAIL_OPENED once
+/// per send and the metrics count it (approximately, they say); untracked campaigns send plain text.
+async fn opens(backend: Backend) {
+    let smtp = SmtpServer::start().unwrap();
+    let env = Env::start(backend).await;
+    let (_, api) = workspace(&env, "Acme", true).await;
+    mailbox(&api, &smtp).await;
+    let (rel, _) = target(&api, "opens-blog.com", Some("Olu"), "olu@opens-blog.com").await;
+    let (rel2, _) = target(&api, "plain-blog.com", Some("Pia"), "pia@plain-blog.com").await;
+    let body = json!({ "type": "custom", "name": "Tracked", "relationshipIds": [rel], "trackOpens": true,
+                       "subject": "Hello {domain}", "body": "Hi {firstName},\n\nA <short> note.\nDana" });
+    let id = api.post(CMP, body).await.ok(201)["id"].as_str().unwrap().to_owned();
+    let plain =
+        json!({ "type": "custom", "name": "Plain", "relationshipIds": [rel2], "subject": "Hi", "body": "Hello" });
+    api.post(CMP, plain).await.ok(201);
+    let got = wait_mail(&smtp, "olu@opens-blog.com", 1).await;
+    let raw = String::from_utf8_lossy(&got[0].raw).replace("=\r\n", "").replace("=3D", "=");
+    assert!(raw.contains("multipart/alternative"), "{raw}");
+    assert!(raw.contains("&lt;short&gt;"), "the HTML part escapes the text: {raw}");
+    let start = raw.find("/v1/t/o/").expect("a pixel URL");
+    let path: String = raw[start..].chars().take_while(|c| *c != '"').collect();
+    assert!(path.ends_with(".gif"), "{path}");
+    let plain_mail = wait_mail(&smtp, "pia@plain-blog.com", 1).await;
+    assert!(!String::from_utf8_lossy(&plain_mail[0].raw).contains("/v1/t/o/"), "untracked campaigns carry no pixel");
+
+    // The pixel is keyless; two loads are one open.
+    let anon = env.anonymous();
+    for _ in 0..2 {
+        let r = anon.get(&path).await;
+        assert_eq!(r.status.as_u16(), 200);
+        assert_eq!(r.header("content-type"), Some("image/gif"));
+        assert!(r.header("cache-control").unwrap().contains("no-store"));
+    }
+    assert_eq!(anon.get("/v1/t/o/not-a-token.gif").await.status.as_u16(), 404);
+    let mut m = Value::Null;
+    wait_for(
+        async || {
+            m = api.get(&format!("{CMP}/{id}/metrics")).await.ok(200).clone();
+            m["summary"]["opened"] == 1
+        },
+        "the open counted",
+    )
+    .await;
+    assert_eq!(m["summary"]["openRate"], 1.0);
+    assert_eq!(m["opensApproximate"], true);
+    let types = event_types(&api, &rel).await;
+    assert_eq!(types.iter().filter(|t| *t == "EMAIL_OPENED").count(), 1, "{types:?}");
 }

@@ -310,6 +310,7 @@ pub async fn run(app: &App, meta: &Item, job: &Job) -> Result<(), HandlerError> 
                 in_reply_to: message_id,
                 references,
             }),
+            track_opens: rec::tracks_opens(meta),
         },
     )
     .map_err(|e| retry(&e.message))?;

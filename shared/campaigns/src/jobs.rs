@@ -347,6 +347,7 @@ async fn draft_one(
             schedule_at: None,
             campaign_id: Some(campaign),
             follow_up: None,
+            track_opens: rec::tracks_opens(meta),
         },
     )
     .map_err(|e| retry(&e.message))?;

@@ -224,3 +224,8 @@ pub fn index_attrs(ws: &str, id: &str, created_at: &str, status: Status) -> [(&'
         ("GSI2SK", json!(sort)),
     ]
 }
+
+/// Whether the campaign's sends carry the open-tracking pixel (`settings.trackOpens`).
+pub fn tracks_opens(item: &Item) -> bool {
+    item.get("settings").and_then(|s| s.get("trackOpens")).and_then(Value::as_bool).unwrap_or(false)
+}

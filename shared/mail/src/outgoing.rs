@@ -31,6 +31,10 @@ pub struct OutgoingEmail {
     pub unsubscribe_url: String,
     /// Further headers (e.g. `X-Linkcrm-Send`); may not replace the ones this type sets.
     pub extra_headers: Vec<(String, String)>,
+    /// When set, the message also carries an HTML part (the same text) with a 1×1 image at this
+    /// URL, whose loading records an open. Off by default: pixels hurt cold-email deliverability
+    /// and privacy-protecting mail clients load them for everyone.
+    pub tracking_pixel_url: Option<String>,
 }
 
 /// A new globally unique message id, `<uuid>@<domain>` without brackets.
@@ -121,11 +125,35 @@ impl OutgoingEmail {
             no_line_breaks("extra header value", value)?;
             builder = builder.raw_header(header(name, value.clone())?);
         }
-        builder
-            .header(ContentType::TEXT_PLAIN)
-            .body(self.body_text.clone())
-            .map_err(|e| MailError::Invalid(format!("cannot build the message: {e}")))
+        let built = match &self.tracking_pixel_url {
+            None => builder.header(ContentType::TEXT_PLAIN).body(self.body_text.clone()),
+            Some(url) => {
+                if !url.starts_with("https://") && !url.starts_with("http://") || url.contains(['"', '<', '>', ' ']) {
+                    return Err(MailError::Invalid(format!("tracking pixel URL {url:?} is not a plain http(s) URL")));
+                }
+                builder.multipart(lettre::message::MultiPart::alternative_plain_html(
+                    self.body_text.clone(),
+                    html_with_pixel(&self.body_text, url),
+                ))
+            }
+        };
+        built.map_err(|e| MailError::Invalid(format!("cannot build the message: {e}")))
     }
+}
+
+/// The plain text as HTML (escaped, paragraphs and line breaks kept) with the tracking image last.
+fn html_with_pixel(text: &str, pixel: &str) -> String {
+    let escape = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;");
+    let paragraphs: Vec<String> = text
+        .replace("\r\n", "\n")
+        .split("\n\n")
+        .filter(|p| !p.trim().is_empty())
+        .map(|p| format!("<p>{}</p>", escape(p).replace('\n', "<br>\n")))
+        .collect();
+    format!(
+        "<!doctype html><html><body>\n{}\n<img src=\"{pixel}\" width=\"1\" height=\"1\" alt=\"\" style=\"display:block;border:0\"></body></html>\n",
+        paragraphs.join("\n")
+    )
 }
 
 fn parse_address(field: &str, value: &str) -> Result<Address, MailError> {
@@ -194,6 +222,27 @@ fn no_line_breaks(field: &str, value: &str) -> Result<(), MailError> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_tracked_message_carries_the_text_and_an_html_part_with_the_pixel() {
+        let mut e = sample();
+        e.body_text = "Hi <Ana>,\n\nA & B.\nDana".into();
+        e.tracking_pixel_url = Some("https://api.example.com/v1/t/o/tok.gif".into());
+        let raw = String::from_utf8(e.render().unwrap()).unwrap();
+        assert!(raw.contains("multipart/alternative"), "{raw}");
+        assert!(raw.contains("Hi <Ana>,"), "the plain part is unchanged");
+        assert!(raw.contains("<p>Hi &lt;Ana&gt;,</p>"), "{raw}");
+        assert!(
+            raw.contains("<img src=3D\"https://api.example.com/v1/t/o/tok.gif\"")
+                || raw.contains("<img src=\"https://api.example.com/v1/t/o/tok.gif\""),
+            "{raw}"
+        );
+        e.tracking_pixel_url = Some("javascript:alert(1)".into());
+        assert!(e.render().is_err());
+        e.tracking_pixel_url = None;
+        let raw = String::from_utf8(e.render().unwrap()).unwrap();
+        assert!(!raw.contains("multipart") && !raw.contains("<img"), "untracked mail stays plain text");
+    }
+
     pub(crate) fn sample() -> OutgoingEmail {
         OutgoingEmail {
             from_name: "Dana from Linkcrm".into(),
@@ -206,6 +255,7 @@ mod tests {
             references: vec![],
             unsubscribe_url: "https://app.example.com/u/tok123".into(),
             extra_headers: vec![],
+            tracking_pixel_url: None,
         }
     }
 

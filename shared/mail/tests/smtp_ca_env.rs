@@ -16,6 +16,7 @@ fn email() -> OutgoingEmail {
         references: vec![],
         unsubscribe_url: "https://app.linkcrm.example/u/w1/5f2c9e?sig=ab12".into(),
         extra_headers: vec![],
+        tracking_pixel_url: None,
     }
 }
 

@@ -84,3 +84,7 @@ fn digest(parts: &[&str]) -> String {
     }
     hex::encode(h.finalize())
 }
+/// A send's open, recorded once: `OPEN#<send invocation>` / `#`.
+pub fn open_guard(invocation: &str) -> Key {
+    Key::new(format!("OPEN#{invocation}"), "#")
+}

@@ -6,6 +6,7 @@
 pub mod campaign_gate;
 pub mod keys;
 pub mod mailboxes;
+pub mod opens;
 pub mod ops;
 pub mod pages;
 pub mod platform_mailbox;

@@ -11,7 +11,34 @@ use std::sync::Arc;
 
 /// `GET`/`POST /v1/unsubscribe/{token}`.
 pub fn router() -> Router<Arc<App>> {
-    Router::new().route("/v1/unsubscribe/{token}", get(unsubscribe_page).post(unsubscribe_now))
+    Router::new()
+        .route("/v1/unsubscribe/{token}", get(unsubscribe_page).post(unsubscribe_now))
+        .route("/v1/t/o/{token}", get(open_pixel))
+}
+
+/// `GET /v1/t/o/{token}.gif`: the tracking pixel of a send (`crate::opens`). A valid token
+/// records the open (once per send) and answers the 1×1 GIF, never cached; another answers 404.
+async fn open_pixel(State(app): State<Arc<App>>, Path(token): Path<String>) -> Response {
+    let gif = || {
+        (
+            StatusCode::OK,
+            [
+                (axum::http::header::CONTENT_TYPE, "image/gif"),
+                (axum::http::header::CACHE_CONTROL, "no-store, private, max-age=0"),
+            ],
+            crate::opens::PIXEL_GIF,
+        )
+            .into_response()
+    };
+    match crate::opens::record(&app, &token).await {
+        Ok(true) => gif(),
+        Ok(false) => (StatusCode::NOT_FOUND, "not found").into_response(),
+        // The image shows either way; the open is lost only when the store is down.
+        Err(e) => {
+            tracing::warn!(error = %e, "an open could not be recorded");
+            gif()
+        }
+    }
 }
 
 fn unsubscribe_html(status: StatusCode, title: &str, body: &str) -> Response {

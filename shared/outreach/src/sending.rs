@@ -211,6 +211,12 @@ pub async fn handle(app: &App, mailer: &dyn Mailer, job: &Job, receive_count: u3
             .unwrap_or_default(),
         unsubscribe_url: unsubscribe_url(app, &ctx.ws, &ctx.to),
         extra_headers: vec![("X-Linkcrm-Invocation".into(), id.to_owned())],
+        tracking_pixel_url: item
+            .get("input")
+            .and_then(|i| i.get("trackOpens"))
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+            .then(|| crate::opens::pixel_url(app, id)),
     };
     match mailer.send(&ctx.smtp, &email).await {
         Ok(_) => sent(app, job, &item, &ctx, &message_id).await,

@@ -79,6 +79,9 @@ pub struct CreateInput {
     /// Follow-ups after each send, in order (at most 5).
     #[schemars(length(max = 5))]
     pub follow_ups: Option<Vec<FollowUpInput>>,
+    /// Sends carry an HTML part with a tracking pixel and record EMAIL_OPENED (default false:
+    /// pixels hurt cold-email deliverability, and privacy-protecting clients make opens approximate).
+    pub track_opens: Option<bool>,
 }
 
 /// One follow-up step: `afterDays` after the send before it, from a template or a body (and an
@@ -198,6 +201,7 @@ impl Operation for Create {
             linkcrm_outreach::ops::send_email::resolve_mailbox(&ctx.app, &ws, Some(m.as_str())).await?;
         }
         settings["followUps"] = follow_up_settings(&ctx, input.follow_ups.unwrap_or_default()).await?;
+        settings["trackOpens"] = json!(input.track_opens.unwrap_or(false));
         let rels =
             resolve_partners(&ctx, input.relationship_ids.unwrap_or_default(), input.domains.unwrap_or_default())
                 .await?;

@@ -387,6 +387,7 @@ impl Operation for SendEmail {
                 schedule_at: input.schedule_at.as_deref(),
                 campaign_id: Some(&input.id),
                 follow_up: None,
+                track_opens: crate::records::tracks_opens(&campaign),
             },
         )?;
         let inv_id = reply_body["invocationId"].as_str().unwrap_or_default().to_owned();

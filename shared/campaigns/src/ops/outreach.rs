@@ -107,6 +107,7 @@ struct Common {
     angle: Option<String>,
     follow_ups: Option<Vec<FollowUpInput>>,
     mailbox_id: Option<crate::ids::Id<crate::ids::SendingMailbox>>,
+    track_opens: Option<bool>,
 }
 
 macro_rules! start_input {
@@ -149,6 +150,9 @@ macro_rules! start_input {
             #[schemars(length(max = 5))]
             pub follow_ups: Option<Vec<FollowUpInput>>,
             pub mailbox_id: Option<crate::ids::Id<crate::ids::SendingMailbox>>,
+            /// Sends carry a tracking pixel and record EMAIL_OPENED (default false; opens are
+            /// approximate).
+            pub track_opens: Option<bool>,
         }
         impl $name {
             fn common(self) -> (Common, ($($t,)*)) {
@@ -166,6 +170,7 @@ macro_rules! start_input {
                         angle: self.angle,
                         follow_ups: self.follow_ups,
                         mailbox_id: self.mailbox_id,
+                        track_opens: self.track_opens,
                     },
                     ($(self.$f,)*),
                 )
@@ -266,6 +271,7 @@ async fn start(
     settings["tone"] = json!(common.tone);
     settings["angle"] = json!(linkcrm_core::validate::text("angle", common.angle, 1000)?);
     settings["mailboxId"] = json!(common.mailbox_id);
+    settings["trackOpens"] = json!(common.track_opens.unwrap_or(false));
     settings["contactRoles"] = json!(list_of("contactRoles", common.contact_roles, 20, 100)?);
     settings["seniority"] = json!(list_of("seniority", common.seniority, 10, 50)?);
     let filters = filters_value(common.filters.unwrap_or_default())?;

@@ -100,6 +100,7 @@ impl Operation for SendEmail {
                 schedule_at: input.schedule_at.as_deref(),
                 campaign_id: None,
                 follow_up: None,
+                track_opens: false,
             },
         )?;
         let reply = Reply { status: Some(StatusCode::ACCEPTED), body: Some(body), version: None };
@@ -129,6 +130,8 @@ pub struct NewSend<'a> {
     /// A campaign's follow-up: its step and the thread it continues. It waits for approval only
     /// under `approvalPolicy.follow_up = require_approval`.
     pub follow_up: Option<FollowUpSend>,
+    /// The campaign tracks opens: the email gets an HTML part with a pixel (`crate::opens`).
+    pub track_opens: bool,
 }
 
 /// What makes a send a follow-up.
@@ -198,6 +201,9 @@ pub fn send_ops(
                             "body": s.body, "scheduleAt": s.schedule_at, "mailboxId": mailbox_id });
     if let Some(c) = s.campaign_id {
         input["campaignId"] = json!(c);
+    }
+    if s.track_opens {
+        input["trackOpens"] = json!(true);
     }
     if let Some(f) = &s.follow_up {
         input["followUpStep"] = json!(f.step);
