@@ -92,6 +92,13 @@ each_backend!(track_opens_records_one_open_per_send, opens);
 /// Embedded only: twenty concurrent sends of one campaign take minutes on the single-threaded
 /// DynamoDB emulator (every send's event updates the same campaign record); the rule itself is
 /// the same code on both backends, and the other campaign tests run on both.
+/// Embedded only, as it waits for a window to open (up to two minutes): the gate is the same
+/// code on both backends, and its arithmetic is unit-tested (`linkcrm_domain::send_window`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sends_wait_for_the_campaigns_send_window() {
+    send_window(Backend::Embedded).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hard_bounces_over_five_percent_pause_the_campaign() {
     bounce_rate(Backend::Embedded).await
@@ -766,4 +773,74 @@ async fn opens(backend: Backend) {
     assert_eq!(m["opensApproximate"], true);
     let types = event_types(&api, &rel).await;
     assert_eq!(types.iter().filter(|t| *t == "EMAIL_OPENED").count(), 1, "{types:?}");
+}
+
+async fn send_window(backend: Backend) {
+    use chrono::Timelike;
+    let smtp = SmtpServer::start().unwrap();
+    let env = Env::start(backend).await;
+    let (ws, api) = workspace(&env, "Acme", true).await;
+    mailbox(&api, &smtp).await;
+    let agency = env.agency();
+    let r = agency.patch(&format!("/v1/workspaces/{ws}"), json!({ "settings": { "timeZone": "Mars/Olympus" } })).await;
+    r.problem(422, "invalid_time_zone");
+    let r = agency.patch(&format!("/v1/workspaces/{ws}"), json!({ "settings": { "timeZone": "Asia/Tokyo" } })).await;
+    assert_eq!(r.ok(200)["settings"]["timeZone"], "Asia/Tokyo");
+    let (rel, _) = target(&api, "window-blog.com", Some("Wen"), "wen@window-blog.com").await;
+    let bad =
+        json!({ "type": "custom", "name": "x", "sendWindow": { "days": ["mon"], "start": "17:00", "end": "09:00" } });
+    api.post(CMP, bad).await.problem(422, "invalid_send_window");
+
+    // A window opening at the next whole minute but one, Tokyo time (not across midnight).
+    let tokyo: chrono_tz::Tz = "Asia/Tokyo".parse().unwrap();
+    loop {
+        let now = chrono::Utc::now().with_timezone(&tokyo);
+        if now.hour() * 60 + now.minute() < 23 * 60 + 55 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(20)).await;
+    }
+    let now = chrono::Utc::now().with_timezone(&tokyo);
+    let open = now.hour() * 60 + now.minute() + 2;
+    let hm = |m: u32| format!("{:02}:{:02}", m / 60, m % 60);
+    let all = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+    let window = json!({ "days": all, "start": hm(open), "end": hm(open + 2) });
+    let body = json!({ "type": "custom", "name": "Windowed", "relationshipIds": [rel], "sendWindow": window,
+                       "subject": "Hello {domain}", "body": "Hi {firstName}" });
+    let c = api.post(CMP, body).await.ok(201).clone();
+    assert_eq!(c["settings"]["sendWindow"]["start"], hm(open));
+    let id = c["id"].as_str().unwrap().to_owned();
+    let d = wait_drafts(&api, &id, 1).await;
+    let inv = d[0]["id"].as_str().unwrap().to_owned();
+    // It waits: queued for the opening, nothing sent before it.
+    let mut waiting = Value::Null;
+    wait_for(
+        async || {
+            waiting = api.get(&format!("/v1/agent/invocations/{inv}")).await.ok(200).clone();
+            waiting["sendWindowWaitUntil"].is_string()
+        },
+        "the send to wait for the window",
+    )
+    .await;
+    let until = chrono::DateTime::parse_from_rfc3339(waiting["sendWindowWaitUntil"].as_str().unwrap()).unwrap();
+    assert_eq!(until.with_timezone(&tokyo).format("%H:%M").to_string(), hm(open));
+    assert!(to(&smtp, "wen@window-blog.com").is_empty());
+    let left = (until.with_timezone(&chrono::Utc) - chrono::Utc::now()).num_milliseconds();
+    if left > 1500 {
+        tokio::time::sleep(Duration::from_millis(left as u64 - 1500)).await;
+        assert!(to(&smtp, "wen@window-blog.com").is_empty(), "nothing goes out before the window opens");
+    }
+    // And goes out once it opens.
+    for _ in 0..600 {
+        if !to(&smtp, "wen@window-blog.com").is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let got = to(&smtp, "wen@window-blog.com");
+    assert_eq!(got.len(), 1, "sent once the window opened");
+    assert!(chrono::Utc::now() >= until.with_timezone(&chrono::Utc));
+    // PATCH can remove the window.
+    let p = api.patch(&format!("{CMP}/{id}"), json!({ "sendWindow": null })).await;
+    assert!(p.ok(200)["settings"]["sendWindow"].is_null());
 }

@@ -962,7 +962,20 @@ async fn complete_check(app: &App, meta: &Item) -> Result<(), HandlerError> {
                 // On its way: look again when it has gone (a send that ends blocked or failed
                 // tells the campaign nothing).
                 inv::Status::Pending | inv::Status::Running => {
-                    return request_check_in(app, &meta, Duration::from_secs(10)).await;
+                    // A send waiting for its time (scheduled, or the send window) is looked at
+                    // again just after it; one on its way, in ten seconds.
+                    let due = ["sendWindowWaitUntil"]
+                        .iter()
+                        .filter_map(|k| str_of(&item, k))
+                        .chain(item.get("input").and_then(|i| i.get("scheduleAt")).and_then(Value::as_str))
+                        .filter_map(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                        .map(|t| t.with_timezone(&chrono::Utc))
+                        .max();
+                    let wait = due
+                        .map(|t| (t - chrono::Utc::now()).num_seconds() + 30)
+                        .unwrap_or(10)
+                        .clamp(10, linkcrm_jobs::MAX_DELAY.as_secs() as i64);
+                    return request_check_in(app, &meta, Duration::from_secs(wait as u64)).await;
                 }
                 _ => {}
             }

@@ -8,6 +8,7 @@ pub mod id;
 pub mod jobs;
 pub mod normalize;
 pub mod platform;
+pub mod send_window;
 pub mod time;
 
 pub use id::{new_id, parse_id, IdKind};

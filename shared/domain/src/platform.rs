@@ -68,6 +68,10 @@ pub struct WorkspaceSettings {
     pub approval_policy: ApprovalPolicy,
     #[serde(default = "workspace_pool")]
     pub credit_pool: CreditPool,
+    /// IANA time zone (`Europe/Berlin`) of the workspace's send windows; UTC when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 64), pattern(r"^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+){0,2}$"))]
+    pub time_zone: Option<String>,
 }
 
 fn workspace_pool() -> CreditPool {
@@ -81,6 +85,7 @@ impl Default for WorkspaceSettings {
             primary_language: None,
             approval_policy: ApprovalPolicy::default(),
             credit_pool: CreditPool::Workspace,
+            time_zone: None,
         }
     }
 }

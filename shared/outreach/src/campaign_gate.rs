@@ -61,8 +61,33 @@ pub async fn check(app: &App, item: &Item) -> Result<Gate, HandlerError> {
                 inv::commit_finish(app, item, outcome, vec![]).await?;
                 return Ok(Gate::Done);
             }
-            _ => return Ok(Gate::Go),
+            _ => return window(app, item, &meta, &id).await,
         }
     }
     Err(HandlerError::Retry { after: Duration::from_millis(300) })
+}
+
+/// An active campaign's send window (`settings.sendWindow`, in the workspace's time zone): a send
+/// due outside it is queued again for the next opening (`sendWindowWaitUntil` on the invocation
+/// says so), and this delivery is done.
+async fn window(app: &App, item: &Item, meta: &Item, id: &str) -> Result<Gate, HandlerError> {
+    use linkcrm_domain::send_window::{zone, SendWindow};
+    let Some(w) = meta.get("settings").and_then(|s| s.get("sendWindow")).and_then(SendWindow::from_json) else {
+        return Ok(Gate::Go);
+    };
+    let retry = |e: &dyn std::fmt::Display| {
+        tracing::warn!(error = %e, "send window: store unavailable");
+        HandlerError::Retry { after: Duration::from_secs(2) }
+    };
+    let ws = records::str_of(item, "workspaceId").unwrap_or_default();
+    let ws_item = app.store.get(&linkcrm_core::keys::workspace(ws)).await.map_err(|e| retry(&e))?;
+    let name = ws_item.as_ref().and_then(|w| w.get("settings")).and_then(|s| s.get("timeZone")).and_then(Value::as_str);
+    let tz = zone(name).unwrap_or(chrono_tz::Tz::UTC);
+    let Some(at) = w.next_open(chrono::Utc::now(), tz) else { return Ok(Gate::Go) };
+    let at = linkcrm_domain::time::format(at);
+    let job = linkcrm_core::jobkinds::send_job_op(id, Some(&at)).map_err(|e| retry(&e.message))?;
+    let note = TxOp::update(inv::key(id), linkcrm_storage::Update::new().set("sendWindowWaitUntil", at.clone()));
+    app.store.transact(vec![note, job]).await.map_err(|e| retry(&e))?;
+    tracing::info!(invocation = %id, until = %at, "send waits for its campaign's send window");
+    Ok(Gate::Done)
 }

@@ -82,6 +82,7 @@ pub struct CreateInput {
     /// Sends carry an HTML part with a tracking pixel and record EMAIL_OPENED (default false:
     /// pixels hurt cold-email deliverability, and privacy-protecting clients make opens approximate).
     pub track_opens: Option<bool>,
+    pub send_window: Option<SendWindowInput>,
 }
 
 /// One follow-up step: `afterDays` after the send before it, from a template or a body (and an
@@ -104,6 +105,46 @@ pub struct FollowUpInput {
     #[serde(default)]
     #[schemars(with = "String", length(min = 1, max = 100000), pattern(linkcrm_core::rules::NOT_BLANK))]
     pub body: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Weekday {
+    Mon,
+    Tue,
+    Wed,
+    Thu,
+    Fri,
+    Sat,
+    Sun,
+}
+
+/// When the campaign's emails may go out: these weekdays, from `start` to `end` (HH:MM, `end`
+/// may be 24:00), in the workspace's `settings.timeZone` (UTC when unset). Sends due outside it
+/// wait for its next opening.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SendWindowInput {
+    #[schemars(length(min = 1, max = 7))]
+    pub days: Vec<Weekday>,
+    #[schemars(pattern(r"^([01][0-9]|2[0-3]):[0-5][0-9]$"))]
+    pub start: String,
+    #[schemars(pattern(r"^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$"))]
+    pub end: String,
+}
+
+/// A send window as stored in the campaign's settings (422 `invalid_send_window` when it never opens).
+pub fn send_window_value(w: SendWindowInput) -> ApiResult<Value> {
+    let days: Vec<String> = w.days.iter().map(|d| format!("{d:?}").to_ascii_lowercase()).collect();
+    match linkcrm_domain::send_window::SendWindow::parse(&days, &w.start, &w.end) {
+        Ok(win) => Ok(win.to_json()),
+        Err(linkcrm_domain::send_window::WindowError::Time(t)) => {
+            Err(ApiError::invalid_field("sendWindow", "invalid_request", format!("{t} is not a time as HH:MM")))
+        }
+        Err(e) => {
+            Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_send_window", format!("sendWindow: {e}.")))
+        }
+    }
 }
 
 /// The follow-up steps as stored in the campaign's settings (templates copied in).
@@ -202,6 +243,10 @@ impl Operation for Create {
         }
         settings["followUps"] = follow_up_settings(&ctx, input.follow_ups.unwrap_or_default()).await?;
         settings["trackOpens"] = json!(input.track_opens.unwrap_or(false));
+        settings["sendWindow"] = match input.send_window {
+            Some(w) => send_window_value(w)?,
+            None => Value::Null,
+        };
         let rels =
             resolve_partners(&ctx, input.relationship_ids.unwrap_or_default(), input.domains.unwrap_or_default())
                 .await?;
@@ -900,6 +945,11 @@ pub struct UpdateInput {
     pub follow_ups: Option<Vec<FollowUpInput>>,
     /// SERP and competitor campaigns: replaces the filters, for domains not yet screened.
     pub filters: Option<crate::ops::outreach::Filters>,
+    /// Replaces the send window (`null` removes it); sends waiting for the old one go at its
+    /// next opening, then follow the new one.
+    #[serde(default, deserialize_with = "lenient::nullable")]
+    #[schemars(with = "Option<SendWindowInput>")]
+    pub send_window: Option<Option<SendWindowInput>>,
 }
 
 pub struct Update_;
@@ -942,6 +992,12 @@ impl Operation for Update_ {
                 ));
             }
             settings["filters"] = crate::ops::outreach::filters_value(f)?;
+        }
+        if let Some(w) = input.send_window {
+            settings["sendWindow"] = match w {
+                Some(w) => send_window_value(w)?,
+                None => Value::Null,
+            };
         }
         if item.get("settings") != Some(&settings) {
             u = u.set("settings", settings);

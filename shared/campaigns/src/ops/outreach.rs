@@ -108,6 +108,7 @@ struct Common {
     follow_ups: Option<Vec<FollowUpInput>>,
     mailbox_id: Option<crate::ids::Id<crate::ids::SendingMailbox>>,
     track_opens: Option<bool>,
+    send_window: Option<crate::ops::campaigns::SendWindowInput>,
 }
 
 macro_rules! start_input {
@@ -153,6 +154,7 @@ macro_rules! start_input {
             /// Sends carry a tracking pixel and record EMAIL_OPENED (default false; opens are
             /// approximate).
             pub track_opens: Option<bool>,
+            pub send_window: Option<crate::ops::campaigns::SendWindowInput>,
         }
         impl $name {
             fn common(self) -> (Common, ($($t,)*)) {
@@ -171,6 +173,7 @@ macro_rules! start_input {
                         follow_ups: self.follow_ups,
                         mailbox_id: self.mailbox_id,
                         track_opens: self.track_opens,
+                        send_window: self.send_window,
                     },
                     ($(self.$f,)*),
                 )
@@ -272,6 +275,10 @@ async fn start(
     settings["angle"] = json!(linkcrm_core::validate::text("angle", common.angle, 1000)?);
     settings["mailboxId"] = json!(common.mailbox_id);
     settings["trackOpens"] = json!(common.track_opens.unwrap_or(false));
+    settings["sendWindow"] = match common.send_window {
+        Some(w) => c::send_window_value(w)?,
+        None => Value::Null,
+    };
     settings["contactRoles"] = json!(list_of("contactRoles", common.contact_roles, 20, 100)?);
     settings["seniority"] = json!(list_of("seniority", common.seniority, 10, 50)?);
     let filters = filters_value(common.filters.unwrap_or_default())?;

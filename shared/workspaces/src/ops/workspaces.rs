@@ -125,7 +125,7 @@ impl Operation for Create {
             primary_domain: check_domain(input.primary_domain.as_deref())?,
             tags: check_tags(&input.tags)?,
             active: true,
-            settings: input.settings,
+            settings: check_settings(input.settings)?,
             created_at: now.clone(),
             updated_at: now,
             last_active_at: None,
@@ -290,6 +290,22 @@ pub struct UpdateInput {
     pub active: Option<bool>,
 }
 
+/// Settings a schema cannot judge: the time zone must be one the IANA database knows.
+fn check_settings(
+    s: linkcrm_domain::platform::WorkspaceSettings,
+) -> ApiResult<linkcrm_domain::platform::WorkspaceSettings> {
+    if let Some(tz) = &s.time_zone {
+        if linkcrm_domain::send_window::zone(Some(tz)).is_none() {
+            return Err(ApiError::new(
+                axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_time_zone",
+                format!("settings.timeZone: {tz} is not an IANA time zone (such as Europe/Berlin)."),
+            ));
+        }
+    }
+    Ok(s)
+}
+
 /// A merge patch of `WorkspaceSettings`: any of its fields, null resetting one to its default.
 fn settings_patch(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     let mode = serde_json::json!({ "enum": ["auto", "require_approval", null] });
@@ -300,6 +316,8 @@ fn settings_patch(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
             "primaryLocation": { "type": ["string", "null"] },
             "primaryLanguage": { "type": ["string", "null"] },
             "creditPool": { "enum": ["workspace", "agency", null] },
+            "timeZone": { "type": ["string", "null"], "minLength": 1, "maxLength": 64,
+                          "pattern": "^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+){0,2}$" },
             "approvalPolicy": {
                 "type": ["object", "null"],
                 "additionalProperties": false,
@@ -362,12 +380,12 @@ impl Operation for Patch {
             }
             let mut merged = serde_json::to_value(&ws.settings).expect("serialises");
             merge_patch(&mut merged, patch);
-            ws.settings = crate::catalogue::parse_input(merged).map_err(|mut e| {
+            ws.settings = check_settings(crate::catalogue::parse_input(merged).map_err(|mut e| {
                 for fe in &mut e.errors {
                     fe.field = format!("settings.{}", fe.field);
                 }
                 e
-            })?;
+            })?)?;
         }
         if let Some(active) = input.active {
             if active != ws.active && !ctx.caller.is_agency() {
