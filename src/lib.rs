@@ -46,11 +46,28 @@ pub fn spawn_worker(
     };
     let workers = Arc::new(workers);
     tokio::spawn(sweep_dead_letters(app.clone(), store_queue, workers.clone(), stop.clone()));
+    tokio::spawn(refresh_metrics(app.clone(), stop.clone()));
     let handler = move |d: linkcrm_jobs::Delivery| {
         let (app, workers) = (app.clone(), workers.clone());
         async move { linkcrm_api::jobs::handle(&app, &workers, &d).await }
     };
     tokio::spawn(linkcrm_jobs::run_worker(queue, handler, opts, stop))
+}
+
+/// The account metrics schedule, locally: every `LINKCRM_METRICS_REFRESH_SECS` (an hour) the due
+/// accounts are refreshed from Ahrefs (`linkcrm_api::account_metrics`; in AWS an EventBridge rule
+/// runs the same on the campaign worker).
+async fn refresh_metrics(app: Arc<linkcrm_api::App>, mut stop: watch::Receiver<bool>) {
+    let every = std::time::Duration::from_secs(linkcrm_api::account_metrics::interval_secs());
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.changed() => return,
+        }
+        if let Err(e) = linkcrm_api::account_metrics::refresh_due(&app, 200).await {
+            tracing::warn!(error = %e, "the account metrics refresh did not finish");
+        }
+    }
 }
 
 /// A job lands in the dead-letter partition only when the process died during its last delivery

@@ -141,6 +141,7 @@ fn result_of<'a>(inv: &'a Value, domain: &str) -> &'a Value {
 each_backend!(serp_campaign_from_keyword_to_sent_emails, serp_campaign);
 each_backend!(competitor_campaign_drafted_by_the_llm, competitor_campaign);
 each_backend!(campaign_killed_mid_pipeline_resumes, killed_mid_pipeline);
+each_backend!(the_schedule_refreshes_due_accounts_metrics, metrics_schedule);
 
 async fn serp_campaign(backend: Backend) {
     let f = Fakes::start().await;
@@ -364,7 +365,7 @@ async fn competitor_campaign(backend: Backend) {
     assert_eq!(p.ok(200)["settings"]["filters"]["minDR"], 50.0);
     api.patch(&format!("{COMP}/{id}"), json!({ "filters": { "minDR": 80, "maxDR": 20 } }))
         .await
-        .problem(400, "invalid_request");
+        .problem(422, "invalid_filters");
 
     // Cancel: the waiting drafts are cancelled and every reserved credit is back.
     let before = used(&env, &ws).await;
@@ -432,6 +433,57 @@ async fn killed_mid_pipeline(backend: Backend) {
     assert_eq!(inv["creditsUsed"], 1.3, "{inv}");
     assert!((used(&env, &ws).await - 2.5).abs() < 1e-9);
     assert_eq!(credits(&env, &ws).await.0, 6.0, "only the three drafts' sends stay reserved");
+}
+
+/// The metrics schedule (a one-second timer here): accounts a workspace works with and whose
+/// metrics were never fetched are refreshed once from Ahrefs with a METRICS_REFRESHED event, on the
+/// platform's key (nobody charged); an account whose only relationship is archived is not asked
+/// about; a refreshed account is not due again within the max age.
+async fn metrics_schedule(backend: Backend) {
+    let f = Fakes::start().await;
+    f.ahrefs.set_metrics("active-site.example", 42.0, 1200, 300, 80, 900);
+    f.ahrefs.set_metrics("archived-site.example", 10.0, 1, 1, 1, 1);
+    let env = f.env(backend, &[("LINKCRM_METRICS_REFRESH_SECS", "1")]).await;
+    let (ws, api) = workspace(&env, "Metrics", 1).await;
+    let rel = "/v1/link-building/crm/relationship";
+    let a = api.post(rel, json!({ "domain": "active-site.example" })).await.ok(201)["accountId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = api.post(rel, json!({ "domain": "archived-site.example" })).await;
+    let archived = r.ok(201)["id"].as_str().unwrap().to_owned();
+    api.delete(&format!("{rel}/{archived}")).await;
+    let asked = |domain: &str| f.ahrefs.calls_to(DR_PATH).iter().filter(|c| c.param("target") == Some(domain)).count();
+    let mut acct = Value::Null;
+    for _ in 0..300 {
+        acct = api.get(&format!("/v1/link-building/crm/account/{a}")).await.ok(200).clone();
+        if acct["domainRating"] == 42 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        json!([
+            acct["domainRating"],
+            acct["organicTraffic"],
+            acct["organicKeywords"],
+            acct["referringDomains"],
+            acct["backlinks"]
+        ]),
+        json!([42, 1200, 300, 80, 900]),
+        "{acct}"
+    );
+    assert!(acct["ahrefStatsUpdatedAt"].is_string());
+    let history = api.get(&format!("/v1/link-building/crm/account/{a}/history")).await.ok(200).clone();
+    let refreshed: Vec<&Value> =
+        history["data"].as_array().unwrap().iter().filter(|e| e["type"] == "METRICS_REFRESHED").collect();
+    assert_eq!(refreshed.len(), 1, "{history}");
+    // More ticks: nothing is due any more.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(asked("active-site.example"), 1, "refreshed once within the max age");
+    assert_eq!(asked("archived-site.example"), 0, "nobody works with it");
+    let u = env.agency().get(&format!("/v1/workspaces/{ws}/usage")).await.ok(200).clone();
+    assert_eq!(u["creditsUsedThisCycle"], 0.0, "the platform pays for scheduled refreshes");
 }
 
 /// The benchmark of BENCHMARKS.md ("competitor campaign, 1,000 referring domains"): a competitor

@@ -4,7 +4,8 @@
 //! cancelled campaign's waiting drafts), carries decisions on drafts into their campaign
 //! (`campaign_draft`) and releases the sends held while a campaign was paused after it resumes
 //! (`campaign_release`). It talks to nothing but the table: a send it queues is a job committed
-//! there, which the relay forwards to the send queue.
+//! there, which the relay forwards to the send queue. Its EventBridge schedule (hourly) refreshes
+//! the due accounts' Ahrefs metrics (`linkcrm_campaigns::metrics`).
 //!
 //! Config: `LINKCRM_TABLE`, `LINKCRM_QUEUE_URL` (this function's queue),
 //! `LINKCRM_DEAD_LETTER_QUEUE_ARN` (its dead-letter queue, whose records are settled, not run),
@@ -18,5 +19,5 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .without_time()
         .init();
-    linkcrm_api::jobs::serve_lambda().await
+    linkcrm_api::jobs::serve_campaign_lambda().await
 }

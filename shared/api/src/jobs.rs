@@ -158,6 +158,34 @@ async fn wait_ready(app: &App) -> Result<(), HandlerError> {
 /// the workers from the environment, and SQS batches run by [`handle`] (records from the
 /// function's dead-letter queue by [`settle_dead_letter`]) until the runtime stops it. The two
 /// functions differ in their queue, timeout and concurrency (template.yaml), not in code.
+/// The campaign worker: its queue's jobs, and the EventBridge schedule's tick, which refreshes
+/// the due accounts' metrics (`linkcrm_campaigns::metrics`).
+pub async fn serve_campaign_lambda() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    use linkcrm_jobs::lambda::Source;
+    let app = lambda_app().await?;
+    let workers = Arc::new(Workers::from_env()?);
+    let tick_app = app.clone();
+    linkcrm_jobs::lambda::serve_with_schedule(
+        move |d, source| {
+            let (app, workers) = (app.clone(), workers.clone());
+            async move {
+                match source {
+                    Source::Queue => handle(&app, &workers, &d).await,
+                    Source::DeadLetter => settle_dead_letter(&app, &workers, &d.job).await,
+                }
+            }
+        },
+        move || {
+            let app = tick_app.clone();
+            async move {
+                let report = linkcrm_campaigns::metrics::refresh_due(&app, 500).await?;
+                serde_json::to_value(report).map_err(|e| e.to_string())
+            }
+        },
+    )
+    .await
+}
+
 pub async fn serve_lambda() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     use linkcrm_jobs::lambda::Source;
     let app = lambda_app().await?;

@@ -6,6 +6,7 @@
 
 pub mod jobs;
 
+pub use linkcrm_campaigns::metrics as account_metrics;
 pub use linkcrm_core::{
     approval_expiry, auth, catalogue, context, credits, error, executor, idempotency, ids, invocations, items,
     jobkinds, keys, lenient, list, outbox, platform, ratelimit, rules, secrets, validate, workspace, App, Config,

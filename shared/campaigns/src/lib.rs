@@ -10,6 +10,7 @@
 pub mod follow_ups;
 pub mod jobs;
 pub mod keys;
+pub mod metrics;
 pub mod ops;
 pub mod pipeline;
 pub mod placeholders;

@@ -525,9 +525,10 @@ async fn screen_one(
         if dr.is_none() {
             let account = linkcrm_crm::write::ensure_account(app, &domain, source).await.map_err(load_err)?;
             match refresh_metrics(app, ws, &account).await {
-                Ok((value, ops)) => {
+                Ok(value) => {
+                    // Stored with its event already; charged with the candidate's outcome (a
+                    // crash in between leaves the figure stored and uncharged, never charged twice).
                     dr = value;
-                    charge.extend(ops);
                     charge.extend(bill.charge(METRICS_MILLI));
                 }
                 Err(e) if e.status.is_server_error() && e.code != "provider_unavailable" => return Err(load_err(e)),
@@ -583,31 +584,34 @@ async fn screen_one(
     settle_candidate(app, campaign, &domain, u, charge).await
 }
 
-/// Asks Ahrefs for `account`'s metrics; answers the Domain Rating and the parts that store them
-/// on the shared account (the caller commits them with the charge).
-pub async fn refresh_metrics(
-    app: &App,
-    ws: &str,
-    account: &AccountRecord,
-) -> crate::error::ApiResult<(Option<f64>, Vec<TxOp>)> {
+/// Asks Ahrefs for `account`'s metrics (through the workspace's credentials, else the
+/// platform's) and stores them on the shared account with its METRICS_REFRESHED event
+/// (`linkcrm_crm::metrics::set_metrics`); answers the Domain Rating.
+pub async fn refresh_metrics(app: &App, ws: &str, account: &AccountRecord) -> crate::error::ApiResult<Option<f64>> {
     let (client, owner) = crate::providers::ahrefs(app, ws).await?;
     let m = client.metrics(account.domain()).await.map_err(|e| crate::providers::failed("ahrefs", owner, e))?;
-    Ok((m.domain_rating, vec![metrics_op(account.id(), &m)]))
+    store_metrics(app, account.id(), &m).await?;
+    Ok(m.domain_rating)
 }
 
-/// Stores Ahrefs' figures on an account (the attributes the account's view shows).
-pub fn metrics_op(account: &str, m: &linkcrm_providers::ahrefs::DomainMetrics) -> TxOp {
-    let now = time::now_string();
-    let u = Update::new()
-        .set("domainRating", json!(m.domain_rating.map(|d| d.round() as i64)))
-        .set("organicTraffic", json!(m.org_traffic))
-        .set("organicKeywords", json!(m.org_keywords))
-        .set("referringDomains", json!(m.live_refdomains))
-        .set("backlinks", json!(m.live_backlinks))
-        .set("ahrefStatsUpdatedAt", now.clone())
-        .set("updatedAt", now)
-        .add("version", 1);
-    TxOp::update_if(linkcrm_crm::keys::account(account), u, Condition::Exists)
+/// Ahrefs' figures as the account keeps them.
+pub async fn store_metrics(
+    app: &App,
+    account: &str,
+    m: &linkcrm_providers::ahrefs::DomainMetrics,
+) -> crate::error::ApiResult<()> {
+    let n = |v: Option<u64>| v.map(|v| v.min(i64::MAX as u64) as i64);
+    let metrics = linkcrm_crm::metrics::Metrics {
+        domain_rating: m.domain_rating.map(|d| d.round().clamp(0.0, 100.0) as i64),
+        organic_traffic: n(m.org_traffic),
+        organic_keywords: n(m.org_keywords),
+        referring_domains: n(m.live_refdomains),
+        backlinks: n(m.live_backlinks),
+    };
+    if metrics == linkcrm_crm::metrics::Metrics::default() {
+        return Ok(()); // Ahrefs had no figure at all
+    }
+    linkcrm_crm::metrics::set_metrics(app, account, &metrics).await.map(|_| ())
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -162,3 +162,13 @@ pub fn campaign_held_pk(id: &str) -> String {
 pub fn campaign_held(id: &str, invocation: &str) -> Key {
     Key::new(campaign_held_pk(id), invocation)
 }
+
+/// Accounts by when their metrics were last refreshed (GSI3 of account items), sharded like the
+/// by-rating index: `METRICS#DUE#<shard>` / `<ahrefStatsUpdatedAt or 0000>#<id>`. The schedule
+/// reads the accounts whose sort key is older than the cutoff (never a Scan).
+pub fn metrics_due_pk(shard: u64) -> String {
+    format!("METRICS#DUE#{shard}")
+}
+pub fn metrics_due_sort(refreshed_at: Option<&str>, id: &str) -> String {
+    format!("{}#{id}", refreshed_at.unwrap_or("0000"))
+}

@@ -1,6 +1,7 @@
-//! Domain metrics (Ahrefs' domain rating and traffic figures) on the shared account. A later
-//! refresh job calls `set_metrics`; today the operator CLI (`linkcrm account set-metrics`) does,
-//! so benchmarks and tests can give accounts ratings.
+//! Domain metrics (Ahrefs' domain rating and traffic figures) on the shared account, set by the
+//! scheduled refresh (`linkcrm_campaigns::metrics`), a campaign's DR filter, or the operator CLI
+//! (`linkcrm account set-metrics`). Accounts are indexed by when they were last refreshed
+//! (`keys::metrics_due_pk`), so the schedule finds the due ones without a Scan.
 
 use super::keys;
 use super::records::{int_of, AccountRecord};
@@ -66,7 +67,13 @@ pub async fn set_metrics(app: &App, acct: &str, metrics: &Metrics) -> ApiResult<
         let record = load_account(app, acct).await?;
         let version = record.version();
         let now = time::now_string();
-        let mut update = Update::new().set("ahrefStatsUpdatedAt", now.clone()).set("updatedAt", now).add("version", 1);
+        let shard = keys::shard_of(record.id(), keys::ACCOUNT_SHARDS);
+        let mut update = Update::new()
+            .set("ahrefStatsUpdatedAt", now.clone())
+            .set("GSI3PK", keys::metrics_due_pk(shard))
+            .set("GSI3SK", keys::metrics_due_sort(Some(&now), record.id()))
+            .set("updatedAt", now)
+            .add("version", 1);
         let mut changes = Map::new();
         for (field, value) in metrics.fields() {
             let Some(value) = value else { continue };
@@ -102,4 +109,54 @@ pub async fn set_metrics(app: &App, acct: &str, metrics: &Metrics) -> ApiResult<
         }
     }
     Err(ApiError::conflict("conflict", "The account changed concurrently too often; retry."))
+}
+
+/// Accounts whose metrics are older than `cutoff` (or were never fetched), oldest first, at most
+/// `limit`: one Query per shard of the due index.
+pub async fn due_accounts(app: &App, cutoff: &str, limit: usize) -> ApiResult<Vec<AccountRecord>> {
+    let mut out = Vec::new();
+    for shard in 0..keys::ACCOUNT_SHARDS {
+        if out.len() >= limit {
+            break;
+        }
+        let q = linkcrm_storage::Query::index(linkcrm_storage::Index::Gsi3, keys::metrics_due_pk(shard))
+            .sk(linkcrm_storage::SortKey::Before(cutoff.to_owned()))
+            .limit(limit - out.len());
+        out.extend(app.store.query(q).await?.items.into_iter().map(AccountRecord));
+    }
+    Ok(out)
+}
+
+/// Whether some workspace works with the account: a relationship not archived and not
+/// NOT_INTERESTED or INACTIVE (one Query of the account's relationships).
+pub async fn has_active_relationship(app: &App, account: &str) -> ApiResult<bool> {
+    let q =
+        linkcrm_storage::Query::index(linkcrm_storage::Index::Gsi3, keys::account_relationships_pk(account)).limit(100);
+    let page = app.store.query(q).await?;
+    Ok(page.items.iter().any(|r| {
+        let rel = super::records::RelationshipRecord(r.clone());
+        !rel.archived()
+            && !matches!(
+                rel.status(),
+                linkcrm_domain::enums::PipelineStatus::NotInterested | linkcrm_domain::enums::PipelineStatus::Inactive
+            )
+    }))
+}
+
+/// Puts an account that needs no refresh (no active relationship) back at the end of the due
+/// index, as if refreshed now, unless it moved meanwhile.
+pub async fn defer(app: &App, record: &AccountRecord) -> ApiResult<()> {
+    let shard = keys::shard_of(record.id(), keys::ACCOUNT_SHARDS);
+    let now = time::now_string();
+    let u = Update::new()
+        .set("GSI3PK", keys::metrics_due_pk(shard))
+        .set("GSI3SK", keys::metrics_due_sort(Some(&now), record.id()));
+    let cond = match record.0.get("GSI3SK") {
+        Some(v) => Condition::Equals("GSI3SK".into(), v.clone()),
+        None => Condition::AttrAbsent("GSI3SK".into()),
+    };
+    match app.store.transact(vec![TxOp::update_if(keys::account(record.id()), u, cond)]).await {
+        Ok(()) | Err(StoreError::ConditionFailed { .. }) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
 }

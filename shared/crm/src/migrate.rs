@@ -28,6 +28,9 @@ pub struct MigrationReport {
     /// stamps (written with `write`).
     pub accounts_to_fill: usize,
     pub accounts_filled: usize,
+    /// Accounts missing from the metrics due index (put in it with `write`).
+    pub accounts_to_index: usize,
+    pub accounts_indexed: usize,
 }
 
 /// The index attributes an event has in the current layout, and the old ones it must lose.
@@ -63,6 +66,26 @@ pub async fn event_indexes(store: &DynStore, write: bool) -> Result<MigrationRep
                     let update = Update::new().set(records::LATEST_ORG_CONTACTS, serde_json::json!(latest));
                     store.update(&keys::account(account.id()), update, Some(Condition::Exists)).await?;
                     report.accounts_filled += 1;
+                }
+            }
+            // Accounts written before the metrics due index: put them in it.
+            if account.0.get("GSI3PK").is_none() {
+                report.accounts_to_index += 1;
+                if write {
+                    let shard = keys::shard_of(account.id(), keys::ACCOUNT_SHARDS);
+                    let at = records::str_of(&account.0, "ahrefStatsUpdatedAt");
+                    let update = Update::new()
+                        .set("GSI3PK", keys::metrics_due_pk(shard))
+                        .set("GSI3SK", keys::metrics_due_sort(at, account.id()));
+                    match store
+                        .update(&keys::account(account.id()), update, Some(Condition::AttrAbsent("GSI3PK".into())))
+                        .await
+                    {
+                        Ok(_) => {}
+                        Err(e) if e.is_condition_failed() => {}
+                        Err(e) => return Err(e),
+                    }
+                    report.accounts_indexed += 1;
                 }
             }
             let rels = all(store, Query::index(Index::Gsi3, keys::account_relationships_pk(account.id()))).await?;

@@ -35,6 +35,7 @@ pub fn new_account_item(id: &str, domain: &str, source: Source, now: &str) -> It
         "createdAt": now, "updatedAt": now, "version": 1,
         "GSI1PK": keys::accounts_by_dr_pk(shard), "GSI1SK": keys::dr_sort(None, id),
         "GSI2PK": keys::accounts_by_domain_pk(domain), "GSI2SK": domain,
+        "GSI3PK": keys::metrics_due_pk(shard), "GSI3SK": keys::metrics_due_sort(None, id),
     }))
 }
 

@@ -119,3 +119,33 @@ where
     }))
     .await
 }
+
+/// As [`serve`], for a worker that an EventBridge schedule also invokes: an event with SQS
+/// `Records` is a batch of jobs; anything else is the schedule's tick, handled by `on_tick`.
+pub async fn serve_with_schedule<F, Fut, T, TFut>(handler: F, on_tick: T) -> Result<(), lambda_runtime::Error>
+where
+    F: Fn(Delivery, Source) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), HandlerError>> + Send + 'static,
+    T: Fn() -> TFut + Clone + Send + Sync + 'static,
+    TFut: Future<Output = Result<serde_json::Value, String>> + Send + 'static,
+{
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    let mut queues = Queues { queue: None, dead_letter_arn: var("LINKCRM_DEAD_LETTER_QUEUE_ARN") };
+    if let Some(url) = var("LINKCRM_QUEUE_URL") {
+        let config = linkcrm_storage::aws::sdk_config().await;
+        queues.queue = Some(Arc::new(crate::SqsQueue::new(aws_sdk_sqs::Client::new(config), url, String::new())));
+    }
+    lambda_runtime::run(lambda_runtime::service_fn(move |event: lambda_runtime::LambdaEvent<serde_json::Value>| {
+        let (queues, handler, on_tick) = (queues.clone(), handler.clone(), on_tick.clone());
+        async move {
+            if event.payload.get("Records").is_some() {
+                let sqs: SqsEvent = serde_json::from_value(event.payload)?;
+                return Ok::<_, lambda_runtime::Error>(serde_json::to_value(
+                    handle_sqs_event(sqs, queues, handler).await,
+                )?);
+            }
+            on_tick().await.map_err(lambda_runtime::Error::from)
+        }
+    }))
+    .await
+}
