@@ -316,16 +316,28 @@ async fn resolve_partners(
     }
     let ws = ctx.workspace();
     let mut out: Vec<RelationshipRecord> = Vec::new();
+    // One BatchGetItem for all of them; another workspace's reads as not found.
+    let keys: Vec<_> = ids.iter().map(|id| linkcrm_crm::keys::relationship(id)).collect();
+    let found: std::collections::HashMap<String, Item> = ctx
+        .app
+        .store
+        .batch_get(&keys)
+        .await?
+        .into_iter()
+        .filter(|r| str_of(r, "organizationId") == Some(ws) && str_of(r, "entity") == Some("relationship"))
+        .filter_map(|r| Some((str_of(&r, "id")?.to_owned(), r)))
+        .collect();
     for (i, id) in ids.iter().enumerate() {
-        let rel = linkcrm_crm::write::load_relationship(&ctx.app, ws, id).await.map_err(|mut e| {
+        let Some(item) = found.get(id.as_str()) else {
+            let mut e = ApiError::not_found("relationship_not_found", "relationship", id);
             e.errors.push(linkcrm_core::error::FieldError {
                 field: format!("relationshipIds[{i}]"),
                 code: "not_found".into(),
                 message: "no such relationship in this workspace".into(),
             });
-            e
-        })?;
-        out.push(rel);
+            return Err(e);
+        };
+        out.push(RelationshipRecord(item.clone()));
     }
     let mut normalised = Vec::new();
     for (i, d) in domains.iter().enumerate() {
