@@ -127,15 +127,12 @@ async fn draft_members(app: &App, meta: &Item) -> Result<(), HandlerError> {
         return Ok(()); // the pipeline drafts once its partners' contacts are found
     }
     let settings = meta.get("settings").cloned().unwrap_or_default();
-    let template = match (settings.get("subject").and_then(Value::as_str), settings.get("body").and_then(Value::as_str))
-    {
-        (Some(s), Some(b)) => Some((s.to_owned(), b.to_owned())),
-        _ => None,
-    };
+    let template = settings.get("subject").and_then(Value::as_str).is_some()
+        && settings.get("body").and_then(Value::as_str).is_some();
     let mode = if settings.get("drafting").and_then(Value::as_str) == Some("llm") {
-        Drafting::Llm { template }
-    } else if let Some((s, b)) = template {
-        Drafting::Template(s, b)
+        Drafting::Llm
+    } else if template {
+        Drafting::Template
     } else if meta.get("invocationId").is_some() {
         Drafting::None
     } else {
@@ -210,12 +207,12 @@ async fn draft_members(app: &App, meta: &Item) -> Result<(), HandlerError> {
     crate::pipeline::drafted(app, &campaign).await
 }
 
-/// How a campaign's drafts are written.
+/// Which `Writer` writes a campaign's drafts.
 enum Drafting {
-    /// Rendered from a subject and body (free).
-    Template(String, String),
-    /// Written by the LLM for each partner (3 credits each), from a template when one is given.
-    Llm { template: Option<(String, String)> },
+    /// Rendered from the campaign's subject and body (free).
+    Template,
+    /// Written by the LLM for each partner (3 credits each), from the template when one is given.
+    Llm,
     /// Nothing to write with (a pipeline campaign without a template): members are skipped.
     None,
 }
@@ -289,49 +286,33 @@ async fn draft_one(
         crate::ops::drafting::values(app, str_of(&record.item, "name"), &rel, Some(&contact), Some(meta), sender)
             .await
             .map_err(|e| retry(&e.message))?;
-    let render = |t: &str| crate::placeholders::render(t, &values).unwrap_or_else(|_| Err(vec![]));
-    let mut charge = Vec::new();
-    let mut written = None;
-    let (subject_t, body_t) = match mode {
-        Drafting::Template(s, b) => (s.clone(), b.clone()),
-        Drafting::None => {
-            return skip(
-                app,
-                campaign,
-                rel_id,
-                json!({ "code": "no_template",
-                "message": "The campaign has no template, subject and body, or LLM drafting" }),
-            )
-            .await
-        }
-        Drafting::Llm { template } => {
-            match crate::pipeline::write_with_llm(app, ws, meta, &values, template.as_ref()).await? {
-                Ok((s, b, ops)) => {
-                    charge = ops;
-                    written = Some((s, b));
-                    (String::new(), String::new())
-                }
-                Err(why) => return skip(app, campaign, rel_id, why).await,
-            }
-        }
+    // The Writer port: the template rendered, or the LLM (charged from the campaign's reservation).
+    let brief = crate::pipeline::brief(meta);
+    let writer: Box<dyn crate::writer::Writer> = match mode {
+        Drafting::Template | Drafting::None => Box::new(crate::writer::TemplateWriter),
+        Drafting::Llm => match crate::writer::LlmWriter::for_workspace(app, ws).await {
+            Ok(w) => Box::new(w),
+            Err(why) => return skip(app, campaign, rel_id, why).await,
+        },
     };
-    let (subject, body) = match written
-        .map(|w| (Ok(w.0), Ok(w.1)))
-        .unwrap_or_else(|| (render(&subject_t), render(&body_t)))
-    {
-        (Ok(s), Ok(b)) => (s, b),
-        (s, b) => {
-            let mut missing: Vec<String> = s.err().unwrap_or_default();
-            for m in b.err().unwrap_or_default() {
-                if !missing.contains(&m) {
-                    missing.push(m);
-                }
+    let (subject, body) = match writer.write(&values, &brief).await {
+        Ok(draft) => draft,
+        Err(why) => return skip(app, campaign, rel_id, why).await,
+    };
+    let charge = match writer.cost_milli() {
+        0 => Vec::new(),
+        cost => match crate::pipeline::charge_ops(app, meta, cost).await? {
+            Some(ops) => ops,
+            None => {
+                return skip(
+                    app,
+                    campaign,
+                    rel_id,
+                    json!({ "code": "no_invocation", "message": "The campaign has no invocation to charge" }),
+                )
+                .await
             }
-            let reason = json!({ "code": "missing_placeholder_value",
-                "message": format!("No value for {}", missing.iter().map(|m| format!("{{{m}}}")).collect::<Vec<_>>().join(", ")),
-                "placeholders": missing });
-            return skip(app, campaign, rel_id, reason).await;
-        }
+        },
     };
     let contact_id = str_of(&contact, "id").unwrap_or_default();
     let to = str_of(&contact, "email").unwrap_or_default();

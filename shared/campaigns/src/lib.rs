@@ -16,5 +16,6 @@ pub mod pipeline;
 pub mod placeholders;
 pub mod providers;
 pub mod records;
+pub mod writer;
 
 pub(crate) use linkcrm_core::{catalogue, context, error, ids, invocations, lenient, list, outbox, App};

@@ -38,7 +38,7 @@ pub const COMPETITOR_SKILL: &str = "link_building.competitor_outreach";
 pub const SERP_RESEARCH_MILLI: i64 = 1000;
 pub const BACKLINKS_PULL_MILLI: i64 = 2000;
 pub const METRICS_MILLI: i64 = 100;
-pub const LLM_DRAFT_MILLI: i64 = 3000;
+pub use crate::writer::LLM_DRAFT_MILLI;
 /// Candidates screened per query page, and accounts per discovery.
 const PAGE: usize = 25;
 const DISCOVERY_BATCH: usize = 25;
@@ -1056,50 +1056,31 @@ pub fn merge_ops(ops: &mut Vec<TxOp>, extra: Vec<TxOp>) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// LLM drafts
+// Drafts: the brief the Writer gets, and what a charged draft costs
 
-/// A partner's draft written by the LLM, with the parts that charge it (3 credits from the
-/// campaign's reservation). `Err(reason)` when it could not be written: the partner is skipped
-/// with that reason and nothing is charged (an LLM failure never leaves a half-made draft).
-pub async fn write_with_llm(
-    app: &App,
-    ws: &str,
-    meta: &Item,
-    values: &crate::placeholders::Values,
-    template: Option<&(String, String)>,
-) -> Result<Result<(String, String, Vec<TxOp>), Value>, HandlerError> {
-    let Some(bill) = billing(app, meta).await? else {
-        return Ok(Err(reason("no_invocation", "The campaign has no invocation to charge")));
-    };
-    let (client, owner) = match crate::providers::llm(app, ws).await {
-        Ok(c) => c,
-        Err(e) => return Ok(Err(json!({ "code": e.code, "message": e.message }))),
-    };
+/// The campaign's brief for its writer: its template, topic, tone and angle.
+pub fn brief(meta: &Item) -> crate::writer::Brief {
     let s = settings(meta);
-    let v = |k: &str| values.0.get(k).cloned();
+    let template = match (s["subject"].as_str(), s["body"].as_str()) {
+        (Some(a), Some(b)) => Some((a.to_owned(), b.to_owned())),
+        _ => None,
+    };
     let topic = s["topic"]
         .as_str()
         .or(s["keyword"].as_str())
         .map(str::to_owned)
         .or_else(|| s["competitorDomain"].as_str().map(|c| format!("sites that link to {c}")))
-        .unwrap_or_default();
-    let tone = s["tone"].as_str().and_then(|t| t.parse::<linkcrm_providers::llm::Tone>().ok()).unwrap_or_default();
-    let brief = linkcrm_providers::EmailBrief {
+        .unwrap_or_else(|| str_of(meta, "name").unwrap_or_default().to_owned());
+    crate::writer::Brief {
+        template,
         topic,
-        tone,
+        tone: s["tone"].as_str().and_then(|t| t.parse().ok()).unwrap_or_default(),
         angle: s["angle"].as_str().map(str::to_owned),
-        recipient_name: v("firstName"),
-        recipient_site: v("domain"),
-        target_post: v("targetBlogPost"),
-        our_content: v("ourContent"),
-        sender_name: v("senderName"),
-        template: template.cloned(),
-    };
-    match client.write_email(&brief).await {
-        Ok(w) => Ok(Ok((w.subject, w.body, bill.charge(LLM_DRAFT_MILLI)))),
-        Err(e) => {
-            let e = crate::providers::failed("llm", owner, e);
-            Ok(Err(json!({ "code": e.code, "message": e.message })))
-        }
     }
+}
+
+/// The parts that charge `amount` from the campaign's reservation (`None`: the campaign has no
+/// invocation, so nothing reserved to charge from).
+pub async fn charge_ops(app: &App, meta: &Item, amount: i64) -> Result<Option<Vec<TxOp>>, HandlerError> {
+    Ok(billing(app, meta).await?.map(|b| b.charge(amount)))
 }
