@@ -366,7 +366,9 @@ async fn serve(args: &StoreArgs, bind: &str) -> anyhow::Result<()> {
             println!("Created the first agency ({}). Its key, shown once: {secret}", agency.id);
         }
     }
-    let app = linkcrm_api::app(store.clone(), linkcrm_api::Config::from_env()).await?;
+    // The local binary streams a campaign export whole; API Gateway gets it in 5 MB parts.
+    let config = linkcrm_api::Config { stream_files: true, ..linkcrm_api::Config::from_env() };
+    let app = linkcrm_api::app(store.clone(), config).await?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let relay = linkcrm::spawn_relay(store, commits, stop_rx.clone());
     let worker = workers.map(|workers| linkcrm::spawn_worker(app.clone(), workers, stop_rx));

@@ -45,11 +45,14 @@ pub struct Config {
     /// Whether tenants may name hosts at private, loopback or link-local addresses (mail
     /// servers): `LINKCRM_ALLOW_PRIVATE_TARGETS`, for local use and tests only.
     pub allow_private_targets: bool,
+    /// Whether a door may stream a file operation's parts as one response (the local binary);
+    /// behind API Gateway (6 MB responses) each part is its own response with `Link: rel="next"`.
+    pub stream_files: bool,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Config { rate_limit_per_sec: 50.0, rate_limit_burst: 100, allow_private_targets: false }
+        Config { rate_limit_per_sec: 50.0, rate_limit_burst: 100, allow_private_targets: false, stream_files: false }
     }
 }
 

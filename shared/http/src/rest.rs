@@ -172,10 +172,12 @@ async fn run_http(app: &Arc<App>, spec: &OpSpec, route: Route, req: Request) -> 
     let query = parts.uri.query().unwrap_or("");
     let bytes = read_body(body).await?;
     let input = build_input(route.verb, params, query, &bytes)?;
-    let outcome = executor::run(app, spec, admitted, &call, input).await?;
+    let outcome = executor::run(app, spec, admitted, &call, input.clone()).await?;
     let replayed = outcome.replayed;
     let client_error = outcome.response.status.is_client_error();
-    let mut resp = if spec.file && outcome.response.status.is_success() {
+    let mut resp = if spec.file && outcome.response.status.is_success() && app.config.stream_files {
+        streamed_file(app.clone(), spec.name, call, input, outcome.response)
+    } else if spec.file && outcome.response.status.is_success() {
         file_response(outcome.response, parts.uri.path(), query)
     } else {
         to_response(outcome.response)
@@ -215,6 +217,45 @@ async fn read_body(body: Body) -> ApiResult<bytes::Bytes> {
         ));
     }
     Ok(buf.freeze())
+}
+
+/// The local binary's export: the first part, then each next part as the operation answers it
+/// (asked again with the cursor the part before gave), streamed as one response. A part that
+/// fails ends the stream early (the client sees a cut-off body, as with any broken download).
+fn streamed_file(app: Arc<App>, op: &'static str, call: Call, input: Value, first: OpResponse) -> Response {
+    use futures::StreamExt;
+    let Some(file) = first.body.and_then(|b| serde_json::from_value::<linkcrm_core::catalogue::FileBody>(b).ok())
+    else {
+        tracing::error!("a file operation answered something that is not a file");
+        return ApiError::internal().into_response();
+    };
+    let (content_type, filename) = (file.content_type.clone(), file.filename.clone());
+    let state = (Some(file.body), file.next_cursor, app, call, input);
+    let parts = futures::stream::unfold(state, move |(body, next, app, call, input)| async move {
+        if let Some(b) = body {
+            return Some((Ok::<_, std::io::Error>(bytes::Bytes::from(b)), (None, next, app, call, input)));
+        }
+        let cursor = next?;
+        let spec = app.operation(op)?;
+        let mut input = input;
+        input["cursor"] = Value::String(cursor);
+        let admitted = executor::admit(&app, spec, &call).await.ok()?;
+        let outcome = executor::run(&app, spec, admitted, &call, input.clone()).await.ok()?;
+        let file =
+            outcome.response.body.and_then(|b| serde_json::from_value::<linkcrm_core::catalogue::FileBody>(b).ok())?;
+        Some((Ok(bytes::Bytes::from(file.body)), (None, file.next_cursor, app, call, input)))
+    })
+    .boxed();
+    let mut resp = (first.status, Body::from_stream(parts)).into_response();
+    let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&content_type) {
+        h.insert(header::CONTENT_TYPE, v);
+    }
+    let name: String = filename.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')).collect();
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    resp
 }
 
 /// An operation's file (`FileBody`) as the response itself, with a `Link` to the next part.

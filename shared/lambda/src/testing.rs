@@ -55,6 +55,18 @@ impl Function {
 
     /// Invokes the binary once with `method path?query` (with the key and workspace when `auth`).
     pub async fn request(&self, method: &str, path: &str, query: &str, auth: bool) -> Answer {
+        self.request_with(method, path, query, auth, &[]).await
+    }
+
+    /// As [`Function::request`], with more environment for the function.
+    pub async fn request_with(
+        &self,
+        method: &str,
+        path: &str,
+        query: &str,
+        auth: bool,
+        more_env: &[(&str, &str)],
+    ) -> Answer {
         let bearer = format!("Bearer {KEY}");
         let mut headers = vec![("user-agent", "linkcrm-test")];
         if auth {
@@ -65,7 +77,7 @@ impl Function {
         if body.is_some() {
             headers.push(("content-type", "application/json"));
         }
-        let env = [
+        let mut env = vec![
             ("AWS_ENDPOINT_URL", self.endpoint.as_str()),
             ("AWS_ACCESS_KEY_ID", "test"),
             ("AWS_SECRET_ACCESS_KEY", "test"),
@@ -73,6 +85,7 @@ impl Function {
             ("LINKCRM_TABLE", self.table.as_str()),
             ("RUST_LOG", "warn"),
         ];
+        env.extend_from_slice(more_env);
         let answer = invoke(&self.bin, &env, http_api_event(method, path, query, &headers, body)).await;
         let text = answer["body"].as_str().unwrap_or_default();
         Answer {
@@ -124,9 +137,61 @@ pub async fn check_family_function(bin: &str, family: Family) {
             assert_eq!(page.status, 404);
             assert!(page.body.as_str().is_some_and(|html| html.contains("not valid")), "{}", page.body);
         }
-        Family::Crm | Family::Agent | Family::Campaigns => {
+        Family::Campaigns => {
+            let doc = f.request("GET", "/openapi.json", "", false).await;
+            assert_eq!(doc.status, 404, "the document is the workspaces function's");
+            check_export_parts(&f).await;
+        }
+        Family::Crm | Family::Agent => {
             let doc = f.request("GET", "/openapi.json", "", false).await;
             assert_eq!(doc.status, 404, "the document is the workspaces function's");
         }
     }
+}
+
+/// Behind API Gateway a campaign export comes in parts (here of one row), each its own response
+/// with `Link: <…>; rel="next"` to the rest; the parts together are the whole file.
+async fn check_export_parts(f: &Function) {
+    let store: linkcrm_storage::DynStore =
+        Arc::new(linkcrm_storage::dynamo::DynamoStore::for_endpoint(&f.endpoint, &f.table));
+    let app = linkcrm_api::app(store, linkcrm_api::Config::default()).await.unwrap();
+    let call = Call::with_key(KEY).in_workspace(f.workspace.clone());
+    let mut rels = Vec::new();
+    for d in ["part-one.example", "part-two.example"] {
+        let r = executor::execute(&app, "link_building.crm.relationship.create", &call, json!({ "domain": d }))
+            .await
+            .unwrap();
+        rels.push(r.response.body.unwrap()["id"].as_str().unwrap().to_owned());
+    }
+    let c = executor::execute(
+        &app,
+        "link_building.campaign.create",
+        &call,
+        json!({ "type": "custom", "name": "Parts", "relationshipIds": rels }),
+    )
+    .await
+    .unwrap();
+    let id = c.response.body.unwrap()["id"].as_str().unwrap().to_owned();
+    let small = [("LINKCRM_EXPORT_MAX_BYTES", "1"), ("LINKCRM_EXPORT_PAGE_ROWS", "1")];
+    let mut path = format!("/v1/link-building/campaign/{id}/export/relationships");
+    let mut query = String::new();
+    let mut text = String::new();
+    let mut parts = 0;
+    loop {
+        let a = f.request_with("GET", &path, &query, true, &small).await;
+        assert_eq!(a.status, 200, "{}", a.body);
+        assert_eq!(a.headers["content-type"].as_str(), Some("text/csv; charset=utf-8; header=present"));
+        text.push_str(a.body.as_str().unwrap_or_default());
+        parts += 1;
+        let Some(link) = a.headers["link"].as_str() else { break };
+        let target = link.trim_start_matches('<').split('>').next().unwrap().to_owned();
+        let (p, q) = target.split_once('?').unwrap();
+        (path, query) = (p.to_owned(), q.to_owned());
+        assert!(parts < 10, "the parts end");
+    }
+    assert!(parts >= 2, "in parts: {parts}");
+    let lines: Vec<&str> = text.split("\r\n").filter(|l| !l.is_empty()).collect();
+    assert_eq!(lines.len(), 3, "a header and both partners: {text}");
+    assert!(lines[0].starts_with("domain,relationship_id"));
+    assert!(text.contains("part-one.example") && text.contains("part-two.example"));
 }
