@@ -147,6 +147,41 @@ pub fn send_window_value(w: SendWindowInput) -> ApiResult<Value> {
     }
 }
 
+/// What a campaign drafts from, into its settings: a template (copied in), or a subject and a
+/// body (checked). `false` when neither was given; 400 for a mix of the two.
+pub async fn drafting_settings(
+    ctx: &Ctx,
+    settings: &mut Value,
+    template_id: Option<&crate::ids::Id<crate::ids::Template>>,
+    subject: Option<String>,
+    body: Option<String>,
+) -> ApiResult<bool> {
+    match (template_id, subject, body) {
+        (Some(t), None, None) => {
+            let tpl = crate::ops::templates::load(ctx, t).await?;
+            settings["templateId"] = json!(t.as_str());
+            settings["subject"] = tpl.get("subject").cloned().unwrap_or_default();
+            settings["body"] = tpl.get("body").cloned().unwrap_or_default();
+            Ok(true)
+        }
+        (None, Some(s), Some(b)) => {
+            let s = linkcrm_core::validate::header_text("subject", Some(s), 998)?.unwrap_or_default();
+            let b = linkcrm_core::validate::text("body", Some(b), 100_000)?.unwrap_or_default();
+            crate::ops::templates::check("subject", &s)?;
+            crate::ops::templates::check("body", &b)?;
+            settings["subject"] = json!(s);
+            settings["body"] = json!(b);
+            Ok(true)
+        }
+        (None, None, None) => Ok(false),
+        _ => Err(ApiError::invalid_field(
+            "templateId",
+            "invalid_request",
+            "give a templateId, or a subject and a body (not both)",
+        )),
+    }
+}
+
 /// The follow-up steps as stored in the campaign's settings (templates copied in).
 pub async fn follow_up_settings(ctx: &Ctx, steps: Vec<FollowUpInput>) -> ApiResult<Value> {
     if steps.len() > 5 {
@@ -214,30 +249,9 @@ impl Operation for Create {
         let name = linkcrm_core::validate::header_text("name", Some(input.name), 200)?
             .ok_or_else(|| ApiError::invalid_field("name", "invalid_request", "is required"))?;
         let mut settings = json!({ "templateId": null, "subject": null, "body": null, "mailboxId": input.mailbox_id });
-        match (&input.template_id, input.subject, input.body) {
-            (Some(t), None, None) => {
-                let tpl = crate::ops::templates::load(&ctx, t).await?;
-                settings["templateId"] = json!(t.as_str());
-                settings["subject"] = tpl.get("subject").cloned().unwrap_or_default();
-                settings["body"] = tpl.get("body").cloned().unwrap_or_default();
-            }
-            (None, Some(s), Some(b)) => {
-                let s = linkcrm_core::validate::header_text("subject", Some(s), 998)?.unwrap_or_default();
-                let b = linkcrm_core::validate::text("body", Some(b), 100_000)?.unwrap_or_default();
-                crate::ops::templates::check("subject", &s)?;
-                crate::ops::templates::check("body", &b)?;
-                settings["subject"] = json!(s);
-                settings["body"] = json!(b);
-            }
-            (None, None, None) => {}
-            _ => {
-                return Err(ApiError::invalid_field(
-                    "templateId",
-                    "invalid_request",
-                    "give a templateId, or a subject and a body, or neither",
-                ))
-            }
-        }
+        // Without a template or a subject and body the campaign makes no drafts: its sends are
+        // send-email calls.
+        drafting_settings(&ctx, &mut settings, input.template_id.as_ref(), input.subject, input.body).await?;
         if let Some(m) = &input.mailbox_id {
             linkcrm_outreach::ops::send_email::resolve_mailbox(&ctx.app, &ws, Some(m.as_str())).await?;
         }

@@ -246,29 +246,14 @@ async fn start(
 ) -> ApiResult<Reply<Started>> {
     let ws = ctx.workspace().to_owned();
     let llm = common.drafting == Some(DraftingMode::Llm);
-    match (&common.template_id, common.subject, common.body) {
-        (Some(t), None, None) => {
-            let tpl = crate::ops::templates::load(&ctx, t).await?;
-            settings["templateId"] = json!(t.as_str());
-            settings["subject"] = tpl.get("subject").cloned().unwrap_or_default();
-            settings["body"] = tpl.get("body").cloned().unwrap_or_default();
-        }
-        (None, Some(s), Some(b)) => {
-            let s = linkcrm_core::validate::header_text("subject", Some(s), 998)?.unwrap_or_default();
-            let b = linkcrm_core::validate::text("body", Some(b), 100_000)?.unwrap_or_default();
-            crate::ops::templates::check("subject", &s)?;
-            crate::ops::templates::check("body", &b)?;
-            settings["subject"] = json!(s);
-            settings["body"] = json!(b);
-        }
-        (None, None, None) if llm => {}
-        _ => {
-            return Err(ApiError::invalid_field(
-                "templateId",
-                "invalid_request",
-                "give a templateId, or a subject and a body, or drafting: llm",
-            ))
-        }
+    let drafts_from =
+        c::drafting_settings(&ctx, &mut settings, common.template_id.as_ref(), common.subject, common.body);
+    if !drafts_from.await? && !llm {
+        return Err(ApiError::invalid_field(
+            "templateId",
+            "invalid_request",
+            "give a templateId, or a subject and a body, or drafting: llm",
+        ));
     }
     settings["drafting"] = json!(if llm { "llm" } else { "template" });
     settings["tone"] = json!(common.tone);
