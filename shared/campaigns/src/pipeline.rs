@@ -477,11 +477,7 @@ async fn screen_one(
             .await;
         }
     }
-    let sup = [
-        linkcrm_outreach::suppression::key(Some(ws), linkcrm_outreach::suppression::Kind::Domain, &domain),
-        linkcrm_outreach::suppression::key(None, linkcrm_outreach::suppression::Kind::Domain, &domain),
-    ];
-    if !app.store.batch_get(&sup).await.map_err(|e| retry(&e))?.is_empty() {
+    if linkcrm_outreach::suppression::domain_suppressed(&app.store, ws, &domain).await.map_err(|e| retry(&e))? {
         return skip_candidate(app, campaign, &domain, reason("suppressed", "The domain is on a suppression list"))
             .await;
     }

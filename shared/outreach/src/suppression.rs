@@ -128,6 +128,13 @@ pub fn view(item: &Item, viewer: &str) -> crate::error::DataResult<Suppression> 
     Ok(s)
 }
 
+/// Whether `domain` is on the workspace's suppression list or the platform's (one BatchGetItem):
+/// the check a campaign makes before it takes a domain on as a partner.
+pub async fn domain_suppressed(store: &DynStore, workspace: &str, domain: &str) -> crate::error::DataResult<bool> {
+    let keys = [key(Some(workspace), Kind::Domain, domain), key(None, Kind::Domain, domain)];
+    Ok(!store.batch_get(&keys).await?.is_empty())
+}
+
 /// Every entry that stops `workspace` from emailing `email`: its own list and the platform's, by
 /// address and by domain, as agency `viewer` may see them. One BatchGetItem.
 pub async fn blocking(
