@@ -14,6 +14,15 @@ fi
   -r infra/requirements-test.txt -r infra/requirements-lint.txt
 export LINKCRM_PYTHON="$ROOT/.venv/bin/python"
 
+# Dovecot (Debian's dovecot-imapd) is the real IMAP server the mailbox-polling tests read.
+if [ ! -x /usr/sbin/dovecot ]; then
+  echo "== installing dovecot-imapd"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get install -y -q dovecot-imapd >/dev/null \
+    || { $SUDO apt-get update -q >/dev/null && $SUDO apt-get install -y -q dovecot-imapd >/dev/null; }
+fi
+
 echo "== template lint"
 PYTHON=.venv/bin/python bash infra/lint.sh
 

@@ -10,6 +10,7 @@
 pub mod classify;
 mod dsn;
 mod file;
+pub mod imap;
 pub mod inbound;
 pub mod ooo;
 pub mod outgoing;
@@ -18,6 +19,7 @@ mod smtp;
 
 pub use classify::{classify_reply, classify_request};
 pub use file::FileMailer;
+pub use imap::{FolderSession, ImapAuth, ImapError, ImapReader, ImapSecurity, ImapSettings, MailboxReader};
 pub use inbound::{parse, Bounce, BounceKind, InboundEmail, ParseError};
 pub use outgoing::{new_message_id, OutgoingEmail};
 pub use smtp::{SmtpMailer, CA_FILE_VAR, UNREACHABLE};

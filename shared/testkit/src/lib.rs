@@ -2,6 +2,7 @@
 //!
 //! - [`moto`]: a local DynamoDB (moto's server) for tests that talk to a real DynamoDB API.
 //! - [`smtp`]: an SMTP server (aiosmtpd) on loopback that keeps the messages it accepts.
+//! - [`imap`]: an IMAP server (Dovecot) on loopback, plain/STARTTLS and TLS, optionally XOAUTH2.
 //! - [`server`]: the real `linkcrm` binary on a loopback port, for black-box tests.
 //! - [`http`]: a router on loopback and a JSON client for it.
 //! - [`mail`]: messages as mail servers write them (bounce reports).
@@ -10,6 +11,7 @@
 
 pub mod fake_apollo;
 pub mod http;
+pub mod imap;
 pub mod lambda;
 pub mod mail;
 pub mod moto;
@@ -18,6 +20,7 @@ pub mod smtp;
 
 pub use fake_apollo::{FakeApollo, FakePerson, Fault, RecordedCall};
 pub use moto::{unique_table_name, Moto};
+pub use imap::{ImapOptions, ImapServer};
 pub use smtp::{ReceivedMessage, ServerTls, SmtpOptions, SmtpServer};
 
 // fake_llm: an OpenAI-compatible chat completions API, errors included, with scriptable answers and faults.

@@ -164,7 +164,7 @@ impl SmtpServer {
 
 /// A new test CA and a certificate it signed for `name` (default `localhost` and 127.0.0.1),
 /// written into `folder`.
-fn make_cert(python: &Path, script: &Path, folder: &Path, name: Option<&str>) -> anyhow::Result<()> {
+pub(crate) fn make_cert(python: &Path, script: &Path, folder: &Path, name: Option<&str>) -> anyhow::Result<()> {
     let mut command = Command::new(python);
     command.arg(script).arg("--make-cert").arg(folder);
     if let Some(name) = name {
