@@ -47,6 +47,7 @@ pub fn spawn_worker(
     let workers = Arc::new(workers);
     tokio::spawn(sweep_dead_letters(app.clone(), store_queue, workers.clone(), stop.clone()));
     tokio::spawn(refresh_metrics(app.clone(), stop.clone()));
+    tokio::spawn(poll_mailboxes(app.clone(), stop.clone()));
     let handler = move |d: linkcrm_jobs::Delivery| {
         let (app, workers) = (app.clone(), workers.clone());
         async move { linkcrm_api::jobs::handle(&app, &workers, &d).await }
@@ -66,6 +67,34 @@ async fn refresh_metrics(app: Arc<linkcrm_api::App>, mut stop: watch::Receiver<b
         }
         if let Err(e) = linkcrm_api::account_metrics::refresh_due(&app, 200).await {
             tracing::warn!(error = %e, "the account metrics refresh did not finish");
+        }
+    }
+}
+
+/// Mailbox polling, locally: the due index is read every quarter interval (at most every 15 s), so
+/// a mailbox whose settings just changed is read soon, and each due mailbox is polled
+/// (`linkcrm_api::polling`; in AWS the inbound worker's EventBridge schedule queues the same polls).
+async fn poll_mailboxes(app: Arc<linkcrm_api::App>, mut stop: watch::Receiver<bool>) {
+    let reader = match linkcrm_api::polling::reader(&app) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, "mailboxes will not be polled: the IMAP reader cannot be built");
+            return;
+        }
+    };
+    let tick = (linkcrm_api::polling::interval() / 4)
+        .clamp(std::time::Duration::from_secs(1), std::time::Duration::from_secs(15));
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(tick) => {}
+            _ = stop.changed() => return,
+        }
+        let run = linkcrm_api::polling::poll_due(&app, &reader, 100);
+        tokio::select! {
+            r = run => if let Err(e) = r {
+                tracing::warn!(error = %e, "the mailbox poll did not finish");
+            },
+            _ = stop.changed() => return,
         }
     }
 }

@@ -14,7 +14,7 @@ pub use linkcrm_core::{
 pub use linkcrm_crm as crm;
 pub use linkcrm_crm::{apollo_keys, discovery};
 pub use linkcrm_http::{edge, openapi, rest, routes};
-pub use linkcrm_outreach::{platform_mailbox, secret_refs, sending, suppression};
+pub use linkcrm_outreach::{platform_mailbox, polling, secret_refs, sending, suppression};
 
 use catalogue::OpSpec;
 use linkcrm_storage::DynStore;

@@ -263,6 +263,20 @@ async fn every_endpoint_stays_within_its_request_budget() {
         200,
         3,
     );
+    within(
+        "link_building.inbound.poll (no IMAP mailbox)",
+        &p.call(Method::POST, "/v1/link-building/inbound/poll", true, Some(json!({}))).await,
+        200,
+        3,
+    );
+    // A mailbox whose IMAP server is down: lease, status, release besides the listing.
+    let imap = json!({"fromName": "Ivy", "fromAddress": "ivy@outreach.example.com", "smtpHost": "127.0.0.1",
+                      "imapHost": "127.0.0.1", "imapPort": 9, "imapSecurity": "starttls"});
+    let r = p.call(Method::POST, "/v1/mailboxes", true, Some(imap)).await;
+    within("mailboxes.create (with IMAP)", &r, 201, 3);
+    let r = p.call(Method::POST, "/v1/link-building/inbound/poll", true, Some(json!({}))).await;
+    assert_eq!(r.1["mailboxes"][0]["error"]["code"], "imap_unreachable", "{}", r.1);
+    within("link_building.inbound.poll (one IMAP mailbox, down)", &r, 200, 6);
     let r = p.call(Method::POST, rel_path, true, Some(json!({"domain": "third-blog.com"}))).await;
     let rel3 = r.1["id"].as_str().unwrap().to_owned();
     let acct3 = r.1["accountId"].as_str().unwrap().to_owned();

@@ -380,7 +380,7 @@ async fn a_completion_that_loses_the_invocation_still_records_the_send_uncharged
 #[tokio::test]
 async fn only_a_bounce_the_platform_read_about_its_own_send_suppresses_for_everyone() {
     use linkcrm_api::context::{Caller, Ctx};
-    use linkcrm_api::ops::inbound::receive;
+    use linkcrm_api::ops::inbound::{receive, Source};
     use linkcrm_api::suppression::{self, Channel, Kind};
     let s = setup().await;
     sending::handle(&s.app, &Stub::default(), &s.job, 1).await.unwrap();
@@ -403,15 +403,18 @@ async fn only_a_bounce_the_platform_read_about_its_own_send_suppresses_for_every
     let mine = suppression::key(Some("ws_1"), Kind::Email, "ed@blog.com");
 
     // Posted by the workspace, even about our own send: its word, its list only.
-    receive(&ctx, &hard_bounce("d1@mx", "ed@blog.com", &sent), Channel::Api).await.unwrap();
+    receive(&ctx, &hard_bounce("d1@mx", "ed@blog.com", &sent), Source::api()).await.unwrap();
     assert!(s.app.store.get(&platform).await.unwrap().is_none());
     assert!(s.app.store.get(&mine).await.unwrap().is_some());
     // Read by the platform, but about a message it never sent, or sent to someone else.
-    receive(&ctx, &hard_bounce("d2@mx", "ed@blog.com", "made-up@x"), Channel::PlatformMailbox).await.unwrap();
-    receive(&ctx, &hard_bounce("d3@mx", "other@blog.com", &sent), Channel::PlatformMailbox).await.unwrap();
+    receive(&ctx, &hard_bounce("d2@mx", "ed@blog.com", "made-up@x"), Source::of(Channel::PlatformMailbox))
+        .await
+        .unwrap();
+    receive(&ctx, &hard_bounce("d3@mx", "other@blog.com", &sent), Source::of(Channel::PlatformMailbox)).await.unwrap();
     assert!(s.app.store.get(&platform).await.unwrap().is_none());
     // Read by the platform, about its own message to that address: everyone's list, with provenance.
-    let msg = receive(&ctx, &hard_bounce("d4@mx", "ed@blog.com", &sent), Channel::PlatformMailbox).await.unwrap();
+    let msg =
+        receive(&ctx, &hard_bounce("d4@mx", "ed@blog.com", &sent), Source::of(Channel::PlatformMailbox)).await.unwrap();
     let entry = s.app.store.get(&platform).await.unwrap().expect("suppressed platform-wide");
     let shown = suppression::view(&entry, "ag_other").unwrap();
     let p = shown.provenance.expect("provenance");

@@ -54,6 +54,35 @@ pub struct Ctx {
 }
 
 impl Ctx {
+    /// A context for work the platform does on a workspace's behalf outside any request (the
+    /// mailbox poller, background jobs): the workspace's own agency, acting as `actor` (shown as
+    /// the key id in audit records). `None` when the workspace is gone or archived.
+    pub async fn for_workspace(
+        app: &Arc<App>,
+        workspace: &str,
+        actor: &str,
+    ) -> Result<Option<Ctx>, linkcrm_storage::StoreError> {
+        let Some(item) = app.store.get(&crate::keys::workspace(workspace)).await? else { return Ok(None) };
+        let record = WorkspaceRecord { item };
+        if !record.active() {
+            return Ok(None);
+        }
+        let caller = Caller {
+            key_id: actor.to_owned(),
+            agency_id: record.agency_id().to_owned(),
+            key_workspace: Some(workspace.to_owned()),
+            scopes: vec![],
+        };
+        Ok(Some(Ctx {
+            app: app.clone(),
+            caller,
+            workspace_id: Some(workspace.to_owned()),
+            workspace_record: Some(Arc::new(record)),
+            if_match: None,
+            idempotency: None,
+        }))
+    }
+
     /// The workspace id of a workspace-scoped operation (resolved before the operation runs).
     pub fn workspace(&self) -> &str {
         self.workspace_id.as_deref().expect("workspace-scoped operation without a resolved workspace")

@@ -169,6 +169,7 @@ pub const V1: &[Route] = &[
     Route::new(Verb::Get, "/v1/link-building/inbound", "link_building.inbound.list"),
     Route::new(Verb::Get, "/v1/link-building/inbound/{id}", "link_building.inbound.get"),
     Route::new(Verb::Post, "/v1/link-building/inbound/{id}/assign", "link_building.inbound.assign"),
+    Route::new(Verb::Post, "/v1/link-building/inbound/poll", "link_building.inbound.poll"),
     Route::new(Verb::Get, "/v1/link-building/crm/account", "link_building.crm.account.list"),
     Route::new(Verb::Get, "/v1/link-building/crm/account/{id}", "link_building.crm.account.get"),
     Route::new(Verb::Patch, "/v1/link-building/crm/account/{id}", "link_building.crm.account.update"),

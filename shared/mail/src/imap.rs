@@ -43,9 +43,15 @@ pub enum ImapSecurity {
 /// How to log in.
 #[derive(Clone, PartialEq, Eq)]
 pub enum ImapAuth {
-    Password { username: String, password: String },
+    Password {
+        username: String,
+        password: String,
+    },
     /// SASL XOAUTH2 with an OAuth 2.0 access token.
-    XOAuth2 { username: String, access_token: String },
+    XOAuth2 {
+        username: String,
+        access_token: String,
+    },
 }
 
 impl fmt::Debug for ImapAuth {
@@ -130,6 +136,8 @@ pub struct FetchedMessage {
     pub raw: Vec<u8>,
     /// The whole message's size, when the server said.
     pub size: Option<u32>,
+    /// When the server received it (`INTERNALDATE`).
+    pub received_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// Opens folders for reading (the port the poller uses; tests may drive a real server only).
@@ -296,7 +304,9 @@ impl async_imap::Authenticator for XOAuth2 {
 }
 
 async fn timed<F: std::future::Future>(t: Duration, f: F) -> Result<F::Output, ImapError> {
-    tokio::time::timeout(t, f).await.map_err(|_| ImapError::Unreachable("the IMAP server did not answer in time".into()))
+    tokio::time::timeout(t, f)
+        .await
+        .map_err(|_| ImapError::Unreachable("the IMAP server did not answer in time".into()))
 }
 
 async fn greeting<S>(client: &mut async_imap::Client<S>, t: Duration) -> Result<(), ImapError>
@@ -395,7 +405,7 @@ impl FolderSession for ImapFolder {
             return Ok(vec![]);
         }
         let set = uids.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
-        let query = format!("(UID RFC822.SIZE BODY.PEEK[]<0.{MAX_FETCH_BYTES}>)");
+        let query = format!("(UID RFC822.SIZE INTERNALDATE BODY.PEEK[]<0.{MAX_FETCH_BYTES}>)");
         let t = self.timeout;
         let fetched: Vec<Fetch> = timed(t, async {
             let stream = self.session.uid_fetch(&set, &query).await?;
@@ -408,7 +418,8 @@ impl FolderSession for ImapFolder {
             .filter_map(|f| {
                 let uid = f.uid?;
                 let raw = f.body()?.to_vec();
-                Some(FetchedMessage { uid, raw, size: f.size })
+                let received_at = f.internal_date().map(|d| d.with_timezone(&chrono::Utc));
+                Some(FetchedMessage { uid, raw, size: f.size, received_at })
             })
             .filter(|m| uids.contains(&m.uid))
             .collect();

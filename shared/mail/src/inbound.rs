@@ -47,8 +47,21 @@ pub struct InboundEmail {
     pub x_autoreply: bool,
     /// `Precedence: bulk|list|junk`: mass mail, never a personal answer.
     pub precedence: Option<String>,
+    /// `List-Id` (RFC 2919): sent through a mailing list.
+    pub list_id: Option<String>,
     /// Present when the message is a delivery status notification reporting a failure or delay.
     pub bounce: Option<Bounce>,
+}
+
+impl InboundEmail {
+    /// Sent by a machine, not a person: `Auto-Submitted`, an auto-reply marker, `List-Id` or
+    /// `Precedence: bulk|list|junk`. Such a message is recorded, but never taken as a request.
+    pub fn is_automated(&self) -> bool {
+        self.auto_submitted.is_some()
+            || self.x_autoreply
+            || self.list_id.is_some()
+            || matches!(self.precedence.as_deref(), Some("bulk" | "list" | "junk"))
+    }
 }
 
 /// What a delivery status notification (RFC 3464) reports about the first recipient it lists as
@@ -112,6 +125,7 @@ pub fn parse(raw: &[u8]) -> Result<InboundEmail, ParseError> {
         auto_submitted,
         x_autoreply,
         precedence: precedence.filter(|p| p != "auto_reply"),
+        list_id: header_text(&message, "List-Id").map(|v| v.chars().take(300).collect()),
         bounce: dsn::bounce(&message),
     })
 }

@@ -11,6 +11,17 @@ pub fn mailboxes_pk(ws: &str) -> String {
 pub fn mailbox(ws: &str, id: &str) -> Key {
     Key::new(mailboxes_pk(ws), id)
 }
+/// A mailbox's IMAP checkpoint (`uidValidity`, `lastUid`) and poll lease.
+pub fn imap_poll(mailbox: &str) -> Key {
+    Key::new(format!("IMAPPOLL#{mailbox}"), "#")
+}
+/// Mailboxes with IMAP settings by when they are next due for a poll (GSI3 of mailbox items).
+pub fn imap_due_pk() -> String {
+    "IMAP#DUE".to_owned()
+}
+pub fn imap_due_sort(next_poll_at: &str, ws: &str, mailbox: &str) -> String {
+    format!("{next_poll_at}#{ws}#{mailbox}")
+}
 pub fn inbound_message(id: &str) -> Key {
     Key::new(format!("INBOUND#{id}"), "#")
 }

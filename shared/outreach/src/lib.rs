@@ -6,10 +6,12 @@
 pub mod campaign_gate;
 pub mod keys;
 pub mod mailboxes;
+pub mod oauth;
 pub mod opens;
 pub mod ops;
 pub mod pages;
 pub mod platform_mailbox;
+pub mod polling;
 pub mod secret_refs;
 pub mod sending;
 pub mod suppression;

@@ -157,9 +157,7 @@ impl ImapServer {
         self.child = Some(child);
         let deadline = Instant::now() + STARTUP_TIMEOUT;
         loop {
-            let up = [self.port, self.tls_port]
-                .iter()
-                .all(|p| std::net::TcpStream::connect(("127.0.0.1", *p)).is_ok());
+            let up = [self.port, self.tls_port].iter().all(|p| std::net::TcpStream::connect(("127.0.0.1", *p)).is_ok());
             if up {
                 return Ok(());
             }
@@ -183,9 +181,7 @@ impl ImapServer {
         }
     }
 
-    async fn session(
-        &self,
-    ) -> anyhow::Result<async_imap::Session<tokio::net::TcpStream>> {
+    async fn session(&self) -> anyhow::Result<async_imap::Session<tokio::net::TcpStream>> {
         let tcp = tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await?;
         let mut client = async_imap::Client::new(tcp);
         client.read_response().await?.context("no IMAP greeting")?;
@@ -198,9 +194,20 @@ impl ImapServer {
     }
 
     pub async fn append_to(&self, folder: &str, raw: &str) -> anyhow::Result<()> {
+        self.append_many(folder, &[raw.to_owned()]).await
+    }
+
+    /// Delivers several messages into `INBOX` in one session, quickly.
+    pub async fn append_all(&self, raws: &[String]) -> anyhow::Result<()> {
+        self.append_many("INBOX", raws).await
+    }
+
+    async fn append_many(&self, folder: &str, raws: &[String]) -> anyhow::Result<()> {
         let mut session = self.session().await?;
-        let raw = raw.replace("\r\n", "\n").replace('\n', "\r\n");
-        session.append(folder, None, None, raw.as_bytes()).await.context("APPEND")?;
+        for raw in raws {
+            let raw = raw.replace("\r\n", "\n").replace('\n', "\r\n");
+            session.append(folder, None, None, raw.as_bytes()).await.context("APPEND")?;
+        }
         session.logout().await?;
         Ok(())
     }

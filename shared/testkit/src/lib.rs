@@ -19,8 +19,8 @@ pub mod server;
 pub mod smtp;
 
 pub use fake_apollo::{FakeApollo, FakePerson, Fault, RecordedCall};
-pub use moto::{unique_table_name, Moto};
 pub use imap::{ImapOptions, ImapServer};
+pub use moto::{unique_table_name, Moto};
 pub use smtp::{ReceivedMessage, ServerTls, SmtpOptions, SmtpServer};
 
 // fake_llm: an OpenAI-compatible chat completions API, errors included, with scriptable answers and faults.

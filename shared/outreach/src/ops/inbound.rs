@@ -24,7 +24,7 @@ use linkcrm_mail::{classify_reply, classify_request, BounceKind, InboundEmail, P
 use linkcrm_storage::{Condition, Index, Item, Query, StoreError, TxOp, Update};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use serde_json::{json, Value};
 
 const TAG: &str = "Inbound mail";
 /// Stored text is bounded; the full message stays with whoever delivered it (S3, the provider).
@@ -78,6 +78,33 @@ pub struct InboundMessage {
     /// for everyone.
     #[serde(default = "api_channel")]
     pub channel: Channel,
+    /// The mailbox it was read from, when the platform polled it (`mbx_…`, or `mbx_platform`).
+    #[serde(default)]
+    pub mailbox_id: Option<String>,
+    /// Sent by a machine (`Auto-Submitted`, an auto-reply marker, `List-Id`, `Precedence:
+    /// bulk|list`): recorded, but never taken as a request.
+    #[serde(default)]
+    pub automated: bool,
+}
+
+/// Where a message came from, and what makes it the same message when read again.
+#[derive(Clone, Debug)]
+pub struct Source {
+    pub channel: Channel,
+    pub mailbox_id: Option<String>,
+    /// For a message without a `Message-ID`: the id it is recorded once under (the poller's
+    /// mailbox, `UIDVALIDITY` and UID). Posted messages without one have none.
+    pub fallback_id: Option<String>,
+}
+
+impl Source {
+    pub fn api() -> Source {
+        Source::of(Channel::Api)
+    }
+
+    pub fn of(channel: Channel) -> Source {
+        Source { channel, mailbox_id: None, fallback_id: None }
+    }
 }
 
 fn api_channel() -> Channel {
@@ -259,7 +286,7 @@ impl Operation for Receive {
     type Output = InboundMessage;
 
     async fn run(ctx: Ctx, input: ReceiveInput) -> ApiResult<Reply<InboundMessage>> {
-        receive(&ctx, &input.raw, Channel::Api).await
+        receive(&ctx, &input.raw, Source::api()).await
     }
 }
 
@@ -279,17 +306,20 @@ async fn we_sent(ctx: &Ctx, original: Option<&str>, recipient: &str) -> ApiResul
         && to == normalize_email(recipient))
 }
 
-/// Records one received message for the workspace of `ctx`, as it arrived through `channel`.
-pub async fn receive(ctx: &Ctx, raw: &str, channel: Channel) -> ApiResult<Reply<InboundMessage>> {
+/// Records one received message for the workspace of `ctx`, as it arrived from `source`.
+pub async fn receive(ctx: &Ctx, raw: &str, source: Source) -> ApiResult<Reply<InboundMessage>> {
+    let channel = source.channel;
     let ws = ctx.workspace().to_owned();
     let email: InboundEmail = linkcrm_mail::parse(raw.as_bytes()).map_err(|e| match e {
         ParseError::TooLarge { .. } => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", e.to_string()),
         ParseError::Malformed(_) => ApiError::invalid_field("raw", "invalid_request", e.to_string()),
     })?;
     let message_id = email.message_id.as_deref().map(|m| bounded(m.trim(), 900)).filter(|m| !m.is_empty());
+    // What the message is recorded once under: its Message-ID, or the poller's id for it.
+    let dedupe_id = message_id.clone().or_else(|| source.fallback_id.clone());
 
     // A message handed over twice (a retried webhook, two deliveries) is recorded once.
-    if let Some(mid) = &message_id {
+    if let Some(mid) = &dedupe_id {
         if let Some(existing) = existing(ctx, &ws, mid).await? {
             return Ok(Reply { status: Some(StatusCode::OK), ..Reply::ok(existing) });
         }
@@ -339,6 +369,8 @@ pub async fn receive(ctx: &Ctx, raw: &str, channel: Channel) -> ApiResult<Reply<
             diagnostic: b.diagnostic.clone(),
         }),
         channel,
+        mailbox_id: source.mailbox_id.clone(),
+        automated: email.is_automated(),
     };
     // A hard bounce suppresses for everyone only when the platform read it itself and it
     // reports on a message the platform sent to that address; posted by a workspace, it is
@@ -349,9 +381,10 @@ pub async fn receive(ctx: &Ctx, raw: &str, channel: Channel) -> ApiResult<Reply<
     };
     let contact = sent.as_ref().and_then(|s| records::str_of(s, "contactId")).map(str::to_owned);
     let ws2 = ws.clone();
+    let guard_id = dedupe_id.clone();
     let base = move |m: &InboundMessage| {
         let mut ops = vec![TxOp::put_if(to_item(m), Condition::NotExists)];
-        if let Some(mid) = &m.message_id {
+        if let Some(mid) = &guard_id {
             let g = guard_key(&ws2, mid);
             ops.push(TxOp::put_if(
                 records::obj(json!({"PK": g.pk, "SK": g.sk, "entity": "inboundGuard", "inboundId": m.id})),
@@ -403,7 +436,7 @@ pub async fn receive(ctx: &Ctx, raw: &str, channel: Channel) -> ApiResult<Reply<
             Written::Done(m) => return Ok(Reply::created(*m)),
             Written::Lost => {
                 // The same message arrived concurrently: answer with the one that won.
-                if let Some(mid) = &message_id {
+                if let Some(mid) = &dedupe_id {
                     if let Some(existing) = existing(ctx, &ws, mid).await? {
                         return Ok(Reply { status: Some(StatusCode::OK), ..Reply::ok(existing) });
                     }
@@ -575,5 +608,107 @@ fn classify_text(msg: &InboundMessage) -> (ReplyClass, String) {
             (c, r.to_owned())
         }
         Err(_) => (ReplyClass::Other, "no_rule_matched".to_owned()),
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PollInput {
+    /// Poll only this mailbox; otherwise every mailbox of the workspace with IMAP settings.
+    pub mailbox_id: Option<crate::ids::Id<crate::ids::Mailbox>>,
+}
+
+/// One mailbox's part of a poll.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MailboxPoll {
+    pub mailbox_id: String,
+    /// Messages recorded for the first time.
+    pub replies_found: u32,
+    /// Messages read again that were already recorded.
+    pub already_recorded: u32,
+    /// Messages that could not be recorded and were passed over.
+    pub failed: u32,
+    /// Another poll of this mailbox was running; it was left to finish.
+    pub busy: bool,
+    /// Why reading the mailbox failed (also shown on the mailbox as `imap.lastError`).
+    pub error: Option<Value>,
+}
+
+/// What `POST /inbound/poll` found (seed 003's `replies/poll`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PollOutput {
+    /// New messages recorded, over every mailbox polled.
+    pub replies_found: u32,
+    /// Mailboxes that could not be read, plus messages that could not be recorded.
+    pub failed: u32,
+    pub mailboxes: Vec<MailboxPoll>,
+}
+
+pub struct Poll;
+impl Operation for Poll {
+    const NAME: &'static str = "link_building.inbound.poll";
+    const EFFECT: Effect = Effect::Action;
+    const FAMILY: Family = Family::Outreach;
+    const SUCCESS: Option<StatusCode> = Some(StatusCode::OK);
+    const SCOPE: Option<&'static str> = Some("crm:write");
+    const WORKSPACE: WorkspaceRule = WorkspaceRule::Required;
+    const SUMMARY: &'static str =
+        "Read the workspace's IMAP mailboxes now (otherwise every LINKCRM_IMAP_POLL_SECS): new replies recorded";
+    const TAG: &'static str = TAG;
+    type Input = PollInput;
+    type Output = PollOutput;
+
+    async fn run(ctx: Ctx, input: PollInput) -> ApiResult<Reply<PollOutput>> {
+        use crate::polling;
+        let ws = ctx.workspace().to_owned();
+        let boxes: Vec<polling::PolledMailbox> = match &input.mailbox_id {
+            Some(id) => {
+                let item = ctx
+                    .app
+                    .store
+                    .get(&crate::keys::mailbox(&ws, id))
+                    .await?
+                    .ok_or_else(|| ApiError::not_found("mailbox_not_found", "mailbox", id))?;
+                let m = polling::polled(item).ok_or_else(|| {
+                    ApiError::new(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "mailbox_without_imap",
+                        "The mailbox has no IMAP settings to poll.",
+                    )
+                })?;
+                vec![m]
+            }
+            None => {
+                let q = Query::partition(crate::keys::mailboxes_pk(&ws)).limit(200);
+                ctx.app.store.query(q).await?.items.into_iter().filter_map(polling::polled).collect()
+            }
+        };
+        let reader = polling::reader(&ctx.app).map_err(|e| {
+            tracing::error!(error = %e, "the IMAP reader cannot be built");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "imap_unavailable",
+                "Mailboxes cannot be read: the server's IMAP settings are invalid.",
+            )
+        })?;
+        let reports = futures::future::join_all(boxes.iter().map(|m| polling::poll(&ctx.app, &reader, m))).await;
+        let mailboxes: Vec<MailboxPoll> = reports
+            .into_iter()
+            .map(|r| MailboxPoll {
+                mailbox_id: r.mailbox_id,
+                replies_found: r.found,
+                already_recorded: r.already_recorded,
+                failed: r.failed,
+                busy: r.busy,
+                error: r.error.map(|e| json!({ "code": e.code, "message": e.message })),
+            })
+            .collect();
+        Ok(Reply::ok(PollOutput {
+            replies_found: mailboxes.iter().map(|m| m.replies_found).sum(),
+            failed: mailboxes.iter().map(|m| m.failed + u32::from(m.error.is_some())).sum(),
+            mailboxes,
+        }))
     }
 }

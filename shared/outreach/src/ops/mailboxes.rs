@@ -47,8 +47,192 @@ pub struct Mailbox {
     /// Sends per UTC day at most.
     pub daily_cap: u32,
     pub active: bool,
+    /// Where replies are read from (IMAP); absent when the mailbox is not polled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub imap: Option<ImapView>,
     pub created_at: String,
     pub updated_at: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ImapSecurity {
+    /// TLS from the first byte (port 993).
+    Tls,
+    /// A plain connection upgraded with STARTTLS (port 143), refused if the server cannot.
+    Starttls,
+}
+
+/// A mailbox's IMAP settings and how its polling goes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ImapView {
+    pub host: String,
+    pub port: u16,
+    pub security: ImapSecurity,
+    pub username: Option<String>,
+    pub folder: String,
+    /// Days of earlier mail the first poll reads (0: only what arrives after it).
+    pub backfill_days: u32,
+    /// Whether an IMAP password is stored (never returned); without one the SMTP password is used.
+    pub has_password: bool,
+    pub password_ref: Option<String>,
+    /// `gmail` or `outlook` for a mailbox connected with OAuth (XOAUTH2).
+    pub oauth_provider: Option<String>,
+    /// `ok`, `failing` (the last poll failed: see `lastError`), or `pending` (not polled yet).
+    pub status: String,
+    pub last_polled_at: Option<String>,
+    pub last_success_at: Option<String>,
+    pub next_poll_at: Option<String>,
+    /// Polls failed in a row; each doubles the wait before the next (at most an hour).
+    pub consecutive_failures: u32,
+    /// The last poll's failure: `code` (`imap_login_failed`, `imap_tls_failed`,
+    /// `imap_unreachable`, ...), `message`, `at`.
+    pub last_error: Option<Value>,
+}
+
+fn imap_view(item: &Item) -> Option<ImapView> {
+    let host = records::str_of(item, "imapHost")?.to_owned();
+    let security = match records::str_of(item, "imapSecurity") {
+        Some("starttls") => ImapSecurity::Starttls,
+        _ => ImapSecurity::Tls,
+    };
+    let failures = records::int_of(item, "imapFailures").unwrap_or(0).max(0) as u32;
+    let last_error = item.get("imapError").filter(|v| !v.is_null()).cloned();
+    let status = match (records::str_of(item, "imapLastPolledAt"), &last_error) {
+        (None, None) => "pending",
+        (_, Some(_)) => "failing",
+        _ => "ok",
+    };
+    Some(ImapView {
+        host,
+        port: records::int_of(item, "imapPort").unwrap_or(993) as u16,
+        security,
+        username: records::str_of(item, "imapUsername").map(str::to_owned),
+        folder: records::str_of(item, "imapFolder").unwrap_or("INBOX").to_owned(),
+        backfill_days: records::int_of(item, "backfillDays").unwrap_or(0).max(0) as u32,
+        has_password: item.get("imapPasswordSealed").is_some_and(|v| !v.is_null()),
+        password_ref: records::str_of(item, "imapPasswordRef").map(str::to_owned),
+        oauth_provider: records::str_of(item, "oauthProvider").map(str::to_owned),
+        status: status.to_owned(),
+        last_polled_at: records::str_of(item, "imapLastPolledAt").map(str::to_owned),
+        last_success_at: records::str_of(item, "imapLastSuccessAt").map(str::to_owned),
+        next_poll_at: records::str_of(item, "imapNextPollAt").map(str::to_owned),
+        consecutive_failures: failures,
+        last_error,
+    })
+}
+
+/// IMAP settings as given on create or update, checked.
+struct ImapInput {
+    host: Option<Option<String>>,
+    port: Option<u16>,
+    security: Option<ImapSecurity>,
+    username: Option<Option<String>>,
+    password: Option<String>,
+    password_ref: Option<String>,
+    folder: Option<String>,
+    backfill_days: Option<u32>,
+}
+
+impl ImapInput {
+    fn given(&self) -> bool {
+        self.host.is_some()
+            || self.port.is_some()
+            || self.security.is_some()
+            || self.username.is_some()
+            || self.password.is_some()
+            || self.password_ref.is_some()
+            || self.folder.is_some()
+            || self.backfill_days.is_some()
+    }
+
+    /// The update of an item's IMAP attributes. `had` says whether the mailbox has IMAP now.
+    async fn apply(self, ctx: &Ctx, ws: &str, id: &str, had: bool, mut u: Update) -> ApiResult<Update> {
+        if !self.given() {
+            return Ok(u);
+        }
+        if let Some(None) = self.host {
+            // Polling stops: the settings, the secret and the due-index entry go.
+            for a in [
+                "imapHost",
+                "imapPort",
+                "imapSecurity",
+                "imapUsername",
+                "imapFolder",
+                "backfillDays",
+                "imapPasswordSealed",
+                "imapPasswordRef",
+                "imapError",
+                "imapFailures",
+                "imapNextPollAt",
+                "GSI3PK",
+                "GSI3SK",
+            ] {
+                u = u.remove(a);
+            }
+            return Ok(u);
+        }
+        if !had && !matches!(self.host, Some(Some(_))) {
+            return Err(ApiError::invalid_field(
+                "imapHost",
+                "invalid_request",
+                "is required to read this mailbox over IMAP",
+            ));
+        }
+        if let Some(Some(h)) = &self.host {
+            u = u.set("imapHost", check_host(ctx, "imapHost", h).await?);
+        }
+        let security = self.security.unwrap_or(ImapSecurity::Tls);
+        if let Some(s) = self.security {
+            u = u.set("imapSecurity", json!(s));
+        } else if !had {
+            u = u.set("imapSecurity", json!(security));
+        }
+        match self.port {
+            Some(0) => return Err(ApiError::invalid_field("imapPort", "invalid_request", "must be 1 to 65535")),
+            Some(p) => u = u.set("imapPort", p),
+            None if !had => u = u.set("imapPort", if security == ImapSecurity::Tls { 993 } else { 143 }),
+            None => {}
+        }
+        if let Some(user) = self.username {
+            u = u.set("imapUsername", json!(crate::validate::text("imapUsername", user, 320)?));
+        }
+        if let Some(f) = self.folder {
+            let f = crate::validate::header_text("imapFolder", Some(f), 200)?
+                .ok_or_else(|| ApiError::invalid_field("imapFolder", "invalid_request", "cannot be empty"))?;
+            u = u.set("imapFolder", f);
+        } else if !had {
+            u = u.set("imapFolder", "INBOX");
+        }
+        if let Some(d) = self.backfill_days {
+            if d > 365 {
+                return Err(ApiError::invalid_field("backfillDays", "invalid_request", "must be 0 to 365"));
+            }
+            u = u.set("backfillDays", d);
+        }
+        match (self.password, self.password_ref) {
+            (Some(_), Some(_)) => {
+                return Err(ApiError::invalid_field(
+                    "imapPasswordRef",
+                    "invalid_request",
+                    "give imapPassword or imapPasswordRef, not both",
+                ))
+            }
+            (Some(p), None) => u = u.set("imapPasswordSealed", ctx.app.seal(&p)).remove("imapPasswordRef"),
+            (None, Some(r)) => {
+                u = u.set("imapPasswordRef", check_ref("imapPasswordRef", &r)?).remove("imapPasswordSealed")
+            }
+            (None, None) => {}
+        }
+        // Changed settings are tried at once, with a clean slate.
+        let now = time::now_string();
+        Ok(u.set("imapNextPollAt", now.clone())
+            .set("imapFailures", 0)
+            .remove("imapError")
+            .set("GSI3PK", crate::keys::imap_due_pk())
+            .set("GSI3SK", crate::keys::imap_due_sort(&now, ws, id)))
+    }
 }
 
 use crate::keys::mailbox as key;
@@ -57,11 +241,11 @@ use crate::keys::mailbox as key;
 /// does not now resolve to, a private, loopback, link-local or metadata address (the SSRF guard,
 /// which also vets every connection at send time). A name that does not resolve yet is accepted;
 /// the send-time check decides then.
-async fn check_host(ctx: &Ctx, raw: &str) -> ApiResult<String> {
+async fn check_host(ctx: &Ctx, field: &'static str, raw: &str) -> ApiResult<String> {
     let host = raw.trim().to_ascii_lowercase();
     let ip_like = host.parse::<std::net::IpAddr>().is_ok();
     if !(ip_like || host == "localhost" || normalize_domain(&host).is_ok()) {
-        return Err(ApiError::invalid_field("smtpHost", "invalid_request", "must be a host name or an IP address"));
+        return Err(ApiError::invalid_field(field, "invalid_request", "must be a host name or an IP address"));
     }
     use linkcrm_netguard::GuardError;
     match ctx.app.config.guard().resolve(&host, 25).await {
@@ -69,7 +253,7 @@ async fn check_host(ctx: &Ctx, raw: &str) -> ApiResult<String> {
         Err(e) => {
             tracing::info!(error = %e, "mailbox host refused by the network guard");
             Err(ApiError::invalid_field(
-                "smtpHost",
+                field,
                 "invalid_host",
                 "is not allowed: a mail server must be at a public internet address",
             ))
@@ -77,17 +261,18 @@ async fn check_host(ctx: &Ctx, raw: &str) -> ApiResult<String> {
     }
 }
 
-fn check_ref(raw: &str) -> ApiResult<String> {
+fn check_ref(field: &'static str, raw: &str) -> ApiResult<String> {
     if crate::secret_refs::is_reference(raw) {
         Ok(raw.to_owned())
     } else {
-        Err(ApiError::invalid_field("passwordRef", "invalid_request", "must be env:NAME or a Secrets Manager ARN"))
+        Err(ApiError::invalid_field(field, "invalid_request", "must be env:NAME or a Secrets Manager ARN"))
     }
 }
 
 fn view(item: &Item) -> ApiResult<Mailbox> {
     let mut m: Mailbox = records::parse("mailbox", item)?;
     m.has_password = item.get("passwordSealed").is_some_and(|v| !v.is_null());
+    m.imap = imap_view(item);
     Ok(m)
 }
 
@@ -115,6 +300,26 @@ pub struct CreateInput {
     /// 50 by default, at most 10,000.
     #[schemars(range(min = 1, max = 10000))]
     pub daily_cap: Option<u32>,
+    /// Read replies from this IMAP server (the poller); leave out to only send.
+    #[schemars(pattern(crate::rules::HOST))]
+    pub imap_host: Option<String>,
+    /// 993 with `tls` (the default), 143 with `starttls`.
+    #[schemars(range(min = 1))]
+    pub imap_port: Option<u16>,
+    pub imap_security: Option<ImapSecurity>,
+    /// Defaults to smtpUsername, then fromAddress.
+    #[schemars(length(max = 320))]
+    pub imap_username: Option<String>,
+    /// Write-only; stored sealed. Without it (or imapPasswordRef) the SMTP password is used.
+    pub imap_password: Option<String>,
+    #[schemars(pattern(crate::rules::SECRET_REF))]
+    pub imap_password_ref: Option<String>,
+    /// `INBOX` by default.
+    #[schemars(length(min = 1, max = 200), pattern(crate::rules::ONE_LINE))]
+    pub imap_folder: Option<String>,
+    /// Days of earlier mail the first poll reads (default 0: only mail arriving after it).
+    #[schemars(range(max = 365))]
+    pub backfill_days: Option<u32>,
 }
 
 pub struct Create;
@@ -135,7 +340,7 @@ impl Operation for Create {
             .ok_or_else(|| ApiError::invalid_field("fromName", "invalid_request", "is required"))?;
         let from_address = normalize_email(&input.from_address)
             .ok_or_else(|| ApiError::invalid_field("fromAddress", "invalid_email", "is not an email address"))?;
-        let smtp_host = check_host(&ctx, &input.smtp_host).await?;
+        let smtp_host = check_host(&ctx, "smtpHost", &input.smtp_host).await?;
         let smtp_port = input.smtp_port.unwrap_or(587);
         if smtp_port == 0 {
             return Err(ApiError::invalid_field("smtpPort", "invalid_request", "must be 1 to 65535"));
@@ -151,7 +356,7 @@ impl Operation for Create {
                 "give password or passwordRef, not both",
             ));
         }
-        let password_ref = input.password_ref.as_deref().map(check_ref).transpose()?;
+        let password_ref = input.password_ref.as_deref().map(|r| check_ref("passwordRef", r)).transpose()?;
         let sealed = input.password.as_deref().map(|p| ctx.app.seal(p));
         let now = time::now_string();
         let id = linkcrm_domain::new_id(IdKind::Mailbox);
@@ -168,12 +373,28 @@ impl Operation for Create {
             password_ref,
             daily_cap,
             active: true,
+            imap: None,
             created_at: now.clone(),
             updated_at: now,
         };
         let k = key(&ws, &id);
         let mut item = crate::platform::to_item(&k, "mailbox", &m, json!({ "version": 1 }));
         item.insert("passwordSealed".into(), json!(sealed));
+        let imap = ImapInput {
+            host: input.imap_host.map(Some),
+            port: input.imap_port,
+            security: input.imap_security,
+            username: input.imap_username.map(Some),
+            password: input.imap_password,
+            password_ref: input.imap_password_ref,
+            folder: input.imap_folder,
+            backfill_days: input.backfill_days,
+        };
+        imap.apply(&ctx, &ws, &id, false, Update::new()).await?.apply(&mut item).map_err(|e| {
+            tracing::error!(error = %e, "mailbox IMAP settings");
+            ApiError::internal()
+        })?;
+        let m = view(&item)?;
         let ops = vec![
             TxOp::put_if(item, Condition::NotExists),
             outbox::event("mailbox.created", Some(&ws), json!({ "mailboxId": id, "fromAddress": m.from_address })),
@@ -269,6 +490,29 @@ pub struct PatchInput {
     #[schemars(range(min = 1, max = 10000))]
     pub daily_cap: Option<u32>,
     pub active: Option<bool>,
+    /// Read replies from this IMAP server (the poller); leave out to only send.
+    /// `null` stops polling and forgets the IMAP settings.
+    #[serde(default, deserialize_with = "crate::lenient::nullable")]
+    #[schemars(with = "Option<String>", pattern(crate::rules::HOST))]
+    pub imap_host: Option<Option<String>>,
+    /// 993 with `tls` (the default), 143 with `starttls`.
+    #[schemars(range(min = 1))]
+    pub imap_port: Option<u16>,
+    pub imap_security: Option<ImapSecurity>,
+    /// Defaults to smtpUsername, then fromAddress.
+    #[serde(default, deserialize_with = "crate::lenient::nullable")]
+    #[schemars(with = "Option<String>", length(max = 320))]
+    pub imap_username: Option<Option<String>>,
+    /// Write-only; stored sealed. Without it (or imapPasswordRef) the SMTP password is used.
+    pub imap_password: Option<String>,
+    #[schemars(pattern(crate::rules::SECRET_REF))]
+    pub imap_password_ref: Option<String>,
+    /// `INBOX` by default.
+    #[schemars(length(min = 1, max = 200), pattern(crate::rules::ONE_LINE))]
+    pub imap_folder: Option<String>,
+    /// Days of earlier mail the first poll reads (default 0: only mail arriving after it).
+    #[schemars(range(max = 365))]
+    pub backfill_days: Option<u32>,
 }
 
 pub struct Patch;
@@ -296,7 +540,7 @@ impl Operation for Patch {
             u = u.set("fromName", n);
         }
         if let Some(h) = input.smtp_host {
-            u = u.set("smtpHost", check_host(&ctx, &h).await?);
+            u = u.set("smtpHost", check_host(&ctx, "smtpHost", &h).await?);
         }
         if let Some(p) = input.smtp_port {
             if p == 0 {
@@ -316,7 +560,9 @@ impl Operation for Patch {
                 ))
             }
             (Some(p), None) => u = u.set("passwordSealed", ctx.app.seal(&p)).set("passwordRef", Value::Null),
-            (None, Some(r)) => u = u.set("passwordRef", check_ref(&r)?).set("passwordSealed", Value::Null),
+            (None, Some(r)) => {
+                u = u.set("passwordRef", check_ref("passwordRef", &r)?).set("passwordSealed", Value::Null)
+            }
             (None, None) => {}
         }
         if let Some(s) = input.security {
@@ -331,6 +577,18 @@ impl Operation for Patch {
         if let Some(a) = input.active {
             u = u.set("active", a);
         }
+        let imap = ImapInput {
+            host: input.imap_host,
+            port: input.imap_port,
+            security: input.imap_security,
+            username: input.imap_username,
+            password: input.imap_password,
+            password_ref: input.imap_password_ref,
+            folder: input.imap_folder,
+            backfill_days: input.backfill_days,
+        };
+        let had = crate::polling::has_imap(&item);
+        let u = imap.apply(&ctx, ctx.workspace(), &input.id, had, u).await?;
         let k = key(ctx.workspace(), &input.id);
         let after = match ctx.app.store.update(&k, u, Some(Condition::VersionEquals(version))).await {
             Ok(i) => i,

@@ -22,6 +22,7 @@ pub fn catalogue() -> Vec<OpSpec> {
         OpSpec::of::<inbound::List>(),
         OpSpec::of::<inbound::Get>(),
         OpSpec::of::<inbound::Assign>(),
+        OpSpec::of::<inbound::Poll>(),
     ];
     ops.extend(send_email::ops());
     ops.extend(policy::ops());
