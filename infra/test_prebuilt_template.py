@@ -28,6 +28,7 @@ RUST_FUNCTIONS = {
     "SendWorkerFunction": "send-worker",
     "DiscoverWorkerFunction": "discover-worker",
     "CampaignWorkerFunction": "campaign-worker",
+    "InboundWorkerFunction": "inbound-worker",
 }
 
 

@@ -69,13 +69,14 @@ pub fn apollo_from_env() -> Option<Arc<dyn ContactFinder>> {
 }
 
 /// Runs one delivery.
-pub async fn handle(app: &App, workers: &Workers, d: &Delivery) -> Result<(), HandlerError> {
+pub async fn handle(app: &Arc<App>, workers: &Workers, d: &Delivery) -> Result<(), HandlerError> {
     wait_ready(app).await?;
     let outcome = match d.job.kind.as_str() {
         discovery::JOB_KIND => discovery::handle(app, workers.finder.as_deref(), &d.job).await,
         sending::JOB_KIND => sending::handle(app, workers.mailer.as_ref(), &d.job, d.receive_count).await,
         approval_expiry::JOB_KIND => approval_expiry::handle(app, &d.job).await,
         "campaign_draft" | "campaign_step" | "campaign_release" => linkcrm_campaigns::jobs::handle(app, &d.job).await,
+        crate::polling::JOB_KIND => crate::polling::handle_job(app, &d.job).await,
         other => Err(HandlerError::Fail(format!("no handler for job kind '{other}'"))),
     };
     match outcome {
@@ -141,7 +142,7 @@ pub async fn give_up(app: &App, job: &Job, receives: u32, why: &str) -> Result<(
 pub async fn lambda_app() -> anyhow::Result<Arc<App>> {
     let table = std::env::var("LINKCRM_TABLE").map_err(|_| anyhow::anyhow!("LINKCRM_TABLE is not set"))?;
     let store = linkcrm_storage::dynamo::DynamoStore::from_env(&table, None).await;
-    let config = crate::Config { rate_limit_per_sec: 0.0, ..Default::default() };
+    let config = crate::Config { rate_limit_per_sec: 0.0, ..crate::Config::from_env() };
     Ok(App::starting(Arc::new(store), config, crate::catalogue()))
 }
 
@@ -179,6 +180,35 @@ pub async fn serve_campaign_lambda() -> Result<(), Box<dyn std::error::Error + S
             let app = tick_app.clone();
             async move {
                 let report = linkcrm_campaigns::metrics::refresh_due(&app, 500).await?;
+                serde_json::to_value(report).map_err(|e| e.to_string())
+            }
+        },
+    )
+    .await
+}
+
+/// The inbound worker Lambda: `mailbox_poll` jobs from the inbound queue, and on its EventBridge
+/// schedule (every `LINKCRM_IMAP_POLL_SECS`, 2 minutes in the template) a poll job for each
+/// mailbox that is due (`linkcrm_outreach::polling::enqueue_due`).
+pub async fn serve_inbound_lambda() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    use linkcrm_jobs::lambda::Source;
+    let app = lambda_app().await?;
+    let workers = Arc::new(Workers::from_env()?);
+    let tick_app = app.clone();
+    linkcrm_jobs::lambda::serve_with_schedule(
+        move |d, source| {
+            let (app, workers) = (app.clone(), workers.clone());
+            async move {
+                match source {
+                    Source::Queue => handle(&app, &workers, &d).await,
+                    Source::DeadLetter => settle_dead_letter(&app, &workers, &d.job).await,
+                }
+            }
+        },
+        move || {
+            let app = tick_app.clone();
+            async move {
+                let report = crate::polling::enqueue_due(&app, 1000).await.map_err(|e| e.to_string())?;
                 serde_json::to_value(report).map_err(|e| e.to_string())
             }
         },

@@ -22,6 +22,8 @@ pub enum JobKind {
     CampaignStep,
     /// Give a resumed campaign's held sends back to the send queue.
     CampaignRelease,
+    /// Read one mailbox's new mail over IMAP (the outreach context's poller).
+    MailboxPoll,
 }
 
 /// The SQS queue a kind goes to in AWS, by the name the relay and the template use.
@@ -30,16 +32,18 @@ pub enum Queue {
     Send,
     Discover,
     Campaign,
+    Inbound,
 }
 
 impl JobKind {
-    pub const ALL: [JobKind; 6] = [
+    pub const ALL: [JobKind; 7] = [
         JobKind::Send,
         JobKind::Discover,
         JobKind::ApprovalExpiry,
         JobKind::CampaignDraft,
         JobKind::CampaignStep,
         JobKind::CampaignRelease,
+        JobKind::MailboxPoll,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -50,6 +54,7 @@ impl JobKind {
             JobKind::CampaignDraft => "campaign_draft",
             JobKind::CampaignStep => "campaign_step",
             JobKind::CampaignRelease => "campaign_release",
+            JobKind::MailboxPoll => "mailbox_poll",
         }
     }
 
@@ -63,6 +68,7 @@ impl JobKind {
             JobKind::Send | JobKind::ApprovalExpiry => Queue::Send,
             JobKind::Discover => Queue::Discover,
             JobKind::CampaignDraft | JobKind::CampaignStep | JobKind::CampaignRelease => Queue::Campaign,
+            JobKind::MailboxPoll => Queue::Inbound,
         }
     }
 }
@@ -73,12 +79,13 @@ impl Queue {
             Queue::Send => "send",
             Queue::Discover => "discover",
             Queue::Campaign => "campaign",
+            Queue::Inbound => "inbound",
         }
     }
 }
 
 impl Queue {
-    pub const ALL: [Queue; 3] = [Queue::Send, Queue::Discover, Queue::Campaign];
+    pub const ALL: [Queue; 4] = [Queue::Send, Queue::Discover, Queue::Campaign, Queue::Inbound];
 
     /// The kinds this queue carries.
     pub fn kinds(self) -> Vec<JobKind> {
@@ -91,6 +98,7 @@ impl Queue {
             Queue::Send => "LINKCRM_SEND_QUEUE_URL",
             Queue::Discover => "LINKCRM_DISCOVER_QUEUE_URL",
             Queue::Campaign => "LINKCRM_CAMPAIGN_QUEUE_URL",
+            Queue::Inbound => "LINKCRM_INBOUND_QUEUE_URL",
         }
     }
 }

@@ -561,3 +561,96 @@ pub fn reader(app: &App) -> Result<linkcrm_mail::ImapReader, String> {
     let base = READER.get_or_init(|| linkcrm_mail::ImapReader::from_env().map_err(|e| e.to_string()));
     base.as_ref().map(|r| r.clone().with_guard(app.config.guard())).map_err(Clone::clone)
 }
+
+/// The job kind of one mailbox's poll (AWS: the inbound queue and worker).
+pub const JOB_KIND: &str = "mailbox_poll";
+
+/// One run of the schedule in AWS (the inbound worker's EventBridge rule): each due mailbox gets
+/// a poll job, committed with its next due time moved one interval on (so the next run does not
+/// queue it again while the job waits); the relay forwards the jobs to the inbound queue, where
+/// the worker polls. The platform mailbox is queued the same way when due.
+pub async fn enqueue_due(app: &App, limit: usize) -> Result<ScheduleReport, StoreError> {
+    use linkcrm_jobs::{Job, StoreQueue};
+    let mut report = ScheduleReport::default();
+    let next = time::format(chrono::Utc::now() + chrono::Duration::from_std(interval()).unwrap_or_default());
+    let job_op = |payload: Value| {
+        StoreQueue::enqueue_op(linkcrm_domain::jobs::WORK_QUEUE, &Job::new(JOB_KIND, payload), Duration::ZERO)
+            .map_err(|e| StoreError::Invalid(e.to_string()))
+    };
+    for m in due(app, limit).await? {
+        let Some(ws) = m.workspace_id.clone() else { continue };
+        let seen = records::str_of(&m.item, "imapNextPollAt").map(str::to_owned);
+        let bump =
+            Update::new().set("imapNextPollAt", next.clone()).set("GSI3SK", keys::imap_due_sort(&next, &ws, &m.id));
+        let ops = vec![
+            linkcrm_storage::TxOp::update_if(
+                keys::mailbox(&ws, &m.id),
+                bump,
+                match &seen {
+                    Some(s) => Condition::Equals("imapNextPollAt".into(), json!(s)),
+                    None => Condition::And(vec![
+                        Condition::AttrPresent("imapHost".into()),
+                        Condition::AttrAbsent("imapNextPollAt".into()),
+                    ]),
+                },
+            ),
+            job_op(json!({ "workspaceId": ws, "mailboxId": m.id }))?,
+        ];
+        match app.store.transact(ops).await {
+            Ok(()) => report.polled += 1,
+            // Another run queued it, or its settings changed meanwhile.
+            Err(StoreError::ConditionFailed { .. } | StoreError::Conflict) => report.busy += 1,
+            Err(e) => return Err(e),
+        }
+    }
+    if let Some(platform) = platform_mailbox() {
+        let state = app.store.get(&keys::imap_poll(&platform.id)).await?;
+        let seen = state.as_ref().and_then(|s| records::str_of(s, "imapNextPollAt")).map(str::to_owned);
+        if seen.as_deref().is_none_or(|n| n <= time::now_string().as_str()) {
+            let ops = vec![
+                linkcrm_storage::TxOp::update_if(
+                    keys::imap_poll(&platform.id),
+                    Update::new().set("imapNextPollAt", next.clone()),
+                    match &seen {
+                        Some(s) => Condition::Equals("imapNextPollAt".into(), json!(s)),
+                        None => Condition::AttrAbsent("imapNextPollAt".into()),
+                    },
+                ),
+                job_op(json!({ "mailboxId": platform.id }))?,
+            ];
+            match app.store.transact(ops).await {
+                Ok(()) => report.polled += 1,
+                Err(StoreError::ConditionFailed { .. } | StoreError::Conflict) => report.busy += 1,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// Handles one `mailbox_poll` job: polls the mailbox it names. A failure to read the mailbox is
+/// recorded on it (and backs off); the job itself is done either way. Only a store that cannot be
+/// reached makes it a retry.
+pub async fn handle_job(app: &Arc<App>, job: &linkcrm_jobs::Job) -> Result<(), linkcrm_jobs::HandlerError> {
+    use linkcrm_jobs::HandlerError;
+    let mailbox = job.payload.get("mailboxId").and_then(Value::as_str).unwrap_or_default();
+    let m = match job.payload.get("workspaceId").and_then(Value::as_str) {
+        None if mailbox == crate::platform_mailbox::ID => platform_mailbox(),
+        None => None,
+        Some(ws) => {
+            let item = app.store.get(&keys::mailbox(ws, mailbox)).await.map_err(|e| {
+                tracing::warn!(error = %e, "mailbox poll job will be retried");
+                HandlerError::Retry { after: Duration::from_secs(5) }
+            })?;
+            item.and_then(polled)
+        }
+    };
+    // The mailbox is gone, or no longer has IMAP settings: nothing to do.
+    let Some(m) = m else { return Ok(()) };
+    let reader = reader(app).map_err(HandlerError::Fail)?;
+    let report = poll(app, &reader, &m).await;
+    match &report.error {
+        Some(e) if e.code == "store_unavailable" => Err(HandlerError::Retry { after: Duration::from_secs(5) }),
+        _ => Ok(()),
+    }
+}
