@@ -185,6 +185,10 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--store", help="folder for received messages")
     parser.add_argument("--user", help="NAME:PASSWORD accepted by AUTH")
+    parser.add_argument(
+        "--introspect",
+        help="offer AUTH XOAUTH2 too, checking each bearer token at this OAuth 2.0 introspection URL (RFC 7662)",
+    )
     security = parser.add_mutually_exclusive_group()
     security.add_argument("--starttls", nargs=2, metavar=("CERT", "KEY"), help="offer and require STARTTLS")
     security.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"), help="implicit TLS (SMTPS)")
@@ -216,13 +220,48 @@ def main() -> None:
     starttls = server_context(*args.starttls) if args.starttls else None
     implicit = server_context(*args.tls) if args.tls else None
 
+    class Server(SMTP):
+        """SMTP with SASL XOAUTH2 when --introspect is given (Gmail's and Microsoft's mechanism)."""
+
+    if args.introspect:
+
+        async def auth_XOAUTH2(self, _, arguments):
+            import base64
+            import urllib.parse
+            import urllib.request
+
+            if len(arguments) == 1:
+                blob = await self.challenge_auth("")
+            else:
+                try:
+                    blob = base64.b64decode(arguments[1].encode(), validate=True)
+                except Exception:
+                    await self.push("501 5.5.2 Can't decode base64")
+                    return AuthResult(success=False, handled=True)
+            fields = dict(
+                part.split("=", 1) for part in blob.decode(errors="replace").split("\x01") if "=" in part
+            )
+            user, bearer = fields.get("user", ""), fields.get("auth", "")
+            token = bearer[len("Bearer "):] if bearer.startswith("Bearer ") else ""
+
+            def check():
+                data = urllib.parse.urlencode({"token": token}).encode()
+                with urllib.request.urlopen(args.introspect, data=data, timeout=10) as r:
+                    return json.load(r)
+
+            answer = await asyncio.get_running_loop().run_in_executor(None, check)
+            ok = bool(token) and answer.get("active") is True and answer.get("email") == user
+            return AuthResult(success=ok, handled=False, auth_data=LoginPassword(user.encode(), b"") if ok else None)
+
+        Server.auth_XOAUTH2 = auth_XOAUTH2
+
     def factory():
-        return SMTP(
+        return Server(
             handler,
             # A fixed name: the default looks up this machine's FQDN, which can stall on DNS.
             hostname="localhost",
             enable_SMTPUTF8=True,
-            authenticator=authenticator if args.user else None,
+            authenticator=authenticator if (args.user or args.introspect) else None,
             tls_context=starttls,
             require_starttls=starttls is not None,
             # With STARTTLS on offer, AUTH waits for it. aiosmtpd does not count implicit TLS as

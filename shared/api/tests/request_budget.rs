@@ -277,6 +277,11 @@ async fn every_endpoint_stays_within_its_request_budget() {
     let r = p.call(Method::POST, "/v1/link-building/inbound/poll", true, Some(json!({}))).await;
     assert_eq!(r.1["mailboxes"][0]["error"]["code"], "imap_unreachable", "{}", r.1);
     within("link_building.inbound.poll (one IMAP mailbox, down)", &r, 200, 6);
+    std::env::set_var("LINKCRM_OAUTH_GMAIL_CLIENT_ID", "budget-client");
+    let connect = json!({"type": "gmail", "address": "seo@outreach.example.com"});
+    let r = p.call(Method::POST, "/v1/mailboxes/connect", true, Some(connect)).await;
+    assert!(r.1["authorizationUrl"].as_str().unwrap().contains("client_id=budget-client"), "{}", r.1);
+    within("mailboxes.connect", &r, 201, 5);
     let r = p.call(Method::POST, rel_path, true, Some(json!({"domain": "third-blog.com"}))).await;
     let rel3 = r.1["id"].as_str().unwrap().to_owned();
     let acct3 = r.1["accountId"].as_str().unwrap().to_owned();

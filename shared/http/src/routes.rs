@@ -105,6 +105,7 @@ pub const V1: &[Route] = &[
     Route::new(Verb::Get, "/v1/suppression", "suppression.list"),
     Route::new(Verb::Delete, "/v1/suppression", "suppression.remove"),
     Route::new(Verb::Post, "/v1/mailboxes", "mailboxes.create"),
+    Route::new(Verb::Post, "/v1/mailboxes/connect", "mailboxes.connect"),
     Route::new(Verb::Get, "/v1/mailboxes", "mailboxes.list"),
     Route::new(Verb::Get, "/v1/mailboxes/{id}", "mailboxes.get"),
     Route::new(Verb::Patch, "/v1/mailboxes/{id}", "mailboxes.update"),

@@ -49,6 +49,9 @@ pub struct SmtpSettings {
     /// may be a relay on a private network, so the SSRF guard does not refuse private addresses
     /// for it. Tenants' mailboxes are always `false`.
     pub operator_configured: bool,
+    /// `password` is an OAuth 2.0 access token: authenticate with SASL XOAUTH2 (Gmail, Microsoft
+    /// 365) instead of PLAIN/LOGIN.
+    pub xoauth2: bool,
 }
 
 impl fmt::Debug for SmtpSettings {
@@ -60,6 +63,7 @@ impl fmt::Debug for SmtpSettings {
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("security", &self.security)
             .field("operator_configured", &self.operator_configured)
+            .field("xoauth2", &self.xoauth2)
             .finish()
     }
 }

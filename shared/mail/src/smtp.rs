@@ -167,7 +167,9 @@ impl SmtpMailer {
         }
         if let Some(username) = &mailbox.username {
             let credentials = Credentials::new(username.clone(), mailbox.password.clone().unwrap_or_default());
-            if let Err(e) = conn.auth(&[Mechanism::Plain, Mechanism::Login], &credentials).await {
+            let mechanisms: &[Mechanism] =
+                if mailbox.xoauth2 { &[Mechanism::Xoauth2] } else { &[Mechanism::Plain, Mechanism::Login] };
+            if let Err(e) = conn.auth(mechanisms, &credentials).await {
                 hang_up(&mut conn).await;
                 return Err(before_data(e));
             }

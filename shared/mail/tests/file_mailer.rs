@@ -13,6 +13,7 @@ async fn each_send_writes_one_eml_that_parses_back() {
         password: None,
         security: Security::None,
         operator_configured: false,
+        xoauth2: false,
     };
     let email = OutgoingEmail {
         from_name: "Zoë".into(),

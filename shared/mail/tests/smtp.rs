@@ -19,6 +19,7 @@ fn settings(port: u16) -> SmtpSettings {
         password: None,
         security: Security::None,
         operator_configured: false,
+        xoauth2: false,
     }
 }
 
@@ -227,6 +228,7 @@ async fn auth_happens_after_starttls() {
         user: Some(("zoe@outreach.example.com".into(), "s3cret pass".into())),
         tls: ServerTls::StartTls,
         cert_name: None,
+        introspection_url: None,
     })
     .expect("SMTP server");
     let mut mailbox = settings(server.port);
@@ -253,7 +255,7 @@ async fn an_untrusted_certificate_fails_for_good_and_nothing_is_sent() {
         [(ServerTls::StartTls, Security::StartTls, "localhost"), (ServerTls::Implicit, Security::Tls, "127.0.0.1")]
     {
         let server =
-            SmtpServer::start_with(SmtpOptions { user: Some(("zoe".into(), "pw".into())), tls, cert_name: None })
+            SmtpServer::start_with(SmtpOptions { user: Some(("zoe".into(), "pw".into())), tls, ..Default::default() })
                 .expect("SMTP server");
         let mut mailbox = settings(server.port);
         mailbox.host = host.into();

@@ -32,6 +32,7 @@ async fn the_ca_file_from_the_environment_is_trusted_and_a_bad_one_is_an_error()
         password: None,
         security: Security::StartTls,
         operator_configured: false,
+        xoauth2: false,
     };
 
     // Unset or empty: the system's CAs only, which do not know the test CA.

@@ -22,6 +22,10 @@ pub fn imap_due_pk() -> String {
 pub fn imap_due_sort(next_poll_at: &str, ws: &str, mailbox: &str) -> String {
     format!("{next_poll_at}#{ws}#{mailbox}")
 }
+/// A started OAuth connection of a mailbox, taken once by the callback.
+pub fn oauth_state(state: &str) -> Key {
+    Key::new(format!("OAUTHSTATE#{state}"), "#")
+}
 pub fn inbound_message(id: &str) -> Key {
     Key::new(format!("INBOUND#{id}"), "#")
 }

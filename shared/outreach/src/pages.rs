@@ -14,6 +14,49 @@ pub fn router() -> Router<Arc<App>> {
     Router::new()
         .route("/v1/unsubscribe/{token}", get(unsubscribe_page).post(unsubscribe_now))
         .route("/v1/t/o/{token}", get(open_pixel))
+        .route(crate::oauth::CALLBACK_PATH, get(oauth_callback))
+}
+
+/// `GET /v1/oauth/mailbox/callback?code&state` (or `error&state`): where the provider sends the
+/// person after consent (`crate::oauth`). Keyless: the one-time state names the mailbox.
+async fn oauth_callback(
+    State(app): State<Arc<App>>,
+    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    use crate::oauth::Callback;
+    let Some(state) = q.get("state").filter(|s| !s.is_empty() && s.len() <= 200) else {
+        return unsubscribe_html(StatusCode::BAD_REQUEST, "Not connected", "<p>This link is not complete.</p>");
+    };
+    match crate::oauth::callback(&app, q.get("code").map(String::as_str), q.get("error").map(String::as_str), state)
+        .await
+    {
+        Ok(Callback::Connected { address }) => unsubscribe_html(
+            StatusCode::OK,
+            "Mailbox connected",
+            &format!(
+                "<p>{} is connected. Replies to it will be read every few minutes. You can close this page.</p>",
+                escape(&address)
+            ),
+        ),
+        Ok(Callback::Refused(why)) => unsubscribe_html(
+            StatusCode::BAD_REQUEST,
+            "Not connected",
+            &format!("<p>The mailbox was not connected: {}. Start again from linkcrm.</p>", escape(&why)),
+        ),
+        Ok(Callback::Expired) => unsubscribe_html(
+            StatusCode::BAD_REQUEST,
+            "Link expired",
+            "<p>This link was used already or is older than 15 minutes. Start again from linkcrm.</p>",
+        ),
+        Err(e) => {
+            tracing::warn!(error = %e, "the OAuth callback could not be completed");
+            unsubscribe_html(StatusCode::SERVICE_UNAVAILABLE, "Try again", "<p>Please try again in a minute.</p>")
+        }
+    }
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
 /// `GET /v1/t/o/{token}.gif`: the tracking pixel of a send (`crate::opens`). A valid token

@@ -88,7 +88,18 @@ fn today() -> String {
 
 /// The mailbox's SMTP settings, its password resolved (sealed in the item, or a reference).
 pub async fn smtp_settings(app: &App, mailbox: &Item) -> Result<SmtpSettings, crate::secret_refs::RefError> {
-    let password = crate::mailboxes::password_of(app, mailbox).await?;
+    use crate::secret_refs::RefError;
+    // An OAuth mailbox sends with its access token (XOAUTH2), refreshed as for IMAP.
+    let oauth = match crate::oauth::access_token(app, mailbox).await {
+        Ok(token) => token,
+        Err(e) if e.code == "oauth_unavailable" => return Err(RefError::Unavailable(e.message)),
+        Err(e) => return Err(RefError::Missing(e.message)),
+    };
+    let xoauth2 = oauth.is_some();
+    let password = match oauth {
+        Some(token) => Some(token),
+        None => crate::mailboxes::password_of(app, mailbox).await?,
+    };
     Ok(SmtpSettings {
         host: records::str_of(mailbox, "smtpHost").unwrap_or_default().to_owned(),
         port: records::int_of(mailbox, "smtpPort").unwrap_or(587) as u16,
@@ -101,6 +112,7 @@ pub async fn smtp_settings(app: &App, mailbox: &Item) -> Result<SmtpSettings, cr
         },
         // Only the platform mailbox comes from the server's configuration; tenants' are theirs.
         operator_configured: records::str_of(mailbox, "id") == Some(crate::platform_mailbox::ID),
+        xoauth2,
     })
 }
 

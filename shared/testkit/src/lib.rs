@@ -34,3 +34,7 @@ pub mod fake_ahrefs;
 pub mod fake_dataforseo;
 pub use fake_ahrefs::{AhrefsCall, AhrefsFault, FakeAhrefs};
 pub use fake_dataforseo::{DataForSeoCall, DataForSeoFault, FakeDataForSeo};
+
+// fake_oauth: an OAuth 2.0 authorization server (code grant with PKCE, refresh, introspection for Dovecot).
+pub mod fake_oauth;
+pub use fake_oauth::FakeOAuth;

@@ -50,6 +50,8 @@ pub struct SmtpOptions {
     /// With TLS, the one host name or IP address the server's certificate is for, instead of
     /// `localhost` and 127.0.0.1 (to test that clients check the name).
     pub cert_name: Option<String>,
+    /// Also offers AUTH XOAUTH2, checking each bearer token at this introspection URL.
+    pub introspection_url: Option<String>,
 }
 
 /// One message as the server received it.
@@ -123,6 +125,9 @@ impl SmtpServer {
         command.arg(&script).args(["--host", "127.0.0.1", "--port", "0", "--store"]).arg(dir.path());
         if let Some((user, password)) = &options.user {
             command.args(["--user", &format!("{user}:{password}")]);
+        }
+        if let Some(url) = &options.introspection_url {
+            command.args(["--introspect", url]);
         }
         let mut ca_file = None;
         let flag = match options.tls {

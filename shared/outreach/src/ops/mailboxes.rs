@@ -79,6 +79,9 @@ pub struct ImapView {
     pub password_ref: Option<String>,
     /// `gmail` or `outlook` for a mailbox connected with OAuth (XOAUTH2).
     pub oauth_provider: Option<String>,
+    /// For an OAuth mailbox: `pending` (waiting for consent), `connected`, or `revoked` (the
+    /// provider refused the refresh token: connect it again).
+    pub oauth_status: Option<String>,
     /// `ok`, `failing` (the last poll failed: see `lastError`), or `pending` (not polled yet).
     pub status: String,
     pub last_polled_at: Option<String>,
@@ -114,6 +117,7 @@ fn imap_view(item: &Item) -> Option<ImapView> {
         has_password: item.get("imapPasswordSealed").is_some_and(|v| !v.is_null()),
         password_ref: records::str_of(item, "imapPasswordRef").map(str::to_owned),
         oauth_provider: records::str_of(item, "oauthProvider").map(str::to_owned),
+        oauth_status: records::str_of(item, "oauthStatus").map(str::to_owned),
         status: status.to_owned(),
         last_polled_at: records::str_of(item, "imapLastPolledAt").map(str::to_owned),
         last_success_at: records::str_of(item, "imapLastSuccessAt").map(str::to_owned),
@@ -629,3 +633,158 @@ impl Operation for Delete {
 }
 
 pub use crate::mailboxes::password_of;
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ConnectInput {
+    /// `gmail` (Google) or `outlook` (Microsoft 365).
+    pub r#type: crate::oauth::Provider,
+    /// The mailbox's address, which the person consents for.
+    #[schemars(pattern(crate::rules::EMAIL))]
+    pub address: String,
+    #[schemars(length(max = 200), pattern(crate::rules::ONE_LINE))]
+    pub from_name: Option<String>,
+    /// Instead of the provider's IMAP server (imap.gmail.com, outlook.office365.com).
+    #[schemars(pattern(crate::rules::HOST))]
+    pub imap_host: Option<String>,
+    #[schemars(range(min = 1))]
+    pub imap_port: Option<u16>,
+    pub imap_security: Option<ImapSecurity>,
+    /// Days of earlier mail the first poll reads (default 0).
+    #[schemars(range(max = 365))]
+    pub backfill_days: Option<u32>,
+    /// Instead of the provider's SMTP server (smtp.gmail.com, smtp.office365.com), port 587.
+    #[schemars(pattern(crate::rules::HOST))]
+    pub smtp_host: Option<String>,
+    #[schemars(range(min = 1))]
+    pub smtp_port: Option<u16>,
+    pub security: Option<Security>,
+}
+
+/// A mailbox waiting for the person's consent, and where to send them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Connecting {
+    pub mailbox: Mailbox,
+    /// Open this in a browser: the provider asks for consent, then returns to linkcrm's callback.
+    pub authorization_url: String,
+    /// The URL works until then (15 minutes).
+    pub expires_at: String,
+}
+
+/// Creates (or, for an address the workspace already connected, reuses) an OAuth mailbox and
+/// starts its connection: the library function behind `mailboxes.connect` and the inbound
+/// settings' `connectedInbox`.
+pub async fn connect(ctx: &Ctx, input: ConnectInput) -> ApiResult<Reply<Connecting>> {
+    let ws = ctx.workspace().to_owned();
+    let provider = input.r#type;
+    let config = provider.config().ok_or_else(|| {
+        ApiError::new(
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            "oauth_not_configured",
+            format!(
+                "This server has no OAuth client for {}: the operator sets LINKCRM_OAUTH_{}_CLIENT_ID and _CLIENT_SECRET.",
+                provider.as_str(),
+                provider.as_str().to_ascii_uppercase()
+            ),
+        )
+    })?;
+    let address = normalize_email(&input.address)
+        .ok_or_else(|| ApiError::invalid_field("address", "invalid_email", "is not an email address"))?;
+    let from_name = crate::validate::header_text("fromName", input.from_name, 200)?.unwrap_or_default();
+    let imap_host = match &input.imap_host {
+        Some(h) => check_host(ctx, "imapHost", h).await?,
+        None => config.imap_host.to_owned(),
+    };
+    if input.backfill_days.is_some_and(|d| d > 365) {
+        return Err(ApiError::invalid_field("backfillDays", "invalid_request", "must be 0 to 365"));
+    }
+    let smtp_host = match &input.smtp_host {
+        Some(h) => check_host(ctx, "smtpHost", h).await?,
+        None => config.smtp_host.to_owned(),
+    };
+    if input.smtp_port == Some(0) || input.imap_port == Some(0) {
+        return Err(ApiError::invalid_field("smtpPort", "invalid_request", "must be 1 to 65535"));
+    }
+    // An address already connected in this workspace is connected again (new consent).
+    let existing = ctx
+        .app
+        .store
+        .query(Query::partition(crate::keys::mailboxes_pk(&ws)).limit(200))
+        .await?
+        .items
+        .into_iter()
+        .find(|m| records::str_of(m, "fromAddress") == Some(address.as_str()) && m.get("oauthProvider").is_some());
+    let now = time::now_string();
+    let (id, mut ops) = match existing {
+        Some(item) => {
+            let id = records::str_of(&item, "id").unwrap_or_default().to_owned();
+            let u = Update::new()
+                .set("oauthProvider", provider.as_str())
+                .set("oauthStatus", "pending")
+                .set("updatedAt", now.clone())
+                .add("version", 1);
+            (id.clone(), vec![TxOp::update_if(key(&ws, &id), u, Condition::Exists)])
+        }
+        None => {
+            let id = linkcrm_domain::new_id(IdKind::Mailbox);
+            let security = input.imap_security.unwrap_or(ImapSecurity::Tls);
+            let m = Mailbox {
+                id: id.clone(),
+                workspace_id: ws.clone(),
+                from_name,
+                from_address: address.clone(),
+                smtp_host,
+                smtp_port: input.smtp_port.unwrap_or(587),
+                smtp_username: Some(address.clone()),
+                security: input.security.unwrap_or(Security::Starttls),
+                has_password: false,
+                password_ref: None,
+                daily_cap: 50,
+                active: true,
+                imap: None,
+                created_at: now.clone(),
+                updated_at: now.clone(),
+            };
+            let extra = json!({
+                "version": 1, "imapHost": imap_host, "imapSecurity": security,
+                "imapPort": input.imap_port.unwrap_or(if security == ImapSecurity::Tls { 993 } else { 143 }),
+                "imapUsername": address, "imapFolder": "INBOX", "backfillDays": input.backfill_days.unwrap_or(0),
+                "oauthProvider": provider.as_str(), "oauthStatus": "pending",
+            });
+            let item = crate::platform::to_item(&key(&ws, &id), "mailbox", &m, extra);
+            let ops = vec![
+                TxOp::put_if(item, Condition::NotExists),
+                outbox::event("mailbox.created", Some(&ws), json!({ "mailboxId": id, "fromAddress": address })),
+            ];
+            (id, ops)
+        }
+    };
+    let started = crate::oauth::start(&ws, &id, provider, &config, &address);
+    ops.push(started.state_op);
+    ctx.app.store.transact(ops).await?;
+    let item = ctx.app.store.get(&key(&ws, &id)).await?.ok_or_else(ApiError::internal)?;
+    Ok(Reply::created(Connecting {
+        mailbox: view(&item)?,
+        authorization_url: started.authorization_url,
+        expires_at: started.expires_at,
+    }))
+}
+
+pub struct Connect;
+impl Operation for Connect {
+    const NAME: &'static str = "mailboxes.connect";
+    const EFFECT: Effect = Effect::Create;
+    const FAMILY: Family = Family::Outreach;
+    const SCOPE: Option<&'static str> = Some("campaigns:write");
+    const WORKSPACE: WorkspaceRule = WorkspaceRule::Required;
+    const SUMMARY: &'static str =
+        "Connect a Gmail or Microsoft 365 mailbox with OAuth: answers the URL where the person consents";
+    const TAG: &'static str = TAG;
+    type Input = ConnectInput;
+    type Output = Connecting;
+
+    async fn run(ctx: Ctx, input: ConnectInput) -> ApiResult<Reply<Connecting>> {
+        connect(&ctx, input).await
+    }
+}

@@ -18,6 +18,7 @@ pub fn catalogue() -> Vec<OpSpec> {
         OpSpec::of::<mailboxes::Get>(),
         OpSpec::of::<mailboxes::Patch>(),
         OpSpec::of::<mailboxes::Delete>(),
+        OpSpec::of::<mailboxes::Connect>(),
         OpSpec::of::<inbound::Receive>(),
         OpSpec::of::<inbound::List>(),
         OpSpec::of::<inbound::Get>(),
