@@ -109,6 +109,7 @@ string_enum! {
         MetricsRefreshed => "METRICS_REFRESHED",
         DraftApproved => "DRAFT_APPROVED",
         SendQueued => "SEND_QUEUED",
+        InboundRequest => "INBOUND_REQUEST",
     }
 }
 
