@@ -23,6 +23,7 @@ RUST_FUNCTIONS = {
     "OutreachFunction": "outreach",
     "AgentFunction": "agent",
     "CampaignsFunction": "campaigns",
+    "InboundFunction": "inbound",
     "WorkspacesFunction": "workspaces",
     "RelayFunction": "relay",
     "SendWorkerFunction": "send-worker",

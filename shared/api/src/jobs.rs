@@ -77,6 +77,7 @@ pub async fn handle(app: &Arc<App>, workers: &Workers, d: &Delivery) -> Result<(
         approval_expiry::JOB_KIND => approval_expiry::handle(app, &d.job).await,
         "campaign_draft" | "campaign_step" | "campaign_release" => linkcrm_campaigns::jobs::handle(app, &d.job).await,
         crate::polling::JOB_KIND => crate::polling::handle_job(app, &d.job).await,
+        linkcrm_inbound::negotiate::JOB_KIND => linkcrm_inbound::negotiate::handle(app, &d.job).await,
         other => Err(HandlerError::Fail(format!("no handler for job kind '{other}'"))),
     };
     match outcome {

@@ -14,6 +14,7 @@ pub use linkcrm_core::{
 pub use linkcrm_crm as crm;
 pub use linkcrm_crm::{apollo_keys, discovery};
 pub use linkcrm_http::{edge, openapi, rest, routes};
+pub use linkcrm_inbound as inbound;
 pub use linkcrm_outreach::{platform_mailbox, polling, secret_refs, sending, suppression};
 
 use catalogue::OpSpec;
@@ -37,6 +38,7 @@ pub mod ops {
 pub fn catalogue() -> Vec<OpSpec> {
     let mut ops = linkcrm_workspaces::ops::catalogue();
     ops.extend(linkcrm_campaigns::ops::catalogue());
+    ops.extend(linkcrm_inbound::ops::catalogue());
     ops.extend(linkcrm_outreach::ops::catalogue());
     ops.extend(linkcrm_crm::ops::catalogue());
     ops.extend(linkcrm_core::ops::catalogue());

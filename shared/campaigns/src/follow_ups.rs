@@ -311,6 +311,7 @@ pub async fn run(app: &App, meta: &Item, job: &Job) -> Result<(), HandlerError> 
                 references,
             }),
             track_opens: rec::tracks_opens(meta),
+            reply: None,
         },
     )
     .map_err(|e| retry(&e.message))?;

@@ -329,6 +329,7 @@ async fn draft_one(
             campaign_id: Some(campaign),
             follow_up: None,
             track_opens: rec::tracks_opens(meta),
+            reply: None,
         },
     )
     .map_err(|e| retry(&e.message))?;

@@ -59,10 +59,13 @@ pub enum Family {
     Workspaces,
     /// Campaigns, their drafts and sends, templates and writing.
     Campaigns,
+    /// The inbound negotiator: its settings, partner modes, eval gates, and replies to requests.
+    Inbound,
 }
 
 impl Family {
-    pub const ALL: [Family; 5] = [Family::Crm, Family::Outreach, Family::Agent, Family::Workspaces, Family::Campaigns];
+    pub const ALL: [Family; 6] =
+        [Family::Crm, Family::Outreach, Family::Agent, Family::Workspaces, Family::Campaigns, Family::Inbound];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -71,6 +74,7 @@ impl Family {
             Family::Agent => "agent",
             Family::Workspaces => "workspaces",
             Family::Campaigns => "campaigns",
+            Family::Inbound => "inbound",
         }
     }
 }

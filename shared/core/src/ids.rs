@@ -53,6 +53,7 @@ id_kinds! {
     SendingMailbox => Mailbox, "a mailbox", "SendingMailboxId", fixed = ["mbx_platform"];
     Message => Message, "an inbound message", "MessageId";
     Template => Template, "a template", "TemplateId";
+    EvalGate => EvalGate, "an eval gate", "EvalGateId";
 }
 
 /// A campaign id of any type (`scmp_`, `ccmp_`, `icmp_`, `cmp_`).

@@ -67,3 +67,23 @@ pub fn campaign_bounce_check_op(campaign: &str) -> Result<TxOp, linkcrm_jobs::Jo
     let job = Job::new(JobKind::CampaignStep.as_str(), json!({ "step": "bounce_check", "campaignId": campaign }));
     StoreQueue::enqueue_op(WORK_QUEUE, &job, Duration::ZERO)
 }
+
+/// The job that has the inbound negotiator decide on a request (committed with the message), at
+/// once or, for a request held by a gate, at `at`.
+pub fn inbound_negotiate_op(
+    message: &str,
+    workspace: &str,
+    at: Option<chrono::DateTime<chrono::Utc>>,
+) -> Result<TxOp, linkcrm_jobs::JobError> {
+    let job = Job::new(JobKind::InboundNegotiate.as_str(), json!({ "messageId": message, "workspaceId": workspace }));
+    match at {
+        Some(t) if t - chrono::Utc::now() > chrono::Duration::from_std(MAX_JOB_DELAY).unwrap_or_default() => {
+            StoreQueue::enqueue_at_op(WORK_QUEUE, &job, t)
+        }
+        Some(t) => {
+            let delay = (t - chrono::Utc::now()).to_std().unwrap_or_default();
+            StoreQueue::enqueue_op(WORK_QUEUE, &job, delay)
+        }
+        None => StoreQueue::enqueue_op(WORK_QUEUE, &job, Duration::ZERO),
+    }
+}

@@ -534,3 +534,48 @@ pub fn account_event_item(
         "GSI1PK": keys::account_history_pk(acct), "GSI1SK": keys::time_sort(&now, &id),
     }))
 }
+
+/// The contact who holds `email` (emails are unique among contacts), or a new one at `account`
+/// with the name given: `(contact id, its account id)`. For the inbound negotiator, whose
+/// senders become contacts. A concurrent creator of the same email wins and its contact is used.
+pub async fn ensure_contact(
+    app: &App,
+    ws: &str,
+    account: &str,
+    email: &str,
+    first_name: Option<String>,
+    last_name: Option<String>,
+) -> ApiResult<(String, String)> {
+    let email = linkcrm_domain::normalize::normalize_email(email)
+        .ok_or_else(|| ApiError::invalid_field("email", "invalid_email", "is not an email address"))?;
+    for _ in 0..ATTEMPTS {
+        if let Some(guard) = app.store.get(&keys::email_guard(&email)).await? {
+            let (c, a) = (records::str_of(&guard, "contactId"), records::str_of(&guard, "accountId"));
+            if let (Some(c), Some(a)) = (c, a) {
+                return Ok((c.to_owned(), a.to_owned()));
+            }
+        }
+        let now = time::now_string();
+        let contact = linkcrm_domain::crm::Contact {
+            id: linkcrm_domain::new_id(IdKind::Contact),
+            account_id: account.to_owned(),
+            first_name: first_name.clone(),
+            last_name: last_name.clone(),
+            email: Some(email.clone()),
+            created_at: now.clone(),
+            updated_at: now,
+            ..Default::default()
+        };
+        let ops = vec![
+            TxOp::put_if(records::contact_item(&contact, 1), Condition::NotExists),
+            TxOp::put_if(records::email_guard_item(&email, &contact.id, account), Condition::NotExists),
+            outbox::event("link_building.contact.created", Some(ws), json!(contact)),
+        ];
+        match app.store.transact(ops).await {
+            Ok(()) => return Ok((contact.id, account.to_owned())),
+            Err(StoreError::ConditionFailed { .. } | StoreError::Conflict) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ApiError::conflict("conflict", "The contact was being created concurrently; retry."))
+}

@@ -186,7 +186,9 @@ fn parse_at(v: &Value, path: &str, depth: usize, leaves: &mut usize) -> Result<W
         ["llm_check"] => {
             *leaves += 1;
             let q = o["llm_check"].as_str().map(str::trim).filter(|q| !q.is_empty() && q.len() <= 1000);
-            let q = q.ok_or_else(|| err(&format!("{path}.llm_check"), "must be a yes/no question of 1 to 1000 characters"))?;
+            let q = q.ok_or_else(|| {
+                err(&format!("{path}.llm_check"), "must be a yes/no question of 1 to 1000 characters")
+            })?;
             Ok(When::LlmCheck(q.to_owned()))
         }
         _ if o.contains_key("field") => {
@@ -204,13 +206,14 @@ fn parse_at(v: &Value, path: &str, depth: usize, leaves: &mut usize) -> Result<W
                 .as_str()
                 .and_then(Field::parse)
                 .ok_or_else(|| err(&format!("{path}.field"), format!("must be one of {names}")))?;
-            let op = o
-                .get("op")
-                .and_then(Value::as_str)
-                .and_then(Op::parse)
-                .ok_or_else(|| err(&format!("{path}.op"), "must be one of eq, ne, lt, lte, gt, gte, in, contains, matches"))?;
+            let op = o.get("op").and_then(Value::as_str).and_then(Op::parse).ok_or_else(|| {
+                err(&format!("{path}.op"), "must be one of eq, ne, lt, lte, gt, gte, in, contains, matches")
+            })?;
             if !op.allowed(field.kind()) {
-                return Err(err(&format!("{path}.op"), format!("{op:?} does not apply to {}", field.name()).to_lowercase()));
+                return Err(err(
+                    &format!("{path}.op"),
+                    format!("{op:?} does not apply to {}", field.name()).to_lowercase(),
+                ));
             }
             let value = o.get("value").cloned().ok_or_else(|| err(&format!("{path}.value"), "is required"))?;
             let vpath = format!("{path}.value");
@@ -250,7 +253,9 @@ fn check_value(field: Field, op: Op, value: &Value, path: &str) -> Result<Option
                 .size_limit(REGEX_SIZE_LIMIT)
                 .dfa_size_limit(REGEX_SIZE_LIMIT)
                 .build()
-                .map_err(|e| err(path, format!("is not a valid pattern: {}", e.to_string().lines().last().unwrap_or(""))))?;
+                .map_err(|e| {
+                    err(path, format!("is not a valid pattern: {}", e.to_string().lines().last().unwrap_or("")))
+                })?;
             Ok(Some(re))
         }
         _ if scalar_ok(value) => Ok(None),
@@ -406,11 +411,40 @@ fn compare(actual: &Value, op: Op, want: &Value, regex: Option<&regex::Regex>) -
 
 /// Free-mail providers: a sender there is a person, not the site they write for.
 pub const FREE_MAIL: &[&str] = &[
-    "gmail.com", "googlemail.com", "outlook.com", "hotmail.com", "hotmail.co.uk", "live.com", "msn.com",
-    "yahoo.com", "yahoo.co.uk", "ymail.com", "aol.com", "icloud.com", "me.com", "mac.com", "proton.me",
-    "protonmail.com", "pm.me", "gmx.com", "gmx.net", "gmx.de", "web.de", "mail.com", "zoho.com",
-    "yandex.com", "yandex.ru", "mail.ru", "qq.com", "163.com", "126.com", "tutanota.com", "fastmail.com",
-    "hey.com", "inbox.com", "rediffmail.com",
+    "gmail.com",
+    "googlemail.com",
+    "outlook.com",
+    "hotmail.com",
+    "hotmail.co.uk",
+    "live.com",
+    "msn.com",
+    "yahoo.com",
+    "yahoo.co.uk",
+    "ymail.com",
+    "aol.com",
+    "icloud.com",
+    "me.com",
+    "mac.com",
+    "proton.me",
+    "protonmail.com",
+    "pm.me",
+    "gmx.com",
+    "gmx.net",
+    "gmx.de",
+    "web.de",
+    "mail.com",
+    "zoho.com",
+    "yandex.com",
+    "yandex.ru",
+    "mail.ru",
+    "qq.com",
+    "163.com",
+    "126.com",
+    "tutanota.com",
+    "fastmail.com",
+    "hey.com",
+    "inbox.com",
+    "rediffmail.com",
 ];
 
 pub fn is_free_mail(domain: &str) -> bool {
@@ -478,7 +512,8 @@ pub fn mentions_money(text: &str) -> bool {
 /// Links in the text: `http(s)://` URLs and bare `www.` hosts.
 pub fn link_count(text: &str) -> u32 {
     static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
-    let re = RE.get_or_init(|| regex::Regex::new(r"(?i)\bhttps?://[^\s<>]+|\bwww\.[a-z0-9-]+\.[^\s<>]+").expect("links"));
+    let re =
+        RE.get_or_init(|| regex::Regex::new(r"(?i)\bhttps?://[^\s<>]+|\bwww\.[a-z0-9-]+\.[^\s<>]+").expect("links"));
     re.find_iter(text).count() as u32
 }
 

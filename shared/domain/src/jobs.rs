@@ -24,6 +24,8 @@ pub enum JobKind {
     CampaignRelease,
     /// Read one mailbox's new mail over IMAP (the outreach context's poller).
     MailboxPoll,
+    /// Decide what to do with one inbound request (the inbound context's negotiator).
+    InboundNegotiate,
 }
 
 /// The SQS queue a kind goes to in AWS, by the name the relay and the template use.
@@ -36,7 +38,7 @@ pub enum Queue {
 }
 
 impl JobKind {
-    pub const ALL: [JobKind; 7] = [
+    pub const ALL: [JobKind; 8] = [
         JobKind::Send,
         JobKind::Discover,
         JobKind::ApprovalExpiry,
@@ -44,6 +46,7 @@ impl JobKind {
         JobKind::CampaignStep,
         JobKind::CampaignRelease,
         JobKind::MailboxPoll,
+        JobKind::InboundNegotiate,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -55,6 +58,7 @@ impl JobKind {
             JobKind::CampaignStep => "campaign_step",
             JobKind::CampaignRelease => "campaign_release",
             JobKind::MailboxPoll => "mailbox_poll",
+            JobKind::InboundNegotiate => "inbound_negotiate",
         }
     }
 
@@ -68,7 +72,7 @@ impl JobKind {
             JobKind::Send | JobKind::ApprovalExpiry => Queue::Send,
             JobKind::Discover => Queue::Discover,
             JobKind::CampaignDraft | JobKind::CampaignStep | JobKind::CampaignRelease => Queue::Campaign,
-            JobKind::MailboxPoll => Queue::Inbound,
+            JobKind::MailboxPoll | JobKind::InboundNegotiate => Queue::Inbound,
         }
     }
 }

@@ -1047,3 +1047,33 @@ impl Operation for Update_ {
         Ok(Reply::ok(rec::view(&item)).with_version(version(&item)))
     }
 }
+
+/// The parts that create a workspace's inbound campaign (`icmp_…`, type `inbound`): the
+/// negotiator's replies are its sends, the partners who wrote its members. One per workspace;
+/// the inbound settings keep its id (the caller's transaction makes it once).
+pub fn inbound_campaign_ops(ws: &str, agency: &str, id: &str) -> Vec<TxOp> {
+    let now = time::now_string();
+    let key = keys::campaign(id);
+    let settings = json!({ "templateId": null, "subject": null, "body": null, "mailboxId": null, "followUps": [],
+                           "trackOpens": false, "sendWindow": null });
+    let mut item = obj(json!({
+        "PK": key.pk, "SK": key.sk, "entity": "campaign", "id": id, "type": Type::Inbound, "name": "Inbound requests",
+        "workspaceId": ws, "agencyId": agency, "status": Status::Active,
+        "createdAt": now, "updatedAt": now, "version": 1, "settings": settings,
+        "drafted": 0, "sent": 0, "bounced": 0, "hardBounced": 0, "opened": 0, "replied": 0, "placed": 0,
+        "members": 0, "awaiting": 0,
+    }));
+    for (k, v) in rec::index_attrs(ws, id, &now, Status::Active) {
+        item.insert(k.into(), v);
+    }
+    vec![
+        TxOp::put_if(item, Condition::NotExists),
+        TxOp::update(keys::campaign_totals(ws), Update::new().add("total", 1).add("status#active", 1)),
+        TxOp::put(timeline_item(id, &now, "campaign_created", None)),
+        outbox::event(
+            "link_building.campaign.created",
+            Some(ws),
+            json!({ "id": id, "type": "inbound", "name": "Inbound requests" }),
+        ),
+    ]
+}

@@ -388,6 +388,7 @@ impl Operation for SendEmail {
                 campaign_id: Some(&input.id),
                 follow_up: None,
                 track_opens: crate::records::tracks_opens(&campaign),
+                reply: None,
             },
         )?;
         let inv_id = reply_body["invocationId"].as_str().unwrap_or_default().to_owned();

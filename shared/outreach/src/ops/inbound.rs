@@ -85,6 +85,57 @@ pub struct InboundMessage {
     /// bulk|list`): recorded, but never taken as a request.
     #[serde(default)]
     pub automated: bool,
+    /// What the inbound negotiator decided for a request (not for replies to our sends): the
+    /// outcome, the gate (and version) that decided it and why, every gate's verdict, the facts
+    /// the gates saw, and the reply it drafted or sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub negotiation: Option<Negotiation>,
+}
+
+/// The negotiator's decision on a request (`linkcrm_inbound`), kept on the message.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Negotiation {
+    /// `auto_replied` (a reply went out without a person), `escalated` (a draft waits for
+    /// approval, or a person must answer), `declined` (with a short reply when `sendDeclines`),
+    /// `spam`, or `held` (the gates run again at `heldUntil`).
+    pub outcome: String,
+    pub intent: Option<linkcrm_domain::enums::InboundIntent>,
+    /// `rules` or `llm`.
+    pub intent_source: Option<String>,
+    /// The partner, when the request names one (a free-mail sender without a site, or spam, has none).
+    pub account_id: Option<String>,
+    pub relationship_id: Option<String>,
+    pub contact_id: Option<String>,
+    /// The partner's mode for this workspace: `auto_respond`, `always_escalate` or `decline_by_default`.
+    pub mode: Option<String>,
+    /// The gate that decided, with the version that was in force; absent when no gate fired.
+    pub decided_by: Option<Value>,
+    pub reason: Option<String>,
+    /// Each gate evaluated, in priority order: `{gateId, name, version, result, action}` with
+    /// `result` `matched`, `not_matched` or `unknown` (and why).
+    pub trace: Vec<Value>,
+    /// The facts the gates saw (`intent`, `senderDR`, `amountMentioned`, ...).
+    pub facts: Value,
+    /// The reply: its send invocation, and the approval it waits on when escalated.
+    pub invocation_id: Option<String>,
+    pub approval_id: Option<String>,
+    pub held_until: Option<String>,
+    pub credits_used: f64,
+    pub decided_at: String,
+}
+
+/// The update that stores the negotiator's decision on a message.
+pub fn negotiation_op(id: &str, n: &Negotiation) -> TxOp {
+    TxOp::update_if(key(id), Update::new().set("negotiation", json!(n)), Condition::Exists)
+}
+
+/// A stored message by id, whatever its workspace (for the negotiator's jobs, which carry both).
+pub async fn load_by_id(app: &crate::App, id: &str) -> Result<Option<InboundMessage>, ApiError> {
+    match app.store.get(&key(id)).await? {
+        Some(item) => Ok(Some(records::parse("inbound message", &item)?)),
+        None => Ok(None),
+    }
 }
 
 /// Where a message came from, and what makes it the same message when read again.
@@ -371,6 +422,7 @@ pub async fn receive(ctx: &Ctx, raw: &str, source: Source) -> ApiResult<Reply<In
         channel,
         mailbox_id: source.mailbox_id.clone(),
         automated: email.is_automated(),
+        negotiation: None,
     };
     // A hard bounce suppresses for everyone only when the platform read it itself and it
     // reports on a message the platform sent to that address; posted by a workspace, it is
@@ -390,6 +442,13 @@ pub async fn receive(ctx: &Ctx, raw: &str, source: Source) -> ApiResult<Reply<In
                 records::obj(json!({"PK": g.pk, "SK": g.sk, "entity": "inboundGuard", "inboundId": m.id})),
                 Condition::NotExists,
             ));
+        }
+        // A request (not an answer to our mail, not machine-sent) goes to the negotiator, which
+        // decides whether the workspace has it on.
+        if !m.matched && m.bounce.is_none() && !m.automated && m.from.is_some() {
+            if let Ok(job) = linkcrm_core::jobkinds::inbound_negotiate_op(&m.id, &ws2, None) {
+                ops.push(job);
+            }
         }
         ops.push(outbox::event(
             "link_building.inbound.received",

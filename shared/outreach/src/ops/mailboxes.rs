@@ -661,6 +661,24 @@ pub struct ConnectInput {
     pub security: Option<Security>,
 }
 
+impl ConnectInput {
+    /// A connection to the provider's own servers.
+    pub fn provider(r#type: crate::oauth::Provider, address: String) -> ConnectInput {
+        ConnectInput {
+            r#type,
+            address,
+            from_name: None,
+            imap_host: None,
+            imap_port: None,
+            imap_security: None,
+            backfill_days: None,
+            smtp_host: None,
+            smtp_port: None,
+            security: None,
+        }
+    }
+}
+
 /// A mailbox waiting for the person's consent, and where to send them.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]

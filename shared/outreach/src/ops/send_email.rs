@@ -101,6 +101,7 @@ impl Operation for SendEmail {
                 campaign_id: None,
                 follow_up: None,
                 track_opens: false,
+                reply: None,
             },
         )?;
         let reply = Reply { status: Some(StatusCode::ACCEPTED), body: Some(body), version: None };
@@ -132,6 +133,20 @@ pub struct NewSend<'a> {
     pub follow_up: Option<FollowUpSend>,
     /// The campaign tracks opens: the email gets an HTML part with a pixel (`crate::opens`).
     pub track_opens: bool,
+    /// A reply to a received message (a person's `respond`, or the inbound negotiator's).
+    pub reply: Option<ReplySend>,
+}
+
+/// What makes a send a reply to a received message.
+pub struct ReplySend {
+    /// The received message's Message-ID and its thread, so the reply threads under it.
+    pub in_reply_to: Option<String>,
+    pub references: Vec<String>,
+    pub inbound_message_id: String,
+    /// Whether it waits for a person; `None`: the workspace's `approvalPolicy.inbound_respond`.
+    pub needs_approval: Option<bool>,
+    /// Why it waits, shown on the approval (a gate's name and reason).
+    pub approval_reason: Option<String>,
 }
 
 /// What makes a send a follow-up.
@@ -192,9 +207,10 @@ pub fn send_ops(
     let workspace = crate::workspace::from_record(record)?;
     let pool = crate::workspace::pool_of(&workspace);
     let policy = &workspace.settings.approval_policy;
-    let needs_approval = match &s.follow_up {
-        Some(_) => policy.follow_up == ApprovalMode::RequireApproval,
-        None => policy.outreach_send == ApprovalMode::RequireApproval,
+    let needs_approval = match (&s.follow_up, &s.reply) {
+        (Some(_), _) => policy.follow_up == ApprovalMode::RequireApproval,
+        (None, Some(r)) => r.needs_approval.unwrap_or(policy.inbound_respond == ApprovalMode::RequireApproval),
+        (None, None) => policy.outreach_send == ApprovalMode::RequireApproval,
     };
     let id = inv::new_id();
     let mut input = json!({ "relationshipId": s.rel_id, "contactId": s.contact_id, "to": s.to, "subject": s.subject,
@@ -210,6 +226,11 @@ pub fn send_ops(
         input["inReplyTo"] = json!(f.in_reply_to);
         input["references"] = json!(f.references);
     }
+    if let Some(r) = &s.reply {
+        input["inReplyTo"] = json!(r.in_reply_to);
+        input["references"] = json!(r.references);
+        input["inboundMessageId"] = json!(r.inbound_message_id);
+    }
     let mut item = inv::new_item(&inv::NewInvocation {
         id: &id,
         ws: &ws,
@@ -223,12 +244,21 @@ pub fn send_ops(
     let mut ops = Vec::new();
     if needs_approval {
         item.insert("status".into(), json!(inv::Status::WaitingApproval));
-        let appr = approvals::new_item(&item, s.to, s.subject, s.body, s.schedule_at);
+        let mut appr = approvals::new_item(&item, s.to, s.subject, s.body, s.schedule_at);
+        if let Some(r) = &s.reply {
+            appr.insert("step".into(), json!("inbound_reply"));
+            let reason = r
+                .approval_reason
+                .clone()
+                .unwrap_or_else(|| "Workspace policy: inbound_respond=require_approval".into());
+            appr.insert("reason".into(), json!(reason));
+            appr.insert("inboundMessageId".into(), json!(r.inbound_message_id));
+        }
         item.insert("approvalId".into(), appr.get("approvalId").cloned().unwrap_or_default());
         // Expires at its timeoutAt unless decided first (`approval_expiry`).
         ops.push(crate::approval_expiry::job_op(&appr)?);
         ops.push(TxOp::put_if(appr, Condition::NotExists));
-    } else if let (Some(c), None) = (s.campaign_id, &s.follow_up) {
+    } else if let (Some(c), None, None) = (s.campaign_id, &s.follow_up, &s.reply) {
         ops.push(linkcrm_core::jobkinds::campaign_draft_op(&id, c, approvals::Status::Approved)?);
     } else {
         ops.push(job_op(&id, s.schedule_at)?);
