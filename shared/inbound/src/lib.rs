@@ -11,7 +11,7 @@
 //! - `POST /v1/link-building/campaign/respond`: a person's reply to a received message.
 //!
 //! Requests reach it as `inbound_negotiate` jobs committed with each unsolicited message
-//! (`linkcrm_outreach::ops::inbound`); replies go out through outreach's send path and its policy.
+//! (`linkcrm_outreach::inbound`); replies go out through outreach's send path and its policy.
 
 #![allow(clippy::result_large_err)]
 

@@ -35,7 +35,7 @@ use linkcrm_domain::enums::{EventType, InboundIntent, Source};
 use linkcrm_domain::gates::{self, Facts, Truth};
 use linkcrm_domain::time;
 use linkcrm_jobs::{HandlerError, Job};
-use linkcrm_outreach::ops::inbound::{self as inbound_msg, InboundMessage, Negotiation};
+use linkcrm_outreach::inbound::{self as inbound_msg, InboundMessage, Negotiation};
 use linkcrm_outreach::ops::send_email::{self, NewSend, ReplySend};
 use linkcrm_storage::{Condition, StoreError, TxOp};
 use serde_json::{json, Value};

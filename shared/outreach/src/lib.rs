@@ -4,6 +4,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod campaign_gate;
+pub mod inbound;
 pub mod keys;
 pub mod mailboxes;
 pub mod oauth;

@@ -1,5 +1,5 @@
 //! Mailbox polling: new messages read over IMAP and handed to the inbound pipeline
-//! (`ops::inbound::receive`) exactly as posted mail is, so threading, classification, bounces and
+//! (`crate::inbound::receive`) exactly as posted mail is, so threading, classification, bounces and
 //! unsubscribes behave the same (docs/inbound-mail.md, "Reading mailboxes").
 //!
 //! - **Checkpoint.** `IMAPPOLL#<mailbox>` keeps (`uidValidity`, `lastUid`). A poll reads the UIDs
@@ -26,9 +26,9 @@
 //!   `In-Reply-To`, `References` or a bounce's original message); mail answering nothing is
 //!   counted as `unrouted` and left in the mailbox.
 
+use crate::inbound::{self, Source};
 use crate::items as records;
 use crate::keys;
-use crate::ops::inbound::{self, Source};
 use crate::suppression::Channel;
 use crate::App;
 use linkcrm_core::context::Ctx;

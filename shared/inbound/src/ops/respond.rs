@@ -48,7 +48,7 @@ impl Operation for Respond {
         let ws = ctx.workspace().to_owned();
         let not_found =
             || ApiError::not_found("inbound_message_not_found", "inbound message", &input.inbound_message_id);
-        let msg = linkcrm_outreach::ops::inbound::load_by_id(&ctx.app, &input.inbound_message_id)
+        let msg = linkcrm_outreach::inbound::load_by_id(&ctx.app, &input.inbound_message_id)
             .await?
             .filter(|m| m.workspace_id == ws)
             .ok_or_else(not_found)?;
