@@ -586,7 +586,9 @@ async fn record(
         ApiError::internal()
     })?;
     let guard = ops.first().and_then(TxOp::key);
-    let outcome = match &partner.rel {
+    // The request is on the relationship's log once: a held request's later rounds add no event.
+    let first_round = guard.as_ref().is_some_and(|k| k.sk == "001");
+    let outcome = match partner.rel.as_ref().filter(|_| first_round) {
         Some(rel) => {
             let new = NewEvent {
                 r#type: EventType::InboundRequest,
