@@ -298,6 +298,43 @@ async fn every_endpoint_stays_within_its_request_budget() {
         7,
     );
 
+    // The inbound negotiator's settings, partner modes, gates, and a person's reply.
+    let settings = "/v1/link-building/inbound/settings";
+    within("link_building.inbound.settings.get", &p.call(Method::GET, settings, true, None).await, 200, 3);
+    let on = json!({"enabled": true, "autonomous": false, "angles": ["composting"]});
+    within("link_building.inbound.settings.update", &p.call(Method::POST, settings, true, Some(on)).await, 200, 4);
+    let mode_path = format!("/v1/link-building/crm/account/{acct3}/inbound-settings");
+    let mode = json!({"mode": "always_escalate"});
+    within(
+        "link_building.inbound.account_settings.set",
+        &p.call(Method::PUT, &mode_path, true, Some(mode)).await,
+        200,
+        5,
+    );
+    within("link_building.inbound.account_settings.get", &p.call(Method::GET, &mode_path, true, None).await, 200, 5);
+    let gate = json!({"name": "money", "when": {"field": "amountMentioned", "op": "gte", "value": 100},
+                      "then": {"action": "escalate_to_approval"}});
+    let gates = "/v1/link-building/inbound/eval-gates";
+    let r = p.call(Method::POST, gates, true, Some(gate.clone())).await;
+    within("link_building.inbound.eval_gate.create", &r, 201, 4);
+    let gate_id = r.1["id"].as_str().unwrap().to_owned();
+    let r = p.call(Method::POST, "/v1/link-building/inbound/eval-gate", true, Some(gate)).await;
+    within("link_building.inbound.eval_gate.add", &r, 201, 4);
+    within("link_building.inbound.eval_gate.list", &p.call(Method::GET, gates, true, None).await, 200, 3);
+    let one = format!("{gates}/{gate_id}");
+    within("link_building.inbound.eval_gate.get", &p.call(Method::GET, &one, true, None).await, 200, 3);
+    let r = p.call(Method::PATCH, &one, true, Some(json!({"priority": 5}))).await;
+    within("link_building.inbound.eval_gate.update", &r, 200, 4);
+    let r = p.call(Method::GET, &format!("{one}/versions"), true, None).await;
+    within("link_building.inbound.eval_gate.versions", &r, 200, 3);
+    within("link_building.inbound.eval_gate.delete", &p.call(Method::DELETE, &one, true, None).await, 204, 4);
+    let raw = "From: Fay <fay@third-blog.com>\r\nTo: dana@outreach.example.com\r\nSubject: A question\r\n\
+               Message-ID: <budget-2@third-blog.com>\r\nDate: Sat, 05 Dec 2026 10:00:00 +0000\r\n\r\nHello.\r\n";
+    let r = p.call(Method::POST, "/v1/link-building/inbound/email", true, Some(json!({"raw": raw}))).await;
+    let fay = r.1["id"].as_str().unwrap().to_owned();
+    let assign = json!({"relationshipId": rel3});
+    p.call(Method::POST, &format!("/v1/link-building/inbound/{fay}/assign"), true, Some(assign)).await;
+
     // Credits, and the agent runtime: a send that waits for approval, approved; one rejected;
     // one cancelled; a discovery.
     within(
@@ -307,6 +344,9 @@ async fn every_endpoint_stays_within_its_request_budget() {
         4,
     );
     within("workspaces.usage", &p.call(Method::GET, &format!("/v1/workspaces/{ws}/usage"), false, None).await, 200, 3);
+    let respond = json!({"inboundMessageId": fay, "body": "Thanks, sounds good."});
+    let r = p.call(Method::POST, "/v1/link-building/campaign/respond", true, Some(respond)).await;
+    within("link_building.campaign.respond", &r, 202, 8);
     let contact3 =
         p.call(Method::POST, ct, true, Some(json!({"accountId": acct3, "email": "pat@third-blog.com"}))).await;
     let contact3 = contact3.1["id"].as_str().unwrap().to_owned();

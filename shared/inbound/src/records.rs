@@ -35,8 +35,13 @@ pub struct Settings {
 pub async fn load_settings(app: &App, ws: &str) -> ApiResult<Settings> {
     match app.store.get(&keys::settings(ws)).await? {
         Some(item) => Ok(linkcrm_core::items::parse("inbound settings", &item)?),
-        None => Ok(Settings { default_tone: "professional".into(), ..Settings::default() }),
+        None => Ok(defaults()),
     }
+}
+
+/// A workspace's settings before it changed any: off.
+pub fn defaults() -> Settings {
+    Settings { default_tone: "professional".into(), ..Settings::default() }
 }
 
 pub fn settings_item(ws: &str, s: &Settings, version: i64) -> Item {

@@ -82,8 +82,8 @@ impl Operation for Respond {
         };
         // The partner: the negotiator's, or the relationship the message was matched or assigned to.
         let negotiated = msg.negotiation.as_ref().and_then(|n| n.relationship_id.clone().zip(n.contact_id.clone()));
-        let (rel_id, contact) = match negotiated {
-            Some(pair) => pair,
+        let (rel, contact) = match negotiated {
+            Some((rel_id, contact)) => (write::load_relationship(&ctx.app, &ws, &rel_id).await?, contact),
             None => {
                 let rel_id = msg.relationship_id.clone().ok_or_else(unassigned)?;
                 let rel = write::load_relationship(&ctx.app, &ws, &rel_id).await?;
@@ -91,10 +91,9 @@ impl Operation for Respond {
                 if at != rel.account_id() {
                     return Err(linkcrm_outreach::ops::send_email::contact_not_at_account(rel.account_id()));
                 }
-                (rel_id, contact)
+                (rel, contact)
             }
         };
-        let rel = write::load_relationship(&ctx.app, &ws, &rel_id).await?;
         let named = input.mailbox_id.as_ref().map(|m| m.as_str().to_owned());
         let arrived = msg.mailbox_id.clone().filter(|m| m != linkcrm_outreach::platform_mailbox::ID);
         let mailbox = send_email::resolve_mailbox(&ctx.app, &ws, named.or(arrived).as_deref()).await?;

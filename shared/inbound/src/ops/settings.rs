@@ -96,7 +96,10 @@ impl Operation for UpdateSettings {
         let ws = ctx.workspace().to_owned();
         let before = ctx.app.store.get(&keys::settings(&ws)).await?;
         let version = before.as_ref().and_then(|i| i.get("version")).and_then(Value::as_i64).unwrap_or(0);
-        let mut s = records::load_settings(&ctx.app, &ws).await?;
+        let mut s = match &before {
+            Some(item) => linkcrm_core::items::parse::<Settings>("inbound settings", item)?,
+            None => records::defaults(),
+        };
         if let Some(a) = input.autonomous {
             if a && !ctx.caller.has_scope("workspaces:admin") {
                 return Err(ApiError::insufficient_scope("workspaces:admin"));
