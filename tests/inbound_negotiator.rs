@@ -115,12 +115,12 @@ async fn gates_decide(backend: Backend) {
     // Gates: bad ones are refused where they are wrong; the anchor's path works too.
     let bad = json!({ "name": "x", "applies_to": "link_building.inbound",
                       "when": { "field": "senderDr", "op": "lt", "value": 25 }, "then": { "action": "decline" } });
-    let p = api.post(GATES, bad).await.problem(400, "invalid_gate").clone();
+    let p = api.post(GATES, bad).await.problem(422, "invalid_gate").clone();
     assert_eq!(p["errors"][0]["field"], "when.field", "{p}");
     let bad = json!({ "name": "x", "when": { "field": "text", "op": "matches", "value": "(" }, "then": { "action": "decline" } });
-    api.post(GATES, bad).await.problem(400, "invalid_gate");
+    api.post(GATES, bad).await.problem(422, "invalid_gate");
     let bad = json!({ "name": "x", "when": { "field": "intent", "op": "eq", "value": "spam" }, "then": { "action": "hold" } });
-    api.post(GATES, bad).await.problem(400, "invalid_gate");
+    api.post(GATES, bad).await.problem(422, "invalid_gate");
     let money = json!({ "name": "payment_request_escalation", "applies_to": "link_building.inbound",
         "when": { "field": "amountMentioned", "op": "gte", "value": 100 },
         "then": { "action": "escalate_to_approval", "reason": "money over $100 asked" }, "priority": 10 });
@@ -395,4 +395,42 @@ async fn no_credits_escalate_and_holds_come_back() {
         last["negotiation"]["trace"].as_array().unwrap().iter().map(|t| t["result"].as_str().unwrap()).collect();
     assert_eq!(results, ["hold_passed"], "{last}");
     wait_mail(&w.smtp, "bo@dr50.example").await;
+}
+
+/// An `llm_check` gate asks the LLM its question (0.5 credits): yes decides, no passes, and an LLM
+/// that cannot answer escalates instead of passing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn llm_checks_decide_and_an_llm_outage_escalates() {
+    let w = world(Backend::Embedded).await;
+    let api = &w.api;
+    for d in ["a.example", "b.example", "c.example"] {
+        w.ahrefs.set_metrics(d, 60.0, 1, 1, 1, 1);
+    }
+    api.post(&format!("{INBOUND}/settings"), json!({ "enabled": true, "autonomous": true })).await.ok(200);
+    let gate = json!({ "name": "payment_check", "applies_to": "link_building.inbound",
+        "when": { "llm_check": "Does the sender ask to be paid?" },
+        "then": { "action": "escalate_to_approval", "reason": "they want money" } });
+    api.post(GATES, gate).await.ok(201);
+
+    w.llm.set_reply(json!({ "answer": "yes" }));
+    let m =
+        decide(api, &pitch("x@a.example", "X", "Guest post", "A guest post, for a small fee.", "l1@a.example")).await;
+    assert_eq!(
+        (m["negotiation"]["outcome"].as_str(), m["negotiation"]["decidedBy"]["name"].as_str()),
+        (Some("escalated"), Some("payment_check")),
+        "{m}"
+    );
+    let asked =
+        w.llm.requests().iter().any(|r| r.user().is_some_and(|u| u.contains("Does the sender ask to be paid?")));
+    assert!(asked, "the question reached the LLM");
+
+    w.llm.set_reply(json!({ "answer": "no" }));
+    let m = decide(api, &pitch("y@b.example", "Y", "Guest post", "A guest post idea.", "l2@b.example")).await;
+    assert_eq!(m["negotiation"]["outcome"], "auto_replied", "{m}");
+
+    w.llm.fail_next(20, linkcrm_testkit::LlmFailure::ServerError);
+    let m = decide(api, &pitch("z@c.example", "Z", "Guest post", "A guest post idea.", "l3@c.example")).await;
+    let n = &m["negotiation"];
+    assert_eq!((n["outcome"].as_str(), n["trace"][0]["result"].as_str()), (Some("escalated"), Some("unknown")), "{m}");
+    assert!(n["reason"].as_str().unwrap().contains("could not answer"), "{n}");
 }

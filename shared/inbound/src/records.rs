@@ -55,6 +55,27 @@ pub fn settings_item(ws: &str, s: &Settings, version: i64) -> Item {
     item
 }
 
+/// How replies sound.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Tone {
+    Professional,
+    Friendly,
+    Casual,
+    Formal,
+}
+
+impl Tone {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tone::Professional => "professional",
+            Tone::Friendly => "friendly",
+            Tone::Casual => "casual",
+            Tone::Formal => "formal",
+        }
+    }
+}
+
 /// A partner's mode for one workspace.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]

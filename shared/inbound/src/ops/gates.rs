@@ -16,10 +16,15 @@ use serde_json::{json, Value};
 const TAG: &str = "Inbound negotiator";
 pub const APPLIES_TO: &str = "link_building.inbound";
 
+/// A gate the body carries well but that cannot work: 422 `invalid_gate`, naming where.
+fn invalid_gate(field: &str, message: impl Into<String>) -> ApiError {
+    let mut e = ApiError::invalid_field(field, "invalid_gate", message);
+    e.status = StatusCode::UNPROCESSABLE_ENTITY;
+    e
+}
+
 fn check_when(when: &Value) -> ApiResult<()> {
-    linkcrm_domain::gates::parse_when(when)
-        .map(|_| ())
-        .map_err(|e| ApiError::invalid_field(e.path.clone(), "invalid_gate", e.message))
+    linkcrm_domain::gates::parse_when(when).map(|_| ()).map_err(|e| invalid_gate(&e.path, e.message))
 }
 
 /// An ISO 8601 duration (`PT8H`, `P1D`, `P1DT2H30M`) in seconds.
@@ -74,29 +79,20 @@ pub fn duration_secs(s: &str) -> Option<i64> {
 }
 
 fn check_then(then: &Then) -> ApiResult<()> {
-    if let Some(r) = &then.reason {
-        linkcrm_core::validate::text("then.reason", Some(r.clone()), 500)?;
-    }
     match then.action {
         Action::Hold => {
-            let until = then.until.as_deref().ok_or_else(|| {
-                ApiError::invalid_field(
-                    "then.until",
-                    "invalid_gate",
-                    "hold needs until: a time or an ISO 8601 duration",
-                )
-            })?;
+            let until = then
+                .until
+                .as_deref()
+                .ok_or_else(|| invalid_gate("then.until", "hold needs until: a time or an ISO 8601 duration"))?;
             if time::parse(until).is_none() && duration_secs(until).is_none() {
-                return Err(ApiError::invalid_field(
+                return Err(invalid_gate(
                     "then.until",
-                    "invalid_gate",
                     "must be an RFC 3339 time or an ISO 8601 duration such as PT8H (at most 90 days)",
                 ));
             }
         }
-        _ if then.until.is_some() => {
-            return Err(ApiError::invalid_field("then.until", "invalid_gate", "applies to the hold action only"))
-        }
+        _ if then.until.is_some() => return Err(invalid_gate("then.until", "applies to the hold action only")),
         _ => {}
     }
     Ok(())
@@ -114,6 +110,7 @@ pub struct CreateInput {
     #[schemars(length(min = 1, max = 100), pattern(linkcrm_core::rules::ONE_LINE))]
     pub name: String,
     /// `link_building.inbound` (the default).
+    #[schemars(pattern(r"^link_building\.inbound$"))]
     pub applies_to: Option<String>,
     /// `{field, op, value}` (fields: intent, senderDR, amountMentioned (USD), mentionsMoney,
     /// hourOfDay, priorRelationshipStatus, repliedBefore, fromFreeMailProvider, linkCount, subject,

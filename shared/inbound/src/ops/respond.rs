@@ -23,7 +23,7 @@ pub struct RespondInput {
     #[schemars(length(max = 998), pattern(linkcrm_core::rules::ONE_LINE))]
     pub subject: Option<String>,
     /// `"now"` (the default) or an RFC 3339 time.
-    #[schemars(length(max = 64))]
+    #[schemars(pattern(linkcrm_core::rules::NOW_OR_TIME))]
     pub schedule_at: Option<String>,
     /// The mailbox the message arrived in, else the workspace's first active one.
     pub mailbox_id: Option<crate::ids::Id<crate::ids::SendingMailbox>>,

@@ -31,8 +31,8 @@ pub struct UpdateInput {
     pub enabled: Option<bool>,
     /// Turning this on needs a key with `workspaces:admin`.
     pub autonomous: Option<bool>,
-    /// `professional`, `friendly`, `casual` or `formal`.
-    pub default_tone: Option<String>,
+    pub default_tone: Option<records::Tone>,
+    /// At most 10, each cut to 200 characters on one line.
     #[schemars(length(max = 10))]
     pub angles: Option<Vec<String>>,
     /// Only requests arriving in these mailboxes (`[]`: all).
@@ -107,17 +107,16 @@ impl Operation for UpdateSettings {
             s.autonomous = a;
         }
         if let Some(t) = input.default_tone {
-            let tone: linkcrm_providers::llm::Tone =
-                t.parse().map_err(|e: String| ApiError::invalid_field("defaultTone", "invalid_request", e))?;
-            s.default_tone = tone.as_str().to_owned();
+            s.default_tone = t.as_str().to_owned();
         }
         if let Some(angles) = input.angles {
-            let mut out = Vec::new();
-            for (i, a) in angles.into_iter().enumerate() {
-                let a = linkcrm_core::validate::header_text(&format!("angles[{i}]"), Some(a), 200)?;
-                out.extend(a.filter(|a| !a.is_empty()));
-            }
-            s.angles = out;
+            // Lenient: each on one line, at most 200 characters, empty ones dropped.
+            s.angles = angles
+                .into_iter()
+                .map(|a| a.chars().map(|c| if c.is_control() { ' ' } else { c }).take(200).collect::<String>())
+                .map(|a| a.trim().to_owned())
+                .filter(|a| !a.is_empty())
+                .collect();
         }
         if let Some(ids) = input.mailbox_ids {
             for id in &ids {
@@ -185,7 +184,8 @@ pub struct ModeInput {
     /// The account (path).
     pub id: crate::ids::Id<crate::ids::Account>,
     /// `auto_respond`, `always_escalate` or `decline_by_default`; `null` returns the partner to
-    /// the workspace's default (autonomous on: auto_respond; off: always_escalate).
+    /// the workspace's default (autonomous on: auto_respond; off: always_escalate); left out,
+    /// nothing changes.
     #[serde(default, deserialize_with = "crate::lenient::nullable")]
     #[schemars(with = "Option<Mode>")]
     pub mode: Option<Option<Mode>>,
@@ -251,8 +251,13 @@ impl Operation for SetMode {
         let ws = ctx.workspace().to_owned();
         let account = linkcrm_crm::write::load_account(&ctx.app, &input.id).await?;
         let k = keys::account_mode(&ws, account.id());
-        let mode =
-            input.mode.ok_or_else(|| ApiError::invalid_field("mode", "invalid_request", "is required (or null)"))?;
+        let Some(mode) = input.mode else {
+            // Nothing to change: the mode as it is.
+            let s = records::load_settings(&ctx.app, &ws).await?;
+            let own = records::account_mode(&ctx.app, &ws, account.id()).await?;
+            let view = ModeView { account_id: account.id().to_owned(), mode: own, effective_mode: effective(own, &s) };
+            return Ok(Reply::ok(view));
+        };
         match mode {
             Some(m) => {
                 let item = obj(json!({ "PK": k.pk, "SK": k.sk, "entity": "inboundAccountMode", "workspaceId": ws,
