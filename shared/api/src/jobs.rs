@@ -160,9 +160,14 @@ async fn wait_ready(app: &App) -> Result<(), HandlerError> {
 /// the workers from the environment, and SQS batches run by [`handle`] (records from the
 /// function's dead-letter queue by [`settle_dead_letter`]) until the runtime stops it. The two
 /// functions differ in their queue, timeout and concurrency (template.yaml), not in code.
-/// The campaign worker: its queue's jobs, and the EventBridge schedule's tick, which refreshes
-/// the due accounts' metrics (`linkcrm_campaigns::metrics`).
-pub async fn serve_campaign_lambda() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+/// A worker Lambda with an EventBridge schedule: its queue's jobs run by [`handle`] (dead letters
+/// settled), and `tick` on each scheduled event, answering its report.
+async fn serve_scheduled_worker<T, TFut, R>(tick: T) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
+where
+    T: Fn(Arc<App>) -> TFut + Clone + Send + Sync + 'static,
+    TFut: std::future::Future<Output = Result<R, String>> + Send + 'static,
+    R: serde::Serialize,
+{
     use linkcrm_jobs::lambda::Source;
     let app = lambda_app().await?;
     let workers = Arc::new(Workers::from_env()?);
@@ -178,42 +183,27 @@ pub async fn serve_campaign_lambda() -> Result<(), Box<dyn std::error::Error + S
             }
         },
         move || {
-            let app = tick_app.clone();
-            async move {
-                let report = linkcrm_campaigns::metrics::refresh_due(&app, 500).await?;
-                serde_json::to_value(report).map_err(|e| e.to_string())
-            }
+            let (app, tick) = (tick_app.clone(), tick.clone());
+            async move { serde_json::to_value(tick(app).await?).map_err(|e| e.to_string()) }
         },
     )
     .await
 }
 
-/// The inbound worker Lambda: `mailbox_poll` jobs from the inbound queue, and on its EventBridge
-/// schedule (every `LINKCRM_IMAP_POLL_SECS`, 2 minutes in the template) a poll job for each
-/// mailbox that is due (`linkcrm_outreach::polling::enqueue_due`).
+/// The campaign worker: its queue's jobs, and the EventBridge schedule's tick, which refreshes
+/// the due accounts' metrics (`linkcrm_campaigns::metrics`).
+pub async fn serve_campaign_lambda() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    serve_scheduled_worker(|app: Arc<App>| async move { linkcrm_campaigns::metrics::refresh_due(&app, 500).await })
+        .await
+}
+
+/// The inbound worker Lambda: `mailbox_poll` and `inbound_negotiate` jobs from the inbound queue,
+/// and on its EventBridge schedule (every `LINKCRM_IMAP_POLL_SECS`, 2 minutes in the template) a
+/// poll job for each mailbox that is due (`linkcrm_outreach::polling::enqueue_due`).
 pub async fn serve_inbound_lambda() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    use linkcrm_jobs::lambda::Source;
-    let app = lambda_app().await?;
-    let workers = Arc::new(Workers::from_env()?);
-    let tick_app = app.clone();
-    linkcrm_jobs::lambda::serve_with_schedule(
-        move |d, source| {
-            let (app, workers) = (app.clone(), workers.clone());
-            async move {
-                match source {
-                    Source::Queue => handle(&app, &workers, &d).await,
-                    Source::DeadLetter => settle_dead_letter(&app, &workers, &d.job).await,
-                }
-            }
-        },
-        move || {
-            let app = tick_app.clone();
-            async move {
-                let report = crate::polling::enqueue_due(&app, 1000).await.map_err(|e| e.to_string())?;
-                serde_json::to_value(report).map_err(|e| e.to_string())
-            }
-        },
-    )
+    serve_scheduled_worker(|app: Arc<App>| async move {
+        crate::polling::enqueue_due(&app, 1000).await.map_err(|e| e.to_string())
+    })
     .await
 }
 

@@ -213,6 +213,13 @@ fn effective(own: Option<Mode>, s: &Settings) -> Mode {
     own.unwrap_or(if s.autonomous { Mode::AutoRespond } else { Mode::AlwaysEscalate })
 }
 
+/// The partner's mode as it stands.
+async fn mode_view(ctx: &Ctx, account: &str) -> ApiResult<ModeView> {
+    let s = records::load_settings(&ctx.app, ctx.workspace()).await?;
+    let own = records::account_mode(&ctx.app, ctx.workspace(), account).await?;
+    Ok(ModeView { account_id: account.to_owned(), mode: own, effective_mode: effective(own, &s) })
+}
+
 pub struct GetMode;
 impl Operation for GetMode {
     const NAME: &'static str = "link_building.inbound.account_settings.get";
@@ -227,9 +234,7 @@ impl Operation for GetMode {
 
     async fn run(ctx: Ctx, input: AccountInput) -> ApiResult<Reply<ModeView>> {
         let account = linkcrm_crm::write::load_account(&ctx.app, &input.id).await?;
-        let s = records::load_settings(&ctx.app, ctx.workspace()).await?;
-        let own = records::account_mode(&ctx.app, ctx.workspace(), account.id()).await?;
-        Ok(Reply::ok(ModeView { account_id: account.id().to_owned(), mode: own, effective_mode: effective(own, &s) }))
+        Ok(Reply::ok(mode_view(&ctx, account.id()).await?))
     }
 }
 
@@ -253,10 +258,7 @@ impl Operation for SetMode {
         let k = keys::account_mode(&ws, account.id());
         let Some(mode) = input.mode else {
             // Nothing to change: the mode as it is.
-            let s = records::load_settings(&ctx.app, &ws).await?;
-            let own = records::account_mode(&ctx.app, &ws, account.id()).await?;
-            let view = ModeView { account_id: account.id().to_owned(), mode: own, effective_mode: effective(own, &s) };
-            return Ok(Reply::ok(view));
+            return Ok(Reply::ok(mode_view(&ctx, account.id()).await?));
         };
         match mode {
             Some(m) => {

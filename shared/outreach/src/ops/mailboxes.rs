@@ -178,11 +178,11 @@ impl ImapInput {
             return Ok(u);
         }
         if !had && !matches!(self.host, Some(Some(_))) {
-            return Err(ApiError::invalid_field(
-                "imapHost",
-                "invalid_request",
-                "is required to read this mailbox over IMAP",
-            ));
+            // The body is well formed; the mailbox has no IMAP server these settings could apply to.
+            let mut e =
+                ApiError::invalid_field("imapHost", "imap_host_required", "is required to read this mailbox over IMAP");
+            e.status = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
+            return Err(e);
         }
         if let Some(Some(h)) = &self.host {
             u = u.set("imapHost", check_host(ctx, "imapHost", h).await?);
