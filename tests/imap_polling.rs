@@ -393,3 +393,21 @@ async fn the_platform_mailbox_routes_replies_by_thread() {
     );
     assert!(all_inbound(&one).await.is_empty());
 }
+
+/// A server whose certificate is not trusted is a TLS failure shown on the mailbox (nothing is
+/// read in the clear, and verification cannot be turned off).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_untrusted_certificate_fails_the_poll_as_tls() {
+    let imap = ImapServer::start().unwrap();
+    // No LINKCRM_IMAP_CA_FILE: the test CA is not trusted.
+    let env = Env::start_with(Backend::Embedded, &[("LINKCRM_IMAP_POLL_SECS", "3600")]).await;
+    let (_, api) = workspace(&env, "Untrusted").await;
+    for (security, port) in [("tls", imap.tls_port), ("starttls", imap.port)] {
+        let mbx = mailbox(&api, 9, &imap, json!({ "imapSecurity": security, "imapPort": port })).await;
+        let r = poll_now(&api, json!({ "mailboxId": mbx })).await;
+        let e = &r["mailboxes"][0]["error"];
+        assert_eq!(e["code"], "imap_tls_failed", "{security}: {r}");
+        assert!(e["message"].as_str().unwrap().contains("LINKCRM_IMAP_CA_FILE"), "{e}");
+        assert_eq!(imap_status(&api, &mbx).await["lastError"]["code"], "imap_tls_failed");
+    }
+}

@@ -282,7 +282,8 @@ fn view(item: &Item) -> ApiResult<Mailbox> {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[schemars(extend("not" = { "required": ["password", "passwordRef"] }))]
+#[schemars(extend("allOf" = [{ "not": { "required": ["password", "passwordRef"] } },
+                              { "not": { "required": ["imapPassword", "imapPasswordRef"] } }]))]
 pub struct CreateInput {
     #[schemars(length(max = 200), pattern(crate::rules::ONE_LINE))]
     pub from_name: String,
@@ -474,7 +475,8 @@ impl Operation for Get {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[schemars(extend("not" = { "required": ["password", "passwordRef"] }))]
+#[schemars(extend("allOf" = [{ "not": { "required": ["password", "passwordRef"] } },
+                              { "not": { "required": ["imapPassword", "imapPasswordRef"] } }]))]
 pub struct PatchInput {
     pub id: crate::ids::Id<crate::ids::Mailbox>,
     #[schemars(length(max = 200), pattern(crate::rules::ONE_LINE))]
