@@ -219,6 +219,14 @@ async fn gates_decide(backend: Backend) {
         (Some("declined"), Some("low_dr_decline"))
     );
     assert!(m["negotiation"]["invocationId"].is_null());
+    // An unsolicited request (with no reply) moves no shared status, and the partner's pipeline
+    // status stays where it was.
+    let lee_account = m["negotiation"]["accountId"].as_str().unwrap();
+    let lee = api.get(&format!("/v1/link-building/crm/account/{lee_account}")).await.ok(200).clone();
+    assert_eq!(lee["systemContactStatus"], "NEVER_CONTACTED", "{lee}");
+    let lee_rel = m["negotiation"]["relationshipId"].as_str().unwrap();
+    let lee_rel = api.get(&format!("/v1/link-building/crm/relationship/{lee_rel}")).await.ok(200).clone();
+    assert_eq!(lee_rel["status"], "PROSPECTING", "{lee_rel}");
 
     // Ahrefs down: the DR is unknown, so the DR gate escalates instead of passing.
     w.ahrefs.fail_next_on(DOMAIN_RATING_PATH, 8, AhrefsFault::ServerError(503));
@@ -252,8 +260,6 @@ async fn gates_decide(backend: Backend) {
     assert_eq!(a["domain"], "jo-garden.example");
     let gmail = api.get("/v1/link-building/crm/account?domain=gmail.com").await.ok(200).clone();
     assert!(gmail["data"].as_array().unwrap().is_empty(), "{gmail}");
-    // An unsolicited request moves no shared status.
-    assert_eq!(a["systemContactStatus"], "NEVER_CONTACTED", "{a}");
 
     // Spam gets no account at all.
     let raw =
