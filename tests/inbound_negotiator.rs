@@ -229,7 +229,8 @@ async fn gates_decide(backend: Backend) {
     assert_eq!(lee_rel["status"], "PROSPECTING", "{lee_rel}");
 
     // Ahrefs down: the DR is unknown, so the DR gate escalates instead of passing.
-    w.ahrefs.fail_next_on(DOMAIN_RATING_PATH, 8, AhrefsFault::ServerError(503));
+    // Every attempt of the client (4) fails.
+    w.ahrefs.fail_next_on(DOMAIN_RATING_PATH, 4, AhrefsFault::ServerError(503));
     let raw = pitch(
         "kim@unknown-dr.example",
         "Kim",
