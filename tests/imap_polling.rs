@@ -411,3 +411,43 @@ async fn an_untrusted_certificate_fails_the_poll_as_tls() {
         assert_eq!(imap_status(&api, &mbx).await["lastError"]["code"], "imap_tls_failed");
     }
 }
+
+/// Benchmark (ignored; BENCHMARKS.md): how fast one mailbox's backlog is read and recorded.
+/// `LINKCRM_TEST_BIN=<release linkcrm> cargo test --test imap_polling -- --ignored --nocapture bench`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn bench_polling_throughput() {
+    let n: usize = std::env::var("BENCH_MESSAGES").ok().and_then(|v| v.parse().ok()).unwrap_or(1000);
+    let imap = ImapServer::start().unwrap();
+    let ca = imap.ca_file().display().to_string();
+    let env = Env::start_with(Backend::Embedded, &env_for(&imap, &ca, "3600")).await;
+    let (_, api) = workspace(&env, "Bench").await;
+    mailbox(&api, 9, &imap, json!({})).await;
+    poll_now(&api, json!({})).await;
+    let messages: Vec<String> = (0..n)
+        .map(|i| {
+            let mid = format!("bench-{i}@elsewhere.example.org");
+            plain(&i.to_string(), &format!("Bench {i}"), (i % 2 == 0).then_some(mid.as_str()), "")
+        })
+        .collect();
+    imap.append_all(&messages).await.unwrap();
+    let start = std::time::Instant::now();
+    let r = poll_now(&api, json!({})).await;
+    let first = start.elapsed();
+    let mut found = r["repliesFound"].as_u64().unwrap_or(0) as usize;
+    while found < n {
+        found += poll_now(&api, json!({})).await["repliesFound"].as_u64().unwrap_or(0) as usize;
+    }
+    let all = start.elapsed();
+    let again = std::time::Instant::now();
+    let idle = poll_now(&api, json!({})).await;
+    let idle_ms = again.elapsed().as_secs_f64() * 1000.0;
+    assert_eq!(idle["repliesFound"], 0);
+    println!(
+        "bench: {n} messages (half without a Message-ID) recorded in {:.2} s = {:.0} messages/s (first poll {:.2} s, \
+         at most 500 per poll); an idle poll {idle_ms:.1} ms",
+        all.as_secs_f64(),
+        n as f64 / all.as_secs_f64(),
+        first.as_secs_f64()
+    );
+}
