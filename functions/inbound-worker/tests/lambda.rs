@@ -33,6 +33,7 @@ async fn the_schedule_queues_polls_and_the_worker_reads_the_mailbox() {
     let queue = Arc::new(SqsQueue::for_endpoint(&endpoint, &format!("{table}-inbound"), 5).await.unwrap());
     let forwarder = Forwarder::new(store.clone(), "work")
         .route("mailbox_poll", queue.clone() as Arc<dyn JobQueue>)
+        .route("inbound_negotiate", queue.clone() as Arc<dyn JobQueue>)
         .with_stream_grace(Duration::ZERO);
     let config = linkcrm_api::Config { rate_limit_per_sec: 0.0, allow_private_targets: true, ..Default::default() };
     let app = linkcrm_api::app(store.clone(), config).await.unwrap();
@@ -48,6 +49,16 @@ async fn the_schedule_queues_polls_and_the_worker_reads_the_mailbox() {
         "imapHost": "localhost", "imapPort": imap.port, "imapSecurity": "starttls", "imapUsername": imap.user,
         "imapPassword": imap.password });
     let mbx = api.ok(Method::POST, "/v1/mailboxes", Some(mailbox), 201).await["id"].as_str().unwrap().to_owned();
+    // The negotiator is on (not autonomous): requests it reads are negotiated by the same worker.
+    agency
+        .ok(
+            Method::POST,
+            &format!("/v1/workspaces/{}/credits", ws["id"].as_str().unwrap()),
+            Some(json!({ "credits": 10 })),
+            201,
+        )
+        .await;
+    api.ok(Method::POST, "/v1/link-building/inbound/settings", Some(json!({ "enabled": true })), 200).await;
 
     let env = [
         ("AWS_ENDPOINT_URL", endpoint.as_str()),
@@ -110,4 +121,16 @@ async fn the_schedule_queues_polls_and_the_worker_reads_the_mailbox() {
     let data = got["data"].as_array().unwrap();
     assert_eq!(data.len(), 1, "{got}");
     assert_eq!((data[0]["subject"].as_str(), data[0]["mailboxId"].as_str()), (Some("A pitch"), Some(mbx.as_str())));
+    assert!(data[0].get("negotiation").is_none(), "not negotiated yet: {got}");
+
+    // The message's negotiation job, through the same queue and binary: a person decides (the
+    // workspace is not autonomous), with a drafted reply waiting for approval.
+    let jobs = receive().await;
+    assert_eq!(jobs.iter().map(|d| d.job.kind.as_str()).collect::<Vec<_>>(), ["inbound_negotiate"]);
+    assert_eq!(run(&jobs).await["batchItemFailures"], json!([]));
+    let id = data[0]["id"].as_str().unwrap();
+    let m = api.ok(Method::GET, &format!("/v1/link-building/inbound/{id}"), None, 200).await;
+    let n = &m["negotiation"];
+    assert_eq!(n["outcome"], "escalated", "{m}");
+    assert!(n["approvalId"].as_str().is_some_and(|a| a.starts_with("appr_")), "{m}");
 }
