@@ -28,3 +28,7 @@ pub fn gate_version(id: &str, version: i64) -> Key {
 pub fn negotiation_guard(message: &str, round: i64) -> Key {
     Key::new(format!("NEGOT#{message}"), format!("{round:03}"))
 }
+/// The credits a round was charged, once: `NEGOT#<message id>` / `<round>#charge`.
+pub fn negotiation_charge(message: &str, round: i64) -> Key {
+    Key::new(format!("NEGOT#{message}"), format!("{round:03}#charge"))
+}

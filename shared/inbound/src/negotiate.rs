@@ -409,8 +409,7 @@ async fn charge(
     if used == 0 {
         return Ok(true);
     }
-    let k = keys::negotiation_guard(msg, round);
-    let guard_key = linkcrm_storage::Key::new(k.pk, format!("{}#charge", k.sk));
+    let guard_key = keys::negotiation_charge(msg, round);
     if app.store.get(&guard_key).await?.is_some() {
         return Ok(true);
     }
