@@ -15,7 +15,11 @@ pub fn spawn_relay(
     commits: Option<Arc<Notify>>,
     stop: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
-    let relay = Relay::new(store, Arc::new(InProcessBus::from_env()));
+    let bus = InProcessBus::from_env();
+    // Webhooks: each subscribable event's fan-out is queued on the webhook store queue, where the
+    // handler the delivery Lambda runs in AWS runs it (`linkcrm_api::jobs::handle`).
+    bus.register(Arc::new(linkcrm_api::webhooks::fanout::EnqueueFanout { store: store.clone() }));
+    let relay = Relay::new(store, Arc::new(bus));
     tokio::spawn(relay.run(commits.unwrap_or_default(), stop))
 }
 
@@ -45,6 +49,7 @@ pub fn spawn_worker(
         ..WorkerOptions::default()
     };
     let workers = Arc::new(workers);
+    tokio::spawn(webhook_worker(app.clone(), workers.clone(), visibility, stop.clone()));
     tokio::spawn(sweep_dead_letters(app.clone(), store_queue, workers.clone(), stop.clone()));
     tokio::spawn(refresh_metrics(app.clone(), stop.clone()));
     tokio::spawn(poll_mailboxes(app.clone(), stop.clone()));
@@ -53,6 +58,32 @@ pub fn spawn_worker(
         async move { linkcrm_api::jobs::handle(&app, &workers, &d).await }
     };
     tokio::spawn(linkcrm_jobs::run_worker(queue, handler, opts, stop))
+}
+
+/// Webhook fan-outs and attempts, on their own store queue and worker so that slow endpoints never
+/// hold up sends: `LINKCRM_WEBHOOK_CONCURRENCY` (default 64) attempts in flight, most of them
+/// waiting on receivers (each at most 15 s).
+async fn webhook_worker(
+    app: Arc<linkcrm_api::App>,
+    workers: Arc<linkcrm_api::jobs::Workers>,
+    visibility: u64,
+    stop: watch::Receiver<bool>,
+) {
+    use linkcrm_jobs::{JobQueue, StoreQueue, WorkerOptions};
+    let queue: Arc<dyn JobQueue> =
+        Arc::new(StoreQueue::new(app.store.clone(), linkcrm_domain::jobs::WEBHOOK_QUEUE, workers.max_receives));
+    let concurrency = std::env::var("LINKCRM_WEBHOOK_CONCURRENCY").ok().and_then(|v| v.parse().ok()).unwrap_or(64);
+    let opts = WorkerOptions {
+        concurrency,
+        visibility: std::time::Duration::from_secs(visibility.min(120)),
+        wait: std::time::Duration::from_secs(5),
+        ..WorkerOptions::default()
+    };
+    let handler = move |d: linkcrm_jobs::Delivery| {
+        let (app, workers) = (app.clone(), workers.clone());
+        async move { linkcrm_api::jobs::handle(&app, &workers, &d).await }
+    };
+    linkcrm_jobs::run_worker(queue, handler, opts, stop).await
 }
 
 /// The account metrics schedule, locally: every `LINKCRM_METRICS_REFRESH_SECS` (an hour) the due

@@ -14,7 +14,7 @@
 use aws_lambda_events::event::dynamodb::Event;
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use lambda_runtime::{service_fn, LambdaEvent};
-use linkcrm_domain::jobs::{Queue, WORK_QUEUE};
+use linkcrm_domain::jobs::{Queue, WEBHOOK_QUEUE, WORK_QUEUE};
 use linkcrm_events::{stream::handle_stream_event, EventBridgeBus, Relay};
 use linkcrm_jobs::{Forwarder, JobQueue, SqsQueue};
 use linkcrm_storage::dynamo::DynamoStore;
@@ -30,45 +30,55 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config = linkcrm_storage::aws::sdk_config().await;
     let store = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(config), table));
     let relay = Arc::new(Relay::new(store.clone(), Arc::new(EventBridgeBus::new(config, bus_name))));
-    let forwarder = forwarder(store, config).map(Arc::new);
+    let forwarders = Arc::new(forwarders(store, config));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
-        let (relay, forwarder) = (relay.clone(), forwarder.clone());
-        async move { handle(&relay, forwarder.as_deref(), event.payload).await }
+        let (relay, forwarders) = (relay.clone(), forwarders.clone());
+        async move { handle(&relay, &forwarders, event.payload).await }
     }))
     .await
 }
 
-fn forwarder(store: Arc<DynamoStore>, config: &aws_config::SdkConfig) -> Option<Forwarder> {
+/// One forwarder per store queue partition (`work`, `webhooks`), each routing its kinds to the SQS
+/// queue that serves them.
+fn forwarders(store: Arc<DynamoStore>, config: &aws_config::SdkConfig) -> Vec<Forwarder> {
     let url = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
     let urls: Vec<(Queue, String)> = Queue::ALL.into_iter().filter_map(|q| Some((q, url(q.url_env())?))).collect();
     if urls.is_empty() {
         tracing::warn!("no job queue URLs configured: jobs stay in the table");
-        return None;
+        return Vec::new();
     }
     let client = aws_sdk_sqs::Client::new(config);
-    let mut f = Forwarder::new(store, WORK_QUEUE);
-    for (q, url) in urls {
-        let queue: Arc<dyn JobQueue> = Arc::new(SqsQueue::new(client.clone(), url, String::new()));
-        for kind in q.kinds() {
-            f = f.route(kind.as_str(), queue.clone());
+    let mut out = Vec::new();
+    for partition in [WORK_QUEUE, WEBHOOK_QUEUE] {
+        let mut f = Forwarder::new(store.clone(), partition);
+        for (q, url) in &urls {
+            let queue: Arc<dyn JobQueue> = Arc::new(SqsQueue::new(client.clone(), url.clone(), String::new()));
+            for kind in q.kinds().into_iter().filter(|k| k.store_queue() == partition) {
+                f = f.route(kind.as_str(), queue.clone());
+            }
         }
+        out.push(f);
     }
-    Some(f)
+    out
 }
 
-async fn handle(relay: &Relay, forwarder: Option<&Forwarder>, payload: Value) -> Result<Value, lambda_runtime::Error> {
+async fn handle(relay: &Relay, forwarders: &[Forwarder], payload: Value) -> Result<Value, lambda_runtime::Error> {
     if payload.get("Records").is_some() {
         let event: Event = serde_json::from_value(payload)?;
-        return Ok(serde_json::to_value(on_stream(relay, forwarder, event).await)?);
+        return Ok(serde_json::to_value(on_stream(relay, forwarders, event).await)?);
     }
     // Anything else is the schedule's tick.
-    let Some(f) = forwarder else { return Ok(json!({ "forwarded": 0 })) };
-    let done = f.forward_due().await.map_err(|e| format!("forwarding due jobs failed: {e}"))?;
-    tracing::info!(sent = done.sent, later = done.later, unroutable = done.unroutable, "due jobs forwarded");
-    Ok(json!({ "forwarded": done.sent, "unroutable": done.unroutable }))
+    let (mut sent, mut unroutable) = (0, 0);
+    for f in forwarders {
+        let done = f.forward_due().await.map_err(|e| format!("forwarding due jobs failed: {e}"))?;
+        tracing::info!(sent = done.sent, later = done.later, unroutable = done.unroutable, "due jobs forwarded");
+        sent += done.sent;
+        unroutable += done.unroutable;
+    }
+    Ok(json!({ "forwarded": sent, "unroutable": unroutable }))
 }
 
-async fn on_stream(relay: &Relay, forwarder: Option<&Forwarder>, event: Event) -> DynamoDbEventResponse {
+async fn on_stream(relay: &Relay, forwarders: &[Forwarder], event: Event) -> DynamoDbEventResponse {
     let position = |seq: &str| event.records.iter().position(|r| r.change.sequence_number.as_deref() == Some(seq));
     // The relay names the first outbox record when it failed (all-or-error per batch).
     let published = handle_stream_event(relay, event.clone()).await;
@@ -76,15 +86,15 @@ async fn on_stream(relay: &Relay, forwarder: Option<&Forwarder>, event: Event) -
         .batch_item_failures
         .first()
         .map(|f| position(f.item_identifier.as_deref().unwrap_or_default()).unwrap_or(0));
-    if let Some(fw) = forwarder {
+    {
         for (i, r) in event.records.iter().enumerate() {
             if r.event_name != "INSERT" || failed.is_some_and(|f| f <= i) {
                 continue;
             }
             let Ok(item) = serde_dynamo::from_item::<_, Item>(r.change.new_image.clone()) else { continue };
-            if !fw.is_job(&item) {
+            let Some(fw) = forwarders.iter().find(|f| f.is_job(&item)) else {
                 continue;
-            }
+            };
             if let Err(e) = fw.forward_items(vec![item]).await {
                 tracing::warn!(error = %e, "job forwarding failed; asking Lambda to retry from it");
                 failed = Some(i);

@@ -78,6 +78,9 @@ pub async fn handle(app: &Arc<App>, workers: &Workers, d: &Delivery) -> Result<(
         "campaign_draft" | "campaign_step" | "campaign_release" => linkcrm_campaigns::jobs::handle(app, &d.job).await,
         crate::polling::JOB_KIND => crate::polling::handle_job(app, &d.job).await,
         linkcrm_inbound::negotiate::JOB_KIND => linkcrm_inbound::negotiate::handle(app, &d.job).await,
+        "domain_event" => linkcrm_webhooks::fanout::handle(app, &d.job).await,
+        "webhook_deliver" => linkcrm_webhooks::deliver::handle(app, linkcrm_webhooks::sender(app), &d.job).await,
+        "webhook_recover" => linkcrm_webhooks::deliver::recover(app, &d.job).await,
         other => Err(HandlerError::Fail(format!("no handler for job kind '{other}'"))),
     };
     match outcome {

@@ -16,6 +16,7 @@ pub use linkcrm_crm::{apollo_keys, discovery};
 pub use linkcrm_http::{edge, openapi, rest, routes};
 pub use linkcrm_inbound as inbound;
 pub use linkcrm_outreach::{platform_mailbox, polling, secret_refs, sending, suppression};
+pub use linkcrm_webhooks as webhooks;
 
 use catalogue::OpSpec;
 use linkcrm_storage::DynStore;
@@ -39,6 +40,7 @@ pub fn catalogue() -> Vec<OpSpec> {
     let mut ops = linkcrm_workspaces::ops::catalogue();
     ops.extend(linkcrm_campaigns::ops::catalogue());
     ops.extend(linkcrm_inbound::ops::catalogue());
+    ops.extend(linkcrm_webhooks::ops::catalogue());
     ops.extend(linkcrm_outreach::ops::catalogue());
     ops.extend(linkcrm_crm::ops::catalogue());
     ops.extend(linkcrm_core::ops::catalogue());

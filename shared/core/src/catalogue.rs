@@ -61,11 +61,20 @@ pub enum Family {
     Campaigns,
     /// The inbound negotiator: its settings, partner modes, eval gates, and replies to requests.
     Inbound,
+    /// Webhook endpoints, their deliveries, dead letters and the event-type catalogue.
+    Webhooks,
 }
 
 impl Family {
-    pub const ALL: [Family; 6] =
-        [Family::Crm, Family::Outreach, Family::Agent, Family::Workspaces, Family::Campaigns, Family::Inbound];
+    pub const ALL: [Family; 7] = [
+        Family::Crm,
+        Family::Outreach,
+        Family::Agent,
+        Family::Workspaces,
+        Family::Campaigns,
+        Family::Inbound,
+        Family::Webhooks,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -75,6 +84,7 @@ impl Family {
             Family::Workspaces => "workspaces",
             Family::Campaigns => "campaigns",
             Family::Inbound => "inbound",
+            Family::Webhooks => "webhooks",
         }
     }
 }

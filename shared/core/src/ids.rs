@@ -54,6 +54,9 @@ id_kinds! {
     Message => Message, "an inbound message", "MessageId";
     Template => Template, "a template", "TemplateId";
     EvalGate => EvalGate, "an eval gate", "EvalGateId";
+    Webhook => Webhook, "a webhook", "WebhookId";
+    WebhookMessage => WebhookMessage, "a webhook message", "WebhookMessageId";
+    BulkSchedule => BulkSchedule, "a scheduled bulk action", "BulkScheduleId";
 }
 
 /// A campaign id of any type (`scmp_`, `ccmp_`, `icmp_`, `cmp_`).

@@ -160,3 +160,27 @@ pub async fn defer(app: &App, record: &AccountRecord) -> ApiResult<()> {
         Err(e) => Err(e.into()),
     }
 }
+
+/// The workspaces with a relationship to the account, archived ones included (a partner's
+/// DO_NOT_CONTACT concerns every workspace that knows it), one page of the account's
+/// relationships at a time.
+pub async fn workspaces_with_relationship(app: &App, account: &str) -> ApiResult<Vec<String>> {
+    let mut out: Vec<String> = Vec::new();
+    let mut cursor = None;
+    loop {
+        let q = linkcrm_storage::Query::index(linkcrm_storage::Index::Gsi3, keys::account_relationships_pk(account))
+            .limit(200)
+            .after(cursor);
+        let page = app.store.query(q).await?;
+        for r in page.items {
+            let ws = super::records::RelationshipRecord(r).workspace().to_owned();
+            if !ws.is_empty() && !out.contains(&ws) {
+                out.push(ws);
+            }
+        }
+        match page.cursor {
+            Some(c) => cursor = Some(c),
+            None => return Ok(out),
+        }
+    }
+}

@@ -29,6 +29,9 @@ pub enum IdKind {
     Template,
     EvalGate,
     Webhook,
+    WebhookMessage,
+    WebhookAttempt,
+    BulkSchedule,
     Mailbox,
     Message,
     Agent,
@@ -56,6 +59,9 @@ impl IdKind {
             IdKind::Template => "tpl_",
             IdKind::EvalGate => "gate_",
             IdKind::Webhook => "whk_",
+            IdKind::WebhookMessage => "whmsg_",
+            IdKind::WebhookAttempt => "whatt_",
+            IdKind::BulkSchedule => "bsch_",
             IdKind::Mailbox => "mbx_",
             IdKind::Message => "msg_",
             IdKind::Agent => "agt_",
@@ -138,4 +144,11 @@ mod tests {
         assert!(decode("not-an-id").is_none());
         assert!(decode("ZZZZZZZZZZZZZZZZZZZZZZZZZZ").is_none());
     }
+}
+
+/// The smallest id of `kind` made at or after `ms` (Unix milliseconds): a bound for range reads
+/// of time-sorted ids (`SK >= bound_at(evt, since)`).
+pub fn bound_at(kind: IdKind, ms: i64) -> String {
+    let ms = u128::try_from(ms.max(0)).unwrap_or(0) & ((1u128 << 48) - 1);
+    format!("{}{}", kind.prefix(), encode(Uuid::from_u128(ms << 80)))
 }

@@ -5,6 +5,8 @@
 /// The store queue the API commits every job to, in the job's own transaction; the local worker
 /// consumes it, and in AWS the relay forwards each job to its kind's SQS queue.
 pub const WORK_QUEUE: &str = "work";
+/// The store queue of webhook fan-outs and deliveries (see [`JobKind::store_queue`]).
+pub const WEBHOOK_QUEUE: &str = "webhooks";
 
 /// What a job does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -26,6 +28,13 @@ pub enum JobKind {
     MailboxPoll,
     /// Decide what to do with one inbound request (the inbound context's negotiator).
     InboundNegotiate,
+    /// A committed domain event to fan out to the webhook endpoints subscribed to it (its id is
+    /// the event's id). In AWS these arrive from the EventBridge rule, not from the store queue.
+    DomainEvent,
+    /// One delivery attempt of an event to one webhook endpoint.
+    WebhookDeliver,
+    /// Resend an endpoint's failed deliveries of a time window (`POST /v1/webhooks/{id}/recover`).
+    WebhookRecover,
 }
 
 /// The SQS queue a kind goes to in AWS, by the name the relay and the template use.
@@ -35,10 +44,11 @@ pub enum Queue {
     Discover,
     Campaign,
     Inbound,
+    Webhooks,
 }
 
 impl JobKind {
-    pub const ALL: [JobKind; 8] = [
+    pub const ALL: [JobKind; 11] = [
         JobKind::Send,
         JobKind::Discover,
         JobKind::ApprovalExpiry,
@@ -47,6 +57,9 @@ impl JobKind {
         JobKind::CampaignRelease,
         JobKind::MailboxPoll,
         JobKind::InboundNegotiate,
+        JobKind::DomainEvent,
+        JobKind::WebhookDeliver,
+        JobKind::WebhookRecover,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -59,6 +72,9 @@ impl JobKind {
             JobKind::CampaignRelease => "campaign_release",
             JobKind::MailboxPoll => "mailbox_poll",
             JobKind::InboundNegotiate => "inbound_negotiate",
+            JobKind::DomainEvent => "domain_event",
+            JobKind::WebhookDeliver => "webhook_deliver",
+            JobKind::WebhookRecover => "webhook_recover",
         }
     }
 
@@ -73,6 +89,17 @@ impl JobKind {
             JobKind::Discover => Queue::Discover,
             JobKind::CampaignDraft | JobKind::CampaignStep | JobKind::CampaignRelease => Queue::Campaign,
             JobKind::MailboxPoll | JobKind::InboundNegotiate => Queue::Inbound,
+            JobKind::DomainEvent | JobKind::WebhookDeliver | JobKind::WebhookRecover => Queue::Webhooks,
+        }
+    }
+
+    /// The store queue (partition) the job is committed to: webhook work has its own, so a flood
+    /// of deliveries to slow endpoints never delays sends (the local binary runs a worker per
+    /// partition; in AWS the relay forwards both to SQS).
+    pub fn store_queue(self) -> &'static str {
+        match self.queue() {
+            Queue::Webhooks => WEBHOOK_QUEUE,
+            _ => WORK_QUEUE,
         }
     }
 }
@@ -84,12 +111,13 @@ impl Queue {
             Queue::Discover => "discover",
             Queue::Campaign => "campaign",
             Queue::Inbound => "inbound",
+            Queue::Webhooks => "webhooks",
         }
     }
 }
 
 impl Queue {
-    pub const ALL: [Queue; 4] = [Queue::Send, Queue::Discover, Queue::Campaign, Queue::Inbound];
+    pub const ALL: [Queue; 5] = [Queue::Send, Queue::Discover, Queue::Campaign, Queue::Inbound, Queue::Webhooks];
 
     /// The kinds this queue carries.
     pub fn kinds(self) -> Vec<JobKind> {
@@ -103,6 +131,7 @@ impl Queue {
             Queue::Discover => "LINKCRM_DISCOVER_QUEUE_URL",
             Queue::Campaign => "LINKCRM_CAMPAIGN_QUEUE_URL",
             Queue::Inbound => "LINKCRM_INBOUND_QUEUE_URL",
+            Queue::Webhooks => "LINKCRM_WEBHOOK_QUEUE_URL",
         }
     }
 }

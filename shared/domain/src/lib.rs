@@ -4,6 +4,7 @@ pub mod campaign;
 pub mod crm;
 pub mod derive;
 pub mod enums;
+pub mod event_types;
 pub mod gates;
 pub mod id;
 pub mod jobs;

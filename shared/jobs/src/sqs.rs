@@ -246,9 +246,24 @@ fn delivery_of(m: &Message) -> Result<Delivery, JobError> {
 }
 
 fn decode(body: &str) -> Result<Job, JobError> {
-    let job: Job = serde_json::from_str(body).map_err(|e| JobError::Invalid(format!("message is not a job: {e}")))?;
+    let value: serde_json::Value =
+        serde_json::from_str(body).map_err(|e| JobError::Invalid(format!("message is not a job: {e}")))?;
+    let job = match event_job(&value) {
+        Some(job) => job,
+        None => serde_json::from_value(value).map_err(|e| JobError::Invalid(format!("message is not a job: {e}")))?,
+    };
     job.validate()?;
     Ok(job)
+}
+
+/// A domain event an EventBridge rule put on the queue (`{"detail-type", "source", "detail": <the
+/// envelope>, ...}`) becomes a `domain_event` job whose id is the event's, so the event's
+/// consumers run like any job and dedupe on the event id.
+fn event_job(v: &serde_json::Value) -> Option<Job> {
+    v.get("detail-type")?;
+    let detail = v.get("detail")?;
+    let id = detail.get("id")?.as_str()?.to_owned();
+    Some(Job { id, kind: linkcrm_domain::jobs::JobKind::DomainEvent.as_str().to_owned(), payload: detail.clone() })
 }
 
 /// A missing count means the sender of the record did not ask for it: count it as a first delivery.

@@ -22,6 +22,8 @@
 //! development and tests against servers on the same machine.
 
 mod host;
+#[cfg(feature = "reqwest")]
+pub mod http;
 mod ranges;
 #[cfg(test)]
 mod tests;

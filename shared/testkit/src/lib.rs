@@ -17,6 +17,7 @@ pub mod mail;
 pub mod moto;
 pub mod server;
 pub mod smtp;
+pub mod webhook_receiver;
 
 pub use fake_apollo::{FakeApollo, FakePerson, Fault, RecordedCall};
 pub use imap::{ImapOptions, ImapServer};
