@@ -26,7 +26,12 @@ Fails (exit 1, one line per problem) unless:
   * every job queue of the code's map (infra/queues.json, kept equal to
     linkcrm_domain::jobs by a cargo test) is wired: the relay function's
     environment gives its URL (`urlEnv`) as a queue of this template, and a
-    worker function consumes that same queue through an SQS event source.
+    worker function consumes that same queue through an SQS event source;
+  * every EventBridge rule target that is an SQS queue of this template (the
+    webhook queue) has a DeadLetterConfig, and that queue and the dead-letter
+    queue each have an AWS::SQS::QueuePolicy letting events.amazonaws.com
+    sqs:SendMessage on the condition that aws:SourceArn is that rule (without
+    it EventBridge cannot deliver, and every event goes to the DLQ).
 
 The template is read with cfn-lint's decoder, which understands the
 short-form intrinsic tags (!Ref, !GetAtt, !Sub, ...).
@@ -371,6 +376,60 @@ def check_job_queues(template: dict, queues: list[dict]) -> list[str]:
     return errors
 
 
+def lets_rule_send(policy: dict, queue_id: str, rule_id: str) -> bool:
+    """Whether an AWS::SQS::QueuePolicy resource lets `rule_id` (by aws:SourceArn) send to `queue_id`."""
+    props = policy.get("Properties") or {}
+    if queue_id not in [ref_target(q) for q in as_list(props.get("Queues"))]:
+        return False
+    for stmt in as_list((props.get("PolicyDocument") or {}).get("Statement")):
+        if not isinstance(stmt, dict) or stmt.get("Effect") != "Allow":
+            continue
+        principal = stmt.get("Principal") or {}
+        services = as_list(principal.get("Service")) if isinstance(principal, dict) else []
+        if "events.amazonaws.com" not in services:
+            continue
+        if "sqs:sendmessage" not in [a.lower() for a in as_list(stmt.get("Action")) if isinstance(a, str)]:
+            continue
+        if ref_target(stmt.get("Resource")) != queue_id:
+            continue
+        condition = stmt.get("Condition") or {}
+        for operator in ("ArnEquals", "ArnLike"):
+            source = (condition.get(operator) or {}).get("aws:SourceArn")
+            if ref_target(source) == rule_id:
+                return True
+    return False
+
+
+def check_event_rules(template: dict) -> list[str]:
+    errors = []
+    resources = template.get("Resources") or {}
+    policies = [r for r in resources.values() if isinstance(r, dict) and r.get("Type") == "AWS::SQS::QueuePolicy"]
+
+    def is_queue(queue_id: str | None) -> bool:
+        return (resources.get(queue_id) or {}).get("Type") == "AWS::SQS::Queue"
+
+    for rule_id, rule in resources.items():
+        if not isinstance(rule, dict) or rule.get("Type") != "AWS::Events::Rule":
+            continue
+        for target in as_list((rule.get("Properties") or {}).get("Targets")):
+            if not isinstance(target, dict):
+                continue
+            queue_id = ref_target(target.get("Arn"))
+            if not is_queue(queue_id):
+                continue
+            where = f"rule {rule_id} target {target.get('Id', '?')}"
+            dlq_id = ref_target((target.get("DeadLetterConfig") or {}).get("Arn"))
+            if dlq_id is None:
+                errors.append(f"{where}: no DeadLetterConfig; events EventBridge cannot deliver would be lost")
+            for q in [queue_id] + ([dlq_id] if is_queue(dlq_id) else []):
+                if not any(lets_rule_send(p, q, rule_id) for p in policies):
+                    errors.append(
+                        f"{where}: no AWS::SQS::QueuePolicy lets events.amazonaws.com sqs:SendMessage to {q} "
+                        f"with aws:SourceArn {rule_id}"
+                    )
+    return errors
+
+
 def check(
     template: dict, spec: dict, routes: list[dict] | None = None, queues: list[dict] | None = None
 ) -> list[str]:
@@ -385,6 +444,7 @@ def check(
         + check_queue_workers(template)
         + check_routes(template, routes)
         + check_job_queues(template, queues)
+        + check_event_rules(template)
     )
 
 
@@ -408,7 +468,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"check_template: {args.template.name} OK (table matches {args.table_spec.name}; "
         "no Scan, no wildcard actions, explicit function roles, queue workers wired, "
-        "every route reaches its family's function, every job queue wired)"
+        "every route reaches its family's function, every job queue wired, event rules may send to their queues)"
     )
     return 0
 

@@ -93,6 +93,45 @@ class CheckTemplateTest(unittest.TestCase):
                 del events[name]
         self.assertFails(t, "job queue send (send, approval_expiry): no function consumes SendQueue")
 
+    def test_webhook_routes_reach_the_webhooks_function(self) -> None:
+        t = self.mutated()
+        del t["Resources"]["WebhooksFunction"]["Properties"]["Events"]["Webhook"]
+        self.assertFails(
+            t, "route GET /v1/webhooks/{id} (webhooks.get): reaches WorkspacesFunction (binary workspaces), "
+            "not the webhooks family"
+        )
+
+    def test_relay_without_the_webhook_queue_url_fails(self) -> None:
+        t = self.mutated()
+        del t["Resources"]["RelayFunction"]["Properties"]["Environment"]["Variables"]["LINKCRM_WEBHOOK_QUEUE_URL"]
+        self.assertFails(t, "job queue webhooks (domain_event, webhook_deliver, webhook_recover): RelayFunction has no")
+
+    # EventBridge rules that send to queues.
+    def queue_policy_statement(self, template: dict, name: str) -> dict:
+        return template["Resources"][name]["Properties"]["PolicyDocument"]["Statement"][0]
+
+    def test_rule_without_queue_policy_fails(self) -> None:
+        t = self.mutated()
+        del t["Resources"]["WebhookQueuePolicy"]
+        self.assertFails(t, "no AWS::SQS::QueuePolicy lets events.amazonaws.com sqs:SendMessage to WebhookQueue")
+
+    def test_rule_queue_policy_without_source_condition_fails(self) -> None:
+        t = self.mutated()
+        del self.queue_policy_statement(t, "WebhookQueuePolicy")["Condition"]
+        self.assertFails(t, "to WebhookQueue with aws:SourceArn WebhookEventsRule")
+
+    def test_rule_dead_letter_queue_without_policy_fails(self) -> None:
+        t = self.mutated()
+        self.queue_policy_statement(t, "WebhookEventDeadLetterQueuePolicy")["Principal"] = {
+            "Service": "sns.amazonaws.com"
+        }
+        self.assertFails(t, "sqs:SendMessage to WebhookEventDeadLetterQueue")
+
+    def test_rule_target_without_dead_letter_config_fails(self) -> None:
+        t = self.mutated()
+        del t["Resources"]["WebhookEventsRule"]["Properties"]["Targets"][0]["DeadLetterConfig"]
+        self.assertFails(t, "rule WebhookEventsRule target webhook-queue: no DeadLetterConfig")
+
     # Table drift.
     def test_dropped_gsi_fails(self) -> None:
         t = self.mutated()

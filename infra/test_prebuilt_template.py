@@ -24,12 +24,14 @@ RUST_FUNCTIONS = {
     "AgentFunction": "agent",
     "CampaignsFunction": "campaigns",
     "InboundFunction": "inbound",
+    "WebhooksFunction": "webhooks",
     "WorkspacesFunction": "workspaces",
     "RelayFunction": "relay",
     "SendWorkerFunction": "send-worker",
     "DiscoverWorkerFunction": "discover-worker",
     "CampaignWorkerFunction": "campaign-worker",
     "InboundWorkerFunction": "inbound-worker",
+    "WebhookDeliveryFunction": "webhook-delivery",
 }
 
 

@@ -485,3 +485,76 @@ mod a_killed_delivery_worker_loses_nothing {
         run(Backend::Dynamo).await
     }
 }
+
+webhook_test!(a_send_s_lifecycle_arrives_as_snapshots, ENV, |env| {
+    let rx = Receiver::start().expect("receiver");
+    let smtp = linkcrm_testkit::smtp::SmtpServer::start().expect("smtp");
+    let agency = env.agency();
+    let ws = agency.create_workspace("Acme").await;
+    agency.post(&format!("/v1/workspaces/{ws}/credits"), json!({ "credits": 20 })).await.ok(201);
+    let api = agency.in_workspace(&ws);
+    register(
+        &api,
+        &rx,
+        "/ok/life",
+        json!(["agent.invocation.*", "link_building.email.*", "link_building.relationship.status_changed"]),
+    )
+    .await;
+    let mbx = json!({ "fromName": "Dana", "fromAddress": "dana@outreach.example.com", "smtpHost": "127.0.0.1",
+                      "smtpPort": smtp.port, "security": "none" });
+    api.post("/v1/mailboxes", mbx).await.ok(201);
+    let r = api.post("/v1/link-building/crm/relationship", json!({ "domain": "eng-blog.com" })).await;
+    let (rel, acct) = (r.ok(201)["id"].as_str().unwrap().to_owned(), r.body["accountId"].as_str().unwrap().to_owned());
+    let c = api
+        .post(
+            "/v1/link-building/crm/contact",
+            json!({ "accountId": acct, "firstName": "Pat", "email": "pat@eng-blog.com" }),
+        )
+        .await;
+    let contact = c.ok(201)["id"].as_str().unwrap().to_owned();
+    let send = json!({ "contactId": contact, "subject": "Guest post idea", "body": "Hi Pat" });
+    let accepted = api.post(&format!("/v1/link-building/crm/relationship/{rel}/send-email"), send).await;
+    let inv = accepted.ok(202)["invocationId"].as_str().unwrap().to_owned();
+    // The workspace's default policy holds it for approval.
+    let got = rx.wait_for("/ok/life", WAIT, |g| !of_type(g, "agent.invocation.awaiting_approval").is_empty()).await;
+    let waiting = of_type(&got, "agent.invocation.awaiting_approval")[0];
+    assert_eq!(waiting.body["data"]["invocationId"], inv.as_str());
+    assert!(waiting.body["data"]["approvalId"].as_str().unwrap().starts_with("appr_"));
+    assert_eq!(waiting.body["data"]["preview"]["subject"], "Guest post idea");
+    assert_eq!(waiting.body["data"]["status"], "WAITING_APPROVAL");
+    api.post(&format!("/v1/agent/invocations/{inv}/approve"), json!({})).await.ok(200);
+
+    let got = rx
+        .wait_for("/ok/life", WAIT, |g| {
+            !of_type(g, "agent.invocation.completed").is_empty()
+                && !of_type(g, "link_building.email.sent").is_empty()
+                && !of_type(g, "link_building.relationship.status_changed").is_empty()
+        })
+        .await;
+    assert!(got.iter().all(|r| r.verified));
+    let done = of_type(&got, "agent.invocation.completed")[0];
+    assert_eq!(done.body["data"]["invocationId"], inv.as_str());
+    assert_eq!(done.body["data"]["status"], "SUCCEEDED");
+    assert!(done.body["data"]["previous"]["status"].as_str().is_some());
+    assert!(done.body["data"]["version"].as_i64().unwrap() > 1);
+    let sent = of_type(&got, "link_building.email.sent")[0];
+    assert_eq!(sent.body["data"]["type"], "EMAIL_SENT");
+    assert_eq!(sent.body["data"]["relationshipId"], rel.as_str());
+    let changed = of_type(&got, "link_building.relationship.status_changed")[0];
+    assert_eq!(changed.body["data"]["to"], "CONTACTED_BY_US");
+    assert_eq!(changed.body["data"]["previous"]["status"], changed.body["data"]["from"]);
+    assert_eq!(changed.body["data"]["relationship"]["status"], "CONTACTED_BY_US");
+    assert_eq!(changed.body["data"]["relationship"]["id"], rel.as_str());
+    // The snapshot's version is the one the API's ETag showed right after that change (the send
+    // is the relationship's last change here).
+    let now = api.get(&format!("/v1/link-building/crm/relationship/{rel}")).await;
+    assert_eq!(now.ok(200)["status"], "CONTACTED_BY_US");
+    let etag = now.header("etag").unwrap().trim_matches('"').parse::<i64>().unwrap();
+    assert_eq!(Some(etag), changed.body["data"]["version"].as_i64());
+    // Each event once.
+    let ids: Vec<_> = got.iter().map(|r| r.header("webhook-id").unwrap().to_owned()).collect();
+    let mut unique = ids.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), ids.len(), "an event was delivered twice");
+});

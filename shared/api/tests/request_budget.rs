@@ -626,6 +626,33 @@ async fn every_endpoint_stays_within_its_request_budget() {
         );
     }
 
+    // Webhooks: a workspace's endpoint, its test delivery (to a closed port), attempts, recover,
+    // dead letters; an agency webhook.
+    let hook = json!({"url": "https://127.0.0.1:1/hook", "events": ["link_building.*"]});
+    let r = p.call(Method::POST, "/v1/webhooks", true, Some(hook)).await;
+    within("webhooks.create", &r, 201, 4);
+    let whk = r.1["id"].as_str().unwrap().to_owned();
+    let one = format!("/v1/webhooks/{whk}");
+    within("webhooks.list", &p.call(Method::GET, "/v1/webhooks", true, None).await, 200, 3);
+    within("webhooks.get", &p.call(Method::GET, &one, true, None).await, 200, 3);
+    within("webhooks.update", &p.call(Method::PATCH, &one, true, Some(json!({"description": "d"}))).await, 200, 4);
+    let r = p.call(Method::POST, &format!("{one}/rotate-secret"), true, Some(json!({}))).await;
+    within("webhooks.rotate_secret", &r, 200, 4);
+    within("webhooks.test", &p.call(Method::POST, &format!("{one}/test"), true, Some(json!({}))).await, 200, 4);
+    within("webhooks.deliveries", &p.call(Method::GET, &format!("{one}/deliveries"), true, None).await, 200, 4);
+    let since = linkcrm_domain::time::format(chrono::Utc::now() - chrono::Duration::days(1));
+    let r = p.call(Method::POST, &format!("{one}/recover"), true, Some(json!({"since": since}))).await;
+    within("webhooks.recover", &r, 202, 4);
+    within("webhooks.dead_letter.list", &p.call(Method::GET, "/v1/webhooks/dead-letter", true, None).await, 200, 3);
+    let r = p
+        .call(Method::POST, "/v1/webhooks/dead-letter/whmsg_00000000000000000000000000/replay", true, Some(json!({})))
+        .await;
+    within("webhooks.dead_letter.replay (none to replay)", &r, 404, 3);
+    within("webhooks.event_types", &p.call(Method::GET, "/v1/webhooks/event-types", true, None).await, 200, 2);
+    let agency_hook = json!({"url": "https://hooks.example.com/all", "events": ["*"], "workspaceIds": [ws]});
+    within("webhooks.create (agency)", &p.call(Method::POST, "/v1/webhooks", false, Some(agency_hook)).await, 201, 5);
+    within("webhooks.delete", &p.call(Method::DELETE, &one, true, None).await, 204, 4);
+
     // The workspace's Apollo key, a key revoked, the workspace archived.
     let apollo = format!("/v1/workspaces/{ws}/integrations/apollo");
     within(

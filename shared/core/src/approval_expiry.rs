@@ -79,7 +79,9 @@ pub fn expire_ops(invocation: &Item, approval: &Item) -> DataResult<Vec<TxOp>> {
     let skill = records::str_of(invocation, "skill").unwrap_or_default();
     let id = records::str_of(invocation, "invocationId").unwrap_or_default();
     let reserved = records::int_of(invocation, "reservedMilli").unwrap_or(0);
-    let mut ops = vec![inv::transition(invocation, inv::Status::Cancelled, vec![("error", problem(approval))])];
+    let error = problem(approval);
+    let mut ops = vec![inv::transition(invocation, inv::Status::Cancelled, vec![("error", error.clone())])];
+    ops.extend(inv::status_event(invocation, inv::Status::Cancelled, &[("error", error)]));
     ops.extend(approvals::close_op(invocation, approvals::Status::Expired, vec![]));
     ops.extend(credits::release(&pool, ws, skill, id, reserved));
     Ok(ops)

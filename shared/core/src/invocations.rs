@@ -85,6 +85,31 @@ pub fn transition(item: &Item, status: Status, extra: Vec<(&str, Value)>) -> TxO
     TxOp::update_if(key(id), u, Condition::VersionEquals(version(item)))
 }
 
+/// The outbox event of an invocation moving to `status` (`agent.invocation.awaiting_approval`,
+/// `completed`, `failed`, `cancelled`), committed with the move: a snapshot of the invocation as
+/// the move leaves it, with `previous` and `version`. `None` for the other statuses.
+pub fn status_event(item: &Item, status: Status, changes: &[(&str, Value)]) -> Option<TxOp> {
+    let r#type = match status {
+        Status::WaitingApproval => "agent.invocation.awaiting_approval",
+        Status::Succeeded => "agent.invocation.completed",
+        Status::Failed => "agent.invocation.failed",
+        Status::Cancelled => "agent.invocation.cancelled",
+        _ => return None,
+    };
+    let ws = records::str_of(item, "workspaceId");
+    let before = self::status(item);
+    let mut after = item.clone();
+    for (k, v) in changes {
+        after.insert((*k).to_owned(), v.clone());
+    }
+    after.insert("status".into(), json!(status));
+    let new_version = if before == status { version(item) } else { version(item) + 1 };
+    after.insert("version".into(), json!(new_version));
+    let mut data = view(&after);
+    data["previous"] = if before == status { Value::Null } else { json!({ "status": before }) };
+    Some(crate::outbox::event(r#type, ws, data))
+}
+
 /// The problem an invocation carries in `error`.
 pub fn problem(status: u16, code: &str, message: &str) -> Value {
     json!({ "type": format!("https://linkcrm.dev/errors/{code}"), "code": code, "status": status,
@@ -122,6 +147,7 @@ pub fn cancel_ops(item: &Item) -> DataResult<Vec<TxOp>> {
     let id = records::str_of(item, "invocationId").unwrap_or_default();
     let reserved = records::int_of(item, "reservedMilli").unwrap_or(0);
     let mut ops = vec![transition(item, Status::Cancelled, vec![])];
+    ops.extend(status_event(item, Status::Cancelled, &[]));
     ops.extend(credits::release(&pool, ws, skill, id, reserved));
     Ok(ops)
 }
@@ -133,11 +159,9 @@ pub fn finish_ops(item: &Item, status: Status, used: i64, result: Value, error: 
     let skill = records::str_of(item, "skill").unwrap_or_default();
     let id = records::str_of(item, "invocationId").unwrap_or_default();
     let reserved = records::int_of(item, "reservedMilli").unwrap_or(0);
-    let mut ops = vec![transition(
-        item,
-        status,
-        vec![("creditsUsed", credits::as_credits(used)), ("result", result), ("error", error)],
-    )];
+    let changes = vec![("creditsUsed", credits::as_credits(used)), ("result", result), ("error", error)];
+    let mut ops = vec![transition(item, status, changes.clone())];
+    ops.extend(status_event(item, status, &changes));
     if used > 0 {
         ops.extend(credits::charge(&pool, ws, skill, id, reserved, used));
     } else {

@@ -369,16 +369,31 @@ pub async fn record_event(
         }
         // The campaigns this relationship is in: their members' attribution and counters.
         ops.extend(crate::campaign_facts::event_ops(app, &rel, &new, &occurred_at).await?);
-        ops.push(outbox::event(
-            "link_building.event.created",
-            Some(ws),
-            records::event_view(&event_item).map(|e| json!(e))?,
-        ));
+        let event_view = json!(records::event_view(&event_item)?);
+        ops.push(outbox::event("link_building.event.created", Some(ws), event_view.clone()));
+        // Webhook payloads are snapshots at commit: the relationship as this transaction leaves
+        // it (CONTACTED_BY_OTHER_ORG is a read-time view and is not applied), its version, and
+        // what changed.
+        let version = rel.version() + 1;
+        let snapshot = || -> Result<Value, EventError> {
+            let mut item = rel.0.clone();
+            for (k, v) in records::state_attrs(rel_id, ws, &after) {
+                item.insert(k.into(), v);
+            }
+            for (k, v) in &ride.set {
+                item.insert(k.clone(), v.clone());
+            }
+            item.insert("updatedAt".into(), json!(now));
+            item.insert("version".into(), json!(version));
+            Ok(json!(RelationshipRecord(item).view(false)?))
+        };
         if before.status != after.status {
             ops.push(outbox::event(
                 "link_building.relationship.status_changed",
                 Some(ws),
-                json!({ "relationshipId": rel_id, "accountId": acct, "from": before.status, "to": after.status, "eventId": id }),
+                json!({ "relationshipId": rel_id, "accountId": acct, "from": before.status, "to": after.status,
+                        "eventId": id, "relationship": snapshot()?, "previous": { "status": before.status },
+                        "version": version }),
             ));
         }
         if new.r#type == EventType::LinkPlaced {
@@ -386,8 +401,22 @@ pub async fn record_event(
                 "link_building.link.placed",
                 Some(ws),
                 json!({ "relationshipId": rel_id, "accountId": acct, "eventId": id,
-                        "linkUrl": new.metadata.as_ref().and_then(|m| m.get("linkUrl")), "occurredAt": occurred_at }),
+                        "linkUrl": new.metadata.as_ref().and_then(|m| m.get("linkUrl")), "occurredAt": occurred_at,
+                        "event": event_view, "relationship": snapshot()?, "version": version }),
             ));
+        }
+        let email_type = match new.r#type {
+            EventType::EmailSent => Some("link_building.email.sent"),
+            EventType::EmailReceived => Some("link_building.email.received"),
+            EventType::EmailBounced => Some("link_building.email.bounced"),
+            EventType::EmailOpened => Some("link_building.email.opened"),
+            _ => None,
+        };
+        if let Some(t) = email_type {
+            let mut data = event_view.clone();
+            data["relationshipStatus"] = json!(after.status);
+            data["relationshipVersion"] = json!(version);
+            ops.push(outbox::event(t, Some(ws), data));
         }
         let ride_from = ops.len();
         if let Some(build) = &ride.ops {

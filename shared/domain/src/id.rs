@@ -124,6 +124,13 @@ fn next_uuid() -> Uuid {
     Uuid::from_u128(next)
 }
 
+/// The smallest id of `kind` made at or after `ms` (Unix milliseconds): a bound for range reads
+/// of time-sorted ids (`SK >= bound_at(evt, since)`).
+pub fn bound_at(kind: IdKind, ms: i64) -> String {
+    let ms = u128::try_from(ms.max(0)).unwrap_or(0) & ((1u128 << 48) - 1);
+    format!("{}{}", kind.prefix(), encode(Uuid::from_u128(ms << 80)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -144,11 +151,14 @@ mod tests {
         assert!(decode("not-an-id").is_none());
         assert!(decode("ZZZZZZZZZZZZZZZZZZZZZZZZZZ").is_none());
     }
-}
 
-/// The smallest id of `kind` made at or after `ms` (Unix milliseconds): a bound for range reads
-/// of time-sorted ids (`SK >= bound_at(evt, since)`).
-pub fn bound_at(kind: IdKind, ms: i64) -> String {
-    let ms = u128::try_from(ms.max(0)).unwrap_or(0) & ((1u128 << 48) - 1);
-    format!("{}{}", kind.prefix(), encode(Uuid::from_u128(ms << 80)))
+    #[test]
+    fn bounds_bracket_the_ids_of_their_millisecond() {
+        let before = chrono::Utc::now().timestamp_millis();
+        let id = new_id(IdKind::Event);
+        let after = chrono::Utc::now().timestamp_millis();
+        assert!(bound_at(IdKind::Event, before) <= id);
+        assert!(id < bound_at(IdKind::Event, after + 1));
+        assert!(is_id(IdKind::Event, &bound_at(IdKind::Event, before)));
+    }
 }

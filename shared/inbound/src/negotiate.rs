@@ -533,14 +533,8 @@ async fn commit(
         if n.outcome == "escalated" {
             ops.push(outbox::event("link_building.inbound.escalated", Some(&ws), summary.clone()));
         }
-        if n.approval_id.is_some() {
-            ops.push(outbox::event(
-                "agent.invocation.awaiting_approval",
-                Some(&ws),
-                json!({ "invocationId": n.invocation_id, "approvalId": n.approval_id, "step": "inbound_reply",
-                        "reason": n.reason, "inboundMessageId": msg.id }),
-            ));
-        }
+        // A reply that waits for approval says so itself (`agent.invocation.awaiting_approval`,
+        // written by the send path with its invocation).
         ops.push(outbox::event("link_building.inbound.negotiated", Some(&ws), summary));
         if let Some(at) = decision.hold_until {
             ops.push(linkcrm_core::jobkinds::inbound_negotiate_op(&msg.id, &ws, Some(at))?);

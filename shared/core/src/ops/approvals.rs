@@ -290,7 +290,8 @@ pub async fn reject(ctx: &Ctx, id: &str, reason: Option<String>) -> ApiResult<Re
             let reserved = records::int_of(&item, "reservedMilli").unwrap_or(0);
             let message = reason.clone().unwrap_or_else(|| "Rejected by a reviewer".into());
             let error = inv::problem(409, "rejected", &message);
-            let mut ops = vec![inv::transition(&item, inv::Status::Cancelled, vec![("error", error)])];
+            let mut ops = vec![inv::transition(&item, inv::Status::Cancelled, vec![("error", error.clone())])];
+            ops.extend(inv::status_event(&item, inv::Status::Cancelled, &[("error", error)]));
             ops.extend(close_op(&item, Status::Rejected, vec![("rejectionReason", json!(reason))]));
             ops.extend(credits::release(&pool, ws, skill, input.id, reserved));
             match ctx.app.store.transact(ops).await {

@@ -255,6 +255,15 @@ pub fn send_ops(
             appr.insert("inboundMessageId".into(), json!(r.inbound_message_id));
         }
         item.insert("approvalId".into(), appr.get("approvalId").cloned().unwrap_or_default());
+        // The anchor's `agent.invocation.awaiting_approval`: the invocation, with the approval's
+        // id, step, reason and preview.
+        let mut waiting = item.clone();
+        for k in ["step", "reason", "preview", "inboundMessageId", "timeoutAt"] {
+            if let Some(v) = appr.get(k) {
+                waiting.insert(k.into(), v.clone());
+            }
+        }
+        ops.extend(inv::status_event(&waiting, inv::Status::WaitingApproval, &[]));
         // Expires at its timeoutAt unless decided first (`approval_expiry`).
         ops.push(crate::approval_expiry::job_op(&appr)?);
         ops.push(TxOp::put_if(appr, Condition::NotExists));
