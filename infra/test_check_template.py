@@ -106,6 +106,43 @@ class CheckTemplateTest(unittest.TestCase):
         del t["Resources"]["RelayFunction"]["Properties"]["Environment"]["Variables"]["LINKCRM_WEBHOOK_QUEUE_URL"]
         self.assertFails(t, "job queue webhooks (domain_event, webhook_deliver, webhook_recover): RelayFunction has no")
 
+    # The agency family's routes sit inside the workspaces function's /v1/workspaces/{proxy+}.
+    def test_bulk_action_routes_reach_the_agency_function(self) -> None:
+        t = self.mutated()
+        del t["Resources"]["AgencyFunction"]["Properties"]["Events"]["BulkAction"]
+        self.assertFails(
+            t, "route GET /v1/workspaces/bulk-action/{id} (workspaces.bulk_action.get): reaches WorkspacesFunction "
+            "(binary workspaces), not the agency family"
+        )
+
+    def test_workspace_audit_reaches_the_agency_function(self) -> None:
+        t = self.mutated()
+        del t["Resources"]["AgencyFunction"]["Properties"]["Events"]["WorkspaceAudit"]
+        self.assertFails(
+            t, "route GET /v1/workspaces/{id}/audit (workspaces.audit): reaches WorkspacesFunction (binary workspaces), "
+            "not the agency family"
+        )
+
+    def test_greedy_workspace_route_on_the_agency_function_fails(self) -> None:
+        # A workspace's audit as a greedy route would take the workspace's other routes too.
+        t = self.mutated()
+        audit = t["Resources"]["AgencyFunction"]["Properties"]["Events"]["WorkspaceAudit"]["Properties"]
+        audit["Method"], audit["Path"] = "ANY", "/v1/workspaces/{id}/{proxy+}"
+        self.assertFails(
+            t, "route GET /v1/workspaces/{id}/api-keys (workspaces.api_keys.list): reaches AgencyFunction (binary agency), "
+            "not the workspaces family"
+        )
+
+    def test_relay_without_the_agency_queue_url_fails(self) -> None:
+        t = self.mutated()
+        del t["Resources"]["RelayFunction"]["Properties"]["Environment"]["Variables"]["LINKCRM_AGENCY_QUEUE_URL"]
+        self.assertFails(t, "job queue agency (bulk_fan, bulk_child): RelayFunction has no LINKCRM_AGENCY_QUEUE_URL")
+
+    def test_agency_queue_nobody_consumes_fails(self) -> None:
+        t = self.mutated()
+        del t["Resources"]["AgencyWorkerFunction"]["Properties"]["Events"]["AgencyJobs"]
+        self.assertFails(t, "job queue agency (bulk_fan, bulk_child): no function consumes AgencyQueue")
+
     # EventBridge rules that send to queues.
     def queue_policy_statement(self, template: dict, name: str) -> dict:
         return template["Resources"][name]["Properties"]["PolicyDocument"]["Statement"][0]

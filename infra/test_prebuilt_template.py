@@ -25,12 +25,14 @@ RUST_FUNCTIONS = {
     "CampaignsFunction": "campaigns",
     "InboundFunction": "inbound",
     "WebhooksFunction": "webhooks",
+    "AgencyFunction": "agency",
     "WorkspacesFunction": "workspaces",
     "RelayFunction": "relay",
     "SendWorkerFunction": "send-worker",
     "DiscoverWorkerFunction": "discover-worker",
     "CampaignWorkerFunction": "campaign-worker",
     "InboundWorkerFunction": "inbound-worker",
+    "AgencyWorkerFunction": "agency-worker",
     "WebhookDeliveryFunction": "webhook-delivery",
 }
 

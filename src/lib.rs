@@ -53,6 +53,7 @@ pub fn spawn_worker(
     tokio::spawn(sweep_dead_letters(app.clone(), store_queue, workers.clone(), stop.clone()));
     tokio::spawn(refresh_metrics(app.clone(), stop.clone()));
     tokio::spawn(poll_mailboxes(app.clone(), stop.clone()));
+    tokio::spawn(run_bulk_schedules(app.clone(), stop.clone()));
     let handler = move |d: linkcrm_jobs::Delivery| {
         let (app, workers) = (app.clone(), workers.clone());
         async move { linkcrm_api::jobs::handle(&app, &workers, &d).await }
@@ -84,6 +85,26 @@ async fn webhook_worker(
         async move { linkcrm_api::jobs::handle(&app, &workers, &d).await }
     };
     linkcrm_jobs::run_worker(queue, handler, opts, stop).await
+}
+
+/// Scheduled bulk actions, locally: every `LINKCRM_BULK_TICK_SECS` (60) the due ones start
+/// (`linkcrm_api::agency::schedule::run_due`; in AWS the agency worker's one-minute
+/// EventBridge schedule runs the same).
+async fn run_bulk_schedules(app: Arc<linkcrm_api::App>, mut stop: watch::Receiver<bool>) {
+    let every = std::time::Duration::from_secs(
+        std::env::var("LINKCRM_BULK_TICK_SECS").ok().and_then(|v| v.parse().ok()).filter(|s| *s >= 1).unwrap_or(60),
+    );
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.changed() => return,
+        }
+        match linkcrm_api::agency::schedule::run_due(&app, chrono::Utc::now(), 100).await {
+            Ok(t) if t.started + t.paused + t.failed > 0 => tracing::info!(?t, "scheduled bulk actions"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = ?e, "the bulk action schedule did not run"),
+        }
+    }
 }
 
 /// The account metrics schedule, locally: every `LINKCRM_METRICS_REFRESH_SECS` (an hour) the due

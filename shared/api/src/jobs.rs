@@ -81,6 +81,8 @@ pub async fn handle(app: &Arc<App>, workers: &Workers, d: &Delivery) -> Result<(
         "domain_event" => linkcrm_webhooks::fanout::handle(app, &d.job).await,
         "webhook_deliver" => linkcrm_webhooks::deliver::handle(app, linkcrm_webhooks::sender(app), &d.job).await,
         "webhook_recover" => linkcrm_webhooks::deliver::recover(app, &d.job).await,
+        "bulk_fan" => linkcrm_agency::bulk::fan(app, &d.job).await,
+        "bulk_child" => linkcrm_agency::bulk::child(app, &d.job).await,
         other => Err(HandlerError::Fail(format!("no handler for job kind '{other}'"))),
     };
     match outcome {
@@ -119,6 +121,12 @@ pub async fn give_up(app: &App, job: &Job, receives: u32, why: &str) -> Result<(
     // its invocation, maybe approved meanwhile, is not this job's to fail.
     if job.kind == approval_expiry::JOB_KIND {
         return Ok(());
+    }
+    if job.kind == "bulk_child" {
+        return linkcrm_agency::bulk::give_up_child(app, job, why).await;
+    }
+    if job.kind == "bulk_fan" {
+        return linkcrm_agency::bulk::give_up_fan(app, job, why).await;
     }
     let Some(id) = job.payload.get("invocationId").and_then(Value::as_str) else { return Ok(()) };
     let Some(item) = app.store.get(&inv::key(id)).await.map_err(|e| retry(&e))? else { return Ok(()) };
@@ -206,6 +214,16 @@ pub async fn serve_campaign_lambda() -> Result<(), Box<dyn std::error::Error + S
 pub async fn serve_inbound_lambda() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     serve_scheduled_worker(|app: Arc<App>| async move {
         crate::polling::enqueue_due(&app, 1000).await.map_err(|e| e.to_string())
+    })
+    .await
+}
+
+/// The agency worker Lambda: bulk actions' `bulk_fan` and `bulk_child` jobs from the agency queue,
+/// and on its one-minute EventBridge schedule the scheduled bulk actions that are due
+/// (`linkcrm_agency::schedule::run_due`).
+pub async fn serve_agency_lambda() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    serve_scheduled_worker(|app: Arc<App>| async move {
+        linkcrm_agency::schedule::run_due(&app, chrono::Utc::now(), 500).await.map_err(|e| format!("{e:?}"))
     })
     .await
 }

@@ -6,6 +6,7 @@
 
 pub mod jobs;
 
+pub use linkcrm_agency as agency;
 pub use linkcrm_campaigns::metrics as account_metrics;
 pub use linkcrm_core::{
     approval_expiry, auth, catalogue, context, credits, error, executor, idempotency, ids, invocations, items,
@@ -41,6 +42,7 @@ pub fn catalogue() -> Vec<OpSpec> {
     ops.extend(linkcrm_campaigns::ops::catalogue());
     ops.extend(linkcrm_inbound::ops::catalogue());
     ops.extend(linkcrm_webhooks::ops::catalogue());
+    ops.extend(linkcrm_agency::ops::catalogue());
     ops.extend(linkcrm_outreach::ops::catalogue());
     ops.extend(linkcrm_crm::ops::catalogue());
     ops.extend(linkcrm_core::ops::catalogue());

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 const SHARED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
 /// The crates with operations, and the doors over them.
-const LAYERED: [&str; 5] = ["core", "crm", "outreach", "workspaces", "http"];
+const LAYERED: [&str; 7] = ["core", "crm", "outreach", "workspaces", "http", "webhooks", "agency"];
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap() {

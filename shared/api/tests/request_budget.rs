@@ -235,7 +235,7 @@ async fn every_endpoint_stays_within_its_request_budget() {
         "mailboxes.update",
         &p.call(Method::PATCH, &format!("/v1/mailboxes/{mbx_id}"), true, Some(json!({"fromName": "Dana K"}))).await,
         200,
-        4,
+        5,
     );
     let mbx2 = json!({"fromName": "Eve", "fromAddress": "eve@outreach.example.com", "smtpHost": "127.0.0.1"});
     let r = p.call(Method::POST, "/v1/mailboxes", true, Some(mbx2)).await;
@@ -276,7 +276,7 @@ async fn every_endpoint_stays_within_its_request_budget() {
     within("mailboxes.create (with IMAP)", &r, 201, 3);
     let r = p.call(Method::POST, "/v1/link-building/inbound/poll", true, Some(json!({}))).await;
     assert_eq!(r.1["mailboxes"][0]["error"]["code"], "imap_unreachable", "{}", r.1);
-    within("link_building.inbound.poll (one IMAP mailbox, down)", &r, 200, 6);
+    within("link_building.inbound.poll (one IMAP mailbox, down)", &r, 200, 7);
     std::env::set_var("LINKCRM_OAUTH_GMAIL_CLIENT_ID", "budget-client");
     let connect = json!({"type": "gmail", "address": "seo@outreach.example.com"});
     let r = p.call(Method::POST, "/v1/mailboxes/connect", true, Some(connect)).await;
@@ -652,6 +652,31 @@ async fn every_endpoint_stays_within_its_request_budget() {
     let agency_hook = json!({"url": "https://hooks.example.com/all", "events": ["*"], "workspaceIds": [ws]});
     within("webhooks.create (agency)", &p.call(Method::POST, "/v1/webhooks", false, Some(agency_hook)).await, 201, 5);
     within("webhooks.delete", &p.call(Method::DELETE, &one, true, None).await, 204, 4);
+
+    // The agency's tools: the audit log, bulk actions (a read answered at once over one
+    // workspace, a write queued as children), a bulk action read back, scheduled bulk actions.
+    within("audit.list", &p.call(Method::GET, "/v1/audit", true, None).await, 200, 3);
+    within("workspaces.audit", &p.call(Method::GET, &format!("/v1/workspaces/{ws}/audit"), false, None).await, 200, 3);
+    let read = json!({"action": "link_building.campaign.list", "workspaces": [ws]});
+    let r = p.call(Method::POST, "/v1/workspaces/bulk-action", false, Some(read)).await;
+    within("workspaces.bulk_action (a read in 1 workspace, answered at once)", &r, 200, 8);
+    let write = json!({"action": "link_building.crm.relationship.create", "workspaces": [ws], "config": {"domain": "bulk-budget.com"}});
+    let r = p.call(Method::POST, "/v1/workspaces/bulk-action", false, Some(write)).await;
+    within("workspaces.bulk_action (a write, queued)", &r, 202, 3);
+    let bulk_id = r.1["invocationId"].as_str().unwrap().to_owned();
+    let r = p.call(Method::GET, &format!("/v1/workspaces/bulk-action/{bulk_id}"), false, None).await;
+    within("workspaces.bulk_action.get", &r, 200, 3);
+    let sched = json!({"action": "link_building.campaign.list", "workspaces": "all", "schedule": "daily:09:00"});
+    let r = p.call(Method::POST, "/v1/workspaces/bulk-action", false, Some(sched)).await;
+    within("workspaces.bulk_action.schedules (create, through bulk_action)", &r, 201, 5);
+    let bsch = r.1["id"].as_str().unwrap().to_owned();
+    let one = format!("/v1/workspaces/bulk-action/schedules/{bsch}");
+    let r = p.call(Method::GET, "/v1/workspaces/bulk-action/schedules", false, None).await;
+    within("workspaces.bulk_action.schedules.list", &r, 200, 2);
+    within("workspaces.bulk_action.schedules.get", &p.call(Method::GET, &one, false, None).await, 200, 2);
+    let r = p.call(Method::PATCH, &one, false, Some(json!({"status": "paused"}))).await;
+    within("workspaces.bulk_action.schedules.update", &r, 200, 3);
+    within("workspaces.bulk_action.schedules.delete", &p.call(Method::DELETE, &one, false, None).await, 204, 3);
 
     // The workspace's Apollo key, a key revoked, the workspace archived.
     let apollo = format!("/v1/workspaces/{ws}/integrations/apollo");

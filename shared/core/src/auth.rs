@@ -45,7 +45,12 @@ pub fn display_prefix(secret: &str) -> String {
 /// Resolves the caller from the bearer key: one consistent read, so a revoked key fails on the
 /// very next request.
 pub async fn authenticate(app: &App, secret: &str) -> ApiResult<Caller> {
-    let key = keys::api_key_auth(&hash_secret(secret));
+    authenticate_hash(app, &hash_secret(secret)).await
+}
+
+/// As [`authenticate`], from the key's stored hash (work done later for a caller).
+pub async fn authenticate_hash(app: &App, hash: &str) -> ApiResult<Caller> {
+    let key = keys::api_key_auth(hash);
     let item = app.store.get(&key).await?.ok_or_else(|| ApiError::unauthorized("Unknown API key."))?;
     if item.get("revokedAt").is_some_and(|v| !v.is_null()) {
         return Err(ApiError::unauthorized("This API key has been revoked."));
@@ -60,6 +65,7 @@ pub async fn authenticate(app: &App, secret: &str) -> ApiResult<Caller> {
             .and_then(Value::as_array)
             .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
             .unwrap_or_default(),
+        key_hash: hash.to_owned(),
     };
     touch_last_used(app, &key, &item).await;
     Ok(caller)

@@ -63,10 +63,13 @@ pub enum Family {
     Inbound,
     /// Webhook endpoints, their deliveries, dead letters and the event-type catalogue.
     Webhooks,
+    /// The agency's tools: the audit log, bulk actions across workspaces and their schedules,
+    /// integration health.
+    Agency,
 }
 
 impl Family {
-    pub const ALL: [Family; 7] = [
+    pub const ALL: [Family; 8] = [
         Family::Crm,
         Family::Outreach,
         Family::Agent,
@@ -74,6 +77,7 @@ impl Family {
         Family::Campaigns,
         Family::Inbound,
         Family::Webhooks,
+        Family::Agency,
     ];
 
     pub fn name(self) -> &'static str {
@@ -85,6 +89,7 @@ impl Family {
             Family::Campaigns => "campaigns",
             Family::Inbound => "inbound",
             Family::Webhooks => "webhooks",
+            Family::Agency => "agency",
         }
     }
 }

@@ -25,6 +25,10 @@ pub struct Caller {
     /// The key's own workspace; `None` for an agency key.
     pub key_workspace: Option<String>,
     pub scopes: Vec<String>,
+    /// The SHA-256 of the key's secret (what the key is stored under): work that runs later on
+    /// the caller's behalf (a bulk action's children) authenticates with it again, so a key
+    /// revoked meanwhile stops it. Empty for the platform's own work.
+    pub key_hash: String,
 }
 
 impl Caller {
@@ -72,6 +76,7 @@ impl Ctx {
             agency_id: record.agency_id().to_owned(),
             key_workspace: Some(workspace.to_owned()),
             scopes: vec![],
+            key_hash: String::new(),
         };
         Ok(Some(Ctx {
             app: app.clone(),

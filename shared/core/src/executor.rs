@@ -67,6 +67,18 @@ impl App {
 pub async fn admit(app: &App, spec: &OpSpec, call: &Call) -> ApiResult<Admitted> {
     app.ready().await?;
     let caller = auth::authenticate(app, &call.key).await?;
+    admit_caller(app, spec, caller, call, true).await
+}
+
+/// [`admit`] for a caller already authenticated (a bulk action's parts, run for the agency key
+/// that asked): the agency rule, the scope and the workspace, without the rate limit, which the
+/// asking request already passed.
+pub async fn admit_as(app: &App, spec: &OpSpec, caller: Caller, call: &Call) -> ApiResult<Admitted> {
+    app.ready().await?;
+    admit_caller(app, spec, caller, call, false).await
+}
+
+async fn admit_caller(app: &App, spec: &OpSpec, caller: Caller, call: &Call, limit: bool) -> ApiResult<Admitted> {
     if spec.agency_only && !caller.is_agency() {
         return Err(ApiError::forbidden("agency_key_required", "Only an agency key may call this endpoint."));
     }
@@ -75,7 +87,7 @@ pub async fn admit(app: &App, spec: &OpSpec, call: &Call) -> ApiResult<Admitted>
             return Err(ApiError::insufficient_scope(scope));
         }
     }
-    if let Err(wait) = app.limiter.check(&caller.key_id) {
+    if let Err(wait) = if limit { app.limiter.check(&caller.key_id) } else { Ok(()) } {
         let mut e = ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limited",
@@ -105,6 +117,17 @@ pub async fn run(app: &Arc<App>, spec: &OpSpec, admitted: Admitted, call: &Call,
         Err(e) if spec.effect.writes() => return Err(e),
         _ => None,
     };
+    // Writes are audited: the operation's first committed write carries the entry.
+    let audit = spec.effect.writes().then(|| {
+        let key = call.idempotency_key.clone().ok().flatten();
+        crate::audit::new_entry(
+            spec.name,
+            &admitted.caller,
+            workspace_id.as_deref(),
+            crate::audit::targets_of(&input),
+            key,
+        )
+    });
     let ctx = Ctx {
         app: app.clone(),
         caller: admitted.caller,
@@ -114,7 +137,10 @@ pub async fn run(app: &Arc<App>, spec: &OpSpec, admitted: Admitted, call: &Call,
         idempotency: pending.clone(),
     };
 
-    let outcome = (spec.run)(ctx, input).await;
+    let outcome = match audit {
+        Some(entry) => crate::audit::scope(entry, (spec.run)(ctx, input)).await,
+        None => (spec.run)(ctx, input).await,
+    };
     if let Some(pending) = pending {
         // An operation that committed its answer with its change has recorded it, whatever it
         // returned after (a retry replays the committed answer).
@@ -144,6 +170,16 @@ pub async fn run(app: &Arc<App>, spec: &OpSpec, admitted: Admitted, call: &Call,
         }
     }
     Ok(Outcome { response: outcome?, replayed: false })
+}
+
+/// Runs the operation called `name` for a caller already authenticated (see [`admit_as`]): what
+/// a bulk action does once per workspace.
+pub async fn execute_as(app: &Arc<App>, name: &str, caller: Caller, call: &Call, input: Value) -> ApiResult<Outcome> {
+    let spec = app.operation(name).ok_or_else(|| {
+        ApiError::new(StatusCode::NOT_FOUND, "unknown_operation", format!("There is no operation '{name}'."))
+    })?;
+    let admitted = admit_as(app, spec, caller, call).await?;
+    run(app, spec, admitted, call, input).await
 }
 
 /// Admits and runs the operation called `name`: the whole door-independent path.

@@ -81,3 +81,11 @@ pub fn invocations_pk(ws: &str) -> String {
 pub fn provider_integration(ws: &str, provider: &str) -> Key {
     Key::new(format!("WS#{ws}#INTEGRATIONS"), provider)
 }
+/// A workspace's audit log (or an agency's, for agency-level operations): `AUDIT#<ws or ag>` /
+/// `<aud id>` (ids sort by time).
+pub fn audit_pk(owner: &str) -> String {
+    format!("AUDIT#{owner}")
+}
+pub fn audit_entry(owner: &str, id: &str) -> Key {
+    Key::new(audit_pk(owner), id)
+}

@@ -8,6 +8,7 @@
 
 pub mod approval_expiry;
 pub mod approvals;
+pub mod audit;
 pub mod auth;
 pub mod catalogue;
 pub mod context;
@@ -117,6 +118,8 @@ impl App {
 
     fn assemble(store: DynStore, config: Config, catalogue: Vec<OpSpec>) -> Arc<App> {
         let by_name = catalogue.iter().enumerate().map(|(i, op)| (op.name, i)).collect();
+        // Every write an operation makes goes through the audit wrapper (see `audit`).
+        let store: DynStore = Arc::new(audit::AuditingStore::new(store));
         let limiter = ratelimit::RateLimiter::new(config.rate_limit_per_sec, config.rate_limit_burst);
         Arc::new(App { store, config, catalogue, by_name, limiter, secret: tokio::sync::OnceCell::new() })
     }

@@ -35,6 +35,10 @@ pub enum JobKind {
     WebhookDeliver,
     /// Resend an endpoint's failed deliveries of a time window (`POST /v1/webhooks/{id}/recover`).
     WebhookRecover,
+    /// Queue a bulk action's per-workspace jobs, a chunk at a time.
+    BulkFan,
+    /// Run a bulk action's operation in one workspace.
+    BulkChild,
 }
 
 /// The SQS queue a kind goes to in AWS, by the name the relay and the template use.
@@ -45,10 +49,11 @@ pub enum Queue {
     Campaign,
     Inbound,
     Webhooks,
+    Agency,
 }
 
 impl JobKind {
-    pub const ALL: [JobKind; 11] = [
+    pub const ALL: [JobKind; 13] = [
         JobKind::Send,
         JobKind::Discover,
         JobKind::ApprovalExpiry,
@@ -60,6 +65,8 @@ impl JobKind {
         JobKind::DomainEvent,
         JobKind::WebhookDeliver,
         JobKind::WebhookRecover,
+        JobKind::BulkFan,
+        JobKind::BulkChild,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -75,6 +82,8 @@ impl JobKind {
             JobKind::DomainEvent => "domain_event",
             JobKind::WebhookDeliver => "webhook_deliver",
             JobKind::WebhookRecover => "webhook_recover",
+            JobKind::BulkFan => "bulk_fan",
+            JobKind::BulkChild => "bulk_child",
         }
     }
 
@@ -90,6 +99,7 @@ impl JobKind {
             JobKind::CampaignDraft | JobKind::CampaignStep | JobKind::CampaignRelease => Queue::Campaign,
             JobKind::MailboxPoll | JobKind::InboundNegotiate => Queue::Inbound,
             JobKind::DomainEvent | JobKind::WebhookDeliver | JobKind::WebhookRecover => Queue::Webhooks,
+            JobKind::BulkFan | JobKind::BulkChild => Queue::Agency,
         }
     }
 
@@ -112,12 +122,14 @@ impl Queue {
             Queue::Campaign => "campaign",
             Queue::Inbound => "inbound",
             Queue::Webhooks => "webhooks",
+            Queue::Agency => "agency",
         }
     }
 }
 
 impl Queue {
-    pub const ALL: [Queue; 5] = [Queue::Send, Queue::Discover, Queue::Campaign, Queue::Inbound, Queue::Webhooks];
+    pub const ALL: [Queue; 6] =
+        [Queue::Send, Queue::Discover, Queue::Campaign, Queue::Inbound, Queue::Webhooks, Queue::Agency];
 
     /// The kinds this queue carries.
     pub fn kinds(self) -> Vec<JobKind> {
@@ -132,6 +144,7 @@ impl Queue {
             Queue::Campaign => "LINKCRM_CAMPAIGN_QUEUE_URL",
             Queue::Inbound => "LINKCRM_INBOUND_QUEUE_URL",
             Queue::Webhooks => "LINKCRM_WEBHOOK_QUEUE_URL",
+            Queue::Agency => "LINKCRM_AGENCY_QUEUE_URL",
         }
     }
 }

@@ -21,6 +21,7 @@ fn read_of(family: Family) -> (&'static str, &'static str) {
         Family::Campaigns => ("link_building.campaign.list", "/v1/link-building/campaign"),
         Family::Inbound => ("link_building.inbound.eval_gate.list", "/v1/link-building/inbound/eval-gates"),
         Family::Webhooks => ("webhooks.list", "/v1/webhooks"),
+        Family::Agency => ("audit.list", "/v1/audit"),
     }
 }
 
@@ -151,7 +152,7 @@ pub async fn check_family_function(bin: &str, family: Family) {
             assert_eq!(doc.status, 404, "the document is the workspaces function's");
             check_export_parts(&f).await;
         }
-        Family::Crm | Family::Agent | Family::Inbound | Family::Webhooks => {
+        Family::Crm | Family::Agent | Family::Inbound | Family::Webhooks | Family::Agency => {
             let doc = f.request("GET", "/openapi.json", "", false).await;
             assert_eq!(doc.status, 404, "the document is the workspaces function's");
         }

@@ -692,6 +692,7 @@ mod tests {
             agency_id: "ag_test".into(),
             key_workspace: Some(ws.into()),
             scopes: vec!["crm:read".into(), "crm:write".into()],
+            key_hash: String::new(),
         };
         Ctx { app, caller, workspace_id: Some(ws.into()), workspace_record: None, if_match: None, idempotency: None }
     }
