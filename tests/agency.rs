@@ -280,3 +280,97 @@ on_both_backends!(scheduled_bulk_actions_are_kept_paused_and_deleted, |env| {
     agency.delete(&format!("{BULK}/schedules/{id}")).await.ok(204);
     agency.get(&format!("{BULK}/schedules/{id}")).await.problem(404, "schedule_not_found");
 });
+
+/// Health from what real calls did: DataForSEO through the platform's login against the fake,
+/// healthy after a call that worked, error after one that failed; webhooks and mailboxes from
+/// their own state; the list embeds it, with usage and the last write.
+mod health_comes_from_real_calls {
+    use super::*;
+    use linkcrm_testkit::{DataForSeoFault, FakeDataForSeo};
+
+    async fn run(backend: Backend) {
+        let fake = FakeDataForSeo::start().await;
+        fake.set_serp("health check one", [("https://a.example.com/x", "a.example.com", "A")]);
+        fake.set_serp("health check two", [("https://b.example.com/x", "b.example.com", "B")]);
+        let env = Env::start_with(
+            backend,
+            &[
+                ("LINKCRM_DATAFORSEO_BASE_URL", fake.base_url.as_str()),
+                ("LINKCRM_DATAFORSEO_LOGIN", fake.login.as_str()),
+                ("LINKCRM_DATAFORSEO_PASSWORD", fake.password.as_str()),
+            ],
+        )
+        .await;
+        let agency = env.agency();
+        let ws = agency.create_workspace("Acme").await;
+        agency.post(&format!("/v1/workspaces/{ws}/credits"), json!({ "credits": 10 })).await.ok(201);
+        let api = agency.in_workspace(&ws);
+        let h = agency.get(&format!("/v1/workspaces/{ws}/health")).await.ok(200).clone();
+        assert_eq!(h["workspaceId"], ws.as_str());
+        assert_eq!(h["integrations"]["apollo"]["status"], "not_connected");
+        assert_eq!(h["integrations"]["webhooks"]["status"], "not_connected");
+        assert_eq!(h["integrations"]["dataforseo"]["status"], "warning", "connected, never used: {h}");
+        assert_eq!(h["mailboxes"], json!([]));
+
+        api.post("/v1/research/serp", json!({ "query": "health check one" })).await.ok(200);
+        let h = agency.get(&format!("/v1/workspaces/{ws}/health")).await.ok(200).clone();
+        assert_eq!(h["integrations"]["dataforseo"]["status"], "healthy", "{h}");
+        assert!(h["integrations"]["dataforseo"]["lastCheckedAt"].as_str().is_some());
+
+        fake.fail_next(5, DataForSeoFault::ServerError(500));
+        api.post("/v1/research/serp", json!({ "query": "health check two" }))
+            .await
+            .problem(503, "provider_unavailable");
+        let h = agency.get(&format!("/v1/workspaces/{ws}/health")).await.ok(200).clone();
+        assert_eq!(h["integrations"]["dataforseo"]["status"], "error", "{h}");
+        assert_eq!(h["integrations"]["dataforseo"]["lastError"]["code"], "provider_unavailable");
+        assert_eq!(h["status"], "error");
+
+        // A webhook that keeps failing makes webhooks a warning.
+        let w = api
+            .post(
+                "/v1/webhooks",
+                json!({ "url": "https://127.0.0.1:1/hook", "events": ["link_building.relationship.created"] }),
+            )
+            .await;
+        let wid = w.ok(201)["id"].as_str().unwrap().to_owned();
+        api.post("/v1/link-building/crm/relationship", json!({ "domain": "health-partner.com" })).await.ok(201);
+        let mut seen = Value::Null;
+        for _ in 0..100 {
+            seen = agency.get(&format!("/v1/workspaces/{ws}/health")).await.ok(200).clone();
+            if seen["integrations"]["webhooks"]["status"] == "warning" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let attempts = api.get(&format!("/v1/webhooks/{wid}/deliveries")).await.ok(200).clone();
+        let hook = api.get(&format!("/v1/webhooks/{wid}")).await.ok(200).clone();
+        assert_eq!(seen["integrations"]["webhooks"]["status"], "warning", "{seen} {attempts} {hook}");
+
+        // The list embeds usage, health and the last write.
+        let list = agency.get("/v1/workspaces?include=usage,health,lastActiveAt").await;
+        let row = list.ok(200)["data"].as_array().unwrap().iter().find(|w| w["id"] == ws.as_str()).unwrap().clone();
+        assert_eq!(row["health"]["dataforseo"], "error");
+        assert_eq!(row["health"]["webhooks"], "warning");
+        assert!(row["usage"]["creditsUsedThisCycle"].as_f64().unwrap() > 0.0, "{row}");
+        assert!(row["usage"]["cycleEndsAt"].as_str().is_some());
+        assert!(row["lastActiveAt"].as_str().is_some());
+        let plain = agency.get("/v1/workspaces").await;
+        assert!(plain.ok(200)["data"][0].get("usage").is_none());
+        agency.get("/v1/workspaces?include=brand").await.problem(400, "invalid_request");
+        let usage = agency.get(&format!("/v1/workspaces/{ws}/usage")).await;
+        let usage = usage.ok(200).clone();
+        let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+        assert!(usage["byDay"][&today].as_f64().unwrap() > 0.0, "{usage}");
+        env.other_agency().get(&format!("/v1/workspaces/{ws}/health")).await.problem(403, "workspace_forbidden");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn embedded() {
+        run(Backend::Embedded).await
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn dynamodb() {
+        run(Backend::Dynamo).await
+    }
+}

@@ -320,6 +320,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             created_at: at.clone(),
             updated_at: at,
             last_active_at: None,
+            usage: None,
+            health: None,
             archived_at: None,
         };
         store.transact(linkcrm_api::ops::workspaces::create_ops(&ws)).await?;

@@ -529,7 +529,7 @@ async fn every_endpoint_stays_within_its_request_budget() {
     std::env::set_var("LINKCRM_LLM_BASE_URL", &llm.base_url);
     std::env::set_var("LINKCRM_LLM_API_KEY", &llm.api_key);
     let q = json!({"query": "pm tools", "topN": 5});
-    within("research.serp (fetched)", &p.call(Method::POST, "/v1/research/serp", true, Some(q.clone())).await, 200, 6);
+    within("research.serp (fetched)", &p.call(Method::POST, "/v1/research/serp", true, Some(q.clone())).await, 200, 7);
     within("research.serp (cached)", &p.call(Method::POST, "/v1/research/serp", true, Some(q)).await, 200, 3);
     // SERP and competitor campaigns: the start (the pipeline is queued work) and their endpoints.
     std::env::set_var("LINKCRM_AHREFS_API_KEY", "platform-ahrefs-key");
@@ -578,7 +578,7 @@ async fn every_endpoint_stays_within_its_request_budget() {
         "link_building.emails.generate",
         &p.call(Method::POST, &format!("{e}/generate"), true, Some(topic.clone())).await,
         200,
-        5,
+        6,
     );
     within(
         "link_building.emails.subject_suggestions",
@@ -655,6 +655,10 @@ async fn every_endpoint_stays_within_its_request_budget() {
 
     // The agency's tools: the audit log, bulk actions (a read answered at once over one
     // workspace, a write queued as children), a bulk action read back, scheduled bulk actions.
+    let r = p.call(Method::GET, &format!("/v1/workspaces/{ws}/health"), false, None).await;
+    within("workspaces.health", &r, 200, 6);
+    let r = p.call(Method::GET, "/v1/workspaces?include=usage,health,lastActiveAt", false, None).await;
+    within("workspaces.list (include=usage,health,lastActiveAt; 1 workspace)", &r, 200, 10);
     within("audit.list", &p.call(Method::GET, "/v1/audit", true, None).await, 200, 3);
     within("workspaces.audit", &p.call(Method::GET, &format!("/v1/workspaces/{ws}/audit"), false, None).await, 200, 3);
     let read = json!({"action": "link_building.campaign.list", "workspaces": [ws]});

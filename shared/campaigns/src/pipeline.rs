@@ -202,7 +202,9 @@ async fn research(app: &App, meta: &Item) -> Result<(), HandlerError> {
         let limit = s["limit"].as_u64().unwrap_or(100) as u32;
         let fetched = match crate::providers::ahrefs(app, &ws).await {
             Ok((client, owner)) => {
-                client.backlinks(&target, mode, limit).await.map_err(|e| crate::providers::failed("ahrefs", owner, e))
+                let got = client.backlinks(&target, mode, limit).await;
+                linkcrm_core::health::observe(app, &ws, "ahrefs", &got).await;
+                got.map_err(|e| crate::providers::failed("ahrefs", owner, e))
             }
             Err(e) => Err(e),
         };

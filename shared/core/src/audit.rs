@@ -58,6 +58,8 @@ pub struct Entry {
 pub struct Pending {
     entry: Entry,
     written: bool,
+    /// Writes that are not the operation's change (health records): never audited.
+    off: bool,
 }
 
 tokio::task_local! {
@@ -66,7 +68,25 @@ tokio::task_local! {
 
 /// Runs `f` (an operation) so that its first successful write carries `entry`.
 pub async fn scope<F: std::future::Future>(entry: Entry, f: F) -> F::Output {
-    AUDIT.scope(Arc::new(Mutex::new(Pending { entry, written: false })), f).await
+    AUDIT.scope(Arc::new(Mutex::new(Pending { entry, written: false, off: false })), f).await
+}
+
+/// Runs `f` with no audit: for bookkeeping writes made during an operation that are not its
+/// change (an integration's recorded health).
+pub async fn outside<F: std::future::Future>(f: F) -> F::Output {
+    let entry = Entry {
+        id: String::new(),
+        at: String::new(),
+        operation: String::new(),
+        key_id: String::new(),
+        key_kind: String::new(),
+        agency_id: String::new(),
+        workspace_id: None,
+        target_ids: Vec::new(),
+        request_id: String::new(),
+        idempotency_key: None,
+    };
+    AUDIT.scope(Arc::new(Mutex::new(Pending { entry, written: true, off: true })), f).await
 }
 
 /// Ids in an operation's input that name things: `id` and the `…Id`/`…Ids` fields, top level.
@@ -135,6 +155,9 @@ pub fn new_entry(
 fn pending_part(ops: &[TxOp]) -> Option<(Arc<Mutex<Pending>>, TxOp)> {
     let state = AUDIT.try_with(Clone::clone).ok()?;
     let mut p = state.lock().unwrap_or_else(|e| e.into_inner());
+    if p.off {
+        return None;
+    }
     let mut added = false;
     for op in ops {
         if let TxOp::Put { item, .. } = op {

@@ -91,6 +91,13 @@ pub fn reserve(pool: &Pool, ws: &str, skill: &str, invocation: &str, amount: i64
     ]
 }
 
+/// What a charge adds to the cycle's usage item: the total, the skill's and the UTC day's
+/// (`day#YYYY-MM-DD`), so usage by skill and by day is one read.
+fn usage_update(skill: &str, amount: i64) -> Update {
+    let day = time::now().format("%Y-%m-%d").to_string();
+    Update::new().add("used", amount).add(format!("skill#{skill}"), amount).add(format!("day#{day}"), amount)
+}
+
 /// Charges what a completed action used and releases the rest of its reservation.
 pub fn charge(pool: &Pool, ws: &str, skill: &str, invocation: &str, reserved: i64, used: i64) -> Vec<TxOp> {
     let (_, _, label) = cycle(time::now());
@@ -99,7 +106,7 @@ pub fn charge(pool: &Pool, ws: &str, skill: &str, invocation: &str, reserved: i6
             pool.key(),
             Update::new().add("reserved", -reserved).add("available", reserved - used).add("used", used),
         ),
-        TxOp::update(usage_key(ws, &label), Update::new().add("used", used).add(format!("skill#{skill}"), used)),
+        TxOp::update(usage_key(ws, &label), usage_update(skill, used)),
         TxOp::put(ledger_entry(ws, "charge", used, Some(skill), Some(invocation), None)),
     ]
 }
@@ -116,7 +123,7 @@ pub fn spend(pool: &Pool, ws: &str, skill: &str, reference: &str, amount: i64) -
             Update::new().add("available", -amount).add("used", amount),
             Condition::AtLeast("available".into(), amount),
         ),
-        TxOp::update(usage_key(ws, &label), Update::new().add("used", amount).add(format!("skill#{skill}"), amount)),
+        TxOp::update(usage_key(ws, &label), usage_update(skill, amount)),
         TxOp::put(ledger_entry(ws, "charge", amount, Some(skill), Some(reference), None)),
     ]
 }

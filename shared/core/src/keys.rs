@@ -89,3 +89,8 @@ pub fn audit_pk(owner: &str) -> String {
 pub fn audit_entry(owner: &str, id: &str) -> Key {
     Key::new(audit_pk(owner), id)
 }
+/// The last recorded outcome of a workspace's calls to an integration (`health`):
+/// `WS#<ws>` / `#HEALTH#<integration>`.
+pub fn integration_health(ws: &str, integration: &str) -> Key {
+    Key::new(format!("WS#{ws}"), format!("#HEALTH#{integration}"))
+}

@@ -15,6 +15,7 @@ pub mod context;
 pub mod credits;
 pub mod error;
 pub mod executor;
+pub mod health;
 pub mod idempotency;
 pub mod ids;
 pub mod invocations;

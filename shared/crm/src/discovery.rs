@@ -207,7 +207,9 @@ async fn run(app: &App, finder: Option<&dyn ContactFinder>, item: &Item) -> Resu
             }
             Err(e) => return Err(Failure::Store(e.message)),
         };
-        let found = match finder.find_contacts(account.domain(), &roles, &seniority).await {
+        let called = finder.find_contacts(account.domain(), &roles, &seniority).await;
+        linkcrm_core::health::observe(app, &ws, "apollo", &called).await;
+        let found = match called {
             Ok(found) => found,
             // Rate limited for longer than the client waits in place: reschedule the job rather
             // than hold the worker (the run resumes after the accounts it finished).

@@ -103,8 +103,25 @@ pub struct Workspace {
     pub settings: WorkspaceSettings,
     pub created_at: String,
     pub updated_at: String,
+    /// The time of the workspace's latest write (from its audit log), with `include=lastActiveAt`.
     pub last_active_at: Option<String>,
     pub archived_at: Option<String>,
+    /// With `include=usage` on the list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<WorkspaceUsage>,
+    /// With `include=health` on the list: each integration's status (`healthy`, `warning`,
+    /// `error`, `not_connected`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<std::collections::BTreeMap<String, String>>,
+}
+
+/// A workspace's credits this cycle, as the list embeds it (the anchor's shape).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkspaceUsage {
+    pub credits_used_this_cycle: f64,
+    pub credits_remaining: f64,
+    pub cycle_ends_at: String,
 }
 
 /// Permissions a key can carry. Agency keys hold all of them.

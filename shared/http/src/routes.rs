@@ -196,6 +196,7 @@ pub const V1: &[Route] = &[
     ),
     Route::new(Verb::Post, "/v1/link-building/campaign/respond", "link_building.campaign.respond"),
     Route::new(Verb::Get, "/v1/workspaces/{id}/audit", "workspaces.audit"),
+    Route::new(Verb::Get, "/v1/workspaces/{id}/health", "workspaces.health"),
     Route::new(Verb::Post, "/v1/workspaces/bulk-action", "workspaces.bulk_action"),
     Route::new(Verb::Get, "/v1/workspaces/bulk-action/schedules", "workspaces.bulk_action.schedules.list"),
     Route::new(Verb::Get, "/v1/workspaces/bulk-action/schedules/{id}", "workspaces.bulk_action.schedules.get"),

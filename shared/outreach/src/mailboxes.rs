@@ -24,3 +24,60 @@ pub async fn imap_password_of(app: &crate::App, item: &Item) -> Result<Option<St
         None => password_of(app, item).await,
     }
 }
+
+/// One mailbox's health: SMTP from the recorded outcome of its last sends, IMAP from its poller.
+#[derive(Clone, Debug, serde::Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MailboxHealth {
+    pub mailbox_id: String,
+    pub from_address: String,
+    pub smtp: linkcrm_core::health::Health,
+    pub imap: linkcrm_core::health::Health,
+}
+
+/// The health of every mailbox of a workspace (one Query, one BatchGetItem of recorded outcomes).
+pub async fn health(app: &crate::App, ws: &str) -> Result<Vec<MailboxHealth>, linkcrm_storage::StoreError> {
+    use linkcrm_core::health::{self, Health, Status};
+    use linkcrm_core::items::str_of;
+    let page = app.store.query(linkcrm_storage::Query::partition(crate::keys::mailboxes_pk(ws)).limit(100)).await?;
+    let keys: Vec<_> =
+        page.items.iter().filter_map(|m| str_of(m, "id").map(|id| health::key(ws, &format!("smtp:{id}")))).collect();
+    let recorded = if keys.is_empty() { Vec::new() } else { app.store.batch_get(&keys).await? };
+    Ok(page
+        .items
+        .iter()
+        .filter_map(|m| {
+            let id = str_of(m, "id")?.to_owned();
+            let smtp_key = health::key(ws, &format!("smtp:{id}"));
+            let smtp = recorded
+                .iter()
+                .find(|r| linkcrm_storage::Key::of(r).as_ref() == Some(&smtp_key))
+                .map(Health::of_record)
+                .unwrap_or_else(|| Health { status: Status::Healthy, last_checked_at: None, last_error: None });
+            let imap = match str_of(m, "imapHost") {
+                None => Health { status: Status::NotConnected, last_checked_at: None, last_error: None },
+                Some(_) => {
+                    let error = m.get("imapError").filter(|v| !v.is_null()).cloned();
+                    let revoked = str_of(m, "oauthStatus") == Some("revoked");
+                    let polled = str_of(m, "imapLastPolledAt").map(str::to_owned);
+                    let status = match (&error, &polled) {
+                        _ if revoked => Status::Error,
+                        (Some(_), _) if m.get("imapFailures").and_then(serde_json::Value::as_i64).unwrap_or(0) >= 3 => {
+                            Status::Error
+                        }
+                        (Some(_), _) => Status::Warning,
+                        (None, None) => Status::Warning,
+                        (None, Some(_)) => Status::Healthy,
+                    };
+                    Health { status, last_checked_at: polled, last_error: error }
+                }
+            };
+            Some(MailboxHealth {
+                mailbox_id: id,
+                from_address: str_of(m, "fromAddress").unwrap_or_default().to_owned(),
+                smtp,
+                imap,
+            })
+        })
+        .collect())
+}

@@ -230,7 +230,25 @@ pub async fn handle(app: &App, mailer: &dyn Mailer, job: &Job, receive_count: u3
             .unwrap_or(false)
             .then(|| crate::opens::pixel_url(app, id)),
     };
-    match mailer.send(&ctx.smtp, &email).await {
+    let result = mailer.send(&ctx.smtp, &email).await;
+    // The mailbox's SMTP health, from what its server just did (a recipient refused is the
+    // server working; an outcome not known says nothing).
+    let outcome = match &result {
+        Ok(_) | Err(MailError::Rejected { .. }) => Some(linkcrm_core::health::Outcome::Ok),
+        Err(MailError::Uncertain(_)) => None,
+        Err(MailError::Deferred { .. }) => Some(linkcrm_core::health::Outcome::Failed {
+            code: "smtp_deferred",
+            message: "The mail server deferred the message.",
+        }),
+        Err(_) => Some(linkcrm_core::health::Outcome::Failed {
+            code: "smtp_unavailable",
+            message: "The mail server could not be reached or refused the session.",
+        }),
+    };
+    if let Some(o) = outcome {
+        linkcrm_core::health::record(app, &ctx.ws, &format!("smtp:{}", ctx.mailbox_id), o).await;
+    }
+    match result {
         Ok(_) => sent(app, job, &item, &ctx, &message_id).await,
         Err(MailError::Uncertain(m)) => uncertain(app, job, &item, &message_id, &m).await,
         Err(e @ (MailError::Deferred { .. } | MailError::Unavailable(_))) => {

@@ -256,7 +256,14 @@ async fn health(app: &App, e: &Endpoint, ok: bool, at: &str) {
                 .update(
                     &e.key(),
                     Update::new().set("failingSince", at),
-                    Some(Condition::And(vec![Condition::Exists, Condition::AttrAbsent("failingSince".into())])),
+                    // Stored endpoints carry `failingSince: null` when not failing.
+                    Some(Condition::And(vec![
+                        Condition::Exists,
+                        Condition::Or(vec![
+                            Condition::AttrAbsent("failingSince".into()),
+                            Condition::Equals("failingSince".into(), Value::Null),
+                        ]),
+                    ])),
                 )
                 .await
         }

@@ -37,3 +37,25 @@ pub(crate) fn outbox_event_disabled(e: &records::Endpoint, view: &records::Webho
         serde_json::json!({ "webhook": view, "reason": reason, "agencyId": e.agency_id }),
     )
 }
+
+/// The health of a workspace's webhooks: `not_connected` without endpoints; `error` when one was
+/// disabled by a 410 or by failing for days; `warning` while one fails; else `healthy`.
+pub async fn health(app: &linkcrm_core::App, ws: &str) -> linkcrm_core::error::ApiResult<linkcrm_core::health::Health> {
+    use linkcrm_core::health::{Health, Status};
+    let endpoints = fanout::owner_endpoints(app, ws).await?;
+    let status = if endpoints.is_empty() {
+        Status::NotConnected
+    } else if endpoints.iter().any(|e| !e.active && e.disabled_reason.as_deref() != Some("disabled_by_user")) {
+        Status::Error
+    } else if endpoints.iter().any(|e| e.active && e.failing_since.is_some()) {
+        Status::Warning
+    } else {
+        Status::Healthy
+    };
+    let last_error = endpoints.iter().find(|e| e.failing_since.is_some() || !e.active).map(|e| {
+        serde_json::json!({ "code": e.disabled_reason.clone().unwrap_or_else(|| "failing".into()),
+                             "message": format!("webhook {} is {}", e.id, if e.active { "failing" } else { "disabled" }),
+                             "at": e.disabled_at.clone().or(e.failing_since.clone()) })
+    });
+    Ok(Health { status, last_checked_at: endpoints.iter().map(|e| e.updated_at.clone()).max(), last_error })
+}

@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod bulk;
+pub mod health;
 pub mod schedules;
 
 use linkcrm_core::catalogue::OpSpec;
@@ -13,6 +14,7 @@ pub fn catalogue() -> Vec<OpSpec> {
     vec![
         OpSpec::of::<audit::WorkspaceAudit>(),
         OpSpec::of::<audit::OwnAudit>(),
+        OpSpec::of::<health::GetHealth>(),
         OpSpec::of::<bulk::Run>(),
         OpSpec::of::<bulk::Get>(),
         OpSpec::of::<schedules::List>(),

@@ -146,7 +146,9 @@ pub async fn fetch(
         }),
         depth,
     };
-    let items: Vec<SerpItem> = client.serp(&q).await.map_err(|e| crate::providers::failed("dataforseo", owner, e))?;
+    let fetched = client.serp(&q).await;
+    linkcrm_core::health::observe(app, ws, "dataforseo", &fetched).await;
+    let items: Vec<SerpItem> = fetched.map_err(|e| crate::providers::failed("dataforseo", owner, e))?;
     let results: Vec<SerpResult> =
         items.into_iter().map(|i| SerpResult { rank: i.rank, url: i.url, domain: i.domain, title: i.title }).collect();
     let fetched = linkcrm_domain::time::now_string();

@@ -71,7 +71,9 @@ where
     if !linkcrm_core::credits::covers(&ctx.app.store, &pool, cost).await? {
         return Err(linkcrm_core::credits::insufficient(&ctx.app.store, &pool, skill, cost).await);
     }
-    let written = call(client).await.map_err(|e| crate::providers::failed("llm", owner, e))?;
+    let written = call(client).await;
+    linkcrm_core::health::observe(&ctx.app, &ws, "llm", &written).await;
+    let written = written.map_err(|e| crate::providers::failed("llm", owner, e))?;
     let reply = Reply::ok(answer(written));
     let reference = linkcrm_core::context::current_request_id();
     match ctx.commit(linkcrm_core::credits::spend(&pool, &ws, skill, &reference, cost), &reply).await {

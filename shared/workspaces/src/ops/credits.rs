@@ -85,6 +85,8 @@ pub struct Usage {
     pub cycle_ends_at: String,
     /// Credits used this cycle per skill (operation name).
     pub by_skill: BTreeMap<String, f64>,
+    /// Credits used this cycle per UTC day (`YYYY-MM-DD`), days with use only.
+    pub by_day: BTreeMap<String, f64>,
 }
 
 pub struct GetUsage;
@@ -112,11 +114,14 @@ impl Operation for GetUsage {
         let find =
             |k: &linkcrm_storage::Key| found.iter().find(|i| linkcrm_storage::Key::of(i).as_ref() == Some(k)).cloned();
         let (balance, usage) = (find(&keys[0]), find(&keys[1]));
-        let by_skill = usage
-            .iter()
-            .flat_map(|u| u.iter())
-            .filter_map(|(k, v)| Some((k.strip_prefix("skill#")?.to_owned(), v.as_i64()? as f64 / 1000.0)))
-            .collect();
+        let counted = |prefix: &str| -> BTreeMap<String, f64> {
+            usage
+                .iter()
+                .flat_map(|u| u.iter())
+                .filter_map(|(k, v)| Some((k.strip_prefix(prefix)?.to_owned(), v.as_i64()? as f64 / 1000.0)))
+                .collect()
+        };
+        let (by_skill, by_day) = (counted("skill#"), counted("day#"));
         let to_f = |v: Value| v.as_f64().unwrap_or(0.0);
         Ok(Reply::ok(Usage {
             workspace_id: ws.id,
@@ -127,6 +132,7 @@ impl Operation for GetUsage {
             cycle_starts_at: start,
             cycle_ends_at: end,
             by_skill,
+            by_day,
         }))
     }
 }

@@ -6,7 +6,7 @@ use crate::context::Ctx;
 use crate::error::{ApiError, ApiResult};
 use crate::list::{self, ListResponse};
 use crate::platform::to_item;
-use crate::{keys, lenient, outbox};
+use crate::{credits, keys, lenient, outbox};
 use linkcrm_domain::normalize::normalize_domain;
 use linkcrm_domain::platform::{Workspace, WorkspaceSettings};
 use linkcrm_domain::{time, IdKind};
@@ -129,6 +129,8 @@ impl Operation for Create {
             created_at: now.clone(),
             updated_at: now,
             last_active_at: None,
+            usage: None,
+            health: None,
             archived_at: None,
         };
         let ops = create_ops(&ws);
@@ -143,6 +145,10 @@ impl Operation for Create {
 pub struct ListInput {
     /// Only workspaces carrying this tag.
     pub tag: Option<String>,
+    /// Also embed, comma-separated: `usage` (credits this cycle), `health` (each integration's
+    /// status, from recorded outcomes; no call out per row), `lastActiveAt` (the latest write).
+    #[schemars(pattern(r"^(usage|health|lastActiveAt)(,(usage|health|lastActiveAt))*$"))]
+    pub include: Option<String>,
     /// `true` for active workspaces, `false` for archived ones.
     #[serde(default, deserialize_with = "lenient::opt_bool")]
     #[schemars(with = "Option<bool>")]
@@ -151,6 +157,90 @@ pub struct ListInput {
     #[schemars(with = "Option<u32>", range(min = 1, max = 200))]
     pub limit: Option<u32>,
     pub cursor: Option<String>,
+}
+
+/// What `include` asks the list to embed.
+#[derive(Default)]
+struct Include {
+    usage: bool,
+    health: bool,
+    last_active: bool,
+}
+
+impl Include {
+    fn parse(raw: Option<&str>) -> ApiResult<Include> {
+        let mut inc = Include::default();
+        for part in raw.unwrap_or_default().split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            match part {
+                "usage" => inc.usage = true,
+                "health" => inc.health = true,
+                "lastActiveAt" => inc.last_active = true,
+                other => {
+                    return Err(ApiError::invalid_field(
+                        "include",
+                        "invalid_request",
+                        format!("'{other}' cannot be included (usage, health, lastActiveAt)"),
+                    ))
+                }
+            }
+        }
+        Ok(inc)
+    }
+
+    /// Reads what was asked for the page: usage in BatchGetItems of 100 keys, the latest audit
+    /// entry per workspace (one Query of one item), health from recorded outcomes.
+    async fn embed(&self, ctx: &Ctx, data: &mut [Workspace]) -> ApiResult<()> {
+        if self.usage {
+            let (_, end, label) = credits::cycle(linkcrm_domain::time::now());
+            let keys: Vec<Key> = data
+                .iter()
+                .flat_map(|ws| [linkcrm_core::workspace::pool_of(ws).key(), credits::usage_key(&ws.id, &label)])
+                .collect();
+            let mut found = Vec::new();
+            for chunk in keys.chunks(100) {
+                found.extend(ctx.app.store.batch_get(chunk).await?);
+            }
+            let milli = |k: &Key, attr: &str| {
+                found
+                    .iter()
+                    .find(|i| Key::of(i).as_ref() == Some(k))
+                    .and_then(|i| i.get(attr))
+                    .and_then(Value::as_i64)
+                    .unwrap_or(0)
+            };
+            for ws in data.iter_mut() {
+                let (pool, usage) = (linkcrm_core::workspace::pool_of(ws).key(), credits::usage_key(&ws.id, &label));
+                ws.usage = Some(linkcrm_domain::platform::WorkspaceUsage {
+                    credits_used_this_cycle: milli(&usage, "used") as f64 / 1000.0,
+                    credits_remaining: milli(&pool, "available") as f64 / 1000.0,
+                    cycle_ends_at: end.clone(),
+                });
+            }
+        }
+        if self.last_active {
+            for ws in data.iter_mut() {
+                let q = Query::partition(linkcrm_core::keys::audit_pk(&ws.id)).backward().limit(1).attrs(&["at"]);
+                let page = ctx.app.store.query(q).await?;
+                ws.last_active_at = page
+                    .items
+                    .first()
+                    .and_then(|i| i.get("at"))
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+                    .or_else(|| Some(ws.updated_at.clone()));
+            }
+        }
+        if self.health {
+            for ws in data.iter_mut() {
+                let summary = linkcrm_agency::health::summary(&ctx.app, &ws.id).await?;
+                let as_text = |s: linkcrm_core::health::Status| {
+                    serde_json::to_value(s).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+                };
+                ws.health = Some(summary.into_iter().map(|(k, v)| (k, as_text(v))).collect());
+            }
+        }
+        Ok(())
+    }
 }
 
 pub struct List;
@@ -167,13 +257,15 @@ impl Operation for List {
 
     async fn run(ctx: Ctx, input: ListInput) -> ApiResult<Reply<ListResponse<Workspace>>> {
         let limit = list::limit(input.limit)?;
+        let include = Include::parse(input.include.as_deref())?;
         // A workspace key sees its own workspace only.
         if let Some(own) = ctx.caller.key_workspace.clone() {
             let record = auth::authorize_workspace(&ctx.app, &ctx.caller, &own).await?;
             let ws = from_record(&record)?;
             let keep =
                 input.active.is_none_or(|a| a == ws.active) && input.tag.as_ref().is_none_or(|t| ws.tags.contains(t));
-            let data = if keep { vec![ws] } else { vec![] };
+            let mut data = if keep { vec![ws] } else { vec![] };
+            include.embed(&ctx, &mut data).await?;
             let total = Some(data.len() as u64);
             return Ok(Reply::ok(ListResponse { data, next_cursor: None, total }));
         }
@@ -196,8 +288,9 @@ impl Operation for List {
             .map(keys::workspace)
             .collect();
         let found = ctx.app.store.batch_get(&wanted).await?;
-        let data =
+        let mut data =
             found.into_iter().map(|item| from_record(&WorkspaceRecord { item })).collect::<ApiResult<Vec<_>>>()?;
+        include.embed(&ctx, &mut data).await?;
         let total = match (&input.tag, input.active) {
             (Some(_), _) => None,
             (None, active) => {
