@@ -558,3 +558,175 @@ webhook_test!(a_send_s_lifecycle_arrives_as_snapshots, ENV, |env| {
     unique.dedup();
     assert_eq!(unique.len(), ids.len(), "an event was delivered twice");
 });
+
+/// A fast in-process receiver for the benchmark: answers by path (`/fast/…` 200, `/slow/…` after
+/// 2 s, `/fail/…` 500) and keeps (path, event createdAt, arrival) of each 2xx.
+async fn bench_receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<(String, String, std::time::Instant)>>>) {
+    use axum::extract::Path;
+    let got: std::sync::Arc<std::sync::Mutex<Vec<(String, String, std::time::Instant)>>> = Default::default();
+    let keep = got.clone();
+    let app = axum::Router::new().route(
+        "/{kind}/{name}",
+        axum::routing::post(move |Path((kind, name)): Path<(String, String)>, body: String| {
+            let keep = keep.clone();
+            async move {
+                match kind.as_str() {
+                    "slow" => tokio::time::sleep(Duration::from_secs(2)).await,
+                    "fail" => return axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                    _ => {}
+                }
+                let v: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+                let created = v["createdAt"].as_str().unwrap_or_default().to_owned();
+                keep.lock().unwrap().push((format!("{kind}/{name}"), created, std::time::Instant::now()));
+                axum::http::StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, got)
+}
+
+/// Commit-to-receiver latency of each delivery, in ms (the envelope's createdAt is the commit).
+fn latencies(
+    got: &[(String, String, std::time::Instant)],
+    wall: chrono::DateTime<chrono::Utc>,
+    at: std::time::Instant,
+) -> Vec<f64> {
+    let mut l: Vec<f64> = got
+        .iter()
+        .filter_map(|(_, created, arrived)| {
+            let c = chrono::DateTime::parse_from_rfc3339(created).ok()?.with_timezone(&chrono::Utc);
+            let arrived_wall = wall - chrono::Duration::from_std(at.saturating_duration_since(*arrived)).ok()?;
+            Some((arrived_wall - c).num_microseconds()? as f64 / 1000.0)
+        })
+        .collect();
+    l.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    l
+}
+
+fn pct(l: &[f64], p: f64) -> f64 {
+    if l.is_empty() {
+        return f64::NAN;
+    }
+    l[((l.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// Benchmark (ignored; BENCHMARKS.md): webhook deliveries from commit to a receiver's 200, and
+/// 100 endpoints of which 10 are slow and 10 failing.
+/// `LINKCRM_TEST_BIN=<release linkcrm> cargo test --release --test webhooks -- --ignored --nocapture bench`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn bench_webhook_delivery() {
+    let n: usize = std::env::var("BENCH_EVENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(4000);
+    let (url, got) = bench_receiver().await;
+    let env = Env::start_with(
+        Backend::Embedded,
+        &[("LINKCRM_WEBHOOK_ALLOW_HTTP", "true"), ("LINKCRM_RATE_LIMIT", "0"), ("RUST_LOG", "warn")],
+    )
+    .await;
+    let agency = env.agency();
+    let ws = agency.create_workspace("Bench").await;
+    let api = agency.in_workspace(&ws);
+    api.post(
+        "/v1/webhooks",
+        json!({ "url": format!("{url}/fast/one"), "events": ["link_building.relationship.created"] }),
+    )
+    .await
+    .ok(201);
+    // Part 1: one fast receiver, events committed by 16 concurrent clients.
+    let started = std::time::Instant::now();
+    let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let (api, next) = (api.clone(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= n {
+                    return;
+                }
+                let r = api
+                    .post("/v1/link-building/crm/relationship", json!({ "domain": format!("bench-{i}.example.com") }))
+                    .await;
+                assert_eq!(r.status.as_u16(), 201);
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let committed = started.elapsed();
+    loop {
+        if got.lock().unwrap().len() >= n {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(600), "deliveries stalled at {}", got.lock().unwrap().len());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let all = started.elapsed();
+    let (wall, at) = (chrono::Utc::now(), std::time::Instant::now());
+    let l = latencies(&got.lock().unwrap(), wall, at);
+    println!(
+        "bench: {n} events committed in {:.2} s ({:.0}/s); all delivered in {:.2} s = {:.0} deliveries/s; \
+         commit-to-200 p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
+        committed.as_secs_f64(),
+        n as f64 / committed.as_secs_f64(),
+        all.as_secs_f64(),
+        n as f64 / all.as_secs_f64(),
+        pct(&l, 0.5),
+        pct(&l, 0.99),
+        pct(&l, 1.0)
+    );
+
+    // Part 2: 100 endpoints (80 fast, 10 slow at 2 s, 10 failing) on another type.
+    got.lock().unwrap().clear();
+    for i in 0..100 {
+        let kind = match i % 10 {
+            0 => "slow",
+            1 => "fail",
+            _ => "fast",
+        };
+        api.post(
+            "/v1/webhooks",
+            json!({ "url": format!("{url}/{kind}/e{i}"), "events": ["link_building.relationship.updated"] }),
+        )
+        .await
+        .ok(201);
+    }
+    let list = api.get("/v1/link-building/crm/relationship?limit=50").await;
+    let ids: Vec<String> =
+        list.ok(200)["data"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap().to_owned()).collect();
+    let m = ids.len();
+    let started = std::time::Instant::now();
+    for id in &ids {
+        api.patch(&format!("/v1/link-building/crm/relationship/{id}"), json!({ "priority": "HIGH" })).await.ok(200);
+    }
+    let fast_total = m * 80;
+    loop {
+        let fast = got.lock().unwrap().iter().filter(|(p, _, _)| p.starts_with("fast/")).count();
+        if fast >= fast_total {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(600), "fast deliveries stalled at {fast}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let fast_done = started.elapsed();
+    let (wall, at) = (chrono::Utc::now(), std::time::Instant::now());
+    let snapshot = got.lock().unwrap().clone();
+    let fast: Vec<_> = snapshot.iter().filter(|(p, _, _)| p.starts_with("fast/")).cloned().collect();
+    let slow: Vec<_> = snapshot.iter().filter(|(p, _, _)| p.starts_with("slow/")).cloned().collect();
+    let lf = latencies(&fast, wall, at);
+    let ls = latencies(&slow, wall, at);
+    println!(
+        "bench: {m} events x 100 endpoints (80 fast, 10 slow 2 s, 10 failing): the {fast_total} fast deliveries done in \
+         {:.2} s ({:.0}/s), fast p50 {:.0} ms, p99 {:.0} ms; slow ones delivered by then: {} (p50 {:.0} ms)",
+        fast_done.as_secs_f64(),
+        fast_total as f64 / fast_done.as_secs_f64(),
+        pct(&lf, 0.5),
+        pct(&lf, 0.99),
+        slow.len(),
+        pct(&ls, 0.5)
+    );
+}

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// Endpoints per owner (a workspace or an agency).
-pub const MAX_ENDPOINTS: usize = 25;
+pub const MAX_ENDPOINTS: usize = 100;
 /// How long deliveries, attempts and dead letters are kept (at least the 14 days `recover` reaches).
 pub const RETENTION_DAYS: i64 = 30;
 /// Response bodies are kept up to this many bytes.

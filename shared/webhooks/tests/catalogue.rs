@@ -48,7 +48,8 @@ fn every_type_written_to_the_outbox_is_in_the_catalogue() {
     }
     let mut seen = 0;
     let mut unlisted = Vec::new();
-    for f in &files {
+    // Sources only: tests (this file among them) spell the markers without writing events.
+    for f in files.iter().filter(|f| f.components().any(|c| c.as_os_str() == "src")) {
         let text = std::fs::read_to_string(f).unwrap();
         for t in written_types(&text) {
             seen += 1;
