@@ -621,21 +621,22 @@ fn pct(l: &[f64], p: f64) -> f64 {
 async fn bench_webhook_delivery() {
     let n: usize = std::env::var("BENCH_EVENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(4000);
     let (url, got) = bench_receiver().await;
-    let env = Env::start_with(
-        Backend::Embedded,
-        &[("LINKCRM_WEBHOOK_ALLOW_HTTP", "true"), ("LINKCRM_RATE_LIMIT", "0"), ("RUST_LOG", "warn")],
-    )
-    .await;
+    let env =
+        Env::start_with(Backend::Embedded, &[("LINKCRM_WEBHOOK_ALLOW_HTTP", "true"), ("LINKCRM_RATE_LIMIT", "0")])
+            .await;
     let agency = env.agency();
     let ws = agency.create_workspace("Bench").await;
     let api = agency.in_workspace(&ws);
-    api.post(
-        "/v1/webhooks",
-        json!({ "url": format!("{url}/fast/one"), "events": ["link_building.relationship.created"] }),
-    )
-    .await
-    .ok(201);
-    // Part 1: one fast receiver, events committed by 16 concurrent clients.
+    let one = api
+        .post(
+            "/v1/webhooks",
+            json!({ "url": format!("{url}/fast/one"), "events": ["link_building.relationship.created"] }),
+        )
+        .await;
+    let one = one.ok(201)["id"].as_str().unwrap().to_owned();
+    // Part 1: one fast receiver; events committed at `BENCH_RATE` per second (default 400) by 16
+    // concurrent clients, each taking the next slot of the schedule.
+    let rate: f64 = std::env::var("BENCH_RATE").ok().and_then(|v| v.parse().ok()).unwrap_or(400.0);
     let started = std::time::Instant::now();
     let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut tasks = Vec::new();
@@ -647,6 +648,7 @@ async fn bench_webhook_delivery() {
                 if i >= n {
                     return;
                 }
+                tokio::time::sleep_until((started + Duration::from_secs_f64(i as f64 / rate)).into()).await;
                 let r = api
                     .post("/v1/link-building/crm/relationship", json!({ "domain": format!("bench-{i}.example.com") }))
                     .await;
@@ -681,6 +683,7 @@ async fn bench_webhook_delivery() {
     );
 
     // Part 2: 100 endpoints (80 fast, 10 slow at 2 s, 10 failing) on another type.
+    api.delete(&format!("/v1/webhooks/{one}")).await.ok(204);
     got.lock().unwrap().clear();
     for i in 0..100 {
         let kind = match i % 10 {
