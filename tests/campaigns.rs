@@ -753,7 +753,9 @@ async fn opens(backend: Backend) {
     let plain_mail = wait_mail(&smtp, "pia@plain-blog.com", 1).await;
     assert!(!String::from_utf8_lossy(&plain_mail[0].raw).contains("/v1/t/o/"), "untracked campaigns carry no pixel");
 
-    // The pixel is keyless; two loads are one open.
+    // The pixel is keyless; two loads are one open. (Its send is recorded just after the server
+    // accepted the message: a pixel loaded before that is not an open of a sent email yet.)
+    wait_for(async || event_types(&api, &rel).await.iter().any(|t| t == "EMAIL_SENT"), "the send recorded").await;
     let anon = env.anonymous();
     for _ in 0..2 {
         let r = anon.get(&path).await;

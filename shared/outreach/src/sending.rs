@@ -245,44 +245,50 @@ pub async fn handle(app: &App, mailer: &dyn Mailer, job: &Job, receive_count: u3
             message: "The mail server could not be reached or refused the session.",
         }),
     };
+    let answer = async {
+        match result {
+            Ok(_) => sent(app, job, &item, &ctx, &message_id).await,
+            Err(MailError::Uncertain(m)) => uncertain(app, job, &item, &message_id, &m).await,
+            Err(e @ (MailError::Deferred { .. } | MailError::Unavailable(_))) => {
+                // Nothing was delivered: undo the claim so that a later delivery may send.
+                let dup = duplicate_key(&ctx.ws, &ctx.contact_id, &ctx.subject, &ctx.body);
+                let mut undo = vec![TxOp::delete(claim_key(id)), TxOp::delete(dup)];
+                for k in [&verdict.mailbox_counter, &verdict.domain_counter] {
+                    undo.push(TxOp::update(k.clone(), Update::new().add("count", -1)));
+                }
+                if receive_count >= MAX_ATTEMPTS {
+                    app.store.transact(undo).await.map_err(|e| retry(job, &e))?;
+                    let p = inv::problem(
+                        503,
+                        "provider_unavailable",
+                        &format!("The mail server could not take the message: {e}"),
+                    );
+                    return finish(app, &item, inv::Status::Failed, 0, Value::Null, p).await;
+                }
+                undo.push(inv::transition(&item, inv::Status::Pending, vec![]));
+                match app.store.transact(undo).await {
+                    Ok(()) | Err(StoreError::ConditionFailed { .. }) => {}
+                    Err(err) => return Err(retry(job, &err)),
+                }
+                tracing::warn!(job = %job.id, error = %e, "mail server deferred; the send will be tried again");
+                Err(HandlerError::Retry { after: Duration::from_secs(5) })
+            }
+            Err(e) => {
+                let (code, status) = match e {
+                    MailError::Rejected { .. } => ("smtp_rejected", 422),
+                    _ => ("send_invalid", 422),
+                };
+                finish(app, &item, inv::Status::Failed, 0, Value::Null, inv::problem(status, code, &e.to_string()))
+                    .await
+            }
+        }
+    }
+    .await;
+    // Recorded after the send's own commit, so nothing waits on it.
     if let Some(o) = outcome {
         linkcrm_core::health::record(app, &ctx.ws, &format!("smtp:{}", ctx.mailbox_id), o).await;
     }
-    match result {
-        Ok(_) => sent(app, job, &item, &ctx, &message_id).await,
-        Err(MailError::Uncertain(m)) => uncertain(app, job, &item, &message_id, &m).await,
-        Err(e @ (MailError::Deferred { .. } | MailError::Unavailable(_))) => {
-            // Nothing was delivered: undo the claim so that a later delivery may send.
-            let dup = duplicate_key(&ctx.ws, &ctx.contact_id, &ctx.subject, &ctx.body);
-            let mut undo = vec![TxOp::delete(claim_key(id)), TxOp::delete(dup)];
-            for k in [&verdict.mailbox_counter, &verdict.domain_counter] {
-                undo.push(TxOp::update(k.clone(), Update::new().add("count", -1)));
-            }
-            if receive_count >= MAX_ATTEMPTS {
-                app.store.transact(undo).await.map_err(|e| retry(job, &e))?;
-                let p = inv::problem(
-                    503,
-                    "provider_unavailable",
-                    &format!("The mail server could not take the message: {e}"),
-                );
-                return finish(app, &item, inv::Status::Failed, 0, Value::Null, p).await;
-            }
-            undo.push(inv::transition(&item, inv::Status::Pending, vec![]));
-            match app.store.transact(undo).await {
-                Ok(()) | Err(StoreError::ConditionFailed { .. }) => {}
-                Err(err) => return Err(retry(job, &err)),
-            }
-            tracing::warn!(job = %job.id, error = %e, "mail server deferred; the send will be tried again");
-            Err(HandlerError::Retry { after: Duration::from_secs(5) })
-        }
-        Err(e) => {
-            let (code, status) = match e {
-                MailError::Rejected { .. } => ("smtp_rejected", 422),
-                _ => ("send_invalid", 422),
-            };
-            finish(app, &item, inv::Status::Failed, 0, Value::Null, inv::problem(status, code, &e.to_string())).await
-        }
-    }
+    answer
 }
 
 /// Ends an invocation whose send was claimed and whose claimer is gone, without sending: a claim

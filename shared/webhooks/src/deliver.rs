@@ -79,10 +79,95 @@ pub async fn handle(app: &App, sender: &Sender, job: &Job) -> Result<(), Handler
         return Err(HandlerError::Fail("webhook_deliver job without owner, endpointId, eventId or attempt".into()));
     };
     let trigger = p.get("trigger").and_then(Value::as_str).unwrap_or("scheduled");
-    attempt_once(app, sender, owner, endpoint, event, attempt, trigger).await.map_err(|e| {
+    // A slow endpoint may hold only a few worker slots: its further attempts wait in the queue.
+    let Some(slot) = lanes::take(endpoint) else { return defer(app, job).await };
+    let started = std::time::Instant::now();
+    let done = attempt_once(app, sender, owner, endpoint, event, attempt, trigger).await;
+    slot.finish(started.elapsed());
+    done.map_err(|e| {
         tracing::warn!(job = %job.id, error = ?e, "webhook attempt could not be recorded; retrying");
         HandlerError::Retry { after: Duration::from_secs(5) }
     })
+}
+
+/// Puts an attempt back on the queue for later, as a new job (so the deferral does not count as a
+/// failed receive): after 250 ms, doubling with each deferral, at most 30 s.
+async fn defer(app: &App, job: &Job) -> Result<(), HandlerError> {
+    let n = job.payload.get("deferred").and_then(Value::as_u64).unwrap_or(0);
+    let mut payload = job.payload.clone();
+    payload["deferred"] = json!(n + 1);
+    let base = job.id.split('~').next().unwrap_or(&job.id);
+    let again = Job { id: format!("{base}~{}", n + 1), kind: job.kind.clone(), payload };
+    let delay = Duration::from_millis(250u64.saturating_mul(1 << n.min(7))).min(Duration::from_secs(30));
+    let op = StoreQueue::enqueue_op(WEBHOOK_QUEUE, &again, delay).map_err(|e| HandlerError::Fail(e.to_string()))?;
+    match app.store.transact(vec![op]).await {
+        Ok(()) | Err(StoreError::ConditionFailed { .. }) => Ok(()),
+        Err(e) => {
+            tracing::warn!(job = %job.id, error = %e, "could not defer a webhook attempt");
+            Err(HandlerError::Retry { after: Duration::from_secs(1) })
+        }
+    }
+}
+
+/// Worker slots per endpoint, in this process. An endpoint whose recent attempts took over a
+/// second (a slow or hanging receiver) may have at most [`SLOW_SLOTS`] attempts in flight; a
+/// fast one is not limited. So ten receivers that take 2 s each cannot fill the worker's slots
+/// while fast ones wait (the benchmark in BENCHMARKS.md shows both).
+mod lanes {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    use std::time::Duration;
+
+    pub const SLOW_SLOTS: usize = 2;
+    const SLOW: f64 = 1000.0;
+
+    #[derive(Default)]
+    struct Lane {
+        in_flight: usize,
+        /// Exponentially weighted mean attempt duration, ms.
+        ewma_ms: f64,
+    }
+
+    fn lanes() -> &'static Mutex<HashMap<String, Lane>> {
+        static LANES: OnceLock<Mutex<HashMap<String, Lane>>> = OnceLock::new();
+        LANES.get_or_init(|| Mutex::new(HashMap::new()))
+    }
+
+    pub struct Slot {
+        endpoint: String,
+    }
+
+    pub fn take(endpoint: &str) -> Option<Slot> {
+        let mut all = lanes().lock().unwrap_or_else(|e| e.into_inner());
+        if all.len() > 100_000 {
+            all.retain(|_, l| l.in_flight > 0);
+        }
+        let lane = all.entry(endpoint.to_owned()).or_default();
+        if lane.ewma_ms > SLOW && lane.in_flight >= SLOW_SLOTS {
+            return None;
+        }
+        lane.in_flight += 1;
+        Some(Slot { endpoint: endpoint.to_owned() })
+    }
+
+    impl Slot {
+        pub fn finish(self, took: Duration) {
+            let mut all = lanes().lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(lane) = all.get_mut(&self.endpoint) {
+                let ms = took.as_secs_f64() * 1000.0;
+                lane.ewma_ms = if lane.ewma_ms == 0.0 { ms } else { lane.ewma_ms * 0.7 + ms * 0.3 };
+            }
+        }
+    }
+
+    impl Drop for Slot {
+        fn drop(&mut self) {
+            let mut all = lanes().lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(lane) = all.get_mut(&self.endpoint) {
+                lane.in_flight = lane.in_flight.saturating_sub(1);
+            }
+        }
+    }
 }
 
 async fn attempt_once(
