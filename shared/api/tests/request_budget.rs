@@ -81,6 +81,16 @@ async fn every_endpoint_stays_within_its_request_budget() {
         200,
         4,
     );
+    let r = p.call(Method::POST, "/v1/agency/api-keys", false, Some(json!({"name": "rotation"}))).await;
+    within("agency.api_keys.create", &r, 201, 2);
+    let agency_key_id = r.1["id"].as_str().unwrap().to_owned();
+    within("agency.api_keys.list", &p.call(Method::GET, "/v1/agency/api-keys", false, None).await, 200, 3);
+    within(
+        "agency.api_keys.revoke",
+        &p.call(Method::DELETE, &format!("/v1/agency/api-keys/{agency_key_id}"), false, None).await,
+        204,
+        4,
+    );
 
     let rel_path = "/v1/link-building/crm/relationship";
     let r = p.call(Method::POST, rel_path, true, Some(json!({"domain": "engineering-blog.com"}))).await;

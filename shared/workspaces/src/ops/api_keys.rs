@@ -62,48 +62,59 @@ impl Operation for Create {
 
     async fn run(ctx: Ctx, input: CreateInput) -> ApiResult<Reply<CreatedKey>> {
         active_workspace(&ctx, &input.id).await?;
-        let name = input.name.trim();
-        if name.is_empty() || name.chars().count() > 100 {
-            return Err(ApiError::invalid_field("name", "invalid_request", "must be 1 to 100 characters"));
-        }
-        let scopes: Vec<String> = match input.scopes {
-            None => DEFAULT_SCOPES.iter().map(|s| s.to_string()).collect(),
-            Some(list) if list.is_empty() => {
-                return Err(ApiError::invalid_field("scopes", "invalid_request", "name at least one scope"))
-            }
-            Some(list) => {
-                let mut out: Vec<String> = Vec::new();
-                for (i, s) in list.iter().enumerate() {
-                    if !SCOPES.contains(&s.as_str()) {
-                        return Err(ApiError::invalid_field(
-                            format!("scopes[{i}]"),
-                            "invalid_request",
-                            format!("unknown scope '{s}'; known: {}", SCOPES.join(", ")),
-                        ));
-                    }
-                    if !out.contains(s) {
-                        out.push(s.clone());
-                    }
-                }
-                out
-            }
-        };
-        // A key cannot hand out more than it holds.
-        if let Some(missing) = scopes.iter().find(|s| !ctx.caller.has_scope(s)) {
-            return Err(ApiError::insufficient_scope(missing));
-        }
-        let secret = generate_secret(false);
-        let key = new_api_key(name, &ctx.caller.agency_id, Some(&input.id), scopes, &secret);
-        let mut ops = api_key_ops(&key, &secret);
-        ops.push(outbox::event(
-            "api_key.created",
-            Some(&input.id),
-            json!({ "keyId": key.id, "name": key.name, "scopes": key.scopes }),
-        ));
-        let reply = Reply::created(CreatedKey { api_key: key, key: secret });
-        ctx.commit(ops, &reply).await?;
-        Ok(reply)
+        issue(&ctx, Some(&input.id), &input.name, input.scopes, DEFAULT_SCOPES).await
     }
+}
+
+/// Checks a new key's name and scopes and commits it; `workspace` `None` makes an agency key.
+async fn issue(
+    ctx: &Ctx,
+    workspace: Option<&str>,
+    name: &str,
+    scopes: Option<Vec<String>>,
+    default_scopes: &[&str],
+) -> ApiResult<Reply<CreatedKey>> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(ApiError::invalid_field("name", "invalid_request", "must be 1 to 100 characters"));
+    }
+    let scopes: Vec<String> = match scopes {
+        None => default_scopes.iter().map(|s| s.to_string()).collect(),
+        Some(list) if list.is_empty() => {
+            return Err(ApiError::invalid_field("scopes", "invalid_request", "name at least one scope"))
+        }
+        Some(list) => {
+            let mut out: Vec<String> = Vec::new();
+            for (i, s) in list.iter().enumerate() {
+                if !SCOPES.contains(&s.as_str()) {
+                    return Err(ApiError::invalid_field(
+                        format!("scopes[{i}]"),
+                        "invalid_request",
+                        format!("unknown scope '{s}'; known: {}", SCOPES.join(", ")),
+                    ));
+                }
+                if !out.contains(s) {
+                    out.push(s.clone());
+                }
+            }
+            out
+        }
+    };
+    // A key cannot hand out more than it holds.
+    if let Some(missing) = scopes.iter().find(|s| !ctx.caller.has_scope(s)) {
+        return Err(ApiError::insufficient_scope(missing));
+    }
+    let secret = generate_secret(workspace.is_none());
+    let key = new_api_key(name, &ctx.caller.agency_id, workspace, scopes, &secret);
+    let mut ops = api_key_ops(&key, &secret);
+    ops.push(outbox::event(
+        "api_key.created",
+        workspace,
+        json!({ "keyId": key.id, "name": key.name, "scopes": key.scopes, "agencyKey": workspace.is_none() }),
+    ));
+    let reply = Reply::created(CreatedKey { api_key: key, key: secret });
+    ctx.commit(ops, &reply).await?;
+    Ok(reply)
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -141,28 +152,38 @@ impl Operation for List {
 
     async fn run(ctx: Ctx, input: ListInput) -> ApiResult<Reply<ListResponse<ApiKey>>> {
         auth::authorize_workspace(&ctx.app, &ctx.caller, &input.id).await?;
-        let limit = list::limit(input.limit)?;
-        let scope = format!("api_keys.list#{}", input.id);
-        let cursor = ctx.app.open_cursor(&scope, input.cursor.as_deref())?;
-        let pk = keys::key_owner_pk(&ctx.caller.agency_id, Some(&input.id));
-        let page = ctx.app.store.query(Query::partition(pk).backward().limit(limit).after(cursor)).await?;
-        // lastUsedAt lives on the lookup item, which every request touches.
-        let auth_keys: Vec<Key> =
-            page.items.iter().filter_map(|p| p.get("hash").and_then(Value::as_str)).map(keys::api_key_auth).collect();
-        let auth_items = ctx.app.store.batch_get(&auth_keys).await?;
-        let data = page
-            .items
-            .iter()
-            .map(|p| {
-                let hash = p.get("hash").and_then(Value::as_str).unwrap_or_default();
-                let auth_item = auth_items
-                    .iter()
-                    .find(|a| a.get("PK").and_then(Value::as_str) == Some(&crate::keys::api_key_auth(hash).pk));
-                parse_key(p, auth_item)
-            })
-            .collect::<ApiResult<Vec<_>>>()?;
-        Ok(Reply::ok(ListResponse { data, next_cursor: ctx.app.seal_cursor(&scope, page.cursor), total: None }))
+        list_keys(&ctx, Some(&input.id), input.limit, input.cursor).await
     }
+}
+
+/// One page of a workspace's keys, or (`workspace` `None`) of the agency's own.
+async fn list_keys(
+    ctx: &Ctx,
+    workspace: Option<&str>,
+    limit: Option<u32>,
+    cursor: Option<String>,
+) -> ApiResult<Reply<ListResponse<ApiKey>>> {
+    let limit = list::limit(limit)?;
+    let scope = format!("api_keys.list#{}", workspace.unwrap_or(&ctx.caller.agency_id));
+    let cursor = ctx.app.open_cursor(&scope, cursor.as_deref())?;
+    let pk = keys::key_owner_pk(&ctx.caller.agency_id, workspace);
+    let page = ctx.app.store.query(Query::partition(pk).backward().limit(limit).after(cursor)).await?;
+    // lastUsedAt lives on the lookup item, which every request touches.
+    let auth_keys: Vec<Key> =
+        page.items.iter().filter_map(|p| p.get("hash").and_then(Value::as_str)).map(keys::api_key_auth).collect();
+    let auth_items = ctx.app.store.batch_get(&auth_keys).await?;
+    let data = page
+        .items
+        .iter()
+        .map(|p| {
+            let hash = p.get("hash").and_then(Value::as_str).unwrap_or_default();
+            let auth_item = auth_items
+                .iter()
+                .find(|a| a.get("PK").and_then(Value::as_str) == Some(&crate::keys::api_key_auth(hash).pk));
+            parse_key(p, auth_item)
+        })
+        .collect::<ApiResult<Vec<_>>>()?;
+    Ok(Reply::ok(ListResponse { data, next_cursor: ctx.app.seal_cursor(&scope, page.cursor), total: None }))
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -193,19 +214,164 @@ impl Operation for Revoke {
             .get(&pointer_key)
             .await?
             .ok_or_else(|| ApiError::not_found("api_key_not_found", "API key", &input.key_id))?;
-        if pointer.get("revokedAt").is_some_and(|v| !v.is_null()) {
-            return Ok(Reply::no_content());
-        }
-        let hash = pointer.get("hash").and_then(Value::as_str).unwrap_or_default().to_owned();
-        let now = time::now_string();
-        ctx.app
+        revoke(&ctx, Some(&input.id), pointer_key, &pointer, Vec::new()).await
+    }
+}
+
+/// Marks the key revoked on its record and on the lookup every request reads, so it stops
+/// working on the next request. `guard` adds conditions to the same transaction.
+async fn revoke(
+    ctx: &Ctx,
+    workspace: Option<&str>,
+    pointer_key: Key,
+    pointer: &linkcrm_storage::Item,
+    guard: Vec<TxOp>,
+) -> ApiResult<Reply<()>> {
+    if pointer.get("revokedAt").is_some_and(|v| !v.is_null()) {
+        return Ok(Reply::no_content());
+    }
+    let key_id = pointer_key.sk.clone();
+    let hash = pointer.get("hash").and_then(Value::as_str).unwrap_or_default().to_owned();
+    let now = time::now_string();
+    let mut ops = guard;
+    ops.extend([
+        TxOp::update_if(pointer_key, Update::new().set("revokedAt", now.clone()), Condition::Exists),
+        TxOp::update_if(keys::api_key_auth(&hash), Update::new().set("revokedAt", now), Condition::Exists),
+        outbox::event("api_key.revoked", workspace, json!({ "keyId": key_id, "agencyKey": workspace.is_none() })),
+    ]);
+    ctx.app.store.transact(ops).await?;
+    Ok(Reply::no_content())
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AgencyCreateInput {
+    /// What the key is for, e.g. "Reporting robot".
+    #[schemars(length(max = 100), pattern(crate::rules::NOT_BLANK))]
+    pub name: String,
+    /// Defaults to every scope. An agency key may act in every workspace of the agency.
+    #[schemars(length(min = 1), extend("items" = { "type": "string", "enum": ["crm:read", "crm:write", "campaigns:read", "campaigns:write", "webhooks:manage", "workspaces:admin"] }))]
+    pub scopes: Option<Vec<String>>,
+}
+
+pub struct AgencyCreate;
+impl Operation for AgencyCreate {
+    const NAME: &'static str = "agency.api_keys.create";
+    const EFFECT: Effect = Effect::Create;
+    const FAMILY: Family = Family::Workspaces;
+    const SCOPE: Option<&'static str> = Some("workspaces:admin");
+    const WORKSPACE: WorkspaceRule = WorkspaceRule::None;
+    const AGENCY_ONLY: bool = true;
+    const SUMMARY: &'static str = "Create another agency key (the secret is returned once), e.g. to rotate keys";
+    const TAG: &'static str = "API keys";
+    type Input = AgencyCreateInput;
+    type Output = CreatedKey;
+
+    async fn run(ctx: Ctx, input: AgencyCreateInput) -> ApiResult<Reply<CreatedKey>> {
+        issue(&ctx, None, &input.name, input.scopes, SCOPES).await
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AgencyListInput {
+    #[serde(default, deserialize_with = "lenient::opt_u32")]
+    #[schemars(with = "Option<u32>", range(min = 1, max = 200))]
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+pub struct AgencyList;
+impl Operation for AgencyList {
+    const NAME: &'static str = "agency.api_keys.list";
+    const EFFECT: Effect = Effect::Read;
+    const FAMILY: Family = Family::Workspaces;
+    const SCOPE: Option<&'static str> = Some("workspaces:admin");
+    const WORKSPACE: WorkspaceRule = WorkspaceRule::None;
+    const AGENCY_ONLY: bool = true;
+    const SUMMARY: &'static str = "List the agency's own keys (never their secrets), newest first";
+    const TAG: &'static str = "API keys";
+    type Input = AgencyListInput;
+    type Output = ListResponse<ApiKey>;
+
+    async fn run(ctx: Ctx, input: AgencyListInput) -> ApiResult<Reply<ListResponse<ApiKey>>> {
+        list_keys(&ctx, None, input.limit, input.cursor).await
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AgencyRevokeInput {
+    pub key_id: crate::ids::Id<crate::ids::ApiKey>,
+}
+
+pub struct AgencyRevoke;
+impl Operation for AgencyRevoke {
+    const NAME: &'static str = "agency.api_keys.revoke";
+    const EFFECT: Effect = Effect::Delete;
+    const FAMILY: Family = Family::Workspaces;
+    const SCOPE: Option<&'static str> = Some("workspaces:admin");
+    const WORKSPACE: WorkspaceRule = WorkspaceRule::None;
+    const AGENCY_ONLY: bool = true;
+    const SUMMARY: &'static str = "Revoke an agency key; it stops working on the next request and the \
+                                   bulk-action schedules it created pause at their next run";
+    const TAG: &'static str = "API keys";
+    type Input = AgencyRevokeInput;
+    type Output = ();
+
+    async fn run(ctx: Ctx, input: AgencyRevokeInput) -> ApiResult<Reply<()>> {
+        let agency = ctx.caller.agency_id.clone();
+        let pointer_key = keys::api_key_pointer(&agency, None, &input.key_id);
+        let pointer = ctx
+            .app
             .store
-            .transact(vec![
-                TxOp::update_if(pointer_key, Update::new().set("revokedAt", now.clone()), Condition::Exists),
-                TxOp::update_if(keys::api_key_auth(&hash), Update::new().set("revokedAt", now), Condition::Exists),
-                outbox::event("api_key.revoked", Some(&input.id), json!({ "keyId": input.key_id })),
-            ])
+            .get(&pointer_key)
+            .await?
+            .ok_or_else(|| ApiError::not_found("api_key_not_found", "API key", &input.key_id))?;
+        // The agency must keep a key that works: the last live one cannot be revoked (create
+        // another first). The transaction also checks that another key is still live, so two
+        // revocations racing for the last two keys cannot both commit.
+        let live = live_agency_keys(&ctx, &agency).await?;
+        let other = live.iter().find(|(id, _)| id.as_str() != input.key_id.as_str());
+        let Some((_, other_hash)) = other else {
+            if pointer.get("revokedAt").is_some_and(|v| !v.is_null()) {
+                return Ok(Reply::no_content());
+            }
+            return Err(ApiError::conflict(
+                "last_agency_key",
+                "This is the agency's last working key; create another agency key before revoking it.",
+            ));
+        };
+        let guard = vec![TxOp::check(keys::api_key_auth(other_hash), Condition::AttrAbsent("revokedAt".into()))];
+        revoke(&ctx, None, pointer_key, &pointer, guard).await.map_err(|e| {
+            if e.code == "conflict" {
+                ApiError::conflict("last_agency_key", "Another key was revoked at the same time; list the keys and try again.")
+            } else {
+                e
+            }
+        })
+    }
+}
+
+/// The agency's keys that still work: (id, hash).
+async fn live_agency_keys(ctx: &Ctx, agency: &str) -> ApiResult<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = ctx
+            .app
+            .store
+            .query(Query::partition(keys::key_owner_pk(agency, None)).limit(200).after(cursor))
             .await?;
-        Ok(Reply::no_content())
+        for p in &page.items {
+            if p.get("revokedAt").is_none_or(Value::is_null) {
+                let id = p.get("SK").and_then(Value::as_str).unwrap_or_default().to_owned();
+                out.push((id, p.get("hash").and_then(Value::as_str).unwrap_or_default().to_owned()));
+            }
+        }
+        match page.cursor {
+            Some(c) => cursor = Some(c),
+            None => return Ok(out),
+        }
     }
 }
