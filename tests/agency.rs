@@ -282,22 +282,35 @@ on_both_backends!(scheduled_bulk_actions_are_kept_paused_and_deleted, |env| {
 });
 
 /// Health from what real calls did: DataForSEO through the platform's login against the fake,
-/// healthy after a call that worked, error after one that failed; webhooks and mailboxes from
-/// their own state; the list embeds it, with usage and the last write.
+/// healthy after a call that worked, error after one that failed; a connected provider nothing
+/// has called lately is probed with its free call when one workspace's health is read (never by
+/// the list); mailboxes get an SMTP session; webhooks from their own state; the list embeds it,
+/// with usage and the last write.
 mod health_comes_from_real_calls {
     use super::*;
-    use linkcrm_testkit::{DataForSeoFault, FakeDataForSeo};
+    use linkcrm_testkit::smtp::SmtpServer;
+    use linkcrm_testkit::{DataForSeoFault, FakeAhrefs, FakeApollo, FakeDataForSeo, FakeLlm};
 
     async fn run(backend: Backend) {
         let fake = FakeDataForSeo::start().await;
         fake.set_serp("health check one", [("https://a.example.com/x", "a.example.com", "A")]);
         fake.set_serp("health check two", [("https://b.example.com/x", "b.example.com", "B")]);
+        let ahrefs = FakeAhrefs::start().await;
+        ahrefs.set_units(100_000, 100_000);
+        let llm = FakeLlm::start().await;
+        let apollo = FakeApollo::start().await;
+        let smtp = SmtpServer::start_with_user("dana", "s3cret-pass").unwrap();
         let env = Env::start_with(
             backend,
             &[
                 ("LINKCRM_DATAFORSEO_BASE_URL", fake.base_url.as_str()),
                 ("LINKCRM_DATAFORSEO_LOGIN", fake.login.as_str()),
                 ("LINKCRM_DATAFORSEO_PASSWORD", fake.password.as_str()),
+                ("LINKCRM_AHREFS_BASE_URL", ahrefs.base_url.as_str()),
+                ("LINKCRM_AHREFS_API_KEY", ahrefs.api_key.as_str()),
+                ("LINKCRM_LLM_BASE_URL", llm.base_url.as_str()),
+                ("LINKCRM_LLM_API_KEY", "sk-not-the-fakes-key"),
+                ("LINKCRM_APOLLO_BASE_URL", apollo.base_url.as_str()),
             ],
         )
         .await;
@@ -305,12 +318,56 @@ mod health_comes_from_real_calls {
         let ws = agency.create_workspace("Acme").await;
         agency.post(&format!("/v1/workspaces/{ws}/credits"), json!({ "credits": 10 })).await.ok(201);
         let api = agency.in_workspace(&ws);
+        let mailbox = |password: &str| {
+            json!({ "fromName": "Dana", "fromAddress": "dana@outreach.example.com", "smtpHost": "127.0.0.1",
+                    "smtpPort": smtp.port, "security": "none", "smtpUsername": "dana", "password": password })
+        };
+        let good = api.post("/v1/mailboxes", mailbox("s3cret-pass")).await.ok(201)["id"].as_str().unwrap().to_owned();
+        let bad = api.post("/v1/mailboxes", mailbox("wrong-pass")).await.ok(201)["id"].as_str().unwrap().to_owned();
+
+        // Nothing has called the providers yet: reading the health probes each connected one.
         let h = agency.get(&format!("/v1/workspaces/{ws}/health")).await.ok(200).clone();
         assert_eq!(h["workspaceId"], ws.as_str());
         assert_eq!(h["integrations"]["apollo"]["status"], "not_connected");
         assert_eq!(h["integrations"]["webhooks"]["status"], "not_connected");
-        assert_eq!(h["integrations"]["dataforseo"]["status"], "warning", "connected, never used: {h}");
-        assert_eq!(h["mailboxes"], json!([]));
+        let i = &h["integrations"];
+        assert_eq!(i["dataforseo"]["status"], "healthy", "its user_data answered with a balance: {h}");
+        assert_eq!(i["ahrefs"]["status"], "error", "{h}");
+        assert_eq!(i["ahrefs"]["lastError"]["code"], "quota_exceeded", "every unit spent: {h}");
+        assert_eq!(i["llm"]["status"], "error", "{h}");
+        assert_eq!(i["llm"]["lastError"]["code"], "credentials_rejected", "{h}");
+        let smtp_of = |h: &Value, id: &str| {
+            h["mailboxes"].as_array().unwrap().iter().find(|m| m["mailboxId"] == id).unwrap()["smtp"].clone()
+        };
+        assert_eq!(smtp_of(&h, &good)["status"], "healthy", "{h}");
+        assert_eq!(smtp_of(&h, &bad)["status"], "error", "{h}");
+        assert_eq!(smtp_of(&h, &bad)["lastError"]["code"], "smtp_login_refused", "{h}");
+        let probes = || {
+            (
+                fake.calls().iter().filter(|c| c.path == linkcrm_testkit::fake_dataforseo::USER_DATA_PATH).count(),
+                ahrefs.calls_to(linkcrm_testkit::fake_ahrefs::LIMITS_PATH).len(),
+                llm.requests().iter().filter(|r| r.path == linkcrm_testkit::fake_llm::MODELS_PATH).count(),
+            )
+        };
+        assert_eq!(probes(), (1, 1, 1));
+        assert!(fake.calls()[0].authorization.as_deref().is_some_and(|a| a.starts_with("Basic ")));
+        assert!(smtp.received().is_empty(), "a probe sends nothing");
+        // Fresh records are not probed again.
+        let again = agency.get(&format!("/v1/workspaces/{ws}/health")).await.ok(200).clone();
+        assert_eq!(probes(), (1, 1, 1));
+        assert_eq!(again["integrations"]["ahrefs"]["lastError"]["code"], "quota_exceeded");
+
+        // Another workspace, with its own Apollo key the provider does not know, and DataForSEO's
+        // balance spent meanwhile.
+        let ws2 = agency.create_workspace("Beta").await;
+        let apollo_path = format!("/v1/workspaces/{ws2}/integrations/apollo");
+        agency.put(&apollo_path, json!({ "apiKey": "apollo-unknown-key-1" })).await.ok(200);
+        fake.set_balance(0.0);
+        let h2 = agency.get(&format!("/v1/workspaces/{ws2}/health")).await.ok(200).clone();
+        assert_eq!(h2["integrations"]["dataforseo"]["lastError"]["code"], "quota_exceeded", "{h2}");
+        assert_eq!(h2["integrations"]["apollo"]["lastError"]["code"], "credentials_rejected", "{h2}");
+        assert_eq!(apollo.calls_to(linkcrm_testkit::fake_apollo::HEALTH_PATH).len(), 1);
+        assert_eq!(probes(), (2, 2, 2));
 
         api.post("/v1/research/serp", json!({ "query": "health check one" })).await.ok(200);
         let h = agency.get(&format!("/v1/workspaces/{ws}/health")).await.ok(200).clone();
@@ -352,6 +409,9 @@ mod health_comes_from_real_calls {
         let row = list.ok(200)["data"].as_array().unwrap().iter().find(|w| w["id"] == ws.as_str()).unwrap().clone();
         assert_eq!(row["health"]["dataforseo"], "error");
         assert_eq!(row["health"]["webhooks"], "warning");
+        assert_eq!(row["health"]["mailboxes"], "error", "the worst mailbox: {row}");
+        assert_eq!(probes(), (2, 2, 2), "the list reads records only");
+        assert_eq!(apollo.calls_to(linkcrm_testkit::fake_apollo::HEALTH_PATH).len(), 1);
         assert!(row["usage"]["creditsUsedThisCycle"].as_f64().unwrap() > 0.0, "{row}");
         assert!(row["usage"]["cycleEndsAt"].as_str().is_some());
         assert!(row["lastActiveAt"].as_str().is_some());

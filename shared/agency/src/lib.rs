@@ -7,4 +7,5 @@ pub mod bulk;
 pub mod health;
 pub mod keys;
 pub mod ops;
+pub mod probe;
 pub mod schedule;

@@ -27,6 +27,9 @@ struct Stub {
 
 #[async_trait::async_trait]
 impl Mailer for Stub {
+    async fn verify(&self, _: &SmtpSettings) -> Result<(), MailError> {
+        Ok(())
+    }
     async fn send(&self, _: &SmtpSettings, email: &OutgoingEmail) -> Result<Accepted, MailError> {
         self.sent.lock().unwrap().push(email.clone());
         let mut s = self.script.lock().unwrap();
@@ -358,6 +361,9 @@ async fn a_completion_that_loses_the_invocation_still_records_the_send_uncharged
     }
     #[async_trait::async_trait]
     impl Mailer for Racing {
+        async fn verify(&self, _: &SmtpSettings) -> Result<(), MailError> {
+            Ok(())
+        }
         async fn send(&self, _: &SmtpSettings, email: &OutgoingEmail) -> Result<Accepted, MailError> {
             let item = self.app.store.get(&inv::key(&self.id)).await.unwrap().unwrap();
             let ops =

@@ -84,26 +84,32 @@ pub async fn record(app: &App, ws: &str, integration: &str, outcome: Outcome<'_>
 
 /// Records what a provider call returned.
 pub async fn observe<T>(app: &App, ws: &str, integration: &str, result: &Result<T, linkcrm_providers::ProviderError>) {
+    record(app, ws, integration, Outcome::of_provider(result)).await
+}
+
+impl Outcome<'static> {
+    /// What a provider call's result says.
+    pub fn of_provider<T>(result: &Result<T, linkcrm_providers::ProviderError>) -> Outcome<'static> {
+        match result {
+            Ok(_) => Outcome::Ok,
+            Err(e) => {
+                let (code, message) = failure(e);
+                Outcome::Failed { code, message }
+            }
+        }
+    }
+}
+
+/// A provider failure as health shows it: a stable code and a message a tenant may read.
+pub fn failure(e: &linkcrm_providers::ProviderError) -> (&'static str, &'static str) {
     use linkcrm_providers::ProviderError as E;
-    let outcome = match result {
-        Ok(_) => Outcome::Ok,
-        Err(E::RateLimited { .. }) => {
-            Outcome::Failed { code: "rate_limited", message: "The provider is throttling our calls." }
-        }
-        Err(E::QuotaExceeded) => {
-            Outcome::Failed { code: "quota_exceeded", message: "The account has no credits or quota left." }
-        }
-        Err(E::Unauthorized) => {
-            Outcome::Failed { code: "credentials_rejected", message: "The provider rejected the API key." }
-        }
-        Err(E::Unavailable(_)) => {
-            Outcome::Failed { code: "provider_unavailable", message: "The provider could not be reached or failed." }
-        }
-        Err(E::BadResponse(_)) => {
-            Outcome::Failed { code: "bad_response", message: "The provider answered something unexpected." }
-        }
-    };
-    record(app, ws, integration, outcome).await
+    match e {
+        E::RateLimited { .. } => ("rate_limited", "The provider is throttling our calls."),
+        E::QuotaExceeded => ("quota_exceeded", "The account has no credits or quota left."),
+        E::Unauthorized => ("credentials_rejected", "The provider rejected the API key."),
+        E::Unavailable(_) => ("provider_unavailable", "The provider could not be reached or failed."),
+        E::BadResponse(_) => ("bad_response", "The provider answered something unexpected."),
+    }
 }
 
 /// How an integration is doing.
@@ -133,6 +139,19 @@ pub struct Health {
 pub const STALE: chrono::Duration = chrono::Duration::days(7);
 
 impl Health {
+    /// What a call (or probe) made just now found; `previous` is the last failure on record,
+    /// kept when this one worked.
+    pub fn now(outcome: &Outcome<'_>, previous: Option<serde_json::Value>) -> Health {
+        let at = time::now_string();
+        match outcome {
+            Outcome::Ok => Health { status: Status::Healthy, last_checked_at: Some(at), last_error: previous },
+            Outcome::Failed { code, message } => {
+                let last_error = Some(json!({ "code": code, "message": message, "at": at }));
+                Health { status: Status::Error, last_checked_at: Some(at), last_error }
+            }
+        }
+    }
+
     /// From a recorded outcome (`record`).
     pub fn of_record(item: &linkcrm_storage::Item) -> Health {
         use crate::items::str_of;

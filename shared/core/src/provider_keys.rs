@@ -70,7 +70,13 @@ pub fn base_url(provider: &str) -> Option<String> {
 
 /// The workspace's own credentials for `provider`, else the platform's, else none.
 pub async fn resolve(app: &App, ws: &str, provider: &str) -> ApiResult<Option<Credentials>> {
-    if let Some(item) = app.store.get(&crate::keys::provider_integration(ws, provider)).await? {
+    let item = app.store.get(&crate::keys::provider_integration(ws, provider)).await?;
+    Ok(of_item(app, item.as_ref(), provider))
+}
+
+/// [`resolve`] from the workspace's integration item, already read (`None`: it has none).
+pub fn of_item(app: &App, item: Option<&linkcrm_storage::Item>, provider: &str) -> Option<Credentials> {
+    if let Some(item) = item {
         let mut fields = std::collections::BTreeMap::new();
         if let Some(Value::Object(sealed)) = item.get("sealed") {
             for (k, v) in sealed {
@@ -79,10 +85,10 @@ pub async fn resolve(app: &App, ws: &str, provider: &str) -> ApiResult<Option<Cr
                 }
             }
         }
-        if let Some(m) = items::str_of(&item, "model") {
+        if let Some(m) = items::str_of(item, "model") {
             fields.insert("model".into(), m.to_owned());
         }
-        return Ok(Some(Credentials { owner: "workspace", fields }));
+        return Some(Credentials { owner: "workspace", fields });
     }
-    Ok(platform(provider))
+    platform(provider)
 }

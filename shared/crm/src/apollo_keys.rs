@@ -47,10 +47,15 @@ fn recheck_secs() -> i64 {
 /// The workspace's own key, if it set one, with its scope; else the platform's scope.
 pub async fn resolve(app: &App, ws: &str) -> ApiResult<(Scope, Option<String>)> {
     let item = app.store.get(&integration_key(ws)).await?;
-    match item.as_ref().and_then(|i| records::str_of(i, "apiKeySealed")).and_then(|s| app.open_sealed(s)) {
+    match own_key(app, item.as_ref()) {
         Some(key) => Ok((Scope::Workspace(ws.to_owned()), Some(key))),
         None => Ok((Scope::Platform, None)),
     }
+}
+
+/// The workspace's own key from its integration item, already read.
+pub fn own_key(app: &App, item: Option<&Item>) -> Option<String> {
+    item.and_then(|i| records::str_of(i, "apiKeySealed")).and_then(|s| app.open_sealed(s))
 }
 
 /// Which key a workspace's discoveries use and what is known of its quota.

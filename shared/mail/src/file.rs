@@ -22,6 +22,13 @@ impl FileMailer {
 
 #[async_trait]
 impl Mailer for FileMailer {
+    /// Whether the folder can be written.
+    async fn verify(&self, _mailbox: &SmtpSettings) -> Result<(), MailError> {
+        tokio::fs::create_dir_all(&self.dir)
+            .await
+            .map_err(|e| MailError::Unavailable(format!("cannot create {}: {e}", self.dir.display())))
+    }
+
     /// The mailbox settings are ignored: nothing leaves the machine.
     async fn send(&self, _mailbox: &SmtpSettings, email: &OutgoingEmail) -> Result<Accepted, MailError> {
         let bytes = email.render()?;

@@ -34,6 +34,10 @@ use std::fmt;
 #[async_trait]
 pub trait Mailer: Send + Sync {
     async fn send(&self, mailbox: &SmtpSettings, email: &OutgoingEmail) -> Result<Accepted, MailError>;
+
+    /// Whether a send through `mailbox` could start now: the session a send opens (connection,
+    /// TLS, login), then QUIT, sending nothing.
+    async fn verify(&self, mailbox: &SmtpSettings) -> Result<(), MailError>;
 }
 
 /// How to reach a sending mailbox's SMTP server.

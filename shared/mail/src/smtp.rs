@@ -180,6 +180,14 @@ impl SmtpMailer {
 
 #[async_trait]
 impl Mailer for SmtpMailer {
+    async fn verify(&self, mailbox: &SmtpSettings) -> Result<(), MailError> {
+        let mut conn = tokio::time::timeout(self.timeout, self.connect(mailbox))
+            .await
+            .map_err(|_| MailError::Unavailable(UNREACHABLE.into()))??;
+        hang_up(&mut conn).await;
+        Ok(())
+    }
+
     async fn send(&self, mailbox: &SmtpSettings, email: &OutgoingEmail) -> Result<Accepted, MailError> {
         // Build before connecting: an invalid email should not cost a connection.
         let message = email.message()?;

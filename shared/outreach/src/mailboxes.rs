@@ -37,6 +37,14 @@ pub struct MailboxHealth {
 
 /// The health of every mailbox of a workspace (one Query, one BatchGetItem of recorded outcomes).
 pub async fn health(app: &crate::App, ws: &str) -> Result<Vec<MailboxHealth>, linkcrm_storage::StoreError> {
+    Ok(health_of_items(app, ws).await?.into_iter().map(|(h, _)| h).collect())
+}
+
+/// [`health`], each with the mailbox's item (for [`probe_smtp`]).
+pub async fn health_of_items(
+    app: &crate::App,
+    ws: &str,
+) -> Result<Vec<(MailboxHealth, Item)>, linkcrm_storage::StoreError> {
     use linkcrm_core::health::{self, Health, Status};
     use linkcrm_core::items::str_of;
     let page = app.store.query(linkcrm_storage::Query::partition(crate::keys::mailboxes_pk(ws)).limit(100)).await?;
@@ -72,12 +80,53 @@ pub async fn health(app: &crate::App, ws: &str) -> Result<Vec<MailboxHealth>, li
                     Health { status, last_checked_at: polled, last_error: error }
                 }
             };
-            Some(MailboxHealth {
+            let h = MailboxHealth {
                 mailbox_id: id,
                 from_address: str_of(m, "fromAddress").unwrap_or_default().to_owned(),
                 smtp,
                 imap,
-            })
+            };
+            Some((h, m.clone()))
         })
         .collect())
+}
+
+/// Opens an SMTP session with the mailbox's server (TLS and login as a send would, then QUIT) and
+/// records the outcome as its SMTP health. `None` when its password cannot be read right now.
+pub async fn probe_smtp(
+    app: &crate::App,
+    mailer: &dyn linkcrm_mail::Mailer,
+    ws: &str,
+    item: &Item,
+    previous_error: Option<serde_json::Value>,
+) -> Option<linkcrm_core::health::Health> {
+    use linkcrm_core::health::{self, Health, Outcome};
+    use linkcrm_mail::MailError;
+    let id = linkcrm_core::items::str_of(item, "id")?;
+    let settings = match crate::sending::smtp_settings(app, item).await {
+        Ok(s) => s,
+        Err(crate::secret_refs::RefError::Missing(_)) => {
+            let o = Outcome::Failed { code: "smtp_credentials_missing", message: "The mailbox's password or token is missing." };
+            let h = Health::now(&o, None);
+            health::record(app, ws, &format!("smtp:{id}"), o).await;
+            return Some(h);
+        }
+        Err(_) => return None,
+    };
+    let outcome = match mailer.verify(&settings).await {
+        Ok(()) => Outcome::Ok,
+        Err(MailError::Rejected { .. }) => {
+            Outcome::Failed { code: "smtp_login_refused", message: "The mail server refused the login." }
+        }
+        Err(MailError::Deferred { .. }) => {
+            Outcome::Failed { code: "smtp_deferred", message: "The mail server refused the session for now." }
+        }
+        Err(_) => Outcome::Failed {
+            code: "smtp_unavailable",
+            message: "The mail server could not be reached or refused the session.",
+        },
+    };
+    let h = Health::now(&outcome, previous_error);
+    health::record(app, ws, &format!("smtp:{id}"), outcome).await;
+    Some(h)
 }

@@ -27,6 +27,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize};
 use std::time::Duration;
 
+/// The subscription's limits and usage (free of API units).
+pub const LIMITS_PATH: &str = "/v3/subscription-info/limits-and-usage";
 pub const DEFAULT_BASE_URL: &str = "https://api.ahrefs.com";
 pub const REFDOMAINS_PATH: &str = "/v3/site-explorer/refdomains";
 pub const ALL_BACKLINKS_PATH: &str = "/v3/site-explorer/all-backlinks";
@@ -222,6 +224,23 @@ impl AhrefsClient {
             live_refdomains: stats.metrics.live_refdomains,
             live_backlinks: stats.metrics.live,
         })
+    }
+
+    /// Whether the key works and has units left: Ahrefs' free limits-and-usage call (see
+    /// [`crate::probe`]).
+    pub async fn probe(&self) -> Result<(), ProviderError> {
+        let req = self.http.get(format!("{}{LIMITS_PATH}", self.base_url)).bearer_auth(&self.api_key);
+        let v = crate::probe::get_json(req, "Ahrefs", classify).await?;
+        let l = v
+            .get("limits_and_usage")
+            .ok_or_else(|| ProviderError::BadResponse("Ahrefs' limits answer has no limits_and_usage".into()))?;
+        let spent = |scope: &str| {
+            crate::probe::spent(l.get(format!("units_limit_{scope}")), l.get(format!("units_usage_{scope}")))
+        };
+        if spent("workspace") || spent("api_key") {
+            return Err(ProviderError::QuotaExceeded);
+        }
+        Ok(())
     }
 
     /// One GET with bounded retries of rate limits, 5xx and refused connections.

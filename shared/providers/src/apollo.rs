@@ -40,6 +40,8 @@ use std::time::Duration;
 pub const DEFAULT_BASE_URL: &str = "https://api.apollo.io";
 pub const SEARCH_PATH: &str = "/api/v1/mixed_people/api_search";
 pub const BULK_MATCH_PATH: &str = "/api/v1/people/bulk_match";
+/// Apollo's key check (free): `{"healthy": true, "is_logged_in": true}`.
+pub const HEALTH_PATH: &str = "/v1/auth/health";
 /// Apollo's documented cap on `details` per bulk_match call.
 pub const BULK_MATCH_MAX: usize = 10;
 /// Apollo's documented cap on `per_page`.
@@ -209,6 +211,17 @@ impl ApolloClient {
                 }
                 _ => return Err(err),
             }
+        }
+    }
+
+    /// Whether the key works: Apollo's free `GET /v1/auth/health` (see [`crate::probe`]).
+    pub async fn probe(&self) -> Result<(), ProviderError> {
+        let req = self.http.get(format!("{}{HEALTH_PATH}", self.base_url)).header("x-api-key", &self.api_key);
+        let v = crate::probe::get_json(req, "Apollo", classify).await?;
+        match v.get("is_logged_in").and_then(serde_json::Value::as_bool) {
+            Some(true) => Ok(()),
+            Some(false) => Err(ProviderError::Unauthorized),
+            None => Err(ProviderError::BadResponse("Apollo's auth health answer has no is_logged_in".into())),
         }
     }
 

@@ -30,6 +30,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::time::Duration;
 
+/// The account's details and balance (free).
+pub const USER_DATA_PATH: &str = "/v3/appendix/user_data";
 pub const DEFAULT_BASE_URL: &str = "https://api.dataforseo.com";
 pub const SERP_PATH: &str = "/v3/serp/google/organic/live/advanced";
 /// DataForSEO's cap on `depth`.
@@ -167,6 +169,28 @@ impl DataForSeoClient {
     }
 
     /// One HTTP exchange. The flag says whether trying again soon may help.
+    /// Whether the login works and the account has money left: DataForSEO's free `user_data`
+    /// call (see [`crate::probe`]).
+    pub async fn probe(&self) -> Result<(), ProviderError> {
+        let req = self.http.get(format!("{}{USER_DATA_PATH}", self.base_url)).basic_auth(&self.login, Some(&self.password));
+        let v = crate::probe::get_json(req, "DataForSEO", classify_http).await?;
+        let code = |x: &Value| x.get("status_code").and_then(Value::as_u64);
+        let message = |x: &Value| x.get("status_message").and_then(Value::as_str).unwrap_or_default().to_owned();
+        if let Some(c) = code(&v).filter(|c| *c != OK) {
+            return Err(classify_code(c, &message(&v), "response").0);
+        }
+        let task = v.pointer("/tasks/0").ok_or_else(|| bad_probe("no task"))?;
+        if let Some(c) = code(task).filter(|c| *c != OK) {
+            return Err(classify_code(c, &message(task), "task").0);
+        }
+        let balance = task.pointer("/result/0/money/balance").and_then(Value::as_f64);
+        match balance {
+            Some(b) if b <= 0.0 => Err(ProviderError::QuotaExceeded),
+            Some(_) => Ok(()),
+            None => Err(bad_probe("no money.balance")),
+        }
+    }
+
     async fn send_once(&self, url: &Url, body: &Value) -> Result<Vec<SerpItem>, (ProviderError, bool)> {
         let sent = self
             .http
@@ -207,6 +231,10 @@ impl DataForSeoClient {
         }
         read_serp(&text)
     }
+}
+
+fn bad_probe(what: &str) -> ProviderError {
+    ProviderError::BadResponse(format!("DataForSEO's user_data answer has {what}"))
 }
 
 /// The one-task array DataForSEO's Live endpoint takes.

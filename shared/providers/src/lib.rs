@@ -9,6 +9,7 @@
 
 pub mod apollo;
 mod error;
+pub mod probe;
 mod retry;
 
 pub use apollo::{ApolloClient, ApolloPerson, EnrichedPerson, FoundContact};

@@ -248,6 +248,13 @@ impl LlmClient {
         &self.base_url
     }
 
+    /// Whether the key works: the OpenAI-compatible `GET {base}/models`, which costs nothing
+    /// (see [`crate::probe`]).
+    pub async fn probe(&self) -> Result<(), ProviderError> {
+        let req = self.http.get(format!("{}/models", self.base_url)).bearer_auth(&self.api_key);
+        crate::probe::get_json(req, "the LLM provider", classify).await.map(|_| ())
+    }
+
     /// One chat completion in JSON mode: the assistant's answer parsed as a JSON object.
     ///
     /// Retries rate limits (honouring `retry-after-ms`/`retry-after`), 5xx, timeouts and refused

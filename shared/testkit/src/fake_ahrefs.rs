@@ -25,6 +25,8 @@ pub const ALL_BACKLINKS_PATH: &str = "/v3/site-explorer/all-backlinks";
 pub const DOMAIN_RATING_PATH: &str = "/v3/site-explorer/domain-rating";
 pub const METRICS_PATH: &str = "/v3/site-explorer/metrics";
 pub const BACKLINKS_STATS_PATH: &str = "/v3/site-explorer/backlinks-stats";
+/// The subscription's limits and usage (free of units).
+pub const LIMITS_PATH: &str = "/v3/subscription-info/limits-and-usage";
 
 const REFDOMAINS_COLUMNS: &[&str] = &[
     "domain",
@@ -110,6 +112,8 @@ struct Index {
     /// Normalised target → (url_from, url_to, anchor, domain_rating_source).
     backlinks: BTreeMap<String, Vec<(String, String, String, f64)>>,
     metrics: BTreeMap<String, SeededMetrics>,
+    /// The workspace's monthly API units: (limit, used).
+    units: (u64, u64),
     /// Faults still to serve: (only on this path, or any; the fault).
     faults: VecDeque<(Option<String>, AhrefsFault)>,
     calls: Vec<AhrefsCall>,
@@ -132,8 +136,10 @@ impl FakeAhrefs {
     /// Starts on a free loopback port with a fresh key. Needs a Tokio runtime.
     pub async fn start() -> FakeAhrefs {
         let api_key = format!("fake-ahrefs-key-{}", crate::server::unique());
-        let shared = Arc::new(Shared { api_key: api_key.clone(), index: Mutex::new(Index::default()) });
+        let index = Index { units: (500_000, 1_250), ..Index::default() };
+        let shared = Arc::new(Shared { api_key: api_key.clone(), index: Mutex::new(index) });
         let app = Router::new()
+            .route(LIMITS_PATH, get(handle))
             .route(REFDOMAINS_PATH, get(handle))
             .route(ALL_BACKLINKS_PATH, get(handle))
             .route(DOMAIN_RATING_PATH, get(handle))
@@ -164,6 +170,12 @@ impl FakeAhrefs {
     pub fn set_metrics(&self, domain: &str, dr: f64, traffic: u64, keywords: u64, refdomains: u64, backlinks: u64) {
         let seeded = SeededMetrics { domain_rating: dr, traffic, keywords, refdomains, backlinks };
         self.index().metrics.insert(normalize_target(domain), seeded);
+    }
+
+    /// The workspace's monthly API units, as `limits-and-usage` reports them (500,000 and 1,250
+    /// at start).
+    pub fn set_units(&self, limit: u64, used: u64) {
+        self.index().units = (limit, used);
     }
 
     /// The next `n` calls (to any endpoint) answer with `fault`.
@@ -279,6 +291,16 @@ async fn handle(
         Some(AhrefsFault::Malformed) => {
             return (StatusCode::OK, [("content-type", "application/json")], "{\"refdomains\": [{\"dom").into_response()
         }
+    }
+    if path == LIMITS_PATH {
+        let (limit, used) = shared.index.lock().unwrap_or_else(|p| p.into_inner()).units;
+        return Json(json!({ "limits_and_usage": {
+            "subscription": "Advanced, billed monthly", "usage_reset_date": "2027-01-01T00:00:00Z",
+            "units_limit_workspace": limit, "units_usage_workspace": used,
+            "units_limit_api_key": null, "units_usage_api_key": used,
+            "api_key_expiration_date": "2027-06-01T00:00:00Z",
+        } }))
+        .into_response();
     }
     let param = |name: &str| param(&query, name);
     if param("output").is_some_and(|o| o != "json") {

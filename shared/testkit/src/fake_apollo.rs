@@ -20,6 +20,8 @@ use std::time::Duration;
 
 pub const SEARCH_PATH: &str = "/api/v1/mixed_people/api_search";
 pub const BULK_MATCH_PATH: &str = "/api/v1/people/bulk_match";
+/// Apollo's key check.
+pub const HEALTH_PATH: &str = "/v1/auth/health";
 
 /// A person in the fake's directory. `domain` is given to [`FakeApollo::add_person`].
 #[derive(Clone, Debug, Default)]
@@ -103,6 +105,7 @@ impl FakeApollo {
         let app = Router::new()
             .route(SEARCH_PATH, post(search))
             .route(BULK_MATCH_PATH, post(bulk_match))
+            .route(HEALTH_PATH, axum::routing::get(auth_health))
             .with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
         let addr = listener.local_addr().expect("local addr");
@@ -214,6 +217,34 @@ async fn admit(
             Some((StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response())
         }
     }
+}
+
+/// `GET /v1/auth/health`: 200 `{"healthy": true, "is_logged_in": <the key is known>}`.
+async fn auth_health(
+    State(shared): State<Arc<Shared>>,
+    uri: Uri,
+    Query(query): Query<Vec<(String, String)>>,
+    headers: HeaderMap,
+) -> Response {
+    let api_key = headers.get("x-api-key").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let known = {
+        let dir = shared.directory.lock().unwrap_or_else(|p| p.into_inner());
+        api_key == shared.api_key || dir.extra_keys.iter().any(|e| e == api_key)
+    };
+    if !known {
+        let mut dir = shared.directory.lock().unwrap_or_else(|p| p.into_inner());
+        dir.calls.push(RecordedCall {
+            path: HEALTH_PATH.into(),
+            query,
+            api_key: Some(api_key.to_owned()),
+            body: Value::Null,
+        });
+        return Json(json!({ "healthy": true, "is_logged_in": false })).into_response();
+    }
+    if let Some(early) = admit(&shared, &uri, &query, &headers, &Bytes::new()).await {
+        return early;
+    }
+    Json(json!({ "healthy": true, "is_logged_in": true })).into_response()
 }
 
 fn unprocessable(error: &str) -> Response {

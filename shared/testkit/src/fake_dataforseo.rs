@@ -20,6 +20,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub const SERP_PATH: &str = "/v3/serp/google/organic/live/advanced";
+/// The account's details and balance (free).
+pub const USER_DATA_PATH: &str = "/v3/appendix/user_data";
 const MAX_DEPTH: u64 = 700;
 static TASK_IDS: AtomicU64 = AtomicU64::new(1);
 
@@ -80,6 +82,8 @@ struct State {
     serps: BTreeMap<String, Vec<Organic>>,
     faults: VecDeque<DataForSeoFault>,
     calls: Vec<DataForSeoCall>,
+    /// The account's balance in USD, as `user_data` reports it.
+    balance: f64,
 }
 
 struct Shared {
@@ -103,8 +107,12 @@ impl FakeDataForSeo {
         let login = format!("fake-dataforseo-{unique}@example.com");
         let password = format!("fake-dataforseo-password-{unique}");
         let authorization = format!("Basic {}", base64(format!("{login}:{password}").as_bytes()));
-        let shared = Arc::new(Shared { authorization, state: Mutex::new(State::default()) });
-        let app = Router::new().route(SERP_PATH, post(serp)).with_state(shared.clone());
+        let state = State { balance: 42.5, ..State::default() };
+        let shared = Arc::new(Shared { authorization, state: Mutex::new(state) });
+        let app = Router::new()
+            .route(SERP_PATH, post(serp))
+            .route(USER_DATA_PATH, axum::routing::get(user_data))
+            .with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
         let addr = listener.local_addr().expect("local addr");
         let server = tokio::spawn(async move {
@@ -119,6 +127,11 @@ impl FakeDataForSeo {
     pub fn set_serp<'a>(&self, keyword: &str, organic: impl IntoIterator<Item = (&'a str, &'a str, &'a str)>) {
         let organic = organic.into_iter().map(|(d, u, t)| (d.to_string(), u.to_string(), t.to_string())).collect();
         self.state().serps.insert(keyword.trim().to_lowercase(), organic);
+    }
+
+    /// The account's balance (USD) `user_data` reports; 42.5 at start.
+    pub fn set_balance(&self, balance: f64) {
+        self.state().balance = balance;
     }
 
     /// The next `n` calls answer with `fault`.
@@ -382,4 +395,68 @@ mod tests {
         assert_eq!(super::base64(b"abc"), "YWJj");
         assert_eq!(super::base64(b""), "");
     }
+}
+
+/// `GET /v3/appendix/user_data`: the account (login, money), free of charge. Scripted faults
+/// apply as to the SERP call (429, 5xx, 402, slow, malformed).
+async fn user_data(axum::extract::State(shared): axum::extract::State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    let authorization = headers.get("authorization").and_then(|v| v.to_str().ok()).map(String::from);
+    let (fault, balance) = {
+        let mut state = shared.state.lock().unwrap_or_else(|p| p.into_inner());
+        state.calls.push(DataForSeoCall {
+            path: USER_DATA_PATH.to_string(),
+            authorization: authorization.clone(),
+            body: Value::Null,
+        });
+        let known = authorization.as_deref().is_some_and(|a| {
+            let (scheme, creds) = a.split_once(' ').unwrap_or((a, ""));
+            scheme.eq_ignore_ascii_case("basic") && Some(creds.trim()) == shared.authorization.strip_prefix("Basic ")
+        });
+        if !known {
+            let message = "You are not authorized to access this resource. See your login details here: \
+                           https://app.dataforseo.com/api-access";
+            return (StatusCode::UNAUTHORIZED, Json(envelope(40100, message, None))).into_response();
+        }
+        (state.faults.pop_front(), state.balance)
+    };
+    match fault {
+        None | Some(DataForSeoFault::TaskError { .. }) => {}
+        Some(DataForSeoFault::Slow(d)) => tokio::time::sleep(d).await,
+        Some(DataForSeoFault::RateLimited { retry_after_secs }) => {
+            let body = envelope(40202, "Rate limit exceeded. Too many requests per minute.", None);
+            return (StatusCode::TOO_MANY_REQUESTS, [("retry-after", retry_after_secs.to_string())], Json(body))
+                .into_response();
+        }
+        Some(DataForSeoFault::ServerError(code)) => {
+            let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            return (status, Json(envelope(50000, "Internal Server Error.", None))).into_response();
+        }
+        Some(DataForSeoFault::PaymentRequired) => {
+            let message = "Payment Required. We had a problem billing your account.";
+            return (StatusCode::PAYMENT_REQUIRED, Json(envelope(40200, message, None))).into_response();
+        }
+        Some(DataForSeoFault::ResponseError { code, message }) => {
+            return Json(envelope(code, &message, None)).into_response()
+        }
+        Some(DataForSeoFault::Malformed) => {
+            return (StatusCode::OK, [("content-type", "application/json")], "{\"version\": \"0.1.2026").into_response()
+        }
+    }
+    let task = json!({
+        "id": format!("05011000-1535-0139-0000-{:012x}", TASK_IDS.fetch_add(1, Ordering::Relaxed)),
+        "status_code": 20000,
+        "status_message": "Ok.",
+        "time": "0.0121 sec.",
+        "cost": 0,
+        "result_count": 1,
+        "path": ["v3", "appendix", "user_data"],
+        "data": { "api": "appendix", "function": "user_data" },
+        "result": [{
+            "login": "fake-dataforseo",
+            "timezone": "UTC",
+            "rates": { "limits": { "day": { "serp": 2000 }, "minute": { "serp": 2000 } } },
+            "money": { "total": 50.0, "balance": balance, "limits": { "day": { "total": 0.0 }, "minute": { "total": 0.0 } } },
+        }],
+    });
+    Json(envelope(20000, "Ok.", Some(vec![task]))).into_response()
 }

@@ -23,6 +23,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub const CHAT_COMPLETIONS_PATH: &str = "/v1/chat/completions";
+/// The models the key may use (OpenAI's list shape).
+pub const MODELS_PATH: &str = "/v1/models";
 
 /// How long [`Failure::Timeout`] holds its answer: longer than any client timeout (the default is 30 s).
 pub const TIMEOUT_SLEEP: Duration = Duration::from_secs(120);
@@ -116,6 +118,7 @@ impl FakeLlm {
         let shared = Arc::new(Shared { api_key: api_key.clone(), script: Mutex::new(Script::default()) });
         let app = Router::new()
             .route(CHAT_COMPLETIONS_PATH, post(chat_completions))
+            .route(MODELS_PATH, axum::routing::get(models))
             .route("/chat/completions", post(chat_completions))
             .with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
@@ -373,4 +376,36 @@ fn built_answer(request: &LlmRequest) -> Value {
     let subject: String = subject.chars().take(120).collect();
     let lines: Vec<String> = facts.iter().filter(|(_, v)| !v.is_empty()).map(|(_, v)| unbraced(v)).collect();
     json!({ "subject": subject, "body": format!("Hello,\n\n{}\n\nBest regards", lines.join("\n")) })
+}
+
+/// `GET /v1/models`: OpenAI's list shape. Checks the key like a completion; a scripted failure is
+/// served too (a 500, a timeout, a 429).
+async fn models(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    let authorization = headers.get("authorization").and_then(|v| v.to_str().ok()).map(String::from);
+    let request = LlmRequest { path: MODELS_PATH.to_string(), authorization, body: Value::Null };
+    let failure = {
+        let mut script = shared.script();
+        script.requests.push(request.clone());
+        if request.bearer() != Some(shared.api_key.as_str()) {
+            let message = "Incorrect API key provided. You can find your API key at https://platform.openai.com/account/api-keys.";
+            return error(StatusCode::UNAUTHORIZED, message, "invalid_request_error", None, Some("invalid_api_key"));
+        }
+        script.failures.pop_front()
+    };
+    match failure {
+        Some(Failure::ServerError) => {
+            return error(StatusCode::INTERNAL_SERVER_ERROR, "The server had an error.", "server_error", None, None)
+        }
+        Some(Failure::Timeout) => {
+            tokio::time::sleep(TIMEOUT_SLEEP).await;
+            return error(StatusCode::GATEWAY_TIMEOUT, "Timed out", "server_error", None, None);
+        }
+        Some(Failure::RateLimited { .. } | Failure::RateLimitedMs { .. }) => {
+            return error(StatusCode::TOO_MANY_REQUESTS, "Rate limit reached.", "requests", None, Some("rate_limit_exceeded"))
+        }
+        Some(Failure::Slow(d)) => tokio::time::sleep(d).await,
+        _ => {}
+    }
+    let model = |id: &str| json!({ "id": id, "object": "model", "created": 1_715_367_049, "owned_by": "system" });
+    Json(json!({ "object": "list", "data": [model("gpt-4o-mini"), model("gpt-4o")] })).into_response()
 }
