@@ -440,4 +440,12 @@ async fn llm_checks_decide_and_an_llm_outage_escalates() {
     let n = &m["negotiation"];
     assert_eq!((n["outcome"].as_str(), n["trace"][0]["result"].as_str()), (Some("escalated"), Some("unknown")), "{m}");
     assert!(n["reason"].as_str().unwrap().contains("could not answer"), "{n}");
+
+    // The negotiator's LLM calls are the workspace's `llm` health: the outage shows at once, and
+    // the fresh record needs no probe.
+    let h = w.env.agency().get(&format!("/v1/workspaces/{}/health", w.ws)).await.ok(200).clone();
+    assert_eq!(h["integrations"]["llm"]["status"], "error", "{h}");
+    assert_eq!(h["integrations"]["llm"]["lastError"]["code"], "provider_unavailable", "{h}");
+    let probed = w.llm.requests().iter().any(|r| r.path == linkcrm_testkit::fake_llm::MODELS_PATH);
+    assert!(!probed, "no probe of a fresh record");
 }

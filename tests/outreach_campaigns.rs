@@ -352,6 +352,11 @@ async fn competitor_campaign(backend: Backend) {
     assert!(ana["body"].as_str().unwrap().contains("our comparison is more current"), "{ana}");
     let req = f.llm.requests();
     assert!(req.iter().any(|r| r.body.to_string().contains("blog-a.example")));
+    // The drafts' LLM calls are the workspace's `llm` health (read without a probe of the model list).
+    let h = env.agency().get(&format!("/v1/workspaces/{ws}/health")).await.ok(200).clone();
+    assert_eq!(h["integrations"]["llm"]["status"], "healthy", "{h}");
+    assert!(h["integrations"]["llm"]["lastCheckedAt"].is_string(), "{h}");
+    assert!(!f.llm.requests().iter().any(|r| r.path == linkcrm_testkit::fake_llm::MODELS_PATH));
     // Used: pull 2 and two LLM drafts 6 (and two discoveries 0.8, by the child invocations).
     assert_eq!(inv["creditsUsed"], 8.0, "{inv}");
     let rels = api.get("/v1/link-building/crm/relationship?limit=50").await.ok(200)["data"].as_array().unwrap().clone();

@@ -288,7 +288,7 @@ async fn draft_one(
             .map_err(|e| retry(&e.message))?;
     // The Writer port: the template rendered, or the LLM (charged from the campaign's reservation).
     let brief = crate::pipeline::brief(meta);
-    let writer: Box<dyn crate::writer::Writer> = match mode {
+    let writer: Box<dyn crate::writer::Writer + '_> = match mode {
         Drafting::Template | Drafting::None => Box::new(crate::writer::TemplateWriter),
         Drafting::Llm => match crate::writer::LlmWriter::for_workspace(app, ws).await {
             Ok(w) => Box::new(w),

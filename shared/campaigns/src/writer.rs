@@ -65,26 +65,29 @@ impl Writer for TemplateWriter {
     }
 }
 
-/// Asks the LLM (the workspace's key, else the platform's).
-pub struct LlmWriter {
+/// Asks the LLM (the workspace's key, else the platform's); each answer or failure is recorded
+/// as the workspace's `llm` health.
+pub struct LlmWriter<'a> {
     client: LlmClient,
     owner: &'static str,
+    app: &'a App,
+    ws: &'a str,
 }
 
 /// CONTRACT: an LLM-written draft costs 3 credits.
 pub const LLM_DRAFT_MILLI: i64 = 3000;
 
-impl LlmWriter {
+impl<'a> LlmWriter<'a> {
     /// The workspace's writer, or why there is none (`provider_unavailable` naming the setting).
-    pub async fn for_workspace(app: &App, ws: &str) -> Result<LlmWriter, Value> {
+    pub async fn for_workspace(app: &'a App, ws: &'a str) -> Result<LlmWriter<'a>, Value> {
         crate::providers::llm(app, ws)
             .await
-            .map(|(client, owner)| LlmWriter { client, owner })
+            .map(|(client, owner)| LlmWriter { client, owner, app, ws })
             .map_err(|e| json!({ "code": e.code, "message": e.message }))
     }
 }
 
-impl Writer for LlmWriter {
+impl Writer for LlmWriter<'_> {
     fn cost_milli(&self) -> i64 {
         LLM_DRAFT_MILLI
     }
@@ -103,7 +106,9 @@ impl Writer for LlmWriter {
                 sender_name: v("senderName"),
                 template: brief.template.clone(),
             };
-            self.client.write_email(&email).await.map(|w| (w.subject, w.body)).map_err(|e| {
+            let written = self.client.write_email(&email).await;
+            linkcrm_core::health::observe(self.app, self.ws, "llm", &written).await;
+            written.map(|w| (w.subject, w.body)).map_err(|e| {
                 let e = crate::providers::failed("llm", self.owner, e);
                 json!({ "code": e.code, "message": e.message })
             })

@@ -1,9 +1,29 @@
 //! What the negotiator asks the LLM (an intent, a yes/no gate question, a reply) and the replies
 //! it writes without one.
 
+use linkcrm_core::App;
 use linkcrm_domain::enums::InboundIntent;
 use linkcrm_providers::LlmClient;
 use serde_json::Value;
+
+/// The workspace's LLM, whose every answer (or failure) is recorded as its `llm` health.
+pub struct Llm<'a> {
+    client: LlmClient,
+    app: &'a App,
+    ws: &'a str,
+}
+
+impl<'a> Llm<'a> {
+    pub fn new(client: LlmClient, app: &'a App, ws: &'a str) -> Self {
+        Llm { client, app, ws }
+    }
+
+    async fn ask(&self, system: &str, user: &str) -> Option<Value> {
+        let answer = self.client.complete_json(system, user).await;
+        linkcrm_core::health::observe(self.app, self.ws, "llm", &answer).await;
+        answer.ok()
+    }
+}
 
 /// What a reply is written from.
 pub struct ReplyBrief<'a> {
@@ -28,9 +48,9 @@ no payment offered), \"paid_link_insertion\" (they offer or ask for money for a 
 (bulk, irrelevant or deceptive), \"other\"}.";
 
 /// The LLM's reading of a request's intent; `None` when it gave no usable answer.
-pub async fn classify(llm: &LlmClient, subject: &str, text: &str) -> Option<InboundIntent> {
+pub async fn classify(llm: &Llm<'_>, subject: &str, text: &str) -> Option<InboundIntent> {
     let user = format!("Subject: {subject}\n\n{}", excerpt(text));
-    let v = llm.complete_json(CLASSIFY, &user).await.ok()?;
+    let v = llm.ask(CLASSIFY, &user).await?;
     v.get("intent").and_then(Value::as_str).and_then(InboundIntent::parse)
 }
 
@@ -38,9 +58,9 @@ const CHECK: &str = "You answer one yes/no question about an email. Answer with 
 {\"answer\": \"yes\"} or {\"answer\": \"no\"}, nothing else.";
 
 /// The LLM's yes/no to a gate's question about the request; `None` when it could not answer.
-pub async fn check(llm: &LlmClient, question: &str, subject: &str, text: &str) -> Option<bool> {
+pub async fn check(llm: &Llm<'_>, question: &str, subject: &str, text: &str) -> Option<bool> {
     let user = format!("Question: {question}\n\nThe email:\nSubject: {subject}\n\n{}", excerpt(text));
-    let v = llm.complete_json(CHECK, &user).await.ok()?;
+    let v = llm.ask(CHECK, &user).await?;
     match v.get("answer").and_then(Value::as_str).map(|a| a.trim().to_ascii_lowercase()) {
         Some(a) if a == "yes" || a == "true" => Some(true),
         Some(a) if a == "no" || a == "false" => Some(false),
@@ -55,7 +75,7 @@ link or a payment, and sign with the team's name. Answer with a JSON object with
 fields: \"subject\" (the original subject with \"Re: \" in front unless it has it) and \"body\" (plain text).";
 
 /// An LLM-written reply (3 credits); `None` when it gave none.
-pub async fn draft(llm: &LlmClient, b: &ReplyBrief<'_>) -> Option<(String, String)> {
+pub async fn draft(llm: &Llm<'_>, b: &ReplyBrief<'_>) -> Option<(String, String)> {
     let angles = if b.angles.is_empty() { "none".to_owned() } else { b.angles.join("; ") };
     let user = format!(
         "Team: {}\nTone: {}\nWhat we want to steer towards: {angles}\nTheir intent: {}\nTheir site: {}\nFrom: {}\n\
@@ -68,7 +88,7 @@ pub async fn draft(llm: &LlmClient, b: &ReplyBrief<'_>) -> Option<(String, Strin
         b.subject,
         excerpt(b.text)
     );
-    let v = llm.complete_json(DRAFT, &user).await.ok()?;
+    let v = llm.ask(DRAFT, &user).await?;
     let subject = v.get("subject").and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty())?;
     let body = v.get("body").and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty())?;
     Some((one_line(subject), body.to_owned()))

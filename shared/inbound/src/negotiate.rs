@@ -133,7 +133,7 @@ async fn negotiate(ctx: &Ctx, msg: &InboundMessage, settings: &Settings, round: 
     let own = workspace.primary_domain.clone().unwrap_or_default();
     let all_text = format!("{}\n{}", msg.subject, msg.text);
     // What the LLM work may cost: the check before any call.
-    let llm = linkcrm_campaigns::providers::llm(app, &ws).await.ok().map(|(c, _)| c);
+    let llm = linkcrm_campaigns::providers::llm(app, &ws).await.ok().map(|(c, _)| drafting::Llm::new(c, app, &ws));
     let gates_list: Vec<Gate> = records::gates(app, &ws).await?.into_iter().filter(|g| g.enabled).collect();
     let checks: i64 = gates_list
         .iter()
