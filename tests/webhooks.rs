@@ -53,6 +53,25 @@ async fn place_link(api: &Api, rel: &str) -> Value {
     api.post("/v1/link-building/crm/event", body).await.ok(201).clone()
 }
 
+/// Every delivery in `got` has the fields its type's schema (`GET /v1/webhooks/event-types`)
+/// requires, in the envelope and in `data`.
+async fn conform(api: &Api, got: &[Received]) {
+    let types = api.get("/v1/webhooks/event-types").await.ok(200)["data"].as_array().unwrap().clone();
+    for r in got {
+        let t = r.body["type"].as_str().unwrap();
+        let schema = &types.iter().find(|x| x["type"] == t).unwrap_or_else(|| panic!("{t} is listed"))["schema"];
+        let required = |s: &Value| -> Vec<String> {
+            s["required"].as_array().into_iter().flatten().map(|v| v.as_str().unwrap().to_owned()).collect()
+        };
+        for k in required(schema) {
+            assert!(r.body.get(&k).is_some_and(|v| !v.is_null()), "{t}: no {k} in {}", r.body);
+        }
+        for k in required(&schema["properties"]["data"]) {
+            assert!(r.body["data"].get(&k).is_some_and(|v| !v.is_null()), "{t}: no data.{k} in {}", r.body);
+        }
+    }
+}
+
 fn of_type<'a>(got: &'a [Received], t: &str) -> Vec<&'a Received> {
     got.iter().filter(|r| r.body["type"] == t).collect()
 }
@@ -402,6 +421,103 @@ webhook_test!(do_not_contact_reaches_every_workspace_that_knows_the_account, ENV
     assert!(rx.at("/ok/dnc-c").await.is_empty(), "C has no relationship with the account");
 });
 
+// Campaign lifecycle events carry the campaign as the API shows it at commit, its version, and
+// the status before.
+webhook_test!(campaign_events_are_snapshots_with_previous_and_version, ENV, |env| {
+    let rx = Receiver::start().expect("receiver");
+    let agency = env.agency();
+    let ws = agency.create_workspace("Acme").await;
+    let api = agency.in_workspace(&ws);
+    register(&api, &rx, "/ok/campaigns", json!(["link_building.campaign.*"])).await;
+    let rel = relate(&api, "campaign-partner.com").await;
+    let c = api
+        .post("/v1/link-building/campaign", json!({ "type": "custom", "name": "Spring", "relationshipIds": [rel] }))
+        .await;
+    let id = c.ok(201)["id"].as_str().unwrap().to_owned();
+    api.post(&format!("/v1/link-building/campaign/{id}/toggle"), json!({ "action": "pause" })).await.ok(200);
+    api.post(&format!("/v1/link-building/campaign/{id}/toggle"), json!({ "action": "resume" })).await.ok(200);
+    api.delete(&format!("/v1/link-building/campaign/{id}")).await.ok(200);
+    let got = rx.wait_for("/ok/campaigns", WAIT, |g| g.len() >= 4).await;
+    assert!(got.iter().all(|r| r.verified));
+    conform(&api, &got).await;
+    let one = |t: &str| of_type(&got, t).first().map(|r| r.body["data"].clone()).unwrap_or_else(|| panic!("{t}"));
+    let created = one("link_building.campaign.created");
+    assert_eq!((created["id"].as_str(), created["campaign"]["id"].as_str()), (Some(id.as_str()), Some(id.as_str())));
+    assert_eq!(created["campaign"]["status"], "active");
+    assert_eq!(created["campaign"]["name"], "Spring");
+    assert_eq!(created["version"], 1);
+    assert!(created.get("previous").is_none(), "{created}");
+    let paused = one("link_building.campaign.paused");
+    assert_eq!(paused["campaign"]["status"], "paused", "{paused}");
+    assert_eq!(paused["previous"]["status"], "active");
+    assert_eq!(paused["version"], 2);
+    let resumed = one("link_building.campaign.resumed");
+    assert_eq!((resumed["campaign"]["status"].as_str(), resumed["previous"]["status"].as_str()), (Some("active"), Some("paused")));
+    assert_eq!(resumed["version"], 3);
+    let cancelled = one("link_building.campaign.cancelled");
+    assert_eq!(cancelled["campaign"]["status"], "cancelled");
+    assert_eq!(cancelled["version"], 4);
+    // The last snapshot is what the API shows now.
+    let now = api.get(&format!("/v1/link-building/campaign/{id}")).await.ok(200).clone();
+    assert_eq!(now["status"], cancelled["campaign"]["status"]);
+    assert_eq!(now["membersCount"], cancelled["campaign"]["membersCount"]);
+    assert_eq!(now["updatedAt"], cancelled["campaign"]["updatedAt"]);
+});
+
+// Inbound events carry what the API shows: the settings with the previous ones and the version,
+// the gate (and the previous version of it), the received message, and the message with the
+// negotiator's decision on it.
+webhook_test!(inbound_events_carry_the_resources, ENV, |env| {
+    const INBOUND: &str = "/v1/link-building/inbound";
+    let rx = Receiver::start().expect("receiver");
+    let agency = env.agency();
+    let ws = agency.create_workspace("Gardening").await;
+    agency.post(&format!("/v1/workspaces/{ws}/credits"), json!({ "credits": 20 })).await.ok(201);
+    let api = agency.in_workspace(&ws);
+    register(&api, &rx, "/ok/inbound", json!(["link_building.inbound.*"])).await;
+    api.post(&format!("{INBOUND}/settings"), json!({ "enabled": true, "defaultTone": "friendly" })).await.ok(200);
+    let gate = json!({ "name": "spam_decline", "when": { "field": "intent", "op": "eq", "value": "spam" },
+                       "then": { "action": "decline" }, "priority": 50 });
+    let g = api.post(&format!("{INBOUND}/eval-gates"), gate).await.ok(201)["id"].as_str().unwrap().to_owned();
+    api.patch(&format!("{INBOUND}/eval-gates/{g}"), json!({ "priority": 5 })).await.ok(200);
+    let raw = "From: Jo <jo@jo-garden.example>\r\nTo: team@gardening.example\r\nSubject: Guest post idea\r\n\
+               Date: Sun, 6 Dec 2026 10:00:00 +0000\r\nMessage-ID: <gp-1@jo-garden.example>\r\n\r\n\
+               Hi, could I write a guest post about composting for your blog?\r\n";
+    let m = api.post(&format!("{INBOUND}/email"), json!({ "raw": raw })).await.ok(201)["id"].as_str().unwrap().to_owned();
+    let got = rx
+        .wait_for("/ok/inbound", WAIT, |g| {
+            ["settings.updated", "eval_gate.created", "eval_gate.updated", "received", "negotiated"]
+                .iter()
+                .all(|t| !of_type(g, &format!("link_building.inbound.{t}")).is_empty())
+        })
+        .await;
+    assert!(got.iter().all(|r| r.verified));
+    conform(&api, &got).await;
+    let one = |t: &str| of_type(&got, &format!("link_building.inbound.{t}"))[0].body["data"].clone();
+    let settings = one("settings.updated");
+    assert_eq!(settings["settings"]["enabled"], true, "{settings}");
+    assert_eq!(settings["settings"]["defaultTone"], "friendly", "{settings}");
+    assert!(settings["previous"].is_null(), "first settings: {settings}");
+    assert_eq!(settings["version"], 1);
+    let created = one("eval_gate.created");
+    assert_eq!((created["gate"]["id"].as_str(), created["gate"]["priority"].as_i64()), (Some(g.as_str()), Some(50)));
+    let updated = one("eval_gate.updated");
+    assert_eq!((updated["gate"]["priority"].as_i64(), updated["previous"]["priority"].as_i64()), (Some(5), Some(50)));
+    assert_eq!((updated["version"].as_i64(), updated["previous"]["version"].as_i64()), (Some(2), Some(1)));
+    let received = one("received");
+    assert_eq!(received["message"]["id"], m.as_str());
+    assert_eq!(received["message"]["subject"], "Guest post idea");
+    assert!(received["message"]["text"].as_str().unwrap().contains("composting"));
+    let decided = one("negotiated");
+    assert_eq!(decided["message"]["id"], m.as_str());
+    assert_eq!(decided["message"]["negotiation"]["outcome"], decided["outcome"], "{decided}");
+    assert!(decided["previous"]["negotiation"].is_null(), "{decided}");
+    // The message's snapshot is what the API shows.
+    let now = api.get(&format!("{INBOUND}/{m}")).await.ok(200).clone();
+    assert_eq!(now["negotiation"]["outcome"], decided["message"]["negotiation"]["outcome"]);
+    assert_eq!(now["subject"], decided["message"]["subject"]);
+});
+
 /// Loopback refused when private targets are not allowed; https required without the opt-in.
 mod private_targets_are_refused {
     use super::*;
@@ -532,6 +648,7 @@ webhook_test!(a_send_s_lifecycle_arrives_as_snapshots, ENV, |env| {
         })
         .await;
     assert!(got.iter().all(|r| r.verified));
+    conform(&api, &got).await;
     let done = of_type(&got, "agent.invocation.completed")[0];
     assert_eq!(done.body["data"]["invocationId"], inv.as_str());
     assert_eq!(done.body["data"]["status"], "SUCCEEDED");

@@ -615,17 +615,13 @@ async fn bounce_check(app: &App, meta: &Item) -> Result<(), HandlerError> {
         u = u.set(k, v);
     }
     let tl = keys::timeline(&campaign, &now, "paused");
+    let data = rec::event_data(meta, Some(&u), json!({ "reason": "bounce_rate", "sent": sent, "hardBounced": hard }));
     let ops = vec![
         TxOp::update_if(keys::campaign(&campaign), u, Condition::Equals("status".into(), json!("active"))),
         TxOp::update(keys::campaign_totals(&ws), Update::new().add("status#active", -1).add("status#paused", 1)),
         TxOp::put(linkcrm_crm::records::obj(json!({ "PK": tl.pk, "SK": tl.sk, "entity": "campaignTimeline",
             "at": now, "event": "paused", "reason": "bounce_rate" }))),
-        linkcrm_core::outbox::event(
-            "link_building.campaign.paused",
-            Some(&ws),
-            json!({ "id": campaign, "from": "active", "to": "paused", "reason": "bounce_rate",
-                    "sent": sent, "hardBounced": hard }),
-        ),
+        linkcrm_core::outbox::event("link_building.campaign.paused", Some(&ws), data),
     ];
     match app.store.transact(ops).await {
         Ok(()) => {

@@ -331,6 +331,7 @@ fn end_ops(meta: &Item, to: Status, reason: Option<&str>) -> Vec<TxOp> {
     }
     let event = if to == Status::Completed { "completed" } else { "cancelled" };
     let tl = keys::timeline(id, &now, event);
+    let data = rec::event_data(meta, Some(&u), json!({ "reason": reason }));
     vec![
         TxOp::update_if(keys::campaign(id), u, Condition::Equals("status".into(), json!(from))),
         TxOp::update(
@@ -339,11 +340,7 @@ fn end_ops(meta: &Item, to: Status, reason: Option<&str>) -> Vec<TxOp> {
         ),
         TxOp::put(obj(json!({ "PK": tl.pk, "SK": tl.sk, "entity": "campaignTimeline", "at": now, "event": event,
                               "reason": reason }))),
-        linkcrm_core::outbox::event(
-            &format!("link_building.campaign.{event}"),
-            Some(ws),
-            json!({ "id": id, "from": from, "to": to, "reason": reason }),
-        ),
+        linkcrm_core::outbox::event(&format!("link_building.campaign.{event}"), Some(ws), data),
     ]
 }
 

@@ -198,6 +198,35 @@ pub fn view(item: &Item) -> Campaign {
     }
 }
 
+/// A `link_building.campaign.*` event's data: the campaign as the REST API shows it once `change`
+/// (the transaction's update of its item; `None` for a new item) is applied, its `version`, and
+/// `previous` (the status before) when the status changes. `extra` fields (`reason`, counts) are
+/// added at the top level beside `id`, `type`, `name`, `from` and `to`.
+pub fn event_data(item: &Item, change: Option<&linkcrm_storage::Update>, extra: Value) -> Value {
+    let mut after = item.clone();
+    if let Some(u) = change {
+        if let Err(e) = u.apply(&mut after) {
+            tracing::error!(error = %e, "campaign update does not apply to its own item");
+        }
+    }
+    let (before, now) = (status_of(item), status_of(&after));
+    let view = view(&after);
+    let mut data = json!({
+        "id": view.id, "type": view.r#type, "name": view.name,
+        "version": int_of(&after, "version").unwrap_or(1),
+        "campaign": view,
+    });
+    if change.is_some() && before != now {
+        data["from"] = json!(before);
+        data["to"] = json!(now);
+        data["previous"] = json!({ "status": before });
+    }
+    if let (Value::Object(d), Value::Object(x)) = (&mut data, extra) {
+        d.extend(x);
+    }
+    data
+}
+
 /// Where a SERP or competitor campaign's pipeline is (the marks its stages leave).
 fn stage(item: &Item) -> &'static str {
     let has = |k: &str| item.get(k).is_some();

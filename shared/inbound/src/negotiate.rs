@@ -527,9 +527,13 @@ async fn commit(
         if with_send {
             ops.extend(send_ops_list.iter().cloned());
         }
+        // The message as the API shows it once this decision is on it.
+        let mut decided = msg.clone();
+        decided.negotiation = Some(n.clone());
         let summary = json!({ "id": msg.id, "outcome": n.outcome, "intent": n.intent, "relationshipId": n.relationship_id,
                               "reason": n.reason, "decidedBy": n.decided_by, "invocationId": n.invocation_id,
-                              "approvalId": n.approval_id });
+                              "approvalId": n.approval_id, "message": decided,
+                              "previous": { "negotiation": msg.negotiation } });
         if n.outcome == "escalated" {
             ops.push(outbox::event("link_building.inbound.escalated", Some(&ws), summary.clone()));
         }

@@ -429,7 +429,7 @@ pub async fn receive(ctx: &Ctx, raw: &str, source: Source) -> ApiResult<Reply<In
             "link_building.inbound.received",
             Some(&ws2),
             json!({ "id": m.id, "matched": m.matched, "relationshipId": m.relationship_id,
-                        "class": m.class, "intent": m.intent, "eventId": m.event_id }),
+                        "class": m.class, "intent": m.intent, "eventId": m.event_id, "message": m }),
         ));
         ops
     };

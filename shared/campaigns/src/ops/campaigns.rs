@@ -278,15 +278,12 @@ impl Operation for Create {
             item.insert(k.into(), v);
         }
         let totals = Update::new().add("total", 1).add("status#active", 1);
+        let created = outbox::event("link_building.campaign.created", Some(&ws), rec::event_data(&item, None, json!({})));
         let ops = vec![
             TxOp::put_if(item, Condition::NotExists),
             TxOp::update(keys::campaign_totals(&ws), totals),
             TxOp::put(timeline_item(&id, &now, "campaign_created", None)),
-            outbox::event(
-                "link_building.campaign.created",
-                Some(&ws),
-                json!({ "id": id, "type": "custom", "name": name }),
-            ),
+            created,
         ];
         ctx.app.store.transact(ops).await?;
         // Members join one transaction each (each also changes its relationship's campaign list);
@@ -755,6 +752,7 @@ async fn transition(ctx: &Ctx, item: &Item, to: Status, reason: Option<String>, 
         Status::Completed => "completed",
         Status::Cancelled => "cancelled",
     };
+    let data = rec::event_data(item, Some(&u), json!({ "reason": reason }));
     let mut ops = vec![
         TxOp::update_if(keys::campaign(&id), u, Condition::Equals("status".into(), json!(from))),
         TxOp::update(
@@ -762,11 +760,7 @@ async fn transition(ctx: &Ctx, item: &Item, to: Status, reason: Option<String>, 
             Update::new().add(format!("status#{}", from.as_str()), -1).add(format!("status#{}", to.as_str()), 1),
         ),
         TxOp::put(timeline_item(&id, &now, event, Some(json!({ "reason": reason })))),
-        outbox::event(
-            &format!("link_building.campaign.{event}"),
-            Some(&ws),
-            json!({ "id": id, "from": from, "to": to, "reason": reason }),
-        ),
+        outbox::event(&format!("link_building.campaign.{event}"), Some(&ws), data),
     ];
     ops.extend(extra);
     match ctx.app.store.transact(ops).await {
@@ -1066,14 +1060,11 @@ pub fn inbound_campaign_ops(ws: &str, agency: &str, id: &str) -> Vec<TxOp> {
     for (k, v) in rec::index_attrs(ws, id, &now, Status::Active) {
         item.insert(k.into(), v);
     }
+    let created = outbox::event("link_building.campaign.created", Some(ws), rec::event_data(&item, None, json!({})));
     vec![
         TxOp::put_if(item, Condition::NotExists),
         TxOp::update(keys::campaign_totals(ws), Update::new().add("total", 1).add("status#active", 1)),
         TxOp::put(timeline_item(id, &now, "campaign_created", None)),
-        outbox::event(
-            "link_building.campaign.created",
-            Some(ws),
-            json!({ "id": id, "type": "inbound", "name": "Inbound requests" }),
-        ),
+        created,
     ]
 }

@@ -338,13 +338,14 @@ async fn start(
     let campaign = rec::view(&item);
     let reply =
         Reply { status: Some(StatusCode::ACCEPTED), body: Some(Started { campaign, invocation }), version: Some(1) };
+    let created = outbox::event("link_building.campaign.created", Some(&ws), rec::event_data(&item, None, json!({})));
     let mut ops = vec![
         TxOp::put_if(item, Condition::NotExists),
         TxOp::put_if(inv_item, Condition::NotExists),
         TxOp::update(keys::campaign_totals(&ws), Update::new().add("total", 1).add("status#active", 1)),
         TxOp::put(obj(json!({ "PK": tl.pk, "SK": tl.sk, "entity": "campaignTimeline", "at": now,
                               "event": "campaign_created" }))),
-        outbox::event("link_building.campaign.created", Some(&ws), json!({ "id": id, "type": kind, "name": name })),
+        created,
         pipeline::start_op(&id).map_err(|e| {
             tracing::error!(error = ?e, "campaign job rejected by the queue");
             ApiError::internal()

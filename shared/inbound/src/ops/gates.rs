@@ -169,7 +169,11 @@ impl Operation for Create {
         let ops = vec![
             TxOp::put_if(records::gate_item(&gate), Condition::NotExists),
             TxOp::put_if(records::gate_version_item(&gate), Condition::NotExists),
-            outbox::event("link_building.inbound.eval_gate.created", Some(&ws), json!({ "id": gate.id, "version": 1 })),
+            outbox::event(
+                "link_building.inbound.eval_gate.created",
+                Some(&ws),
+                json!({ "id": gate.id, "version": 1, "gate": gate }),
+            ),
         ];
         let reply = Reply::created(gate).with_version(1);
         ctx.commit(ops, &reply).await?;
@@ -268,6 +272,7 @@ impl Operation for Update {
     async fn run(ctx: Ctx, input: UpdateInput) -> ApiResult<Reply<Gate>> {
         let ws = ctx.workspace().to_owned();
         let mut g = records::load_gate(&ctx.app, &ws, &input.id).await?;
+        let previous = g.clone();
         let before = g.version;
         if ctx.if_match.is_some_and(|v| v != before) {
             return Err(ApiError::precondition_failed(before));
@@ -297,7 +302,7 @@ impl Operation for Update {
             outbox::event(
                 "link_building.inbound.eval_gate.updated",
                 Some(&ws),
-                json!({ "id": g.id, "version": g.version }),
+                json!({ "id": g.id, "version": g.version, "gate": g, "previous": previous }),
             ),
         ];
         match ctx.app.store.transact(ops).await {
@@ -332,7 +337,7 @@ impl Operation for Delete {
             outbox::event(
                 "link_building.inbound.eval_gate.deleted",
                 Some(&ws),
-                json!({ "id": g.id, "version": g.version }),
+                json!({ "id": g.id, "version": g.version, "previous": g }),
             ),
         ];
         ctx.app.store.transact(ops).await?;

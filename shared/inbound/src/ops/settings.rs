@@ -100,6 +100,7 @@ impl Operation for UpdateSettings {
             Some(item) => linkcrm_core::items::parse::<Settings>("inbound settings", item)?,
             None => records::defaults(),
         };
+        let previous = before.as_ref().map(|_| s.clone());
         if let Some(a) = input.autonomous {
             if a && !ctx.caller.has_scope("workspaces:admin") {
                 return Err(ApiError::insufficient_scope("workspaces:admin"));
@@ -148,7 +149,8 @@ impl Operation for UpdateSettings {
         ops.push(outbox::event(
             "link_building.inbound.settings.updated",
             Some(&ws),
-            json!({ "enabled": s.enabled, "autonomous": s.autonomous, "campaignId": s.campaign_id }),
+            json!({ "enabled": s.enabled, "autonomous": s.autonomous, "campaignId": s.campaign_id,
+                    "settings": s, "previous": previous, "version": version + 1 }),
         ));
         match ctx.app.store.transact(ops).await {
             Ok(()) => {}

@@ -102,9 +102,12 @@ fn data_schema(name: &str) -> Value {
             json!({ "id": s, "relationshipId": s, "accountId": s, "type": s, "occurredAt": s, "contactId": sn,
                     "subject": sn, "metadata": { "type": ["object", "null"] } }),
         ),
-        n if n.starts_with("link_building.campaign.") => {
-            obj(&["id"], json!({ "id": s, "type": s, "name": s, "from": s, "to": s, "reason": sn }))
-        }
+        n if n.starts_with("link_building.campaign.") => obj(
+            &["id", "campaign", "version"],
+            json!({ "id": s, "type": s, "name": s, "from": s, "to": s, "reason": sn,
+                    "campaign": resource("campaign"), "version": { "type": "integer" },
+                    "previous": { "type": "object", "properties": { "status": s } } }),
+        ),
         n if n.starts_with("agent.invocation.") => obj(
             &["invocationId", "status"],
             json!({ "invocationId": s, "status": s, "skill": s, "approvalId": sn, "result": {}, "error": {} }),
@@ -119,7 +122,29 @@ fn data_schema(name: &str) -> Value {
         n if n.starts_with("link_building.relationship.") => resource("relationship"),
         n if n.starts_with("link_building.contact.") => resource("contact"),
         n if n.starts_with("link_building.account.") => obj(&["accountId"], json!({ "accountId": s, "domain": s })),
-        n if n.starts_with("link_building.inbound.") => resource("inbound message or setting"),
+        "link_building.inbound.received" => obj(
+            &["id", "message"],
+            json!({ "id": s, "matched": { "type": "boolean" }, "relationshipId": sn, "class": sn, "intent": sn,
+                    "eventId": sn, "message": resource("inbound message") }),
+        ),
+        "link_building.inbound.negotiated" | "link_building.inbound.escalated" => obj(
+            &["id", "outcome", "message"],
+            json!({ "id": s, "outcome": s, "intent": sn, "relationshipId": sn, "reason": sn, "decidedBy": {},
+                    "invocationId": sn, "approvalId": sn,
+                    "message": resource("inbound message, with the decision as `negotiation`"),
+                    "previous": { "type": "object", "properties": { "negotiation": {} } } }),
+        ),
+        "link_building.inbound.settings.updated" => obj(
+            &["settings", "version"],
+            json!({ "enabled": { "type": "boolean" }, "autonomous": { "type": "boolean" }, "campaignId": sn,
+                    "settings": resource("inbound settings"), "previous": { "type": ["object", "null"] },
+                    "version": { "type": "integer" } }),
+        ),
+        n if n.starts_with("link_building.inbound.eval_gate.") => obj(
+            &["id", "version"],
+            json!({ "id": s, "version": { "type": "integer" }, "gate": resource("eval gate"),
+                    "previous": { "type": "object", "description": "The gate before (updated, deleted)" } }),
+        ),
         n if n.starts_with("suppression.") => resource("suppression entry"),
         n if n.starts_with("workspace.") => resource("workspace"),
         _ => json!({ "type": "object" }),
