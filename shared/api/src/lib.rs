@@ -54,8 +54,10 @@ pub async fn app(store: DynStore, config: Config) -> anyhow::Result<Arc<App>> {
     App::new(store, config, catalogue()).await
 }
 
-/// The whole `/v1` API, every family, with outreach's pages (the local binary).
+/// The whole `/v1` API, every family, with outreach's pages, and the MCP door at `/mcp` (the
+/// local binary).
 pub fn router(app: &Arc<App>) -> axum::Router {
     let extras = linkcrm_http::Extras { pages: Some(linkcrm_outreach::pages::router()), openapi: None };
     linkcrm_http::router_with(app.clone(), &catalogue::Family::ALL, extras)
+        .merge(linkcrm_mcp::router(app.clone(), linkcrm_mcp::McpConfig::local()))
 }

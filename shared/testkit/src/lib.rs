@@ -14,6 +14,7 @@ pub mod http;
 pub mod imap;
 pub mod lambda;
 pub mod mail;
+pub mod mcp_client;
 pub mod moto;
 pub mod server;
 pub mod smtp;
