@@ -5,52 +5,8 @@
 mod common;
 use common::*;
 use linkcrm_testkit::{FakeApollo, FakePerson, SmtpServer};
-use serde_json::{json, Value};
+use serde_json::json;
 use std::time::Duration;
-
-/// What the conversation needs: two workspaces of one agency, keys, and the seeds' partners.
-async fn world(env: &Env, smtp_port: u16) -> Value {
-    let agency = env.agency();
-    let ws = agency.create_workspace("Acme").await;
-    let other = agency.create_workspace("Beta").await;
-    for w in [&ws, &other] {
-        agency.post(&format!("/v1/workspaces/{w}/credits"), json!({ "credits": 50 })).await.ok(201);
-    }
-    let api = agency.in_workspace(&ws);
-    let rel = |api: &Api, domain: &'static str| {
-        let api = api.clone();
-        async move {
-            let r = api.post("/v1/link-building/crm/relationship", json!({ "domain": domain })).await;
-            let r = r.ok(201).clone();
-            (r["id"].as_str().unwrap().to_owned(), r["accountId"].as_str().unwrap().to_owned())
-        }
-    };
-    let (engaged, account) = rel(&api, "engineering-blog.com").await;
-    rel(&api, "devleadweekly.com").await;
-    api.patch(&format!("/v1/link-building/crm/relationship/{engaged}"), json!({ "status": "ACTIVELY_ENGAGED" }))
-        .await
-        .ok(200);
-    let marina = json!({ "accountId": account, "firstName": "Marina", "email": "marina@engineering-blog.com" });
-    api.post("/v1/link-building/crm/contact", marina).await.ok(201);
-    let mbx = json!({ "fromName": "Dana", "fromAddress": "dana@acme.example", "smtpHost": "127.0.0.1",
-                      "smtpPort": smtp_port, "security": "none" });
-    api.post("/v1/mailboxes", mbx).await.ok(201);
-    let c = api
-        .post("/v1/link-building/campaign", json!({ "type": "custom", "name": "PM tools", "relationshipIds": [engaged] }))
-        .await;
-    let campaign = c.ok(201)["id"].as_str().unwrap().to_owned();
-    let (other_rel, _) = rel(&agency.in_workspace(&other), "beta-partner.com").await;
-    json!({
-        "key": agency.create_key(&ws, None).await,
-        "readonly_key": agency.create_key(&ws, Some(&["crm:read", "campaigns:read"])).await,
-        "other_key": agency.create_key(&other, None).await,
-        "agency_key": agency.key.clone().unwrap(),
-        "workspace": ws,
-        "engaged_rel": engaged,
-        "other_rel": other_rel,
-        "campaign": campaign,
-    })
-}
 
 async fn conversation(backend: Backend) {
     let apollo = FakeApollo::start().await;
@@ -73,7 +29,8 @@ async fn conversation(backend: Backend) {
         &[("LINKCRM_APOLLO_BASE_URL", apollo.base_url.as_str()), ("LINKCRM_APOLLO_API_KEY", apollo.api_key.as_str())],
     )
     .await;
-    let mut cfg = world(&env, smtp.port).await;
+    let agency = env.agency();
+    let mut cfg = linkcrm_testkit::mcp_client::seed_world(&agency.base, agency.key.as_deref().unwrap(), smtp.port).await;
     cfg["url"] = json!(format!("{}/mcp", env.agency().base));
     cfg["discover"] = json!(true);
     match linkcrm_testkit::mcp_client::converse(&cfg, Duration::from_secs(240)).await {

@@ -90,30 +90,55 @@ pub fn input_schema(spec: &OpSpec) -> Map<String, Value> {
             "workspace".into(),
             json!({ "type": "string", "description": "The workspace to act in (ws_…): for an agency key, instead of the connection's X-Workspace-Id." }),
         );
-        if spec.effect != Effect::Read {
+        if spec.effect.writes() {
             p.insert(
                 "idempotencyKey".into(),
-                json!({ "type": "string", "maxLength": 255, "description": "Retrying with the same key does the work once (REST's Idempotency-Key)." }),
+                json!({ "type": "string", "pattern": "^[!-~]{1,255}$", "description": "Retrying with the same key does the work once (REST's Idempotency-Key)." }),
             );
         }
     }
     schema
 }
 
+/// A type's schema as the OpenAPI document has it, with every `$ref` replaced by the schema it
+/// names (keywords beside a `$ref`, a field's own `description` or `default`, kept).
 fn inlined(f: fn(&mut schemars::SchemaGenerator) -> schemars::Schema) -> Map<String, Value> {
-    let mut generator = schemars::generate::SchemaSettings::draft2020_12()
-        .with(|s| {
-            s.inline_subschemas = true;
-            s.meta_schema = None;
-        })
-        .into_generator();
-    match f(&mut generator).to_value() {
+    let mut generator = schemars::generate::SchemaSettings::draft2020_12().into_generator();
+    let root = f(&mut generator).to_value();
+    let defs = generator.definitions().clone();
+    match resolve(&root, &defs, 0) {
         Value::Object(m) => m,
         other => {
             let mut m = Map::new();
             m.insert("allOf".into(), json!([other]));
             m
         }
+    }
+}
+
+/// Deeper than any input type nests: a recursive type stops here (as "any value").
+const MAX_DEPTH: usize = 32;
+
+fn resolve(v: &Value, defs: &Map<String, Value>, depth: usize) -> Value {
+    match v {
+        Value::Object(m) => {
+            if let Some(r) = m.get("$ref").and_then(Value::as_str) {
+                let name = r.rsplit('/').next().unwrap_or_default();
+                let mut out = match defs.get(name) {
+                    Some(d) if depth < MAX_DEPTH => resolve(d, defs, depth + 1),
+                    _ => json!({}),
+                };
+                if let Value::Object(o) = &mut out {
+                    for (k, x) in m.iter().filter(|(k, _)| k.as_str() != "$ref") {
+                        o.insert(k.clone(), resolve(x, defs, depth));
+                    }
+                }
+                return out;
+            }
+            Value::Object(m.iter().map(|(k, x)| (k.clone(), resolve(x, defs, depth))).collect())
+        }
+        Value::Array(a) => Value::Array(a.iter().map(|x| resolve(x, defs, depth)).collect()),
+        other => other.clone(),
     }
 }
 
