@@ -60,11 +60,13 @@ def has_ref(v):
     return False
 
 
-async def raw_post(cfg, key, body):
+async def raw_post(cfg, key, body, host=None):
     headers = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json",
                "MCP-Protocol-Version": "2025-11-25"}
     if key is not None:
         headers["Authorization"] = f"Bearer {key}"
+    if host is not None:
+        headers["Host"] = host
     async with httpx2.AsyncClient(timeout=30.0) as http:
         return await http.post(cfg["url"], headers=headers, content=json.dumps(body))
 
@@ -93,6 +95,9 @@ async def main(cfg):
     r = await raw_post(cfg, "sk_live_not_a_key_at_all_1234", init)
     expect(r.status_code == 401 and "invalid_token" in r.headers.get("www-authenticate", ""), "bad key: 401", r.text)
     step("401 with WWW-Authenticate without a key or with a bad one")
+    r = await raw_post(cfg, cfg["agency_key"], init, host="rebound.evil.example")
+    expect(r.status_code == 403 and r.json()["code"] == "host_not_allowed", "a foreign Host is refused", r.text)
+    step("a Host name the door does not serve: 403 host_not_allowed")
 
     # The anchor's tools/list filter: params.namespace, in a raw JSON-RPC message.
     r = await raw_post(cfg, cfg["agency_key"], init)
@@ -135,12 +140,20 @@ async def main(cfg):
             for domain in ["engineering-blog.com", "devleadweekly.com"]:
                 r = await c.call_tool("link_building_crm_relationship_list", {"domain": domain})
                 accounts.append(structured(r)["data"][0]["accountId"])
+            progress = []
+
+            async def on_progress(done, total, message):
+                progress.append(message)
+
             r = await c.call_tool("link_building.crm.contact.discover",
-                                  {"accountIds": accounts, "roles": ["editor"], "idempotencyKey": "discover-1"})
+                                  {"accountIds": accounts, "roles": ["editor"], "idempotencyKey": "discover-1"},
+                                  progress_callback=on_progress)
             expect(not r.is_error, "contact.discover", r.content)
             inv = structured(r).get("invocation") or {}
             expect(inv.get("status") == "SUCCEEDED", "discovery waited for and done", structured(r))
-            step("seed 000: contact.discover waited for its invocation: SUCCEEDED")
+            if cfg.get("streams"):
+                expect(progress and "SUCCEEDED" in progress[-1], "progress notifications while waiting", progress)
+            step(f"seed 000: contact.discover waited for its invocation: SUCCEEDED ({len(progress)} progress notes)")
 
         # Seed 000: "Add a note ... that Marina prefers Mondays." (list, then event.create)
         r = await c.call_tool("link_building_crm_relationship_list", {"domain": "engineering-blog.com"})

@@ -34,6 +34,7 @@ RUST_FUNCTIONS = {
     "InboundWorkerFunction": "inbound-worker",
     "AgencyWorkerFunction": "agency-worker",
     "WebhookDeliveryFunction": "webhook-delivery",
+    "McpFunction": "mcp",
 }
 
 

@@ -30,9 +30,12 @@ async fn conversation(backend: Backend) {
     )
     .await;
     let agency = env.agency();
-    let mut cfg = linkcrm_testkit::mcp_client::seed_world(&agency.base, agency.key.as_deref().unwrap(), smtp.port).await;
+    let mut cfg =
+        linkcrm_testkit::mcp_client::seed_world(&agency.base, agency.key.as_deref().unwrap(), smtp.port).await;
     cfg["url"] = json!(format!("{}/mcp", env.agency().base));
     cfg["discover"] = json!(true);
+    // The local binary answers a waiting call as a stream, with progress notifications.
+    cfg["streams"] = json!(true);
     match linkcrm_testkit::mcp_client::converse(&cfg, Duration::from_secs(240)).await {
         Ok(out) => {
             println!("{out}");
@@ -41,7 +44,13 @@ async fn conversation(backend: Backend) {
         Err(out) => panic!("the MCP conversation failed:\n{out}"),
     }
     // The agency's bulk action and the note went through the executor: both are in the audit log.
-    let audit = env.agency().get(&format!("/v1/workspaces/{}/audit?operation=link_building.crm.event.create", cfg["workspace"].as_str().unwrap())).await;
+    let audit = env
+        .agency()
+        .get(&format!(
+            "/v1/workspaces/{}/audit?operation=link_building.crm.event.create",
+            cfg["workspace"].as_str().unwrap()
+        ))
+        .await;
     assert_eq!(audit.ok(200)["data"].as_array().unwrap().len(), 1, "one note, made once: {}", audit.body);
 }
 

@@ -452,7 +452,10 @@ webhook_test!(campaign_events_are_snapshots_with_previous_and_version, ENV, |env
     assert_eq!(paused["previous"]["status"], "active");
     assert_eq!(paused["version"], 2);
     let resumed = one("link_building.campaign.resumed");
-    assert_eq!((resumed["campaign"]["status"].as_str(), resumed["previous"]["status"].as_str()), (Some("active"), Some("paused")));
+    assert_eq!(
+        (resumed["campaign"]["status"].as_str(), resumed["previous"]["status"].as_str()),
+        (Some("active"), Some("paused"))
+    );
     assert_eq!(resumed["version"], 3);
     let cancelled = one("link_building.campaign.cancelled");
     assert_eq!(cancelled["campaign"]["status"], "cancelled");
@@ -483,7 +486,8 @@ webhook_test!(inbound_events_carry_the_resources, ENV, |env| {
     let raw = "From: Jo <jo@jo-garden.example>\r\nTo: team@gardening.example\r\nSubject: Guest post idea\r\n\
                Date: Sun, 6 Dec 2026 10:00:00 +0000\r\nMessage-ID: <gp-1@jo-garden.example>\r\n\r\n\
                Hi, could I write a guest post about composting for your blog?\r\n";
-    let m = api.post(&format!("{INBOUND}/email"), json!({ "raw": raw })).await.ok(201)["id"].as_str().unwrap().to_owned();
+    let m =
+        api.post(&format!("{INBOUND}/email"), json!({ "raw": raw })).await.ok(201)["id"].as_str().unwrap().to_owned();
     let got = rx
         .wait_for("/ok/inbound", WAIT, |g| {
             ["settings.updated", "eval_gate.created", "eval_gate.updated", "received", "negotiated"]
@@ -811,14 +815,14 @@ async fn bench_webhook_delivery() {
         let (api, url) = (api.clone(), url.clone());
         async move {
             for i in range {
-                let body = json!({ "url": format!("{url}/{kind}/e{i}"), "events": ["link_building.relationship.updated"] });
+                let body =
+                    json!({ "url": format!("{url}/{kind}/e{i}"), "events": ["link_building.relationship.updated"] });
                 api.post("/v1/webhooks", body).await.ok(201);
             }
         }
     };
     add("fast", 0..80).await;
-    let mut round = 0;
-    for label in ["80 fast endpoints", "80 fast + 10 slow (2 s) + 10 failing"] {
+    for (round, label) in ["80 fast endpoints", "80 fast + 10 slow (2 s) + 10 failing"].into_iter().enumerate() {
         if round == 1 {
             add("slow", 80..90).await;
             add("fail", 90..100).await;
@@ -828,9 +832,11 @@ async fn bench_webhook_delivery() {
         for k in 0..events {
             tokio::time::sleep_until((started + Duration::from_secs_f64(k as f64 / rate)).into()).await;
             let i = round * events + k;
-            let priority = if (i / ids.len()) % 2 == 0 { "HIGH" } else { "LOW" };
+            let priority = if (i / ids.len()).is_multiple_of(2) { "HIGH" } else { "LOW" };
             let id = &ids[i % ids.len()];
-            api.patch(&format!("/v1/link-building/crm/relationship/{id}"), json!({ "priority": priority })).await.ok(200);
+            api.patch(&format!("/v1/link-building/crm/relationship/{id}"), json!({ "priority": priority }))
+                .await
+                .ok(200);
         }
         let fast_total = events * 80;
         loop {
@@ -858,6 +864,5 @@ async fn bench_webhook_delivery() {
             slow.len(),
             pct(&ls, 0.5)
         );
-        round += 1;
     }
 }

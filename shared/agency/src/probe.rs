@@ -42,22 +42,28 @@ pub async fn probe(
             let field = |k: &str| creds.get(k).map(str::to_owned).ok_or(ProviderError::Unauthorized);
             let base = provider_keys::base_url(integration);
             Some(match integration {
-                "ahrefs" => async {
-                    let base = base.unwrap_or_else(|| linkcrm_providers::ahrefs::DEFAULT_BASE_URL.into());
-                    AhrefsClient::new(base, field("apiKey")?)?.probe().await
+                "ahrefs" => {
+                    async {
+                        let base = base.unwrap_or_else(|| linkcrm_providers::ahrefs::DEFAULT_BASE_URL.into());
+                        AhrefsClient::new(base, field("apiKey")?)?.probe().await
+                    }
+                    .await
                 }
-                .await,
-                "dataforseo" => async {
-                    let base = base.unwrap_or_else(|| linkcrm_providers::dataforseo::DEFAULT_BASE_URL.into());
-                    DataForSeoClient::new(base, field("login")?, field("password")?)?.probe().await
+                "dataforseo" => {
+                    async {
+                        let base = base.unwrap_or_else(|| linkcrm_providers::dataforseo::DEFAULT_BASE_URL.into());
+                        DataForSeoClient::new(base, field("login")?, field("password")?)?.probe().await
+                    }
+                    .await
                 }
-                .await,
-                _ => async {
-                    let base = base.unwrap_or_else(|| linkcrm_providers::llm::DEFAULT_BASE_URL.into());
-                    let model = creds.get("model").unwrap_or(linkcrm_providers::llm::DEFAULT_MODEL);
-                    LlmClient::new(base, field("apiKey")?, model)?.probe().await
+                _ => {
+                    async {
+                        let base = base.unwrap_or_else(|| linkcrm_providers::llm::DEFAULT_BASE_URL.into());
+                        let model = creds.get("model").unwrap_or(linkcrm_providers::llm::DEFAULT_MODEL);
+                        LlmClient::new(base, field("apiKey")?, model)?.probe().await
+                    }
+                    .await
                 }
-                .await,
             })
         }
         _ => None,

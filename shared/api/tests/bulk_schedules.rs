@@ -109,8 +109,13 @@ async fn due_schedules_start_once_and_revoked_keys_pause_them() {
     let (s, e) = call(&router, Method::DELETE, &format!("/v1/agency/api-keys/{own}"), None).await;
     assert_eq!((s, e["code"].as_str()), (409, Some("last_agency_key")), "{e}");
     let ws0 = ids[0].clone();
-    let (s, wk) = call(&router, Method::POST, &format!("/v1/workspaces/{ws0}/api-keys"),
-        Some(json!({ "name": "admin", "scopes": ["workspaces:admin"] }))).await;
+    let (s, wk) = call(
+        &router,
+        Method::POST,
+        &format!("/v1/workspaces/{ws0}/api-keys"),
+        Some(json!({ "name": "admin", "scopes": ["workspaces:admin"] })),
+    )
+    .await;
     assert_eq!(s, 201, "{wk}");
     let (s, e) = call_as(&router, wk["key"].as_str().unwrap(), Method::GET, "/v1/agency/api-keys", None).await;
     assert_eq!((s, e["code"].as_str()), (403, Some("agency_key_required")), "{e}");

@@ -15,6 +15,8 @@
 //! - A tool's name is the operation's with `.` as `_` (clients refuse dots); `tools/call`
 //!   accepts the dotted name and the anchor's `agent.approval.*` aliases too.
 
+#![allow(clippy::result_large_err)]
+
 mod tools;
 
 use axum::body::Body;
@@ -38,8 +40,9 @@ pub struct McpConfig {
     /// Answer with plain JSON (API Gateway's HTTP API cannot stream); otherwise a call that
     /// waits for queued work streams progress notifications (the local binary).
     pub json_response: bool,
-    /// `Host` values accepted (rmcp refuses others, against DNS rebinding). Loopback by
-    /// default; `LINKCRM_MCP_ALLOWED_HOSTS` (comma-separated) adds the API's domain.
+    /// `Host` names accepted (others are refused, against DNS rebinding), port aside: loopback by
+    /// default; `LINKCRM_MCP_ALLOWED_HOSTS` (comma-separated) adds the API's domain, and an entry
+    /// `*.example.com` accepts any name under it (`*.execute-api.<region>.amazonaws.com`).
     pub allowed_hosts: Vec<String>,
     /// How long a tool call waits for the invocation it queued before answering with it to poll
     /// (`LINKCRM_MCP_WAIT_SECS`, 20: API Gateway ends a request at 30 s).
@@ -90,11 +93,35 @@ pub fn router(app: Arc<App>, config: McpConfig) -> axum::Router {
     let http = StreamableHttpServerConfig::default()
         .with_legacy_session_mode(false)
         .with_json_response(config.json_response)
-        .with_allowed_hosts(config.allowed_hosts.clone());
-    let service = StreamableHttpService::new(move || Ok(server.clone()), Arc::new(NeverSessionManager::default()), http);
+        // The auth layer checks `Host` (with wildcards, which rmcp's own check lacks).
+        .disable_allowed_hosts();
+    let service =
+        StreamableHttpService::new(move || Ok(server.clone()), Arc::new(NeverSessionManager::default()), http);
+    let hosts = Arc::new(config.allowed_hosts);
     axum::Router::new()
         .nest_service("/mcp", service)
-        .layer(axum::middleware::from_fn_with_state(app, authenticate))
+        .layer(axum::middleware::from_fn_with_state((app, hosts), authenticate))
+}
+
+/// Whether `host` (a `Host` header or URI authority) is one of `allowed`.
+fn host_allowed(host: &str, allowed: &[String]) -> bool {
+    let host = host.trim().to_ascii_lowercase();
+    // `[::1]:3000`, `127.0.0.1:3000`, `example.com`.
+    let name = if let Some(rest) = host.strip_prefix('[') {
+        rest.split(']').next().unwrap_or_default().to_owned()
+    } else {
+        match host.rsplit_once(':') {
+            Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h.to_owned(),
+            _ => host.clone(),
+        }
+    };
+    allowed.iter().any(|a| {
+        let a = a.trim().to_ascii_lowercase();
+        match a.strip_prefix("*.") {
+            Some(suffix) => name.len() > suffix.len() && name.ends_with(&format!(".{suffix}")),
+            None => name == a,
+        }
+    })
 }
 
 /// The largest JSON-RPC message read to find a `tools/list` namespace.
@@ -102,10 +129,30 @@ const MAX_BODY: usize = 4 * 1024 * 1024;
 
 /// Gives every MCP request an id (`x-request-id`, in problems and in the audit log), then
 /// authenticates it.
-async fn authenticate(State(app): State<Arc<App>>, req: Request<Body>, next: Next) -> Response {
+async fn authenticate(
+    State((app, hosts)): State<(Arc<App>, Arc<Vec<String>>)>,
+    req: Request<Body>,
+    next: Next,
+) -> Response {
     let request_id = linkcrm_domain::new_id(linkcrm_domain::IdKind::Request);
-    let mut resp =
-        linkcrm_core::context::with_request_id(request_id.clone(), admit(app, req, next)).await;
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| req.uri().authority().map(|a| a.to_string()));
+    let allowed = host.as_deref().is_some_and(|h| host_allowed(h, &hosts));
+    let mut resp = linkcrm_core::context::with_request_id(request_id.clone(), async move {
+        if allowed {
+            admit(app, req, next).await
+        } else {
+            problem(&linkcrm_core::error::ApiError::forbidden(
+                "host_not_allowed",
+                "This host name is not one the MCP endpoint serves (LINKCRM_MCP_ALLOWED_HOSTS).",
+            ))
+        }
+    })
+    .await;
     if let Ok(v) = header::HeaderValue::from_str(&request_id) {
         resp.headers_mut().insert("x-request-id", v);
     }
@@ -179,4 +226,23 @@ fn unauthorized(code: &'static str, message: &str, invalid: bool) -> Response {
     let mut resp = problem(&e);
     resp.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static(challenge));
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::host_allowed;
+
+    #[test]
+    fn hosts_match_by_name_port_aside_with_wildcards() {
+        let allowed: Vec<String> =
+            ["localhost", "127.0.0.1", "::1", "*.execute-api.us-east-1.amazonaws.com"].map(String::from).to_vec();
+        for ok in
+            ["localhost:3000", "127.0.0.1", "[::1]:3000", "abc123.execute-api.us-east-1.amazonaws.com", "LOCALHOST"]
+        {
+            assert!(host_allowed(ok, &allowed), "{ok}");
+        }
+        for bad in ["evil.example", "execute-api.us-east-1.amazonaws.com", "localhost.evil.example", "127.0.0.2:3000"] {
+            assert!(!host_allowed(bad, &allowed), "{bad}");
+        }
+    }
 }

@@ -6,8 +6,8 @@ use linkcrm_core::error::ApiError;
 use linkcrm_core::executor::{self, Call};
 use linkcrm_core::App;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation, ListToolsResult, PaginatedRequestParams,
-    ProgressNotificationParam, ServerCapabilities, ServerConfig, Tool, ToolAnnotations,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation, ListToolsResult,
+    PaginatedRequestParams, ProgressNotificationParam, ServerCapabilities, ServerConfig, Tool, ToolAnnotations,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
@@ -220,20 +220,22 @@ impl Server {
                 let inv = o.response.body.unwrap_or(Value::Null);
                 let status = inv["status"].as_str().unwrap_or_default().to_owned();
                 latest = Some(inv);
-                if settled(&status) {
-                    return latest;
-                }
+                // Where the answer can stream, each look at the invocation is a progress report.
                 if let (Some(token), false) = (&token, self.config.json_response) {
                     step += 1;
                     let p = ProgressNotificationParam::new(token.clone(), f64::from(step))
                         .with_message(format!("invocation {id} is {status}"));
                     let _ = context.peer.notify_progress(p).await;
                 }
+                if settled(&status) {
+                    return latest;
+                }
             }
             if started.elapsed() >= self.config.wait {
                 return latest;
             }
-            tokio::time::sleep(Duration::from_millis(250).min(self.config.wait.saturating_sub(started.elapsed()))).await;
+            tokio::time::sleep(Duration::from_millis(250).min(self.config.wait.saturating_sub(started.elapsed())))
+                .await;
         }
     }
 }
@@ -299,28 +301,28 @@ impl Server {
             .map(|r| r.0.clone())
             .unwrap_or_else(|| linkcrm_domain::new_id(linkcrm_domain::IdKind::Request));
         let mut args = request.arguments.unwrap_or_default();
-        let text = |v: Option<Value>, field: &str| -> Result<Option<String>, CallToolResult> {
+        let text = |v: Option<Value>, field: &str| -> Result<Option<String>, ApiError> {
             match v {
                 None | Some(Value::Null) => Ok(None),
                 Some(Value::String(s)) => Ok(Some(s)),
-                Some(_) => Err(api_error(&ApiError::invalid_field(field, "invalid_request", "must be a string"), &request_id)),
+                Some(_) => Err(ApiError::invalid_field(field, "invalid_request", "must be a string")),
             }
         };
         let workspace = match text(args.remove("workspace"), "workspace") {
             Ok(w) => w.or(a.workspace.clone()),
-            Err(r) => return Ok(r),
+            Err(e) => return Ok(api_error(&e, &request_id)),
         };
         let idempotency_key = match text(args.remove("idempotencyKey"), "idempotencyKey") {
             Ok(k) => k,
-            Err(r) => return Ok(r),
+            Err(e) => return Ok(api_error(&e, &request_id)),
         };
-        let call = Call { key: a.key.clone(), workspace: Ok(workspace), if_match: None, idempotency_key: Ok(idempotency_key) };
+        let call =
+            Call { key: a.key.clone(), workspace: Ok(workspace), if_match: None, idempotency_key: Ok(idempotency_key) };
         let app = self.app.clone();
         let name = spec.name;
-        let outcome = linkcrm_core::context::with_request_id(
-            request_id.clone(),
-            async move { executor::execute(&app, name, &call, Value::Object(args)).await.map(|o| (o, call)) },
-        )
+        let outcome = linkcrm_core::context::with_request_id(request_id.clone(), async move {
+            executor::execute(&app, name, &call, Value::Object(args)).await.map(|o| (o, call))
+        })
         .await;
         let (outcome, call) = match outcome {
             Ok(o) => o,

@@ -106,7 +106,10 @@ pub async fn probe_smtp(
     let settings = match crate::sending::smtp_settings(app, item).await {
         Ok(s) => s,
         Err(crate::secret_refs::RefError::Missing(_)) => {
-            let o = Outcome::Failed { code: "smtp_credentials_missing", message: "The mailbox's password or token is missing." };
+            let o = Outcome::Failed {
+                code: "smtp_credentials_missing",
+                message: "The mailbox's password or token is missing.",
+            };
             let h = Health::now(&o, None);
             health::record(app, ws, &format!("smtp:{id}"), o).await;
             return Some(h);

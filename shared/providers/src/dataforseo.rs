@@ -172,7 +172,8 @@ impl DataForSeoClient {
     /// Whether the login works and the account has money left: DataForSEO's free `user_data`
     /// call (see [`crate::probe`]).
     pub async fn probe(&self) -> Result<(), ProviderError> {
-        let req = self.http.get(format!("{}{USER_DATA_PATH}", self.base_url)).basic_auth(&self.login, Some(&self.password));
+        let req =
+            self.http.get(format!("{}{USER_DATA_PATH}", self.base_url)).basic_auth(&self.login, Some(&self.password));
         let v = crate::probe::get_json(req, "DataForSEO", classify_http).await?;
         let code = |x: &Value| x.get("status_code").and_then(Value::as_u64);
         let message = |x: &Value| x.get("status_message").and_then(Value::as_str).unwrap_or_default().to_owned();

@@ -41,7 +41,8 @@ pub(crate) async fn get_json(
     if !status.is_success() {
         return Err(classify(status, retry_after, &text).0);
     }
-    serde_json::from_str(&text).map_err(|e| ProviderError::BadResponse(format!("unreadable {who} answer ({status}): {e}")))
+    serde_json::from_str(&text)
+        .map_err(|e| ProviderError::BadResponse(format!("unreadable {who} answer ({status}): {e}")))
 }
 
 /// Whether a `usage` has reached a `limit` (both optional numbers; no limit means unlimited).

@@ -386,17 +386,6 @@ fn serp_items(keyword: &str, organic: &[Organic], depth: usize) -> Vec<Value> {
     items
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn base64_matches_the_standard() {
-        assert_eq!(super::base64(b"login:password"), "bG9naW46cGFzc3dvcmQ=");
-        assert_eq!(super::base64(b"ab"), "YWI=");
-        assert_eq!(super::base64(b"abc"), "YWJj");
-        assert_eq!(super::base64(b""), "");
-    }
-}
-
 /// `GET /v3/appendix/user_data`: the account (login, money), free of charge. Scripted faults
 /// apply as to the SERP call (429, 5xx, 402, slow, malformed).
 async fn user_data(axum::extract::State(shared): axum::extract::State<Arc<Shared>>, headers: HeaderMap) -> Response {
@@ -459,4 +448,15 @@ async fn user_data(axum::extract::State(shared): axum::extract::State<Arc<Shared
         }],
     });
     Json(envelope(20000, "Ok.", Some(vec![task]))).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn base64_matches_the_standard() {
+        assert_eq!(super::base64(b"login:password"), "bG9naW46cGFzc3dvcmQ=");
+        assert_eq!(super::base64(b"ab"), "YWI=");
+        assert_eq!(super::base64(b"abc"), "YWJj");
+        assert_eq!(super::base64(b""), "");
+    }
 }

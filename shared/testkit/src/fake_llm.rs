@@ -401,7 +401,13 @@ async fn models(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Respon
             return error(StatusCode::GATEWAY_TIMEOUT, "Timed out", "server_error", None, None);
         }
         Some(Failure::RateLimited { .. } | Failure::RateLimitedMs { .. }) => {
-            return error(StatusCode::TOO_MANY_REQUESTS, "Rate limit reached.", "requests", None, Some("rate_limit_exceeded"))
+            return error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Rate limit reached.",
+                "requests",
+                None,
+                Some("rate_limit_exceeded"),
+            )
         }
         Some(Failure::Slow(d)) => tokio::time::sleep(d).await,
         _ => {}

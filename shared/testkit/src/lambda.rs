@@ -203,7 +203,10 @@ impl HttpFront {
                     return axum::http::Response::builder().status(504).body(axum::body::Body::empty()).unwrap();
                 };
                 if out.get("functionError").is_some() {
-                    return axum::http::Response::builder().status(502).body(axum::body::Body::from(out.to_string())).unwrap();
+                    return axum::http::Response::builder()
+                        .status(502)
+                        .body(axum::body::Body::from(out.to_string()))
+                        .unwrap();
                 }
                 let mut resp = axum::http::Response::builder().status(out["statusCode"].as_u64().unwrap_or(200) as u16);
                 for (k, v) in out["headers"].as_object().into_iter().flatten() {

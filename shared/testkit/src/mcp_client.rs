@@ -53,7 +53,9 @@ pub async fn seed_world(base: &str, agency_key: &str, smtp_port: u16) -> serde_j
             body
         }
     };
-    let post = |path: &str, ws: Option<&str>, body: Value| call(reqwest::Method::POST, path.to_owned(), ws.map(String::from), body);
+    let post = |path: &str, ws: Option<&str>, body: Value| {
+        call(reqwest::Method::POST, path.to_owned(), ws.map(String::from), body)
+    };
     let id = |v: Value| v["id"].as_str().unwrap().to_owned();
     let ws = id(post("/v1/workspaces", None, json!({ "name": "Acme" })).await);
     let other = id(post("/v1/workspaces", None, json!({ "name": "Beta" })).await);
@@ -64,8 +66,13 @@ pub async fn seed_world(base: &str, agency_key: &str, smtp_port: u16) -> serde_j
     let engaged = post(rel_path, Some(&ws), json!({ "domain": "engineering-blog.com" })).await;
     let (engaged, account) = (id(engaged.clone()), engaged["accountId"].as_str().unwrap().to_owned());
     post(rel_path, Some(&ws), json!({ "domain": "devleadweekly.com" })).await;
-    call(reqwest::Method::PATCH, format!("{rel_path}/{engaged}"), Some(ws.clone()), json!({ "status": "ACTIVELY_ENGAGED" }))
-        .await;
+    call(
+        reqwest::Method::PATCH,
+        format!("{rel_path}/{engaged}"),
+        Some(ws.clone()),
+        json!({ "status": "ACTIVELY_ENGAGED" }),
+    )
+    .await;
     let marina = json!({ "accountId": account, "firstName": "Marina", "email": "marina@engineering-blog.com" });
     post("/v1/link-building/crm/contact", Some(&ws), marina).await;
     let mbx = json!({ "fromName": "Dana", "fromAddress": "dana@acme.example", "smtpHost": "127.0.0.1",

@@ -278,7 +278,8 @@ impl Operation for Create {
             item.insert(k.into(), v);
         }
         let totals = Update::new().add("total", 1).add("status#active", 1);
-        let created = outbox::event("link_building.campaign.created", Some(&ws), rec::event_data(&item, None, json!({})));
+        let created =
+            outbox::event("link_building.campaign.created", Some(&ws), rec::event_data(&item, None, json!({})));
         let ops = vec![
             TxOp::put_if(item, Condition::NotExists),
             TxOp::update(keys::campaign_totals(&ws), totals),

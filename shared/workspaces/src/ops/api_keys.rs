@@ -345,7 +345,10 @@ impl Operation for AgencyRevoke {
         let guard = vec![TxOp::check(keys::api_key_auth(other_hash), Condition::AttrAbsent("revokedAt".into()))];
         revoke(&ctx, None, pointer_key, &pointer, guard).await.map_err(|e| {
             if e.code == "conflict" {
-                ApiError::conflict("last_agency_key", "Another key was revoked at the same time; list the keys and try again.")
+                ApiError::conflict(
+                    "last_agency_key",
+                    "Another key was revoked at the same time; list the keys and try again.",
+                )
             } else {
                 e
             }
@@ -358,11 +361,8 @@ async fn live_agency_keys(ctx: &Ctx, agency: &str) -> ApiResult<Vec<(String, Str
     let mut out = Vec::new();
     let mut cursor = None;
     loop {
-        let page = ctx
-            .app
-            .store
-            .query(Query::partition(keys::key_owner_pk(agency, None)).limit(200).after(cursor))
-            .await?;
+        let page =
+            ctx.app.store.query(Query::partition(keys::key_owner_pk(agency, None)).limit(200).after(cursor)).await?;
         for p in &page.items {
             if p.get("revokedAt").is_none_or(Value::is_null) {
                 let id = p.get("SK").and_then(Value::as_str).unwrap_or_default().to_owned();
