@@ -188,6 +188,17 @@ fn base64(input: &[u8]) -> String {
     out
 }
 
+/// DataForSEO's 401 for a login it does not know.
+fn refuse_unknown(shared: &Shared, authorization: Option<&str>) -> Option<Response> {
+    let known = authorization.is_some_and(|a| {
+        let (scheme, creds) = a.split_once(' ').unwrap_or((a, ""));
+        scheme.eq_ignore_ascii_case("basic") && Some(creds.trim()) == shared.authorization.strip_prefix("Basic ")
+    });
+    let message = "You are not authorized to access this resource. See your login details here: \
+                   https://app.dataforseo.com/api-access";
+    (!known).then(|| (StatusCode::UNAUTHORIZED, Json(envelope(40100, message, None))).into_response())
+}
+
 /// DataForSEO's envelope around zero or one task.
 fn envelope(code: u32, message: &str, tasks: Option<Vec<Value>>) -> Value {
     let tasks_count = tasks.as_ref().map_or(0, Vec::len);
@@ -240,14 +251,8 @@ async fn serp(
             authorization: authorization.clone(),
             body: body_json.clone(),
         });
-        let known = authorization.as_deref().is_some_and(|a| {
-            let (scheme, creds) = a.split_once(' ').unwrap_or((a, ""));
-            scheme.eq_ignore_ascii_case("basic") && Some(creds.trim()) == shared.authorization.strip_prefix("Basic ")
-        });
-        if !known {
-            let message = "You are not authorized to access this resource. See your login details here: \
-                           https://app.dataforseo.com/api-access";
-            return (StatusCode::UNAUTHORIZED, Json(envelope(40100, message, None))).into_response();
+        if let Some(refused) = refuse_unknown(&shared, authorization.as_deref()) {
+            return refused;
         }
         let keyword = body_json.get(0).and_then(|t| t.get("keyword")).and_then(Value::as_str).unwrap_or("");
         let organic = state.serps.get(&keyword.trim().to_lowercase()).cloned().unwrap_or_default();
@@ -397,14 +402,8 @@ async fn user_data(axum::extract::State(shared): axum::extract::State<Arc<Shared
             authorization: authorization.clone(),
             body: Value::Null,
         });
-        let known = authorization.as_deref().is_some_and(|a| {
-            let (scheme, creds) = a.split_once(' ').unwrap_or((a, ""));
-            scheme.eq_ignore_ascii_case("basic") && Some(creds.trim()) == shared.authorization.strip_prefix("Basic ")
-        });
-        if !known {
-            let message = "You are not authorized to access this resource. See your login details here: \
-                           https://app.dataforseo.com/api-access";
-            return (StatusCode::UNAUTHORIZED, Json(envelope(40100, message, None))).into_response();
+        if let Some(refused) = refuse_unknown(&shared, authorization.as_deref()) {
+            return refused;
         }
         (state.faults.pop_front(), state.balance)
     };
