@@ -182,6 +182,24 @@ pub async fn execute_as(app: &Arc<App>, name: &str, caller: Caller, call: &Call,
     run(app, spec, admitted, call, input).await
 }
 
+/// [`execute`] for a door that authenticated its request itself (MCP checks the key before the
+/// protocol layer sees the request): the same path without reading the key again; the rate
+/// limit applies.
+pub async fn execute_authenticated(
+    app: &Arc<App>,
+    name: &str,
+    caller: Caller,
+    call: &Call,
+    input: Value,
+) -> ApiResult<Outcome> {
+    let spec = app.operation(name).ok_or_else(|| {
+        ApiError::new(StatusCode::NOT_FOUND, "unknown_operation", format!("There is no operation '{name}'."))
+    })?;
+    app.ready().await?;
+    let admitted = admit_caller(app, spec, caller, call, true).await?;
+    run(app, spec, admitted, call, input).await
+}
+
 /// Admits and runs the operation called `name`: the whole door-independent path.
 pub async fn execute(app: &Arc<App>, name: &str, call: &Call, input: Value) -> ApiResult<Outcome> {
     let spec = app.operation(name).ok_or_else(|| {

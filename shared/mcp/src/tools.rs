@@ -209,13 +209,26 @@ fn settled(status: &str) -> bool {
 
 impl Server {
     /// Waits (at most `config.wait`) for a queued invocation to settle; the latest view of it.
-    async fn wait_for(&self, call: &Call, id: &str, context: &RequestContext<RoleServer>) -> Option<Value> {
+    async fn wait_for(
+        &self,
+        caller: &linkcrm_core::context::Caller,
+        call: &Call,
+        id: &str,
+        context: &RequestContext<RoleServer>,
+    ) -> Option<Value> {
         let started = Instant::now();
         let token = context.meta.get_progress_token();
         let mut latest = None;
         let mut step = 0u32;
         loop {
-            let got = executor::execute(&self.app, "agent.invocations.get", call, json!({ "id": id })).await;
+            let got = executor::execute_authenticated(
+                &self.app,
+                "agent.invocations.get",
+                caller.clone(),
+                call,
+                json!({ "id": id }),
+            )
+            .await;
             if let Ok(o) = got {
                 let inv = o.response.body.unwrap_or(Value::Null);
                 let status = inv["status"].as_str().unwrap_or_default().to_owned();
@@ -320,8 +333,9 @@ impl Server {
             Call { key: a.key.clone(), workspace: Ok(workspace), if_match: None, idempotency_key: Ok(idempotency_key) };
         let app = self.app.clone();
         let name = spec.name;
+        let caller = a.caller.clone();
         let outcome = linkcrm_core::context::with_request_id(request_id.clone(), async move {
-            executor::execute(&app, name, &call, Value::Object(args)).await.map(|o| (o, call))
+            executor::execute_authenticated(&app, name, caller, &call, Value::Object(args)).await.map(|o| (o, call))
         })
         .await;
         let (outcome, call) = match outcome {
@@ -336,7 +350,7 @@ impl Server {
         }
         if status == axum::http::StatusCode::ACCEPTED {
             if let Some(id) = invocation_of(&body) {
-                if let Some(inv) = self.wait_for(&call, &id, &context).await {
+                if let Some(inv) = self.wait_for(&a.caller, &call, &id, &context).await {
                     if let Value::Object(m) = &mut body {
                         m.insert("invocation".into(), inv);
                     }
