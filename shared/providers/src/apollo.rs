@@ -257,12 +257,7 @@ impl ApolloClient {
             Err(e) => return Err((ProviderError::Unavailable(format!("Apollo request failed: {e}")), false)),
         };
         let status = resp.status();
-        let retry_after = resp
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+        let retry_after = crate::retry::retry_after(resp.headers());
         let text = resp.text().await.map_err(|e| {
             (ProviderError::Unavailable(format!("Apollo response cut short: {e}")), status.is_server_error())
         })?;

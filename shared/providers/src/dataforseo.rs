@@ -218,12 +218,7 @@ impl DataForSeoClient {
             Err(e) => return Err((ProviderError::Unavailable(format!("DataForSEO request failed: {e}")), false)),
         };
         let status = resp.status();
-        let retry_after = resp
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+        let retry_after = crate::retry::retry_after(resp.headers());
         let text = resp.text().await.map_err(|e| {
             (ProviderError::Unavailable(format!("DataForSEO response cut short: {e}")), status.is_server_error())
         })?;

@@ -31,12 +31,7 @@ pub(crate) async fn get_json(
         }
     })?;
     let status = resp.status();
-    let retry_after = resp
-        .headers()
-        .get(reqwest::header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs);
+    let retry_after = crate::retry::retry_after(resp.headers());
     let text = resp.text().await.map_err(|e| ProviderError::Unavailable(format!("{who} answer cut short: {e}")))?;
     if !status.is_success() {
         return Err(classify(status, retry_after, &text).0);

@@ -49,6 +49,15 @@ fn jitter(max: Duration) -> Duration {
     Duration::from_nanos(u64::from(nanos) % max_nanos)
 }
 
+/// A `Retry-After` header in whole seconds (the providers send no dates).
+pub(crate) fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    headers
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
