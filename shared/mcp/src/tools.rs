@@ -67,11 +67,6 @@ impl Server {
         Server { app, tools: Arc::new(Tools { entries, by_name }), config }
     }
 
-    /// Every tool, as `tools/list` shows it to a key holding every scope.
-    pub fn all_tools(&self) -> Vec<Tool> {
-        self.tools.entries.iter().map(|e| e.tool.clone()).collect()
-    }
-
     fn spec(&self, e: &Entry) -> &OpSpec {
         &self.app.catalogue[e.spec_index]
     }
