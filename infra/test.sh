@@ -14,6 +14,10 @@ fi
   -r infra/requirements-test.txt -r infra/requirements-lint.txt
 export LINKCRM_PYTHON="$ROOT/.venv/bin/python"
 
+# A fresh clone builds everything once: incremental state would only double the target directory
+# (a full build of the workspace's tests is about 12 GB without it).
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+
 # Dovecot (Debian's dovecot-imapd) is the real IMAP server the mailbox-polling tests read.
 if [ ! -x /usr/sbin/dovecot ]; then
   echo "== installing dovecot-imapd"
