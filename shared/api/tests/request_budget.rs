@@ -472,6 +472,32 @@ async fn every_endpoint_stays_within_its_request_budget() {
         200,
         7,
     );
+    // Leads: one new site with its contact, then the lead read, listed and moved to `replied`
+    // (STATUS_CHANGED with the lead in its transaction).
+    let lead = json!({"leads": [{"websiteUrl": "https://fifth-blog.com/write-for-us", "contactEmail": "ed@fifth-blog.com",
+                                 "qualityScore": 0.7}]});
+    let r = p.call(Method::POST, &format!("{cmp_path}/leads"), true, Some(lead)).await;
+    within("link_building.campaign.leads.add (one new site and contact)", &r, 200, 10);
+    let lead_id = r.1["added"][0]["relationshipId"].as_str().unwrap().to_owned();
+    within(
+        "link_building.campaign.leads.get",
+        &p.call(Method::GET, &format!("{cmp_path}/leads/{lead_id}"), true, None).await,
+        200,
+        4,
+    );
+    within("link_building.campaign.leads.list", &p.call(Method::GET, &format!("{cmp_path}/leads"), true, None).await, 200, 4);
+    within(
+        "link_building.campaign.leads.update_status (one lead, with its STATUS_CHANGED)",
+        &p.call(
+            Method::POST,
+            &format!("{cmp_path}/leads/status"),
+            true,
+            Some(json!({"relationshipIds": [lead_id], "status": "replied"})),
+        )
+        .await,
+        200,
+        6,
+    );
     let one_off = json!({"relationshipId": rel3, "contactId": contact3, "subject": "Hello again", "body": "Hi Pat"});
     let r = p.call(Method::POST, &format!("{cmp_path}/send-email"), true, Some(one_off.clone())).await;
     within("link_building.campaign.send_email", &r, 202, 7);

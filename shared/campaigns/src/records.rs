@@ -86,6 +86,9 @@ pub struct CampaignSummary {
     pub id: String,
     pub r#type: Type,
     pub name: String,
+    /// Custom campaigns: what it is for, and its target keywords.
+    pub description: Option<String>,
+    pub keywords: Vec<String>,
     pub created_at: String,
     pub status: Status,
     pub drafts_count: i64,
@@ -132,6 +135,8 @@ pub struct Campaign {
     pub id: String,
     pub r#type: Type,
     pub name: String,
+    pub description: Option<String>,
+    pub keywords: Vec<String>,
     pub workspace_id: String,
     pub status: Status,
     pub pause_reason: Option<String>,
@@ -157,12 +162,21 @@ pub struct Campaign {
     pub candidates_count: Option<i64>,
 }
 
+fn keywords_of(item: &Item) -> Vec<String> {
+    match item.get("keywords") {
+        Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
+        _ => Vec::new(),
+    }
+}
+
 pub fn summary_view(item: &Item) -> CampaignSummary {
     let t = tally_of(item);
     CampaignSummary {
         id: str_of(item, "id").unwrap_or_default().to_owned(),
         r#type: str_of(item, "type").and_then(Type::parse).unwrap_or(Type::Custom),
         name: str_of(item, "name").unwrap_or_default().to_owned(),
+        description: str_of(item, "description").map(str::to_owned),
+        keywords: keywords_of(item),
         created_at: str_of(item, "createdAt").unwrap_or_default().to_owned(),
         status: status_of(item),
         drafts_count: t.drafted,
@@ -179,6 +193,8 @@ pub fn view(item: &Item) -> Campaign {
         id: s.id,
         r#type: s.r#type,
         name: s.name,
+        description: s.description,
+        keywords: s.keywords,
         workspace_id: str_of(item, "workspaceId").unwrap_or_default().to_owned(),
         status: s.status,
         pause_reason: str_of(item, "pauseReason").map(str::to_owned),

@@ -8,6 +8,7 @@ pub mod event_types;
 pub mod gates;
 pub mod id;
 pub mod jobs;
+pub mod lead;
 pub mod normalize;
 pub mod platform;
 pub mod send_window;

@@ -56,6 +56,12 @@ pub struct CreateInput {
     pub r#type: String,
     #[schemars(length(min = 1, max = 200), pattern(linkcrm_core::rules::ONE_LINE))]
     pub name: String,
+    /// What the campaign is for, in the team's words.
+    #[schemars(length(max = 2000))]
+    pub description: Option<String>,
+    /// Target keywords (kept with the campaign, for discovery and reporting).
+    #[schemars(length(max = 50), inner(length(min = 1, max = 200), pattern(linkcrm_core::rules::ONE_LINE)))]
+    pub keywords: Option<Vec<String>>,
     /// Partners by relationship (at most 100 per request; add more with `/relationships`).
     #[schemars(length(max = 100))]
     pub relationship_ids: Option<Vec<crate::ids::Id<crate::ids::Relationship>>>,
@@ -248,6 +254,14 @@ impl Operation for Create {
         let ws = ctx.workspace().to_owned();
         let name = linkcrm_core::validate::header_text("name", Some(input.name), 200)?
             .ok_or_else(|| ApiError::invalid_field("name", "invalid_request", "is required"))?;
+        let description = match input.description {
+            Some(d) if d.chars().count() > 2000 => {
+                return Err(ApiError::invalid_field("description", "invalid_request", "at most 2000 characters"))
+            }
+            Some(d) if !d.trim().is_empty() => Some(d),
+            _ => None,
+        };
+        let keywords = keywords_of(input.keywords.unwrap_or_default())?;
         let mut settings = json!({ "templateId": null, "subject": null, "body": null, "mailboxId": input.mailbox_id });
         // Without a template or a subject and body the campaign makes no drafts: its sends are
         // send-email calls.
@@ -272,7 +286,7 @@ impl Operation for Create {
             "workspaceId": ws, "agencyId": ctx.caller.agency_id, "status": Status::Active,
             "createdAt": now, "updatedAt": now, "version": 1, "settings": settings,
             "drafted": 0, "sent": 0, "bounced": 0, "hardBounced": 0, "opened": 0, "replied": 0, "placed": 0,
-            "members": 0, "awaiting": 0,
+            "members": 0, "awaiting": 0, "description": description, "keywords": keywords,
         }));
         for (k, v) in rec::index_attrs(&ws, &id, &now, Status::Active) {
             item.insert(k.into(), v);
@@ -301,6 +315,23 @@ impl Operation for Create {
         let item = load(&ctx, &id).await?;
         Ok(Reply::created(rec::view(&item)).with_version(version(&item)))
     }
+}
+
+/// Keywords trimmed, one line each, without repeats (case-insensitive), in the order given.
+fn keywords_of(raw: Vec<String>) -> ApiResult<Vec<String>> {
+    if raw.len() > 50 {
+        return Err(ApiError::invalid_field("keywords", "invalid_request", "at most 50 keywords"));
+    }
+    let mut out: Vec<String> = Vec::new();
+    for (i, k) in raw.into_iter().enumerate() {
+        let field = format!("keywords[{i}]");
+        let k = linkcrm_core::validate::header_text(&field, Some(k), 200)?
+            .ok_or_else(|| ApiError::invalid_field(field, "invalid_request", "must not be blank"))?;
+        if !out.iter().any(|o| o.eq_ignore_ascii_case(&k)) {
+            out.push(k);
+        }
+    }
+    Ok(out)
 }
 
 fn timeline_item(id: &str, at: &str, name: &str, extra: Option<Value>) -> Item {

@@ -4,6 +4,7 @@ pub mod campaigns;
 pub mod drafting;
 pub mod drafts;
 pub mod exports;
+pub mod leads;
 pub mod outreach;
 pub mod reporting;
 pub mod research;
@@ -31,6 +32,10 @@ pub fn catalogue() -> Vec<OpSpec> {
         OpSpec::of::<campaigns::Cancel>(),
         OpSpec::of::<campaigns::Complete>(),
         OpSpec::of::<campaigns::AddRelationships>(),
+        OpSpec::of::<leads::Add>(),
+        OpSpec::of::<leads::List>(),
+        OpSpec::of::<leads::Get>(),
+        OpSpec::of::<leads::SetStatus>(),
         OpSpec::of::<drafts::Drafts>(),
         OpSpec::of::<drafts::Approve>(),
         OpSpec::of::<drafts::Reject>(),
