@@ -485,7 +485,12 @@ async fn every_endpoint_stays_within_its_request_budget() {
         200,
         4,
     );
-    within("link_building.campaign.leads.list", &p.call(Method::GET, &format!("{cmp_path}/leads"), true, None).await, 200, 4);
+    within(
+        "link_building.campaign.leads.list",
+        &p.call(Method::GET, &format!("{cmp_path}/leads"), true, None).await,
+        200,
+        4,
+    );
     within(
         "link_building.campaign.leads.update_status (one lead, with its STATUS_CHANGED)",
         &p.call(

@@ -5,7 +5,6 @@
 use crate::campaign::Attribution;
 use crate::enums::PipelineStatus;
 
-
 /// The lead statuses of seed 003, in funnel order for the first four.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]

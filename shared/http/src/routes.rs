@@ -138,7 +138,11 @@ pub const V1: &[Route] = &[
     Route::new(Verb::Post, "/v1/link-building/campaign/{id}/relationships", "link_building.campaign.relationships.add"),
     Route::new(Verb::Post, "/v1/link-building/campaign/{id}/leads", "link_building.campaign.leads.add"),
     Route::new(Verb::Get, "/v1/link-building/campaign/{id}/leads", "link_building.campaign.leads.list"),
-    Route::new(Verb::Post, "/v1/link-building/campaign/{id}/leads/status", "link_building.campaign.leads.update_status"),
+    Route::new(
+        Verb::Post,
+        "/v1/link-building/campaign/{id}/leads/status",
+        "link_building.campaign.leads.update_status",
+    ),
     Route::new(Verb::Get, "/v1/link-building/campaign/{id}/leads/{relationshipId}", "link_building.campaign.leads.get"),
     Route::new(Verb::Get, "/v1/link-building/campaign/{id}/drafts", "link_building.campaign.drafts"),
     Route::new(Verb::Post, "/v1/link-building/campaign/{id}/approve", "link_building.campaign.approve"),

@@ -367,8 +367,7 @@ impl Operation for List {
             .await?;
         // The status is derived (the mail may have moved it), so it filters after the read: a
         // page may hold fewer than `limit`; `nextCursor` goes on.
-        let data =
-            page.items.iter().map(view).filter(|l| wanted.is_empty() || wanted.contains(&l.status)).collect();
+        let data = page.items.iter().map(view).filter(|l| wanted.is_empty() || wanted.contains(&l.status)).collect();
         Ok(Reply::ok(ListResponse { data, next_cursor: ctx.app.seal_cursor(&scope, page.cursor), total: None }))
     }
 }
