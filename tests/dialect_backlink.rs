@@ -187,7 +187,7 @@ on_both_backends!(campaigns_and_leads_as_the_seed_gives_them, |env| {
     let r = api.put(&format!("{P}/campaigns"), json!({})).await;
     detail(&r, 405, "Method Not Allowed");
     assert_eq!(r.header("allow"), Some("GET, POST"));
-    let r = api.get(&format!("{P}/reporting/snapshot")).await;
+    let r = api.post(&format!("{P}/discover/deep"), json!({ "keyword": "pm tools" })).await;
     assert_eq!(r.status.as_u16(), 501, "{}", r.text);
 
     // The document lists every route of the seed.
@@ -311,3 +311,182 @@ async fn writing_templates_suppression_policy(backend: Backend) {
 }
 
 each_backend!(writing_templates_suppression_and_policy, writing_templates_suppression_policy);
+
+const REPLY: &str = include_str!("fixtures/inbound/reply_price_gmail.eml");
+const REPLY_TO: &str = "0195c0a1b2c37d4e8f90a1b2c3d4e5f6@outreach.example.com";
+const FROM: &str = "dana@outreach.example.com";
+
+/// The seed's whole flow: campaign, bulk leads, writing, policy, a send that aiosmtpd receives,
+/// the reply read from Dovecot by a poll, replies, analytics and the CSV exports.
+async fn full_flow(backend: Backend) {
+    use linkcrm_testkit::imap::ImapServer;
+    use linkcrm_testkit::smtp::SmtpServer;
+    let smtp = SmtpServer::start().unwrap();
+    let imap = ImapServer::start().unwrap();
+    let ca = imap.ca_file().display().to_string();
+    let llm = FakeLlm::start().await;
+    let env = Env::start_with(
+        backend,
+        &[
+            ("LINKCRM_LLM_BASE_URL", llm.base_url.as_str()),
+            ("LINKCRM_LLM_API_KEY", llm.api_key.as_str()),
+            ("LINKCRM_IMAP_CA_FILE", ca.as_str()),
+            ("LINKCRM_IMAP_POLL_SECS", "3600"),
+        ],
+    )
+    .await;
+    let (api, ws) = workspace_key(&env, "Flow").await;
+    let (other, _) = workspace_key(&env, "Elsewhere").await;
+    let admin = env.agency().in_workspace(&ws);
+    let mbx = json!({ "fromName": "Dana", "fromAddress": FROM, "smtpHost": "127.0.0.1", "smtpPort": smtp.port,
+        "security": "none", "imapHost": "localhost", "imapPort": imap.port, "imapSecurity": "starttls",
+        "imapUsername": imap.user, "imapPassword": imap.password });
+    admin.post("/v1/mailboxes", mbx).await.ok(201);
+    // The first read of the mailbox only marks where new mail starts.
+    let first = api.post(&format!("{P}/replies/poll"), json!({})).await.ok(200).clone();
+    assert_eq!((first["replies_found"].as_u64(), first["failed"].as_u64()), (Some(0), Some(0)), "{first}");
+
+    let c = api.post(&format!("{P}/campaigns"), json!({ "name": "Gardening", "keywords": ["composting"] })).await;
+    let cid = c.ok(201)["campaign_id"].as_str().unwrap().to_owned();
+    let leads = json!([
+        { "website_url": "https://gardening-blog.example.net", "contact_email": "jamie@gardening-blog.example.net",
+          "quality_score": 0.7, "source": "manual" },
+        { "website_url": "https://bobs-site.example.com", "contact_email": "bob@bobs-site.example.com" },
+        { "website_url": "https://compost-weekly.example.org", "contact_email": "kim@compost-weekly.example.org" },
+    ]);
+    let b = api.post(&format!("{P}/campaigns/{cid}/leads/bulk"), leads).await.ok(200).clone();
+    assert_eq!((b["added"].as_u64(), b["skipped"].as_u64()), (Some(3), Some(0)), "{b}");
+    let all = api.get(&format!("{P}/campaigns/{cid}")).await.ok(200).clone();
+    let lead = |domain: &str| {
+        all["leads"].as_array().unwrap().iter().find(|l| l["domain"] == domain).unwrap()["lead_id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let (jamie, bob, kim) =
+        (lead("gardening-blog.example.net"), lead("bobs-site.example.com"), lead("compost-weekly.example.org"));
+
+    let g = api.post(&format!("{P}/emails/generate"), json!({ "topic": "composting at home" })).await.ok(200).clone();
+    let p = api
+        .post(
+            &format!("{P}/emails/personalize"),
+            json!({ "base_email": g["body"], "lead_name": "Jamie",
+                                                           "lead_website": "gardening-blog.example.net" }),
+        )
+        .await
+        .ok(200)
+        .clone();
+    let v = api
+        .post(
+            &format!("{P}/policy/validate"),
+            json!({ "recipient_email": "jamie@gardening-blog.example.net",
+                                                        "sender_email": FROM, "subject": g["subject"] }),
+        )
+        .await
+        .ok(200)
+        .clone();
+    assert_eq!((v["allowed"].as_bool(), v["legal_basis"].as_str()), (Some(true), Some("legitimate_interest")), "{v}");
+
+    // The workspace asks for approval: the attempt waits for it.
+    let send = |lead: &str| json!({ "campaign_id": cid, "lead_id": lead, "subject": g["subject"], "body": p["body"] });
+    let a = api.post(&format!("{P}/outreach/send"), send(&bob)).await.ok(200).clone();
+    assert_eq!((a["status"].as_str(), a["lead_id"].as_str()), (Some("pending_approval"), Some(bob.as_str())), "{a}");
+    // Without approval: sent, and aiosmtpd has it.
+    let patch = json!({ "settings": { "approvalPolicy": { "outreach_send": "auto" }, "legalBasis": "consent" } });
+    env.agency().patch(&format!("/v1/workspaces/{ws}"), patch).await.ok(200);
+    let a = api.post(&format!("{P}/outreach/send"), send(&jamie)).await.ok(200).clone();
+    assert_eq!(a["status"], "sent", "{a}");
+    assert_eq!(
+        (a["sender_email"].as_str(), a["recipient_email"].as_str()),
+        (Some(FROM), Some("jamie@gardening-blog.example.net"))
+    );
+    let mail = smtp
+        .received()
+        .into_iter()
+        .find(|m| m.rcpt_tos.iter().any(|r| r == "jamie@gardening-blog.example.net"))
+        .expect("aiosmtpd received the send");
+    let message_id = mail.header("Message-ID").unwrap().trim().trim_matches(['<', '>']).to_owned();
+    assert_eq!(a["message_id"], message_id.as_str());
+    // Blocked by the policy first: the seed's 403 with the reason, nothing sent.
+    api.post(&format!("{P}/suppression"), json!({ "email": "kim@compost-weekly.example.org" })).await.ok(201);
+    let r = api.post(&format!("{P}/outreach/send"), send(&kim)).await;
+    assert_eq!(r.status.as_u16(), 403, "{}", r.text);
+    assert_eq!(
+        (r.body["detail"].as_str(), r.body["reason"].as_str()),
+        (Some("Policy validation failed"), Some("suppressed"))
+    );
+    let v = api
+        .post(
+            &format!("{P}/policy/validate"),
+            json!({ "recipient_email": "kim@compost-weekly.example.org", "sender_email": FROM }),
+        )
+        .await
+        .ok(200)
+        .clone();
+    assert_eq!((v["allowed"].as_bool(), v["legal_basis"].as_str()), (Some(false), Some("consent")), "{v}");
+
+    let attempts = api.get(&format!("{P}/campaigns/{cid}/attempts")).await.ok(200).clone();
+    let statuses: Vec<&str> = attempts.as_array().unwrap().iter().map(|a| a["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, ["pending_approval", "sent"], "{attempts}");
+    assert_eq!(api.get(&format!("{P}/campaigns/{cid}/follow-ups")).await.ok(200), &json!([]));
+
+    // Jamie's reply arrives by IMAP; a poll records it, and the campaign's replies show it.
+    imap.append(&REPLY.replace(REPLY_TO, &message_id)).await.unwrap();
+    let polled = api.post(&format!("{P}/replies/poll"), json!({ "campaign_id": cid })).await.ok(200).clone();
+    assert_eq!((polled["replies_found"].as_u64(), polled["failed"].as_u64()), (Some(1), Some(0)), "{polled}");
+    let replies = api.get(&format!("{P}/campaigns/{cid}/replies")).await.ok(200).clone();
+    let replies = replies.as_array().unwrap();
+    assert_eq!(replies.len(), 1, "{replies:?}");
+    assert_eq!(replies[0]["lead_id"], jamie.as_str());
+    assert_eq!(replies[0]["from_email"], "jamie@gardening-blog.example.net");
+    assert_eq!(replies[0]["subject"], "Re: Quick question about your composting guide");
+    assert!(["interested", "not_interested", "out_of_office", "replied"]
+        .contains(&replies[0]["classification"].as_str().unwrap()));
+
+    // Analytics from the same facts.
+    let an = api.get(&format!("{P}/campaigns/{cid}/analytics?days=30")).await.ok(200).clone();
+    assert_eq!(an["total_leads"], 3, "{an}");
+    assert_eq!(an["leads_by_status"]["replied"], 1, "{an}");
+    assert_eq!(an["leads_by_status"]["discovered"], 2, "{an}");
+    assert_eq!(
+        (an["total_sends"].as_u64(), an["total_replies"].as_u64(), an["total_attempts"].as_u64()),
+        (Some(1), Some(1), Some(2))
+    );
+    assert_eq!(an["rates"]["response_rate"], 1.0, "{an}");
+    let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    assert_eq!(an["daily_send_volume"], json!([{ "date": today, "count": 1 }]), "{an}");
+    let by_class: u64 =
+        an["replies_by_classification"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum();
+    assert_eq!(by_class, 1);
+    assert_eq!(
+        invalid(&api.get(&format!("{P}/campaigns/{cid}/analytics?days=0")).await)["loc"],
+        json!(["query", "days"])
+    );
+    let snap = api.get(&format!("{P}/reporting/snapshot")).await.ok(200).clone();
+    assert_eq!((snap["total_sends"].as_u64(), snap["total_replies"].as_u64()), (Some(1), Some(1)), "{snap}");
+
+    // CSV exports in the peer's columns.
+    let r = api.get(&format!("{P}/campaigns/{cid}/export/leads")).await;
+    assert_eq!(r.status.as_u16(), 200);
+    assert_eq!(r.header("content-type"), Some("text/csv; charset=utf-8"));
+    assert_eq!(r.header("content-disposition"), Some(format!("attachment; filename=leads_{cid}.csv").as_str()));
+    let lines: Vec<&str> = r.text.split("\r\n").filter(|l| !l.is_empty()).collect();
+    assert_eq!(lines[0], "lead_id,campaign_id,domain,page_title,email,status,discovery_source,created_at,website_url,quality_score,relevance_score,guest_post_likelihood");
+    assert_eq!(lines.len(), 4, "{}", r.text);
+    assert!(lines.iter().any(|l| l.starts_with(&jamie) && l.contains(",replied,")), "{}", r.text);
+    let r = api.get(&format!("{P}/campaigns/{cid}/export/attempts")).await;
+    assert!(r.text.starts_with("attempt_id,lead_id,campaign_id,sender_email,subject,status,sent_at,created_at\r\n"));
+    assert_eq!(r.text.matches("\r\n").count(), 3, "{}", r.text);
+    let r = api.get(&format!("{P}/campaigns/{cid}/export/replies")).await;
+    assert!(r.text.starts_with("reply_id,attempt_id,from_email,subject,classification,received_at\r\n"));
+    assert!(r.text.contains("jamie@gardening-blog.example.net"), "{}", r.text);
+
+    // Another workspace sees none of it.
+    for path in ["attempts", "follow-ups", "replies", "analytics", "export/leads"] {
+        detail(&other.get(&format!("{P}/campaigns/{cid}/{path}")).await, 404, "Resource not found");
+    }
+    detail(&other.post(&format!("{P}/outreach/send"), send(&jamie)).await, 404, "Resource not found");
+    assert_eq!(other.get(&format!("{P}/reporting/snapshot")).await.ok(200)["total_sends"], 0);
+}
+
+each_backend!(the_seed_flow_end_to_end, full_flow);

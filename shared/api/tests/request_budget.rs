@@ -463,6 +463,12 @@ async fn every_endpoint_stays_within_its_request_budget() {
         let r = p.call(Method::GET, &format!("{cmp_path}/export/{kind}"), true, None).await;
         within(&format!("link_building.campaign.export ({kind})"), &r, 200, 5);
     }
+    within(
+        "link_building.campaign.replies (one page of members, none written to)",
+        &p.call(Method::GET, &format!("{cmp_path}/replies"), true, None).await,
+        200,
+        4,
+    );
     let r = p.call(Method::POST, rel_path, true, Some(json!({"domain": "fourth-blog.com"}))).await;
     let rel4 = r.1["id"].as_str().unwrap().to_owned();
     within(

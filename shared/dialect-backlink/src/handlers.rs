@@ -329,3 +329,323 @@ handler!(validate_policy, |r| {
         "daily_domain_limit": out["limits"]["domainDailyCap"],
     }))
 });
+
+// ---------------------------------------------------------------------------------------------
+// Outreach: send, attempts, follow-ups
+
+/// How long a send waits for its outcome before answering `queued` (the seed's client expects
+/// the send's result in the answer; ours queue sends).
+fn send_wait() -> std::time::Duration {
+    let secs = std::env::var("LINKCRM_DIALECT_SEND_WAIT_SECS").ok().and_then(|v| v.trim().parse::<f64>().ok());
+    std::time::Duration::from_secs_f64(secs.unwrap_or(10.0).clamp(0.0, 25.0))
+}
+
+/// A draft or send of ours (a campaign draft, or an invocation of the send skill) as an attempt.
+fn attempt_status(ours: &str) -> (&'static str, Option<&str>) {
+    match ours {
+        "awaiting_approval" | "WAITING_APPROVAL" => ("pending_approval", None),
+        "approved" | "PENDING" | "RUNNING" => ("queued", None),
+        "sent" | "SUCCEEDED" => ("sent", None),
+        "blocked" => ("blocked", None),
+        "failed" | "FAILED" => ("failed", None),
+        "rejected" => ("failed", Some("rejected")),
+        "expired" => ("failed", Some("approval_expired")),
+        _ => ("failed", Some("cancelled")),
+    }
+}
+
+/// One of our campaign drafts (`link_building.campaign.drafts`) as the peer's attempt.
+fn attempt_of_draft(d: &Value) -> Value {
+    let (status, why) = attempt_status(d["status"].as_str().unwrap_or_default());
+    let reason = d["error"]["code"].as_str().or(why).map(str::to_owned);
+    json!({
+        "attempt_id": d["id"], "id": d["id"], "lead_id": d["relationshipId"], "campaign_id": d["campaignId"],
+        "idempotency_key": Value::Null, "sender_email": Value::Null, "recipient_email": d["to"],
+        "subject": d["subject"], "status": status, "decision_reason": reason, "sent_at": d["sentAt"],
+        "created_at": d["createdAt"], "message_id": d["messageId"], "follow_up_step": d["followUpStep"],
+    })
+}
+
+handler!(send_outreach, |r| {
+    let id = r.str("campaign_id").unwrap_or_default().to_owned();
+    let lead = r.str("lead_id").unwrap_or_default().to_owned();
+    if !linkcrm_domain::id::is_id(IdKind::Campaign, &id) || !linkcrm_domain::id::is_id(IdKind::Relationship, &lead) {
+        return Err(Detail::not_found());
+    }
+    let l = r.op("link_building.campaign.leads.get", json!({ "id": id, "relationshipId": lead }), &[]).await?;
+    let (subject, body) = (r.field("subject").cloned(), r.field("body").cloned());
+    // The policy first, synchronously, as the peer does: a block is the seed's 403.
+    let mut sender = Value::Null;
+    if let Some(to) = l["contactEmail"].as_str() {
+        let check = json!({ "recipientEmail": to, "subject": subject, "body": body });
+        let v = r.op("policy.validate", check, &[]).await?;
+        sender = v["mailbox"]["fromAddress"].clone();
+        if v["allowed"] == false {
+            let reasons: Vec<Value> =
+                v["reasons"].as_array().into_iter().flatten().map(|x| x["code"].clone()).collect();
+            let first = reasons.first().and_then(Value::as_str).unwrap_or("blocked").to_owned();
+            return Err(Detail::policy(first, reasons));
+        }
+    }
+    let mut input = json!({ "id": id, "relationshipId": lead, "subject": subject, "body": body });
+    if let Some(c) = l["contactId"].as_str() {
+        input["contactId"] = json!(c);
+    }
+    let key = r.headers.get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let queued = r.op_keyed("link_building.campaign.send_email", input, &[], key.clone()).await?;
+    let inv = queued["invocationId"].as_str().unwrap_or_default().to_owned();
+    // Wait for the outcome (at most the send wait), unless it waits for a person.
+    let deadline = std::time::Instant::now() + send_wait();
+    let mut current = queued.clone();
+    loop {
+        let status = current["status"].as_str().unwrap_or_default();
+        if !matches!(status, "PENDING" | "RUNNING") || std::time::Instant::now() >= deadline {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        current = r.op("agent.invocations.get", json!({ "id": inv }), &[]).await?;
+    }
+    let ours = current["status"].as_str().unwrap_or_default();
+    let code = current["error"]["code"].as_str();
+    let (status, why) = match (ours, code) {
+        ("FAILED", Some("send_blocked")) => ("blocked", None),
+        (s, _) => attempt_status(s),
+    };
+    let reasons: Vec<Value> =
+        current["error"]["details"]["reasons"].as_array().into_iter().flatten().map(|x| x["code"].clone()).collect();
+    let decision = if reasons.is_empty() { code.or(why).map(str::to_owned) } else { Some(join_codes(&reasons)) };
+    ok(json!({
+        "attempt_id": inv, "id": inv, "lead_id": lead, "campaign_id": id, "idempotency_key": key,
+        "sender_email": sender, "recipient_email": l["contactEmail"], "subject": subject, "status": status,
+        "decision_reason": decision, "policy_reasons": reasons,
+        "sent_at": if status == "sent" { current["updatedAt"].clone() } else { Value::Null },
+        "created_at": current["createdAt"], "message_id": current["result"]["messageId"],
+    }))
+});
+
+fn join_codes(codes: &[Value]) -> String {
+    codes.iter().filter_map(Value::as_str).collect::<Vec<_>>().join("; ")
+}
+
+handler!(list_attempts, |r| {
+    let id = campaign_id(r)?;
+    let drafts = r.all("link_building.campaign.drafts", json!({ "id": id, "limit": 200 }), &[]).await?;
+    ok(Value::Array(drafts.iter().map(attempt_of_draft).collect()))
+});
+
+handler!(list_follow_ups, |r| {
+    let id = campaign_id(r)?;
+    let drafts = r.all("link_building.campaign.drafts", json!({ "id": id, "limit": 200 }), &[]).await?;
+    let mut out: Vec<Value> = drafts
+        .iter()
+        .filter(|d| d["followUpStep"].is_i64())
+        .map(|d| {
+            let (status, _) = attempt_status(d["status"].as_str().unwrap_or_default());
+            json!({ "schedule_id": d["id"], "attempt_id": d["id"], "lead_id": d["relationshipId"], "campaign_id": id,
+                    "subject": d["subject"], "scheduled_for": d["scheduledAt"].as_str().or(d["createdAt"].as_str()),
+                    "sent": status == "sent", "status": status, "step": d["followUpStep"] })
+        })
+        .collect();
+    let leads = r.all("link_building.campaign.leads.list", json!({ "id": id, "limit": 200 }), &[]).await?;
+    for l in &leads {
+        let f = &l["followUp"];
+        if f["status"] == "scheduled" {
+            out.push(json!({
+                "schedule_id": format!("{}:{}", f["after"].as_str().unwrap_or_default(), f["step"].as_i64().unwrap_or(0)),
+                "attempt_id": f["after"], "lead_id": l["relationshipId"], "campaign_id": id, "subject": Value::Null,
+                "scheduled_for": f["dueAt"], "sent": false, "status": "scheduled", "step": f["step"],
+            }));
+        }
+    }
+    out.sort_by(|a, b| a["scheduled_for"].as_str().cmp(&b["scheduled_for"].as_str()));
+    out.truncate(crate::MAX_LIST_ITEMS);
+    ok(Value::Array(out))
+});
+
+// ---------------------------------------------------------------------------------------------
+// Replies
+
+/// Our reply classes in the peer's four.
+fn classification(ours: Option<&str>) -> &'static str {
+    match ours {
+        Some("interested") => "interested",
+        Some("not_interested") | Some("unsubscribe") => "not_interested",
+        Some("out_of_office") => "out_of_office",
+        _ => "replied",
+    }
+}
+
+fn reply(x: &Value, campaign: &str) -> Value {
+    json!({
+        "reply_id": x["eventId"], "id": x["eventId"], "attempt_id": Value::Null, "lead_id": x["relationshipId"],
+        "campaign_id": campaign, "from_email": x["from"], "subject": x["subject"], "received_at": x["receivedAt"],
+        "classification": classification(x["class"].as_str()), "linkcrm_class": x["class"],
+        "body": x["text"], "inbound_message_id": x["inboundMessageId"],
+    })
+}
+
+handler!(poll_replies, |r| {
+    if let Some(id) = r.str("campaign_id") {
+        if !linkcrm_domain::id::is_id(IdKind::Campaign, id) {
+            return Err(Detail::not_found());
+        }
+        r.op("link_building.campaign.get", json!({ "id": id }), &[]).await?;
+    }
+    let out = r.op("link_building.inbound.poll", json!({}), &[]).await?;
+    ok(
+        json!({ "replies_found": out["repliesFound"], "failed": out["failed"], "mailboxes": snake_keys(&out["mailboxes"]) }),
+    )
+});
+
+handler!(list_replies, |r| {
+    let id = campaign_id(r)?;
+    let items = r.all("link_building.campaign.replies", json!({ "id": id, "limit": 200 }), &[]).await?;
+    ok(Value::Array(items.iter().map(|x| reply(x, &id)).collect()))
+});
+
+// ---------------------------------------------------------------------------------------------
+// Analytics, reporting, exports
+
+fn rate(n: f64, d: f64) -> f64 {
+    if d > 0.0 {
+        (n / d * 10_000.0).round() / 10_000.0
+    } else {
+        0.0
+    }
+}
+
+handler!(campaign_analytics, |r| {
+    let id = campaign_id(r)?;
+    let days = r.query.get("days").and_then(Value::as_i64).unwrap_or(30);
+    let c = r.op("link_building.campaign.get", json!({ "id": id }), &[]).await?;
+    let leads = r.all("link_building.campaign.leads.list", json!({ "id": id, "limit": 200 }), &[]).await?;
+    let replies = r.all("link_building.campaign.replies", json!({ "id": id, "limit": 200 }), &[]).await?;
+    let metrics = r.op("link_building.campaign.metrics", json!({ "id": id, "limit": 1 }), &[]).await?;
+    let drafts = r.all("link_building.campaign.drafts", json!({ "id": id, "limit": 200 }), &[]).await?;
+    let mut by_status = Map::new();
+    for s in crate::routes::LEAD_STATUSES {
+        by_status.insert((*s).to_owned(), json!(leads.iter().filter(|l| l["status"] == *s).count()));
+    }
+    let mut by_class = Map::new();
+    for x in &replies {
+        let k = classification(x["class"].as_str());
+        let n = by_class.get(k).and_then(Value::as_u64).unwrap_or(0) + 1;
+        by_class.insert(k.to_owned(), json!(n));
+    }
+    let since = first_day(days);
+    let mut volume: Vec<Value> = metrics["timeline"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["event"] == "emails_sent" && e["date"].as_str().is_some_and(|d| d >= since.as_str()))
+        .map(|e| json!({ "date": e["date"], "count": e["count"] }))
+        .collect();
+    volume.sort_by(|a, b| a["date"].as_str().cmp(&b["date"].as_str()));
+    let s = &c["summary"];
+    let sent = s["sent"].as_f64().unwrap_or(0.0);
+    let placed = by_status["placed"].as_f64().unwrap_or(0.0);
+    let total = leads.len() as f64;
+    let rates = json!({
+        "response_rate": rate(s["replied"].as_f64().unwrap_or(0.0), sent),
+        "placement_rate": rate(placed, total),
+        "open_rate": s["openRate"], "bounce_rate": rate(sent - s["delivered"].as_f64().unwrap_or(sent), sent),
+    });
+    ok(json!({
+        "campaign_id": id, "days": days, "total_leads": leads.len(), "leads_by_status": by_status,
+        "total_attempts": drafts.len(), "total_sends": s["sent"], "total_replies": replies.len(),
+        "replies_by_classification": by_class, "rates": rates.clone(),
+        "response_rate": rates["response_rate"], "placement_rate": rates["placement_rate"],
+        "daily_send_volume": volume,
+    }))
+});
+
+/// The first day (`YYYY-MM-DD`, UTC) of the last `days` days, today included.
+fn first_day(days: i64) -> String {
+    (linkcrm_domain::time::now() - chrono::Duration::days(days.max(1) - 1)).format("%Y-%m-%d").to_string()
+}
+
+handler!(reporting_snapshot, |r| {
+    let out = r.op("link_building.reporting.snapshot", json!({}), &[]).await?;
+    let rows: Vec<Value> = match out.get("workspace").filter(|w| !w.is_null()) {
+        Some(w) => vec![w.clone()],
+        None => r.all("link_building.reporting.snapshot", json!({ "limit": 100 }), &[]).await?,
+    };
+    let sum = |f: &dyn Fn(&Value) -> f64| rows.iter().map(f).sum::<f64>();
+    let campaigns = sum(&|w| w["campaigns"]["total"].as_f64().unwrap_or(0.0));
+    let sends = sum(&|w| w["totals"]["sent"].as_f64().unwrap_or(0.0));
+    let replies = sum(&|w| w["totals"]["replied"].as_f64().unwrap_or(0.0));
+    let placements = sum(&|w| w["totals"]["placed"].as_f64().unwrap_or(0.0));
+    ok(json!({
+        "total_campaigns": campaigns as i64, "total_sends": sends as i64, "total_replies": replies as i64,
+        "total_placements": placements as i64, "overall_response_rate": rate(replies, sends),
+        "overall_placement_rate": rate(placements, sends), "send_volume": sends as i64,
+        "response_rate": rate(replies, sends), "placement_conversion": rate(placements, sends),
+        "generated_at": out["generatedAt"],
+    }))
+});
+
+/// One CSV cell: a leading `= + - @ tab CR` made inert with `'` (as the peer does), quoted
+/// where needed.
+fn cell(v: &Value) -> String {
+    let mut s = match v {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        s.insert(0, '\'');
+    }
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s
+    }
+}
+
+fn csv(header: &[&str], rows: &[Value]) -> String {
+    let mut out = header.join(",");
+    out.push_str("\r\n");
+    for r in rows {
+        let cells: Vec<String> = header.iter().map(|h| cell(&r[*h])).collect();
+        out.push_str(&cells.join(","));
+        out.push_str("\r\n");
+    }
+    out
+}
+
+handler!(export_leads, |r| {
+    let id = campaign_id(r)?;
+    let leads = r.all("link_building.campaign.leads.list", json!({ "id": id, "limit": 200 }), &[]).await?;
+    let rows: Vec<Value> = leads.iter().map(shapes::lead).collect();
+    let header = [
+        "lead_id",
+        "campaign_id",
+        "domain",
+        "page_title",
+        "email",
+        "status",
+        "discovery_source",
+        "created_at",
+        "website_url",
+        "quality_score",
+        "relevance_score",
+        "guest_post_likelihood",
+    ];
+    Ok(Out::Csv { filename: format!("leads_{id}.csv"), body: csv(&header, &rows) })
+});
+
+handler!(export_attempts, |r| {
+    let id = campaign_id(r)?;
+    let drafts = r.all("link_building.campaign.drafts", json!({ "id": id, "limit": 200 }), &[]).await?;
+    let rows: Vec<Value> = drafts.iter().map(attempt_of_draft).collect();
+    let header = ["attempt_id", "lead_id", "campaign_id", "sender_email", "subject", "status", "sent_at", "created_at"];
+    Ok(Out::Csv { filename: format!("attempts_{id}.csv"), body: csv(&header, &rows) })
+});
+
+handler!(export_replies, |r| {
+    let id = campaign_id(r)?;
+    let items = r.all("link_building.campaign.replies", json!({ "id": id, "limit": 200 }), &[]).await?;
+    let rows: Vec<Value> = items.iter().map(|x| reply(x, &id)).collect();
+    let header = ["reply_id", "attempt_id", "from_email", "subject", "classification", "received_at"];
+    Ok(Out::Csv { filename: format!("replies_{id}.csv"), body: csv(&header, &rows) })
+});

@@ -102,6 +102,68 @@ fn schemas() -> Value {
                 "daily_domain_limit": { "type": "integer" }
             }
         },
+        "Attempt": {
+            "type": "object", "required": ["attempt_id", "lead_id", "campaign_id", "subject", "status"],
+            "properties": {
+                "attempt_id": { "type": "string", "description": "Our send invocation (`inv_…`)." },
+                "id": { "type": "string" }, "lead_id": nullable("string"), "campaign_id": nullable("string"),
+                "idempotency_key": nullable("string"), "sender_email": nullable("string"),
+                "recipient_email": nullable("string"), "subject": nullable("string"),
+                "status": { "type": "string", "enum": ["queued", "pending_approval", "sent", "blocked", "failed"] },
+                "decision_reason": nullable("string"),
+                "policy_reasons": { "type": "array", "items": { "type": "string" } },
+                "sent_at": nullable("string"), "created_at": nullable("string"), "message_id": nullable("string"),
+                "follow_up_step": nullable("integer")
+            }
+        },
+        "FollowUp": {
+            "type": "object", "required": ["schedule_id", "attempt_id", "scheduled_for", "sent"],
+            "properties": {
+                "schedule_id": { "type": "string" }, "attempt_id": nullable("string"), "lead_id": nullable("string"),
+                "campaign_id": { "type": "string" }, "subject": nullable("string"), "scheduled_for": nullable("string"),
+                "sent": { "type": "boolean" }, "status": { "type": "string" }, "step": nullable("integer")
+            }
+        },
+        "Poll": {
+            "type": "object", "required": ["replies_found", "failed"],
+            "properties": { "replies_found": { "type": "integer" }, "failed": { "type": "integer" }, "mailboxes": { "type": "array" } }
+        },
+        "Reply": {
+            "type": "object", "required": ["reply_id", "classification", "received_at"],
+            "properties": {
+                "reply_id": { "type": "string" }, "id": { "type": "string" }, "attempt_id": nullable("string"),
+                "lead_id": nullable("string"), "campaign_id": { "type": "string" }, "from_email": nullable("string"),
+                "subject": nullable("string"), "received_at": nullable("string"),
+                "classification": { "type": "string", "enum": ["interested", "not_interested", "out_of_office", "replied"] },
+                "linkcrm_class": nullable("string"), "body": nullable("string"), "inbound_message_id": nullable("string")
+            }
+        },
+        "Analytics": {
+            "type": "object",
+            "required": ["campaign_id", "leads_by_status", "replies_by_classification", "rates", "daily_send_volume"],
+            "properties": {
+                "campaign_id": { "type": "string" }, "days": { "type": "integer" }, "total_leads": { "type": "integer" },
+                "leads_by_status": { "type": "object", "additionalProperties": { "type": "integer" } },
+                "total_attempts": { "type": "integer" }, "total_sends": { "type": "integer" },
+                "total_replies": { "type": "integer" },
+                "replies_by_classification": { "type": "object", "additionalProperties": { "type": "integer" } },
+                "rates": { "type": "object", "additionalProperties": true },
+                "response_rate": { "type": "number" }, "placement_rate": { "type": "number" },
+                "daily_send_volume": { "type": "array", "items": { "type": "object", "properties": {
+                    "date": { "type": "string" }, "count": { "type": "integer" } } } }
+            }
+        },
+        "Snapshot": {
+            "type": "object",
+            "required": ["total_campaigns", "total_sends", "total_replies", "total_placements", "overall_response_rate", "overall_placement_rate"],
+            "properties": {
+                "total_campaigns": { "type": "integer" }, "total_sends": { "type": "integer" },
+                "total_replies": { "type": "integer" }, "total_placements": { "type": "integer" },
+                "overall_response_rate": { "type": "number" }, "overall_placement_rate": { "type": "number" },
+                "send_volume": { "type": "integer" }, "response_rate": { "type": "number" },
+                "placement_conversion": { "type": "number" }, "generated_at": { "type": "string" }
+            }
+        },
         "Detail": {
             "type": "object", "required": ["detail"],
             "properties": { "detail": { "type": "string" }, "reason": { "type": "string" }, "code": { "type": "string" } }
@@ -133,7 +195,14 @@ fn shape_schema(shape: Shape) -> Option<Value> {
         Shape::Suppression => r("Suppression"),
         Shape::Suppressions => list("Suppression"),
         Shape::Policy => r("Policy"),
-        Shape::Empty | Shape::NotBuilt => return None,
+        Shape::Attempt => r("Attempt"),
+        Shape::Attempts => list("Attempt"),
+        Shape::FollowUps => list("FollowUp"),
+        Shape::Poll => r("Poll"),
+        Shape::Replies => list("Reply"),
+        Shape::Analytics => r("Analytics"),
+        Shape::Snapshot => r("Snapshot"),
+        Shape::Empty | Shape::NotBuilt | Shape::Csv => return None,
     })
 }
 
@@ -153,6 +222,8 @@ fn operation(route: &Route) -> Value {
             responses.insert("501".into(), detail("Not available in linkcrm yet."));
             None
         }
+        (Shape::Csv, _) => Some(json!({ "description": "CSV file (RFC 4180, header row)",
+                                        "content": { "text/csv": { "schema": { "type": "string" } } } })),
         (_, Some(s)) => Some(json!({ "description": "Success", "content": { "application/json": { "schema": s } } })),
         (_, None) => Some(json!({ "description": "Done; no content" })),
     };

@@ -35,6 +35,14 @@ pub enum Shape {
     Suppression,
     Suppressions,
     Policy,
+    Attempt,
+    Attempts,
+    FollowUps,
+    Poll,
+    Replies,
+    Analytics,
+    Snapshot,
+    Csv,
     Empty,
     NotBuilt,
 }
@@ -349,7 +357,12 @@ pub static ROUTES: &[Route] = &[
         "/outreach/send",
         "Send Outreach",
         "Outreach",
-        [],
+        [
+            "link_building.campaign.leads.get",
+            "policy.validate",
+            "link_building.campaign.send_email",
+            "agent.invocations.get"
+        ],
         &[],
         BodySpec::Object(&[
             req("campaign_id", LINE, "Campaign for the outreach."),
@@ -359,8 +372,8 @@ pub static ROUTES: &[Route] = &[
             WORKSPACE,
         ]),
         200,
-        NotBuilt,
-        h::not_built
+        Attempt,
+        h::send_outreach
     ),
     route!(
         "POST",
@@ -384,48 +397,48 @@ pub static ROUTES: &[Route] = &[
         "/campaigns/{campaign_id}/attempts",
         "List Attempts",
         "Outreach",
-        [],
+        ["link_building.campaign.drafts"],
         WS_ONLY,
         BodySpec::None,
         200,
-        NotBuilt,
-        h::not_built
+        Attempts,
+        h::list_attempts
     ),
     route!(
         "GET",
         "/campaigns/{campaign_id}/follow-ups",
         "List Follow-ups",
         "Outreach",
-        [],
+        ["link_building.campaign.drafts", "link_building.campaign.leads.list"],
         WS_ONLY,
         BodySpec::None,
         200,
-        NotBuilt,
-        h::not_built
+        FollowUps,
+        h::list_follow_ups
     ),
     route!(
         "POST",
         "/replies/poll",
         "Poll Replies",
         "Replies",
-        [],
+        ["link_building.campaign.get", "link_building.inbound.poll"],
         &[],
         BodySpec::Object(&[opt("campaign_id", LINE, "Campaign to filter by."), WORKSPACE]),
         200,
-        NotBuilt,
-        h::not_built
+        Poll,
+        h::poll_replies
     ),
     route!(
         "GET",
         "/campaigns/{campaign_id}/replies",
         "List Replies",
         "Replies",
-        [],
+        ["link_building.campaign.replies"],
         WS_ONLY,
         BodySpec::None,
         200,
-        NotBuilt,
-        h::not_built
+        Replies,
+        h::list_replies
     ),
     route!(
         "POST",
@@ -460,60 +473,66 @@ pub static ROUTES: &[Route] = &[
         "/campaigns/{campaign_id}/analytics",
         "Campaign Analytics",
         "Analytics",
-        [],
+        [
+            "link_building.campaign.get",
+            "link_building.campaign.leads.list",
+            "link_building.campaign.replies",
+            "link_building.campaign.metrics",
+            "link_building.campaign.drafts"
+        ],
         &[opt("days", Kind::Int { min: 1, max: 365 }, "Days to include in trends."), WORKSPACE],
         BodySpec::None,
         200,
-        NotBuilt,
-        h::not_built
+        Analytics,
+        h::campaign_analytics
     ),
     route!(
         "GET",
         "/reporting/snapshot",
         "Reporting Snapshot",
         "Analytics",
-        [],
+        ["link_building.reporting.snapshot"],
         WS_ONLY,
         BodySpec::None,
         200,
-        NotBuilt,
-        h::not_built
+        Snapshot,
+        h::reporting_snapshot
     ),
     route!(
         "GET",
         "/campaigns/{campaign_id}/export/leads",
         "Export Leads",
         "Analytics",
-        [],
+        ["link_building.campaign.leads.list"],
         WS_ONLY,
         BodySpec::None,
         200,
-        NotBuilt,
-        h::not_built
+        Csv,
+        h::export_leads
     ),
     route!(
         "GET",
         "/campaigns/{campaign_id}/export/attempts",
         "Export Attempts",
         "Analytics",
-        [],
+        ["link_building.campaign.drafts"],
         WS_ONLY,
         BodySpec::None,
         200,
-        NotBuilt,
-        h::not_built
+        Csv,
+        h::export_attempts
     ),
     route!(
         "GET",
         "/campaigns/{campaign_id}/export/replies",
         "Export Replies",
         "Analytics",
-        [],
+        ["link_building.campaign.replies"],
         WS_ONLY,
         BodySpec::None,
         200,
-        NotBuilt,
-        h::not_built
+        Csv,
+        h::export_replies
     ),
 ];
 

@@ -72,6 +72,29 @@ pub struct WorkspaceSettings {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 64), pattern(r"^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+){0,2}$"))]
     pub time_zone: Option<String>,
+    /// The legal basis the workspace records for cold outreach (GDPR art. 6): shown by the
+    /// policy check; `legitimate_interest` when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub legal_basis: Option<LegalBasis>,
+}
+
+/// A lawful basis for processing a recipient's address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LegalBasis {
+    LegitimateInterest,
+    Consent,
+    Contract,
+}
+
+impl LegalBasis {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LegalBasis::LegitimateInterest => "legitimate_interest",
+            LegalBasis::Consent => "consent",
+            LegalBasis::Contract => "contract",
+        }
+    }
 }
 
 fn workspace_pool() -> CreditPool {
@@ -86,6 +109,7 @@ impl Default for WorkspaceSettings {
             approval_policy: ApprovalPolicy::default(),
             credit_pool: CreditPool::Workspace,
             time_zone: None,
+            legal_basis: None,
         }
     }
 }

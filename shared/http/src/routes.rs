@@ -149,6 +149,7 @@ pub const V1: &[Route] = &[
     Route::new(Verb::Post, "/v1/link-building/campaign/{id}/reject", "link_building.campaign.reject"),
     Route::new(Verb::Post, "/v1/link-building/campaign/{id}/send-email", "link_building.campaign.send_email"),
     Route::new(Verb::Get, "/v1/link-building/campaign/{id}/export/{kind}", "link_building.campaign.export"),
+    Route::new(Verb::Get, "/v1/link-building/campaign/{id}/replies", "link_building.campaign.replies"),
     Route::new(Verb::Post, "/v1/link-building/serp-outreach", "link_building.serp_outreach.start"),
     Route::new(Verb::Get, "/v1/link-building/serp-outreach", "link_building.serp_outreach.list"),
     Route::new(Verb::Get, "/v1/link-building/serp-outreach/{id}", "link_building.serp_outreach.get"),

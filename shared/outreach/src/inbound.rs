@@ -268,7 +268,7 @@ pub(crate) fn event_for(
             subject: Some(bounded(&msg.subject, 998)).filter(|s| !s.is_empty()),
             content: Some(bounded(reply_text, TEXT_MAX_CHARS)).filter(|s| !s.trim().is_empty()),
             metadata: Some(json!({
-                "messageId": msg.message_id, "inReplyTo": msg.in_reply_to,
+                "messageId": msg.message_id, "inReplyTo": msg.in_reply_to, "from": msg.from,
                 "replyClass": msg.class, "rule": msg.class_rule, "inboundMessageId": msg.id,
             })),
             occurred_at: None,

@@ -50,6 +50,11 @@ pub struct Draft {
     pub status: String,
     pub approval_id: Option<String>,
     pub created_at: Option<String>,
+    /// When the email went out (sends that did), and its `Message-ID`.
+    pub sent_at: Option<String>,
+    pub message_id: Option<String>,
+    /// A follow-up's step (1 for the first), null for a first email.
+    pub follow_up_step: Option<i64>,
     pub error: Option<Value>,
 }
 
@@ -68,6 +73,14 @@ fn draft_view(campaign: &str, item: &Item) -> Draft {
         status: draft_status(item).to_owned(),
         approval_id: str_of(item, "approvalId").map(str::to_owned),
         created_at: str_of(item, "createdAt").map(str::to_owned),
+        sent_at: (draft_status(item) == "sent").then(|| str_of(item, "updatedAt").map(str::to_owned)).flatten(),
+        message_id: item
+            .get("result")
+            .and_then(|r| r.get("messageId"))
+            .and_then(Value::as_str)
+            .filter(|m| !m.is_empty())
+            .map(str::to_owned),
+        follow_up_step: input.get("followUpStep").and_then(Value::as_i64),
         error: item.get("error").filter(|e| !e.is_null()).cloned(),
     }
 }

@@ -10,12 +10,13 @@ use crate::context::Ctx;
 use crate::error::ApiResult;
 use crate::invocations as inv;
 use crate::keys;
+use crate::list::ListResponse;
 use crate::ops::campaigns::{domain_status, load};
 use linkcrm_crm::campaign_facts;
 use linkcrm_crm::records::str_of;
 use linkcrm_storage::{Condition, Index, Item, Query};
 use schemars::JsonSchema;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 /// Bytes per response: 5 MB, less what one more store page of rows may add.
@@ -208,7 +209,7 @@ impl Operation for Export {
                         if att.replied_at.is_none() {
                             continue;
                         }
-                        for e in replies(&ctx, m, att.first_sent_at.as_deref()).await? {
+                        for e in replies(&ctx, m, att.first_sent_at.as_deref(), false).await? {
                             out.push_str(&row(&[
                                 text(m.get("domain")),
                                 text(m.get("relationshipId")),
@@ -241,8 +242,8 @@ impl Operation for Export {
 }
 
 /// A member's replies: EMAIL_RECEIVED on its relationship since the campaign's first send to it
-/// (not out-of-office), newest first, at most 50.
-async fn replies(ctx: &Ctx, m: &Item, since: Option<&str>) -> ApiResult<Vec<Item>> {
+/// (out-of-office ones only when asked), newest first, at most 50.
+async fn replies(ctx: &Ctx, m: &Item, since: Option<&str>, out_of_office: bool) -> ApiResult<Vec<Item>> {
     let (Some(ws), Some(account)) = (str_of(m, "workspaceId"), str_of(m, "accountId")) else { return Ok(vec![]) };
     let q = Query::index(Index::Gsi1, linkcrm_crm::keys::relationship_events_pk(ws, account))
         .backward()
@@ -254,9 +255,90 @@ async fn replies(ctx: &Ctx, m: &Item, since: Option<&str>) -> ApiResult<Vec<Item
         .into_iter()
         .filter(|e| since.is_none_or(|s| str_of(e, "occurredAt").unwrap_or_default() >= s))
         .filter(|e| {
-            e.get("metadata").and_then(|x| x.get("replyClass")).and_then(Value::as_str) != Some("out_of_office")
+            out_of_office
+                || e.get("metadata").and_then(|x| x.get("replyClass")).and_then(Value::as_str) != Some("out_of_office")
         })
         .collect())
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RepliesInput {
+    pub id: crate::ids::Id<crate::ids::Campaign>,
+    /// Members read per page (default 50, at most 200); each brings its replies.
+    #[serde(default, deserialize_with = "crate::lenient::opt_u32")]
+    #[schemars(with = "Option<u32>", range(min = 1, max = 200))]
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+/// A reply to the campaign: an EMAIL_RECEIVED on a member's relationship after the campaign's
+/// first send to it.
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CampaignReply {
+    pub event_id: String,
+    pub relationship_id: Option<String>,
+    pub domain: Option<String>,
+    pub contact_id: Option<String>,
+    pub from: Option<String>,
+    pub subject: Option<String>,
+    pub received_at: Option<String>,
+    /// interested, not_interested, asks_price, out_of_office, unsubscribe, other.
+    pub class: Option<String>,
+    pub text: Option<String>,
+    pub inbound_message_id: Option<String>,
+}
+
+pub struct Replies;
+impl Operation for Replies {
+    const NAME: &'static str = "link_building.campaign.replies";
+    const EFFECT: Effect = Effect::Read;
+    const FAMILY: Family = Family::Campaigns;
+    const SCOPE: Option<&'static str> = Some("campaigns:read");
+    const WORKSPACE: WorkspaceRule = WorkspaceRule::Required;
+    const SUMMARY: &'static str =
+        "List the replies to a campaign (its partners' emails after its first send to them), with their class (free)";
+    const TAG: &'static str = "Campaigns";
+    type Input = RepliesInput;
+    type Output = ListResponse<CampaignReply>;
+
+    async fn run(ctx: Ctx, input: RepliesInput) -> ApiResult<Reply<ListResponse<CampaignReply>>> {
+        let limit = input.limit.unwrap_or(50);
+        if !(1..=200).contains(&limit) {
+            return Err(crate::error::ApiError::invalid_field("limit", "invalid_request", "must be between 1 and 200"));
+        }
+        load(&ctx, &input.id).await?;
+        let scope = format!("{}#{}", Self::NAME, input.id.as_str());
+        let cursor = ctx.app.open_cursor(&scope, input.cursor.as_deref())?;
+        let page = ctx
+            .app
+            .store
+            .query(Query::partition(keys::campaign_members_pk(&input.id)).limit(limit as usize).after(cursor))
+            .await?;
+        let mut data = Vec::new();
+        for m in &page.items {
+            let att = campaign_facts::attribution_of(m);
+            let Some(first) = att.first_sent_at.as_deref() else { continue };
+            for e in replies(&ctx, m, Some(first), true).await? {
+                let meta = e.get("metadata").cloned().unwrap_or_default();
+                let s = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_owned);
+                data.push(CampaignReply {
+                    event_id: str_of(&e, "id").unwrap_or_default().to_owned(),
+                    relationship_id: str_of(m, "relationshipId").map(str::to_owned),
+                    domain: str_of(m, "domain").map(str::to_owned),
+                    contact_id: str_of(&e, "contactId").map(str::to_owned),
+                    from: s(meta.get("from")),
+                    subject: str_of(&e, "subject").map(str::to_owned),
+                    received_at: str_of(&e, "occurredAt").map(str::to_owned),
+                    class: s(meta.get("replyClass")),
+                    text: str_of(&e, "content").map(str::to_owned),
+                    inbound_message_id: s(meta.get("inboundMessageId")),
+                });
+            }
+        }
+        Ok(Reply::ok(ListResponse { data, next_cursor: ctx.app.seal_cursor(&scope, page.cursor), total: None }))
+    }
 }
 
 #[cfg(test)]

@@ -53,6 +53,21 @@ pub struct Lead {
     pub status_set_at: Option<String>,
     pub notes: Option<String>,
     pub added_at: Option<String>,
+    /// The campaign's next follow-up to this lead, when one is scheduled or was stopped.
+    pub follow_up: Option<FollowUpState>,
+}
+
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FollowUpState {
+    /// `scheduled`, `cancelled`, `sent`, ...
+    pub status: Option<String>,
+    pub step: Option<i64>,
+    /// The send (invocation) it follows.
+    pub after: Option<String>,
+    pub due_at: Option<String>,
+    pub scheduled_at: Option<String>,
+    pub reason: Option<Value>,
 }
 
 pub fn view(member: &Item) -> Lead {
@@ -80,6 +95,14 @@ pub fn view(member: &Item) -> Lead {
         status_set_at: set_at.map(str::to_owned),
         notes: str_of(member, "leadNotes").map(str::to_owned),
         added_at: str_of(member, "addedAt").map(str::to_owned),
+        follow_up: str_of(member, "followUpStatus").map(|status| FollowUpState {
+            status: Some(status.to_owned()),
+            step: member.get("followUpStep").and_then(Value::as_i64),
+            after: str_of(member, "followUpAfter").map(str::to_owned),
+            due_at: str_of(member, "followUpDueAt").map(str::to_owned),
+            scheduled_at: str_of(member, "followUpScheduledAt").map(str::to_owned),
+            reason: member.get("followUpReason").filter(|r| !r.is_null()).cloned(),
+        }),
     }
 }
 

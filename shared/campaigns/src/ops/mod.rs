@@ -41,6 +41,7 @@ pub fn catalogue() -> Vec<OpSpec> {
         OpSpec::of::<drafts::Reject>(),
         OpSpec::of::<drafts::SendEmail>(),
         OpSpec::of::<exports::Export>(),
+        OpSpec::of::<exports::Replies>(),
         OpSpec::of::<outreach::SerpStart>(),
         OpSpec::of::<outreach::SerpList>(),
         OpSpec::of::<outreach::SerpGet>(),

@@ -40,9 +40,12 @@ pub struct ValidateInput {
     /// The address the email would go to.
     #[schemars(pattern(crate::rules::EMAIL))]
     pub recipient_email: String,
-    /// The `fromAddress` of one of this workspace's active mailboxes.
+    /// The `fromAddress` of one of this workspace's active mailboxes; without it (and without
+    /// `mailboxId`), the mailbox a send would go from: the workspace's first active one.
     #[schemars(pattern(crate::rules::EMAIL))]
-    pub sender_email: String,
+    pub sender_email: Option<String>,
+    /// The mailbox by id instead of by address.
+    pub mailbox_id: Option<crate::ids::Id<crate::ids::SendingMailbox>>,
     /// Enables the duplicate check: with `body` exactly as a send does it, alone as a note.
     #[schemars(length(max = 998), pattern(crate::rules::ONE_LINE))]
     pub subject: Option<String>,
@@ -123,6 +126,9 @@ pub struct Validation {
     pub mailbox: SenderMailbox,
     pub counts: Counts,
     pub limits: Limits,
+    /// The workspace's recorded legal basis for outreach (`settings.legalBasis`):
+    /// `legitimate_interest` (the default), `consent` or `contract`.
+    pub legal_basis: String,
 }
 
 /// The workspace's active mailbox sending as `address` (normalised).
@@ -174,11 +180,26 @@ impl Operation for Validate {
         let ws = ctx.workspace().to_owned();
         let to = normalize_email(&input.recipient_email)
             .ok_or_else(|| ApiError::invalid_field("recipientEmail", "invalid_email", "is not an email address"))?;
-        let from = normalize_email(&input.sender_email)
-            .ok_or_else(|| ApiError::invalid_field("senderEmail", "invalid_email", "is not an email address"))?;
         let subject = crate::validate::header_text("subject", input.subject, 998)?;
         let body = crate::validate::text("body", input.body, 100_000)?;
-        let mailbox = mailbox_of(&ctx, &ws, &from).await?;
+        let mailbox = match (&input.sender_email, &input.mailbox_id) {
+            (Some(_), Some(_)) => {
+                return Err(ApiError::invalid_field(
+                    "mailboxId",
+                    "invalid_request",
+                    "give senderEmail or mailboxId, not both",
+                ))
+            }
+            (Some(sender), None) => {
+                let from = normalize_email(sender).ok_or_else(|| {
+                    ApiError::invalid_field("senderEmail", "invalid_email", "is not an email address")
+                })?;
+                mailbox_of(&ctx, &ws, &from).await?
+            }
+            (None, id) => {
+                crate::ops::send_email::resolve_mailbox(&ctx.app, &ws, id.as_ref().map(|i| i.as_str())).await?
+            }
+        };
         let domain = to.rsplit_once('@').map(|(_, d)| d.to_owned()).unwrap_or_default();
 
         // The recipient: a contact (and its account), else the account of its domain.
@@ -245,6 +266,12 @@ impl Operation for Validate {
             },
             reasons: verdict.reasons,
             notes: verdict.notes,
+            legal_basis: linkcrm_core::workspace::from_record(ctx.workspace_record())?
+                .settings
+                .legal_basis
+                .unwrap_or(linkcrm_domain::platform::LegalBasis::LegitimateInterest)
+                .as_str()
+                .to_owned(),
         };
         // A question, not a creation: 200.
         Ok(Reply { status: Some(StatusCode::OK), body: Some(validation), version: None })

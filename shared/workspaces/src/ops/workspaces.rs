@@ -411,6 +411,7 @@ fn settings_patch(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
             "creditPool": { "enum": ["workspace", "agency", null] },
             "timeZone": { "type": ["string", "null"], "minLength": 1, "maxLength": 64,
                           "pattern": "^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+){0,2}$" },
+            "legalBasis": { "enum": ["legitimate_interest", "consent", "contract", null] },
             "approvalPolicy": {
                 "type": ["object", "null"],
                 "additionalProperties": false,
