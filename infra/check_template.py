@@ -19,7 +19,8 @@ Fails (exit 1, one line per problem) unless:
     function's Timeout (Lambda's advice, so a job is not delivered again while
     its first run is still going);
   * every route of the REST route table (infra/routes.json, which a cargo
-    test keeps equal to the code's table) reaches, by API Gateway's route
+    test keeps equal to the code's table), and every route of the seed 003
+    dialect under both its prefixes (infra/dialect-routes.json, likewise), reaches, by API Gateway's route
     selection, the function of its endpoint family (a function's family is
     its cargo binary's name), and a catch-all `ANY /{proxy+}` exists so API
     Gateway never answers an unknown path itself;
@@ -54,6 +55,9 @@ DEFAULT_TEMPLATE = REPO / "template.yaml"
 DEFAULT_TABLE_SPEC = REPO / "infra" / "table.json"
 DEFAULT_ROUTES = REPO / "infra" / "routes.json"
 DEFAULT_QUEUES = REPO / "infra" / "queues.json"
+# The seed 003 dialect's routes (both prefixes), kept equal to its route table by a cargo test;
+# each names the dialect function's binary as its family.
+DEFAULT_DIALECT_ROUTES = REPO / "infra" / "dialect-routes.json"
 
 FORBIDDEN_ACTIONS = {"dynamodb:scan"}
 
@@ -434,7 +438,7 @@ def check(
     template: dict, spec: dict, routes: list[dict] | None = None, queues: list[dict] | None = None
 ) -> list[str]:
     if routes is None:
-        routes = json.loads(DEFAULT_ROUTES.read_text())
+        routes = json.loads(DEFAULT_ROUTES.read_text()) + json.loads(DEFAULT_DIALECT_ROUTES.read_text())
     if queues is None:
         queues = json.loads(DEFAULT_QUEUES.read_text())
     return (

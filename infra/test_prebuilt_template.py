@@ -35,6 +35,7 @@ RUST_FUNCTIONS = {
     "AgencyWorkerFunction": "agency-worker",
     "WebhookDeliveryFunction": "webhook-delivery",
     "McpFunction": "mcp",
+    "DialectBacklinkOutreachFunction": "dialect-backlink-outreach",
 }
 
 

@@ -544,3 +544,53 @@ pub fn note(route: &Route) -> &'static str {
         ""
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The routes as the template check reads them (`infra/dialect-routes.json`): each under both
+    /// prefixes, served by the dialect's function. `LINKCRM_UPDATE_ROUTES=1` rewrites the file.
+    #[test]
+    fn infra_dialect_routes_json_is_the_table() {
+        let mut rows = Vec::new();
+        for prefix in crate::PREFIXES {
+            for r in ROUTES {
+                rows.push(serde_json::json!({
+                    "method": r.method, "path": format!("{prefix}{}", r.path),
+                    "operation": r.operations.first().copied().unwrap_or("(not built)"),
+                    "family": "dialect-backlink-outreach",
+                }));
+            }
+        }
+        let text = serde_json::to_string_pretty(&rows).unwrap() + "\n";
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../infra/dialect-routes.json");
+        if std::env::var("LINKCRM_UPDATE_ROUTES").is_ok() {
+            std::fs::write(&path, &text).unwrap();
+        }
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap_or_default(),
+            text,
+            "infra/dialect-routes.json is stale: run LINKCRM_UPDATE_ROUTES=1 cargo test -p linkcrm-dialect-backlink"
+        );
+    }
+
+    #[test]
+    fn every_operation_named_exists_and_the_seed_routes_are_all_here() {
+        let ops: Vec<&str> = linkcrm_core_names();
+        for r in ROUTES {
+            for op in r.operations {
+                assert!(ops.contains(op), "{} {} names unknown operation {op}", r.method, r.path);
+            }
+        }
+        assert_eq!(ROUTES.len(), 30, "seed 003 lists 30 endpoints");
+    }
+
+    fn linkcrm_core_names() -> Vec<&'static str> {
+        serde_json::from_str::<Vec<serde_json::Value>>(include_str!("../../../infra/routes.json"))
+            .unwrap()
+            .into_iter()
+            .filter_map(|r| r["operation"].as_str().map(|s| &*Box::leak(s.to_owned().into_boxed_str())))
+            .collect()
+    }
+}
