@@ -4,7 +4,7 @@
 
 mod common;
 use common::{Api, Backend, Env};
-use linkcrm_testkit::FakeLlm;
+use linkcrm_testkit::{FakeDataForSeo, FakeLlm};
 use serde_json::{json, Value};
 
 const P: &str = "/api/v1/backlink-outreach";
@@ -182,13 +182,11 @@ on_both_backends!(campaigns_and_leads_as_the_seed_gives_them, |env| {
     assert!(!api.get(&format!("{P}/campaigns")).await.ok(200).to_string().contains(&cid));
     detail(&api.delete(&format!("{P}/campaigns/cmp_nope")).await, 404, "Resource not found");
 
-    // Unknown routes and methods, in the peer's words; the parts not built yet say so.
+    // Unknown routes and methods, in the peer's words.
     detail(&api.get(&format!("{P}/nothing-here")).await, 404, "Not Found");
     let r = api.put(&format!("{P}/campaigns"), json!({})).await;
     detail(&r, 405, "Method Not Allowed");
     assert_eq!(r.header("allow"), Some("GET, POST"));
-    let r = api.post(&format!("{P}/discover/deep"), json!({ "keyword": "pm tools" })).await;
-    assert_eq!(r.status.as_u16(), 501, "{}", r.text);
 
     // The document lists every route of the seed.
     let doc = env.anonymous().get(&format!("{P}/openapi.json")).await.ok(200).clone();
@@ -203,13 +201,75 @@ on_both_backends!(campaigns_and_leads_as_the_seed_gives_them, |env| {
 
 async fn writing_templates_suppression_policy(backend: Backend) {
     let llm = FakeLlm::start().await;
+    let serp = FakeDataForSeo::start().await;
+    serp.set_serp(
+        "pm tools",
+        [
+            ("reviews.example.org", "https://reviews.example.org/garden", "Gardening tips"),
+            ("devleadweekly.com", "https://devleadweekly.com/pm", "PM tools weekly"),
+            ("engineering-blog.com", "https://engineering-blog.com/write-for-us", "Write for us: PM tools guest posts"),
+        ],
+    );
     let env = Env::start_with(
         backend,
-        &[("LINKCRM_LLM_BASE_URL", llm.base_url.as_str()), ("LINKCRM_LLM_API_KEY", llm.api_key.as_str())],
+        &[
+            ("LINKCRM_LLM_BASE_URL", llm.base_url.as_str()),
+            ("LINKCRM_LLM_API_KEY", llm.api_key.as_str()),
+            ("LINKCRM_DATAFORSEO_BASE_URL", serp.base_url.as_str()),
+            ("LINKCRM_DATAFORSEO_LOGIN", serp.login.as_str()),
+            ("LINKCRM_DATAFORSEO_PASSWORD", serp.password.as_str()),
+        ],
     )
     .await;
     let (api, ws) = workspace_key(&env, "Writing").await;
     let (other, _) = workspace_key(&env, "Elsewhere").await;
+
+    // Deep discovery: our SERP research, each result scored; saved as leads when asked.
+    let d = api.post(&format!("{P}/discover/deep"), json!({ "keyword": "pm tools" })).await.ok(200).clone();
+    let results = d["results"].as_array().unwrap();
+    assert_eq!(results.len(), 3, "{d}");
+    assert_eq!((d["saved_to_campaign"].as_u64(), d["save_failed"].as_u64()), (Some(0), Some(0)));
+    assert_eq!(d["credits_charged"], 1.0);
+    let top = &results[0];
+    assert_eq!(top["domain"], "engineering-blog.com", "the guest-post page first: {d}");
+    assert!(top["guest_post_likelihood"].as_f64().unwrap() >= 0.55, "{top}");
+    assert!(top["signals"].as_array().unwrap().contains(&json!("write for us")), "{top}");
+    assert_eq!((top["relevance_score"].as_f64(), top["has_guest_post_guidelines"].as_bool()), (Some(1.0), Some(true)));
+    let garden = results.iter().find(|r| r["domain"] == "reviews.example.org").unwrap();
+    // The fake's snippets name the keyword ("…: everything about pm tools."), so every result is relevant.
+    assert_eq!((garden["relevance_score"].as_f64(), garden["guest_post_likelihood"].as_f64()), (Some(1.0), Some(0.1)));
+    assert_eq!(garden["quality_score"], 0.3, "nothing known of the site: {garden}");
+    let cmp = api.post(&format!("{P}/campaigns"), json!({ "name": "Found" })).await.ok(201)["campaign_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let body = json!({ "keyword": "pm tools", "campaign_id": cmp, "save_to_campaign": true, "max_results": 2 });
+    let d = api.post(&format!("{P}/discover/deep"), body).await.ok(200).clone();
+    assert_eq!(
+        (d["saved_to_campaign"].as_u64(), d["save_failed"].as_u64(), d["credits_charged"].as_f64()),
+        (Some(2), Some(0), Some(0.0)),
+        "{d}"
+    );
+    let leads = api.get(&format!("{P}/campaigns/{cmp}")).await.ok(200)["leads"].clone();
+    assert_eq!(leads.as_array().unwrap().len(), 2, "{leads}");
+    assert!(
+        leads.as_array().unwrap().iter().all(|l| l["source"] == "serp" && l["quality_score"].is_number()),
+        "{leads}"
+    );
+    detail(
+        &api.post(&format!("{P}/discover/deep"), json!({ "keyword": "x", "campaign_id": "cmp_nope" })).await,
+        404,
+        "Resource not found",
+    );
+    detail(
+        &other.post(&format!("{P}/discover/deep"), json!({ "keyword": "pm tools", "campaign_id": cmp })).await,
+        404,
+        "Resource not found",
+    );
+    assert_eq!(
+        invalid(&api.post(&format!("{P}/discover/deep"), json!({ "keyword": "x", "max_results": 0 })).await)["loc"],
+        json!(["body", "max_results"])
+    );
 
     // Email writing through our writer.
     let g = api.post(&format!("{P}/emails/generate"), json!({ "topic": "PM tools", "tone": "friendly" })).await;

@@ -578,6 +578,14 @@ async fn every_endpoint_stays_within_its_request_budget() {
     let q = json!({"query": "pm tools", "topN": 5});
     within("research.serp (fetched)", &p.call(Method::POST, "/v1/research/serp", true, Some(q.clone())).await, 200, 7);
     within("research.serp (cached)", &p.call(Method::POST, "/v1/research/serp", true, Some(q)).await, 200, 3);
+    // Opportunities from the cached research: the known sites' metrics in two batch reads.
+    let q = json!({"keyword": "pm tools", "maxResults": 5});
+    within(
+        "research.opportunities (cached, not saved)",
+        &p.call(Method::POST, "/v1/research/opportunities", true, Some(q)).await,
+        200,
+        5,
+    );
     // SERP and competitor campaigns: the start (the pipeline is queued work) and their endpoints.
     std::env::set_var("LINKCRM_AHREFS_API_KEY", "platform-ahrefs-key");
     for (kind, path, body) in [

@@ -61,17 +61,6 @@ pub fn snake_keys(v: &Value) -> Value {
     }
 }
 
-handler!(
-    /// The parts of the seed not built yet answer so, with 501.
-    not_built,
-    |_r| {
-        Err(Detail::new(
-            StatusCode::NOT_IMPLEMENTED,
-            "This endpoint of the backlink-outreach API is not available in linkcrm yet; use /v1 (see /openapi.json).",
-        ))
-    }
-);
-
 // ---------------------------------------------------------------------------------------------
 // Campaigns
 
@@ -648,4 +637,45 @@ handler!(export_replies, |r| {
     let rows: Vec<Value> = items.iter().map(|x| reply(x, &id)).collect();
     let header = ["reply_id", "attempt_id", "from_email", "subject", "classification", "received_at"];
     Ok(Out::Csv { filename: format!("replies_{id}.csv"), body: csv(&header, &rows) })
+});
+
+// ---------------------------------------------------------------------------------------------
+// Discovery
+
+handler!(discover_deep, |r| {
+    let mut input =
+        json!({ "keyword": r.field("keyword"), "maxResults": r.field("max_results").cloned().unwrap_or(json!(20)) });
+    if let Some(c) = r.str("campaign_id") {
+        if !linkcrm_domain::id::is_id(IdKind::Campaign, c) {
+            return Err(Detail::not_found());
+        }
+        input["campaignId"] = json!(c);
+    }
+    if let Some(s) = r.field("save_to_campaign") {
+        input["save"] = s.clone();
+    }
+    let names: crate::wire::Names =
+        &[("maxResults", "max_results"), ("campaignId", "campaign_id"), ("save", "save_to_campaign")];
+    let out = r.op("research.opportunities", input, names).await?;
+    let results: Vec<Value> = out["results"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|o| {
+            json!({
+                "url": o["url"], "domain": o["domain"], "title": o["title"], "page_title": o["title"],
+                "snippet": o["snippet"], "rank": o["rank"], "quality_score": o["qualityScore"],
+                "relevance_score": o["relevanceScore"], "guest_post_likelihood": o["guestPostLikelihood"],
+                "confidence_score": o["guestPostLikelihood"], "domain_rating": o["domainRating"],
+                "organic_traffic": o["organicTraffic"], "signals": o["signals"],
+                "has_guest_post_guidelines": o["signals"].as_array().is_some_and(|s| !s.is_empty()),
+                "discovery_source": "serp", "account_id": o["accountId"],
+            })
+        })
+        .collect();
+    ok(json!({
+        "keyword": out["keyword"], "source": "serp", "total_found": results.len(), "results": results,
+        "saved_to_campaign": out["savedToCampaign"], "save_failed": out["saveFailed"],
+        "cached": out["cached"], "credits_charged": out["creditsCharged"],
+    }))
 });

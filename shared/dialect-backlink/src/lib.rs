@@ -1,3 +1,4 @@
+#![recursion_limit = "256"]
 //! The seed 003 dialect: the peer's "Backlink Outreach API" (`/api/v1/backlink-outreach/...`, and
 //! `/api/backlink-outreach/...` where the peer's own code serves it) as a door over our
 //! operations. Its route table ([`routes::ROUTES`]) names, per route, the fields it takes, the

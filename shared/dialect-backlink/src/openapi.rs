@@ -164,6 +164,23 @@ fn schemas() -> Value {
                 "placement_conversion": { "type": "number" }, "generated_at": { "type": "string" }
             }
         },
+        "Discovery": {
+            "type": "object", "required": ["results", "saved_to_campaign", "save_failed"],
+            "properties": {
+                "keyword": { "type": "string" }, "source": { "type": "string" }, "total_found": { "type": "integer" },
+                "results": { "type": "array", "items": { "type": "object", "properties": {
+                    "url": { "type": "string" }, "domain": { "type": "string" }, "title": nullable("string"),
+                    "page_title": nullable("string"), "snippet": nullable("string"), "rank": { "type": "integer" },
+                    "quality_score": { "type": "number" }, "relevance_score": { "type": "number" },
+                    "guest_post_likelihood": { "type": "number" }, "confidence_score": { "type": "number" },
+                    "domain_rating": nullable("number"), "organic_traffic": nullable("number"),
+                    "signals": { "type": "array", "items": { "type": "string" } },
+                    "has_guest_post_guidelines": { "type": "boolean" }, "discovery_source": { "type": "string" },
+                    "account_id": nullable("string") } } },
+                "saved_to_campaign": { "type": "integer" }, "save_failed": { "type": "integer" },
+                "cached": { "type": "boolean" }, "credits_charged": { "type": "number" }
+            }
+        },
         "Detail": {
             "type": "object", "required": ["detail"],
             "properties": { "detail": { "type": "string" }, "reason": { "type": "string" }, "code": { "type": "string" } }
@@ -202,7 +219,8 @@ fn shape_schema(shape: Shape) -> Option<Value> {
         Shape::Replies => list("Reply"),
         Shape::Analytics => r("Analytics"),
         Shape::Snapshot => r("Snapshot"),
-        Shape::Empty | Shape::NotBuilt | Shape::Csv => return None,
+        Shape::Discovery => r("Discovery"),
+        Shape::Empty | Shape::Csv => return None,
     })
 }
 
@@ -218,10 +236,6 @@ fn operation(route: &Route) -> Value {
     }
     let mut responses = Map::new();
     let success = match (route.shape, shape_schema(route.shape)) {
-        (Shape::NotBuilt, _) => {
-            responses.insert("501".into(), detail("Not available in linkcrm yet."));
-            None
-        }
         (Shape::Csv, _) => Some(json!({ "description": "CSV file (RFC 4180, header row)",
                                         "content": { "text/csv": { "schema": { "type": "string" } } } })),
         (_, Some(s)) => Some(json!({ "description": "Success", "content": { "application/json": { "schema": s } } })),
@@ -241,7 +255,7 @@ fn operation(route: &Route) -> Value {
     let mut op = json!({
         "operationId": format!("{}_{}", route.method.to_lowercase(), route.path.replace(['/', '{', '}', '-'], "_").trim_matches('_')),
         "summary": route.summary,
-        "description": format!("Calls {}.{}", if route.operations.is_empty() { "nothing yet".to_owned() } else { route.operations.join(", ") }, crate::routes::note(route)),
+        "description": format!("Calls {}.", route.operations.join(", ")),
         "tags": [route.tag],
         "parameters": params,
         "responses": responses,

@@ -43,8 +43,8 @@ pub enum Shape {
     Analytics,
     Snapshot,
     Csv,
+    Discovery,
     Empty,
-    NotBuilt,
 }
 
 pub struct Route {
@@ -81,8 +81,6 @@ const LEAD_FIELDS: &[Field] = &[
     opt("source", Kind::Str { min: 0, max: 100 }, "Source of the lead."),
     opt("snippet", Kind::Str { min: 0, max: 2000 }, "Search snippet or notes on the page."),
 ];
-
-const NOT_BUILT_NOTE: &str = " Not available yet: answers 501.";
 
 macro_rules! route {
     ($method:literal, $path:literal, $summary:literal, $tag:literal, [$($op:literal),*], $query:expr, $body:expr, $status:literal, $shape:ident, $handler:path) => {
@@ -217,7 +215,7 @@ pub static ROUTES: &[Route] = &[
         "/discover/deep",
         "Deep Discovery",
         "Discovery",
-        [],
+        ["research.opportunities"],
         &[],
         BodySpec::Object(&[
             req("keyword", Kind::Str { min: 1, max: 200 }, "Search keyword or phrase."),
@@ -227,8 +225,8 @@ pub static ROUTES: &[Route] = &[
             WORKSPACE,
         ]),
         200,
-        NotBuilt,
-        h::not_built
+        Discovery,
+        h::discover_deep
     ),
     route!(
         "POST",
@@ -535,15 +533,6 @@ pub static ROUTES: &[Route] = &[
         h::export_replies
     ),
 ];
-
-/// Text added to a route's description when it is not built yet.
-pub fn note(route: &Route) -> &'static str {
-    if route.shape == Shape::NotBuilt {
-        NOT_BUILT_NOTE
-    } else {
-        ""
-    }
-}
 
 #[cfg(test)]
 mod tests {

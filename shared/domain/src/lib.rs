@@ -11,6 +11,7 @@ pub mod jobs;
 pub mod lead;
 pub mod normalize;
 pub mod platform;
+pub mod scores;
 pub mod send_window;
 pub mod time;
 

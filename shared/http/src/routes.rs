@@ -114,6 +114,7 @@ pub const V1: &[Route] = &[
     Route::new(Verb::Patch, "/v1/mailboxes/{id}", "mailboxes.update"),
     Route::new(Verb::Delete, "/v1/mailboxes/{id}", "mailboxes.delete"),
     Route::new(Verb::Post, "/v1/research/serp", "research.serp"),
+    Route::new(Verb::Post, "/v1/research/opportunities", "research.opportunities"),
     Route::new(Verb::Get, "/v1/link-building/reporting/snapshot", "link_building.reporting.snapshot"),
     Route::new(Verb::Post, "/v1/link-building/emails/generate", "link_building.emails.generate"),
     Route::new(Verb::Post, "/v1/link-building/emails/personalize", "link_building.emails.personalize"),

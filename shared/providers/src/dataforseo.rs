@@ -83,6 +83,8 @@ pub struct SerpItem {
     /// Lowercase, without a leading `www.` (taken from the URL when DataForSEO gives none).
     pub domain: String,
     pub title: Option<String>,
+    /// The result's snippet (`description`).
+    pub snippet: Option<String>,
 }
 
 #[derive(Clone)]
@@ -304,6 +306,8 @@ struct OrganicItem {
     domain: Option<String>,
     #[serde(default)]
     title: Option<String>,
+    #[serde(default)]
+    description: Option<String>,
 }
 
 /// A 200 answer: both status levels checked, then the organic items.
@@ -341,6 +345,7 @@ fn read_serp(text: &str) -> Result<Vec<SerpItem>, (ProviderError, bool)> {
             domain: normalize_domain(&domain),
             url: url.trim().to_string(),
             title: organic.title.map(|t| t.trim().to_string()).filter(|t| !t.is_empty()),
+            snippet: organic.description.map(|t| t.trim().to_string()).filter(|t| !t.is_empty()),
         });
     }
     Ok(found)

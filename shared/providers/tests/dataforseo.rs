@@ -54,6 +54,7 @@ async fn only_organic_results_are_kept_with_their_absolute_ranks() {
             url: "https://www.engineering-blog.com/best-pm-tools".into(),
             domain: "engineering-blog.com".into(),
             title: Some("The 12 best PM tools".into()),
+            snippet: Some(format!("The 12 best PM tools: everything about {KEYWORD}.")),
         }
     );
     assert_eq!(items[3].title, None, "an empty title is no title");

@@ -106,14 +106,21 @@ pub fn view(member: &Item) -> Lead {
     }
 }
 
-/// The campaign, which must be this workspace's custom campaign and not ended.
-async fn open_campaign(ctx: &Ctx, id: &str) -> ApiResult<Item> {
+/// The campaign, which must be this workspace's custom campaign (and, for adding, not ended).
+pub async fn open_campaign(ctx: &Ctx, id: &str, adding: bool) -> ApiResult<Item> {
     let item = super::campaigns::load(ctx, id).await?;
     if str_of(&item, "type") != Some("custom") {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_state",
             "Leads belong to custom campaigns; SERP and competitor campaigns find their own partners.",
+        ));
+    }
+    if adding && rec::status_of(&item).ended() {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_state",
+            format!("The campaign is {}; leads cannot be added.", rec::status_of(&item).as_str()),
         ));
     }
     Ok(item)
@@ -156,7 +163,8 @@ pub struct AddInput {
 
 /// A lead not added: `already_member` (skipped: the site is in the campaign already, possibly
 /// named twice in this request) or why it failed (`invalid_domain`, `invalid_email`,
-/// `do_not_contact`, `too_many_campaigns`, `invalid_score`).
+/// `too_many_campaigns`, `invalid_score`). A site that asked not to be contacted is added like
+/// any other: the sending policy blocks every send to it.
 #[derive(Debug, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LeadProblem {
@@ -201,109 +209,96 @@ impl Operation for Add {
     type Output = AddOutput;
 
     async fn run(ctx: Ctx, input: AddInput) -> ApiResult<Reply<AddOutput>> {
-        if input.leads.len() > MAX_LEADS_PER_REQUEST {
-            return Err(ApiError::invalid_field(
-                "leads",
-                "invalid_request",
-                format!("at most {MAX_LEADS_PER_REQUEST} leads per request"),
-            ));
-        }
-        let campaign = open_campaign(&ctx, &input.id).await?;
-        if rec::status_of(&campaign).ended() {
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_state",
-                format!("The campaign is {}; leads cannot be added.", rec::status_of(&campaign).as_str()),
-            ));
-        }
-        let ws = ctx.workspace().to_owned();
-        let mut out = AddOutput { added: Vec::new(), skipped: Vec::new(), failed: Vec::new() };
-        for (index, l) in input.leads.into_iter().enumerate() {
-            let url = l.website_url.trim().to_owned();
-            let problem = |code: &str, message: String, rel: Option<String>| LeadProblem {
-                index,
-                website_url: url.clone(),
-                relationship_id: rel,
-                code: code.to_owned(),
-                message,
-            };
-            let domain = match linkcrm_domain::normalize::normalize_domain(&url) {
-                Ok(d) => d,
-                Err(e) => {
-                    out.failed.push(problem("invalid_domain", e.to_string(), None));
-                    continue;
-                }
-            };
-            let scores = (|| {
-                Ok::<_, String>((
-                    score("qualityScore", l.quality_score)?,
-                    score("relevanceScore", l.relevance_score)?,
-                    score("guestPostLikelihood", l.guest_post_likelihood)?,
-                ))
-            })();
-            let (quality, relevance, likelihood) = match scores {
-                Ok(s) => s,
-                Err(m) => {
-                    out.failed.push(problem("invalid_score", m, None));
-                    continue;
-                }
-            };
-            let email = match trimmed(l.contact_email) {
-                None => None,
-                Some(e) => match linkcrm_domain::normalize::normalize_email(&e) {
-                    Some(e) => Some(e),
-                    None => {
-                        out.failed.push(problem("invalid_email", format!("'{e}' is not an email address"), None));
-                        continue;
-                    }
-                },
-            };
-            let details = json!({ "campaign": true, "lead": true });
-            let (rel, _) = match write::ensure_relationship(&ctx.app, &ws, &domain, Source::Import, Some(details)).await
-            {
-                Ok(r) => r,
-                Err(e) if e.status.is_client_error() => {
-                    out.failed.push(problem(e.code, e.message, None));
-                    continue;
-                }
-                Err(e) => return Err(e),
-            };
-            if rel.0.get("systemContactStatus").and_then(Value::as_str) == Some("DO_NOT_CONTACT") {
-                out.failed.push(problem(
-                    "do_not_contact",
-                    format!("{domain} asked not to be contacted"),
-                    Some(rel.id().to_owned()),
-                ));
+        Ok(Reply::ok(add(&ctx, &input.id, input.leads).await?))
+    }
+}
+
+/// Adds `leads` to custom campaign `id` (open): each one's relationship (made when new) and
+/// contact (found by email, or made), then its membership; what was added, skipped or failed.
+pub async fn add(ctx: &Ctx, id: &str, leads: Vec<LeadInput>) -> ApiResult<AddOutput> {
+    if leads.len() > MAX_LEADS_PER_REQUEST {
+        return Err(ApiError::invalid_field(
+            "leads",
+            "invalid_request",
+            format!("at most {MAX_LEADS_PER_REQUEST} leads per request"),
+        ));
+    }
+    open_campaign(ctx, id, true).await?;
+    let ws = ctx.workspace().to_owned();
+    let mut out = AddOutput { added: Vec::new(), skipped: Vec::new(), failed: Vec::new() };
+    for (index, l) in leads.into_iter().enumerate() {
+        let url = l.website_url.trim().to_owned();
+        let problem = |code: &str, message: String, rel: Option<String>| LeadProblem {
+            index,
+            website_url: url.clone(),
+            relationship_id: rel,
+            code: code.to_owned(),
+            message,
+        };
+        let domain = match linkcrm_domain::normalize::normalize_domain(&url) {
+            Ok(d) => d,
+            Err(e) => {
+                out.failed.push(problem("invalid_domain", e.to_string(), None));
                 continue;
             }
-            let contact = match &email {
-                Some(e) => Some(write::ensure_contact(&ctx.app, &ws, rel.account_id(), e, None, None).await?.0),
-                None => None,
-            };
-            let lead = json!({
-                "websiteUrl": url, "websiteTitle": trimmed(l.website_title), "contactId": contact,
-                "contactEmail": email, "qualityScore": quality, "relevanceScore": relevance,
-                "guestPostLikelihood": likelihood, "source": trimmed(l.source), "snippet": trimmed(l.snippet),
-            });
-            match enrol_lead(&ctx.app, &input.id, &rel, lead).await? {
-                Ok(member) => out.added.push(view(&member)),
-                Err(Enrol::Already) => out.skipped.push(problem(
-                    "already_member",
-                    format!("{domain} is already a lead of this campaign"),
-                    Some(rel.id().to_owned()),
-                )),
-                Err(Enrol::TooMany) => out.failed.push(problem(
-                    "too_many_campaigns",
-                    format!(
-                        "The relationship is in {} campaigns already",
-                        campaign_facts::MAX_CAMPAIGNS_PER_RELATIONSHIP
-                    ),
-                    Some(rel.id().to_owned()),
-                )),
+        };
+        let scores = (|| {
+            Ok::<_, String>((
+                score("qualityScore", l.quality_score)?,
+                score("relevanceScore", l.relevance_score)?,
+                score("guestPostLikelihood", l.guest_post_likelihood)?,
+            ))
+        })();
+        let (quality, relevance, likelihood) = match scores {
+            Ok(s) => s,
+            Err(m) => {
+                out.failed.push(problem("invalid_score", m, None));
+                continue;
             }
+        };
+        let email = match trimmed(l.contact_email) {
+            None => None,
+            Some(e) => match linkcrm_domain::normalize::normalize_email(&e) {
+                Some(e) => Some(e),
+                None => {
+                    out.failed.push(problem("invalid_email", format!("'{e}' is not an email address"), None));
+                    continue;
+                }
+            },
+        };
+        let details = json!({ "campaign": true, "lead": true });
+        let (rel, _) = match write::ensure_relationship(&ctx.app, &ws, &domain, Source::Import, Some(details)).await {
+            Ok(r) => r,
+            Err(e) if e.status.is_client_error() => {
+                out.failed.push(problem(e.code, e.message, None));
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        let contact = match &email {
+            Some(e) => Some(write::ensure_contact(&ctx.app, &ws, rel.account_id(), e, None, None).await?.0),
+            None => None,
+        };
+        let lead = json!({
+            "websiteUrl": url, "websiteTitle": trimmed(l.website_title), "contactId": contact,
+            "contactEmail": email, "qualityScore": quality, "relevanceScore": relevance,
+            "guestPostLikelihood": likelihood, "source": trimmed(l.source), "snippet": trimmed(l.snippet),
+        });
+        match enrol_lead(&ctx.app, id, &rel, lead).await? {
+            Ok(member) => out.added.push(view(&member)),
+            Err(Enrol::Already) => out.skipped.push(problem(
+                "already_member",
+                format!("{domain} is already a lead of this campaign"),
+                Some(rel.id().to_owned()),
+            )),
+            Err(Enrol::TooMany) => out.failed.push(problem(
+                "too_many_campaigns",
+                format!("The relationship is in {} campaigns already", campaign_facts::MAX_CAMPAIGNS_PER_RELATIONSHIP),
+                Some(rel.id().to_owned()),
+            )),
         }
-        Ok(Reply::ok(out))
     }
+    Ok(out)
 }
 
 /// [`super::campaigns::enrol_app`] with the lead's facts on the membership; answers the member.

@@ -59,6 +59,7 @@ pub fn catalogue() -> Vec<OpSpec> {
         OpSpec::of::<outreach::CompetitorUpdate>(),
         OpSpec::of::<outreach::CompetitorCancel>(),
         OpSpec::of::<research::Serp>(),
+        OpSpec::of::<research::Opportunities>(),
         OpSpec::of::<reporting::GetSnapshot>(),
         OpSpec::of::<writing::Generate>(),
         OpSpec::of::<writing::Personalize>(),
