@@ -69,9 +69,20 @@ on_both_backends!(campaigns_and_leads_as_the_seed_gives_them, |env| {
         assert_eq!(list.as_array().unwrap().iter().filter(|x| x["campaign_id"] == cid.as_str()).count(), 1, "{list}");
     }
     detail(&api.get(&format!("{P}/campaigns?workspace_id=ws_someone_else")).await, 404, "Resource not found");
+    // An agency key names the workspace with `workspace_id`; without one, the operation says so.
+    let agency = env.agency();
+    let list = agency.get(&format!("{P}/campaigns?workspace_id={ws}")).await.ok(200).clone();
+    assert_eq!(list.as_array().unwrap().iter().filter(|x| x["campaign_id"] == cid.as_str()).count(), 1, "{list}");
+    let body = json!({ "name": "By the agency", "workspace_id": ws });
+    assert_eq!(agency.post(&format!("{P}/campaigns"), body).await.ok(201)["status"], "active");
+    assert_eq!(agency.get(&format!("{P}/campaigns")).await.status.as_u16(), 422);
+    // A provider we lack keeps its status, in the peer's body.
+    let r = api.post(&format!("{P}/emails/generate"), json!({ "topic": "x" })).await;
+    assert_eq!(r.status.as_u16(), 503, "{}", r.text);
+    assert!(r.body["detail"].as_str().unwrap().contains("LINKCRM_LLM_API_KEY"), "{}", r.text);
     // The peer code's prefix serves the same.
     let list = api.get("/api/backlink-outreach/campaigns").await.ok(200).clone();
-    assert_eq!(list[0]["campaign_id"], cid.as_str());
+    assert_eq!(list.as_array().unwrap().iter().filter(|x| x["campaign_id"] == cid.as_str()).count(), 1, "{list}");
 
     // Leads: add one (201), the same site again answers the lead it has (200).
     let leads = format!("{P}/campaigns/{cid}/leads");
@@ -454,8 +465,22 @@ async fn full_flow(backend: Backend) {
     // Without approval: sent, and aiosmtpd has it.
     let patch = json!({ "settings": { "approvalPolicy": { "outreach_send": "auto" }, "legalBasis": "consent" } });
     env.agency().patch(&format!("/v1/workspaces/{ws}"), patch).await.ok(200);
-    let a = api.post(&format!("{P}/outreach/send"), send(&jamie)).await.ok(200).clone();
+    let keyed = api.with_header("Idempotency-Key", "send-jamie-1");
+    let a = keyed.post(&format!("{P}/outreach/send"), send(&jamie)).await.ok(200).clone();
     assert_eq!(a["status"], "sent", "{a}");
+    // The same key again answers the same attempt, and nothing is sent twice.
+    let again = keyed.post(&format!("{P}/outreach/send"), send(&jamie)).await.ok(200).clone();
+    assert_eq!(
+        (again["attempt_id"].clone(), again["status"].as_str()),
+        (a["attempt_id"].clone(), Some("sent")),
+        "{again}"
+    );
+    let to_jamie = smtp
+        .received()
+        .into_iter()
+        .filter(|m| m.rcpt_tos.iter().any(|r| r == "jamie@gardening-blog.example.net"))
+        .count();
+    assert_eq!(to_jamie, 1, "one email for one key");
     assert_eq!(
         (a["sender_email"].as_str(), a["recipient_email"].as_str()),
         (Some(FROM), Some("jamie@gardening-blog.example.net"))

@@ -363,11 +363,15 @@ handler!(send_outreach, |r| {
     }
     let l = r.op("link_building.campaign.leads.get", json!({ "id": id, "relationshipId": lead }), &[]).await?;
     let (subject, body) = (r.field("subject").cloned(), r.field("body").cloned());
+    // A retry under the same Idempotency-Key replays both steps' first answers (the check's
+    // too: the first send would otherwise make the retry look like a duplicate).
+    let key = r.headers.get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let step_key = |step: &str| key.as_ref().map(|k| format!("{k}#{step}"));
     // The policy first, synchronously, as the peer does: a block is the seed's 403.
     let mut sender = Value::Null;
     if let Some(to) = l["contactEmail"].as_str() {
         let check = json!({ "recipientEmail": to, "subject": subject, "body": body });
-        let v = r.op("policy.validate", check, &[]).await?;
+        let v = r.op_keyed("policy.validate", check, &[], step_key("policy")).await?;
         sender = v["mailbox"]["fromAddress"].clone();
         if v["allowed"] == false {
             let reasons: Vec<Value> =
@@ -380,8 +384,7 @@ handler!(send_outreach, |r| {
     if let Some(c) = l["contactId"].as_str() {
         input["contactId"] = json!(c);
     }
-    let key = r.headers.get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let queued = r.op_keyed("link_building.campaign.send_email", input, &[], key.clone()).await?;
+    let queued = r.op_keyed("link_building.campaign.send_email", input, &[], step_key("send")).await?;
     let inv = queued["invocationId"].as_str().unwrap_or_default().to_owned();
     // Wait for the outcome (at most the send wait), unless it waits for a person.
     let deadline = std::time::Instant::now() + send_wait();
