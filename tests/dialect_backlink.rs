@@ -465,6 +465,9 @@ async fn full_flow(backend: Backend) {
     // Without approval: sent, and aiosmtpd has it.
     let patch = json!({ "settings": { "approvalPolicy": { "outreach_send": "auto" }, "legalBasis": "consent" } });
     env.agency().patch(&format!("/v1/workspaces/{ws}"), patch).await.ok(200);
+    // A follow-up three days after each send (set through /v1: the seed has no route for it).
+    let follow = json!({ "followUps": [{ "afterDays": 3, "body": "Bumping this." }] });
+    api.patch(&format!("/v1/link-building/campaign/{cid}"), follow).await.ok(200);
     let keyed = api.with_header("Idempotency-Key", "send-jamie-1");
     let a = keyed.post(&format!("{P}/outreach/send"), send(&jamie)).await.ok(200).clone();
     assert_eq!(a["status"], "sent", "{a}");
@@ -513,7 +516,29 @@ async fn full_flow(backend: Backend) {
     let attempts = api.get(&format!("{P}/campaigns/{cid}/attempts")).await.ok(200).clone();
     let statuses: Vec<&str> = attempts.as_array().unwrap().iter().map(|a| a["status"].as_str().unwrap()).collect();
     assert_eq!(statuses, ["pending_approval", "sent"], "{attempts}");
-    assert_eq!(api.get(&format!("{P}/campaigns/{cid}/follow-ups")).await.ok(200), &json!([]));
+    // (A reply stops it when it falls due: the list then shows it `cancelled` with the reason.)
+    let follow_ups = |status: &'static str| {
+        let (api, cid, jamie, attempt) = (api.clone(), cid.clone(), jamie.clone(), a["attempt_id"].clone());
+        async move {
+            for _ in 0..200 {
+                let f = api.get(&format!("{P}/campaigns/{cid}/follow-ups")).await.ok(200).clone();
+                if f[0]["status"] == status {
+                    assert_eq!(f.as_array().unwrap().len(), 1, "{f}");
+                    assert_eq!(
+                        (f[0]["lead_id"].as_str(), f[0]["attempt_id"].clone()),
+                        (Some(jamie.as_str()), attempt),
+                        "{f}"
+                    );
+                    assert_eq!(f[0]["sent"], false);
+                    return f;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            panic!("no {status} follow-up");
+        }
+    };
+    let f = follow_ups("scheduled").await;
+    assert!(f[0]["scheduled_for"].as_str().is_some_and(|d| d > a["sent_at"].as_str().unwrap()), "{f}");
 
     // Jamie's reply arrives by IMAP; a poll records it, and the campaign's replies show it.
     imap.append(&REPLY.replace(REPLY_TO, &message_id)).await.unwrap();

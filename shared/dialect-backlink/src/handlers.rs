@@ -440,12 +440,14 @@ handler!(list_follow_ups, |r| {
         .collect();
     let leads = r.all("link_building.campaign.leads.list", json!({ "id": id, "limit": 200 }), &[]).await?;
     for l in &leads {
+        // A follow-up not made yet: waiting, or stopped (a reply, a bounce, the campaign's end).
         let f = &l["followUp"];
-        if f["status"] == "scheduled" {
+        if f["status"] == "scheduled" || f["status"] == "cancelled" {
             out.push(json!({
                 "schedule_id": format!("{}:{}", f["after"].as_str().unwrap_or_default(), f["step"].as_i64().unwrap_or(0)),
                 "attempt_id": f["after"], "lead_id": l["relationshipId"], "campaign_id": id, "subject": Value::Null,
-                "scheduled_for": f["dueAt"], "sent": false, "status": "scheduled", "step": f["step"],
+                "scheduled_for": f["dueAt"], "sent": false, "status": f["status"], "step": f["step"],
+                "reason": f["reason"]["code"],
             }));
         }
     }

@@ -11,6 +11,7 @@
 //!   key; for a workspace key, absent or `"default"` (the peer's default) means its own
 //!   workspace, its own id too, and anything else is 404.
 //! - Errors: `{"detail": …}`; validation is FastAPI's 422 list; a 500 says nothing more.
+//! - A request counts once against the key's rate limit, however many operations it runs.
 
 #![allow(clippy::result_large_err)]
 
@@ -57,6 +58,9 @@ pub struct Req {
     /// The body: the checked object (unknown fields dropped), or the array of a bulk route.
     pub body: Value,
     pub headers: axum::http::HeaderMap,
+    /// Whether the key's rate limit was applied to this request yet: a request counts once,
+    /// however many operations it runs.
+    limited: std::sync::atomic::AtomicBool,
 }
 
 /// What a handler answers.
@@ -96,9 +100,14 @@ impl Req {
 
     /// [`Req::op`] under an idempotency key (a retried send answers what the first did).
     pub async fn op_keyed(&self, name: &str, input: Value, names: Names, key: Option<String>) -> Result<Value, Detail> {
-        let outcome = executor::execute_authenticated(&self.app, name, self.caller.clone(), &self.call(key), input)
-            .await
-            .map_err(|e| wire::from_api(e, names))?;
+        let call = self.call(key);
+        let first = !self.limited.swap(true, std::sync::atomic::Ordering::SeqCst);
+        let outcome = if first {
+            executor::execute_authenticated(&self.app, name, self.caller.clone(), &call, input).await
+        } else {
+            executor::execute_as(&self.app, name, self.caller.clone(), &call, input).await
+        }
+        .map_err(|e| wire::from_api(e, names))?;
         let status = outcome.response.status;
         let body = outcome.response.body.unwrap_or(Value::Null);
         if status.is_client_error() || status.is_server_error() {
@@ -278,7 +287,8 @@ async fn serve(app: Arc<App>, route: &'static routes::Route, req: Request) -> Re
             Value::Array(checked)
         }
     };
-    let req = Req { app, caller, key, workspace, path, query, body, headers: parts.headers };
+    let req =
+        Req { app, caller, key, workspace, path, query, body, headers: parts.headers, limited: Default::default() };
     (route.handler)(&req).await
 }
 

@@ -174,6 +174,26 @@ fn literal_msg(values: &[&str]) -> String {
     }
 }
 
+/// A number's bounds, as pydantic words them.
+fn bounds(x: f64, min: f64, max: f64, loc: Vec<Value>, value: &Value, errors: &mut Vec<Value>) {
+    let n = |b: f64| if b.fract() == 0.0 { format!("{}", b as i64) } else { format!("{b}") };
+    if x < min {
+        errors.push(Detail::problem(
+            loc,
+            "greater_than_equal",
+            format!("Input should be greater than or equal to {}", n(min)),
+            Some(value),
+        ));
+    } else if x > max {
+        errors.push(Detail::problem(
+            loc,
+            "less_than_equal",
+            format!("Input should be less than or equal to {}", n(max)),
+            Some(value),
+        ));
+    }
+}
+
 /// Checks one value against its field, pushing pydantic's problems at `loc`. `null` for an
 /// optional field is accepted (pydantic's `Optional[...] = None`).
 fn check(value: &Value, f: &Field, loc: Vec<Value>, errors: &mut Vec<Value>) {
@@ -199,19 +219,7 @@ fn check(value: &Value, f: &Field, loc: Vec<Value>, errors: &mut Vec<Value>) {
         },
         Kind::Float { min, max } => match value.as_f64() {
             None => errors.push(Detail::problem(loc, "float_type", "Input should be a valid number", Some(value))),
-            Some(x) if x < min => errors.push(Detail::problem(
-                loc,
-                "greater_than_equal",
-                format!("Input should be greater than or equal to {min}"),
-                Some(value),
-            )),
-            Some(x) if x > max => errors.push(Detail::problem(
-                loc,
-                "less_than_equal",
-                format!("Input should be less than or equal to {max}"),
-                Some(value),
-            )),
-            Some(_) => {}
+            Some(x) => bounds(x, min, max, loc, value, errors),
         },
         Kind::Int { min, max } => match value.as_i64().or_else(|| value.as_str().and_then(|s| s.trim().parse().ok())) {
             None => errors.push(Detail::problem(
@@ -220,19 +228,7 @@ fn check(value: &Value, f: &Field, loc: Vec<Value>, errors: &mut Vec<Value>) {
                 "Input should be a valid integer, unable to parse string as an integer",
                 Some(value),
             )),
-            Some(x) if x < min => errors.push(Detail::problem(
-                loc,
-                "greater_than_equal",
-                format!("Input should be greater than or equal to {min}"),
-                Some(value),
-            )),
-            Some(x) if x > max => errors.push(Detail::problem(
-                loc,
-                "less_than_equal",
-                format!("Input should be less than or equal to {max}"),
-                Some(value),
-            )),
-            Some(_) => {}
+            Some(x) => bounds(x as f64, min as f64, max as f64, loc, value, errors),
         },
         Kind::Bool => {
             if !value.is_boolean() {

@@ -403,19 +403,35 @@ pub async fn enrol(ctx: &Ctx, id: &str, rel: &RelationshipRecord) -> ApiResult<R
 }
 
 pub async fn enrol_app(app: &crate::App, id: &str, rel: &RelationshipRecord) -> ApiResult<Result<(), Enrol>> {
+    Ok(enrol_with(app, id, rel, linkcrm_storage::Item::new()).await?.map(|_| ()))
+}
+
+/// [`enrol_app`] with more attributes on the membership (a lead's facts); answers the member as
+/// written.
+pub async fn enrol_with(
+    app: &crate::App,
+    id: &str,
+    rel: &RelationshipRecord,
+    extra: linkcrm_storage::Item,
+) -> ApiResult<Result<Item, Enrol>> {
     let mut rel = RelationshipRecord(rel.0.clone());
     for _ in 0..4 {
-        let member = obj(json!({
+        let mut member = obj(json!({
             "entity": "campaignMember", "workspaceId": rel.workspace(), "accountId": rel.account_id(),
             "domain": str_of(&rel.0, "accountDomain"), "addedAt": time::now_string(), "state": "pending",
         }));
+        member.extend(extra.clone());
         let mut ops = match campaign_facts::enrol_ops(&rel, id, member) {
             Ok(ops) => ops,
             Err(e) => return Ok(Err(e)),
         };
+        let written = match &ops[0] {
+            TxOp::Put { item, .. } => item.clone(),
+            _ => unreachable!("enrol_ops puts the member first"),
+        };
         ops.push(TxOp::update_if(keys::campaign(id), Update::new().add("members", 1), Condition::Exists));
         match app.store.transact(ops).await {
-            Ok(()) => return Ok(Ok(())),
+            Ok(()) => return Ok(Ok(written)),
             Err(StoreError::ConditionFailed { .. } | StoreError::Conflict) => {
                 rel = linkcrm_crm::write::load_relationship(app, rel.workspace(), rel.id()).await?;
             }

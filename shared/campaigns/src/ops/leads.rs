@@ -14,7 +14,7 @@ use crate::records as rec;
 use crate::{keys, lenient};
 use axum::http::StatusCode;
 use linkcrm_crm::campaign_facts::{self, Enrol};
-use linkcrm_crm::records::{obj, str_of, RelationshipRecord};
+use linkcrm_crm::records::{obj, str_of};
 use linkcrm_crm::write::{self, NewEvent, Ride};
 use linkcrm_domain::campaign::Attribution;
 use linkcrm_domain::enums::{EventType, Source};
@@ -284,7 +284,8 @@ pub async fn add(ctx: &Ctx, id: &str, leads: Vec<LeadInput>) -> ApiResult<AddOut
             "contactEmail": email, "qualityScore": quality, "relevanceScore": relevance,
             "guestPostLikelihood": likelihood, "source": trimmed(l.source), "snippet": trimmed(l.snippet),
         });
-        match enrol_lead(&ctx.app, id, &rel, lead).await? {
+        let extra = obj(json!({ "lead": lead }));
+        match super::campaigns::enrol_with(&ctx.app, id, &rel, extra).await? {
             Ok(member) => out.added.push(view(&member)),
             Err(Enrol::Already) => out.skipped.push(problem(
                 "already_member",
@@ -299,38 +300,6 @@ pub async fn add(ctx: &Ctx, id: &str, leads: Vec<LeadInput>) -> ApiResult<AddOut
         }
     }
     Ok(out)
-}
-
-/// [`super::campaigns::enrol_app`] with the lead's facts on the membership; answers the member.
-async fn enrol_lead(
-    app: &crate::App,
-    id: &str,
-    rel: &RelationshipRecord,
-    lead: Value,
-) -> ApiResult<Result<Item, Enrol>> {
-    let mut rel = RelationshipRecord(rel.0.clone());
-    for _ in 0..4 {
-        let member = obj(json!({
-            "entity": "campaignMember", "workspaceId": rel.workspace(), "accountId": rel.account_id(),
-            "domain": str_of(&rel.0, "accountDomain"), "addedAt": time::now_string(), "state": "pending",
-            "lead": lead,
-        }));
-        let mut ops = match campaign_facts::enrol_ops(&rel, id, member) {
-            Ok(ops) => ops,
-            Err(e) => return Ok(Err(e)),
-        };
-        let TxOp::Put { item, .. } = &ops[0] else { unreachable!("enrol_ops puts the member first") };
-        let written = item.clone();
-        ops.push(TxOp::update_if(keys::campaign(id), Update::new().add("members", 1), Condition::Exists));
-        match app.store.transact(ops).await {
-            Ok(()) => return Ok(Ok(written)),
-            Err(StoreError::ConditionFailed { .. } | StoreError::Conflict) => {
-                rel = write::load_relationship(app, rel.workspace(), rel.id()).await?;
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(ApiError::conflict("conflict", "The relationship changed concurrently; retry."))
 }
 
 // ---------------------------------------------------------------------------------------------
