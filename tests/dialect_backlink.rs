@@ -294,6 +294,9 @@ async fn writing_templates_suppression_policy(backend: Backend) {
                                                            "lead_website": "engineering-blog.com", "content_topic": "CI" }))
         .await;
     assert!(p.ok(200)["body"].as_str().unwrap().contains("Marina"), "{}", p.text);
+    // The seed's optional fields are optional.
+    let p = api.post(&format!("{P}/emails/personalize"), json!({ "base_email": "Hi, we wrote a guide." })).await;
+    assert!(p.ok(200)["body"].as_str().unwrap().contains("we wrote a guide"), "{}", p.text);
     let s = api.post(&format!("{P}/emails/subject-suggestions"), json!({ "topic": "PM tools" })).await;
     assert!(!s.ok(200)["suggestions"].as_array().unwrap().is_empty(), "{}", s.text);
     let f = api
@@ -548,6 +551,7 @@ async fn full_flow(backend: Backend) {
     let replies = replies.as_array().unwrap();
     assert_eq!(replies.len(), 1, "{replies:?}");
     assert_eq!(replies[0]["lead_id"], jamie.as_str());
+    assert_eq!(replies[0]["attempt_id"], a["attempt_id"], "the reply answers the send it names");
     assert_eq!(replies[0]["from_email"], "jamie@gardening-blog.example.net");
     assert_eq!(replies[0]["subject"], "Re: Quick question about your composting guide");
     assert!(["interested", "not_interested", "out_of_office", "replied"]

@@ -469,9 +469,25 @@ fn classification(ours: Option<&str>) -> &'static str {
     }
 }
 
-fn reply(x: &Value, campaign: &str) -> Value {
+/// The campaign's replies, each with the attempt it answers (its `In-Reply-To` is that send's
+/// `Message-ID`), in the peer's shape.
+async fn replies_of(r: &Req, id: &str) -> std::result::Result<Vec<Value>, Detail> {
+    let items = r.all("link_building.campaign.replies", json!({ "id": id, "limit": 200 }), &[]).await?;
+    let drafts = r.all("link_building.campaign.drafts", json!({ "id": id, "limit": 200 }), &[]).await?;
+    let by_message: std::collections::HashMap<&str, &Value> =
+        drafts.iter().filter_map(|d| Some((d["messageId"].as_str()?, &d["id"]))).collect();
+    Ok(items
+        .iter()
+        .map(|x| {
+            let attempt = x["inReplyTo"].as_str().and_then(|m| by_message.get(m)).map(|v| (*v).clone());
+            reply(x, id, attempt.unwrap_or(Value::Null))
+        })
+        .collect())
+}
+
+fn reply(x: &Value, campaign: &str, attempt: Value) -> Value {
     json!({
-        "reply_id": x["eventId"], "id": x["eventId"], "attempt_id": Value::Null, "lead_id": x["relationshipId"],
+        "reply_id": x["eventId"], "id": x["eventId"], "attempt_id": attempt, "lead_id": x["relationshipId"],
         "campaign_id": campaign, "from_email": x["from"], "subject": x["subject"], "received_at": x["receivedAt"],
         "classification": classification(x["class"].as_str()), "linkcrm_class": x["class"],
         "body": x["text"], "inbound_message_id": x["inboundMessageId"],
@@ -493,8 +509,7 @@ handler!(poll_replies, |r| {
 
 handler!(list_replies, |r| {
     let id = campaign_id(r)?;
-    let items = r.all("link_building.campaign.replies", json!({ "id": id, "limit": 200 }), &[]).await?;
-    ok(Value::Array(items.iter().map(|x| reply(x, &id)).collect()))
+    ok(Value::Array(replies_of(r, &id).await?))
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -638,8 +653,7 @@ handler!(export_attempts, |r| {
 
 handler!(export_replies, |r| {
     let id = campaign_id(r)?;
-    let items = r.all("link_building.campaign.replies", json!({ "id": id, "limit": 200 }), &[]).await?;
-    let rows: Vec<Value> = items.iter().map(|x| reply(x, &id)).collect();
+    let rows = replies_of(r, &id).await?;
     let header = ["reply_id", "attempt_id", "from_email", "subject", "classification", "received_at"];
     Ok(Out::Csv { filename: format!("replies_{id}.csv"), body: csv(&header, &rows) })
 });

@@ -308,13 +308,13 @@ impl LlmClient {
     pub async fn personalize(
         &self,
         base_email: &str,
-        lead_name: &str,
-        lead_website: &str,
+        lead_name: Option<&str>,
+        lead_website: Option<&str>,
         content_topic: Option<&str>,
     ) -> Result<WrittenEmail, ProviderError> {
         let facts = Facts::default()
-            .line("Recipient name", Some(lead_name))
-            .line("Recipient website", Some(lead_website))
+            .line("Recipient name", lead_name)
+            .line("Recipient website", lead_website)
             .line("Their content topic", content_topic)
             .block("Email to personalize", base_email);
         let answer = self.complete_json(PERSONALIZE_PROMPT, &facts.0).await?;

@@ -130,7 +130,7 @@ async fn personalize_reaches_the_model_with_the_lead_and_base_email() {
     let base = "Hi {firstName},\n\nWe wrote a report on Kubernetes costs your readers may like.\n\nSam";
 
     let email = client(&fake)
-        .personalize(base, "Marina Olafsson", "engineering-blog.com", Some("platform engineering"))
+        .personalize(base, Some("Marina Olafsson"), Some("engineering-blog.com"), Some("platform engineering"))
         .await
         .unwrap();
 

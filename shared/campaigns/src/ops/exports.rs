@@ -288,6 +288,8 @@ pub struct CampaignReply {
     pub class: Option<String>,
     pub text: Option<String>,
     pub inbound_message_id: Option<String>,
+    /// The `Message-ID` the reply answers (`In-Reply-To`): a send's `messageId` when it names one.
+    pub in_reply_to: Option<String>,
 }
 
 pub struct Replies;
@@ -334,6 +336,7 @@ impl Operation for Replies {
                     class: s(meta.get("replyClass")),
                     text: str_of(&e, "content").map(str::to_owned),
                     inbound_message_id: s(meta.get("inboundMessageId")),
+                    in_reply_to: s(meta.get("inReplyTo")),
                 });
             }
         }

@@ -158,10 +158,12 @@ impl Operation for Generate {
 pub struct PersonalizeInput {
     #[schemars(length(min = 1, max = 20000), pattern(linkcrm_core::rules::NOT_BLANK))]
     pub base_email: String,
-    #[schemars(length(min = 1, max = 200), pattern(linkcrm_core::rules::NOT_BLANK))]
-    pub lead_name: String,
-    #[schemars(length(min = 1, max = 500), pattern(linkcrm_core::rules::NOT_BLANK))]
-    pub lead_website: String,
+    /// The person written to (optional: without it the email greets no one by name).
+    #[schemars(length(max = 200))]
+    pub lead_name: Option<String>,
+    /// Their site (optional).
+    #[schemars(length(max = 500))]
+    pub lead_website: Option<String>,
     #[schemars(length(max = 500))]
     pub content_topic: Option<String>,
 }
@@ -183,14 +185,14 @@ impl Operation for Personalize {
 
     async fn run(ctx: Ctx, input: PersonalizeInput) -> ApiResult<Reply<Email>> {
         let base = text("baseEmail", input.base_email, 20_000)?;
-        let name = text("leadName", input.lead_name, 200)?;
-        let site = text("leadWebsite", input.lead_website, 500)?;
+        let name = opt("leadName", input.lead_name, 200)?;
+        let site = opt("leadWebsite", input.lead_website, 500)?;
         let topic = opt("contentTopic", input.content_topic, 500)?;
         let r = write(
             &ctx,
             Self::NAME,
             EMAIL_MILLI,
-            |c| async move { c.personalize(&base, &name, &site, topic.as_deref()).await },
+            |c| async move { c.personalize(&base, name.as_deref(), site.as_deref(), topic.as_deref()).await },
             |w| email(w, EMAIL_MILLI),
         )
         .await?;
