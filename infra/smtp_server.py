@@ -10,7 +10,8 @@ the `.eml` renamed into place last, so a reader that sees an `.eml` sees a compl
 Behaviour is chosen by the recipient's local part, so one server covers every case:
   reject*  -> 550 5.1.1 at RCPT (a permanent failure; nothing stored)
   defer*   -> 451 4.3.0 at RCPT (a temporary failure; nothing stored)
-  slow*    -> no answer to RCPT for 30 s (client timeouts)
+  slow*    -> no answer to RCPT for 30 s (client timeouts); `slow-rcpt-<n>.txt` in the store
+              says a client reached that point
   drop*    -> the message is stored, then the connection closes before the reply to the
               message data (the client cannot know whether it was accepted)
 
@@ -59,6 +60,10 @@ class Handler:
         if local.startswith("defer"):
             return DEFER
         if local.startswith("slow"):
+            # Tests wait for this marker to know a client is stuck mid-transaction.
+            marker = os.path.join(self.store, f"slow-rcpt-{next(self.counter):06d}.txt")
+            with open(marker, "w") as f:
+                f.write(address)
             await asyncio.sleep(30)
         envelope.rcpt_tos.append(address)
         return "250 OK"

@@ -483,10 +483,13 @@ async fn metrics_schedule(backend: Backend) {
     let refreshed: Vec<&Value> =
         history["data"].as_array().unwrap().iter().filter(|e| e["type"] == "METRICS_REFRESHED").collect();
     assert_eq!(refreshed.len(), 1, "{history}");
-    // More ticks: nothing is due any more.
+    // More ticks: nothing is due any more. (A tick may have caught the archived site in the moment
+    // between its creation and its archiving; none asks about it after.)
+    let archived_asked = asked("archived-site.example");
+    assert!(archived_asked <= 1, "{archived_asked}");
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(asked("active-site.example"), 1, "refreshed once within the max age");
-    assert_eq!(asked("archived-site.example"), 0, "nobody works with it");
+    assert_eq!(asked("archived-site.example"), archived_asked, "nobody works with it");
     let u = env.agency().get(&format!("/v1/workspaces/{ws}/usage")).await.ok(200).clone();
     assert_eq!(u["creditsUsedThisCycle"], 0.0, "the platform pays for scheduled refreshes");
 }

@@ -133,8 +133,13 @@ async fn killed_mid_smtp(backend: Backend, vars: &[(&str, &str)]) {
     let accepted = api.post(&format!("{REL}/{rel}/send-email"), body).await.ok(202).clone();
     let id = accepted["invocationId"].as_str().unwrap().to_owned();
     api.wait_invocation(&id, &["RUNNING"], Duration::from_secs(30)).await;
-    // RUNNING comes just before the claim; give the worker a moment to reach SMTP.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Killed once the worker is stuck at RCPT (its claim is committed by then), however slow the
+    // machine is.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while smtp.slow_rcpts() == 0 {
+        assert!(Instant::now() < deadline, "the worker never reached SMTP");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     kill_and_restart(&mut env).await;
 
     let api = env.agency().in_workspace(&ws);

@@ -161,6 +161,15 @@ impl SmtpServer {
         Some(std::fs::read(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display())))
     }
 
+    /// How many times a client has reached RCPT for a `slow*` address (and is waiting there).
+    pub fn slow_rcpts(&self) -> usize {
+        std::fs::read_dir(&self.dir)
+            .map(|d| {
+                d.filter_map(Result::ok).filter(|e| e.file_name().to_string_lossy().starts_with("slow-rcpt-")).count()
+            })
+            .unwrap_or(0)
+    }
+
     /// Every message accepted so far, in the order received.
     pub fn received(&self) -> Vec<ReceivedMessage> {
         read_store(&self.dir).unwrap_or_else(|e| panic!("reading {}: {e:#}", self.dir.display()))
