@@ -4,7 +4,7 @@
 
 mod common;
 use common::{Api, Backend, Env};
-use linkcrm_testkit::{FakeDataForSeo, FakeLlm};
+use linkcrm_testkit::{FakeAhrefs, FakeDataForSeo, FakeLlm};
 use serde_json::{json, Value};
 
 const P: &str = "/api/v1/backlink-outreach";
@@ -212,6 +212,9 @@ on_both_backends!(campaigns_and_leads_as_the_seed_gives_them, |env| {
 
 async fn writing_templates_suppression_policy(backend: Backend) {
     let llm = FakeLlm::start().await;
+    let ahrefs = FakeAhrefs::start().await;
+    // DR 80 and 999,999 visits a month: quality 0.6 × 0.8 + 0.4 × 1.0 = 0.88.
+    ahrefs.set_metrics("engineering-blog.com", 80.0, 999_999, 300, 80, 900);
     let serp = FakeDataForSeo::start().await;
     serp.set_serp(
         "pm tools",
@@ -229,11 +232,23 @@ async fn writing_templates_suppression_policy(backend: Backend) {
             ("LINKCRM_DATAFORSEO_BASE_URL", serp.base_url.as_str()),
             ("LINKCRM_DATAFORSEO_LOGIN", serp.login.as_str()),
             ("LINKCRM_DATAFORSEO_PASSWORD", serp.password.as_str()),
+            ("LINKCRM_AHREFS_BASE_URL", ahrefs.base_url.as_str()),
+            ("LINKCRM_AHREFS_API_KEY", ahrefs.api_key.as_str()),
+            ("LINKCRM_METRICS_REFRESH_SECS", "1"),
         ],
     )
     .await;
     let (api, ws) = workspace_key(&env, "Writing").await;
     let (other, _) = workspace_key(&env, "Elsewhere").await;
+    // A site the workspace works with gets its Ahrefs metrics (the metrics schedule).
+    let rel = api.post("/v1/link-building/crm/relationship", json!({ "domain": "engineering-blog.com" })).await;
+    let acct = rel.ok(201)["accountId"].as_str().unwrap().to_owned();
+    for _ in 0..300 {
+        if api.get(&format!("/v1/link-building/crm/account/{acct}")).await.ok(200)["domainRating"] == 80 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 
     // Deep discovery: our SERP research, each result scored; saved as leads when asked.
     let d = api.post(&format!("{P}/discover/deep"), json!({ "keyword": "pm tools" })).await.ok(200).clone();
@@ -246,6 +261,7 @@ async fn writing_templates_suppression_policy(backend: Backend) {
     assert!(top["guest_post_likelihood"].as_f64().unwrap() >= 0.55, "{top}");
     assert!(top["signals"].as_array().unwrap().contains(&json!("write for us")), "{top}");
     assert_eq!((top["relevance_score"].as_f64(), top["has_guest_post_guidelines"].as_bool()), (Some(1.0), Some(true)));
+    assert_eq!((top["domain_rating"].as_f64(), top["quality_score"].as_f64()), (Some(80.0), Some(0.88)), "{top}");
     let garden = results.iter().find(|r| r["domain"] == "reviews.example.org").unwrap();
     // The fake's snippets name the keyword ("…: everything about pm tools."), so every result is relevant.
     assert_eq!((garden["relevance_score"].as_f64(), garden["guest_post_likelihood"].as_f64()), (Some(1.0), Some(0.1)));

@@ -349,32 +349,28 @@ impl Operation for Opportunities {
             device: Device::Desktop,
         };
         let (results, cached, fetched_at, spend) = answer(&ctx, &r, Some(CACHE_SECS)).await?;
-        // The sites we know: one BatchGetItem of domain guards, one of their accounts.
+        // The sites we know: one BatchGetItem of domain guards, one of their accounts (by domain).
         let guards: Vec<_> = results.iter().map(|x| linkcrm_crm::keys::domain_guard(&x.domain)).collect();
-        let account_of: std::collections::HashMap<String, String> = ctx
+        let wanted: Vec<_> = ctx
             .app
             .store
             .batch_get(&guards)
             .await?
             .iter()
-            .filter_map(|g| {
-                let domain = str_of(g, "PK")?.strip_prefix("DOMAIN#")?.to_owned();
-                Some((domain, str_of(g, "accountId")?.to_owned()))
-            })
+            .filter_map(|g| str_of(g, "accountId").map(linkcrm_crm::keys::account))
             .collect();
-        let wanted: Vec<_> = account_of.values().map(|a| linkcrm_crm::keys::account(a)).collect();
         let accounts: std::collections::HashMap<String, linkcrm_storage::Item> = ctx
             .app
             .store
             .batch_get(&wanted)
             .await?
             .into_iter()
-            .filter_map(|a| Some((str_of(&a, "id")?.to_owned(), a)))
+            .filter_map(|a| Some((str_of(&a, "domain")?.to_owned(), a)))
             .collect();
         let mut out: Vec<Opportunity> = results
             .into_iter()
             .map(|x| {
-                let account = account_of.get(&x.domain).and_then(|a| accounts.get(a));
+                let account = accounts.get(&x.domain);
                 let metric = |k: &str| account.and_then(|a| a.get(k)).and_then(Value::as_f64);
                 let (dr, traffic) = (metric("domainRating"), metric("organicTraffic"));
                 let page = linkcrm_domain::scores::Page {
