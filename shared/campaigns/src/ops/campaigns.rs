@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 const TAG: &str = "Campaigns";
-/// Partners a create or add request may name at once.
+/// Partners a create or add request may name at once, by relationship and by domain each.
 pub const MAX_MEMBERS_PER_REQUEST: usize = 100;
 
 fn not_found(id: &str) -> ApiError {
@@ -350,12 +350,15 @@ async fn resolve_partners(
     ids: Vec<crate::ids::Id<crate::ids::Relationship>>,
     domains: Vec<String>,
 ) -> ApiResult<Vec<RelationshipRecord>> {
-    if ids.len() + domains.len() > MAX_MEMBERS_PER_REQUEST {
-        return Err(ApiError::invalid_field(
-            "relationshipIds",
-            "invalid_request",
-            format!("at most {MAX_MEMBERS_PER_REQUEST} partners per request"),
-        ));
+    // Each list as its schema says (the two together may name up to twice as many).
+    for (field, n) in [("relationshipIds", ids.len()), ("domains", domains.len())] {
+        if n > MAX_MEMBERS_PER_REQUEST {
+            return Err(ApiError::invalid_field(
+                field,
+                "invalid_request",
+                format!("at most {MAX_MEMBERS_PER_REQUEST} per request"),
+            ));
+        }
     }
     let ws = ctx.workspace();
     let mut out: Vec<RelationshipRecord> = Vec::new();

@@ -183,12 +183,20 @@ impl Operation for Validate {
         let subject = crate::validate::header_text("subject", input.subject, 998)?;
         let body = crate::validate::text("body", input.body, 100_000)?;
         let mailbox = match (&input.sender_email, &input.mailbox_id) {
-            (Some(_), Some(_)) => {
-                return Err(ApiError::invalid_field(
-                    "mailboxId",
-                    "invalid_request",
-                    "give senderEmail or mailboxId, not both",
-                ))
+            // Both: the mailbox named, which must send as the address given.
+            (Some(sender), Some(id)) => {
+                let m = crate::ops::send_email::resolve_mailbox(&ctx.app, &ws, Some(id.as_str())).await?;
+                let same = normalize_email(sender)
+                    .is_some_and(|s| records::str_of(&m, "fromAddress").is_some_and(|a| a.eq_ignore_ascii_case(&s)));
+                if !same {
+                    return Err(ApiError::new(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "mailbox_not_found",
+                        format!("Mailbox {} does not send as '{sender}'.", id.as_str()),
+                    )
+                    .with_details(json!({ "senderEmail": sender, "mailboxId": id.as_str() })));
+                }
+                m
             }
             (Some(sender), None) => {
                 let from = normalize_email(sender).ok_or_else(|| {
