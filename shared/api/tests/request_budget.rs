@@ -152,6 +152,73 @@ async fn every_endpoint_stays_within_its_request_budget() {
         2,
     );
 
+    // Pipeline stages and opportunities: the stage list is one item (written on first use).
+    let stg = "/v1/link-building/crm/stage";
+    let r = p.call(Method::GET, stg, true, None).await;
+    within("crm.stage.list (first use writes the defaults)", &r, 200, 4);
+    let first_stage = r.1["data"][0]["id"].as_str().unwrap().to_owned();
+    let engaged = r.1["data"][4]["id"].as_str().unwrap().to_owned();
+    within("crm.stage.list", &p.call(Method::GET, stg, true, None).await, 200, 3);
+    let r =
+        p.call(Method::POST, stg, true, Some(json!({"name": "Negotiating", "systemKey": "ACTIVELY_ENGAGED"}))).await;
+    within("crm.stage.create", &r, 201, 4);
+    let extra_stage = r.1["id"].as_str().unwrap().to_owned();
+    within(
+        "crm.stage.update",
+        &p.call(Method::PATCH, &format!("{stg}/{extra_stage}"), true, Some(json!({"colorKey": "teal"}))).await,
+        200,
+        4,
+    );
+    let mut order: Vec<Value> = p.call(Method::GET, stg, true, None).await.1["data"].as_array().unwrap().to_vec();
+    order.reverse();
+    let ids: Vec<Value> = order.iter().map(|s| s["id"].clone()).collect();
+    within(
+        "crm.stage.reorder",
+        &p.call(Method::POST, &format!("{stg}/reorder"), true, Some(json!({"stageIds": ids}))).await,
+        200,
+        4,
+    );
+    let opp = "/v1/link-building/crm/opportunity";
+    let r = p.call(Method::POST, opp, true, Some(json!({"title": "Unlinked deal", "value": 250}))).await;
+    within("crm.opportunity.create (unlinked)", &r, 201, 4);
+    let unlinked = r.1["id"].as_str().unwrap().to_owned();
+    let r = p.call(Method::POST, opp, true, Some(json!({"title": "Guest post", "relationshipId": rel}))).await;
+    within("crm.opportunity.create (linked)", &r, 201, 5);
+    let linked = r.1["id"].as_str().unwrap().to_owned();
+    within("crm.opportunity.list", &p.call(Method::GET, opp, true, None).await, 200, 4);
+    within(
+        "crm.opportunity.list (stage)",
+        &p.call(Method::GET, &format!("{opp}?stageId={first_stage}"), true, None).await,
+        200,
+        4,
+    );
+    within("crm.opportunity.get", &p.call(Method::GET, &format!("{opp}/{linked}"), true, None).await, 200, 4);
+    within(
+        "crm.opportunity.update",
+        &p.call(Method::PATCH, &format!("{opp}/{unlinked}"), true, Some(json!({"value": 300}))).await,
+        200,
+        5,
+    );
+    within(
+        "crm.opportunity.move (unlinked)",
+        &p.call(Method::POST, &format!("{opp}/{unlinked}/move"), true, Some(json!({"stageId": engaged}))).await,
+        200,
+        5,
+    );
+    within(
+        "crm.opportunity.move (linked: LEAD_STAGE_CHANGED and STATUS_CHANGED, one transaction)",
+        &p.call(Method::POST, &format!("{opp}/{linked}/move"), true, Some(json!({"stageId": engaged}))).await,
+        200,
+        6,
+    );
+    within("crm.opportunity.delete", &p.call(Method::DELETE, &format!("{opp}/{unlinked}"), true, None).await, 204, 4);
+    within(
+        "crm.stage.delete (empty)",
+        &p.call(Method::DELETE, &format!("{stg}/{extra_stage}"), true, None).await,
+        200,
+        5,
+    );
+
     let acc = "/v1/link-building/crm/account";
     // The rating list merges the four shard partitions: one Query each, one BatchGetItem of the
     // page's workspace-account guards, one GetItem of the counters for `total`.

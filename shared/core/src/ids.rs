@@ -57,6 +57,8 @@ id_kinds! {
     Webhook => Webhook, "a webhook", "WebhookId";
     WebhookMessage => WebhookMessage, "a webhook message", "WebhookMessageId";
     BulkSchedule => BulkSchedule, "a scheduled bulk action", "BulkScheduleId";
+    Stage => Stage, "a pipeline stage", "StageId";
+    Opportunity => Opportunity, "an opportunity", "OpportunityId";
 }
 
 /// A campaign id of any type (`scmp_`, `ccmp_`, `icmp_`, `cmp_`).

@@ -172,3 +172,24 @@ pub fn metrics_due_pk(shard: u64) -> String {
 pub fn metrics_due_sort(refreshed_at: Option<&str>, id: &str) -> String {
     format!("{}#{id}", refreshed_at.unwrap_or("0000"))
 }
+
+/// A workspace's pipeline stages, their order and their opportunity counters: one item, so the
+/// stage list (with `leadCount`) is one GetItem.
+pub fn stage_set(ws: &str) -> Key {
+    Key::new(format!("WS#{ws}#PIPELINE"), "#STAGES")
+}
+/// A workspace's opportunities (seed 004's leads), newest last by id.
+pub fn opportunities_pk(ws: &str) -> String {
+    format!("WS#{ws}#OPPS")
+}
+pub fn opportunity(ws: &str, id: &str) -> Key {
+    Key::new(opportunities_pk(ws), id)
+}
+/// The opportunities linked to one relationship (GSI1): what a derived status change moves.
+pub fn relationship_opportunities_pk(ws: &str, rel: &str) -> String {
+    format!("WS#{ws}#RELOPPS#{rel}")
+}
+/// The opportunities in one stage (GSI2): the stage filter, and a deleted stage's moves.
+pub fn stage_opportunities_pk(ws: &str, stage: &str) -> String {
+    format!("WS#{ws}#OPPSTG#{stage}")
+}

@@ -12,6 +12,7 @@ pub mod listing;
 pub mod metrics;
 pub mod migrate;
 pub mod ops;
+pub mod pipeline;
 pub mod records;
 pub mod replay;
 pub mod write;

@@ -35,6 +35,8 @@ pub struct Report {
     pub repaired: usize,
     /// Campaigns whose counters were recomputed from their members' events.
     pub campaigns: usize,
+    /// Opportunities linked to a relationship whose stage was recomputed from its events.
+    pub opportunities: usize,
     /// Each campaign's counters as its members' events make them (filled while walking).
     #[serde(skip)]
     pub campaign_tallies: std::collections::BTreeMap<String, Tally>,
@@ -308,6 +310,7 @@ pub async fn check_relationship(
 ) -> Result<()> {
     report.relationships += 1;
     check_memberships(store, rel, write, report).await?;
+    check_opportunities(store, rel, write, report).await?;
     let (replayed, _) = replay_relationship(store, rel).await?;
     let stored = rel_stored(rel);
     if stored != replayed {
@@ -333,6 +336,68 @@ pub async fn check_relationship(
                 .update(&keys::workspace_account(rel.workspace(), rel.account_id()), summary, Some(Condition::Exists))
                 .await?;
             report.repaired += 1;
+        }
+    }
+    Ok(())
+}
+
+/// The stage each of the relationship's linked opportunities is in, from the relationship's
+/// LEAD_STAGE_CHANGED events (the last one naming it), else the stage it was created in; and the
+/// relationship's count of them.
+async fn check_opportunities(
+    store: &DynStore,
+    rel: &RelationshipRecord,
+    write: bool,
+    report: &mut Report,
+) -> Result<()> {
+    let ws = rel.workspace();
+    let opps = all(store, Query::index(Index::Gsi1, keys::relationship_opportunities_pk(ws, rel.id()))).await?;
+    let stored_count = records::int_of(&rel.0, crate::pipeline::OPP_COUNT).unwrap_or(0);
+    if stored_count != opps.len() as i64 {
+        report.mismatches.push(Mismatch {
+            kind: "relationshipOpportunities",
+            id: rel.id().to_owned(),
+            stored: json!(stored_count),
+            replayed: json!(opps.len()),
+        });
+        if write {
+            let u = Update::new().set(crate::pipeline::OPP_COUNT, opps.len() as i64);
+            store.update(&keys::relationship(rel.id()), u, Some(Condition::Exists)).await?;
+            report.repaired += 1;
+        }
+    }
+    if opps.is_empty() {
+        return Ok(());
+    }
+    let events = relationship_events(store, rel).await?;
+    for opp in opps {
+        report.opportunities += 1;
+        let id = records::str_of(&opp, "id").unwrap_or_default();
+        let replayed = events
+            .iter()
+            .rev()
+            .filter(|e| records::str_of(e, "type") == Some(EventType::LeadStageChanged.as_str()))
+            .filter_map(|e| e.get("metadata"))
+            .find(|m| m.get("opportunityId").and_then(Value::as_str) == Some(id))
+            .and_then(|m| m.get("toStageId").and_then(Value::as_str))
+            .or_else(|| records::str_of(&opp, "initialStageId"))
+            .unwrap_or_default()
+            .to_owned();
+        let stored = records::str_of(&opp, "stageId").unwrap_or_default();
+        if stored != replayed {
+            report.mismatches.push(Mismatch {
+                kind: "opportunity",
+                id: id.to_owned(),
+                stored: json!(stored),
+                replayed: json!(replayed),
+            });
+            if write {
+                let u = Update::new()
+                    .set("stageId", replayed.clone())
+                    .set("GSI2PK", keys::stage_opportunities_pk(ws, &replayed));
+                store.update(&keys::opportunity(ws, id), u, Some(Condition::Exists)).await?;
+                report.repaired += 1;
+            }
         }
     }
     Ok(())

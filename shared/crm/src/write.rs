@@ -247,6 +247,9 @@ pub struct Ride {
     /// Changes to the workspace-account summary item.
     pub guard_set: Vec<(String, Value)>,
     pub if_version: Option<i64>,
+    /// Events recorded after this one in the same transaction, in order (a stage move's status
+    /// change). A STATUS_CHANGED to the status the relationship has by then is left out.
+    pub follow: Vec<NewEvent>,
     /// Other items' changes committed in the event's transaction (the send job's claim result and
     /// invocation finish). Called again on every attempt, so the parts are rebuilt around that
     /// attempt's event. They must not touch an item the event itself writes (relationship,
@@ -292,19 +295,7 @@ pub async fn record_event(
                 return Err(EventError::PreconditionFailed(rel.version()));
             }
         }
-        let facts = EventFacts {
-            r#type: new.r#type,
-            occurred_at: occurred_at.clone(),
-            workspace_id: ws.to_owned(),
-            status_to: new
-                .metadata
-                .as_ref()
-                .and_then(|m| m.get("to"))
-                .and_then(Value::as_str)
-                .and_then(PipelineStatus::parse),
-            out_of_office: new.metadata.as_ref().and_then(|m| m.get("replyClass")).and_then(Value::as_str)
-                == Some("out_of_office"),
-        };
+        let facts = facts_of(&new, &occurred_at, ws);
         let before = rel.state();
         // A status change that would not change the status is not an event: two concurrent
         // changes to the same status record one STATUS_CHANGED, not a second whose `from` equals
@@ -321,6 +312,41 @@ pub async fn record_event(
 
         let acct = rel.account_id().to_owned();
         let event_item = event_item(&id, agency_id, ws, &rel, &new, &occurred_at, &now, after.seq);
+        // Events that follow this one in the same commit: the caller's (a stage move's status
+        // change), or the moves of the relationship's open opportunities that a derived status
+        // change carries along (CONTRACT "Derived state"; `crate::pipeline`).
+        let mut extra: Vec<(NewEvent, Item)> = Vec::new();
+        for f in &ride.follow {
+            let f_facts = facts_of(f, &now, ws);
+            if f.r#type == EventType::StatusChanged && f_facts.status_to == Some(after.status) {
+                continue;
+            }
+            let f = f.clone_with_from(after.status);
+            after.apply(&f_facts);
+            let item =
+                self::event_item_of(&linkcrm_domain::new_id(IdKind::Event), agency_id, ws, &rel, &f, &now, after.seq);
+            extra.push((f, item));
+        }
+        let derived =
+            ride.follow.is_empty() && !matches!(new.r#type, EventType::StatusChanged | EventType::LeadStageChanged);
+        let mut pipeline_ops = Vec::new();
+        if derived && before.status != after.status && crate::pipeline::has_opportunities(&rel) {
+            let (moves, ops) = crate::pipeline::follow_status(app, ws, &rel, after.status, &now).await?;
+            for m in moves {
+                after.apply(&facts_of(&m, &now, ws));
+                let item = self::event_item_of(
+                    &linkcrm_domain::new_id(IdKind::Event),
+                    agency_id,
+                    ws,
+                    &rel,
+                    &m,
+                    &now,
+                    after.seq,
+                );
+                extra.push((m, item));
+            }
+            pipeline_ops = ops;
+        }
         let mut rel_update = Update::new().set("updatedAt", now.clone()).add("version", 1);
         for (k, v) in records::state_attrs(rel_id, ws, &after) {
             rel_update = rel_update.set(k, v);
@@ -328,7 +354,14 @@ pub async fn record_event(
         for (k, v) in &ride.set {
             rel_update = rel_update.set(k.clone(), v.clone());
         }
-        let mut rel_cond = vec![Condition::Equals("seq".into(), json!(before.seq))];
+        let mut rel_cond = vec![
+            Condition::Equals("seq".into(), json!(before.seq)),
+            // Opportunities linked since the read would miss the moves this event carries.
+            match rel.0.get(crate::pipeline::OPP_COUNT) {
+                Some(v) => Condition::Equals(crate::pipeline::OPP_COUNT.into(), v.clone()),
+                None => Condition::AttrAbsent(crate::pipeline::OPP_COUNT.into()),
+            },
+        ];
         if status_change {
             rel_cond.push(Condition::Equals("status".into(), json!(before.status)));
         }
@@ -371,6 +404,12 @@ pub async fn record_event(
         ops.extend(crate::campaign_facts::event_ops(app, &rel, &new, &occurred_at).await?);
         let event_view = json!(records::event_view(&event_item)?);
         ops.push(outbox::event("link_building.event.created", Some(ws), event_view.clone()));
+        for (e, item) in &extra {
+            ops.push(TxOp::put_if(item.clone(), Condition::NotExists));
+            ops.extend(crate::campaign_facts::event_ops(app, &rel, e, &now).await?);
+            ops.push(outbox::event("link_building.event.created", Some(ws), json!(records::event_view(item)?)));
+        }
+        ops.extend(pipeline_ops);
         // Webhook payloads are snapshots at commit: the relationship as this transaction leaves
         // it (CONTACTED_BY_OTHER_ORG is a read-time view and is not applied), its version, and
         // what changed.
@@ -436,6 +475,36 @@ pub async fn record_event(
         }
     }
     Err(EventError::Contention)
+}
+
+/// A follow-up event's item (recorded now, in the same commit as the event it follows).
+fn event_item_of(
+    id: &str,
+    agency: &str,
+    ws: &str,
+    rel: &RelationshipRecord,
+    new: &NewEvent,
+    now: &str,
+    seq: i64,
+) -> Item {
+    event_item(id, agency, ws, rel, new, new.occurred_at.as_deref().unwrap_or(now), now, seq)
+}
+
+/// What the fold needs of an event.
+fn facts_of(new: &NewEvent, occurred_at: &str, ws: &str) -> EventFacts {
+    EventFacts {
+        r#type: new.r#type,
+        occurred_at: new.occurred_at.clone().unwrap_or_else(|| occurred_at.to_owned()),
+        workspace_id: ws.to_owned(),
+        status_to: new
+            .metadata
+            .as_ref()
+            .and_then(|m| m.get("to"))
+            .and_then(Value::as_str)
+            .and_then(PipelineStatus::parse),
+        out_of_office: new.metadata.as_ref().and_then(|m| m.get("replyClass")).and_then(Value::as_str)
+            == Some("out_of_office"),
+    }
 }
 
 /// The code `record_event` answers a STATUS_CHANGED with when the relationship already has that

@@ -110,6 +110,8 @@ string_enum! {
         DraftApproved => "DRAFT_APPROVED",
         SendQueued => "SEND_QUEUED",
         InboundRequest => "INBOUND_REQUEST",
+        LeadStageChanged => "LEAD_STAGE_CHANGED",
+        ActivityLogged => "ACTIVITY_LOGGED",
     }
 }
 

@@ -37,6 +37,8 @@ pub enum IdKind {
     Agent,
     Job,
     Audit,
+    Stage,
+    Opportunity,
 }
 
 impl IdKind {
@@ -67,6 +69,8 @@ impl IdKind {
             IdKind::Agent => "agt_",
             IdKind::Job => "job_",
             IdKind::Audit => "aud_",
+            IdKind::Stage => "stg_",
+            IdKind::Opportunity => "opp_",
         }
     }
 }

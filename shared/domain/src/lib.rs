@@ -13,6 +13,7 @@ pub mod normalize;
 pub mod platform;
 pub mod scores;
 pub mod send_window;
+pub mod stages;
 pub mod time;
 
 pub use id::{new_id, parse_id, IdKind};

@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod contacts;
 pub mod discover;
 pub mod events;
+pub mod pipeline;
 pub mod relationships;
 
 use crate::catalogue::OpSpec;
@@ -13,6 +14,7 @@ pub const TAG_ACCOUNTS: &str = "CRM: accounts";
 pub const TAG_CONTACTS: &str = "CRM: contacts";
 pub const TAG_RELATIONSHIPS: &str = "CRM: relationships";
 pub const TAG_EVENTS: &str = "CRM: events";
+pub const TAG_PIPELINE: &str = "CRM: pipeline";
 
 pub fn catalogue() -> Vec<OpSpec> {
     let mut ops = Vec::new();
@@ -21,6 +23,7 @@ pub fn catalogue() -> Vec<OpSpec> {
     ops.extend(discover::ops());
     ops.extend(relationships::ops());
     ops.extend(events::ops());
+    ops.extend(pipeline::ops());
     ops
 }
 

@@ -425,7 +425,7 @@ impl Operation for Patch {
                 occurred_at: None,
             };
             let guard_set = input.archived.map(|a| vec![("archived".to_owned(), json!(a))]).unwrap_or_default();
-            let ride = Ride { set, guard_set, if_version: ctx.if_match, ops: None };
+            let ride = Ride { set, guard_set, if_version: ctx.if_match, ops: None, follow: Vec::new() };
             match write::record_event(&ctx.app, &ctx.caller.agency_id, &ws, &input.id, event, ride, Some(rel)).await {
                 Ok(_) => {
                     let rel = load_relationship(&ctx.app, &ws, &input.id).await?;

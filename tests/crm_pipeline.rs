@@ -1,0 +1,269 @@
+//! Pipeline stages and opportunities in `/v1` (the core of the seed 004 dialect): a workspace's own
+//! stages mapped to relationship statuses, opportunities linked to relationships, their moves as
+//! events in both directions, counters, validation, isolation and replay. Black-box against the
+//! binary on both backends.
+
+mod common;
+use common::{Api, Env};
+use serde_json::{json, Value};
+
+const STG: &str = "/v1/link-building/crm/stage";
+const OPP: &str = "/v1/link-building/crm/opportunity";
+const REL: &str = "/v1/link-building/crm/relationship";
+const EV: &str = "/v1/link-building/crm/event";
+
+async fn workspace_key(env: &Env, name: &str) -> (Api, String) {
+    let agency = env.agency();
+    let ws = agency.create_workspace(name).await;
+    (agency.with_key(&agency.create_key(&ws, None).await), ws)
+}
+
+async fn stages(api: &Api) -> Vec<Value> {
+    api.get(STG).await.ok(200)["data"].as_array().unwrap().clone()
+}
+
+fn id_named(stages: &[Value], name: &str) -> String {
+    stages.iter().find(|s| s["name"] == name).unwrap_or_else(|| panic!("no stage {name}"))["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+fn count_of(stages: &[Value], name: &str) -> (i64, f64) {
+    let s = stages.iter().find(|s| s["name"] == name).unwrap();
+    (s["leadCount"].as_i64().unwrap(), s["value"].as_f64().unwrap())
+}
+
+async fn stage_events(api: &Api, rel: &str) -> Vec<Value> {
+    let r = api.get(&format!("{EV}?relationshipId={rel}&type=LEAD_STAGE_CHANGED,STATUS_CHANGED&limit=50")).await;
+    let mut events = r.ok(200)["data"].as_array().unwrap().clone();
+    events.reverse();
+    events
+}
+
+on_both_backends!(stages_opportunities_and_their_events, |env| {
+    let (api, _ws) = workspace_key(&env, "Pipeline").await;
+    let (other, _) = workspace_key(&env, "Elsewhere").await;
+
+    // Every workspace starts with one stage per status a relationship can hold, in pipeline order.
+    let list = api.get(STG).await.ok(200).clone();
+    let s = list["data"].as_array().unwrap().clone();
+    let keys: Vec<&str> = s.iter().map(|s| s["systemKey"].as_str().unwrap()).collect();
+    assert_eq!(
+        keys,
+        [
+            "PROSPECTING",
+            "APPROVED_TO_CONTACT",
+            "QUEUED",
+            "CONTACTED_BY_US",
+            "ACTIVELY_ENGAGED",
+            "LINK_PLACED",
+            "NOT_INTERESTED",
+            "INACTIVE"
+        ]
+    );
+    assert_eq!(list["total"], 8);
+    for (i, st) in s.iter().enumerate() {
+        assert!(st["id"].as_str().unwrap().starts_with("stg_"), "{st}");
+        assert_eq!(st["sortOrder"], i as i64);
+        assert_eq!((st["leadCount"].as_i64(), st["value"].as_f64()), (Some(0), Some(0.0)));
+    }
+    let kinds: Vec<&str> = s.iter().map(|s| s["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["open", "open", "open", "open", "open", "won", "lost", "lost"]);
+    // Reading again gives the same stages (written once).
+    assert_eq!(stages(&api).await, s);
+
+    // A custom stage goes after the last open one and stands for the status before it.
+    let neg = api.post(STG, json!({ "name": "Negotiating", "colorKey": "teal" })).await.ok(201).clone();
+    assert_eq!((neg["sortOrder"].as_i64(), neg["systemKey"].as_str()), (Some(5), Some("ACTIVELY_ENGAGED")));
+    assert_eq!((neg["kind"].as_str(), neg["colorKey"].as_str()), (Some("open"), Some("teal")));
+    let neg_id = neg["id"].as_str().unwrap().to_owned();
+    api.post(STG, json!({ "name": "negotiating" })).await.problem(409, "stage_name_taken");
+    api.post(STG, json!({ "name": "Other org", "systemKey": "CONTACTED_BY_OTHER_ORG" }))
+        .await
+        .problem(422, "invalid_system_key");
+    api.post(STG, json!({ "name": "" })).await.problem(400, "invalid_request");
+    api.post(STG, json!({ "name": "X", "defaultProbabilityPct": 101 })).await.problem(400, "invalid_request");
+    api.post(STG, json!({ "name": "X", "kind": "maybe" })).await.problem(400, "invalid_request");
+
+    // Reorder: Negotiating before Engaged. Every stage must be named once.
+    let mut ids: Vec<String> = stages(&api).await.iter().map(|s| s["id"].as_str().unwrap().to_owned()).collect();
+    ids.swap(4, 5);
+    let r = api.post(&format!("{STG}/reorder"), json!({ "stageIds": ids })).await.ok(200).clone();
+    let names: Vec<&str> = r["data"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    assert_eq!(&names[3..6], ["Contacted", "Negotiating", "Engaged"]);
+    api.post(&format!("{STG}/reorder"), json!({ "stageIds": &ids[1..] })).await.problem(422, "invalid_stage_order");
+    let twice: Vec<&String> = ids.iter().chain(std::iter::once(&ids[0])).collect();
+    api.post(&format!("{STG}/reorder"), json!({ "stageIds": twice })).await.problem(422, "invalid_stage_order");
+    let s = stages(&api).await;
+    let (prospecting, contacted, engaged, placed) =
+        (id_named(&s, "Prospecting"), id_named(&s, "Contacted"), id_named(&s, "Engaged"), id_named(&s, "Link placed"));
+
+    // Two opportunities on one partner: by domain (the relationship is made) and by relationship.
+    let a = api
+        .post(
+            OPP,
+            json!({ "title": "Guest post", "domain": "engineering-blog.com", "value": 500,
+                           "expectedCloseDate": "2027-01-31" }),
+        )
+        .await
+        .ok(201)
+        .clone();
+    let rel = a["relationshipId"].as_str().unwrap().to_owned();
+    assert!(a["id"].as_str().unwrap().starts_with("opp_"), "{a}");
+    assert_eq!((a["stageId"].as_str(), a["stage"].as_str()), (Some(prospecting.as_str()), Some("Prospecting")));
+    assert_eq!((a["status"].as_str(), a["probabilityPct"].as_i64()), (Some("open"), Some(10)));
+    assert_eq!((a["value"].as_f64(), a["expectedCloseDate"].as_str()), (Some(500.0), Some("2027-01-31")));
+    let a_id = a["id"].as_str().unwrap().to_owned();
+    let b = api
+        .post(OPP, json!({ "title": "Link insertion", "relationshipId": rel, "value": 200.5, "probabilityPct": 40 }))
+        .await
+        .ok(201)
+        .clone();
+    let b_id = b["id"].as_str().unwrap().to_owned();
+    assert_eq!((b["stageId"].as_str(), b["probabilityPct"].as_i64()), (Some(prospecting.as_str()), Some(40)));
+    let s = stages(&api).await;
+    assert_eq!(count_of(&s, "Prospecting"), (2, 700.5));
+
+    // A person moves A to Contacted: LEAD_STAGE_CHANGED, then STATUS_CHANGED to CONTACTED_BY_US.
+    let moved = api.post(&format!("{OPP}/{a_id}/move"), json!({ "stageId": contacted })).await.ok(200).clone();
+    assert_eq!((moved["stage"].as_str(), moved["version"].as_i64()), (Some("Contacted"), Some(2)));
+    assert_eq!(api.get(&format!("{REL}/{rel}")).await.ok(200)["status"], "CONTACTED_BY_US");
+    let events = stage_events(&api, &rel).await;
+    let types: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(types, ["LEAD_STAGE_CHANGED", "STATUS_CHANGED"]);
+    assert_eq!(events[0]["metadata"]["opportunityId"], a_id.as_str());
+    assert_eq!(
+        (events[0]["metadata"]["toStageId"].as_str(), events[0]["metadata"]["automatic"].as_bool()),
+        (Some(contacted.as_str()), Some(false))
+    );
+    assert_eq!(
+        (events[1]["metadata"]["from"].as_str(), events[1]["metadata"]["to"].as_str()),
+        (Some("PROSPECTING"), Some("CONTACTED_BY_US"))
+    );
+    let s = stages(&api).await;
+    assert_eq!((count_of(&s, "Prospecting"), count_of(&s, "Contacted")), ((1, 200.5), (1, 500.0)));
+    // Moving to the stage it is in changes nothing.
+    let same = api.post(&format!("{OPP}/{a_id}/move"), json!({ "stageId": contacted })).await.ok(200).clone();
+    assert_eq!(same["version"], 2);
+    assert_eq!(stage_events(&api, &rel).await.len(), 2);
+
+    // A reply (derived status ACTIVELY_ENGAGED) carries both open opportunities to the first
+    // stage standing for it, Negotiating, in the reply's own commit.
+    api.post(EV, json!({ "relationshipId": rel, "type": "EMAIL_RECEIVED", "subject": "Re: guest post" })).await.ok(201);
+    assert_eq!(api.get(&format!("{REL}/{rel}")).await.ok(200)["status"], "ACTIVELY_ENGAGED");
+    for id in [&a_id, &b_id] {
+        let o = api.get(&format!("{OPP}/{id}")).await.ok(200).clone();
+        assert_eq!((o["stageId"].as_str(), o["stage"].as_str()), (Some(neg_id.as_str()), Some("Negotiating")), "{o}");
+    }
+    let events = stage_events(&api, &rel).await;
+    let auto: Vec<&Value> = events.iter().filter(|e| e["metadata"]["automatic"] == true).collect();
+    assert_eq!(auto.len(), 2, "{events:?}");
+    assert!(auto.iter().all(|e| e["metadata"]["toStageId"] == neg_id.as_str()));
+    let s = stages(&api).await;
+    assert_eq!(count_of(&s, "Negotiating"), (2, 700.5));
+    assert_eq!((count_of(&s, "Prospecting").0, count_of(&s, "Contacted").0), (0, 0));
+
+    // Won: B to Link placed; the relationship follows.
+    let won = api.post(&format!("{OPP}/{b_id}/move"), json!({ "stageId": placed })).await.ok(200).clone();
+    assert_eq!(won["status"], "won");
+    assert_eq!(api.get(&format!("{REL}/{rel}")).await.ok(200)["status"], "LINK_PLACED");
+    // A closed opportunity is not moved by later status changes; an open one behind is not moved
+    // back either (A stays in Negotiating).
+    assert_eq!(api.get(&format!("{OPP}/{a_id}")).await.ok(200)["stage"], "Negotiating");
+
+    // Deleting a stage with opportunities needs a destination; they move there without touching
+    // the relationship's status.
+    api.delete(&format!("{STG}/{neg_id}")).await.problem(409, "stage_has_leads");
+    let r =
+        api.send(reqwest::Method::DELETE, &format!("{STG}/{neg_id}?moveLeadsTo={engaged}"), None).await.ok(200).clone();
+    assert_eq!((r["deleted"].as_bool(), r["movedLeads"].as_u64()), (Some(true), Some(1)));
+    assert_eq!(api.get(&format!("{OPP}/{a_id}")).await.ok(200)["stage"], "Engaged");
+    assert_eq!(api.get(&format!("{REL}/{rel}")).await.ok(200)["status"], "LINK_PLACED");
+    let s = stages(&api).await;
+    assert_eq!(s.len(), 8);
+    assert_eq!((count_of(&s, "Engaged"), count_of(&s, "Link placed")), ((1, 500.0), (1, 200.5)));
+    api.post(&format!("{OPP}/{a_id}/move"), json!({ "stageId": neg_id })).await.problem(404, "stage_not_found");
+
+    // An unlinked opportunity: no relationship, no events; its value counts in its stage.
+    let c = api.post(OPP, json!({ "title": "Sponsorship", "value": 1000 })).await.ok(201).clone();
+    let c_id = c["id"].as_str().unwrap().to_owned();
+    assert_eq!((c["relationshipId"].clone(), c["stage"].as_str()), (Value::Null, Some("Prospecting")));
+    let u =
+        api.patch(&format!("{OPP}/{c_id}"), json!({ "value": 1500, "title": "Sponsorship Q1" })).await.ok(200).clone();
+    assert_eq!(
+        (u["value"].as_f64(), u["title"].as_str(), u["version"].as_i64()),
+        (Some(1500.0), Some("Sponsorship Q1"), Some(2))
+    );
+    assert_eq!(count_of(&stages(&api).await, "Prospecting"), (1, 1500.0));
+    let stale = api.with_header("If-Match", "\"1\"").patch(&format!("{OPP}/{c_id}"), json!({ "title": "x" })).await;
+    stale.problem(412, "precondition_failed");
+
+    // Lists: newest first, by stage, by relationship; totals from the counters.
+    let all = api.get(OPP).await.ok(200).clone();
+    let order: Vec<&str> = all["data"].as_array().unwrap().iter().map(|o| o["id"].as_str().unwrap()).collect();
+    assert_eq!(order, [c_id.as_str(), b_id.as_str(), a_id.as_str()]);
+    assert_eq!(all["total"], 3);
+    let by_stage = api.get(&format!("{OPP}?stageId={engaged}")).await.ok(200).clone();
+    assert_eq!((by_stage["data"][0]["id"].as_str(), by_stage["total"].as_u64()), (Some(a_id.as_str()), Some(1)));
+    let by_rel = api.get(&format!("{OPP}?relationshipId={rel}")).await.ok(200).clone();
+    assert_eq!(by_rel["data"].as_array().unwrap().len(), 2);
+    let page = api.get(&format!("{OPP}?limit=2")).await.ok(200).clone();
+    let next = page["nextCursor"].as_str().unwrap();
+    let rest = api.get(&format!("{OPP}?limit=2&cursor={next}")).await.ok(200).clone();
+    assert_eq!(rest["data"][0]["id"], a_id.as_str());
+
+    // Validation.
+    api.post(OPP, json!({ "title": "x", "value": -1 })).await.problem(400, "invalid_request");
+    api.post(OPP, json!({ "title": "x", "probabilityPct": 101 })).await.problem(400, "invalid_request");
+    api.post(OPP, json!({ "title": "x", "expectedCloseDate": "2027-02-30" })).await.problem(400, "invalid_request");
+    api.post(OPP, json!({ "title": "x", "stageId": "stg_00000000000000000000000000" }))
+        .await
+        .problem(404, "stage_not_found");
+    api.post(OPP, json!({ "title": "x", "relationshipId": rel, "domain": "devleadweekly.com" }))
+        .await
+        .problem(422, "invalid_request");
+
+    // Another workspace sees none of it, and its own stages are its own.
+    other.get(&format!("{OPP}/{a_id}")).await.problem(404, "opportunity_not_found");
+    assert_eq!(other.get(OPP).await.ok(200)["data"], json!([]));
+    other
+        .post(&format!("{OPP}/{a_id}/move"), json!({ "stageId": engaged }))
+        .await
+        .problem(404, "opportunity_not_found");
+    other.delete(&format!("{OPP}/{c_id}")).await.problem(404, "opportunity_not_found");
+    other.post(OPP, json!({ "title": "x", "relationshipId": rel })).await.problem(404, "relationship_not_found");
+    let theirs = stages(&other).await;
+    assert!(theirs.iter().all(|t| t["id"] != engaged.as_str() && t["leadCount"] == 0));
+    other.patch(&format!("{STG}/{engaged}"), json!({ "name": "Mine" })).await.problem(404, "stage_not_found");
+
+    // Delete: counters follow.
+    api.delete(&format!("{OPP}/{c_id}")).await.ok(204);
+    api.get(&format!("{OPP}/{c_id}")).await.problem(404, "opportunity_not_found");
+    assert_eq!(count_of(&stages(&api).await, "Prospecting"), (0, 0.0));
+
+    // The last open stage stays.
+    let (solo, _) = workspace_key(&env, "Solo").await;
+    let open: Vec<String> = stages(&solo)
+        .await
+        .iter()
+        .filter(|s| s["kind"] == "open")
+        .map(|s| s["id"].as_str().unwrap().to_owned())
+        .collect();
+    for id in &open[1..] {
+        solo.delete(&format!("{STG}/{id}")).await.ok(200);
+    }
+    solo.delete(&format!("{STG}/{}", open[0])).await.problem(409, "last_open_stage");
+    solo.patch(&format!("{STG}/{}", open[0]), json!({ "kind": "won" })).await.problem(409, "last_open_stage");
+
+    // Replay derives every linked opportunity's stage from the relationship's events alone.
+    let report = tokio::task::block_in_place(|| {
+        env.server.terminate().expect("server stops");
+        let out = common::cli(&env.opts, &["replay"]);
+        env.restart();
+        out
+    });
+    let report: Value = serde_json::from_str(&report).unwrap_or_else(|e| panic!("{e}: {report}"));
+    assert_eq!(report["opportunities"], 2, "{report}");
+    assert_eq!(report["mismatches"], json!([]), "{report}");
+});
