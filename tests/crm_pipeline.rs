@@ -267,3 +267,121 @@ on_both_backends!(stages_opportunities_and_their_events, |env| {
     assert_eq!(report["opportunities"], 2, "{report}");
     assert_eq!(report["mismatches"], json!([]), "{report}");
 });
+
+on_both_backends!(activities_tasks_and_the_dashboard, |env| {
+    let (api, _ws) = workspace_key(&env, "Desk").await;
+    let (other, _) = workspace_key(&env, "Elsewhere").await;
+    const ACT: &str = "/v1/link-building/crm/activity";
+    const TASK: &str = "/v1/link-building/crm/task";
+
+    let a = api
+        .post(OPP, json!({ "title": "Guest post", "domain": "engineering-blog.com", "value": 400 }))
+        .await
+        .ok(201)
+        .clone();
+    let (a_id, rel) = (a["id"].as_str().unwrap().to_owned(), a["relationshipId"].as_str().unwrap().to_owned());
+    let loose = api.post(OPP, json!({ "title": "Podcast", "value": 100 })).await.ok(201).clone();
+    let loose_id = loose["id"].as_str().unwrap().to_owned();
+    let before = api.get(&format!("{REL}/{rel}")).await.ok(200).clone();
+
+    // A logged call on a linked opportunity is an ACTIVITY_LOGGED event of its relationship; it
+    // moves no status. One on an unlinked opportunity is the log line alone.
+    let call = api
+        .post(ACT, json!({ "type": "call", "subject": "Intro call", "body": "Talked rates", "opportunityId": a_id }))
+        .await
+        .ok(201)
+        .clone();
+    assert!(call["id"].as_str().unwrap().starts_with("evt_"), "{call}");
+    assert_eq!((call["type"].as_str(), call["relationshipId"].as_str()), (Some("call"), Some(rel.as_str())));
+    let ev = api.get(&format!("{EV}/{}", call["id"].as_str().unwrap())).await.ok(200).clone();
+    assert_eq!((ev["type"].as_str(), ev["metadata"]["kind"].as_str()), (Some("ACTIVITY_LOGGED"), Some("call")));
+    assert_eq!(ev["metadata"]["opportunityId"], a_id.as_str());
+    let after = api.get(&format!("{REL}/{rel}")).await.ok(200).clone();
+    assert_eq!(after["status"], before["status"]);
+    // A logged "email" is not a send: the shared account's counters do not move.
+    api.post(ACT, json!({ "type": "email", "subject": "Sent the brief", "relationshipId": rel })).await.ok(201);
+    let acct = api
+        .get(&format!("/v1/link-building/crm/account/{}", after["accountId"].as_str().unwrap()))
+        .await
+        .ok(200)
+        .clone();
+    assert_eq!(acct["contactAttemptCount"], 0, "{acct}");
+    let note = api
+        .post(ACT, json!({ "type": "note", "subject": "Host wants audio only", "opportunityId": loose_id }))
+        .await
+        .ok(201)
+        .clone();
+    assert_eq!(note["relationshipId"], Value::Null);
+    api.post(ACT, json!({ "type": "fax", "subject": "x", "opportunityId": a_id }))
+        .await
+        .problem(400, "invalid_request");
+    api.post(ACT, json!({ "type": "call", "subject": "x" })).await.problem(400, "invalid_request");
+    api.post(ACT, json!({ "type": "call", "subject": "x", "occurredAt": "2099-01-01T00:00:00Z" }))
+        .await
+        .problem(400, "invalid_request");
+
+    let all = api.get(ACT).await.ok(200)["data"].as_array().unwrap().clone();
+    assert_eq!(all.len(), 3);
+    assert_eq!(all[0]["id"], note["id"]);
+    let of_a = api.get(&format!("{ACT}?opportunityId={a_id}")).await.ok(200)["data"].as_array().unwrap().clone();
+    assert_eq!(of_a.len(), 1);
+    let of_rel = api.get(&format!("{ACT}?relationshipId={rel}")).await.ok(200)["data"].as_array().unwrap().clone();
+    assert_eq!(of_rel.len(), 2);
+
+    // Tasks: one overdue, one due later today, one done.
+    let now = chrono::Utc::now();
+    let past = (now - chrono::Duration::hours(1)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let soon = (now + chrono::Duration::minutes(1)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let t1 =
+        api.post(TASK, json!({ "title": "Send invoice", "dueAt": past, "opportunityId": a_id })).await.ok(201).clone();
+    assert_eq!((t1["status"].as_str(), t1["relationshipId"].as_str()), (Some("open"), Some(rel.as_str())));
+    let t2 = api.post(TASK, json!({ "title": "Follow up", "dueAt": soon })).await.ok(201).clone();
+    let t3 = api.post(TASK, json!({ "title": "Draft pitch", "dueAt": past })).await.ok(201).clone();
+    let done = api.post(&format!("{TASK}/{}/complete", t3["id"].as_str().unwrap()), json!({})).await.ok(200).clone();
+    assert_eq!(done["status"], "done");
+    assert!(done["completedAt"].is_string());
+    let due = api.get(&format!("{TASK}?dueBefore={soon}")).await.ok(200)["data"].as_array().unwrap().clone();
+    assert_eq!(due.len(), 1, "{due:?}");
+    assert_eq!(due[0]["id"], t1["id"]);
+    let of_a = api.get(&format!("{TASK}?opportunityId={a_id}")).await.ok(200)["data"].as_array().unwrap().clone();
+    assert_eq!(of_a.len(), 1);
+    let open = api.get(&format!("{TASK}?status=open")).await.ok(200)["data"].as_array().unwrap().clone();
+    assert_eq!(open.len(), 2);
+    let reopened = api
+        .patch(&format!("{TASK}/{}", t3["id"].as_str().unwrap()), json!({ "status": "open", "dueAt": null }))
+        .await
+        .ok(200)
+        .clone();
+    assert_eq!((reopened["completedAt"].clone(), reopened["dueAt"].clone()), (Value::Null, Value::Null));
+    api.post(TASK, json!({ "title": "x", "dueAt": "soon" })).await.problem(400, "invalid_request");
+    other.get(&format!("{TASK}/{}", t1["id"].as_str().unwrap())).await.problem(404, "task_not_found");
+    assert_eq!(other.get(ACT).await.ok(200)["data"], json!([]));
+    other
+        .post(ACT, json!({ "type": "call", "subject": "x", "opportunityId": a_id }))
+        .await
+        .problem(404, "opportunity_not_found");
+
+    // A send and a reply this week.
+    api.post(EV, json!({ "relationshipId": rel, "type": "EMAIL_SENT", "subject": "Pitch" })).await.ok(201);
+    api.post(EV, json!({ "relationshipId": rel, "type": "EMAIL_RECEIVED", "subject": "Re: Pitch" })).await.ok(201);
+
+    let d = api.get("/v1/link-building/crm/dashboard").await.ok(200).clone();
+    assert_eq!(
+        (d["activitiesThisWeek"].as_u64(), d["sendsThisWeek"].as_u64(), d["repliesThisWeek"].as_u64()),
+        (Some(3), Some(1), Some(1)),
+        "{d}"
+    );
+    assert_eq!((d["tasksOverdue"].as_u64(), d["tasksDue"].as_u64()), (Some(1), Some(1)), "{d}");
+    // The reply carried A to Engaged; the podcast stays in Prospecting.
+    let by_stage = d["leadsByStage"].as_array().unwrap();
+    let stage = |n: &str| by_stage.iter().find(|s| s["name"] == n).unwrap().clone();
+    assert_eq!((stage("Engaged")["count"].as_i64(), stage("Engaged")["value"].as_f64()), (Some(1), Some(400.0)));
+    assert_eq!(stage("Prospecting")["count"], 1);
+    assert_eq!(d["openPipelineValue"], 500.0);
+    assert_eq!(d["countsCapped"], false);
+    let theirs = other.get("/v1/link-building/crm/dashboard").await.ok(200).clone();
+    assert_eq!((theirs["activitiesThisWeek"].as_u64(), theirs["openPipelineValue"].as_f64()), (Some(0), Some(0.0)));
+
+    api.delete(&format!("{TASK}/{}", t2["id"].as_str().unwrap())).await.ok(204);
+    api.delete(&format!("{TASK}/{}", t2["id"].as_str().unwrap())).await.problem(404, "task_not_found");
+});

@@ -211,6 +211,66 @@ async fn every_endpoint_stays_within_its_request_budget() {
         200,
         6,
     );
+    let act = "/v1/link-building/crm/activity";
+    within(
+        "crm.activity.create (on a linked opportunity: an ACTIVITY_LOGGED event)",
+        &p.call(Method::POST, act, true, Some(json!({"type": "call", "subject": "Intro", "opportunityId": linked})))
+            .await,
+        201,
+        5,
+    );
+    within(
+        "crm.activity.create (unlinked opportunity)",
+        &p.call(Method::POST, act, true, Some(json!({"type": "note", "subject": "x", "opportunityId": unlinked})))
+            .await,
+        201,
+        4,
+    );
+    within("crm.activity.list", &p.call(Method::GET, act, true, None).await, 200, 3);
+    within(
+        "crm.activity.list (opportunity)",
+        &p.call(Method::GET, &format!("{act}?opportunityId={linked}"), true, None).await,
+        200,
+        3,
+    );
+    let task = "/v1/link-building/crm/task";
+    let r = p
+        .call(
+            Method::POST,
+            task,
+            true,
+            Some(json!({"title": "Invoice", "dueAt": "2026-01-05", "opportunityId": linked})),
+        )
+        .await;
+    within("crm.task.create (about an opportunity)", &r, 201, 5);
+    let task_id = r.1["id"].as_str().unwrap().to_owned();
+    within("crm.task.list", &p.call(Method::GET, task, true, None).await, 200, 3);
+    within(
+        "crm.task.list (due before)",
+        &p.call(Method::GET, &format!("{task}?dueBefore=2026-02-01"), true, None).await,
+        200,
+        3,
+    );
+    within("crm.task.get", &p.call(Method::GET, &format!("{task}/{task_id}"), true, None).await, 200, 3);
+    within(
+        "crm.task.update",
+        &p.call(Method::PATCH, &format!("{task}/{task_id}"), true, Some(json!({"title": "Send invoice"}))).await,
+        200,
+        4,
+    );
+    within(
+        "crm.task.complete",
+        &p.call(Method::POST, &format!("{task}/{task_id}/complete"), true, Some(json!({}))).await,
+        200,
+        4,
+    );
+    within("crm.task.delete", &p.call(Method::DELETE, &format!("{task}/{task_id}"), true, None).await, 204, 3);
+    within(
+        "crm.dashboard (stage counters, three counting queries)",
+        &p.call(Method::GET, "/v1/link-building/crm/dashboard", true, None).await,
+        200,
+        6,
+    );
     within("crm.opportunity.delete", &p.call(Method::DELETE, &format!("{opp}/{unlinked}"), true, None).await, 204, 4);
     within(
         "crm.stage.delete (empty)",

@@ -59,6 +59,7 @@ id_kinds! {
     BulkSchedule => BulkSchedule, "a scheduled bulk action", "BulkScheduleId";
     Stage => Stage, "a pipeline stage", "StageId";
     Opportunity => Opportunity, "an opportunity", "OpportunityId";
+    Task => Task, "a task", "TaskId";
 }
 
 /// A campaign id of any type (`scmp_`, `ccmp_`, `icmp_`, `cmp_`).

@@ -193,3 +193,40 @@ pub fn relationship_opportunities_pk(ws: &str, rel: &str) -> String {
 pub fn stage_opportunities_pk(ws: &str, stage: &str) -> String {
     format!("WS#{ws}#OPPSTG#{stage}")
 }
+
+/// A workspace's activity log (calls, emails, meetings, notes logged by hand), by id (time order).
+pub fn activities_pk(ws: &str) -> String {
+    format!("WS#{ws}#ACTS")
+}
+pub fn activity(ws: &str, id: &str) -> Key {
+    Key::new(activities_pk(ws), id)
+}
+/// Activities of one opportunity (GSI1), one relationship (GSI2), one contact (GSI3).
+pub fn opportunity_activities_pk(ws: &str, opp: &str) -> String {
+    format!("WS#{ws}#OPPACTS#{opp}")
+}
+pub fn relationship_activities_pk(ws: &str, rel: &str) -> String {
+    format!("WS#{ws}#RELACTS#{rel}")
+}
+pub fn contact_activities_pk(ws: &str, contact: &str) -> String {
+    format!("WS#{ws}#CTACTS#{contact}")
+}
+
+/// A workspace's tasks, by id.
+pub fn tasks_pk(ws: &str) -> String {
+    format!("WS#{ws}#TASKS")
+}
+pub fn task(ws: &str, id: &str) -> Key {
+    Key::new(tasks_pk(ws), id)
+}
+/// Tasks of one opportunity (GSI1).
+pub fn opportunity_tasks_pk(ws: &str, opp: &str) -> String {
+    format!("WS#{ws}#OPPTASKS#{opp}")
+}
+/// Open tasks with a due time, by due time (GSI3): what is due and overdue.
+pub fn tasks_due_pk(ws: &str) -> String {
+    format!("WS#{ws}#TASKDUE")
+}
+pub fn task_due_sort(due_at: &str, id: &str) -> String {
+    format!("{due_at}#{id}")
+}

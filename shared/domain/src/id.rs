@@ -39,6 +39,7 @@ pub enum IdKind {
     Audit,
     Stage,
     Opportunity,
+    Task,
 }
 
 impl IdKind {
@@ -71,6 +72,7 @@ impl IdKind {
             IdKind::Audit => "aud_",
             IdKind::Stage => "stg_",
             IdKind::Opportunity => "opp_",
+            IdKind::Task => "task_",
         }
     }
 }

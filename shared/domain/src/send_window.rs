@@ -117,9 +117,40 @@ pub fn zone(name: Option<&str>) -> Option<Tz> {
     }
 }
 
+/// The start of the current calendar week (Monday 00:00) and the end of the current day (the next
+/// midnight), in the zone named (UTC when none or unknown), as UTC instants.
+pub fn week_and_day(now: DateTime<Utc>, zone_name: Option<&str>) -> (DateTime<Utc>, DateTime<Utc>) {
+    use chrono::{Datelike, Duration, TimeZone};
+    let tz = zone(zone_name).unwrap_or(Tz::UTC);
+    let local = now.with_timezone(&tz).date_naive();
+    let midnight = |d: chrono::NaiveDate| {
+        let naive = d.and_hms_opt(0, 0, 0).expect("midnight");
+        // A midnight that does not exist (a zone's spring-forward at 00:00) is taken an hour on.
+        tz.from_local_datetime(&naive)
+            .earliest()
+            .or_else(|| tz.from_local_datetime(&(naive + Duration::hours(1))).earliest())
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or(now)
+    };
+    let monday = local - Duration::days(local.weekday().num_days_from_monday() as i64);
+    (midnight(monday), midnight(local + Duration::days(1)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_week_starts_on_monday_and_the_day_ends_at_midnight_in_the_zone() {
+        // Sunday 2026-12-06 23:30 UTC is Monday 00:30 in Berlin.
+        let now = at("2026-12-06T23:30:00Z");
+        let (week, day) = week_and_day(now, None);
+        assert_eq!((week, day), (at("2026-11-30T00:00:00Z"), at("2026-12-07T00:00:00Z")));
+        let (week, day) = week_and_day(now, Some("Europe/Berlin"));
+        assert_eq!((week, day), (at("2026-12-06T23:00:00Z"), at("2026-12-07T23:00:00Z")));
+        let (week, _) = week_and_day(now, Some("America/New_York"));
+        assert_eq!(week, at("2026-11-30T05:00:00Z"));
+    }
 
     fn at(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)

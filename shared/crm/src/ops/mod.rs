@@ -2,11 +2,14 @@
 //! discovery.
 
 pub mod accounts;
+pub mod activities;
 pub mod contacts;
+pub mod dashboard;
 pub mod discover;
 pub mod events;
 pub mod pipeline;
 pub mod relationships;
+pub mod tasks;
 
 use crate::catalogue::OpSpec;
 
@@ -24,6 +27,9 @@ pub fn catalogue() -> Vec<OpSpec> {
     ops.extend(relationships::ops());
     ops.extend(events::ops());
     ops.extend(pipeline::ops());
+    ops.extend(activities::ops());
+    ops.extend(tasks::ops());
+    ops.extend(dashboard::ops());
     ops
 }
 
