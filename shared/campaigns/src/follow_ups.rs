@@ -303,6 +303,7 @@ pub async fn run(app: &App, meta: &Item, job: &Job) -> Result<(), HandlerError> 
             to: &to,
             subject: &subject,
             body: &body,
+            html: None,
             schedule_at: None,
             campaign_id: Some(&campaign),
             follow_up: Some(linkcrm_outreach::ops::send_email::FollowUpSend {

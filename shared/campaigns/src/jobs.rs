@@ -325,6 +325,7 @@ async fn draft_one(
             to,
             subject: &subject,
             body: &body,
+            html: None,
             schedule_at: None,
             campaign_id: Some(campaign),
             follow_up: None,

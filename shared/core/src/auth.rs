@@ -16,7 +16,21 @@ const LAST_USED_GRANULARITY_SECS: i64 = 60;
 
 /// A new secret: `sk_live_agency_…` or `sk_live_…` followed by 40 random base62 characters.
 pub fn generate_secret(agency: bool) -> String {
-    let mut out = String::from(if agency { "sk_live_agency_" } else { "sk_live_" });
+    secret_with_prefix(if agency { "sk_live_agency_" } else { "sk_live_" })
+}
+
+/// Scopes of the seed 004 dialect's `ak_` keys, and what each grants here: `read:crm` reads the
+/// CRM and campaigns (outbound email connections), `write:crm` writes them (sends included).
+pub const AK_SCOPES: &[(&str, &[&str])] =
+    &[("read:crm", &["crm:read", "campaigns:read"]), ("write:crm", &["crm:write", "campaigns:write"])];
+
+/// A new `ak_` secret (a workspace key in the seed 004 dialect's format).
+pub fn generate_ak_secret() -> String {
+    secret_with_prefix("ak_")
+}
+
+fn secret_with_prefix(prefix: &str) -> String {
+    let mut out = String::from(prefix);
     let mut produced = 0;
     while produced < 40 {
         let mut buf = [0u8; 64];
@@ -38,7 +52,13 @@ pub fn hash_secret(secret: &str) -> String {
 
 /// The shown part of a secret, enough to recognise it in a list.
 pub fn display_prefix(secret: &str) -> String {
-    let keep = if secret.starts_with("sk_live_agency_") { 19 } else { 12 };
+    let keep = if secret.starts_with("sk_live_agency_") {
+        19
+    } else if secret.starts_with("ak_") {
+        7
+    } else {
+        12
+    };
     format!("{}…", secret.chars().take(keep).collect::<String>())
 }
 

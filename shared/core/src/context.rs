@@ -36,8 +36,13 @@ impl Caller {
         self.key_workspace.is_none()
     }
 
+    /// Whether the key holds `scope`, directly or through a seed 004 scope that grants it
+    /// (`crate::auth::AK_SCOPES`).
     pub fn has_scope(&self, scope: &str) -> bool {
-        self.is_agency() || self.scopes.iter().any(|s| s == scope)
+        self.is_agency()
+            || self.scopes.iter().any(|s| {
+                s == scope || crate::auth::AK_SCOPES.iter().any(|(name, grants)| name == s && grants.contains(&scope))
+            })
     }
 }
 

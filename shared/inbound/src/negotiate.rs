@@ -492,6 +492,7 @@ async fn commit(
                     to: msg.from.as_deref().unwrap_or_default(),
                     subject,
                     body,
+                    html: None,
                     schedule_at: None,
                     campaign_id: settings.campaign_id.as_deref(),
                     follow_up: None,

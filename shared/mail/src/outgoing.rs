@@ -35,6 +35,9 @@ pub struct OutgoingEmail {
     /// URL, whose loading records an open. Off by default: pixels hurt cold-email deliverability
     /// and privacy-protecting mail clients load them for everyone.
     pub tracking_pixel_url: Option<String>,
+    /// An HTML version of the message, sent with `body_text` as its plain-text alternative (the
+    /// tracking image, when set, goes at its end).
+    pub body_html: Option<String>,
 }
 
 /// A new globally unique message id, `<uuid>@<domain>` without brackets.
@@ -125,19 +128,35 @@ impl OutgoingEmail {
             no_line_breaks("extra header value", value)?;
             builder = builder.raw_header(header(name, value.clone())?);
         }
-        let built = match &self.tracking_pixel_url {
-            None => builder.header(ContentType::TEXT_PLAIN).body(self.body_text.clone()),
-            Some(url) => {
-                if !url.starts_with("https://") && !url.starts_with("http://") || url.contains(['"', '<', '>', ' ']) {
-                    return Err(MailError::Invalid(format!("tracking pixel URL {url:?} is not a plain http(s) URL")));
-                }
-                builder.multipart(lettre::message::MultiPart::alternative_plain_html(
-                    self.body_text.clone(),
-                    html_with_pixel(&self.body_text, url),
-                ))
+        if let Some(url) = &self.tracking_pixel_url {
+            if !url.starts_with("https://") && !url.starts_with("http://") || url.contains(['"', '<', '>', ' ']) {
+                return Err(MailError::Invalid(format!("tracking pixel URL {url:?} is not a plain http(s) URL")));
             }
+        }
+        let built = match (&self.body_html, &self.tracking_pixel_url) {
+            (None, None) => builder.header(ContentType::TEXT_PLAIN).body(self.body_text.clone()),
+            (None, Some(url)) => builder.multipart(lettre::message::MultiPart::alternative_plain_html(
+                self.body_text.clone(),
+                html_with_pixel(&self.body_text, url),
+            )),
+            (Some(html), pixel) => builder.multipart(lettre::message::MultiPart::alternative_plain_html(
+                self.body_text.clone(),
+                match pixel {
+                    Some(url) => html_plus_pixel(html, url),
+                    None => html.clone(),
+                },
+            )),
         };
         built.map_err(|e| MailError::Invalid(format!("cannot build the message: {e}")))
+    }
+}
+
+/// The sender's HTML with the tracking image added at the end of its body.
+fn html_plus_pixel(html: &str, pixel: &str) -> String {
+    let img = format!("<img src=\"{pixel}\" width=\"1\" height=\"1\" alt=\"\" style=\"display:block;border:0\">");
+    match html.to_ascii_lowercase().rfind("</body>") {
+        Some(i) => format!("{}{img}{}", &html[..i], &html[i..]),
+        None => format!("{html}{img}"),
     }
 }
 
@@ -223,6 +242,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_html_message_carries_its_text_alternative_and_the_pixel_inside_its_body() {
+        let mut e = sample();
+        e.body_html = Some("<html><body><p>Hi <b>Ana</b></p></body></html>".into());
+        let raw = String::from_utf8(e.render().unwrap()).unwrap();
+        assert!(raw.contains("multipart/alternative") && raw.contains("text/plain") && raw.contains("text/html"));
+        assert!(raw.contains("<b>Ana</b>") && raw.contains("I enjoyed your guide."), "{raw}");
+        assert!(!raw.contains("<img"), "{raw}");
+        e.tracking_pixel_url = Some("https://api.example.com/v1/t/o/tok.gif".into());
+        let raw = String::from_utf8(e.render().unwrap()).unwrap().replace("=\r\n", "");
+        let img = raw.find("<img").expect("the pixel");
+        assert!(img < raw.find("</body>").unwrap(), "{raw}");
+    }
+
+    #[test]
     fn a_tracked_message_carries_the_text_and_an_html_part_with_the_pixel() {
         let mut e = sample();
         e.body_text = "Hi <Ana>,\n\nA & B.\nDana".into();
@@ -256,6 +289,7 @@ mod tests {
             unsubscribe_url: "https://app.example.com/u/tok123".into(),
             extra_headers: vec![],
             tracking_pixel_url: None,
+            body_html: None,
         }
     }
 

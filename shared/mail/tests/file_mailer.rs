@@ -27,6 +27,7 @@ async fn each_send_writes_one_eml_that_parses_back() {
         unsubscribe_url: "https://app.linkcrm.example/u/1".into(),
         extra_headers: vec![],
         tracking_pixel_url: None,
+        body_html: None,
     };
     let accepted = mailer.send(&mailbox, &email).await.expect("written");
     assert_eq!(accepted.message_id, email.message_id);

@@ -38,6 +38,7 @@ fn email(to: &str) -> OutgoingEmail {
         unsubscribe_url: "https://app.linkcrm.example/u/w1/5f2c9e?sig=ab12".into(),
         extra_headers: vec![("X-Linkcrm-Send".into(), "snd_01J9".into())],
         tracking_pixel_url: None,
+        body_html: None,
     }
 }
 

@@ -17,6 +17,7 @@ fn email() -> OutgoingEmail {
         unsubscribe_url: "https://app.linkcrm.example/u/w1/5f2c9e?sig=ab12".into(),
         extra_headers: vec![],
         tracking_pixel_url: None,
+        body_html: None,
     }
 }
 

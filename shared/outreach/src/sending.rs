@@ -223,6 +223,7 @@ pub async fn handle(app: &App, mailer: &dyn Mailer, job: &Job, receive_count: u3
             .unwrap_or_default(),
         unsubscribe_url: unsubscribe_url(app, &ctx.ws, &ctx.to),
         extra_headers: vec![("X-Linkcrm-Invocation".into(), id.to_owned())],
+        body_html: item.get("input").and_then(|i| i.get("htmlBody")).and_then(Value::as_str).map(str::to_owned),
         tracking_pixel_url: item
             .get("input")
             .and_then(|i| i.get("trackOpens"))

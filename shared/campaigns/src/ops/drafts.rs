@@ -397,6 +397,7 @@ impl Operation for SendEmail {
                 to: &to,
                 subject: &subject,
                 body: &body,
+                html: None,
                 schedule_at: input.schedule_at.as_deref(),
                 campaign_id: Some(&input.id),
                 follow_up: None,

@@ -113,6 +113,7 @@ impl Operation for Respond {
                 to: &to,
                 subject: &subject,
                 body: &body,
+                html: None,
                 schedule_at: schedule_at.as_deref(),
                 campaign_id: campaign.as_deref(),
                 follow_up: None,

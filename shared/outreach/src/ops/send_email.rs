@@ -38,6 +38,9 @@ pub struct SendInput {
     /// Plain text.
     #[schemars(length(max = 100000), pattern(crate::rules::NOT_BLANK))]
     pub body: String,
+    /// An HTML version, sent with `body` as its plain-text alternative.
+    #[schemars(length(max = 200000), pattern(crate::rules::NOT_BLANK))]
+    pub html_body: Option<String>,
     /// RFC 3339; now when absent.
     #[schemars(pattern(crate::rules::TIME))]
     pub schedule_at: Option<String>,
@@ -71,6 +74,7 @@ impl Operation for SendEmail {
             .ok_or_else(|| ApiError::invalid_field("subject", "invalid_request", "is required"))?;
         let body = crate::validate::text("body", Some(input.body), 100_000)?
             .ok_or_else(|| ApiError::invalid_field("body", "invalid_request", "is required"))?;
+        let html = crate::validate::text("htmlBody", input.html_body, 200_000)?;
         if let Some(s) = &input.schedule_at {
             crate::validate::time_param("scheduleAt", s)?;
         }
@@ -97,6 +101,7 @@ impl Operation for SendEmail {
                 to: &to,
                 subject: &subject,
                 body: &body,
+                html: html.as_deref(),
                 schedule_at: input.schedule_at.as_deref(),
                 campaign_id: None,
                 follow_up: None,
@@ -126,6 +131,8 @@ pub struct NewSend<'a> {
     pub to: &'a str,
     pub subject: &'a str,
     pub body: &'a str,
+    /// An HTML version of `body` (which is then its plain-text alternative).
+    pub html: Option<&'a str>,
     pub schedule_at: Option<&'a str>,
     pub campaign_id: Option<&'a str>,
     /// A campaign's follow-up: its step and the thread it continues. It waits for approval only
@@ -220,6 +227,9 @@ pub fn send_ops(
     }
     if s.track_opens {
         input["trackOpens"] = json!(true);
+    }
+    if let Some(h) = s.html {
+        input["htmlBody"] = json!(h);
     }
     if let Some(f) = &s.follow_up {
         input["followUpStep"] = json!(f.step);

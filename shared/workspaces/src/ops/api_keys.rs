@@ -26,8 +26,18 @@ pub struct CreateInput {
     pub name: String,
     /// Any of crm:read, crm:write, campaigns:read, campaigns:write, webhooks:manage,
     /// workspaces:admin. Defaults to all but workspaces:admin.
-    #[schemars(length(min = 1), extend("items" = { "type": "string", "enum": ["crm:read", "crm:write", "campaigns:read", "campaigns:write", "webhooks:manage", "workspaces:admin"] }))]
+    #[schemars(length(min = 1), extend("items" = { "type": "string", "enum": ["crm:read", "crm:write", "campaigns:read", "campaigns:write", "webhooks:manage", "workspaces:admin", "read:crm", "write:crm"] }))]
     pub scopes: Option<Vec<String>>,
+    /// `sk` (default): an `sk_live_` key with this API's scopes. `ak`: an `ak_` key for the
+    /// seed 004 dialect (`/api/crm`), with its scopes `read:crm` and `write:crm` (both by default).
+    pub format: Option<KeyFormat>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyFormat {
+    Sk,
+    Ak,
 }
 
 /// A new key: the record plus its secret, returned only this once.
@@ -62,7 +72,8 @@ impl Operation for Create {
 
     async fn run(ctx: Ctx, input: CreateInput) -> ApiResult<Reply<CreatedKey>> {
         active_workspace(&ctx, &input.id).await?;
-        issue(&ctx, Some(&input.id), &input.name, input.scopes, DEFAULT_SCOPES).await
+        let format = input.format.unwrap_or(KeyFormat::Sk);
+        issue(&ctx, Some(&input.id), &input.name, input.scopes, DEFAULT_SCOPES, format).await
     }
 }
 
@@ -73,7 +84,13 @@ async fn issue(
     name: &str,
     scopes: Option<Vec<String>>,
     default_scopes: &[&str],
+    format: KeyFormat,
 ) -> ApiResult<Reply<CreatedKey>> {
+    let ak_scopes: Vec<&str> = auth::AK_SCOPES.iter().map(|(n, _)| *n).collect();
+    let (known, default_scopes): (Vec<&str>, &[&str]) = match format {
+        KeyFormat::Sk => (SCOPES.to_vec(), default_scopes),
+        KeyFormat::Ak => (ak_scopes.clone(), &ak_scopes),
+    };
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 100 {
         return Err(ApiError::invalid_field("name", "invalid_request", "must be 1 to 100 characters"));
@@ -86,11 +103,12 @@ async fn issue(
         Some(list) => {
             let mut out: Vec<String> = Vec::new();
             for (i, s) in list.iter().enumerate() {
-                if !SCOPES.contains(&s.as_str()) {
+                if !known.contains(&s.as_str()) {
+                    let what = if format == KeyFormat::Ak { "an ak_ key's scopes are" } else { "known" };
                     return Err(ApiError::invalid_field(
                         format!("scopes[{i}]"),
                         "invalid_request",
-                        format!("unknown scope '{s}'; known: {}", SCOPES.join(", ")),
+                        format!("unknown scope '{s}'; {what}: {}", known.join(", ")),
                     ));
                 }
                 if !out.contains(s) {
@@ -101,10 +119,20 @@ async fn issue(
         }
     };
     // A key cannot hand out more than it holds.
-    if let Some(missing) = scopes.iter().find(|s| !ctx.caller.has_scope(s)) {
+    let granted: Vec<&str> = scopes
+        .iter()
+        .flat_map(|s| match auth::AK_SCOPES.iter().find(|(n, _)| n == s) {
+            Some((_, grants)) => grants.to_vec(),
+            None => vec![s.as_str()],
+        })
+        .collect();
+    if let Some(missing) = granted.iter().find(|s| !ctx.caller.has_scope(s)) {
         return Err(ApiError::insufficient_scope(missing));
     }
-    let secret = generate_secret(workspace.is_none());
+    let secret = match format {
+        KeyFormat::Ak => auth::generate_ak_secret(),
+        KeyFormat::Sk => generate_secret(workspace.is_none()),
+    };
     let key = new_api_key(name, &ctx.caller.agency_id, workspace, scopes, &secret);
     let mut ops = api_key_ops(&key, &secret);
     ops.push(outbox::event(
@@ -268,7 +296,7 @@ impl Operation for AgencyCreate {
     type Output = CreatedKey;
 
     async fn run(ctx: Ctx, input: AgencyCreateInput) -> ApiResult<Reply<CreatedKey>> {
-        issue(&ctx, None, &input.name, input.scopes, SCOPES).await
+        issue(&ctx, None, &input.name, input.scopes, SCOPES, KeyFormat::Sk).await
     }
 }
 
