@@ -58,6 +58,8 @@ DEFAULT_QUEUES = REPO / "infra" / "queues.json"
 # The seed 003 dialect's routes (both prefixes), kept equal to its route table by a cargo test;
 # each names the dialect function's binary as its family.
 DEFAULT_DIALECT_ROUTES = REPO / "infra" / "dialect-routes.json"
+# The seed 004 dialect's routes, likewise (its cargo test keeps the file equal to its table).
+DEFAULT_DIALECT_CRM_ROUTES = REPO / "infra" / "dialect-crm-routes.json"
 
 FORBIDDEN_ACTIONS = {"dynamodb:scan"}
 
@@ -438,7 +440,11 @@ def check(
     template: dict, spec: dict, routes: list[dict] | None = None, queues: list[dict] | None = None
 ) -> list[str]:
     if routes is None:
-        routes = json.loads(DEFAULT_ROUTES.read_text()) + json.loads(DEFAULT_DIALECT_ROUTES.read_text())
+        routes = (
+            json.loads(DEFAULT_ROUTES.read_text())
+            + json.loads(DEFAULT_DIALECT_ROUTES.read_text())
+            + json.loads(DEFAULT_DIALECT_CRM_ROUTES.read_text())
+        )
     if queues is None:
         queues = json.loads(DEFAULT_QUEUES.read_text())
     return (

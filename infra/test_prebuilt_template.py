@@ -36,6 +36,7 @@ RUST_FUNCTIONS = {
     "WebhookDeliveryFunction": "webhook-delivery",
     "McpFunction": "mcp",
     "DialectBacklinkOutreachFunction": "dialect-backlink-outreach",
+    "DialectCrmFunction": "dialect-crm",
 }
 
 

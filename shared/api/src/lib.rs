@@ -55,10 +55,11 @@ pub async fn app(store: DynStore, config: Config) -> anyhow::Result<Arc<App>> {
 }
 
 /// The whole `/v1` API, every family, with outreach's pages, the MCP door at `/mcp` and the seed
-/// 003 dialect at `/api/v1/backlink-outreach` (the local binary).
+/// 003 dialect at `/api/v1/backlink-outreach` and the seed 004 dialect at `/api/crm` (the local binary).
 pub fn router(app: &Arc<App>) -> axum::Router {
     let extras = linkcrm_http::Extras { pages: Some(linkcrm_outreach::pages::router()), openapi: None };
     linkcrm_http::router_with(app.clone(), &catalogue::Family::ALL, extras)
         .merge(linkcrm_mcp::router(app.clone(), linkcrm_mcp::McpConfig::local()))
         .merge(linkcrm_dialect_backlink::router(app.clone()))
+        .merge(linkcrm_dialect_crm::router(app.clone()))
 }

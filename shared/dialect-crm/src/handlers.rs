@@ -1,0 +1,540 @@
+//! One function per route: translate the dialect's fields and ids to an operation's input, call
+//! it as the request's caller, and translate the answer back. No business rules live here.
+
+use crate::ids::{to_ours, to_uuid, uuid_value};
+use crate::{Error, Out, Req, Result};
+use axum::http::StatusCode;
+use linkcrm_domain::IdKind;
+use serde_json::{json, Map, Value};
+
+/// An id the client sent in `field`, as ours, or 400 naming the field.
+fn id_in(kind: IdKind, field: &str, raw: &str) -> Result<String> {
+    to_ours(kind, raw).ok_or_else(|| Error::bad(format!("{field} must be a UUID")))
+}
+
+/// The path's `{id}` as our id of `kind`; anything that is not a UUID is not found.
+fn path_id(req: &Req, kind: IdKind, name: &str) -> Result<String> {
+    to_ours(kind, req.param(name)).ok_or_else(Error::not_found)
+}
+
+/// A body field holding an id, as ours (`null` kept as null).
+fn body_id(req: &Req, kind: IdKind, field: &str) -> Result<Option<Value>> {
+    if !req.has(field) {
+        return Ok(None);
+    }
+    match req.b(field) {
+        None => Ok(Some(Value::Null)),
+        Some(Value::String(s)) => Ok(Some(json!(id_in(kind, field, s)?))),
+        Some(_) => Err(Error::bad(format!("{field} must be a UUID"))),
+    }
+}
+
+/// Our problem message with our field names spelt the dialect's way.
+fn renamed(e: Error, names: &[(&str, &str)]) -> Error {
+    let mut message = e.message;
+    for (ours, theirs) in names {
+        message = message.replace(ours, theirs);
+    }
+    Error { status: e.status, message }
+}
+
+fn unprocessable(message: impl Into<String>) -> Error {
+    Error::new(StatusCode::UNPROCESSABLE_ENTITY, message)
+}
+
+fn copy(from: &Map<String, Value>, to: &mut Map<String, Value>, fields: &[&str]) {
+    for f in fields {
+        if let Some(v) = from.get(*f) {
+            to.insert((*f).to_owned(), v.clone());
+        }
+    }
+}
+
+/// Fields that need parts of the core not built yet: refused clearly rather than dropped.
+fn refuse_unbuilt(req: &Req, fields: &[(&str, &str)]) -> Result<()> {
+    for (field, what) in fields {
+        if req.b(field).is_some() {
+            return Err(unprocessable(format!("{field}: {what} are not available in this API yet")));
+        }
+    }
+    Ok(())
+}
+
+pub async fn not_built(_req: &Req) -> Result {
+    Err(Error::new(
+        StatusCode::NOT_IMPLEMENTED,
+        "Companies, contacts, memberships and marketing lists are not available in this API yet",
+    ))
+}
+
+// ---- Stages -------------------------------------------------------------------------------
+
+fn stage_out(s: &Value) -> Value {
+    json!({ "id": uuid_value(&s["id"]), "name": s["name"], "kind": s["kind"], "sortOrder": s["sortOrder"],
+            "defaultProbabilityPct": s["defaultProbabilityPct"], "colorKey": s["colorKey"],
+            "systemKey": s["systemKey"], "leadCount": s["leadCount"] })
+}
+
+fn stages_out(list: &Value) -> Value {
+    let stages: Vec<Value> = list["data"].as_array().map(|a| a.iter().map(stage_out).collect()).unwrap_or_default();
+    json!({ "stages": stages })
+}
+
+pub async fn stages_list(req: &Req) -> Result {
+    let list = req.op("link_building.crm.stage.list", json!({})).await?;
+    Ok(Out::Json(StatusCode::OK, stages_out(&list)))
+}
+
+fn stage_input(req: &Req) -> Map<String, Value> {
+    let mut input = Map::new();
+    copy(&req.body, &mut input, &["name", "kind", "systemKey", "defaultProbabilityPct", "colorKey"]);
+    input
+}
+
+pub async fn stage_create(req: &Req) -> Result {
+    let s = req.op("link_building.crm.stage.create", Value::Object(stage_input(req))).await?;
+    Ok(Out::Json(StatusCode::CREATED, stage_out(&s)))
+}
+
+pub async fn stage_update(req: &Req) -> Result {
+    let mut input = stage_input(req);
+    input.insert("id".into(), json!(path_id(req, IdKind::Stage, "id")?));
+    let s = req.op("link_building.crm.stage.update", Value::Object(input)).await?;
+    Ok(Out::Json(StatusCode::OK, stage_out(&s)))
+}
+
+pub async fn stages_reorder(req: &Req) -> Result {
+    let ids =
+        req.b("stageIds").and_then(Value::as_array).ok_or_else(|| Error::bad("stageIds must be a list of UUIDs"))?;
+    let ours = ids
+        .iter()
+        .map(|v| {
+            v.as_str()
+                .ok_or_else(|| Error::bad("stageIds must be a list of UUIDs"))
+                .and_then(|s| id_in(IdKind::Stage, "stageIds", s))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let list =
+        req.op("link_building.crm.stage.reorder", json!({ "stageIds": ours })).await.map_err(|e| renamed(e, &[]))?;
+    Ok(Out::Json(StatusCode::OK, stages_out(&list)))
+}
+
+pub async fn stage_delete(req: &Req) -> Result {
+    let mut input = json!({ "id": path_id(req, IdKind::Stage, "id")? });
+    if let Some(Value::String(t)) = body_id(req, IdKind::Stage, "moveLeadsTo")? {
+        input["moveLeadsTo"] = json!(t);
+    }
+    let r = req.op("link_building.crm.stage.delete", input).await?;
+    Ok(Out::Json(
+        StatusCode::OK,
+        json!({ "success": true, "id": to_uuid(r["id"].as_str().unwrap_or_default()),
+                                          "movedLeads": r["movedLeads"] }),
+    ))
+}
+
+// ---- Leads --------------------------------------------------------------------------------
+
+fn lead_out(o: &Value) -> Value {
+    json!({ "id": uuid_value(&o["id"]), "title": o["title"], "companyId": null, "contactId": uuid_value(&o["contactId"]),
+            "stageId": uuid_value(&o["stageId"]), "stage": o["stage"], "value": o["value"],
+            "probabilityPct": o["probabilityPct"], "ownerId": null, "expectedCloseDate": o["expectedCloseDate"],
+            "status": o["status"], "createdAt": o["createdAt"], "updatedAt": o["updatedAt"] })
+}
+
+const LEAD_NAMES: &[(&str, &str)] = &[("opportunity", "lead")];
+
+/// The stage a lead's `stage` (a name, or a legacy system key) names, as our id.
+async fn stage_by_name(req: &Req, name: &str) -> Result<Vec<String>> {
+    let list = req.op("link_building.crm.stage.list", json!({})).await?;
+    let stages = list["data"].as_array().cloned().unwrap_or_default();
+    let by_name: Vec<String> = stages
+        .iter()
+        .filter(|s| s["name"].as_str().is_some_and(|n| n.eq_ignore_ascii_case(name)))
+        .filter_map(|s| s["id"].as_str().map(str::to_owned))
+        .collect();
+    if !by_name.is_empty() {
+        return Ok(by_name);
+    }
+    Ok(stages
+        .iter()
+        .filter(|s| s["systemKey"].as_str().is_some_and(|k| k.eq_ignore_ascii_case(name)))
+        .filter_map(|s| s["id"].as_str().map(str::to_owned))
+        .collect())
+}
+
+pub async fn leads_list(req: &Req) -> Result {
+    let mut input = json!({});
+    if let Some(s) = req.q("stageId") {
+        input["stageId"] = json!(id_in(IdKind::Stage, "stageId", s)?);
+    }
+    let stage_ids = match req.q("stage") {
+        Some(name) => Some(stage_by_name(req, name).await?),
+        None => None,
+    };
+    let contact = req.q("contactId").map(|c| id_in(IdKind::Contact, "contactId", c)).transpose()?;
+    if let Some(c) = req.q("companyId") {
+        uuid_ok(c).ok_or_else(|| Error::bad("companyId must be a UUID"))?;
+    }
+    let owner = req.q("ownerId");
+    if let Some(o) = owner {
+        if o != "me" && o != "unassigned" && uuid_ok(o).is_none() {
+            return Err(Error::bad("ownerId must be a UUID, me, or unassigned"));
+        }
+    }
+    let all = req.all("link_building.crm.opportunity.list", input).await.map_err(|e| renamed(e, LEAD_NAMES))?;
+    let leads: Vec<Value> = all
+        .iter()
+        .filter(|o| {
+            stage_ids.as_ref().is_none_or(|ids| o["stageId"].as_str().is_some_and(|s| ids.iter().any(|i| i == s)))
+        })
+        .filter(|o| contact.as_ref().is_none_or(|c| o["contactId"].as_str() == Some(c.as_str())))
+        // No lead has a company or an owner yet: those filters match only "none".
+        .filter(|_| req.q("companyId").is_none())
+        .filter(|_| owner.is_none_or(|o| o == "unassigned"))
+        .map(lead_out)
+        .collect();
+    req.page("leads", leads)
+}
+
+fn uuid_ok(raw: &str) -> Option<String> {
+    uuid::Uuid::parse_str(raw.trim()).ok().map(|u| u.hyphenated().to_string())
+}
+
+fn lead_input(req: &Req, input: &mut Map<String, Value>) -> Result<()> {
+    refuse_unbuilt(req, &[("companyId", "companies"), ("ownerId", "members")])?;
+    copy(&req.body, input, &["title", "value", "probabilityPct", "expectedCloseDate"]);
+    if let Some(c) = body_id(req, IdKind::Contact, "contactId")? {
+        input.insert("contactId".into(), c);
+    }
+    Ok(())
+}
+
+pub async fn lead_create(req: &Req) -> Result {
+    let mut input = Map::new();
+    lead_input(req, &mut input)?;
+    copy(&req.body, &mut input, &["domain"]);
+    match (body_id(req, IdKind::Stage, "stageId")?, req.b_str("stage")?) {
+        (Some(Value::String(s)), _) => {
+            input.insert("stageId".into(), json!(s));
+        }
+        (_, Some(name)) => {
+            let ids = stage_by_name(req, name).await?;
+            let id = ids.first().ok_or_else(|| unprocessable(format!("stage: no stage is named {name:?}")))?;
+            input.insert("stageId".into(), json!(id));
+        }
+        _ => {}
+    }
+    let o = req
+        .op("link_building.crm.opportunity.create", Value::Object(input))
+        .await
+        .map_err(|e| renamed(e, LEAD_NAMES))?;
+    Ok(Out::Json(StatusCode::CREATED, lead_out(&o)))
+}
+
+pub async fn lead_get(req: &Req) -> Result {
+    let id = path_id(req, IdKind::Opportunity, "id")?;
+    let o =
+        req.op("link_building.crm.opportunity.get", json!({ "id": id })).await.map_err(|e| renamed(e, LEAD_NAMES))?;
+    Ok(Out::Json(StatusCode::OK, lead_out(&o)))
+}
+
+pub async fn lead_update(req: &Req) -> Result {
+    let id = path_id(req, IdKind::Opportunity, "id")?;
+    let mut input = Map::new();
+    lead_input(req, &mut input)?;
+    let stage = body_id(req, IdKind::Stage, "stageId")?;
+    let mut o = Value::Null;
+    if !input.is_empty() || stage.is_none() {
+        input.insert("id".into(), json!(id));
+        o = req
+            .op("link_building.crm.opportunity.update", Value::Object(input))
+            .await
+            .map_err(|e| renamed(e, LEAD_NAMES))?;
+    }
+    if let Some(Value::String(s)) = stage {
+        o = req
+            .op("link_building.crm.opportunity.move", json!({ "id": id, "stageId": s }))
+            .await
+            .map_err(|e| renamed(e, LEAD_NAMES))?;
+    }
+    Ok(Out::Json(StatusCode::OK, lead_out(&o)))
+}
+
+pub async fn lead_delete(req: &Req) -> Result {
+    let id = path_id(req, IdKind::Opportunity, "id")?;
+    req.op("link_building.crm.opportunity.delete", json!({ "id": id })).await.map_err(|e| renamed(e, LEAD_NAMES))?;
+    Ok(Out::Json(StatusCode::OK, json!({ "success": true })))
+}
+
+pub async fn lead_stage(req: &Req) -> Result {
+    let id = path_id(req, IdKind::Opportunity, "id")?;
+    let Some(Value::String(stage)) = body_id(req, IdKind::Stage, "stageId")? else {
+        return Err(Error::bad("stageId is required"));
+    };
+    let o = req
+        .op("link_building.crm.opportunity.move", json!({ "id": id, "stageId": stage }))
+        .await
+        .map_err(|e| renamed(e, LEAD_NAMES))?;
+    Ok(Out::Json(StatusCode::OK, lead_out(&o)))
+}
+
+/// A lead's history: for a lead linked to a partner, its relationship's events (its own stage
+/// moves and activities, and the mail with the partner); otherwise its logged activities.
+pub async fn lead_timeline(req: &Req) -> Result {
+    let id = path_id(req, IdKind::Opportunity, "id")?;
+    let o =
+        req.op("link_building.crm.opportunity.get", json!({ "id": id })).await.map_err(|e| renamed(e, LEAD_NAMES))?;
+    let items: Vec<Value> = match o["relationshipId"].as_str() {
+        Some(rel) => req
+            .all("link_building.crm.event.list", json!({ "relationshipId": rel }))
+            .await?
+            .into_iter()
+            .filter(|e| {
+                let other_lead = e["metadata"]["opportunityId"].as_str().is_some_and(|x| x != id);
+                !other_lead
+            })
+            .map(|e| {
+                json!({ "id": to_uuid(e["id"].as_str().unwrap_or_default()), "type": e["type"],
+                        "subject": e["subject"], "body": e["content"], "occurredAt": e["occurredAt"],
+                        "metadata": ids_in_metadata(&e["metadata"]) })
+            })
+            .collect(),
+        None => req
+            .all("link_building.crm.activity.list", json!({ "opportunityId": id }))
+            .await?
+            .iter()
+            .map(|a| {
+                json!({ "id": to_uuid(a["id"].as_str().unwrap_or_default()), "type": "ACTIVITY_LOGGED",
+                        "subject": a["subject"], "body": a["body"], "occurredAt": a["occurredAt"],
+                        "metadata": { "kind": a["type"] } })
+            })
+            .collect(),
+    };
+    let mut items = items;
+    items.sort_by(|a, b| b["occurredAt"].as_str().cmp(&a["occurredAt"].as_str()));
+    Ok(Out::Json(StatusCode::OK, json!({ "timeline": items })))
+}
+
+/// Ids of ours inside an event's metadata, as UUIDs.
+fn ids_in_metadata(m: &Value) -> Value {
+    match m {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| {
+                    let key = k.replace("opportunityId", "leadId");
+                    let v = if k.ends_with("Id") || k.ends_with("StageId") { uuid_value(v) } else { v.clone() };
+                    (key, v)
+                })
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+// ---- Activities and tasks -------------------------------------------------------------------
+
+fn activity_out(a: &Value) -> Value {
+    json!({ "id": uuid_value(&a["id"]), "type": a["type"], "subject": a["subject"], "body": a["body"],
+            "occurredAt": a["occurredAt"], "leadId": uuid_value(&a["opportunityId"]), "companyId": null,
+            "contactId": uuid_value(&a["contactId"]), "ownerId": null })
+}
+
+const ACTIVITY_NAMES: &[(&str, &str)] = &[("opportunityId", "leadId"), ("opportunity", "lead")];
+
+async fn create_activity(req: &Req, lead: Option<String>) -> Result {
+    refuse_unbuilt(req, &[("companyId", "companies"), ("ownerId", "members")])?;
+    let mut input = Map::new();
+    copy(&req.body, &mut input, &["type", "subject", "body", "occurredAt"]);
+    let lead = match lead {
+        Some(l) => Some(json!(l)),
+        None => body_id(req, IdKind::Opportunity, "leadId")?.filter(|v| !v.is_null()),
+    };
+    match lead {
+        Some(l) => input.insert("opportunityId".into(), l),
+        None => return Err(Error::bad("leadId is required (activities on companies come with companies)")),
+    };
+    if let Some(c) = body_id(req, IdKind::Contact, "contactId")?.filter(|v| !v.is_null()) {
+        input.insert("contactId".into(), c);
+    }
+    let a = req
+        .op("link_building.crm.activity.create", Value::Object(input))
+        .await
+        .map_err(|e| renamed(e, ACTIVITY_NAMES))?;
+    Ok(Out::Json(StatusCode::CREATED, activity_out(&a)))
+}
+
+pub async fn lead_activity(req: &Req) -> Result {
+    let id = path_id(req, IdKind::Opportunity, "id")?;
+    create_activity(req, Some(id)).await
+}
+
+pub async fn activity_create(req: &Req) -> Result {
+    create_activity(req, None).await
+}
+
+pub async fn activities_list(req: &Req) -> Result {
+    let mut input = json!({});
+    if let Some(l) = req.q("leadId") {
+        input["opportunityId"] = json!(id_in(IdKind::Opportunity, "leadId", l)?);
+    }
+    if let Some(c) = req.q("contactId") {
+        input["contactId"] = json!(id_in(IdKind::Contact, "contactId", c)?);
+    }
+    if let Some(c) = req.q("companyId") {
+        uuid_ok(c).ok_or_else(|| Error::bad("companyId must be a UUID"))?;
+        // No activity is on a company yet.
+        return req.page("activities", Vec::new());
+    }
+    let all = req.all("link_building.crm.activity.list", input).await.map_err(|e| renamed(e, ACTIVITY_NAMES))?;
+    req.page("activities", all.iter().map(activity_out).collect())
+}
+
+fn task_out(t: &Value) -> Value {
+    json!({ "id": uuid_value(&t["id"]), "title": t["title"], "dueAt": t["dueAt"], "status": t["status"],
+            "assigneeId": null, "leadId": uuid_value(&t["opportunityId"]), "companyId": null,
+            "contactId": uuid_value(&t["contactId"]), "completedAt": t["completedAt"], "notes": t["notes"] })
+}
+
+pub async fn tasks_list(req: &Req) -> Result {
+    let mut input = json!({});
+    if let Some(l) = req.q("leadId") {
+        input["opportunityId"] = json!(id_in(IdKind::Opportunity, "leadId", l)?);
+    }
+    if let Some(a) = req.q("assigneeId") {
+        if a != "me" && uuid_ok(a).is_none() {
+            return Err(Error::bad("assigneeId must be a UUID or me"));
+        }
+        // No task has an assignee yet.
+        return req.page("tasks", Vec::new());
+    }
+    let all = req.all("link_building.crm.task.list", input).await.map_err(|e| renamed(e, ACTIVITY_NAMES))?;
+    req.page("tasks", all.iter().map(task_out).collect())
+}
+
+fn task_input(req: &Req) -> Result<Map<String, Value>> {
+    refuse_unbuilt(req, &[("assigneeId", "members"), ("companyId", "companies")])?;
+    let mut input = Map::new();
+    copy(&req.body, &mut input, &["title", "dueAt", "notes", "status"]);
+    Ok(input)
+}
+
+pub async fn task_create(req: &Req) -> Result {
+    let mut input = task_input(req)?;
+    input.remove("status");
+    if let Some(l) = body_id(req, IdKind::Opportunity, "leadId")?.filter(|v| !v.is_null()) {
+        input.insert("opportunityId".into(), l);
+    }
+    if let Some(c) = body_id(req, IdKind::Contact, "contactId")?.filter(|v| !v.is_null()) {
+        input.insert("contactId".into(), c);
+    }
+    let t =
+        req.op("link_building.crm.task.create", Value::Object(input)).await.map_err(|e| renamed(e, ACTIVITY_NAMES))?;
+    Ok(Out::Json(StatusCode::CREATED, task_out(&t)))
+}
+
+pub async fn task_update(req: &Req) -> Result {
+    let mut input = task_input(req)?;
+    input.insert("id".into(), json!(path_id(req, IdKind::Task, "id")?));
+    let t = req.op("link_building.crm.task.update", Value::Object(input)).await?;
+    Ok(Out::Json(StatusCode::OK, task_out(&t)))
+}
+
+pub async fn task_complete(req: &Req) -> Result {
+    let id = path_id(req, IdKind::Task, "id")?;
+    let t = req.op("link_building.crm.task.complete", json!({ "id": id })).await?;
+    Ok(Out::Json(StatusCode::OK, task_out(&t)))
+}
+
+// ---- Outbound email, connections, dashboard ---------------------------------------------------
+
+fn channel_of(m: &Value) -> &str {
+    m["imap"]["oauthProvider"].as_str().unwrap_or("smtp")
+}
+
+pub async fn connections(req: &Req) -> Result {
+    let all = req.all("mailboxes.list", json!({})).await?;
+    let list: Vec<Value> = all
+        .iter()
+        .filter(|m| m["active"].as_bool().unwrap_or(true))
+        .map(|m| {
+            json!({ "id": uuid_value(&m["id"]), "channel": channel_of(m), "address": m["fromAddress"],
+                         "displayName": m["fromName"] })
+        })
+        .collect();
+    Ok(Out::Json(StatusCode::OK, json!({ "connections": list })))
+}
+
+pub async fn outbound_email(req: &Req) -> Result {
+    let lead = match req.b_str("leadId")? {
+        Some(l) => id_in(IdKind::Opportunity, "leadId", l)?,
+        None => return Err(Error::bad("leadId is required")),
+    };
+    let connection = match req.b_str("connectionId")? {
+        Some(c) => id_in(IdKind::Mailbox, "connectionId", c)?,
+        None => return Err(Error::bad("connectionId is required")),
+    };
+    let subject = req.b_str("subject")?.ok_or_else(|| Error::bad("subject is required"))?;
+    let html =
+        req.b_str("htmlBody")?.filter(|h| !h.trim().is_empty()).ok_or_else(|| Error::bad("htmlBody is required"))?;
+    let channel = req.b_str("channel")?;
+    if let Some(c) = channel {
+        if !["gmail", "outlook", "smtp"].contains(&c) {
+            return Err(Error::bad("channel must be gmail, outlook or smtp"));
+        }
+    }
+    let o =
+        req.op("link_building.crm.opportunity.get", json!({ "id": lead })).await.map_err(|e| renamed(e, LEAD_NAMES))?;
+    let Some(rel) = o["relationshipId"].as_str() else {
+        return Err(unprocessable("leadId: the lead is not linked to a partner site; create it with a domain"));
+    };
+    let contact = match body_id(req, IdKind::Contact, "contactId")?.filter(|v| !v.is_null()) {
+        Some(c) => c,
+        None => match o["contactId"].as_str() {
+            Some(c) => json!(c),
+            None => return Err(unprocessable("contactId: the lead has no contact; name one")),
+        },
+    };
+    if let Some(c) = channel {
+        let m = req.op("mailboxes.get", json!({ "id": connection })).await?;
+        if channel_of(&m) != c {
+            return Err(unprocessable(format!("channel: the connection is {}, not {c}", channel_of(&m))));
+        }
+    }
+    let text = mail_parser::decoders::html::html_to_text(html);
+    let text = if text.trim().is_empty() { subject.to_owned() } else { text };
+    let (status, inv) = req
+        .op_status(
+            "link_building.crm.relationship.send_email",
+            json!({ "id": rel, "contactId": contact, "subject": subject, "body": text, "htmlBody": html,
+                    "mailboxId": connection }),
+        )
+        .await
+        .map_err(|e| renamed(e, &[("mailboxId", "connectionId"), ("mailbox", "connection")]))?;
+    Ok(Out::Json(
+        status,
+        json!({ "id": uuid_value(&inv["invocationId"]), "status": inv["status"], "leadId": to_uuid(&lead),
+                "connectionId": to_uuid(&connection), "subject": subject }),
+    ))
+}
+
+pub async fn dashboard(req: &Req) -> Result {
+    let d = req.op("link_building.crm.dashboard", json!({})).await?;
+    let by_stage: Vec<Value> = d["leadsByStage"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|s| {
+                    json!({ "stageId": uuid_value(&s["stageId"]), "name": s["name"], "count": s["count"],
+                                 "value": s["value"] })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(Out::Json(
+        StatusCode::OK,
+        json!({ "leadsByStage": by_stage, "openPipelineValue": d["openPipelineValue"],
+                "activitiesThisWeek": d["activitiesThisWeek"], "tasksDue": d["tasksDue"],
+                "tasksOverdue": d["tasksOverdue"], "sendsThisWeek": d["sendsThisWeek"],
+                "repliesThisWeek": d["repliesThisWeek"] }),
+    ))
+}

@@ -1,0 +1,395 @@
+//! The seed 004 dialect (`/api/crm/...`), written from the seed and its issue: `ak_` keys, the
+//! entity rule, UUID ids, the `{"error"}` shape, paging, the stage list's shape, and the flow
+//! stages → leads → moves → activity → task → outbound email → dashboard, with `/v1` showing the
+//! same data in its own terms and replay finding no difference. Black-box, both backends.
+
+mod common;
+use common::{Api, Env};
+use linkcrm_testkit::smtp::SmtpServer;
+use serde_json::{json, Value};
+
+const P: &str = "/api/crm";
+
+/// A workspace with credits, its `ak_` key, and the workspace's id.
+async fn workspace(env: &Env, name: &str) -> (Api, String) {
+    let agency = env.agency();
+    let ws = agency.create_workspace(name).await;
+    agency.post(&format!("/v1/workspaces/{ws}/credits"), json!({ "credits": 20 })).await.ok(201);
+    let patch = json!({ "settings": { "approvalPolicy": { "outreach_send": "auto" } } });
+    agency.patch(&format!("/v1/workspaces/{ws}"), patch).await.ok(200);
+    let k = agency.post(&format!("/v1/workspaces/{ws}/api-keys"), json!({ "name": "crm", "format": "ak" })).await;
+    let k = k.ok(201).clone();
+    assert_eq!(k["scopes"], json!(["read:crm", "write:crm"]), "{k}");
+    let secret = k["key"].as_str().unwrap().to_owned();
+    assert!(secret.starts_with("ak_") && k["prefix"].as_str().is_some_and(|p| p.starts_with("ak_")), "{k}");
+    (agency.with_key(&secret), ws)
+}
+
+/// The UUID of one of our ids (what the dialect shows).
+fn uuid_of(ours: &str) -> String {
+    let body = ours.split_once('_').unwrap().1;
+    linkcrm_domain::id::decode(body).unwrap().hyphenated().to_string()
+}
+
+#[track_caller]
+fn error(r: &common::Resp, status: u16, text: &str) {
+    assert_eq!(r.status.as_u16(), status, "{}", r.text);
+    assert_eq!(r.body, json!({ "error": text }), "{}", r.text);
+}
+
+#[track_caller]
+fn is_uuid(v: &Value) -> String {
+    let s = v.as_str().unwrap_or_else(|| panic!("not a string: {v}"));
+    assert!(uuid::Uuid::parse_str(s).is_ok() && s.len() == 36, "not a UUID: {s}");
+    s.to_owned()
+}
+
+on_both_backends!(keys_entities_ids_errors_and_paging, |env| {
+    let (api, ws) = workspace(&env, "CRM").await;
+    let (other, other_ws) = workspace(&env, "Elsewhere").await;
+    let entity = uuid_of(&ws);
+
+    // Auth.
+    error(&env.anonymous().get(&format!("{P}/pipeline-stages")).await, 401, "Unauthorized");
+    error(&api.with_key("ak_nope").get(&format!("{P}/pipeline-stages")).await, 401, "Unknown API key.");
+
+    // ak_ keys: only the dialect's scopes; read:crm alone cannot write.
+    let agency = env.agency();
+    let bad = agency
+        .post(&format!("/v1/workspaces/{ws}/api-keys"), json!({ "name": "x", "format": "ak", "scopes": ["crm:read"] }))
+        .await;
+    bad.problem(400, "invalid_request");
+    let ro = agency
+        .post(&format!("/v1/workspaces/{ws}/api-keys"), json!({ "name": "ro", "format": "ak", "scopes": ["read:crm"] }))
+        .await
+        .ok(201)["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let ro = api.with_key(&ro);
+    ro.get(&format!("{P}/pipeline-stages")).await.ok(200);
+    let r = ro.post(&format!("{P}/leads"), json!({ "title": "x" })).await;
+    assert_eq!(r.status.as_u16(), 403, "{}", r.text);
+    assert!(r.body["error"].as_str().unwrap().contains("crm:write"), "{}", r.text);
+
+    // The entity rule: query, body or header; the key's own, or 403.
+    api.get(&format!("{P}/pipeline-stages?entityId={entity}")).await.ok(200);
+    api.with_header("x-entity-id", &entity).get(&format!("{P}/pipeline-stages")).await.ok(200);
+    let theirs = uuid_of(&other_ws);
+    error(
+        &api.get(&format!("{P}/pipeline-stages?entityId={theirs}")).await,
+        403,
+        "entityId does not match this API key",
+    );
+    error(
+        &api.with_header("x-entity-id", &theirs).get(&format!("{P}/leads")).await,
+        403,
+        "entityId does not match this API key",
+    );
+    error(
+        &api.post(&format!("{P}/leads"), json!({ "entityId": theirs, "title": "x" })).await,
+        403,
+        "entityId does not match this API key",
+    );
+    error(&api.get(&format!("{P}/leads?entityId=not-a-uuid")).await, 400, "entityId must be a UUID");
+    // An agency key names one of its workspaces by entity; another agency's is refused.
+    agency.get(&format!("{P}/pipeline-stages?entityId={entity}")).await.ok(200);
+    error(&agency.get(&format!("{P}/pipeline-stages")).await, 400, "entityId is required with an agency key");
+    let stranger = agency.with_key(&env.other_agency_key);
+    error(&stranger.get(&format!("{P}/leads?entityId={entity}")).await, 403, "entityId does not match this API key");
+
+    // The stage list has the seed's shape, with UUID ids.
+    let stages = api.get(&format!("{P}/pipeline-stages")).await.ok(200).clone();
+    let list = stages["stages"].as_array().unwrap();
+    assert_eq!(list.len(), 8);
+    for s in list {
+        let mut keys: Vec<&str> = s.as_object().unwrap().keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        assert_eq!(
+            keys,
+            ["colorKey", "defaultProbabilityPct", "id", "kind", "leadCount", "name", "sortOrder", "systemKey"]
+        );
+        is_uuid(&s["id"]);
+    }
+
+    // Leads: UUIDs in and out; paging with page/pageSize and the legacy limit.
+    for i in 0..3 {
+        let l = api.post(&format!("{P}/leads"), json!({ "title": format!("Deal {i}"), "value": 100 * (i + 1) })).await;
+        let l = l.ok(201).clone();
+        is_uuid(&l["id"]);
+        assert_eq!(
+            (l["status"].as_str(), l["companyId"].clone(), l["ownerId"].clone()),
+            (Some("open"), Value::Null, Value::Null)
+        );
+    }
+    let page2 = api.get(&format!("{P}/leads?page=2&pageSize=2")).await.ok(200).clone();
+    assert_eq!(
+        (page2["page"].as_u64(), page2["pageSize"].as_u64(), page2["total"].as_u64()),
+        (Some(2), Some(2), Some(3))
+    );
+    assert_eq!(page2["leads"].as_array().unwrap().len(), 1);
+    assert_eq!(page2["leads"][0]["title"], "Deal 0", "newest first");
+    let legacy = api.get(&format!("{P}/leads?limit=1")).await.ok(200).clone();
+    assert_eq!((legacy["leads"].as_array().unwrap().len(), legacy["pageSize"].as_u64()), (1, Some(1)));
+    error(&api.get(&format!("{P}/leads?pageSize=500")).await, 400, "pageSize must be at most 200");
+    error(&api.get(&format!("{P}/leads?page=0")).await, 400, "page must be a whole number of at least 1");
+    assert_eq!(api.get(&format!("{P}/leads?ownerId=unassigned")).await.ok(200)["total"], 3);
+    assert_eq!(api.get(&format!("{P}/leads?ownerId=me")).await.ok(200)["total"], 0);
+    let by_stage = api.get(&format!("{P}/leads?stage=PROSPECTING")).await.ok(200).clone();
+    assert_eq!(by_stage["total"], 3, "a legacy system key names the stage");
+    assert_eq!(api.get(&format!("{P}/leads?stage=Prospecting")).await.ok(200)["total"], 3);
+
+    // Errors in the dialect's shape.
+    let missing = uuid::Uuid::now_v7().hyphenated().to_string();
+    let r = api.get(&format!("{P}/leads/{missing}")).await;
+    assert_eq!(r.status.as_u16(), 404, "{}", r.text);
+    assert!(r.body["error"].as_str().unwrap().contains("lead") && !r.text.contains("opp_"), "{}", r.text);
+    error(&api.get(&format!("{P}/leads/opp_nope")).await, 404, "Not found");
+    let r = api.post(&format!("{P}/leads"), json!({})).await;
+    assert_eq!(r.status.as_u16(), 400, "{}", r.text);
+    assert!(r.body["error"].as_str().unwrap().contains("title"), "{}", r.text);
+    error(
+        &api.post(&format!("{P}/leads"), json!({ "title": "x", "stageId": "nope" })).await,
+        400,
+        "stageId must be a UUID",
+    );
+    error(
+        &api.post(&format!("{P}/leads"), json!({ "title": "x", "companyId": missing })).await,
+        422,
+        "companyId: companies are not available in this API yet",
+    );
+    let r = api.get(&format!("{P}/companies")).await;
+    assert_eq!(r.status.as_u16(), 501, "{}", r.text);
+    assert!(r.body["error"].as_str().unwrap().contains("not available"));
+    let r = api.send(reqwest::Method::PUT, &format!("{P}/leads"), None).await;
+    assert_eq!((r.status.as_u16(), r.header("allow")), (405, Some("GET, POST")));
+    error(&api.get(&format!("{P}/nothing-here")).await, 404, "Not found");
+    let doc = api.get(&format!("{P}/openapi.json")).await.ok(200).clone();
+    assert!(doc["paths"]["/api/crm/pipeline-stages/reorder"]["post"].is_object());
+
+    // Another workspace sees none of it.
+    let first = api.get(&format!("{P}/leads")).await.ok(200)["leads"][0]["id"].as_str().unwrap().to_owned();
+    assert!(other.get(&format!("{P}/leads/{first}")).await.status.as_u16() == 404);
+    assert_eq!(other.get(&format!("{P}/leads")).await.ok(200)["total"], 0);
+    assert!(
+        other.patch(&format!("{P}/leads/{first}/stage"), json!({ "stageId": list[1]["id"] })).await.status.as_u16()
+            == 404
+    );
+});
+
+on_both_backends!(the_flow_from_stages_to_the_dashboard, |env| {
+    let smtp = SmtpServer::start().unwrap();
+    let (api, ws) = workspace(&env, "Flow").await;
+    let v1 = env.agency().in_workspace(&ws);
+
+    // Stages customised and reordered.
+    let neg = api
+        .post(
+            &format!("{P}/pipeline-stages"),
+            json!({ "name": "Negotiating", "systemKey": "ACTIVELY_ENGAGED", "colorKey": "teal" }),
+        )
+        .await
+        .ok(201)
+        .clone();
+    let neg_id = is_uuid(&neg["id"]);
+    let ids: Vec<Value> = api.get(&format!("{P}/pipeline-stages")).await.ok(200)["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].clone())
+        .collect();
+    let mut order = ids.clone();
+    order.swap(4, 5);
+    let stages = api.post(&format!("{P}/pipeline-stages/reorder"), json!({ "stageIds": order })).await.ok(200).clone();
+    let names: Vec<&str> = stages["stages"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    assert_eq!(&names[3..6], ["Contacted", "Negotiating", "Engaged"]);
+    let id_of = |n: &str| {
+        stages["stages"].as_array().unwrap().iter().find(|s| s["name"] == n).unwrap()["id"].as_str().unwrap().to_owned()
+    };
+    let contacted = id_of("Contacted");
+    let renamed =
+        api.patch(&format!("{P}/pipeline-stages/{neg_id}"), json!({ "name": "Negotiation" })).await.ok(200).clone();
+    assert_eq!(renamed["name"], "Negotiation");
+
+    // Two leads on one partner site (a company's domain, until companies are built: `domain`).
+    let a = api
+        .post(&format!("{P}/leads"), json!({ "title": "Guest post", "domain": "engineering-blog.com", "value": 500 }))
+        .await
+        .ok(201)
+        .clone();
+    let b = api
+        .post(
+            &format!("{P}/leads"),
+            json!({ "title": "Link insertion", "domain": "engineering-blog.com", "value": 150 }),
+        )
+        .await
+        .ok(201)
+        .clone();
+    let (a_id, b_id) = (is_uuid(&a["id"]), is_uuid(&b["id"]));
+    // /v1 sees the same opportunities, linked to one relationship.
+    let opps = v1.get("/v1/link-building/crm/opportunity").await.ok(200).clone();
+    let rel = opps["data"][0]["relationshipId"].as_str().unwrap().to_owned();
+    assert_eq!(opps["data"][1]["relationshipId"], rel.as_str());
+    assert_eq!(uuid_of(opps["data"][1]["id"].as_str().unwrap()), a_id);
+
+    // A is moved to Contacted: LEAD_STAGE_CHANGED and STATUS_CHANGED; leadCount follows.
+    let moved = api.patch(&format!("{P}/leads/{a_id}/stage"), json!({ "stageId": contacted })).await.ok(200).clone();
+    assert_eq!((moved["stage"].as_str(), moved["stageId"].as_str()), (Some("Contacted"), Some(contacted.as_str())));
+    assert_eq!(v1.get(&format!("/v1/link-building/crm/relationship/{rel}")).await.ok(200)["status"], "CONTACTED_BY_US");
+    let counts = api.get(&format!("{P}/pipeline-stages")).await.ok(200).clone();
+    let count = |n: &str| {
+        counts["stages"].as_array().unwrap().iter().find(|s| s["name"] == n).unwrap()["leadCount"].as_i64().unwrap()
+    };
+    assert_eq!((count("Prospecting"), count("Contacted")), (1, 1));
+    let timeline = api.get(&format!("{P}/leads/{a_id}/timeline")).await.ok(200).clone();
+    let types: Vec<&str> =
+        timeline["timeline"].as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert!(types.contains(&"LEAD_STAGE_CHANGED") && types.contains(&"STATUS_CHANGED"), "{types:?}");
+    let stage_event =
+        timeline["timeline"].as_array().unwrap().iter().find(|e| e["type"] == "LEAD_STAGE_CHANGED").unwrap().clone();
+    assert_eq!(stage_event["metadata"]["leadId"], a_id.as_str());
+    assert_eq!(stage_event["metadata"]["toStageId"], contacted.as_str());
+    // B's timeline does not show A's move.
+    let b_line = api.get(&format!("{P}/leads/{b_id}/timeline")).await.ok(200).clone();
+    assert!(b_line["timeline"].as_array().unwrap().iter().all(|e| e["type"] != "LEAD_STAGE_CHANGED"));
+
+    // An activity on A and a task.
+    let act = api
+        .post(
+            &format!("{P}/leads/{a_id}/activities"),
+            json!({ "type": "call", "subject": "Rates call", "body": "Agreed $150" }),
+        )
+        .await
+        .ok(201)
+        .clone();
+    assert_eq!((act["leadId"].as_str(), act["type"].as_str()), (Some(a_id.as_str()), Some("call")));
+    let acts = api.get(&format!("{P}/activities?leadId={a_id}")).await.ok(200).clone();
+    assert_eq!(acts["total"], 1);
+    let due = (chrono::Utc::now() + chrono::Duration::minutes(2)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let task = api
+        .post(&format!("{P}/tasks"), json!({ "title": "Send the draft", "dueAt": due, "leadId": a_id }))
+        .await
+        .ok(201)
+        .clone();
+    assert_eq!((task["leadId"].as_str(), task["status"].as_str()), (Some(a_id.as_str()), Some("open")));
+    let tasks = api.get(&format!("{P}/tasks?leadId={a_id}")).await.ok(200).clone();
+    assert_eq!(tasks["tasks"].as_array().unwrap().len(), 1);
+
+    // An outbound email to A's contact through a connection, received by aiosmtpd.
+    let mbx = json!({ "fromName": "Dana", "fromAddress": "dana@outreach.example.com", "smtpHost": "127.0.0.1",
+                      "smtpPort": smtp.port, "security": "none" });
+    let mbx = v1.post("/v1/mailboxes", mbx).await.ok(201)["id"].as_str().unwrap().to_owned();
+    let conns = api.get(&format!("{P}/outbound-email-connections")).await.ok(200).clone();
+    assert_eq!(
+        conns["connections"][0],
+        json!({ "id": uuid_of(&mbx), "channel": "smtp", "address": "dana@outreach.example.com", "displayName": "Dana" })
+    );
+    let acct = v1.get(&format!("/v1/link-building/crm/relationship/{rel}")).await.ok(200)["accountId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let contact = v1
+        .post(
+            "/v1/link-building/crm/contact",
+            json!({ "accountId": acct, "firstName": "Marina", "email": "marina@engineering-blog.com" }),
+        )
+        .await
+        .ok(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let without = api
+        .post(&format!("{P}/outbound-email"), json!({ "leadId": a_id, "connectionId": uuid_of(&mbx), "channel": "smtp", "subject": "Hi", "htmlBody": "<p>Hi</p>" }))
+        .await;
+    error(&without, 422, "contactId: the lead has no contact; name one");
+    api.patch(&format!("{P}/leads/{a_id}"), json!({ "contactId": uuid_of(&contact) })).await.ok(200);
+    let wrong_channel = api
+        .post(&format!("{P}/outbound-email"), json!({ "leadId": a_id, "connectionId": uuid_of(&mbx), "channel": "gmail", "subject": "Hi", "htmlBody": "<p>Hi</p>" }))
+        .await;
+    error(&wrong_channel, 422, "channel: the connection is smtp, not gmail");
+    let sent = api
+        .post(
+            &format!("{P}/outbound-email"),
+            json!({ "leadId": a_id, "connectionId": uuid_of(&mbx), "channel": "smtp", "subject": "Guest post draft",
+                    "htmlBody": "<html><body><p>Hi Marina,</p><p>Here is the <b>draft</b>.</p></body></html>" }),
+        )
+        .await;
+    assert_eq!(sent.status.as_u16(), 202, "{}", sent.text);
+    is_uuid(&sent.body["id"]);
+    let mut got = None;
+    for _ in 0..100 {
+        if let Some(m) =
+            smtp.received().into_iter().find(|m| m.rcpt_tos.iter().any(|r| r == "marina@engineering-blog.com"))
+        {
+            got = Some(m);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let mail = got.expect("aiosmtpd received the outbound email");
+    let raw = String::from_utf8_lossy(&mail.raw).replace("=\r\n", "");
+    assert!(raw.contains("multipart/alternative") && raw.contains("<b>draft</b>"), "{raw}");
+    assert!(raw.contains("Hi Marina,"), "the text alternative: {raw}");
+    // The send moved the relationship on (CONTACTED_BY_US already); wait for its EMAIL_SENT.
+    let mut sends = 0;
+    for _ in 0..50 {
+        let d = api.get(&format!("{P}/dashboard")).await.ok(200).clone();
+        sends = d["sendsThisWeek"].as_u64().unwrap();
+        if sends == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(sends, 1);
+
+    // The dashboard.
+    let d = api.get(&format!("{P}/dashboard")).await.ok(200).clone();
+    let mut keys: Vec<&str> = d.as_object().unwrap().keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            "activitiesThisWeek",
+            "leadsByStage",
+            "openPipelineValue",
+            "repliesThisWeek",
+            "sendsThisWeek",
+            "tasksDue",
+            "tasksOverdue"
+        ]
+    );
+    assert_eq!(
+        (d["activitiesThisWeek"].as_u64(), d["tasksDue"].as_u64(), d["tasksOverdue"].as_u64()),
+        (Some(1), Some(1), Some(0)),
+        "{d}"
+    );
+    assert_eq!(d["openPipelineValue"], 650.0);
+    let contacted_row =
+        d["leadsByStage"].as_array().unwrap().iter().find(|s| s["name"] == "Contacted").unwrap().clone();
+    assert_eq!(contacted_row, json!({ "stageId": contacted, "name": "Contacted", "count": 1, "value": 500.0 }));
+
+    // Deleting a stage with leads moves them (to moveLeadsTo) first.
+    let prospecting = id_of("Prospecting");
+    let r = api.send(reqwest::Method::DELETE, &format!("{P}/pipeline-stages/{prospecting}"), Some("{}")).await;
+    assert_eq!(r.status.as_u16(), 409, "{}", r.text);
+    let r = api
+        .send(
+            reqwest::Method::DELETE,
+            &format!("{P}/pipeline-stages/{prospecting}"),
+            Some(&json!({ "moveLeadsTo": neg_id }).to_string()),
+        )
+        .await;
+    assert_eq!((r.status.as_u16(), r.body["movedLeads"].as_u64()), (200, Some(1)), "{}", r.text);
+    assert_eq!(api.get(&format!("{P}/leads/{b_id}")).await.ok(200)["stage"], "Negotiation");
+
+    // Replay finds no difference.
+    let report = tokio::task::block_in_place(|| {
+        env.server.terminate().expect("server stops");
+        let out = common::cli(&env.opts, &["replay"]);
+        env.restart();
+        out
+    });
+    let report: Value = serde_json::from_str(&report).unwrap_or_else(|e| panic!("{e}: {report}"));
+    assert_eq!(report["opportunities"], 2, "{report}");
+    assert_eq!(report["mismatches"], json!([]), "{report}");
+});
