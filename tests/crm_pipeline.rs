@@ -385,3 +385,146 @@ on_both_backends!(activities_tasks_and_the_dashboard, |env| {
     api.delete(&format!("{TASK}/{}", t2["id"].as_str().unwrap())).await.ok(204);
     api.delete(&format!("{TASK}/{}", t2["id"].as_str().unwrap())).await.problem(404, "task_not_found");
 });
+
+on_both_backends!(companies_members_and_owners, |env| {
+    let agency = env.agency();
+    let ws = agency.create_workspace("Companies").await;
+    const CO: &str = "/v1/link-building/crm/company";
+    let m1 = agency
+        .post(&format!("/v1/workspaces/{ws}/members"), json!({ "name": "Ana", "email": "Ana@Agency.example" }))
+        .await
+        .ok(201)
+        .clone();
+    assert_eq!(m1["email"], "ana@agency.example");
+    let m1 = m1["id"].as_str().unwrap().to_owned();
+    let m2 = agency.post(&format!("/v1/workspaces/{ws}/members"), json!({ "name": "Ben" })).await.ok(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(agency.get(&format!("/v1/workspaces/{ws}/members")).await.ok(200)["total"], 2);
+    let key = agency
+        .post(&format!("/v1/workspaces/{ws}/api-keys"), json!({ "name": "ana", "memberId": m1 }))
+        .await
+        .ok(201)
+        .clone();
+    assert_eq!(key["memberId"], m1.as_str());
+    let api = agency.with_key(key["key"].as_str().unwrap());
+    let (other, _) = workspace_key(&env, "Elsewhere").await;
+    agency
+        .post(
+            &format!("/v1/workspaces/{ws}/api-keys"),
+            json!({ "name": "x", "memberId": "mem_00000000000000000000000000" }),
+        )
+        .await
+        .problem(404, "member_not_found");
+
+    // A private company (no domain) and a partner's.
+    let acme = api.post(CO, json!({ "name": "Acme Blog Network", "ownerId": m1 })).await.ok(201).clone();
+    assert!(acme["id"].as_str().unwrap().starts_with("co_"), "{acme}");
+    assert_eq!((acme["domain"].clone(), acme["accountId"].clone()), (Value::Null, Value::Null));
+    assert_eq!((acme["relationshipType"].as_str(), acme["lifecycle"].as_str()), (Some("prospect"), Some("active")));
+    let acme_id = acme["id"].as_str().unwrap().to_owned();
+    let eng = api.post(CO, json!({ "name": "Engineering Blog", "domain": "https://Engineering-Blog.com/", "relationshipType": "vendor" })).await.ok(201).clone();
+    assert_eq!(eng["domain"], "engineering-blog.com");
+    assert!(eng["accountId"].as_str().unwrap().starts_with("acct_"));
+    let eng_id = eng["id"].as_str().unwrap().to_owned();
+    let dup = api.post(CO, json!({ "name": "Again", "domain": "engineering-blog.com" })).await;
+    assert_eq!(dup.problem(409, "company_exists")["details"]["companyId"], eng_id.as_str());
+    api.post(CO, json!({ "name": "x", "ownerId": "mem_00000000000000000000000000" }))
+        .await
+        .problem(404, "member_not_found");
+
+    // Lists: search, owner (me, unassigned, an id), type and lifecycle.
+    let names = |v: &Value| -> Vec<String> {
+        v["data"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap().to_owned()).collect()
+    };
+    assert_eq!(names(api.get(&format!("{CO}?search=ACME")).await.ok(200)), ["Acme Blog Network"]);
+    assert_eq!(names(api.get(&format!("{CO}?owner=me")).await.ok(200)), ["Acme Blog Network"]);
+    assert_eq!(names(api.get(&format!("{CO}?owner=unassigned")).await.ok(200)), ["Engineering Blog"]);
+    assert_eq!(names(api.get(&format!("{CO}?owner={m2}")).await.ok(200)), Vec::<String>::new());
+    assert_eq!(names(api.get(&format!("{CO}?relationshipType=vendor")).await.ok(200)), ["Engineering Blog"]);
+    assert_eq!(names(api.get(&format!("{CO}?lifecycle=active")).await.ok(200)).len(), 2);
+    let page = api.get(&format!("{CO}?limit=1")).await.ok(200).clone();
+    let rest = api.get(&format!("{CO}?limit=1&cursor={}", page["nextCursor"].as_str().unwrap())).await.ok(200).clone();
+    assert_eq!(
+        (names(&page), names(&rest)),
+        (vec!["Engineering Blog".to_owned()], vec!["Acme Blog Network".to_owned()])
+    );
+    // `me` needs a key that acts for a member.
+    agency.in_workspace(&ws).get(&format!("{CO}?owner=me")).await.problem(400, "no_member");
+
+    // An opportunity on the private company is unlinked; setting the company's domain links it.
+    let o =
+        api.post(OPP, json!({ "title": "Network deal", "companyId": acme_id, "ownerId": m2 })).await.ok(201).clone();
+    assert_eq!(
+        (o["companyId"].as_str(), o["relationshipId"].clone(), o["ownerId"].as_str()),
+        (Some(acme_id.as_str()), Value::Null, Some(m2.as_str()))
+    );
+    let o_id = o["id"].as_str().unwrap().to_owned();
+    let linked = api
+        .patch(
+            &format!("{CO}/{acme_id}"),
+            json!({ "domain": "devleadweekly.com", "lifecycle": "inactive", "ownerId": null }),
+        )
+        .await
+        .ok(200)
+        .clone();
+    assert_eq!(
+        (linked["domain"].as_str(), linked["lifecycle"].as_str(), linked["ownerId"].clone()),
+        (Some("devleadweekly.com"), Some("inactive"), Value::Null)
+    );
+    let o = api.get(&format!("{OPP}/{o_id}")).await.ok(200).clone();
+    let rel = o["relationshipId"].as_str().expect("linked by the domain").to_owned();
+    assert_eq!(api.get(&format!("{REL}/{rel}")).await.ok(200)["accountDomain"], "devleadweekly.com");
+    api.patch(&format!("{CO}/{acme_id}"), json!({ "domain": "other.example.com" }))
+        .await
+        .problem(422, "company_domain_set");
+    // Moving it now writes the relationship's events.
+    let stages_now = stages(&api).await;
+    api.post(&format!("{OPP}/{o_id}/move"), json!({ "stageId": id_named(&stages_now, "Contacted") })).await.ok(200);
+    assert_eq!(stage_events(&api, &rel).await.len(), 2);
+
+    // An opportunity on the partner's company is linked at once; lists by company and owner.
+    let p = api.post(OPP, json!({ "title": "Guest post", "companyId": eng_id })).await.ok(201).clone();
+    assert!(p["relationshipId"].is_string());
+    api.post(OPP, json!({ "title": "x", "companyId": eng_id, "domain": "engineering-blog.com" }))
+        .await
+        .problem(400, "invalid_request");
+    let by_co = api.get(&format!("{OPP}?companyId={eng_id}")).await.ok(200).clone();
+    assert_eq!(by_co["data"].as_array().unwrap().len(), 1);
+    assert_eq!(api.get(&format!("{OPP}?owner={m2}")).await.ok(200)["data"].as_array().unwrap().len(), 1);
+
+    // A company's activity is an event on its relationship; tasks take an assignee.
+    let a = api
+        .post(
+            "/v1/link-building/crm/activity",
+            json!({ "type": "meeting", "subject": "Kick-off", "companyId": eng_id }),
+        )
+        .await
+        .ok(201)
+        .clone();
+    assert_eq!(
+        (a["companyId"].as_str(), a["relationshipId"].as_str()),
+        (Some(eng_id.as_str()), p["relationshipId"].as_str())
+    );
+    let by_co = api.get(&format!("/v1/link-building/crm/activity?companyId={eng_id}")).await.ok(200).clone();
+    assert_eq!(by_co["data"].as_array().unwrap().len(), 1);
+    let t = api
+        .post("/v1/link-building/crm/task", json!({ "title": "Call Ana back", "assigneeId": m1, "companyId": eng_id }))
+        .await
+        .ok(201)
+        .clone();
+    assert_eq!((t["assigneeId"].as_str(), t["companyId"].as_str()), (Some(m1.as_str()), Some(eng_id.as_str())));
+    assert_eq!(api.get("/v1/link-building/crm/task?assignee=me").await.ok(200)["data"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        api.get("/v1/link-building/crm/task?assignee=unassigned").await.ok(200)["data"].as_array().unwrap().len(),
+        0
+    );
+
+    // Another workspace sees none of it.
+    other.get(&format!("{CO}/{eng_id}")).await.problem(404, "company_not_found");
+    assert_eq!(other.get(CO).await.ok(200)["data"], json!([]));
+    other.post(OPP, json!({ "title": "x", "companyId": eng_id })).await.problem(404, "company_not_found");
+    // Its own company for the same partner is its own.
+    other.post(CO, json!({ "name": "Eng", "domain": "engineering-blog.com" })).await.ok(201);
+});

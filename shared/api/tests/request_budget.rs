@@ -211,6 +211,39 @@ async fn every_endpoint_stays_within_its_request_budget() {
         200,
         6,
     );
+    let r = p.call(Method::POST, &format!("/v1/workspaces/{ws}/members"), false, Some(json!({"name": "Ana"}))).await;
+    within("workspaces.members.create", &r, 201, 3);
+    let member = r.1["id"].as_str().unwrap().to_owned();
+    within(
+        "workspaces.members.list",
+        &p.call(Method::GET, &format!("/v1/workspaces/{ws}/members"), false, None).await,
+        200,
+        3,
+    );
+    let co = "/v1/link-building/crm/company";
+    let r = p.call(Method::POST, co, true, Some(json!({"name": "Acme", "ownerId": member}))).await;
+    within("crm.company.create (private)", &r, 201, 4);
+    let company = r.1["id"].as_str().unwrap().to_owned();
+    within(
+        "crm.company.create (a partner's domain)",
+        &p.call(Method::POST, co, true, Some(json!({"name": "Weekly", "domain": "devleadweekly.com"}))).await,
+        201,
+        6,
+    );
+    within("crm.company.list", &p.call(Method::GET, &format!("{co}?search=ac"), true, None).await, 200, 3);
+    within("crm.company.get", &p.call(Method::GET, &format!("{co}/{company}"), true, None).await, 200, 3);
+    within(
+        "crm.company.update",
+        &p.call(Method::PATCH, &format!("{co}/{company}"), true, Some(json!({"lifecycle": "inactive"}))).await,
+        200,
+        4,
+    );
+    within(
+        "workspaces.members.delete",
+        &p.call(Method::DELETE, &format!("/v1/workspaces/{ws}/members/{member}"), false, None).await,
+        204,
+        3,
+    );
     let act = "/v1/link-building/crm/activity";
     within(
         "crm.activity.create (on a linked opportunity: an ACTIVITY_LOGGED event)",

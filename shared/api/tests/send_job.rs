@@ -397,6 +397,7 @@ async fn only_a_bounce_the_platform_read_about_its_own_send_suppresses_for_every
         key_workspace: Some("ws_1".into()),
         scopes: vec!["crm:read".into(), "crm:write".into()],
         key_hash: String::new(),
+        member_id: None,
     };
     let ctx = Ctx {
         app: s.app.clone(),

@@ -86,6 +86,7 @@ pub async fn authenticate_hash(app: &App, hash: &str) -> ApiResult<Caller> {
             .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
             .unwrap_or_default(),
         key_hash: hash.to_owned(),
+        member_id: s("memberId"),
     };
     touch_last_used(app, &key, &item).await;
     Ok(caller)

@@ -29,6 +29,8 @@ pub struct Caller {
     /// the caller's behalf (a bulk action's children) authenticates with it again, so a key
     /// revoked meanwhile stops it. Empty for the platform's own work.
     pub key_hash: String,
+    /// The workspace member the key belongs to, if any (`me`).
+    pub member_id: Option<String>,
 }
 
 impl Caller {
@@ -82,6 +84,7 @@ impl Ctx {
             key_workspace: Some(workspace.to_owned()),
             scopes: vec![],
             key_hash: String::new(),
+            member_id: None,
         };
         Ok(Some(Ctx {
             app: app.clone(),

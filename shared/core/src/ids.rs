@@ -60,6 +60,8 @@ id_kinds! {
     Stage => Stage, "a pipeline stage", "StageId";
     Opportunity => Opportunity, "an opportunity", "OpportunityId";
     Task => Task, "a task", "TaskId";
+    Company => Company, "a company", "CompanyId";
+    Member => Member, "a member", "MemberId";
 }
 
 /// A campaign id of any type (`scmp_`, `ccmp_`, `icmp_`, `cmp_`).

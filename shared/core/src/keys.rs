@@ -25,6 +25,14 @@ pub fn tag_pointer(agency: &str, tag: &str, ws: &str) -> Key {
     Key::new(tag_pk(agency, tag), ws)
 }
 /// The item an incoming key is looked up by: the SHA-256 of the secret.
+/// A workspace's members (people keys and records can belong to), by id.
+pub fn members_pk(ws: &str) -> String {
+    format!("WS#{ws}#MEMBERS")
+}
+pub fn member(ws: &str, id: &str) -> Key {
+    Key::new(members_pk(ws), id)
+}
+
 pub fn api_key_auth(hash: &str) -> Key {
     Key::new(format!("KEY#{hash}"), "#KEY")
 }

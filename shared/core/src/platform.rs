@@ -28,7 +28,7 @@ pub fn api_key_ops(key: &ApiKey, secret: &str) -> Vec<TxOp> {
     let auth_key = keys::api_key_auth(&hash);
     let auth_item = json!({
         "PK": auth_key.pk, "SK": auth_key.sk, "entity": "apiKeyAuth", "keyId": key.id, "agencyId": key.agency_id,
-        "workspaceId": key.workspace_id, "scopes": key.scopes, "createdAt": key.created_at,
+        "workspaceId": key.workspace_id, "scopes": key.scopes, "createdAt": key.created_at, "memberId": key.member_id,
     });
     let pointer = keys::api_key_pointer(&key.agency_id, key.workspace_id.as_deref(), &key.id);
     vec![
@@ -54,6 +54,7 @@ pub fn new_api_key(
         created_at: time::now_string(),
         last_used_at: None,
         revoked_at: None,
+        member_id: None,
     }
 }
 

@@ -230,3 +230,23 @@ pub fn tasks_due_pk(ws: &str) -> String {
 pub fn task_due_sort(due_at: &str, id: &str) -> String {
     format!("{due_at}#{id}")
 }
+
+/// A workspace's companies (its own view of partners; without a domain, private to it).
+pub fn companies_pk(ws: &str) -> String {
+    format!("WS#{ws}#COS")
+}
+pub fn company(ws: &str, id: &str) -> Key {
+    Key::new(companies_pk(ws), id)
+}
+/// One company per partner account in a workspace: the guard every creator must win.
+pub fn company_account(ws: &str, account: &str) -> Key {
+    Key::new(format!("WS#{ws}#COACCT#{account}"), "#")
+}
+/// A company's opportunities (GSI3 of the opportunity).
+pub fn company_opportunities_pk(ws: &str, company: &str) -> String {
+    format!("WS#{ws}#COOPPS#{company}")
+}
+/// A company's activities (GSI4 of the activity).
+pub fn company_activities_pk(ws: &str, company: &str) -> String {
+    format!("WS#{ws}#COACTS#{company}")
+}

@@ -40,6 +40,8 @@ pub enum IdKind {
     Stage,
     Opportunity,
     Task,
+    Company,
+    Member,
 }
 
 impl IdKind {
@@ -73,6 +75,8 @@ impl IdKind {
             IdKind::Stage => "stg_",
             IdKind::Opportunity => "opp_",
             IdKind::Task => "task_",
+            IdKind::Company => "co_",
+            IdKind::Member => "mem_",
         }
     }
 }

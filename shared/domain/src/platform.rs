@@ -167,4 +167,7 @@ pub struct ApiKey {
     pub created_at: String,
     pub last_used_at: Option<String>,
     pub revoked_at: Option<String>,
+    /// The workspace member the key acts for (`me` in the seed 004 dialect), if any.
+    #[serde(default)]
+    pub member_id: Option<String>,
 }

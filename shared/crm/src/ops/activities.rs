@@ -123,6 +123,8 @@ pub struct Activity {
     pub occurred_at: String,
     pub opportunity_id: Option<String>,
     pub relationship_id: Option<String>,
+    #[serde(default)]
+    pub company_id: Option<String>,
     pub contact_id: Option<String>,
     pub created_at: String,
 }
@@ -151,6 +153,10 @@ fn activity_item(ws: &str, a: &Activity) -> Item {
         item.insert("GSI3PK".into(), json!(keys::contact_activities_pk(ws, c)));
         item.insert("GSI3SK".into(), json!(a.id));
     }
+    if let Some(c) = &a.company_id {
+        item.insert("GSI4PK".into(), json!(keys::company_activities_pk(ws, c)));
+        item.insert("GSI4SK".into(), json!(a.id));
+    }
     item
 }
 
@@ -169,6 +175,8 @@ pub struct CreateInput {
     pub occurred_at: Option<String>,
     pub opportunity_id: Option<Id<ids::Opportunity>>,
     pub relationship_id: Option<Id<ids::Relationship>>,
+    /// A company: with a domain, the activity is on the workspace's relationship with it.
+    pub company_id: Option<Id<ids::Company>>,
     pub contact_id: Option<Id<ids::Contact>>,
 }
 
@@ -202,14 +210,23 @@ impl Operation for Create {
                 Some(time::format(t))
             }
         };
-        let t = target(
+        let mut t = target(
             &ctx,
             input.opportunity_id.as_deref(),
             input.relationship_id.as_deref(),
             input.contact_id.as_deref(),
-            true,
+            input.company_id.is_none(),
         )
         .await?;
+        // A company's activity: the company named, or the opportunity's.
+        let company_id = match &input.company_id {
+            Some(c) => Some(c.to_string()),
+            None => t.opp.as_ref().and_then(|o| str_of(&o.0, "companyId")).map(str::to_owned),
+        };
+        if let (Some(c), None) = (&input.company_id, &t.rel) {
+            let (_, rel) = super::companies::company_link(&ctx, c).await?;
+            t.rel = rel;
+        }
         let now = time::now_string();
         let base = Activity {
             id: String::new(),
@@ -219,6 +236,7 @@ impl Operation for Create {
             occurred_at: occurred_at.clone().unwrap_or_else(|| now.clone()),
             opportunity_id: t.opportunity_id().map(str::to_owned),
             relationship_id: t.relationship_id().map(str::to_owned),
+            company_id,
             contact_id: input.contact_id.as_ref().map(|c| c.to_string()),
             created_at: now.clone(),
         };
@@ -239,7 +257,7 @@ impl Operation for Create {
             contact_id: base.contact_id.clone(),
             subject: Some(subject),
             content: body,
-            metadata: Some(json!({ "kind": kind, "opportunityId": base.opportunity_id })),
+            metadata: Some(json!({ "kind": kind, "opportunityId": base.opportunity_id, "companyId": base.company_id })),
             occurred_at,
         };
         // The log record rides in the event's transaction under the event's id (rebuilt on every
@@ -280,6 +298,7 @@ impl Operation for Create {
 pub struct ListInput {
     pub opportunity_id: Option<Id<ids::Opportunity>>,
     pub relationship_id: Option<Id<ids::Relationship>>,
+    pub company_id: Option<Id<ids::Company>>,
     pub contact_id: Option<Id<ids::Contact>>,
     /// Only activities logged at or after this time.
     #[schemars(pattern(linkcrm_core::rules::TIME))]
@@ -306,12 +325,17 @@ impl Operation for List {
     async fn run(ctx: Ctx, input: ListInput) -> ApiResult<Reply<ListResponse<Activity>>> {
         let ws = ctx.workspace().to_owned();
         let limit = list::limit(input.limit)?;
-        let filters = [input.opportunity_id.is_some(), input.relationship_id.is_some(), input.contact_id.is_some()];
+        let filters = [
+            input.opportunity_id.is_some(),
+            input.relationship_id.is_some(),
+            input.contact_id.is_some(),
+            input.company_id.is_some(),
+        ];
         if filters.iter().filter(|f| **f).count() > 1 {
             return Err(ApiError::invalid_field(
                 "opportunityId",
                 "invalid_request",
-                "filter by one of opportunityId, relationshipId, contactId",
+                "filter by one of opportunityId, relationshipId, contactId, companyId",
             ));
         }
         let since = input.since.as_deref().map(|s| linkcrm_core::validate::time_param("since", s)).transpose()?;
@@ -321,6 +345,8 @@ impl Operation for List {
             (Query::index(Index::Gsi2, keys::relationship_activities_pk(&ws, r)), r.to_string())
         } else if let Some(c) = &input.contact_id {
             (Query::index(Index::Gsi3, keys::contact_activities_pk(&ws, c)), c.to_string())
+        } else if let Some(c) = &input.company_id {
+            (Query::index(Index::Gsi4, keys::company_activities_pk(&ws, c)), c.to_string())
         } else {
             (Query::partition(keys::activities_pk(&ws)), String::new())
         };

@@ -693,6 +693,7 @@ mod tests {
             key_workspace: Some(ws.into()),
             scopes: vec!["crm:read".into(), "crm:write".into()],
             key_hash: String::new(),
+            member_id: None,
         };
         Ctx { app, caller, workspace_id: Some(ws.into()), workspace_record: None, if_match: None, idempotency: None }
     }

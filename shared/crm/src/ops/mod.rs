@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod activities;
+pub mod companies;
 pub mod contacts;
 pub mod dashboard;
 pub mod discover;
@@ -27,6 +28,7 @@ pub fn catalogue() -> Vec<OpSpec> {
     ops.extend(relationships::ops());
     ops.extend(events::ops());
     ops.extend(pipeline::ops());
+    ops.extend(companies::ops());
     ops.extend(activities::ops());
     ops.extend(tasks::ops());
     ops.extend(dashboard::ops());

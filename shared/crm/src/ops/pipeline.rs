@@ -462,6 +462,8 @@ pub struct Opportunity {
     /// The relationship it is linked to: its stage moves are that relationship's events.
     pub relationship_id: Option<String>,
     pub account_id: Option<String>,
+    pub company_id: Option<String>,
+    pub owner_id: Option<String>,
     pub contact_id: Option<String>,
     pub stage_id: String,
     /// The stage's name.
@@ -488,6 +490,8 @@ fn opp_view(set: &StageSet, item: &Item) -> ApiResult<Opportunity> {
         title: s("title").unwrap_or_default(),
         relationship_id: s("relationshipId"),
         account_id: s("accountId"),
+        company_id: s("companyId"),
+        owner_id: s("ownerId"),
         contact_id: s("contactId"),
         stage_id: stage.id.clone(),
         stage: stage.name.clone(),
@@ -545,6 +549,9 @@ pub struct OppCreateInput {
     /// Links it to the workspace's relationship with this partner (made when it has none).
     #[schemars(length(max = 253), pattern(linkcrm_core::rules::DOMAIN))]
     pub domain: Option<String>,
+    /// Its company; one with a domain links it to the workspace's relationship with that partner.
+    pub company_id: Option<Id<ids::Company>>,
+    pub owner_id: Option<Id<ids::Member>>,
     pub contact_id: Option<Id<ids::Contact>>,
     /// Default: the first stage standing for the linked relationship's status, else the first
     /// open stage.
@@ -582,7 +589,26 @@ impl Operation for OppCreate {
         if let Some(c) = &input.contact_id {
             check_contact(&ctx, c).await?;
         }
+        if let Some(o) = &input.owner_id {
+            super::companies::check_member(&ctx, o).await?;
+        }
+        let company = match &input.company_id {
+            Some(_) if input.relationship_id.is_some() || input.domain.is_some() => {
+                return Err(ApiError::invalid_field(
+                    "companyId",
+                    "invalid_request",
+                    "name companyId, relationshipId or domain, not several",
+                ))
+            }
+            Some(c) => Some(super::companies::company_link(&ctx, c).await?),
+            None => None,
+        };
+        let (company, company_rel) = match company {
+            Some((c, r)) => (Some(c), r),
+            None => (None, None),
+        };
         let rel = match (&input.relationship_id, &input.domain) {
+            _ if company.is_some() => company_rel,
             (Some(r), _) => Some(write::load_relationship(&ctx.app, &ws, r).await?),
             (None, Some(d)) => {
                 let domain = write::normalize("domain", d)?;
@@ -619,11 +645,18 @@ impl Operation for OppCreate {
             &id,
             json!({ "title": title, "accountId": rel.as_ref().map(|r| r.account_id()),
                     "contactId": input.contact_id.as_ref().map(|c| c.as_str()), "valueCents": cents,
-                    "probabilityPct": pct, "expectedCloseDate": close }),
+                    "probabilityPct": pct, "expectedCloseDate": close,
+                    "companyId": company.as_ref().map(|c| c.id.clone()),
+                    "ownerId": input.owner_id.as_ref().map(|o| o.as_str()) }),
             &stage.id,
             rel.as_ref().map(|r| r.id()),
             &now,
         );
+        let mut item = item;
+        if let Some(c) = &company {
+            item.insert("GSI3PK".into(), json!(keys::company_opportunities_pk(&ws, &c.id)));
+            item.insert("GSI3SK".into(), json!(id));
+        }
         let mut ops = vec![TxOp::put_if(item.clone(), Condition::NotExists)];
         ops.extend(pipeline::counters_op(&ws, &[(None, Some(&stage.id), cents.unwrap_or(0))]));
         if let Some(r) = &rel {
@@ -643,6 +676,11 @@ impl Operation for OppCreate {
 pub struct OppListInput {
     pub stage_id: Option<Id<ids::Stage>>,
     pub relationship_id: Option<Id<ids::Relationship>>,
+    pub company_id: Option<Id<ids::Company>>,
+    /// A member id, `me` (the calling key's member) or `unassigned`; filters the page as read
+    /// (a page may come back short).
+    #[schemars(length(max = 40))]
+    pub owner: Option<String>,
     #[serde(default, deserialize_with = "lenient::opt_u32")]
     #[schemars(with = "Option<u32>", range(min = 1, max = 200))]
     pub limit: Option<u32>,
@@ -664,18 +702,22 @@ impl Operation for OppList {
     async fn run(ctx: Ctx, input: OppListInput) -> ApiResult<Reply<ListResponse<Opportunity>>> {
         let ws = ctx.workspace().to_owned();
         let limit = list::limit(input.limit)?;
-        if input.stage_id.is_some() && input.relationship_id.is_some() {
+        let filters = [input.stage_id.is_some(), input.relationship_id.is_some(), input.company_id.is_some()];
+        if filters.iter().filter(|f| **f).count() > 1 {
             return Err(ApiError::invalid_field(
                 "stageId",
                 "invalid_request",
-                "filter by stageId or relationshipId, not both",
+                "filter by one of stageId, relationshipId, companyId",
             ));
         }
+        let owner = super::companies::owner_filter(&ctx, input.owner.as_deref())?;
         let scope = format!(
-            "{}#{ws}#{}#{}",
+            "{}#{ws}#{}#{}#{}#{:?}",
             Self::NAME,
             input.stage_id.as_deref().unwrap_or(""),
-            input.relationship_id.as_deref().unwrap_or("")
+            input.relationship_id.as_deref().unwrap_or(""),
+            input.company_id.as_deref().unwrap_or(""),
+            owner
         );
         let cursor = ctx.app.open_cursor(&scope, input.cursor.as_deref())?;
         let set = pipeline::stage_set(&ctx.app, &ws).await?;
@@ -685,13 +727,24 @@ impl Operation for OppList {
                 (Query::index(Index::Gsi2, keys::stage_opportunities_pk(&ws, s)), Some(set.count(s).max(0) as u64))
             }
             (None, Some(r)) => (Query::index(Index::Gsi1, keys::relationship_opportunities_pk(&ws, r)), None),
+            (None, None) if input.company_id.is_some() => {
+                let c = input.company_id.as_deref().unwrap_or_default();
+                (Query::index(Index::Gsi3, keys::company_opportunities_pk(&ws, c)), None)
+            }
             (None, None) => (
                 Query::partition(keys::opportunities_pk(&ws)),
                 Some(set.stages.iter().map(|s| set.count(&s.id).max(0) as u64).sum()),
             ),
         };
         let page = ctx.app.store.query(q.backward().limit(limit).after(cursor)).await?;
-        let data = page.items.iter().map(|i| opp_view(&set, i)).collect::<ApiResult<Vec<_>>>()?;
+        let mut data = page.items.iter().map(|i| opp_view(&set, i)).collect::<ApiResult<Vec<_>>>()?;
+        let total = match &owner {
+            Some(o) => {
+                data.retain(|d| d.owner_id == *o);
+                None
+            }
+            None => total,
+        };
         Ok(Reply::ok(ListResponse { data, next_cursor: ctx.app.seal_cursor(&scope, page.cursor), total }))
     }
 }
@@ -740,6 +793,10 @@ pub struct OppUpdateInput {
     #[serde(default, deserialize_with = "lenient::nullable")]
     #[schemars(with = "Option<String>", pattern(DATE))]
     pub expected_close_date: Option<Option<String>>,
+    /// `null` unassigns it.
+    #[serde(default, deserialize_with = "lenient::nullable")]
+    #[schemars(with = "Option<Id<ids::Member>>")]
+    pub owner_id: Option<Option<Id<ids::Member>>>,
 }
 
 pub struct OppUpdate;
@@ -797,6 +854,12 @@ impl Operation for OppUpdate {
         }
         if let Some(d) = input.expected_close_date {
             update = set_attr(update, "expectedCloseDate", json!(close_date(d)?));
+        }
+        if let Some(o) = input.owner_id {
+            if let Some(o) = &o {
+                super::companies::check_member(&ctx, o).await?;
+            }
+            update = set_attr(update, "ownerId", json!(o.as_ref().map(|o| o.as_str())));
         }
         let now = time::now_string();
         let version = opp.version() + 1;

@@ -49,7 +49,12 @@ pub struct Task {
     pub status: TaskStatus,
     pub opportunity_id: Option<String>,
     pub relationship_id: Option<String>,
+    #[serde(default)]
+    pub company_id: Option<String>,
     pub contact_id: Option<String>,
+    /// The member it is assigned to.
+    #[serde(default)]
+    pub assignee_id: Option<String>,
     pub completed_at: Option<String>,
     pub created_at: String,
     pub updated_at: String,
@@ -123,7 +128,9 @@ pub struct CreateInput {
     pub due_at: Option<String>,
     pub opportunity_id: Option<Id<ids::Opportunity>>,
     pub relationship_id: Option<Id<ids::Relationship>>,
+    pub company_id: Option<Id<ids::Company>>,
     pub contact_id: Option<Id<ids::Contact>>,
+    pub assignee_id: Option<Id<ids::Member>>,
 }
 
 pub struct Create;
@@ -150,6 +157,12 @@ impl Operation for Create {
             false,
         )
         .await?;
+        if let Some(c) = &input.company_id {
+            super::companies::load(&ctx, c).await?;
+        }
+        if let Some(a) = &input.assignee_id {
+            super::companies::check_member(&ctx, a).await?;
+        }
         let now = time::now_string();
         let task = Task {
             id: linkcrm_domain::new_id(IdKind::Task),
@@ -159,7 +172,12 @@ impl Operation for Create {
             status: TaskStatus::Open,
             opportunity_id: t.opportunity_id().map(str::to_owned),
             relationship_id: t.relationship_id().map(str::to_owned),
+            company_id: input
+                .company_id
+                .map(|c| c.to_string())
+                .or_else(|| t.opp.as_ref().and_then(|o| records::str_of(&o.0, "companyId")).map(str::to_owned)),
             contact_id: input.contact_id.map(|c| c.to_string()),
+            assignee_id: input.assignee_id.map(|a| a.to_string()),
             completed_at: None,
             created_at: now.clone(),
             updated_at: now,
@@ -175,6 +193,9 @@ impl Operation for Create {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ListInput {
     pub opportunity_id: Option<Id<ids::Opportunity>>,
+    /// A member id, `me` or `unassigned`; filters the page as read (a page may come back short).
+    #[schemars(length(max = 40))]
+    pub assignee: Option<String>,
     pub status: Option<TaskStatus>,
     /// Open tasks due before this time (oldest due first).
     #[schemars(pattern(linkcrm_core::rules::TIME))]
@@ -231,7 +252,10 @@ impl Operation for List {
             }
         };
         let page = ctx.app.store.query(q.after(cursor)).await?;
-        let data = page.items.iter().map(view).collect::<ApiResult<Vec<_>>>()?;
+        let mut data = page.items.iter().map(view).collect::<ApiResult<Vec<_>>>()?;
+        if let Some(a) = super::companies::owner_filter(&ctx, input.assignee.as_deref())? {
+            data.retain(|t| t.assignee_id == a);
+        }
         Ok(Reply::ok(ListResponse { data, next_cursor: ctx.app.seal_cursor(&scope, page.cursor), total: None }))
     }
 }
@@ -271,6 +295,10 @@ pub struct UpdateInput {
     pub due_at: Option<Option<String>>,
     /// open or done (done stamps completedAt; open clears it).
     pub status: Option<TaskStatus>,
+    /// `null` unassigns it.
+    #[serde(default, deserialize_with = "lenient::nullable")]
+    #[schemars(with = "Option<Id<ids::Member>>")]
+    pub assignee_id: Option<Option<Id<ids::Member>>>,
 }
 
 fn set_status(t: &mut Task, s: TaskStatus, now: &str) {
@@ -310,6 +338,12 @@ impl Operation for Update_ {
         }
         if let Some(s) = input.status {
             set_status(&mut t, s, &now);
+        }
+        if let Some(a) = input.assignee_id {
+            if let Some(a) = &a {
+                super::companies::check_member(&ctx, a).await?;
+            }
+            t.assignee_id = a.map(|a| a.to_string());
         }
         t.updated_at = now;
         t.version = read + 1;

@@ -31,6 +31,8 @@ pub struct CreateInput {
     /// `sk` (default): an `sk_live_` key with this API's scopes. `ak`: an `ak_` key for the
     /// seed 004 dialect (`/api/crm`), with its scopes `read:crm` and `write:crm` (both by default).
     pub format: Option<KeyFormat>,
+    /// The workspace member the key acts for (`me`).
+    pub member_id: Option<crate::ids::Id<crate::ids::Member>>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, JsonSchema)]
@@ -73,7 +75,13 @@ impl Operation for Create {
     async fn run(ctx: Ctx, input: CreateInput) -> ApiResult<Reply<CreatedKey>> {
         active_workspace(&ctx, &input.id).await?;
         let format = input.format.unwrap_or(KeyFormat::Sk);
-        issue(&ctx, Some(&input.id), &input.name, input.scopes, DEFAULT_SCOPES, format).await
+        if let Some(m) = &input.member_id {
+            if ctx.app.store.get(&keys::member(&input.id, m)).await?.is_none() {
+                return Err(ApiError::not_found("member_not_found", "member", m));
+            }
+        }
+        let member = input.member_id.map(|m| m.to_string());
+        issue(&ctx, Some(&input.id), &input.name, input.scopes, DEFAULT_SCOPES, format, member).await
     }
 }
 
@@ -85,6 +93,7 @@ async fn issue(
     scopes: Option<Vec<String>>,
     default_scopes: &[&str],
     format: KeyFormat,
+    member: Option<String>,
 ) -> ApiResult<Reply<CreatedKey>> {
     let ak_scopes: Vec<&str> = auth::AK_SCOPES.iter().map(|(n, _)| *n).collect();
     let (known, default_scopes): (Vec<&str>, &[&str]) = match format {
@@ -133,7 +142,8 @@ async fn issue(
         KeyFormat::Ak => auth::generate_ak_secret(),
         KeyFormat::Sk => generate_secret(workspace.is_none()),
     };
-    let key = new_api_key(name, &ctx.caller.agency_id, workspace, scopes, &secret);
+    let mut key = new_api_key(name, &ctx.caller.agency_id, workspace, scopes, &secret);
+    key.member_id = member;
     let mut ops = api_key_ops(&key, &secret);
     ops.push(outbox::event(
         "api_key.created",
@@ -296,7 +306,7 @@ impl Operation for AgencyCreate {
     type Output = CreatedKey;
 
     async fn run(ctx: Ctx, input: AgencyCreateInput) -> ApiResult<Reply<CreatedKey>> {
-        issue(&ctx, None, &input.name, input.scopes, SCOPES, KeyFormat::Sk).await
+        issue(&ctx, None, &input.name, input.scopes, SCOPES, KeyFormat::Sk, None).await
     }
 }
 

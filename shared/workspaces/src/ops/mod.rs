@@ -3,6 +3,7 @@
 pub mod api_keys;
 pub mod credits;
 pub mod integrations;
+pub mod members;
 pub mod provider_keys;
 pub mod workspaces;
 
@@ -22,6 +23,9 @@ pub fn catalogue() -> Vec<OpSpec> {
         OpSpec::of::<api_keys::AgencyCreate>(),
         OpSpec::of::<api_keys::AgencyList>(),
         OpSpec::of::<api_keys::AgencyRevoke>(),
+        OpSpec::of::<members::Create>(),
+        OpSpec::of::<members::List>(),
+        OpSpec::of::<members::Delete>(),
         OpSpec::of::<credits::Grant>(),
         OpSpec::of::<credits::GetUsage>(),
         OpSpec::of::<integrations::SetApollo>(),
