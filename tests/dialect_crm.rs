@@ -134,7 +134,26 @@ on_both_backends!(keys_entities_ids_errors_and_paging, |env| {
     error(&api.get(&format!("{P}/leads?pageSize=500")).await, 400, "pageSize must be at most 200");
     error(&api.get(&format!("{P}/leads?page=0")).await, 400, "page must be a whole number of at least 1");
     assert_eq!(api.get(&format!("{P}/leads?ownerId=unassigned")).await.ok(200)["total"], 3);
-    assert_eq!(api.get(&format!("{P}/leads?ownerId=me")).await.ok(200)["total"], 0);
+    // `me` is the member a key acts for.
+    let member = agency.post(&format!("/v1/workspaces/{ws}/members"), json!({ "name": "Ana" })).await.ok(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mine = agency
+        .post(&format!("/v1/workspaces/{ws}/api-keys"), json!({ "name": "ana", "format": "ak", "memberId": member }))
+        .await
+        .ok(201)["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mine = api.with_key(&mine);
+    assert_eq!(mine.get(&format!("{P}/leads?ownerId=me")).await.ok(200)["total"], 0);
+    let owned =
+        mine.post(&format!("{P}/leads"), json!({ "title": "Mine", "ownerId": uuid_of(&member) })).await.ok(201).clone();
+    assert_eq!(owned["ownerId"], uuid_of(&member).as_str());
+    assert_eq!(mine.get(&format!("{P}/leads?ownerId=me")).await.ok(200)["total"], 1);
+    assert_eq!(mine.get(&format!("{P}/leads?ownerId={}", uuid_of(&member))).await.ok(200)["total"], 1);
+    mine.delete(&format!("{P}/leads/{}", owned["id"].as_str().unwrap())).await.ok(200);
     let by_stage = api.get(&format!("{P}/leads?stage=PROSPECTING")).await.ok(200).clone();
     assert_eq!(by_stage["total"], 3, "a legacy system key names the stage");
     assert_eq!(api.get(&format!("{P}/leads?stage=Prospecting")).await.ok(200)["total"], 3);
@@ -153,12 +172,10 @@ on_both_backends!(keys_entities_ids_errors_and_paging, |env| {
         400,
         "stageId must be a UUID",
     );
-    error(
-        &api.post(&format!("{P}/leads"), json!({ "title": "x", "companyId": missing })).await,
-        422,
-        "companyId: companies are not available in this API yet",
-    );
-    let r = api.get(&format!("{P}/companies")).await;
+    let r = api.post(&format!("{P}/leads"), json!({ "title": "x", "companyId": missing })).await;
+    assert_eq!(r.status.as_u16(), 404, "{}", r.text);
+    assert_eq!(r.body["error"], format!("No company with id '{missing}'."));
+    let r = api.get(&format!("{P}/contacts")).await;
     assert_eq!(r.status.as_u16(), 501, "{}", r.text);
     assert!(r.body["error"].as_str().unwrap().contains("not available"));
     let r = api.send(reqwest::Method::PUT, &format!("{P}/leads"), None).await;
@@ -211,20 +228,42 @@ on_both_backends!(the_flow_from_stages_to_the_dashboard, |env| {
         api.patch(&format!("{P}/pipeline-stages/{neg_id}"), json!({ "name": "Negotiation" })).await.ok(200).clone();
     assert_eq!(renamed["name"], "Negotiation");
 
-    // Two leads on one partner site (a company's domain, until companies are built: `domain`).
-    let a = api
-        .post(&format!("{P}/leads"), json!({ "title": "Guest post", "domain": "engineering-blog.com", "value": 500 }))
-        .await
-        .ok(201)
-        .clone();
-    let b = api
+    // A company with a domain, and two leads on it.
+    let co = api
         .post(
-            &format!("{P}/leads"),
-            json!({ "title": "Link insertion", "domain": "engineering-blog.com", "value": 150 }),
+            &format!("{P}/companies"),
+            json!({ "name": "Engineering Blog", "domain": "engineering-blog.com", "relationshipType": "vendor" }),
         )
         .await
         .ok(201)
         .clone();
+    let co_id = is_uuid(&co["id"]);
+    is_uuid(&co["accountId"]);
+    assert_eq!((co["lifecycle"].as_str(), co["domain"].as_str()), (Some("active"), Some("engineering-blog.com")));
+    let private = api.post(&format!("{P}/companies"), json!({ "name": "Acme Network" })).await.ok(201).clone();
+    assert_eq!(private["domain"], Value::Null);
+    let found = api.get(&format!("{P}/companies?search=engineering&relationshipType=vendor")).await.ok(200).clone();
+    assert_eq!((found["total"].as_u64(), found["companies"][0]["id"].as_str()), (Some(1), Some(co_id.as_str())));
+    assert_eq!(api.get(&format!("{P}/companies/{co_id}")).await.ok(200)["name"], "Engineering Blog");
+    let patched = api
+        .patch(&format!("{P}/companies/{}", private["id"].as_str().unwrap()), json!({ "lifecycle": "inactive" }))
+        .await
+        .ok(200)
+        .clone();
+    assert_eq!(patched["lifecycle"], "inactive");
+    let a = api
+        .post(&format!("{P}/leads"), json!({ "title": "Guest post", "companyId": co_id, "value": 500 }))
+        .await
+        .ok(201)
+        .clone();
+    let b = api
+        .post(&format!("{P}/leads"), json!({ "title": "Link insertion", "companyId": co_id, "value": 150 }))
+        .await
+        .ok(201)
+        .clone();
+    assert_eq!(a["companyId"], co_id.as_str());
+    let on_co = api.get(&format!("{P}/leads?companyId={co_id}")).await.ok(200).clone();
+    assert_eq!(on_co["total"], 2);
     let (a_id, b_id) = (is_uuid(&a["id"]), is_uuid(&b["id"]));
     // /v1 sees the same opportunities, linked to one relationship.
     let opps = v1.get("/v1/link-building/crm/opportunity").await.ok(200).clone();

@@ -60,10 +60,68 @@ fn refuse_unbuilt(req: &Req, fields: &[(&str, &str)]) -> Result<()> {
     Ok(())
 }
 
+/// An owner the client sent (`UUID`, `me`, `unassigned`) as our filter value.
+fn owner_param(raw: &str) -> Result<String> {
+    match raw {
+        "me" | "unassigned" => Ok(raw.to_owned()),
+        other => id_in(IdKind::Member, "owner", other),
+    }
+}
+
+fn company_out(c: &Value) -> Value {
+    json!({ "id": uuid_value(&c["id"]), "name": c["name"], "domain": c["domain"],
+            "relationshipType": c["relationshipType"], "lifecycle": c["lifecycle"],
+            "ownerId": uuid_value(&c["ownerId"]), "accountId": uuid_value(&c["accountId"]),
+            "createdAt": c["createdAt"], "updatedAt": c["updatedAt"] })
+}
+
+const COMPANY_NAMES: &[(&str, &str)] = &[("ownerId", "ownerId")];
+
+fn company_input(req: &Req) -> Result<Map<String, Value>> {
+    let mut input = Map::new();
+    copy(&req.body, &mut input, &["name", "domain", "relationshipType", "lifecycle"]);
+    if let Some(o) = body_id(req, IdKind::Member, "ownerId")? {
+        input.insert("ownerId".into(), o);
+    }
+    Ok(input)
+}
+
+pub async fn companies_list(req: &Req) -> Result {
+    let mut input = json!({});
+    for f in ["relationshipType", "lifecycle", "search"] {
+        if let Some(v) = req.q(f) {
+            input[f] = json!(v);
+        }
+    }
+    if let Some(o) = req.q("owner") {
+        input["owner"] = json!(owner_param(o)?);
+    }
+    let all = req.all("link_building.crm.company.list", input).await.map_err(|e| renamed(e, COMPANY_NAMES))?;
+    req.page("companies", all.iter().map(company_out).collect())
+}
+
+pub async fn company_create(req: &Req) -> Result {
+    let c = req.op("link_building.crm.company.create", Value::Object(company_input(req)?)).await?;
+    Ok(Out::Json(StatusCode::CREATED, company_out(&c)))
+}
+
+pub async fn company_get(req: &Req) -> Result {
+    let id = path_id(req, IdKind::Company, "id")?;
+    let c = req.op("link_building.crm.company.get", json!({ "id": id })).await?;
+    Ok(Out::Json(StatusCode::OK, company_out(&c)))
+}
+
+pub async fn company_update(req: &Req) -> Result {
+    let mut input = company_input(req)?;
+    input.insert("id".into(), json!(path_id(req, IdKind::Company, "id")?));
+    let c = req.op("link_building.crm.company.update", Value::Object(input)).await?;
+    Ok(Out::Json(StatusCode::OK, company_out(&c)))
+}
+
 pub async fn not_built(_req: &Req) -> Result {
     Err(Error::new(
         StatusCode::NOT_IMPLEMENTED,
-        "Companies, contacts, memberships and marketing lists are not available in this API yet",
+        "Contacts, memberships and marketing lists are not available in this API yet",
     ))
 }
 
@@ -135,9 +193,11 @@ pub async fn stage_delete(req: &Req) -> Result {
 // ---- Leads --------------------------------------------------------------------------------
 
 fn lead_out(o: &Value) -> Value {
-    json!({ "id": uuid_value(&o["id"]), "title": o["title"], "companyId": null, "contactId": uuid_value(&o["contactId"]),
+    json!({ "id": uuid_value(&o["id"]), "title": o["title"], "companyId": uuid_value(&o["companyId"]),
+            "contactId": uuid_value(&o["contactId"]),
             "stageId": uuid_value(&o["stageId"]), "stage": o["stage"], "value": o["value"],
-            "probabilityPct": o["probabilityPct"], "ownerId": null, "expectedCloseDate": o["expectedCloseDate"],
+            "probabilityPct": o["probabilityPct"], "ownerId": uuid_value(&o["ownerId"]),
+            "expectedCloseDate": o["expectedCloseDate"],
             "status": o["status"], "createdAt": o["createdAt"], "updatedAt": o["updatedAt"] })
 }
 
@@ -173,36 +233,34 @@ pub async fn leads_list(req: &Req) -> Result {
     };
     let contact = req.q("contactId").map(|c| id_in(IdKind::Contact, "contactId", c)).transpose()?;
     if let Some(c) = req.q("companyId") {
-        uuid_ok(c).ok_or_else(|| Error::bad("companyId must be a UUID"))?;
-    }
-    let owner = req.q("ownerId");
-    if let Some(o) = owner {
-        if o != "me" && o != "unassigned" && uuid_ok(o).is_none() {
-            return Err(Error::bad("ownerId must be a UUID, me, or unassigned"));
+        if input.get("stageId").is_some() {
+            return Err(Error::bad("filter by stageId or companyId, not both"));
         }
+        input["companyId"] = json!(id_in(IdKind::Company, "companyId", c)?);
     }
-    let all = req.all("link_building.crm.opportunity.list", input).await.map_err(|e| renamed(e, LEAD_NAMES))?;
+    if let Some(o) = req.q("ownerId") {
+        input["owner"] = json!(owner_param(o).map_err(|_| Error::bad("ownerId must be a UUID, me, or unassigned"))?);
+    }
+    let all = req
+        .all("link_building.crm.opportunity.list", input)
+        .await
+        .map_err(|e| renamed(e, &[("opportunity", "lead"), ("owner:", "ownerId:")]))?;
     let leads: Vec<Value> = all
         .iter()
         .filter(|o| {
             stage_ids.as_ref().is_none_or(|ids| o["stageId"].as_str().is_some_and(|s| ids.iter().any(|i| i == s)))
         })
         .filter(|o| contact.as_ref().is_none_or(|c| o["contactId"].as_str() == Some(c.as_str())))
-        // No lead has a company or an owner yet: those filters match only "none".
-        .filter(|_| req.q("companyId").is_none())
-        .filter(|_| owner.is_none_or(|o| o == "unassigned"))
         .map(lead_out)
         .collect();
     req.page("leads", leads)
 }
 
-fn uuid_ok(raw: &str) -> Option<String> {
-    uuid::Uuid::parse_str(raw.trim()).ok().map(|u| u.hyphenated().to_string())
-}
-
 fn lead_input(req: &Req, input: &mut Map<String, Value>) -> Result<()> {
-    refuse_unbuilt(req, &[("companyId", "companies"), ("ownerId", "members")])?;
     copy(&req.body, input, &["title", "value", "probabilityPct", "expectedCloseDate"]);
+    if let Some(o) = body_id(req, IdKind::Member, "ownerId")? {
+        input.insert("ownerId".into(), o);
+    }
     if let Some(c) = body_id(req, IdKind::Contact, "contactId")? {
         input.insert("contactId".into(), c);
     }
@@ -213,6 +271,9 @@ pub async fn lead_create(req: &Req) -> Result {
     let mut input = Map::new();
     lead_input(req, &mut input)?;
     copy(&req.body, &mut input, &["domain"]);
+    if let Some(Value::String(c)) = body_id(req, IdKind::Company, "companyId")? {
+        input.insert("companyId".into(), json!(c));
+    }
     match (body_id(req, IdKind::Stage, "stageId")?, req.b_str("stage")?) {
         (Some(Value::String(s)), _) => {
             input.insert("stageId".into(), json!(s));
@@ -242,6 +303,7 @@ pub async fn lead_update(req: &Req) -> Result {
     let id = path_id(req, IdKind::Opportunity, "id")?;
     let mut input = Map::new();
     lead_input(req, &mut input)?;
+    refuse_unbuilt(req, &[("companyId", "a lead's company changes")])?;
     let stage = body_id(req, IdKind::Stage, "stageId")?;
     let mut o = Value::Null;
     if !input.is_empty() || stage.is_none() {
@@ -335,23 +397,31 @@ fn ids_in_metadata(m: &Value) -> Value {
 
 fn activity_out(a: &Value) -> Value {
     json!({ "id": uuid_value(&a["id"]), "type": a["type"], "subject": a["subject"], "body": a["body"],
-            "occurredAt": a["occurredAt"], "leadId": uuid_value(&a["opportunityId"]), "companyId": null,
+            "occurredAt": a["occurredAt"], "leadId": uuid_value(&a["opportunityId"]), "companyId": uuid_value(&a["companyId"]),
             "contactId": uuid_value(&a["contactId"]), "ownerId": null })
 }
 
 const ACTIVITY_NAMES: &[(&str, &str)] = &[("opportunityId", "leadId"), ("opportunity", "lead")];
 
 async fn create_activity(req: &Req, lead: Option<String>) -> Result {
-    refuse_unbuilt(req, &[("companyId", "companies"), ("ownerId", "members")])?;
+    refuse_unbuilt(req, &[("ownerId", "an activity's owners")])?;
     let mut input = Map::new();
     copy(&req.body, &mut input, &["type", "subject", "body", "occurredAt"]);
     let lead = match lead {
         Some(l) => Some(json!(l)),
         None => body_id(req, IdKind::Opportunity, "leadId")?.filter(|v| !v.is_null()),
     };
-    match lead {
-        Some(l) => input.insert("opportunityId".into(), l),
-        None => return Err(Error::bad("leadId is required (activities on companies come with companies)")),
+    let company = body_id(req, IdKind::Company, "companyId")?.filter(|v| !v.is_null());
+    match (lead, company) {
+        (None, None) => return Err(Error::bad("name leadId or companyId")),
+        (l, c) => {
+            if let Some(l) = l {
+                input.insert("opportunityId".into(), l);
+            }
+            if let Some(c) = c {
+                input.insert("companyId".into(), c);
+            }
+        }
     };
     if let Some(c) = body_id(req, IdKind::Contact, "contactId")?.filter(|v| !v.is_null()) {
         input.insert("contactId".into(), c);
@@ -381,9 +451,7 @@ pub async fn activities_list(req: &Req) -> Result {
         input["contactId"] = json!(id_in(IdKind::Contact, "contactId", c)?);
     }
     if let Some(c) = req.q("companyId") {
-        uuid_ok(c).ok_or_else(|| Error::bad("companyId must be a UUID"))?;
-        // No activity is on a company yet.
-        return req.page("activities", Vec::new());
+        input["companyId"] = json!(id_in(IdKind::Company, "companyId", c)?);
     }
     let all = req.all("link_building.crm.activity.list", input).await.map_err(|e| renamed(e, ACTIVITY_NAMES))?;
     req.page("activities", all.iter().map(activity_out).collect())
@@ -391,7 +459,8 @@ pub async fn activities_list(req: &Req) -> Result {
 
 fn task_out(t: &Value) -> Value {
     json!({ "id": uuid_value(&t["id"]), "title": t["title"], "dueAt": t["dueAt"], "status": t["status"],
-            "assigneeId": null, "leadId": uuid_value(&t["opportunityId"]), "companyId": null,
+            "assigneeId": uuid_value(&t["assigneeId"]), "leadId": uuid_value(&t["opportunityId"]),
+            "companyId": uuid_value(&t["companyId"]),
             "contactId": uuid_value(&t["contactId"]), "completedAt": t["completedAt"], "notes": t["notes"] })
 }
 
@@ -401,20 +470,18 @@ pub async fn tasks_list(req: &Req) -> Result {
         input["opportunityId"] = json!(id_in(IdKind::Opportunity, "leadId", l)?);
     }
     if let Some(a) = req.q("assigneeId") {
-        if a != "me" && uuid_ok(a).is_none() {
-            return Err(Error::bad("assigneeId must be a UUID or me"));
-        }
-        // No task has an assignee yet.
-        return req.page("tasks", Vec::new());
+        input["assignee"] = json!(owner_param(a).map_err(|_| Error::bad("assigneeId must be a UUID or me"))?);
     }
     let all = req.all("link_building.crm.task.list", input).await.map_err(|e| renamed(e, ACTIVITY_NAMES))?;
     req.page("tasks", all.iter().map(task_out).collect())
 }
 
 fn task_input(req: &Req) -> Result<Map<String, Value>> {
-    refuse_unbuilt(req, &[("assigneeId", "members"), ("companyId", "companies")])?;
     let mut input = Map::new();
     copy(&req.body, &mut input, &["title", "dueAt", "notes", "status"]);
+    if let Some(a) = body_id(req, IdKind::Member, "assigneeId")? {
+        input.insert("assigneeId".into(), a);
+    }
     Ok(input)
 }
 
@@ -426,6 +493,9 @@ pub async fn task_create(req: &Req) -> Result {
     }
     if let Some(c) = body_id(req, IdKind::Contact, "contactId")?.filter(|v| !v.is_null()) {
         input.insert("contactId".into(), c);
+    }
+    if let Some(c) = body_id(req, IdKind::Company, "companyId")?.filter(|v| !v.is_null()) {
+        input.insert("companyId".into(), c);
     }
     let t =
         req.op("link_building.crm.task.create", Value::Object(input)).await.map_err(|e| renamed(e, ACTIVITY_NAMES))?;

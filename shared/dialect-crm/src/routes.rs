@@ -38,6 +38,22 @@ const LEAD_BODY: &[Param] = &[
     ("expectedCloseDate", "string", "YYYY-MM-DD"),
     ("domain", "string", "linkcrm: the partner's site; links the lead to the workspace's relationship with it"),
 ];
+const COMPANY_BODY: &[Param] = &[
+    ("name", "string", "The company's name (required to create)"),
+    ("domain", "string", "Its website; links it to the partner's shared account (set once)"),
+    ("relationshipType", "string", "prospect, customer, vendor or both"),
+    ("lifecycle", "string", "active or inactive"),
+    ("ownerId", "string", "Owner member (UUID)"),
+];
+const COMPANY_QUERY: &[Param] = &[
+    ("relationshipType", "string", "prospect, customer, vendor or both"),
+    ("lifecycle", "string", "active or inactive"),
+    ("owner", "string", "UUID, me, or unassigned"),
+    ("search", "string", "Name contains (case-insensitive)"),
+    ("page", "integer", "Page number, from 1"),
+    ("pageSize", "integer", "Items per page (default 50, at most 200)"),
+    ("limit", "integer", "Legacy: caps the page size when page is omitted"),
+];
 const STAGE_BODY: &[Param] = &[
     ("name", "string", "Stage name (required to create)"),
     ("kind", "string", "open, won or lost"),
@@ -85,10 +101,54 @@ const LEAD_GET: &[&str] = &["link_building.crm.opportunity.get", "link_building.
 
 pub static ROUTES: &[Route] = &[
     // Companies, contacts, memberships and marketing lists wait on the core's company model.
-    route!("GET", "/companies", "List companies", "Companies", &[], &[], &[], 501, "companies", h::not_built),
-    route!("POST", "/companies", "Create a company", "Companies", &[], &[], &[], 501, "object", h::not_built),
-    route!("GET", "/companies/{id}", "Get a company", "Companies", &[], &[], &[], 501, "object", h::not_built),
-    route!("PATCH", "/companies/{id}", "Update a company", "Companies", &[], &[], &[], 501, "object", h::not_built),
+    route!(
+        "GET",
+        "/companies",
+        "List companies",
+        "Companies",
+        &["link_building.crm.company.list"],
+        COMPANY_QUERY,
+        &[],
+        200,
+        "companies",
+        h::companies_list
+    ),
+    route!(
+        "POST",
+        "/companies",
+        "Create a company",
+        "Companies",
+        &["link_building.crm.company.create"],
+        &[],
+        COMPANY_BODY,
+        201,
+        "object",
+        h::company_create
+    ),
+    route!(
+        "GET",
+        "/companies/{id}",
+        "Get a company",
+        "Companies",
+        &["link_building.crm.company.get"],
+        &[],
+        &[],
+        200,
+        "object",
+        h::company_get
+    ),
+    route!(
+        "PATCH",
+        "/companies/{id}",
+        "Update a company",
+        "Companies",
+        &["link_building.crm.company.update"],
+        &[],
+        COMPANY_BODY,
+        200,
+        "object",
+        h::company_update
+    ),
     route!(
         "GET",
         "/companies/{id}/contacts",
