@@ -346,6 +346,8 @@ async fn upsert_contact(app: &App, ws: &str, account: &str, p: &FoundContact) ->
             twitter_handle: p.twitter_handle.clone(),
             notes: None,
             apollo_person_id: Some(p.apollo_person_id.clone()),
+            phone: None,
+            owner_id: None,
             created_at: now.clone(),
             updated_at: now,
         };

@@ -225,8 +225,20 @@ pub fn contact_view(item: &Item) -> DataResult<Contact> {
 
 /// A workspace's private notes on a contact.
 pub fn contact_note_item(ws: &str, contact: &str, notes: &str) -> Item {
+    contact_overlay_item(ws, contact, Some(notes), None, None)
+}
+
+/// A workspace's own fields on a shared contact (notes, phone, owner), in one item.
+pub fn contact_overlay_item(
+    ws: &str,
+    contact: &str,
+    notes: Option<&str>,
+    phone: Option<&str>,
+    owner: Option<&str>,
+) -> Item {
     let key = keys::contact_note(ws, contact);
-    obj(json!({ "PK": key.pk, "SK": key.sk, "entity": "contactNote", "contactId": contact, "notes": notes }))
+    obj(json!({ "PK": key.pk, "SK": key.sk, "entity": "contactNote", "contactId": contact, "notes": notes,
+                "phone": phone, "ownerId": owner }))
 }
 
 pub fn contact_item(c: &Contact, version: i64) -> Item {
@@ -237,6 +249,8 @@ pub fn contact_item(c: &Contact, version: i64) -> Item {
     };
     // Notes are each workspace's own (`records::contact_note_item`), never on the shared item.
     item.remove("notes");
+    item.remove("phone");
+    item.remove("ownerId");
     let extra = obj(json!({
         "PK": key.pk, "SK": key.sk, "entity": "contact", "version": version,
         "GSI1PK": keys::account_contacts_pk(&c.account_id), "GSI1SK": c.id,

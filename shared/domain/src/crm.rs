@@ -58,6 +58,12 @@ pub struct Contact {
     pub linkedin_url: Option<String>,
     pub twitter_handle: Option<String>,
     pub notes: Option<String>,
+    /// This workspace's own: the contact's phone (never on the shared record); present once set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    /// This workspace's own: the member who owns the contact here; present once set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner_id: Option<String>,
     pub apollo_person_id: Option<String>,
     pub created_at: String,
     pub updated_at: String,

@@ -106,15 +106,44 @@ async fn load(app: &App, id: &str) -> ApiResult<Item> {
     app.store.get(&keys::contact(id)).await?.ok_or_else(|| ApiError::not_found("contact_not_found", "contact", id))
 }
 
-/// The contact and workspace `ws`'s notes on it, in one batch read.
-async fn load_with_notes(app: &App, ws: &str, id: &str) -> ApiResult<(Item, Option<String>)> {
+/// A workspace's own fields on a shared contact.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct Overlay {
+    notes: Option<String>,
+    phone: Option<String>,
+    owner_id: Option<String>,
+}
+
+impl Overlay {
+    fn of(item: Option<&Item>) -> Overlay {
+        let s = |k: &str| item.and_then(|i| records::str_of(i, k)).map(str::to_owned);
+        Overlay { notes: s("notes"), phone: s("phone"), owner_id: s("ownerId") }
+    }
+    fn onto(self, c: Contact) -> Contact {
+        Contact { notes: self.notes, phone: self.phone, owner_id: self.owner_id, ..c }
+    }
+    fn is_empty(&self) -> bool {
+        self.notes.is_none() && self.phone.is_none() && self.owner_id.is_none()
+    }
+    fn item(&self, ws: &str, contact: &str) -> Item {
+        records::contact_overlay_item(
+            ws,
+            contact,
+            self.notes.as_deref(),
+            self.phone.as_deref(),
+            self.owner_id.as_deref(),
+        )
+    }
+}
+
+/// The contact and workspace `ws`'s own fields on it, in one batch read.
+async fn load_with_notes(app: &App, ws: &str, id: &str) -> ApiResult<(Item, Overlay)> {
     check_id(IdKind::Contact, "id", id)?;
     let (contact_key, note_key) = (keys::contact(id), keys::contact_note(ws, id));
     let found = app.store.batch_get(&[contact_key.clone(), note_key.clone()]).await?;
     let of = |k: &linkcrm_storage::Key| found.iter().find(|i| linkcrm_storage::Key::of(i).as_ref() == Some(k));
     let item = of(&contact_key).cloned().ok_or_else(|| ApiError::not_found("contact_not_found", "contact", id))?;
-    let notes = of(&note_key).and_then(|n| records::str_of(n, "notes")).map(str::to_owned);
-    Ok((item, notes))
+    Ok((item, Overlay::of(of(&note_key))))
 }
 
 /// Contacts as workspace `ws` sees them: the shared record with its own notes (one batch read).
@@ -124,11 +153,15 @@ pub(crate) async fn with_notes(app: &App, ws: &str, mut contacts: Vec<Contact>) 
     }
     let wanted: Vec<_> = contacts.iter().map(|c| keys::contact_note(ws, &c.id)).collect();
     let found = app.store.batch_get(&wanted).await?;
-    let notes: std::collections::HashMap<&str, &str> =
-        found.iter().filter_map(|n| Some((records::str_of(n, "contactId")?, records::str_of(n, "notes")?))).collect();
-    for c in &mut contacts {
-        c.notes = notes.get(c.id.as_str()).map(|n| (*n).to_owned());
-    }
+    let overlays: std::collections::HashMap<&str, &Item> =
+        found.iter().filter_map(|n| Some((records::str_of(n, "contactId")?, n))).collect();
+    let contacts = contacts
+        .drain(..)
+        .map(|c| {
+            let o = Overlay::of(overlays.get(c.id.as_str()).copied());
+            o.onto(c)
+        })
+        .collect();
     Ok(contacts)
 }
 
@@ -205,6 +238,11 @@ pub struct CreateInput {
     /// At most 10,000 characters.
     #[schemars(length(max = 10000))]
     pub notes: Option<String>,
+    /// This workspace's own: a phone number (at most 40 characters).
+    #[schemars(length(max = 40))]
+    pub phone: Option<String>,
+    /// This workspace's own: the member who owns the contact here.
+    pub owner_id: Option<crate::ids::Id<crate::ids::Member>>,
     /// At most 200 characters.
     #[schemars(length(max = 200))]
     pub apollo_person_id: Option<String>,
@@ -235,6 +273,14 @@ impl Operation for Create {
             twitter_handle: line("twitterHandle", input.twitter_handle, MAX_NAME)?,
             notes: text("notes", input.notes, MAX_NOTES)?,
             apollo_person_id: line("apolloPersonId", input.apollo_person_id, MAX_NAME)?,
+        };
+        let phone = line("phone", input.phone, 40)?;
+        let owner_id = match &input.owner_id {
+            Some(o) => {
+                super::companies::check_member(&ctx, o).await?;
+                Some(o.to_string())
+            }
+            None => None,
         };
         enum Target {
             Id(String),
@@ -275,14 +321,18 @@ impl Operation for Create {
             twitter_handle: fields.twitter_handle,
             notes: fields.notes,
             apollo_person_id: fields.apollo_person_id,
+            phone: None,
+            owner_id: None,
             created_at: now.clone(),
             updated_at: now,
         };
         let ws = ctx.workspace();
+        let overlay = Overlay { notes: contact.notes.clone(), phone, owner_id };
+        let contact = overlay.clone().onto(contact);
         for _ in 0..ATTEMPTS {
             let mut ops = vec![TxOp::put_if(contact_item(&contact, 1), Condition::NotExists)];
-            if let Some(n) = &contact.notes {
-                ops.push(TxOp::put(records::contact_note_item(ws, &contact.id, n)));
+            if !overlay.is_empty() {
+                ops.push(TxOp::put(overlay.item(ws, &contact.id)));
             }
             if let Some(e) = &contact.email {
                 ops.push(TxOp::put_if(email_guard_item(e, &contact.id, &contact.account_id), Condition::NotExists));
@@ -326,8 +376,8 @@ impl Operation for Get {
     type Output = Contact;
 
     async fn run(ctx: Ctx, input: IdInput<crate::ids::Contact>) -> ApiResult<Reply<Contact>> {
-        let (item, notes) = load_with_notes(&ctx.app, ctx.workspace(), &input.id).await?;
-        let contact = Contact { notes, ..records::contact_view(&item)? };
+        let (item, overlay) = load_with_notes(&ctx.app, ctx.workspace(), &input.id).await?;
+        let contact = overlay.onto(records::contact_view(&item)?);
         Ok(Reply::ok(contact).with_version(version_of(&item)))
     }
 }
@@ -377,8 +427,8 @@ impl Operation for List {
             if let Some(id) = holder_of(&ctx.app, &e).await? {
                 // The guard's contact may be deleted meanwhile: then there is nothing to list.
                 match load_with_notes(&ctx.app, ws, &id).await {
-                    Ok((item, notes)) => {
-                        let c = Contact { notes, ..records::contact_view(&item)? };
+                    Ok((item, overlay)) => {
+                        let c = overlay.onto(records::contact_view(&item)?);
                         if input.account_id.as_ref().is_none_or(|a| *a == c.account_id) {
                             data.push(c);
                         }
@@ -465,6 +515,15 @@ pub struct UpdateInput {
     #[schemars(with = "Option<String>")]
     #[schemars(length(max = 10000))]
     pub notes: Option<Option<String>>,
+    /// This workspace's own phone number; `null` clears it.
+    #[serde(default, deserialize_with = "crate::lenient::nullable")]
+    #[schemars(with = "Option<String>")]
+    #[schemars(length(max = 40))]
+    pub phone: Option<Option<String>>,
+    /// This workspace's owner of the contact; `null` clears it.
+    #[serde(default, deserialize_with = "crate::lenient::nullable")]
+    #[schemars(with = "Option<crate::ids::Id<crate::ids::Member>>")]
+    pub owner_id: Option<Option<crate::ids::Id<crate::ids::Member>>>,
     #[serde(default, deserialize_with = "crate::lenient::nullable")]
     #[schemars(with = "Option<String>")]
     #[schemars(length(max = 200))]
@@ -485,7 +544,7 @@ impl Operation for Patch {
 
     async fn run(ctx: Ctx, input: UpdateInput) -> ApiResult<Reply<Contact>> {
         let ws = ctx.workspace();
-        let (item, notes) = load_with_notes(&ctx.app, ws, &input.id).await?;
+        let (item, overlay) = load_with_notes(&ctx.app, ws, &input.id).await?;
         let version = version_of(&item);
         if let Some(expected) = ctx.if_match {
             if expected != version {
@@ -527,15 +586,28 @@ impl Operation for Patch {
             ("twitterHandle", sent(input.twitter_handle, |v| line("twitterHandle", v, MAX_NAME))?),
             ("apolloPersonId", sent(input.apollo_person_id, |v| line("apolloPersonId", v, MAX_NAME))?),
         ];
-        let new_notes = sent(input.notes, |v| text("notes", v, MAX_NOTES))?.filter(|n| *n != notes);
+        let mut next = overlay.clone();
+        if let Some(n) = sent(input.notes, |v| text("notes", v, MAX_NOTES))? {
+            next.notes = n;
+        }
+        if let Some(p) = sent(input.phone, |v| line("phone", v, 40))? {
+            next.phone = p;
+        }
+        if let Some(o) = input.owner_id {
+            if let Some(o) = &o {
+                super::companies::check_member(&ctx, o).await?;
+            }
+            next.owner_id = o.map(|o| o.to_string());
+        }
+        let overlay_changed = next != overlay;
         let changed: Vec<(&'static str, Option<String>)> = changes
             .into_iter()
             .filter_map(|(k, v)| Some((k, v?)))
             .filter(|(k, v)| records::str_of(&item, k) != v.as_deref())
             .collect();
         // Nothing differs: no write, no version bump, no webhook for a change that did not happen.
-        if changed.is_empty() && new_notes.is_none() {
-            return Ok(Reply::ok(Contact { notes, ..before }).with_version(version));
+        if changed.is_empty() && !overlay_changed {
+            return Ok(Reply::ok(overlay.onto(before)).with_version(version));
         }
         // Another workspace's sends go to this address and its history names this person: it may
         // not be turned into someone else under them.
@@ -576,12 +648,14 @@ impl Operation for Patch {
                 ops.push(TxOp::put_if(email_guard_item(new, &before.id, &before.account_id), Condition::NotExists));
             }
         }
-        match &new_notes {
-            Some(Some(n)) => ops.push(TxOp::put(records::contact_note_item(ws, &before.id, n))),
-            Some(None) => ops.push(TxOp::delete(keys::contact_note(ws, &before.id))),
-            None => {}
+        if overlay_changed {
+            if next.is_empty() {
+                ops.push(TxOp::delete(keys::contact_note(ws, &before.id)));
+            } else {
+                ops.push(TxOp::put(next.item(ws, &before.id)));
+            }
         }
-        after.notes = new_notes.clone().unwrap_or(notes);
+        let after = next.onto(after);
         ops.push(outbox::event("link_building.contact.updated", Some(ws), json!(after)));
         match ctx.app.store.transact(ops).await {
             Ok(()) => Ok(Reply::ok(after).with_version(new_version)),
