@@ -175,9 +175,12 @@ on_both_backends!(keys_entities_ids_errors_and_paging, |env| {
     let r = api.post(&format!("{P}/leads"), json!({ "title": "x", "companyId": missing })).await;
     assert_eq!(r.status.as_u16(), 404, "{}", r.text);
     assert_eq!(r.body["error"], format!("No company with id '{missing}'."));
-    let r = api.get(&format!("{P}/contacts")).await;
-    assert_eq!(r.status.as_u16(), 501, "{}", r.text);
-    assert!(r.body["error"].as_str().unwrap().contains("not available"));
+    // A contact needs a partner: a company with a domain, or a work email.
+    error(
+        &api.post(&format!("{P}/contacts"), json!({ "firstName": "Pat", "email": "pat@gmail.com" })).await,
+        422,
+        "a contact needs a company with a domain, or a work email address",
+    );
     let r = api.send(reqwest::Method::PUT, &format!("{P}/leads"), None).await;
     assert_eq!((r.status.as_u16(), r.header("allow")), (405, Some("GET, POST")));
     error(&api.get(&format!("{P}/nothing-here")).await, 404, "Not found");
@@ -323,20 +326,88 @@ on_both_backends!(the_flow_from_stages_to_the_dashboard, |env| {
         conns["connections"][0],
         json!({ "id": uuid_of(&mbx), "channel": "smtp", "address": "dana@outreach.example.com", "displayName": "Dana" })
     );
-    let acct = v1.get(&format!("/v1/link-building/crm/relationship/{rel}")).await.ok(200)["accountId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let contact = v1
+    // The contact, at the company (its primary membership), with this workspace's phone.
+    let contact = api
         .post(
-            "/v1/link-building/crm/contact",
-            json!({ "accountId": acct, "firstName": "Marina", "email": "marina@engineering-blog.com" }),
+            &format!("{P}/contacts"),
+            json!({ "firstName": "Marina", "lastName": "Olafsson", "email": "marina@engineering-blog.com",
+                    "title": "Senior Editor", "phone": "+354 555 0101", "companyId": co_id }),
         )
         .await
-        .ok(201)["id"]
+        .ok(201)
+        .clone();
+    assert_eq!(
+        (contact["companyId"].as_str(), contact["title"].as_str(), contact["phone"].as_str()),
+        (Some(co_id.as_str()), Some("Senior Editor"), Some("+354 555 0101"))
+    );
+    let contact_uuid = is_uuid(&contact["id"]);
+    let contact = format!("ct_{}", linkcrm_domain::id::encode(uuid::Uuid::parse_str(&contact_uuid).unwrap()));
+    let ms = api.get(&format!("{P}/contacts/{contact_uuid}/company-memberships")).await.ok(200).clone();
+    assert_eq!(ms["memberships"][0]["companyId"], co_id.as_str());
+    assert_eq!(ms["memberships"][0]["isPrimary"], true);
+    let listed = api.get(&format!("{P}/contacts")).await.ok(200).clone();
+    assert_eq!(
+        (listed["total"].as_u64(), listed["contacts"][0]["id"].as_str()),
+        (Some(1), Some(contact_uuid.as_str()))
+    );
+    let at_co = api.get(&format!("{P}/companies/{co_id}/contacts")).await.ok(200).clone();
+    assert_eq!(at_co["contacts"][0]["email"], "marina@engineering-blog.com");
+    // A second membership (the private company) made primary; the role patched.
+    let private_id = private["id"].as_str().unwrap().to_owned();
+    let m2 = api
+        .post(
+            &format!("{P}/contacts/{contact_uuid}/company-memberships"),
+            json!({ "companyId": private_id, "role": "Contributor" }),
+        )
+        .await
+        .ok(201)
+        .clone();
+    assert_eq!(m2["isPrimary"], false);
+    let m2_id = is_uuid(&m2["id"]);
+    let dup =
+        api.post(&format!("{P}/contacts/{contact_uuid}/company-memberships"), json!({ "companyId": private_id })).await;
+    assert_eq!(dup.status.as_u16(), 409, "{}", dup.text);
+    let p = api
+        .patch(
+            &format!("{P}/contacts/{contact_uuid}/company-memberships/{m2_id}"),
+            json!({ "isPrimary": true, "role": "Editor" }),
+        )
+        .await
+        .ok(200)
+        .clone();
+    assert_eq!((p["isPrimary"].as_bool(), p["role"].as_str()), (Some(true), Some("Editor")));
+    assert_eq!(api.get(&format!("{P}/contacts/{contact_uuid}")).await.ok(200)["companyId"], private_id.as_str());
+    api.delete(&format!("{P}/contacts/{contact_uuid}/company-memberships/{m2_id}")).await.ok(200);
+    assert_eq!(api.get(&format!("{P}/contacts/{contact_uuid}")).await.ok(200)["companyId"], Value::Null);
+    let renamed_contact =
+        api.patch(&format!("{P}/contacts/{contact_uuid}"), json!({ "title": "Managing Editor" })).await.ok(200).clone();
+    assert_eq!(renamed_contact["title"], "Managing Editor");
+    // A marketing list (made in /v1) gets the company's contacts, once.
+    let list = v1.post("/v1/link-building/crm/marketing-list", json!({ "name": "Q1 editors" })).await.ok(201)["id"]
         .as_str()
         .unwrap()
         .to_owned();
+    let added = api
+        .post(
+            &format!("{P}/prospecting/add-to-marketing-list"),
+            json!({ "listId": uuid_of(&list), "companyIds": [co_id] }),
+        )
+        .await
+        .ok(200)
+        .clone();
+    assert_eq!((added["added"].as_u64(), added["memberCount"].as_i64()), (Some(1), Some(1)), "{added}");
+    let again = api
+        .post(
+            &format!("{P}/prospecting/add-to-marketing-list"),
+            json!({ "listId": uuid_of(&list), "contactIds": [contact_uuid] }),
+        )
+        .await
+        .ok(200)
+        .clone();
+    assert_eq!(
+        (again["added"].as_u64(), again["skipped"].as_u64(), again["memberCount"].as_i64()),
+        (Some(0), Some(1), Some(1))
+    );
     let without = api
         .post(&format!("{P}/outbound-email"), json!({ "leadId": a_id, "connectionId": uuid_of(&mbx), "channel": "smtp", "subject": "Hi", "htmlBody": "<p>Hi</p>" }))
         .await;
@@ -420,6 +491,12 @@ on_both_backends!(the_flow_from_stages_to_the_dashboard, |env| {
         .await;
     assert_eq!((r.status.as_u16(), r.body["movedLeads"].as_u64()), (200, Some(1)), "{}", r.text);
     assert_eq!(api.get(&format!("{P}/leads/{b_id}")).await.ok(200)["stage"], "Negotiation");
+
+    // Deleting the contact removes it from the workspace (memberships, its own fields).
+    let r = api.delete(&format!("{P}/contacts/{contact_uuid}")).await;
+    assert_eq!(r.status.as_u16(), 204, "{}", r.text);
+    assert_eq!(api.get(&format!("{P}/contacts/{contact_uuid}")).await.status.as_u16(), 404);
+    assert_eq!(api.get(&format!("{P}/contacts")).await.ok(200)["total"], 0);
 
     // Replay finds no difference.
     let report = tokio::task::block_in_place(|| {

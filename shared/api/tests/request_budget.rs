@@ -238,6 +238,86 @@ async fn every_endpoint_stays_within_its_request_budget() {
         200,
         4,
     );
+    let r = p
+        .call(
+            Method::POST,
+            "/v1/link-building/crm/contact",
+            true,
+            Some(
+                json!({"accountId": acct, "firstName": "Pia", "email": "pia@engineering-blog.com", "phone": "+1 555"}),
+            ),
+        )
+        .await;
+    within("crm.contact.create (with this workspace's phone)", &r, 201, 6);
+    let pia = r.1["id"].as_str().unwrap().to_owned();
+    within(
+        "crm.contact.list (inWorkspace)",
+        &p.call(Method::GET, "/v1/link-building/crm/contact?inWorkspace=true", true, None).await,
+        200,
+        4,
+    );
+    let r = p
+        .call(
+            Method::POST,
+            &format!("/v1/link-building/crm/contact/{pia}/membership"),
+            true,
+            Some(json!({"companyId": company})),
+        )
+        .await;
+    within("crm.contact.membership.create (primary)", &r, 201, 6);
+    let ms = r.1["id"].as_str().unwrap().to_owned();
+    within(
+        "crm.contact.membership.list",
+        &p.call(Method::GET, &format!("/v1/link-building/crm/contact/{pia}/membership"), true, None).await,
+        200,
+        4,
+    );
+    within(
+        "crm.contact.membership.update",
+        &p.call(
+            Method::PATCH,
+            &format!("/v1/link-building/crm/contact/{pia}/membership/{ms}"),
+            true,
+            Some(json!({"role": "Editor"})),
+        )
+        .await,
+        200,
+        4,
+    );
+    within("crm.company.contacts", &p.call(Method::GET, &format!("{co}/{company}/contacts"), true, None).await, 200, 6);
+    let r = p.call(Method::POST, "/v1/link-building/crm/marketing-list", true, Some(json!({"name": "Q1"}))).await;
+    within("crm.marketing_list.create", &r, 201, 3);
+    let ml = r.1["id"].as_str().unwrap().to_owned();
+    within(
+        "crm.marketing_list.list",
+        &p.call(Method::GET, "/v1/link-building/crm/marketing-list", true, None).await,
+        200,
+        3,
+    );
+    within(
+        "crm.marketing_list.get",
+        &p.call(Method::GET, &format!("/v1/link-building/crm/marketing-list/{ml}"), true, None).await,
+        200,
+        3,
+    );
+    within(
+        "crm.marketing_list.add (one contact: one transaction each)",
+        &p.call(
+            Method::POST,
+            &format!("/v1/link-building/crm/marketing-list/{ml}/members"),
+            true,
+            Some(json!({"contactIds": [pia]})),
+        )
+        .await,
+        200,
+        6,
+    );
+    within(
+        "crm.contact.membership.delete",
+        &p.call(Method::DELETE, &format!("/v1/link-building/crm/contact/{pia}/membership/{ms}"), true, None).await,
+        204,
+        4,
+    );
     within(
         "workspaces.members.delete",
         &p.call(Method::DELETE, &format!("/v1/workspaces/{ws}/members/{member}"), false, None).await,

@@ -62,6 +62,8 @@ id_kinds! {
     Task => Task, "a task", "TaskId";
     Company => Company, "a company", "CompanyId";
     Member => Member, "a member", "MemberId";
+    Membership => Membership, "a company membership", "MembershipId";
+    MarketingList => MarketingList, "a marketing list", "MarketingListId";
 }
 
 /// A campaign id of any type (`scmp_`, `ccmp_`, `icmp_`, `cmp_`).

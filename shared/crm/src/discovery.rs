@@ -348,6 +348,7 @@ async fn upsert_contact(app: &App, ws: &str, account: &str, p: &FoundContact) ->
             apollo_person_id: Some(p.apollo_person_id.clone()),
             phone: None,
             owner_id: None,
+            primary_company_id: None,
             created_at: now.clone(),
             updated_at: now,
         };

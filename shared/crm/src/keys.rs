@@ -250,3 +250,27 @@ pub fn company_opportunities_pk(ws: &str, company: &str) -> String {
 pub fn company_activities_pk(ws: &str, company: &str) -> String {
     format!("WS#{ws}#COACTS#{company}")
 }
+
+/// A contact's company memberships in a workspace, one per company (sort key: the company id).
+pub fn contact_memberships_pk(ws: &str, contact: &str) -> String {
+    format!("WS#{ws}#CTMS#{contact}")
+}
+pub fn contact_membership(ws: &str, contact: &str, company: &str) -> Key {
+    Key::new(contact_memberships_pk(ws, contact), company)
+}
+/// A company's contacts (GSI1 of the membership).
+pub fn company_contacts_pk(ws: &str, company: &str) -> String {
+    format!("WS#{ws}#COCTS#{company}")
+}
+
+/// A workspace's marketing lists (each with its `memberCount`).
+pub fn marketing_lists_pk(ws: &str) -> String {
+    format!("WS#{ws}#MLISTS")
+}
+pub fn marketing_list(ws: &str, id: &str) -> Key {
+    Key::new(marketing_lists_pk(ws), id)
+}
+/// A marketing list's contacts, one item each (sort key: the contact id).
+pub fn marketing_list_member(ws: &str, list: &str, contact: &str) -> Key {
+    Key::new(format!("WS#{ws}#MLIST#{list}"), contact)
+}

@@ -225,7 +225,7 @@ pub fn contact_view(item: &Item) -> DataResult<Contact> {
 
 /// A workspace's private notes on a contact.
 pub fn contact_note_item(ws: &str, contact: &str, notes: &str) -> Item {
-    contact_overlay_item(ws, contact, Some(notes), None, None)
+    contact_overlay_item(ws, contact, Some(notes), None, None, None)
 }
 
 /// A workspace's own fields on a shared contact (notes, phone, owner), in one item.
@@ -235,10 +235,11 @@ pub fn contact_overlay_item(
     notes: Option<&str>,
     phone: Option<&str>,
     owner: Option<&str>,
+    primary_company: Option<&str>,
 ) -> Item {
     let key = keys::contact_note(ws, contact);
     obj(json!({ "PK": key.pk, "SK": key.sk, "entity": "contactNote", "contactId": contact, "notes": notes,
-                "phone": phone, "ownerId": owner }))
+                "phone": phone, "ownerId": owner, "primaryCompanyId": primary_company, "inWorkspace": true }))
 }
 
 pub fn contact_item(c: &Contact, version: i64) -> Item {
@@ -251,6 +252,7 @@ pub fn contact_item(c: &Contact, version: i64) -> Item {
     item.remove("notes");
     item.remove("phone");
     item.remove("ownerId");
+    item.remove("primaryCompanyId");
     let extra = obj(json!({
         "PK": key.pk, "SK": key.sk, "entity": "contact", "version": version,
         "GSI1PK": keys::account_contacts_pk(&c.account_id), "GSI1SK": c.id,

@@ -118,10 +118,222 @@ pub async fn company_update(req: &Req) -> Result {
     Ok(Out::Json(StatusCode::OK, company_out(&c)))
 }
 
-pub async fn not_built(_req: &Req) -> Result {
-    Err(Error::new(
-        StatusCode::NOT_IMPLEMENTED,
-        "Contacts, memberships and marketing lists are not available in this API yet",
+// ---- Contacts and memberships ---------------------------------------------------------------
+
+fn contact_out(c: &Value) -> Value {
+    json!({ "id": uuid_value(&c["id"]), "firstName": c["firstName"], "lastName": c["lastName"], "email": c["email"],
+            "phone": c.get("phone").cloned().unwrap_or(Value::Null), "title": c["position"],
+            "ownerId": uuid_value(c.get("ownerId").unwrap_or(&Value::Null)),
+            "companyId": uuid_value(c.get("primaryCompanyId").unwrap_or(&Value::Null)), "createdAt": c["createdAt"] })
+}
+
+const CONTACT_NAMES: &[(&str, &str)] = &[("position", "title")];
+
+/// A contact's fields in our names.
+fn contact_fields(req: &Req, input: &mut Map<String, Value>) -> Result<()> {
+    copy(&req.body, input, &["firstName", "lastName", "email", "phone"]);
+    if req.has("title") {
+        input.insert("position".into(), req.body["title"].clone());
+    }
+    if let Some(o) = body_id(req, IdKind::Member, "ownerId")? {
+        input.insert("ownerId".into(), o);
+    }
+    Ok(())
+}
+
+pub async fn contacts_list(req: &Req) -> Result {
+    let all = match req.q("companyId") {
+        Some(c) => {
+            let id = id_in(IdKind::Company, "companyId", c)?;
+            req.op("link_building.crm.company.contacts", json!({ "id": id })).await?["data"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        }
+        None => req.all("link_building.crm.contact.list", json!({ "inWorkspace": true })).await?,
+    };
+    let owner = match req.q("ownerId") {
+        None => None,
+        Some("me") => Some(
+            req.caller
+                .member_id
+                .clone()
+                .ok_or_else(|| Error::bad("this key acts for no member: create it with memberId to use me"))?,
+        ),
+        Some(o) => Some(id_in(IdKind::Member, "ownerId", o)?),
+    };
+    let list: Vec<Value> = all
+        .iter()
+        .filter(|c| owner.as_ref().is_none_or(|o| c["ownerId"].as_str() == Some(o.as_str())))
+        .map(contact_out)
+        .collect();
+    req.page("contacts", list)
+}
+
+pub async fn company_contacts(req: &Req) -> Result {
+    let id = path_id(req, IdKind::Company, "id")?;
+    let all = req.op("link_building.crm.company.contacts", json!({ "id": id })).await?;
+    let list: Vec<Value> = all["data"].as_array().map(|a| a.iter().map(contact_out).collect()).unwrap_or_default();
+    req.page("contacts", list)
+}
+
+pub async fn contact_create(req: &Req) -> Result {
+    let mut input = Map::new();
+    contact_fields(req, &mut input)?;
+    let company = match req.b_str("companyId")? {
+        Some(c) => Some(
+            req.op("link_building.crm.company.get", json!({ "id": id_in(IdKind::Company, "companyId", c)? })).await?,
+        ),
+        None => None,
+    };
+    // The shared contact's account: its company's partner, else its work email's domain.
+    match company.as_ref().and_then(|c| c["accountId"].as_str()) {
+        Some(acct) => {
+            input.insert("accountId".into(), json!(acct));
+        }
+        None => {
+            let domain = req
+                .b_str("email")?
+                .and_then(|e| e.rsplit_once('@').map(|(_, d)| d.to_ascii_lowercase()))
+                .filter(|d| !linkcrm_domain::gates::is_free_mail(d))
+                .ok_or_else(|| unprocessable("a contact needs a company with a domain, or a work email address"))?;
+            input.insert("domain".into(), json!(domain));
+        }
+    }
+    let c = req
+        .op("link_building.crm.contact.create", Value::Object(input))
+        .await
+        .map_err(|e| renamed(e, CONTACT_NAMES))?;
+    let id = c["id"].as_str().unwrap_or_default().to_owned();
+    if let Some(co) = &company {
+        req.op(
+            "link_building.crm.contact.membership.create",
+            json!({ "id": id, "companyId": co["id"], "isPrimary": true }),
+        )
+        .await?;
+    }
+    let c = req.op("link_building.crm.contact.get", json!({ "id": id })).await?;
+    Ok(Out::Json(StatusCode::CREATED, contact_out(&c)))
+}
+
+pub async fn contact_get(req: &Req) -> Result {
+    let id = path_id(req, IdKind::Contact, "id")?;
+    let c = req.op("link_building.crm.contact.get", json!({ "id": id })).await?;
+    Ok(Out::Json(StatusCode::OK, contact_out(&c)))
+}
+
+pub async fn contact_update(req: &Req) -> Result {
+    let id = path_id(req, IdKind::Contact, "id")?;
+    refuse_unbuilt(req, &[("companyId", "a contact's primary company is set through its memberships; changes of it")])?;
+    let mut input = Map::new();
+    contact_fields(req, &mut input)?;
+    input.insert("id".into(), json!(id));
+    let c = req
+        .op("link_building.crm.contact.update", Value::Object(input))
+        .await
+        .map_err(|e| renamed(e, CONTACT_NAMES))?;
+    Ok(Out::Json(StatusCode::OK, contact_out(&c)))
+}
+
+/// Removes the contact from this workspace: its memberships and this workspace's fields, then the
+/// shared contact unless another workspace's history names it (then it stays for them).
+pub async fn contact_delete(req: &Req) -> Result {
+    let id = path_id(req, IdKind::Contact, "id")?;
+    let ms = req.op("link_building.crm.contact.membership.list", json!({ "id": id })).await?;
+    for m in ms["data"].as_array().cloned().unwrap_or_default() {
+        req.op("link_building.crm.contact.membership.delete", json!({ "id": id, "membershipId": m["id"] })).await?;
+    }
+    match req.op("link_building.crm.contact.delete", json!({ "id": id })).await {
+        Ok(_) => {}
+        Err(e) if e.status == StatusCode::CONFLICT => {
+            req.op(
+                "link_building.crm.contact.update",
+                json!({ "id": id, "notes": null, "phone": null, "ownerId": null }),
+            )
+            .await?;
+        }
+        Err(e) => return Err(e),
+    }
+    Ok(Out::Empty(StatusCode::NO_CONTENT))
+}
+
+fn membership_out(m: &Value) -> Value {
+    json!({ "id": uuid_value(&m["id"]), "contactId": uuid_value(&m["contactId"]), "companyId": uuid_value(&m["companyId"]),
+            "role": m["role"], "isPrimary": m["isPrimary"] })
+}
+
+pub async fn memberships_list(req: &Req) -> Result {
+    let id = path_id(req, IdKind::Contact, "id")?;
+    let ms = req.op("link_building.crm.contact.membership.list", json!({ "id": id })).await?;
+    let list: Vec<Value> = ms["data"].as_array().map(|a| a.iter().map(membership_out).collect()).unwrap_or_default();
+    Ok(Out::Json(StatusCode::OK, json!({ "memberships": list })))
+}
+
+pub async fn membership_create(req: &Req) -> Result {
+    let id = path_id(req, IdKind::Contact, "id")?;
+    let Some(Value::String(company)) = body_id(req, IdKind::Company, "companyId")? else {
+        return Err(Error::bad("companyId is required"));
+    };
+    let mut input = json!({ "id": id, "companyId": company });
+    for f in ["role", "isPrimary"] {
+        if let Some(v) = req.b(f) {
+            input[f] = v.clone();
+        }
+    }
+    let m = req.op("link_building.crm.contact.membership.create", input).await?;
+    Ok(Out::Json(StatusCode::CREATED, membership_out(&m)))
+}
+
+pub async fn membership_update(req: &Req) -> Result {
+    let id = path_id(req, IdKind::Contact, "id")?;
+    let ms = path_id(req, IdKind::Membership, "membershipId")?;
+    let mut input = json!({ "id": id, "membershipId": ms });
+    for f in ["role", "isPrimary"] {
+        if req.has(f) {
+            input[f] = req.body[f].clone();
+        }
+    }
+    let m = req.op("link_building.crm.contact.membership.update", input).await?;
+    Ok(Out::Json(StatusCode::OK, membership_out(&m)))
+}
+
+pub async fn membership_delete(req: &Req) -> Result {
+    let id = path_id(req, IdKind::Contact, "id")?;
+    let ms = path_id(req, IdKind::Membership, "membershipId")?;
+    req.op("link_building.crm.contact.membership.delete", json!({ "id": id, "membershipId": ms })).await?;
+    Ok(Out::Json(StatusCode::OK, json!({ "success": true })))
+}
+
+pub async fn add_to_marketing_list(req: &Req) -> Result {
+    let Some(Value::String(list)) = body_id(req, IdKind::MarketingList, "listId")? else {
+        return Err(Error::bad("listId is required"));
+    };
+    let ids = |field: &str, kind: IdKind| -> Result<Option<Vec<String>>> {
+        match req.b(field) {
+            None => Ok(None),
+            Some(Value::Array(a)) => a
+                .iter()
+                .map(|v| {
+                    v.as_str()
+                        .ok_or_else(|| Error::bad(format!("{field} must be a list of UUIDs")))
+                        .and_then(|s| id_in(kind, field, s))
+                })
+                .collect::<Result<Vec<_>>>()
+                .map(Some),
+            Some(_) => Err(Error::bad(format!("{field} must be a list of UUIDs"))),
+        }
+    };
+    let mut input = json!({ "id": list });
+    if let Some(c) = ids("contactIds", IdKind::Contact)? {
+        input["contactIds"] = json!(c);
+    }
+    if let Some(c) = ids("companyIds", IdKind::Company)? {
+        input["companyIds"] = json!(c);
+    }
+    let r = req.op("link_building.crm.marketing_list.add", input).await?;
+    Ok(Out::Json(
+        StatusCode::OK,
+        json!({ "listId": uuid_value(&r["listId"]), "added": r["added"], "skipped": r["skipped"], "memberCount": r["memberCount"] }),
     ))
 }
 

@@ -54,6 +54,37 @@ const COMPANY_QUERY: &[Param] = &[
     ("pageSize", "integer", "Items per page (default 50, at most 200)"),
     ("limit", "integer", "Legacy: caps the page size when page is omitted"),
 ];
+const CONTACT_BODY: &[Param] = &[
+    ("firstName", "string", "First name"),
+    ("lastName", "string", "Last name"),
+    ("email", "string", "Email (unique across the platform)"),
+    ("phone", "string", "Phone (this workspace's own)"),
+    ("title", "string", "Job title"),
+    ("ownerId", "string", "Owner member (UUID)"),
+    ("companyId", "string", "Primary company (UUID; on create)"),
+];
+const CONTACT_Q: &[Param] = &[
+    ("companyId", "string", "UUID"),
+    ("ownerId", "string", "UUID or me"),
+    ("page", "integer", "Page number, from 1"),
+    ("pageSize", "integer", "Items per page (default 50, at most 200)"),
+    ("limit", "integer", "Legacy: caps the page size when page is omitted"),
+];
+const PAGING_Q: &[Param] = &[
+    ("page", "integer", "Page number, from 1"),
+    ("pageSize", "integer", "Items per page (default 50, at most 200)"),
+    ("limit", "integer", "Legacy: caps the page size when page is omitted"),
+];
+const MEMBERSHIP_BODY: &[Param] = &[
+    ("companyId", "string", "The company (UUID; required to create)"),
+    ("role", "string", "The contact's role there"),
+    ("isPrimary", "boolean", "The contact's primary company"),
+];
+const LIST_BODY: &[Param] = &[
+    ("listId", "string", "The marketing list (UUID)"),
+    ("contactIds", "array", "Contacts to add (UUIDs)"),
+    ("companyIds", "array", "Companies whose contacts to add (UUIDs)"),
+];
 const STAGE_BODY: &[Param] = &[
     ("name", "string", "Stage name (required to create)"),
     ("kind", "string", "open, won or lost"),
@@ -154,77 +185,136 @@ pub static ROUTES: &[Route] = &[
         "/companies/{id}/contacts",
         "A company's contacts",
         "Companies",
+        &["link_building.crm.company.contacts"],
+        PAGING_Q,
         &[],
-        &[],
-        &[],
-        501,
+        200,
         "contacts",
-        h::not_built
+        h::company_contacts
     ),
-    route!("GET", "/contacts", "List contacts", "Contacts", &[], &[], &[], 501, "contacts", h::not_built),
-    route!("POST", "/contacts", "Create a contact", "Contacts", &[], &[], &[], 501, "object", h::not_built),
-    route!("GET", "/contacts/{id}", "Get a contact", "Contacts", &[], &[], &[], 501, "object", h::not_built),
-    route!("PATCH", "/contacts/{id}", "Update a contact", "Contacts", &[], &[], &[], 501, "object", h::not_built),
-    route!("DELETE", "/contacts/{id}", "Delete a contact", "Contacts", &[], &[], &[], 501, "object", h::not_built),
+    route!(
+        "GET",
+        "/contacts",
+        "List contacts",
+        "Contacts",
+        &["link_building.crm.contact.list", "link_building.crm.company.contacts"],
+        CONTACT_Q,
+        &[],
+        200,
+        "contacts",
+        h::contacts_list
+    ),
+    route!(
+        "POST",
+        "/contacts",
+        "Create a contact",
+        "Contacts",
+        &[
+            "link_building.crm.company.get",
+            "link_building.crm.contact.create",
+            "link_building.crm.contact.membership.create"
+        ],
+        &[],
+        CONTACT_BODY,
+        201,
+        "object",
+        h::contact_create
+    ),
+    route!(
+        "GET",
+        "/contacts/{id}",
+        "Get a contact",
+        "Contacts",
+        &["link_building.crm.contact.get"],
+        &[],
+        &[],
+        200,
+        "object",
+        h::contact_get
+    ),
+    route!(
+        "PATCH",
+        "/contacts/{id}",
+        "Update a contact",
+        "Contacts",
+        &["link_building.crm.contact.update"],
+        &[],
+        CONTACT_BODY,
+        200,
+        "object",
+        h::contact_update
+    ),
+    route!(
+        "DELETE",
+        "/contacts/{id}",
+        "Delete a contact",
+        "Contacts",
+        &["link_building.crm.contact.membership.delete", "link_building.crm.contact.delete"],
+        &[],
+        &[],
+        204,
+        "object",
+        h::contact_delete
+    ),
     route!(
         "GET",
         "/contacts/{id}/company-memberships",
         "A contact's memberships",
         "Contacts",
+        &["link_building.crm.contact.membership.list"],
         &[],
         &[],
-        &[],
-        501,
+        200,
         "memberships",
-        h::not_built
+        h::memberships_list
     ),
     route!(
         "POST",
         "/contacts/{id}/company-memberships",
         "Add a membership",
         "Contacts",
+        &["link_building.crm.contact.membership.create"],
         &[],
-        &[],
-        &[],
-        501,
+        MEMBERSHIP_BODY,
+        201,
         "object",
-        h::not_built
+        h::membership_create
     ),
     route!(
         "PATCH",
         "/contacts/{id}/company-memberships/{membershipId}",
         "Update a membership",
         "Contacts",
+        &["link_building.crm.contact.membership.update"],
         &[],
-        &[],
-        &[],
-        501,
+        MEMBERSHIP_BODY,
+        200,
         "object",
-        h::not_built
+        h::membership_update
     ),
     route!(
         "DELETE",
         "/contacts/{id}/company-memberships/{membershipId}",
         "Delete a membership",
         "Contacts",
+        &["link_building.crm.contact.membership.delete"],
         &[],
         &[],
-        &[],
-        501,
+        200,
         "object",
-        h::not_built
+        h::membership_delete
     ),
     route!(
         "POST",
         "/prospecting/add-to-marketing-list",
         "Add contacts or companies to a marketing list",
         "Prospecting",
+        &["link_building.crm.marketing_list.add"],
         &[],
-        &[],
-        &[],
-        501,
+        LIST_BODY,
+        200,
         "object",
-        h::not_built
+        h::add_to_marketing_list
     ),
     // Pipeline stages.
     route!(

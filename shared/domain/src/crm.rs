@@ -64,6 +64,9 @@ pub struct Contact {
     /// This workspace's own: the member who owns the contact here; present once set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner_id: Option<String>,
+    /// This workspace's own: the company of the contact's primary membership; present once set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary_company_id: Option<String>,
     pub apollo_person_id: Option<String>,
     pub created_at: String,
     pub updated_at: String,

@@ -42,6 +42,8 @@ pub enum IdKind {
     Task,
     Company,
     Member,
+    Membership,
+    MarketingList,
 }
 
 impl IdKind {
@@ -77,6 +79,8 @@ impl IdKind {
             IdKind::Task => "task_",
             IdKind::Company => "co_",
             IdKind::Member => "mem_",
+            IdKind::Membership => "cms_",
+            IdKind::MarketingList => "mlist_",
         }
     }
 }

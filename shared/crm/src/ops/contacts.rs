@@ -112,18 +112,28 @@ pub(crate) struct Overlay {
     notes: Option<String>,
     phone: Option<String>,
     owner_id: Option<String>,
+    /// Kept by the membership operations.
+    primary_company_id: Option<String>,
 }
 
 impl Overlay {
     fn of(item: Option<&Item>) -> Overlay {
         let s = |k: &str| item.and_then(|i| records::str_of(i, k)).map(str::to_owned);
-        Overlay { notes: s("notes"), phone: s("phone"), owner_id: s("ownerId") }
+        Overlay {
+            notes: s("notes"),
+            phone: s("phone"),
+            owner_id: s("ownerId"),
+            primary_company_id: s("primaryCompanyId"),
+        }
     }
     fn onto(self, c: Contact) -> Contact {
-        Contact { notes: self.notes, phone: self.phone, owner_id: self.owner_id, ..c }
-    }
-    fn is_empty(&self) -> bool {
-        self.notes.is_none() && self.phone.is_none() && self.owner_id.is_none()
+        Contact {
+            notes: self.notes,
+            phone: self.phone,
+            owner_id: self.owner_id,
+            primary_company_id: self.primary_company_id,
+            ..c
+        }
     }
     fn item(&self, ws: &str, contact: &str) -> Item {
         records::contact_overlay_item(
@@ -132,6 +142,7 @@ impl Overlay {
             self.notes.as_deref(),
             self.phone.as_deref(),
             self.owner_id.as_deref(),
+            self.primary_company_id.as_deref(),
         )
     }
 }
@@ -323,17 +334,17 @@ impl Operation for Create {
             apollo_person_id: fields.apollo_person_id,
             phone: None,
             owner_id: None,
+            primary_company_id: None,
             created_at: now.clone(),
             updated_at: now,
         };
         let ws = ctx.workspace();
-        let overlay = Overlay { notes: contact.notes.clone(), phone, owner_id };
+        let overlay = Overlay { notes: contact.notes.clone(), phone, owner_id, primary_company_id: None };
         let contact = overlay.clone().onto(contact);
         for _ in 0..ATTEMPTS {
             let mut ops = vec![TxOp::put_if(contact_item(&contact, 1), Condition::NotExists)];
-            if !overlay.is_empty() {
-                ops.push(TxOp::put(overlay.item(ws, &contact.id)));
-            }
+            // The overlay also records that this workspace has the contact (`inWorkspace` lists).
+            ops.push(TxOp::put(overlay.item(ws, &contact.id)));
             if let Some(e) = &contact.email {
                 ops.push(TxOp::put_if(email_guard_item(e, &contact.id, &contact.account_id), Condition::NotExists));
             }
@@ -393,6 +404,10 @@ pub struct ListInput {
     /// The contact with this email (at most one: emails are unique).
     #[schemars(pattern(crate::rules::EMAIL))]
     pub email: Option<String>,
+    /// Only the contacts this workspace has: created or annotated here (newest first).
+    #[serde(default, deserialize_with = "lenient::opt_bool")]
+    #[schemars(with = "Option<bool>")]
+    pub in_workspace: Option<bool>,
     /// 1 to 200; 50 when absent.
     #[serde(default, deserialize_with = "lenient::opt_u32")]
     #[schemars(with = "Option<u32>", range(min = 1, max = 200))]
@@ -440,6 +455,28 @@ impl Operation for List {
             return Ok(Reply::ok(ListResponse { data, next_cursor: None, total: None }));
         }
 
+        if input.in_workspace == Some(true) {
+            if input.account_id.is_some() {
+                return Err(ApiError::invalid_field("inWorkspace", "invalid_request", "takes no accountId"));
+            }
+            // The workspace's overlays, newest contact first, then the contacts in one batch.
+            let scope = format!("{}#{ws}#in", List::NAME);
+            let cursor = ctx.app.open_cursor(&scope, input.cursor.as_deref())?;
+            let q = Query::partition(keys::contact_note(ws, "").pk).backward().limit(limit).after(cursor);
+            let page = ctx.app.store.query(q).await?;
+            let ids: Vec<_> =
+                page.items.iter().filter_map(|i| records::str_of(i, "contactId")).map(keys::contact).collect();
+            let found = if ids.is_empty() { Vec::new() } else { ctx.app.store.batch_get(&ids).await? };
+            let mut data = Vec::new();
+            for o in &page.items {
+                let id = records::str_of(o, "contactId").unwrap_or_default();
+                if let Some(c) = found.iter().find(|c| records::str_of(c, "id") == Some(id)) {
+                    data.push(Overlay::of(Some(o)).onto(records::contact_view(c)?));
+                }
+            }
+            let next_cursor = ctx.app.seal_cursor(&scope, page.cursor);
+            return Ok(Reply::ok(ListResponse { data, next_cursor, total: None }));
+        }
         if let Some(acct) = &input.account_id {
             // One Query: the index projects every attribute, so no follow-up reads.
             let scope = format!("{}#{ws}#acct#{acct}", List::NAME);
@@ -649,11 +686,7 @@ impl Operation for Patch {
             }
         }
         if overlay_changed {
-            if next.is_empty() {
-                ops.push(TxOp::delete(keys::contact_note(ws, &before.id)));
-            } else {
-                ops.push(TxOp::put(next.item(ws, &before.id)));
-            }
+            ops.push(TxOp::put(next.item(ws, &before.id)));
         }
         let after = next.onto(after);
         ops.push(outbox::event("link_building.contact.updated", Some(ws), json!(after)));

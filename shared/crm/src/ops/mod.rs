@@ -8,6 +8,7 @@ pub mod contacts;
 pub mod dashboard;
 pub mod discover;
 pub mod events;
+pub mod memberships;
 pub mod pipeline;
 pub mod relationships;
 pub mod tasks;
@@ -29,6 +30,7 @@ pub fn catalogue() -> Vec<OpSpec> {
     ops.extend(events::ops());
     ops.extend(pipeline::ops());
     ops.extend(companies::ops());
+    ops.extend(memberships::ops());
     ops.extend(activities::ops());
     ops.extend(tasks::ops());
     ops.extend(dashboard::ops());
