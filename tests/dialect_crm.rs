@@ -317,6 +317,28 @@ on_both_backends!(the_flow_from_stages_to_the_dashboard, |env| {
     let tasks = api.get(&format!("{P}/tasks?leadId={a_id}")).await.ok(200).clone();
     assert_eq!(tasks["tasks"].as_array().unwrap().len(), 1);
 
+    // A company's activity and a lead-less task, then completed; `assigneeId=me` with a member key.
+    let meeting = api
+        .post(&format!("{P}/activities"), json!({ "type": "meeting", "subject": "Editorial sync", "companyId": co_id }))
+        .await
+        .ok(201)
+        .clone();
+    assert_eq!((meeting["companyId"].as_str(), meeting["leadId"].clone()), (Some(co_id.as_str()), Value::Null));
+    // The company's activities include its leads' (the rates call on A).
+    assert_eq!(api.get(&format!("{P}/activities?companyId={co_id}")).await.ok(200)["total"], 2);
+    error(
+        &api.post(&format!("{P}/activities"), json!({ "type": "call", "subject": "x" })).await,
+        400,
+        "name leadId or companyId",
+    );
+    let chore = api.post(&format!("{P}/tasks"), json!({ "title": "Update the sheet" })).await.ok(201).clone();
+    let chore_id = is_uuid(&chore["id"]);
+    let p =
+        api.patch(&format!("{P}/tasks/{chore_id}"), json!({ "title": "Update the rates sheet" })).await.ok(200).clone();
+    assert_eq!(p["title"], "Update the rates sheet");
+    let done = api.post(&format!("{P}/tasks/{chore_id}/complete"), json!({})).await.ok(200).clone();
+    assert_eq!((done["status"].as_str(), done["completedAt"].is_string()), (Some("done"), true));
+
     // An outbound email to A's contact through a connection, received by aiosmtpd.
     let mbx = json!({ "fromName": "Dana", "fromAddress": "dana@outreach.example.com", "smtpHost": "127.0.0.1",
                       "smtpPort": smtp.port, "security": "none" });
@@ -470,7 +492,7 @@ on_both_backends!(the_flow_from_stages_to_the_dashboard, |env| {
     );
     assert_eq!(
         (d["activitiesThisWeek"].as_u64(), d["tasksDue"].as_u64(), d["tasksOverdue"].as_u64()),
-        (Some(1), Some(1), Some(0)),
+        (Some(2), Some(1), Some(0)),
         "{d}"
     );
     assert_eq!(d["openPipelineValue"], 650.0);
@@ -489,7 +511,17 @@ on_both_backends!(the_flow_from_stages_to_the_dashboard, |env| {
             Some(&json!({ "moveLeadsTo": neg_id }).to_string()),
         )
         .await;
-    assert_eq!((r.status.as_u16(), r.body["movedLeads"].as_u64()), (200, Some(1)), "{}", r.text);
+    assert_eq!((r.status.as_u16(), r.body["movingLeads"].as_u64()), (202, Some(1)), "{}", r.text);
+    let mut moved = false;
+    for _ in 0..100 {
+        let stages = api.get(&format!("{P}/pipeline-stages")).await.ok(200).clone();
+        if stages["stages"].as_array().unwrap().iter().all(|s| s["id"] != prospecting.as_str()) {
+            moved = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(moved, "the stage went once its lead moved");
     assert_eq!(api.get(&format!("{P}/leads/{b_id}")).await.ok(200)["stage"], "Negotiation");
 
     // Deleting the contact removes it from the workspace (memberships, its own fields).

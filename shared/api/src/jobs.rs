@@ -83,6 +83,7 @@ pub async fn handle(app: &Arc<App>, workers: &Workers, d: &Delivery) -> Result<(
         "webhook_recover" => linkcrm_webhooks::deliver::recover(app, &d.job).await,
         "bulk_fan" => linkcrm_agency::bulk::fan(app, &d.job).await,
         "bulk_child" => linkcrm_agency::bulk::child(app, &d.job).await,
+        "stage_move" => linkcrm_crm::ops::pipeline::handle_stage_move(app, &d.job).await,
         other => Err(HandlerError::Fail(format!("no handler for job kind '{other}'"))),
     };
     match outcome {

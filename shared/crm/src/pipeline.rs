@@ -43,6 +43,10 @@ pub struct StageDef {
     pub color_key: Option<String>,
     /// The relationship status this stage stands for.
     pub system_key: PipelineStatus,
+    /// Set while the stage is being deleted: the stage its opportunities are moving to. Nothing
+    /// new moves into it meanwhile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleting_into: Option<String>,
 }
 
 /// A stage as the API shows it.
@@ -61,6 +65,9 @@ pub struct Stage {
     pub lead_count: i64,
     /// Their summed value, USD.
     pub value: f64,
+    /// Present while the stage is being deleted: where its opportunities are moving.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deleting_into: Option<String>,
 }
 
 /// A workspace's stages, as read.
@@ -96,6 +103,15 @@ impl StageSet {
         self.get(id).ok_or_else(|| ApiError::not_found("stage_not_found", "stage", id))
     }
 
+    /// Stage `id` as a place to move opportunities to: not one being deleted (409).
+    pub fn destination(&self, id: &str) -> ApiResult<&StageDef> {
+        let s = self.find(id)?;
+        if s.deleting_into.is_some() {
+            return Err(ApiError::conflict("stage_being_deleted", format!("Stage {id} is being deleted.")));
+        }
+        Ok(s)
+    }
+
     pub fn count(&self, id: &str) -> i64 {
         int_of(&self.item, &count_attr(id)).unwrap_or(0)
     }
@@ -115,6 +131,7 @@ impl StageSet {
             system_key: s.system_key,
             lead_count: self.count(&s.id),
             value: cents_to_usd(self.value_cents(&s.id)),
+            deleting_into: s.deleting_into.clone(),
         }
     }
 
@@ -129,13 +146,13 @@ impl StageSet {
             .collect()
     }
 
-    /// The first stage (by order) standing for `status`.
+    /// The first stage (by order) standing for `status` (and not being deleted).
     pub fn first_with(&self, status: PipelineStatus) -> Option<&StageDef> {
-        self.stages.iter().find(|s| s.system_key == status)
+        self.stages.iter().find(|s| s.system_key == status && s.deleting_into.is_none())
     }
 
     pub fn first_open(&self) -> Option<&StageDef> {
-        self.stages.iter().find(|s| s.kind == StageKind::Open)
+        self.stages.iter().find(|s| s.kind == StageKind::Open && s.deleting_into.is_none())
     }
 
     /// Writes `stages` as the new list, under the version read; a stage new to the list starts
@@ -177,6 +194,7 @@ pub async fn stage_set(app: &App, ws: &str) -> DataResult<StageSet> {
                 default_probability_pct: *pct as i64,
                 color_key: Some((*color).to_owned()),
                 system_key: *status,
+                deleting_into: None,
             })
             .collect();
         let mut item = obj(json!({
@@ -331,6 +349,9 @@ pub async fn follow_status(
     for opp in linked(app, ws, rel.id()).await? {
         let Some(to) = stages::follow(&facts, opp.stage_id(), status) else { continue };
         let (Some(from), Some(to)) = (set.get(opp.stage_id()), set.get(to)) else { continue };
+        if to.deleting_into.is_some() {
+            continue;
+        }
         events.push(stage_changed_event(&opp, from, to, true));
         ops.push(move_op(ws, &opp, &to.id, now));
         moves.push((from.id.clone(), to.id.clone(), opp.value_cents()));

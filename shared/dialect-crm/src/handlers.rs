@@ -394,11 +394,12 @@ pub async fn stage_delete(req: &Req) -> Result {
     if let Some(Value::String(t)) = body_id(req, IdKind::Stage, "moveLeadsTo")? {
         input["moveLeadsTo"] = json!(t);
     }
-    let r = req.op("link_building.crm.stage.delete", input).await?;
+    // With leads, 202: they move in a job and the stage goes after them.
+    let (status, r) = req.op_status("link_building.crm.stage.delete", input).await?;
     Ok(Out::Json(
-        StatusCode::OK,
-        json!({ "success": true, "id": to_uuid(r["id"].as_str().unwrap_or_default()),
-                                          "movedLeads": r["movedLeads"] }),
+        status,
+        json!({ "success": true, "id": to_uuid(r["id"].as_str().unwrap_or_default()), "deleted": r["deleted"],
+                "movingLeads": r["movingLeads"] }),
     ))
 }
 

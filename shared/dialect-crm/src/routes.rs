@@ -368,12 +368,12 @@ pub static ROUTES: &[Route] = &[
     route!(
         "DELETE",
         "/pipeline-stages/{id}",
-        "Delete a stage, moving its leads to moveLeadsTo",
+        "Delete a stage; with leads, 202 and they move to moveLeadsTo in a job",
         "Pipeline",
         &["link_building.crm.stage.delete"],
         &[],
         &[("moveLeadsTo", "string", "Where its leads go (UUID); required when it has any")],
-        200,
+        202,
         "object",
         h::stage_delete
     ),

@@ -39,6 +39,8 @@ pub enum JobKind {
     BulkFan,
     /// Run a bulk action's operation in one workspace.
     BulkChild,
+    /// Move a deleted pipeline stage's opportunities to the stage named, then remove the stage.
+    StageMove,
 }
 
 /// The SQS queue a kind goes to in AWS, by the name the relay and the template use.
@@ -53,7 +55,7 @@ pub enum Queue {
 }
 
 impl JobKind {
-    pub const ALL: [JobKind; 13] = [
+    pub const ALL: [JobKind; 14] = [
         JobKind::Send,
         JobKind::Discover,
         JobKind::ApprovalExpiry,
@@ -67,6 +69,7 @@ impl JobKind {
         JobKind::WebhookRecover,
         JobKind::BulkFan,
         JobKind::BulkChild,
+        JobKind::StageMove,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -84,6 +87,7 @@ impl JobKind {
             JobKind::WebhookRecover => "webhook_recover",
             JobKind::BulkFan => "bulk_fan",
             JobKind::BulkChild => "bulk_child",
+            JobKind::StageMove => "stage_move",
         }
     }
 
@@ -96,7 +100,10 @@ impl JobKind {
         match self {
             JobKind::Send | JobKind::ApprovalExpiry => Queue::Send,
             JobKind::Discover => Queue::Discover,
-            JobKind::CampaignDraft | JobKind::CampaignStep | JobKind::CampaignRelease => Queue::Campaign,
+            // A stage's moves are CRM writes like a campaign's: the campaign worker runs them.
+            JobKind::CampaignDraft | JobKind::CampaignStep | JobKind::CampaignRelease | JobKind::StageMove => {
+                Queue::Campaign
+            }
             JobKind::MailboxPoll | JobKind::InboundNegotiate => Queue::Inbound,
             JobKind::DomainEvent | JobKind::WebhookDeliver | JobKind::WebhookRecover => Queue::Webhooks,
             JobKind::BulkFan | JobKind::BulkChild => Queue::Agency,

@@ -92,11 +92,13 @@ pub(crate) async fn target(
         (None, b) => b.map(str::to_owned),
     };
     if required && opp.is_none() && rel_id.is_none() {
-        return Err(ApiError::invalid_field(
+        let mut e = ApiError::invalid_field(
             "opportunityId",
             "invalid_request",
-            "name opportunityId or relationshipId",
-        ));
+            "name opportunityId, relationshipId or companyId",
+        );
+        e.status = StatusCode::UNPROCESSABLE_ENTITY;
+        return Err(e);
     }
     let rel = match rel_id {
         Some(r) => Some(write::load_relationship(&ctx.app, ws, &r).await?),
@@ -201,8 +203,8 @@ impl Operation for Create {
         let occurred_at = match &input.occurred_at {
             None => None,
             Some(raw) => {
-                let t = time::parse(raw).ok_or_else(|| {
-                    ApiError::invalid_field("occurredAt", "invalid_request", "must be an RFC 3339 time")
+                let t = time::parse(&linkcrm_core::validate::time_param("occurredAt", raw)?).ok_or_else(|| {
+                    ApiError::invalid_field("occurredAt", "invalid_request", "must be an RFC 3339 time or a date")
                 })?;
                 if (t - time::now()).num_seconds() > FUTURE_SKEW_SECS {
                     return Err(ApiError::invalid_field("occurredAt", "invalid_request", "cannot be in the future"));
@@ -325,19 +327,6 @@ impl Operation for List {
     async fn run(ctx: Ctx, input: ListInput) -> ApiResult<Reply<ListResponse<Activity>>> {
         let ws = ctx.workspace().to_owned();
         let limit = list::limit(input.limit)?;
-        let filters = [
-            input.opportunity_id.is_some(),
-            input.relationship_id.is_some(),
-            input.contact_id.is_some(),
-            input.company_id.is_some(),
-        ];
-        if filters.iter().filter(|f| **f).count() > 1 {
-            return Err(ApiError::invalid_field(
-                "opportunityId",
-                "invalid_request",
-                "filter by one of opportunityId, relationshipId, contactId, companyId",
-            ));
-        }
         let since = input.since.as_deref().map(|s| linkcrm_core::validate::time_param("since", s)).transpose()?;
         let (q, filter) = if let Some(o) = &input.opportunity_id {
             (Query::index(Index::Gsi1, keys::opportunity_activities_pk(&ws, o)), o.to_string())
@@ -350,7 +339,15 @@ impl Operation for List {
         } else {
             (Query::partition(keys::activities_pk(&ws)), String::new())
         };
-        let scope = format!("{}#{ws}#{filter}#{}", Self::NAME, since.as_deref().unwrap_or(""));
+        let scope = format!(
+            "{}#{ws}#{filter}#{:?}#{:?}#{:?}#{:?}#{}",
+            Self::NAME,
+            input.opportunity_id.as_deref(),
+            input.relationship_id.as_deref(),
+            input.contact_id.as_deref(),
+            input.company_id.as_deref(),
+            since.as_deref().unwrap_or("")
+        );
         let cursor = ctx.app.open_cursor(&scope, input.cursor.as_deref())?;
         let mut q = q.backward().limit(limit).after(cursor);
         if let Some(s) = &since {
@@ -358,7 +355,15 @@ impl Operation for List {
             q = q.sk(linkcrm_storage::SortKey::AtLeast(linkcrm_domain::id::bound_at(IdKind::Event, ms)));
         }
         let page = ctx.app.store.query(q).await?;
-        let data = page.items.iter().map(view).collect::<ApiResult<Vec<_>>>()?;
+        let mut data = page.items.iter().map(view).collect::<ApiResult<Vec<_>>>()?;
+        // One filter picks the index; the others filter the page as read (it may come back short).
+        let same = |want: Option<&str>, have: &Option<String>| want.is_none_or(|w| have.as_deref() == Some(w));
+        data.retain(|a| {
+            same(input.opportunity_id.as_deref(), &a.opportunity_id)
+                && same(input.relationship_id.as_deref(), &a.relationship_id)
+                && same(input.contact_id.as_deref(), &a.contact_id)
+                && same(input.company_id.as_deref(), &a.company_id)
+        });
         Ok(Reply::ok(ListResponse { data, next_cursor: ctx.app.seal_cursor(&scope, page.cursor), total: None }))
     }
 }

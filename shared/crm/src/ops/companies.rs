@@ -27,6 +27,8 @@ pub fn ops() -> Vec<OpSpec> {
 }
 
 const NAME_MAX: usize = 200;
+/// An owner or assignee filter: a member id, `me` or `unassigned`.
+pub(crate) const OWNER: &str = r"^(me|unassigned|mem_[0-7][0-9A-HJKMNP-TV-Z]{25})$";
 /// Opportunities a company's new domain links in one request; more is refused (not built yet).
 const LINK_MAX: usize = 90;
 /// Pages a filtered list reads at most to fill one page.
@@ -105,14 +107,8 @@ pub(crate) fn owner_filter(ctx: &Ctx, raw: Option<&str>) -> ApiResult<Option<Opt
     match raw.map(str::trim) {
         None | Some("") => Ok(None),
         Some("unassigned") => Ok(Some(None)),
-        Some("me") => match &ctx.caller.member_id {
-            Some(m) => Ok(Some(Some(m.clone()))),
-            None => Err(ApiError::invalid_field(
-                "owner",
-                "no_member",
-                "this key acts for no member: create it with memberId to use me",
-            )),
-        },
+        // A key that acts for no member owns nothing: `me` matches no record.
+        Some("me") => Ok(Some(Some(ctx.caller.member_id.clone().unwrap_or_default()))),
         Some(id) if linkcrm_domain::id::is_id(IdKind::Member, id) => Ok(Some(Some(id.to_owned()))),
         Some(_) => Err(ApiError::invalid_field("owner", "invalid_request", "a member id, me, or unassigned")),
     }
@@ -213,7 +209,7 @@ pub struct ListInput {
     pub relationship_type: Option<RelationshipType>,
     pub lifecycle: Option<Lifecycle>,
     /// A member id, `me` (the calling key's member) or `unassigned`.
-    #[schemars(length(max = 40))]
+    #[schemars(length(max = 40), pattern(OWNER))]
     pub owner: Option<String>,
     /// Companies whose name contains this, ignoring case.
     #[schemars(length(min = 1, max = 200))]

@@ -203,7 +203,7 @@ pub struct MsUpdateInput {
     pub membership_id: Id<ids::Membership>,
     /// `null` clears it.
     #[serde(default, deserialize_with = "lenient::nullable")]
-    #[schemars(with = "Option<String>", length(max = 100))]
+    #[schemars(with = "Option<String>", length(max = 100), pattern(linkcrm_core::rules::ONE_LINE))]
     pub role: Option<Option<String>>,
     /// true makes it the primary one (the others stop being); false leaves the contact without one.
     #[serde(default, deserialize_with = "lenient::opt_bool")]
@@ -493,7 +493,9 @@ impl Operation for ListAdd {
         let mut contacts: Vec<String> = Vec::new();
         let named = input.contact_ids.as_ref().map_or(0, Vec::len) + input.company_ids.as_ref().map_or(0, Vec::len);
         if named == 0 {
-            return Err(ApiError::invalid_field("contactIds", "invalid_request", "name contactIds or companyIds"));
+            let mut e = ApiError::invalid_field("contactIds", "invalid_request", "name contactIds or companyIds");
+            e.status = StatusCode::UNPROCESSABLE_ENTITY;
+            return Err(e);
         }
         if named > MAX_ADD {
             return Err(ApiError::invalid_field(

@@ -41,9 +41,7 @@ const NAME_MAX: usize = 100;
 const TITLE_MAX: usize = 200;
 /// The largest value an opportunity may carry, USD.
 const VALUE_MAX: f64 = 1_000_000_000.0;
-/// A deleted stage's opportunities moved in the request; more is refused (see the closing note).
-const DELETE_MOVE_MAX: usize = 200;
-const DATE: &str = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$";
+const DATE: &str = r"^(19|20)[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$";
 
 fn conflict_retry() -> ApiError {
     ApiError::conflict("conflict", "The pipeline changed while this request ran; read it again.")
@@ -239,6 +237,7 @@ impl Operation for StageCreate {
             }),
             color_key,
             system_key,
+            deleting_into: None,
         };
         stages.insert(position, stage.clone());
         renumber(&mut stages);
@@ -366,8 +365,11 @@ pub struct StageDeleteInput {
 pub struct StageDeleted {
     pub id: String,
     pub deleted: bool,
-    /// Opportunities moved to `moveLeadsTo`.
+    /// Opportunities moved to `moveLeadsTo` (always 0 now: they move in a job).
     pub moved_leads: u64,
+    /// Opportunities being moved to `moveLeadsTo` by the deletion's job (202); the stage goes
+    /// when they have moved.
+    pub moving_leads: u64,
 }
 
 pub struct StageDelete;
@@ -376,10 +378,11 @@ impl Operation for StageDelete {
     const EFFECT: Effect = Effect::Delete;
     const FAMILY: Family = Family::Crm;
     const SUCCESS: Option<StatusCode> = Some(StatusCode::OK);
+    const ALSO_SUCCEEDS_WITH: &'static [StatusCode] = &[StatusCode::ACCEPTED];
     const SCOPE: Option<&'static str> = Some("crm:write");
     const WORKSPACE: WorkspaceRule = WorkspaceRule::Required;
     const SUMMARY: &'static str =
-        "Delete a stage, moving its opportunities to moveLeadsTo (the last open stage cannot go)";
+        "Delete a stage (the last open stage cannot go); with opportunities, 202: they move to moveLeadsTo in a job, then it goes";
     const TAG: &'static str = TAG_PIPELINE;
     type Input = StageDeleteInput;
     type Output = StageDeleted;
@@ -387,70 +390,131 @@ impl Operation for StageDelete {
     async fn run(ctx: Ctx, input: StageDeleteInput) -> ApiResult<Reply<StageDeleted>> {
         let ws = ctx.workspace().to_owned();
         let set = pipeline::stage_set(&ctx.app, &ws).await?;
-        set.find(&input.id)?;
+        let stage = set.find(&input.id)?.clone();
+        if let Some(into) = &stage.deleting_into {
+            // Already under way: the same answer again.
+            let moving = set.count(&stage.id).max(0) as u64;
+            let reply = StageDeleted { id: stage.id.clone(), deleted: false, moved_leads: 0, moving_leads: moving };
+            let _ = into;
+            return Ok(Reply { status: Some(StatusCode::ACCEPTED), body: Some(reply), version: None });
+        }
         let stages: Vec<StageDef> = set.stages.iter().filter(|s| s.id != *input.id).cloned().collect();
         last_open_guard(&stages)?;
         let target = match &input.move_leads_to {
             Some(t) if t.as_str() == input.id.as_str() => {
                 return Err(unprocessable("moveLeadsTo", "invalid_request", "must be another stage"))
             }
-            Some(t) => Some(set.find(t)?.clone()),
+            Some(t) => Some(set.destination(t)?.clone()),
             None => None,
         };
-        let in_stage = ctx
+        let any = ctx
             .app
             .store
-            .query(Query::index(Index::Gsi2, keys::stage_opportunities_pk(&ws, &input.id)).limit(DELETE_MOVE_MAX + 1))
+            .query(Query::index(Index::Gsi2, keys::stage_opportunities_pk(&ws, &input.id)).limit(1))
             .await?
             .items;
-        if !in_stage.is_empty() {
-            let Some(target) = &target else {
-                return Err(ApiError::conflict(
-                    "stage_has_leads",
-                    format!("The stage holds {} opportunities; name moveLeadsTo.", set.count(&input.id)),
-                ));
+        if any.is_empty() {
+            let reply =
+                Reply::ok(StageDeleted { id: input.id.to_string(), deleted: true, moved_leads: 0, moving_leads: 0 });
+            return match ctx.commit(vec![remove_stage_op(&set, &ws, &input.id)], &reply).await {
+                Ok(()) => Ok(reply),
+                Err(StoreError::ConditionFailed { .. } | StoreError::Conflict) => Err(conflict_retry()),
+                Err(e) => Err(e.into()),
             };
-            if in_stage.len() > DELETE_MOVE_MAX {
-                return Err(unprocessable(
-                    "id",
-                    "stage_too_large",
-                    format!(
-                        "Deleting a stage with more than {DELETE_MOVE_MAX} opportunities is not built yet; move them first."
-                    ),
-                ));
-            }
-            for item in in_stage.iter() {
-                move_to(&ctx, &set, OppRecord(item.clone()), target, false, None).await?;
-            }
         }
-        // Moves changed the counters (and so the version): read the set again only then.
-        let after = if in_stage.is_empty() { set.clone() } else { pipeline::stage_set(&ctx.app, &ws).await? };
-        let mut stages: Vec<StageDef> = after.stages.iter().filter(|s| s.id != *input.id).cloned().collect();
-        renumber(&mut stages);
-        let now = time::now_string();
-        // The stage goes only while nothing is left in it.
-        let cond_empty = Condition::And(vec![
-            Condition::VersionEquals(after.version),
-            Condition::Equals(format!("n_{}", input.id.as_str()), json!(0)),
-        ]);
-        let op = TxOp::update_if(
-            keys::stage_set(&ws),
-            Update::new()
-                .set("stages", json!(stages))
-                .remove(format!("n_{}", input.id.as_str()))
-                .remove(format!("v_{}", input.id.as_str()))
-                .set("updatedAt", now)
-                .add("version", 1),
-            cond_empty,
+        let Some(target) = &target else {
+            return Err(ApiError::conflict(
+                "stage_has_leads",
+                format!("The stage holds {} opportunities; name moveLeadsTo.", set.count(&input.id)),
+            ));
+        };
+        // The stage is marked (nothing moves into it any more) and its opportunities move in a
+        // job, committed together; the stage goes when the last one has moved.
+        let mut marked = set.stages.clone();
+        for s in marked.iter_mut().filter(|s| s.id == *input.id) {
+            s.deleting_into = Some(target.id.clone());
+        }
+        let job = linkcrm_jobs::Job::new(
+            linkcrm_core::jobkinds::JobKind::StageMove.as_str(),
+            json!({ "workspaceId": ws, "stageId": input.id.as_str() }),
         );
-        let reply =
-            Reply::ok(StageDeleted { id: input.id.to_string(), deleted: true, moved_leads: in_stage.len() as u64 });
-        match ctx.commit(vec![op], &reply).await {
+        let job_op =
+            linkcrm_jobs::StoreQueue::enqueue_op(linkcrm_core::jobkinds::WORK_QUEUE, &job, std::time::Duration::ZERO)
+                .map_err(|e| {
+                tracing::error!(error = %e, "stage move job rejected by the queue");
+                ApiError::internal()
+            })?;
+        let moving = set.count(&input.id).max(0) as u64;
+        let reply = Reply {
+            status: Some(StatusCode::ACCEPTED),
+            body: Some(StageDeleted { id: input.id.to_string(), deleted: false, moved_leads: 0, moving_leads: moving }),
+            version: None,
+        };
+        let now = time::now_string();
+        match ctx.commit(vec![set.replace_op(&ws, &marked, &now), job_op], &reply).await {
             Ok(()) => Ok(reply),
             Err(StoreError::ConditionFailed { .. } | StoreError::Conflict) => Err(conflict_retry()),
             Err(e) => Err(e.into()),
         }
     }
+}
+
+/// Removes stage `id` from the list, conditioned on the version read and on nothing being left
+/// in it.
+fn remove_stage_op(set: &StageSet, ws: &str, id: &str) -> TxOp {
+    let mut stages: Vec<StageDef> = set.stages.iter().filter(|s| s.id != id).cloned().collect();
+    renumber(&mut stages);
+    TxOp::update_if(
+        keys::stage_set(ws),
+        Update::new()
+            .set("stages", json!(stages))
+            .remove(format!("n_{id}"))
+            .remove(format!("v_{id}"))
+            .set("updatedAt", time::now_string())
+            .add("version", 1),
+        Condition::And(vec![Condition::VersionEquals(set.version), Condition::Equals(format!("n_{id}"), json!(0))]),
+    )
+}
+
+/// The `stage_move` job: moves a stage's opportunities, a page at a time, into the stage it is
+/// being deleted into (linked ones as LEAD_STAGE_CHANGED events), then removes the stage. Safe to
+/// run again: each move is conditioned on the stage it read, and a gone stage ends it.
+pub async fn handle_stage_move(
+    app: &std::sync::Arc<crate::App>,
+    job: &linkcrm_jobs::Job,
+) -> Result<(), linkcrm_jobs::HandlerError> {
+    use linkcrm_jobs::HandlerError;
+    let retry = || HandlerError::Retry { after: std::time::Duration::from_secs(2) };
+    let s = |k: &str| job.payload.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
+    let (ws, stage) = (s("workspaceId"), s("stageId"));
+    let Some(ctx) = Ctx::for_workspace(app, &ws, "stage_move").await.map_err(|_| retry())? else { return Ok(()) };
+    for _ in 0..1000 {
+        let set = pipeline::stage_set(app, &ws).await.map_err(|_| retry())?;
+        let Some(into) = set.get(&stage).and_then(|s| s.deleting_into.clone()) else { return Ok(()) };
+        let Some(target) = set.get(&into).cloned() else {
+            return Err(HandlerError::Fail(format!("stage {stage} is being deleted into {into}, which is gone")));
+        };
+        let page = app
+            .store
+            .query(Query::index(Index::Gsi2, keys::stage_opportunities_pk(&ws, &stage)).limit(25))
+            .await
+            .map_err(|_| retry())?;
+        if page.items.is_empty() {
+            return match app.store.transact(vec![remove_stage_op(&set, &ws, &stage)]).await {
+                Ok(()) => Ok(()),
+                Err(_) => Err(retry()),
+            };
+        }
+        for item in page.items {
+            match move_to(&ctx, &set, OppRecord(item), &target, false, None).await {
+                Ok(()) => {}
+                // Moved or deleted meanwhile: the next page read tells.
+                Err(e) if e.status == StatusCode::CONFLICT || e.status == StatusCode::NOT_FOUND => {}
+                Err(_) => return Err(retry()),
+            }
+        }
+    }
+    Err(retry())
 }
 
 /// An opportunity as the API shows it.
@@ -526,7 +590,8 @@ fn value_cents(v: Option<f64>) -> ApiResult<Option<i64>> {
 fn close_date(v: Option<String>) -> ApiResult<Option<String>> {
     match v {
         Some(d) if chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d").is_err() => {
-            Err(ApiError::invalid_field("expectedCloseDate", "invalid_request", "must be a date, YYYY-MM-DD"))
+            // The schema's pattern takes 2027-02-30; no calendar does.
+            Err(unprocessable("expectedCloseDate", "invalid_date", "must be a calendar date, YYYY-MM-DD"))
         }
         other => Ok(other),
     }
@@ -594,7 +659,7 @@ impl Operation for OppCreate {
         }
         let company = match &input.company_id {
             Some(_) if input.relationship_id.is_some() || input.domain.is_some() => {
-                return Err(ApiError::invalid_field(
+                return Err(unprocessable(
                     "companyId",
                     "invalid_request",
                     "name companyId, relationshipId or domain, not several",
@@ -630,7 +695,7 @@ impl Operation for OppCreate {
         }
         let set = pipeline::stage_set(&ctx.app, &ws).await?;
         let stage = match &input.stage_id {
-            Some(s) => set.find(s)?,
+            Some(s) => set.destination(s)?,
             None => rel
                 .as_ref()
                 .and_then(|r| set.first_with(r.status()))
@@ -679,7 +744,7 @@ pub struct OppListInput {
     pub company_id: Option<Id<ids::Company>>,
     /// A member id, `me` (the calling key's member) or `unassigned`; filters the page as read
     /// (a page may come back short).
-    #[schemars(length(max = 40))]
+    #[schemars(length(max = 40), pattern(super::companies::OWNER))]
     pub owner: Option<String>,
     #[serde(default, deserialize_with = "lenient::opt_u32")]
     #[schemars(with = "Option<u32>", range(min = 1, max = 200))]
@@ -703,13 +768,7 @@ impl Operation for OppList {
         let ws = ctx.workspace().to_owned();
         let limit = list::limit(input.limit)?;
         let filters = [input.stage_id.is_some(), input.relationship_id.is_some(), input.company_id.is_some()];
-        if filters.iter().filter(|f| **f).count() > 1 {
-            return Err(ApiError::invalid_field(
-                "stageId",
-                "invalid_request",
-                "filter by one of stageId, relationshipId, companyId",
-            ));
-        }
+        let several = filters.iter().filter(|f| **f).count() > 1;
         let owner = super::companies::owner_filter(&ctx, input.owner.as_deref())?;
         let scope = format!(
             "{}#{ws}#{}#{}#{}#{:?}",
@@ -738,13 +797,15 @@ impl Operation for OppList {
         };
         let page = ctx.app.store.query(q.backward().limit(limit).after(cursor)).await?;
         let mut data = page.items.iter().map(|i| opp_view(&set, i)).collect::<ApiResult<Vec<_>>>()?;
-        let total = match &owner {
-            Some(o) => {
-                data.retain(|d| d.owner_id == *o);
-                None
-            }
-            None => total,
-        };
+        // One filter picks the index; the others (and the owner) filter the page as read.
+        let same = |want: Option<&str>, have: Option<&str>| want.is_none_or(|w| have == Some(w));
+        data.retain(|d| {
+            same(input.stage_id.as_deref(), Some(d.stage_id.as_str()))
+                && same(input.relationship_id.as_deref(), d.relationship_id.as_deref())
+                && same(input.company_id.as_deref(), d.company_id.as_deref())
+                && owner.as_ref().is_none_or(|o| d.owner_id == *o)
+        });
+        let total = if owner.is_some() || several { None } else { total };
         Ok(Reply::ok(ListResponse { data, next_cursor: ctx.app.seal_cursor(&scope, page.cursor), total }))
     }
 }
@@ -981,7 +1042,7 @@ impl Operation for OppMove {
         let (opp, set) = tokio::try_join!(load_opp(&ctx, &input.id), async {
             Ok::<_, ApiError>(pipeline::stage_set(&ctx.app, &ws).await?)
         })?;
-        let to = set.find(&input.stage_id)?.clone();
+        let to = set.destination(&input.stage_id)?.clone();
         let mut item = opp.0.clone();
         if opp.stage_id() == to.id {
             let v = opp_view(&set, &item)?;

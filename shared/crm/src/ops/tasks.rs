@@ -194,7 +194,7 @@ impl Operation for Create {
 pub struct ListInput {
     pub opportunity_id: Option<Id<ids::Opportunity>>,
     /// A member id, `me` or `unassigned`; filters the page as read (a page may come back short).
-    #[schemars(length(max = 40))]
+    #[schemars(length(max = 40), pattern(super::companies::OWNER))]
     pub assignee: Option<String>,
     pub status: Option<TaskStatus>,
     /// Open tasks due before this time (oldest due first).
@@ -223,12 +223,9 @@ impl Operation for List {
         let ws = ctx.workspace().to_owned();
         let limit = list::limit(input.limit)?;
         let due_before = input.due_before.as_deref().map(due_of).transpose()?;
-        if due_before.is_some() && (input.opportunity_id.is_some() || input.status == Some(TaskStatus::Done)) {
-            return Err(ApiError::invalid_field(
-                "dueBefore",
-                "invalid_request",
-                "dueBefore lists open tasks of the whole workspace; it takes no opportunityId or status=done",
-            ));
+        // The due index holds open tasks only: done ones are never due.
+        if due_before.is_some() && input.status == Some(TaskStatus::Done) {
+            return Ok(Reply::ok(ListResponse { data: Vec::new(), next_cursor: None, total: None }));
         }
         let scope = format!(
             "{}#{ws}#{}#{:?}#{}",
@@ -255,6 +252,9 @@ impl Operation for List {
         let mut data = page.items.iter().map(view).collect::<ApiResult<Vec<_>>>()?;
         if let Some(a) = super::companies::owner_filter(&ctx, input.assignee.as_deref())? {
             data.retain(|t| t.assignee_id == a);
+        }
+        if let (Some(_), Some(o)) = (&due_before, &input.opportunity_id) {
+            data.retain(|t| t.opportunity_id.as_deref() == Some(o.as_str()));
         }
         Ok(Reply::ok(ListResponse { data, next_cursor: ctx.app.seal_cursor(&scope, page.cursor), total: None }))
     }

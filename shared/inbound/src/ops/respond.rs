@@ -87,7 +87,19 @@ impl Operation for Respond {
             None => {
                 let rel_id = msg.relationship_id.clone().ok_or_else(unassigned)?;
                 let rel = write::load_relationship(&ctx.app, &ws, &rel_id).await?;
-                let (contact, at) = write::ensure_contact(&ctx.app, &ws, rel.account_id(), &to, None, None).await?;
+                // A sender address no contact can hold (mail allows more than we store) cannot be
+                // replied to from here.
+                let (contact, at) = match write::ensure_contact(&ctx.app, &ws, rel.account_id(), &to, None, None).await
+                {
+                    Err(e) if e.code == "invalid_email" => {
+                        return Err(ApiError::new(
+                            StatusCode::UNPROCESSABLE_ENTITY,
+                            "inbound_message_without_sender",
+                            "The message's sender address cannot be replied to.",
+                        ))
+                    }
+                    other => other?,
+                };
                 if at != rel.account_id() {
                     return Err(linkcrm_outreach::ops::send_email::contact_not_at_account(rel.account_id()));
                 }
