@@ -805,7 +805,8 @@ async fn send_window(backend: Backend) {
         tokio::time::sleep(Duration::from_secs(20)).await;
     }
     let now = chrono::Utc::now().with_timezone(&tokyo);
-    let open = now.hour() * 60 + now.minute() + 2;
+    // The next whole minute, unless it is too close for the draft to be queued before it opens.
+    let open = now.hour() * 60 + now.minute() + if now.second() < 40 { 1 } else { 2 };
     let hm = |m: u32| format!("{:02}:{:02}", m / 60, m % 60);
     let all = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
     let window = json!({ "days": all, "start": hm(open), "end": hm(open + 2) });
