@@ -577,7 +577,9 @@ async fn follow_ups(backend: Backend) {
     let body = json!({ "type": "custom", "name": "With follow-ups", "relationshipIds": [a, b, c],
         "subject": "Guest post for {domain}", "body": "Hi {firstName}, an idea.",
         "followUps": [{ "afterDays": 2, "body": "Hi {firstName}, bumping this." },
-                      { "afterDays": 3, "subject": "Last note for {domain}", "body": "Final note." }] });
+                      // Far enough after the first follow-up that Ana's reply to it, posted once it
+                      // arrives, lands before this step is due even on a loaded machine.
+                      { "afterDays": 6, "subject": "Last note for {domain}", "body": "Final note." }] });
     let id = api.post(CMP, body).await.ok(201)["id"].as_str().unwrap().to_owned();
 
     // The first sends (auto policy), then the first follow-up in the same thread.

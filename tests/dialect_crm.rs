@@ -187,6 +187,43 @@ on_both_backends!(keys_entities_ids_errors_and_paging, |env| {
     let doc = api.get(&format!("{P}/openapi.json")).await.ok(200).clone();
     assert!(doc["paths"]["/api/crm/pipeline-stages/reorder"]["post"].is_object());
 
+    // Deleting a contact another workspace's history names removes it from this workspace only.
+    let co = api
+        .post(&format!("{P}/companies"), json!({ "name": "Shared", "domain": "shared-partner.example" }))
+        .await
+        .ok(201)
+        .clone();
+    let pat = api
+        .post(
+            &format!("{P}/contacts"),
+            json!({ "firstName": "Pat", "email": "pat@shared-partner.example", "companyId": co["id"] }),
+        )
+        .await
+        .ok(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let pat_ours = format!("ct_{}", linkcrm_domain::id::encode(uuid::Uuid::parse_str(&pat).unwrap()));
+    let rel =
+        other.post("/v1/link-building/crm/relationship", json!({ "domain": "shared-partner.example" })).await.ok(201)
+            ["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    other
+        .post(
+            "/v1/link-building/crm/event",
+            json!({ "relationshipId": rel, "type": "NOTE_ADDED", "content": "met Pat", "contactId": pat_ours }),
+        )
+        .await
+        .ok(201);
+    assert_eq!(api.get(&format!("{P}/contacts")).await.ok(200)["total"], 1);
+    let r = api.delete(&format!("{P}/contacts/{pat}")).await;
+    assert_eq!(r.status.as_u16(), 204, "{}", r.text);
+    assert_eq!(api.get(&format!("{P}/contacts")).await.ok(200)["total"], 0);
+    assert_eq!(api.get(&format!("{P}/contacts/{pat}/company-memberships")).await.ok(200)["memberships"], json!([]));
+    assert_eq!(other.get(&format!("/v1/link-building/crm/contact/{pat_ours}")).await.ok(200)["firstName"], "Pat");
+
     // Another workspace sees none of it.
     let first = api.get(&format!("{P}/leads")).await.ok(200)["leads"][0]["id"].as_str().unwrap().to_owned();
     assert!(other.get(&format!("{P}/leads/{first}")).await.status.as_u16() == 404);

@@ -319,6 +319,12 @@ async fn every_endpoint_stays_within_its_request_budget() {
         4,
     );
     within(
+        "crm.contact.forget (its memberships and the overlay, one transaction)",
+        &p.call(Method::POST, &format!("/v1/link-building/crm/contact/{pia}/forget"), true, Some(json!({}))).await,
+        204,
+        5,
+    );
+    within(
         "workspaces.members.delete",
         &p.call(Method::DELETE, &format!("/v1/workspaces/{ws}/members/{member}"), false, None).await,
         204,

@@ -239,22 +239,12 @@ pub async fn contact_update(req: &Req) -> Result {
 /// shared contact unless another workspace's history names it (then it stays for them).
 pub async fn contact_delete(req: &Req) -> Result {
     let id = path_id(req, IdKind::Contact, "id")?;
-    let ms = req.op("link_building.crm.contact.membership.list", json!({ "id": id })).await?;
-    for m in ms["data"].as_array().cloned().unwrap_or_default() {
-        req.op("link_building.crm.contact.membership.delete", json!({ "id": id, "membershipId": m["id"] })).await?;
-    }
+    req.op("link_building.crm.contact.forget", json!({ "id": id })).await?;
     match req.op("link_building.crm.contact.delete", json!({ "id": id })).await {
-        Ok(_) => {}
-        Err(e) if e.status == StatusCode::CONFLICT => {
-            req.op(
-                "link_building.crm.contact.update",
-                json!({ "id": id, "notes": null, "phone": null, "ownerId": null }),
-            )
-            .await?;
-        }
-        Err(e) => return Err(e),
+        // Another workspace's history names the contact: it stays for them.
+        Ok(_) | Err(Error { status: StatusCode::CONFLICT, .. }) => Ok(Out::Empty(StatusCode::NO_CONTENT)),
+        Err(e) => Err(e),
     }
-    Ok(Out::Empty(StatusCode::NO_CONTENT))
 }
 
 fn membership_out(m: &Value) -> Value {

@@ -249,7 +249,7 @@ pub static ROUTES: &[Route] = &[
         "/contacts/{id}",
         "Delete a contact",
         "Contacts",
-        &["link_building.crm.contact.membership.delete", "link_building.crm.contact.delete"],
+        &["link_building.crm.contact.forget", "link_building.crm.contact.delete"],
         &[],
         &[],
         204,

@@ -273,6 +273,7 @@ pub const V1: &[Route] = &[
         "link_building.crm.contact.membership.create",
     ),
     Route::new(Verb::Get, "/v1/link-building/crm/contact/{id}/membership", "link_building.crm.contact.membership.list"),
+    Route::new(Verb::Post, "/v1/link-building/crm/contact/{id}/forget", "link_building.crm.contact.forget"),
     Route::new(
         Verb::Patch,
         "/v1/link-building/crm/contact/{id}/membership/{membershipId}",

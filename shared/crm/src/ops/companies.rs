@@ -102,15 +102,16 @@ pub(crate) async fn check_member(ctx: &Ctx, id: &str) -> ApiResult<()> {
     }
 }
 
-/// An owner filter: a member id, `me` (the calling key's member) or `unassigned`.
-pub(crate) fn owner_filter(ctx: &Ctx, raw: Option<&str>) -> ApiResult<Option<Option<String>>> {
+/// An owner filter (in query parameter `field`): a member id, `me` (the calling key's member) or
+/// `unassigned`.
+pub(crate) fn owner_filter(ctx: &Ctx, field: &str, raw: Option<&str>) -> ApiResult<Option<Option<String>>> {
     match raw.map(str::trim) {
         None | Some("") => Ok(None),
         Some("unassigned") => Ok(Some(None)),
         // A key that acts for no member owns nothing: `me` matches no record.
         Some("me") => Ok(Some(Some(ctx.caller.member_id.clone().unwrap_or_default()))),
         Some(id) if linkcrm_domain::id::is_id(IdKind::Member, id) => Ok(Some(Some(id.to_owned()))),
-        Some(_) => Err(ApiError::invalid_field("owner", "invalid_request", "a member id, me, or unassigned")),
+        Some(_) => Err(ApiError::invalid_field(field, "invalid_request", "a member id, me, or unassigned")),
     }
 }
 
@@ -236,7 +237,7 @@ impl Operation for List {
     async fn run(ctx: Ctx, input: ListInput) -> ApiResult<Reply<ListResponse<Company>>> {
         let ws = ctx.workspace().to_owned();
         let limit = list::limit(input.limit)?;
-        let owner = owner_filter(&ctx, input.owner.as_deref())?;
+        let owner = owner_filter(&ctx, "owner", input.owner.as_deref())?;
         let search = input.search.as_deref().map(|s| s.trim().to_lowercase()).filter(|s| !s.is_empty());
         let scope = format!(
             "{}#{ws}#{:?}#{:?}#{:?}#{}",

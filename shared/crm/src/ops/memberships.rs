@@ -24,6 +24,7 @@ pub fn ops() -> Vec<OpSpec> {
         OpSpec::of::<MsUpdate>(),
         OpSpec::of::<MsDelete>(),
         OpSpec::of::<CompanyContacts>(),
+        OpSpec::of::<Forget>(),
         OpSpec::of::<ListCreate>(),
         OpSpec::of::<ListList>(),
         OpSpec::of::<ListGet>(),
@@ -340,6 +341,37 @@ impl Operation for CompanyContacts {
         }
         let total = Some(data.len() as u64);
         Ok(Reply::ok(ListResponse { data, next_cursor: None, total }))
+    }
+}
+
+pub struct Forget;
+impl Operation for Forget {
+    const NAME: &'static str = "link_building.crm.contact.forget";
+    const EFFECT: Effect = Effect::Delete;
+    const FAMILY: Family = Family::Crm;
+    const SCOPE: Option<&'static str> = Some("crm:write");
+    const WORKSPACE: WorkspaceRule = WorkspaceRule::Required;
+    const SUMMARY: &'static str =
+        "Remove a shared contact from this workspace: its memberships and this workspace's fields on it, in one transaction (the shared contact stays)";
+    const TAG: &'static str = TAG_PIPELINE;
+    type Input = IdInput<ids::Contact>;
+    type Output = ();
+
+    async fn run(ctx: Ctx, input: IdInput<ids::Contact>) -> ApiResult<Reply<()>> {
+        let ws = ctx.workspace().to_owned();
+        check_contact(&ctx, &input.id).await?;
+        let mut ops: Vec<TxOp> = memberships_of(&ctx, &input.id)
+            .await?
+            .iter()
+            .map(|m| TxOp::delete(keys::contact_membership(&ws, &m.contact_id, &m.company_id)))
+            .collect();
+        ops.push(TxOp::delete(keys::contact_note(&ws, &input.id)));
+        let reply = Reply::no_content();
+        match ctx.commit(ops, &reply).await {
+            Ok(()) => Ok(reply),
+            Err(StoreError::ConditionFailed { .. } | StoreError::Conflict) => Err(conflict()),
+            Err(e) => Err(e.into()),
+        }
     }
 }
 

@@ -769,7 +769,7 @@ impl Operation for OppList {
         let limit = list::limit(input.limit)?;
         let filters = [input.stage_id.is_some(), input.relationship_id.is_some(), input.company_id.is_some()];
         let several = filters.iter().filter(|f| **f).count() > 1;
-        let owner = super::companies::owner_filter(&ctx, input.owner.as_deref())?;
+        let owner = super::companies::owner_filter(&ctx, "owner", input.owner.as_deref())?;
         let scope = format!(
             "{}#{ws}#{}#{}#{}#{:?}",
             Self::NAME,

@@ -250,7 +250,7 @@ impl Operation for List {
         };
         let page = ctx.app.store.query(q.after(cursor)).await?;
         let mut data = page.items.iter().map(view).collect::<ApiResult<Vec<_>>>()?;
-        if let Some(a) = super::companies::owner_filter(&ctx, input.assignee.as_deref())? {
+        if let Some(a) = super::companies::owner_filter(&ctx, "assignee", input.assignee.as_deref())? {
             data.retain(|t| t.assignee_id == a);
         }
         if let (Some(_), Some(o)) = (&due_before, &input.opportunity_id) {
