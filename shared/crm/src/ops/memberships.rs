@@ -349,6 +349,8 @@ impl Operation for Forget {
     const NAME: &'static str = "link_building.crm.contact.forget";
     const EFFECT: Effect = Effect::Delete;
     const FAMILY: Family = Family::Crm;
+    // A POST that answers nothing: say so, as the DELETE routes' 204 is.
+    const SUCCESS: Option<StatusCode> = Some(StatusCode::NO_CONTENT);
     const SCOPE: Option<&'static str> = Some("crm:write");
     const WORKSPACE: WorkspaceRule = WorkspaceRule::Required;
     const SUMMARY: &'static str =
