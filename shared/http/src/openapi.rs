@@ -111,9 +111,11 @@ pub fn document(catalogue: &[OpSpec], routes: &[Route]) -> Value {
                 "schema": { "type": "string", "pattern": "^(\\*|(W/)?\"?[0-9]{1,18}\"?)$" } }));
         }
         let mut responses = Map::new();
-        // A delete answers 204 unless it answers with what it ended (a cancelled campaign).
+        // A delete answers 204 unless it answers with what it ended (a cancelled campaign); so does
+        // any operation whose success is a 204 with nothing to say.
         let answers_nothing = output.as_object().and_then(|o| o.get("type")) == Some(&json!("null"));
-        if route.verb == Verb::Delete && answers_nothing {
+        let no_content = spec.default_status == axum::http::StatusCode::NO_CONTENT;
+        if (route.verb == Verb::Delete || no_content) && answers_nothing {
             responses.insert("204".into(), json!({ "description": "Done." }));
         } else if spec.file {
             responses.insert(
