@@ -587,7 +587,7 @@ fn ids_in_metadata(m: &Value) -> Value {
             map.iter()
                 .map(|(k, v)| {
                     let key = k.replace("opportunityId", "leadId");
-                    let v = if k.ends_with("Id") || k.ends_with("StageId") { uuid_value(v) } else { v.clone() };
+                    let v = if k.ends_with("Id") { uuid_value(v) } else { v.clone() };
                     (key, v)
                 })
                 .collect(),

@@ -80,25 +80,21 @@ pub(crate) async fn target(
     };
     let rel_id = match (relationship, opp.as_ref().and_then(|o| o.relationship_id())) {
         (Some(a), Some(b)) if a != b => {
-            let mut e = ApiError::invalid_field(
+            return Err(super::unprocessable(
                 "relationshipId",
                 "invalid_request",
                 "the opportunity is linked to another relationship",
-            );
-            e.status = StatusCode::UNPROCESSABLE_ENTITY;
-            return Err(e);
+            ));
         }
         (Some(a), _) => Some(a.to_owned()),
         (None, b) => b.map(str::to_owned),
     };
     if required && opp.is_none() && rel_id.is_none() {
-        let mut e = ApiError::invalid_field(
+        return Err(super::unprocessable(
             "opportunityId",
             "invalid_request",
             "name opportunityId, relationshipId or companyId",
-        );
-        e.status = StatusCode::UNPROCESSABLE_ENTITY;
-        return Err(e);
+        ));
     }
     let rel = match rel_id {
         Some(r) => Some(write::load_relationship(&ctx.app, ws, &r).await?),

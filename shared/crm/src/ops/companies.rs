@@ -14,7 +14,6 @@ use crate::pipeline::{OppRecord, OPP_COUNT};
 use crate::records::{self, obj, str_of};
 use crate::write;
 use crate::{keys, lenient};
-use axum::http::StatusCode;
 use linkcrm_domain::enums::Source;
 use linkcrm_domain::{time, IdKind};
 use linkcrm_storage::{Condition, Cursor, Index, Item, Query, StoreError, TxOp, Update};
@@ -362,13 +361,11 @@ impl Operation for Update_ {
             match &c.domain {
                 Some(current) if write::normalize("domain", d)? == *current => {}
                 Some(_) => {
-                    let mut e = ApiError::invalid_field(
+                    return Err(super::unprocessable(
                         "domain",
                         "company_domain_set",
                         "a company's domain does not change once set",
-                    );
-                    e.status = StatusCode::UNPROCESSABLE_ENTITY;
-                    return Err(e);
+                    ));
                 }
                 None => {
                     let (domain, acct, guard) = claim_domain(&ctx, &c.id, d).await?;
@@ -408,13 +405,11 @@ async fn link_opportunities(ctx: &Ctx, company: &str, domain: &str) -> ApiResult
         return Ok(Vec::new());
     }
     if opps.len() > LINK_MAX || page.cursor.is_some() {
-        let mut e = ApiError::invalid_field(
+        return Err(super::unprocessable(
             "domain",
             "too_many_opportunities",
             format!("linking more than {LINK_MAX} opportunities at once is not built yet"),
-        );
-        e.status = StatusCode::UNPROCESSABLE_ENTITY;
-        return Err(e);
+        ));
     }
     let (rel, _) = write::ensure_relationship(&ctx.app, ws, domain, Source::Manual, None).await?;
     let mut ops: Vec<TxOp> = opps

@@ -78,12 +78,7 @@ pub async fn memberships_of(ctx: &Ctx, contact: &str) -> ApiResult<Vec<Membershi
     page.items.iter().map(ms_view).collect()
 }
 
-async fn check_contact(ctx: &Ctx, id: &str) -> ApiResult<()> {
-    match ctx.app.store.get(&keys::contact(id)).await? {
-        Some(_) => Ok(()),
-        None => Err(ApiError::not_found("contact_not_found", "contact", id)),
-    }
-}
+use super::check_contact;
 
 /// The updates that make `primary` the contact's only primary membership.
 fn unset_other_primaries(ws: &str, all: &[Membership], primary: &str) -> Vec<TxOp> {
@@ -145,10 +140,11 @@ impl Operation for MsCreate {
         let role = linkcrm_core::validate::header_text("role", input.role, 100)?;
         let all = memberships_of(&ctx, &input.id).await?;
         if all.len() >= MAX_MEMBERSHIPS {
-            let mut e =
-                ApiError::invalid_field("companyId", "too_many_memberships", "a contact has at most 50 memberships");
-            e.status = StatusCode::UNPROCESSABLE_ENTITY;
-            return Err(e);
+            return Err(super::unprocessable(
+                "companyId",
+                "too_many_memberships",
+                "a contact has at most 50 memberships",
+            ));
         }
         if let Some(m) = all.iter().find(|m| m.company_id == *input.company_id) {
             return Err(ApiError::conflict("membership_exists", "The contact is already a member of this company.")
@@ -527,9 +523,7 @@ impl Operation for ListAdd {
         let mut contacts: Vec<String> = Vec::new();
         let named = input.contact_ids.as_ref().map_or(0, Vec::len) + input.company_ids.as_ref().map_or(0, Vec::len);
         if named == 0 {
-            let mut e = ApiError::invalid_field("contactIds", "invalid_request", "name contactIds or companyIds");
-            e.status = StatusCode::UNPROCESSABLE_ENTITY;
-            return Err(e);
+            return Err(super::unprocessable("contactIds", "invalid_request", "name contactIds or companyIds"));
         }
         if named > MAX_ADD {
             return Err(ApiError::invalid_field(

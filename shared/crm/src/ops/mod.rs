@@ -14,6 +14,23 @@ pub mod relationships;
 pub mod tasks;
 
 use crate::catalogue::OpSpec;
+use crate::context::Ctx;
+use crate::error::{ApiError, ApiResult};
+
+/// Contact `id` exists (contacts are shared), or 404 `contact_not_found`.
+pub(crate) async fn check_contact(ctx: &Ctx, id: &str) -> ApiResult<()> {
+    match ctx.app.store.get(&crate::keys::contact(id)).await? {
+        Some(_) => Ok(()),
+        None => Err(ApiError::not_found("contact_not_found", "contact", id)),
+    }
+}
+
+/// A schema-valid request a rule refuses: 422 naming the field.
+pub(crate) fn unprocessable(field: &str, code: &'static str, message: impl Into<String>) -> ApiError {
+    let mut e = ApiError::invalid_field(field, code, message);
+    e.status = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
+    e
+}
 
 pub const TAG_ACCOUNTS: &str = "CRM: accounts";
 pub const TAG_CONTACTS: &str = "CRM: contacts";

@@ -47,11 +47,7 @@ fn conflict_retry() -> ApiError {
     ApiError::conflict("conflict", "The pipeline changed while this request ran; read it again.")
 }
 
-fn unprocessable(field: &str, code: &'static str, message: impl Into<String>) -> ApiError {
-    let mut e = ApiError::invalid_field(field, code, message);
-    e.status = StatusCode::UNPROCESSABLE_ENTITY;
-    e
-}
+use super::unprocessable;
 
 fn name_of(field: &str, raw: String) -> ApiResult<String> {
     linkcrm_core::validate::header_text(field, Some(raw), NAME_MAX)?
@@ -391,11 +387,10 @@ impl Operation for StageDelete {
         let ws = ctx.workspace().to_owned();
         let set = pipeline::stage_set(&ctx.app, &ws).await?;
         let stage = set.find(&input.id)?.clone();
-        if let Some(into) = &stage.deleting_into {
+        if stage.deleting_into.is_some() {
             // Already under way: the same answer again.
             let moving = set.count(&stage.id).max(0) as u64;
             let reply = StageDeleted { id: stage.id.clone(), deleted: false, moved_leads: 0, moving_leads: moving };
-            let _ = into;
             return Ok(Reply { status: Some(StatusCode::ACCEPTED), body: Some(reply), version: None });
         }
         let stages: Vec<StageDef> = set.stages.iter().filter(|s| s.id != *input.id).cloned().collect();
@@ -597,12 +592,7 @@ fn close_date(v: Option<String>) -> ApiResult<Option<String>> {
     }
 }
 
-async fn check_contact(ctx: &Ctx, id: &str) -> ApiResult<()> {
-    match ctx.app.store.get(&keys::contact(id)).await? {
-        Some(_) => Ok(()),
-        None => Err(ApiError::not_found("contact_not_found", "contact", id)),
-    }
-}
+use super::check_contact;
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
