@@ -54,6 +54,8 @@ pub fn spawn_worker(
     tokio::spawn(refresh_metrics(app.clone(), stop.clone()));
     tokio::spawn(poll_mailboxes(app.clone(), stop.clone()));
     tokio::spawn(run_bulk_schedules(app.clone(), stop.clone()));
+    tokio::spawn(linkcheck_worker(app.clone(), workers.clone(), visibility, stop.clone()));
+    tokio::spawn(dispatch_link_checks(app.clone(), stop.clone()));
     let handler = move |d: linkcrm_jobs::Delivery| {
         let (app, workers) = (app.clone(), workers.clone());
         async move { linkcrm_api::jobs::handle(&app, &workers, &d).await }
@@ -85,6 +87,62 @@ async fn webhook_worker(
         async move { linkcrm_api::jobs::handle(&app, &workers, &d).await }
     };
     linkcrm_jobs::run_worker(queue, handler, opts, stop).await
+}
+
+/// Placed-link checks, on their own store queue and worker: `LINKCRM_LINKCHECK_JOBS` (default 64)
+/// checks in flight, most of them waiting on pages; the checker itself limits them per host and
+/// overall (`LINKCRM_LINKCHECK_PER_HOST`, `LINKCRM_LINKCHECK_CONCURRENCY`).
+async fn linkcheck_worker(
+    app: Arc<linkcrm_api::App>,
+    workers: Arc<linkcrm_api::jobs::Workers>,
+    visibility: u64,
+    stop: watch::Receiver<bool>,
+) {
+    use linkcrm_jobs::{JobQueue, StoreQueue, WorkerOptions};
+    let queue: Arc<dyn JobQueue> =
+        Arc::new(StoreQueue::new(app.store.clone(), linkcrm_domain::jobs::LINKCHECK_QUEUE, workers.max_receives));
+    let concurrency = std::env::var("LINKCRM_LINKCHECK_JOBS").ok().and_then(|v| v.parse().ok()).unwrap_or(64);
+    let opts = WorkerOptions {
+        concurrency,
+        // A check takes at most two fetches of 15 s (robots.txt and the page) plus redirects.
+        visibility: std::time::Duration::from_secs(visibility.min(180)),
+        wait: std::time::Duration::from_secs(5),
+        ..WorkerOptions::default()
+    };
+    let handler = move |d: linkcrm_jobs::Delivery| {
+        let (app, workers) = (app.clone(), workers.clone());
+        async move { linkcrm_api::jobs::handle(&app, &workers, &d).await }
+    };
+    linkcrm_jobs::run_worker(queue, handler, opts, stop).await
+}
+
+/// Link checks, locally: every `LINKCRM_LINKCHECK_TICK_SECS` (60) the due links are dispatched
+/// (`linkcrm_api::monitoring::schedule::dispatch_due`; in AWS the link-check worker's EventBridge
+/// schedule runs the same).
+async fn dispatch_link_checks(app: Arc<linkcrm_api::App>, mut stop: watch::Receiver<bool>) {
+    let every = linkcrm_api::monitoring::schedule::tick_every();
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.changed() => return,
+        }
+        loop {
+            match linkcrm_api::monitoring::schedule::dispatch_due(&app, chrono::Utc::now(), 200).await {
+                Ok(t) if t.dispatched > 0 => {
+                    tracing::info!(?t, "link checks dispatched");
+                    // A full page may have more behind it.
+                    if t.dispatched < 200 {
+                        break;
+                    }
+                }
+                Ok(_) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "link checks were not dispatched");
+                    break;
+                }
+            }
+        }
+    }
 }
 
 /// Scheduled bulk actions, locally: every `LINKCRM_BULK_TICK_SECS` (60) the due ones start

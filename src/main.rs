@@ -64,6 +64,11 @@ enum Command {
         #[arg(long)]
         write: bool,
     },
+    /// Placed-link monitoring.
+    Links {
+        #[command(subcommand)]
+        action: LinksAction,
+    },
     /// Platform-wide suppression (hard bounces the platform itself received).
     Suppression {
         #[command(subcommand)]
@@ -96,6 +101,16 @@ enum StoreAction {
     /// Where the file's bytes are: each table's entries, stored bytes and overhead, and the
     /// items by kind (JSON). Run it while the server is stopped.
     Stats,
+}
+
+#[derive(Subcommand)]
+enum LinksAction {
+    /// Monitor every placed link recorded before monitoring existed: each LINK_PLACED with a
+    /// `metadata.linkUrl` becomes a monitored link (due at once), and each such relationship's
+    /// `linkStatus` is rebuilt from its events. Reads every relationship's LINK_PLACED events;
+    /// safe to repeat (prints a JSON report). With the embedded store, run it while the server is
+    /// stopped.
+    Backfill,
 }
 
 #[derive(Subcommand)]
@@ -175,6 +190,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Account { action } => account_command(&cli.store, action).await,
+        Command::Links { action: LinksAction::Backfill } => {
+            let (store, _) = open_store(&cli.store).await?;
+            let app = linkcrm_api::app(store, linkcrm_api::Config::from_env()).await?;
+            let report = linkcrm_api::monitoring::track::backfill(&app)
+                .await
+                .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(())
+        }
         Command::Suppression { action: SuppressionAction::Lift { email, reason, actor } } => {
             let (store, _) = open_store(&cli.store).await?;
             let actor = actor.or_else(|| std::env::var("USER").ok()).unwrap_or_else(|| "operator".into());

@@ -14,7 +14,7 @@
 use aws_lambda_events::event::dynamodb::Event;
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use lambda_runtime::{service_fn, LambdaEvent};
-use linkcrm_domain::jobs::{Queue, WEBHOOK_QUEUE, WORK_QUEUE};
+use linkcrm_domain::jobs::{Queue, LINKCHECK_QUEUE, WEBHOOK_QUEUE, WORK_QUEUE};
 use linkcrm_events::{stream::handle_stream_event, EventBridgeBus, Relay};
 use linkcrm_jobs::{Forwarder, JobQueue, SqsQueue};
 use linkcrm_storage::dynamo::DynamoStore;
@@ -38,7 +38,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     .await
 }
 
-/// One forwarder per store queue partition (`work`, `webhooks`), each routing its kinds to the SQS
+/// One forwarder per store queue partition (`work`, `webhooks`, `linkcheck`), each routing its kinds to the SQS
 /// queue that serves them.
 fn forwarders(store: Arc<DynamoStore>, config: &aws_config::SdkConfig) -> Vec<Forwarder> {
     let url = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
@@ -49,7 +49,7 @@ fn forwarders(store: Arc<DynamoStore>, config: &aws_config::SdkConfig) -> Vec<Fo
     }
     let client = aws_sdk_sqs::Client::new(config);
     let mut out = Vec::new();
-    for partition in [WORK_QUEUE, WEBHOOK_QUEUE] {
+    for partition in [WORK_QUEUE, WEBHOOK_QUEUE, LINKCHECK_QUEUE] {
         let mut f = Forwarder::new(store.clone(), partition);
         for (q, url) in &urls {
             let queue: Arc<dyn JobQueue> = Arc::new(SqsQueue::new(client.clone(), url.clone(), String::new()));

@@ -277,7 +277,7 @@ fn event_for(rng: &mut Rng, state: &RelationshipState, domain: &str) -> NewEvent
     new
 }
 
-fn facts_of(new: &NewEvent, occurred_at: &str, ws: &str) -> EventFacts {
+fn facts_of(new: &NewEvent, occurred_at: &str, ws: &str, event_id: &str) -> EventFacts {
     let meta = |k: &str| new.metadata.as_ref().and_then(|m| m.get(k)).and_then(Value::as_str);
     EventFacts {
         r#type: new.r#type,
@@ -285,6 +285,7 @@ fn facts_of(new: &NewEvent, occurred_at: &str, ws: &str) -> EventFacts {
         workspace_id: ws.to_owned(),
         status_to: meta("to").and_then(PipelineStatus::parse),
         out_of_office: meta("replyClass") == Some("out_of_office"),
+        link: linkcrm_domain::links::fact_of(new.r#type, event_id, new.metadata.as_ref()),
     }
 }
 
@@ -408,10 +409,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             for t in times {
                 let at = stamp(t);
                 let new = event_for(&mut rng, &state, &domain);
-                let f = facts_of(&new, &at, ws);
+                let id = linkcrm_domain::new_id(IdKind::Event);
+                let f = facts_of(&new, &at, ws, &id);
                 state.apply(&f);
                 facts.apply(&f, policy);
-                let id = linkcrm_domain::new_id(IdKind::Event);
                 let item = write::event_item(&id, &agency.id, ws, &rel, &new, &at, &at, state.seq);
                 if event_total % 10 == 0 {
                     writeln!(events_out, "{id}")?;

@@ -84,6 +84,8 @@ pub async fn handle(app: &Arc<App>, workers: &Workers, d: &Delivery) -> Result<(
         "bulk_fan" => linkcrm_agency::bulk::fan(app, &d.job).await,
         "bulk_child" => linkcrm_agency::bulk::child(app, &d.job).await,
         "stage_move" => linkcrm_crm::ops::pipeline::handle_stage_move(app, &d.job).await,
+        "link_track" => linkcrm_monitoring::track::handle(app, &d.job).await,
+        linkcrm_monitoring::run::JOB_KIND => linkcrm_monitoring::run::handle(app, &d.job).await,
         other => Err(HandlerError::Fail(format!("no handler for job kind '{other}'"))),
     };
     match outcome {
@@ -225,6 +227,16 @@ pub async fn serve_inbound_lambda() -> Result<(), Box<dyn std::error::Error + Se
 pub async fn serve_agency_lambda() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     serve_scheduled_worker(|app: Arc<App>| async move {
         linkcrm_agency::schedule::run_due(&app, chrono::Utc::now(), 500).await.map_err(|e| format!("{e:?}"))
+    })
+    .await
+}
+
+/// The link-check worker Lambda: `link_track` and `link_check` jobs from the linkcheck queue, and
+/// on its EventBridge schedule (every minute) a check job for each link that is due
+/// (`linkcrm_monitoring::schedule::dispatch_due`).
+pub async fn serve_linkcheck_lambda() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    serve_scheduled_worker(|app: Arc<App>| async move {
+        linkcrm_monitoring::schedule::dispatch_due(&app, chrono::Utc::now(), 500).await.map_err(|e| e.to_string())
     })
     .await
 }

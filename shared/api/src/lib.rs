@@ -16,6 +16,7 @@ pub use linkcrm_crm as crm;
 pub use linkcrm_crm::{apollo_keys, discovery};
 pub use linkcrm_http::{edge, openapi, rest, routes};
 pub use linkcrm_inbound as inbound;
+pub use linkcrm_monitoring as monitoring;
 pub use linkcrm_outreach::{platform_mailbox, polling, secret_refs, sending, suppression};
 pub use linkcrm_webhooks as webhooks;
 
@@ -43,6 +44,7 @@ pub fn catalogue() -> Vec<OpSpec> {
     ops.extend(linkcrm_inbound::ops::catalogue());
     ops.extend(linkcrm_webhooks::ops::catalogue());
     ops.extend(linkcrm_agency::ops::catalogue());
+    ops.extend(linkcrm_monitoring::ops::catalogue());
     ops.extend(linkcrm_outreach::ops::catalogue());
     ops.extend(linkcrm_crm::ops::catalogue());
     ops.extend(linkcrm_core::ops::catalogue());

@@ -102,6 +102,7 @@ async fn a_valid_read_of_each_family_answers_the_same_both_ways() {
         ("link_building.inbound.eval_gate.list", "/v1/link-building/inbound/eval-gates", Family::Inbound),
         ("webhooks.list", "/v1/webhooks", Family::Webhooks),
         ("audit.list", "/v1/audit", Family::Agency),
+        ("link_building.links.list", "/v1/link-building/links", Family::Links),
     ];
     let mut families: Vec<Family> = reads.iter().map(|r| r.2).collect();
     families.sort();

@@ -987,6 +987,85 @@ async fn every_endpoint_stays_within_its_request_budget() {
     within("workspaces.bulk_action.schedules.update", &r, 200, 3);
     within("workspaces.bulk_action.schedules.delete", &p.call(Method::DELETE, &one, false, None).await, 204, 3);
 
+    // Placed links: a LINK_PLACED starts monitoring (its job, run here by hand), then the link's
+    // reads, a correction, a check on demand, and the requests of one check itself.
+    let page_server = PageServer::start().await;
+    let target = "https://our-site.example/guide";
+    let r = p
+        .call(
+            Method::POST,
+            ev,
+            true,
+            Some(json!({"relationshipId": rel, "type": "LINK_PLACED",
+                        "metadata": {"linkUrl": page_server.url("/post"), "targetUrl": target, "anchorText": "the guide"}})),
+        )
+        .await;
+    within("event.create (LINK_PLACED, monitoring job)", &r, 201, 6);
+    let placed = r.1["id"].as_str().unwrap().to_owned();
+    let event_item = app.store.get(&linkcrm_api::crm::keys::event(&placed)).await.unwrap().unwrap();
+    p.store.reset_request_counts();
+    let started = linkcrm_api::monitoring::track::start(&app, &event_item).await.unwrap();
+    let link_id = match started {
+        linkcrm_api::monitoring::track::Started::Made(id) => id,
+        other => panic!("{other:?}"),
+    };
+    let track_counts = p.store.request_counts();
+    println!("{:<40} {:>2} requests  {track_counts:?}", "(job) link_track", track_counts.total());
+    assert!(track_counts.total() <= 4, "link_track: {track_counts:?}");
+    let links = "/v1/link-building/links";
+    within("links.list", &p.call(Method::GET, links, true, None).await, 200, 3);
+    within("links.list (state)", &p.call(Method::GET, &format!("{links}?state=pending"), true, None).await, 200, 3);
+    within(
+        "links.list (relationship, checked before)",
+        &p.call(Method::GET, &format!("{links}?relationshipId={rel}&checkedBefore=2025-06-01"), true, None).await,
+        200,
+        3,
+    );
+    within("links.list (agency-wide)", &p.call(Method::GET, links, false, None).await, 200, 2);
+    within("links.get", &p.call(Method::GET, &format!("{links}/{link_id}"), true, None).await, 200, 3);
+    within(
+        "links.update",
+        &p.call(Method::PATCH, &format!("{links}/{link_id}"), true, Some(json!({"rel": "sponsored"}))).await,
+        200,
+        4,
+    );
+    // One scheduled check: dispatched from the due index, then run as its worker runs it.
+    p.store.reset_request_counts();
+    let tick = linkcrm_api::monitoring::schedule::dispatch_due(&app, chrono::Utc::now(), 50).await.unwrap();
+    assert_eq!(tick.dispatched, 1, "{tick:?}");
+    let dispatch_counts = p.store.request_counts();
+    println!("{:<40} {:>2} requests  {dispatch_counts:?}", "(tick) link dispatch, 8 shards", dispatch_counts.total());
+    assert!(dispatch_counts.total() <= 9, "dispatch: {dispatch_counts:?}");
+    let jobs = app
+        .store
+        .query(linkcrm_storage::Query::partition(format!("JOBQ#{}", linkcrm_domain::jobs::LINKCHECK_QUEUE)))
+        .await
+        .unwrap();
+    let job_item = jobs
+        .items
+        .iter()
+        .find(|j| j.get("kind").and_then(Value::as_str) == Some("link_check"))
+        .expect("a link_check job");
+    let job = linkcrm_jobs::Job::new("link_check", job_item.get("payload").cloned().expect("a payload"));
+    p.store.reset_request_counts();
+    linkcrm_api::monitoring::run::handle(&app, &job).await.unwrap();
+    let check_counts = p.store.request_counts();
+    // Seen for the first time: a LINK_CHANGED (from pending) rides with the check.
+    println!("{:<40} {:>2} requests  {check_counts:?}", "(job) link_check, with its event", check_counts.total());
+    assert!(check_counts.total() <= 8, "link_check: {check_counts:?}");
+    let r = p.call(Method::GET, &format!("{links}/{link_id}"), true, None).await;
+    assert_eq!((r.1["state"].as_str(), r.1["lastResult"].as_str()), (Some("at_risk"), Some("rel_changed")), "{}", r.1);
+    let r = p.call(Method::GET, &format!("{links}/{link_id}/checks"), true, None).await;
+    assert_eq!(r.1["data"][0]["eventId"].as_str().map(|e| e.starts_with("evt_")), Some(true), "{}", r.1);
+    within("links.checks", &r, 200, 4);
+    within("links.summary", &p.call(Method::GET, &format!("{links}/summary"), true, None).await, 200, 5);
+    within(
+        "links.check (on demand)",
+        &p.call(Method::POST, &format!("{links}/{link_id}/check"), true, None).await,
+        202,
+        5,
+    );
+
     // The workspace's Apollo key, a key revoked, the workspace archived.
     let apollo = format!("/v1/workspaces/{ws}/integrations/apollo");
     within(
@@ -1020,4 +1099,26 @@ async fn every_endpoint_stays_within_its_request_budget() {
     let covered: std::collections::HashSet<&str> = measured.iter().filter_map(|m| resolve(m)).collect();
     let missing: Vec<&str> = catalogue.iter().map(|op| op.name).filter(|n| !covered.contains(n)).collect();
     assert!(missing.is_empty(), "operations without a request budget: {missing:?}");
+}
+
+/// A page with the placed link, for the check whose requests are counted.
+struct PageServer {
+    addr: std::net::SocketAddr,
+}
+
+impl PageServer {
+    async fn start() -> PageServer {
+        use axum::routing::get;
+        let html = r#"<html><body><p>Read <a href="https://our-site.example/guide">the guide</a>.</p></body></html>"#;
+        let app = axum::Router::new()
+            .route("/post", get(move || async move { ([("content-type", "text/html")], html) }))
+            .route("/robots.txt", get(|| async { (axum::http::StatusCode::NOT_FOUND, "") }));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        PageServer { addr }
+    }
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
 }

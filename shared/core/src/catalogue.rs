@@ -66,10 +66,12 @@ pub enum Family {
     /// The agency's tools: the audit log, bulk actions across workspaces and their schedules,
     /// integration health.
     Agency,
+    /// Placed-link monitoring: monitored links, their checks and the monthly summary.
+    Links,
 }
 
 impl Family {
-    pub const ALL: [Family; 8] = [
+    pub const ALL: [Family; 9] = [
         Family::Crm,
         Family::Outreach,
         Family::Agent,
@@ -78,6 +80,7 @@ impl Family {
         Family::Inbound,
         Family::Webhooks,
         Family::Agency,
+        Family::Links,
     ];
 
     pub fn name(self) -> &'static str {
@@ -90,6 +93,7 @@ impl Family {
             Family::Inbound => "inbound",
             Family::Webhooks => "webhooks",
             Family::Agency => "agency",
+            Family::Links => "links",
         }
     }
 }

@@ -64,6 +64,7 @@ id_kinds! {
     Member => Member, "a member", "MemberId";
     Membership => Membership, "a company membership", "MembershipId";
     MarketingList => MarketingList, "a marketing list", "MarketingListId";
+    Link => Link, "a monitored link", "LinkId";
 }
 
 /// A campaign id of any type (`scmp_`, `ccmp_`, `icmp_`, `cmp_`).

@@ -154,6 +154,7 @@ impl RelationshipRecord {
             first_contacted_at: s("firstContactedAt"),
             last_event_at: s("lastEventAt").unwrap_or_default(),
             seq: self.seq(),
+            links: i.get("linkStates").and_then(|v| serde_json::from_value(v.clone()).ok()).unwrap_or_default(),
         }
     }
 
@@ -168,7 +169,7 @@ impl RelationshipRecord {
 
 /// The attributes a relationship state sets, with the index keys that follow from them.
 pub fn state_attrs(rel_id: &str, ws: &str, s: &RelationshipState) -> Vec<(&'static str, Value)> {
-    vec![
+    let mut attrs = vec![
         ("status", json!(s.status)),
         ("contactedByUs", json!(s.contacted_by_us)),
         ("firstContactedByUsAt", json!(s.first_contacted_by_us_at)),
@@ -179,7 +180,13 @@ pub fn state_attrs(rel_id: &str, ws: &str, s: &RelationshipState) -> Vec<(&'stat
         ("GSI1SK", json!(keys::recency_sort(&s.last_event_at, rel_id))),
         ("GSI2PK", json!(keys::workspace_status_pk(ws, s.status.as_str()))),
         ("GSI2SK", json!(keys::recency_sort(&s.last_event_at, rel_id))),
-    ]
+    ];
+    // Only relationships with monitored links carry them (seed 000's shape is unchanged otherwise).
+    if !s.links.is_empty() {
+        attrs.push(("linkStates", json!(s.links)));
+        attrs.push(("linkStatus", json!(s.link_status())));
+    }
+    attrs
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -64,6 +64,11 @@ pub fn facts_of(event: &Item) -> Option<EventFacts> {
         workspace_id: records::str_of(event, "organizationId").unwrap_or_default().to_owned(),
         status_to: meta.and_then(|m| m.get("to")).and_then(Value::as_str).and_then(PipelineStatus::parse),
         out_of_office: meta.and_then(|m| m.get("replyClass")).and_then(Value::as_str) == Some("out_of_office"),
+        link: linkcrm_domain::links::fact_of(
+            records::str_of(event, "type").and_then(EventType::parse)?,
+            records::str_of(event, "id").unwrap_or_default(),
+            meta,
+        ),
     })
 }
 

@@ -295,7 +295,7 @@ pub async fn record_event(
                 return Err(EventError::PreconditionFailed(rel.version()));
             }
         }
-        let facts = facts_of(&new, &occurred_at, ws);
+        let facts = facts_of(&new, &occurred_at, ws, &id);
         let before = rel.state();
         // A status change that would not change the status is not an event: two concurrent
         // changes to the same status record one STATUS_CHANGED, not a second whose `from` equals
@@ -317,14 +317,14 @@ pub async fn record_event(
         // change carries along (CONTRACT "Derived state"; `crate::pipeline`).
         let mut extra: Vec<(NewEvent, Item)> = Vec::new();
         for f in &ride.follow {
-            let f_facts = facts_of(f, &now, ws);
+            let f_id = linkcrm_domain::new_id(IdKind::Event);
+            let f_facts = facts_of(f, &now, ws, &f_id);
             if f.r#type == EventType::StatusChanged && f_facts.status_to == Some(after.status) {
                 continue;
             }
             let f = f.clone_with_from(after.status);
             after.apply(&f_facts);
-            let item =
-                self::event_item_of(&linkcrm_domain::new_id(IdKind::Event), agency_id, ws, &rel, &f, &now, after.seq);
+            let item = self::event_item_of(&f_id, agency_id, ws, &rel, &f, &now, after.seq);
             extra.push((f, item));
         }
         let derived =
@@ -333,16 +333,9 @@ pub async fn record_event(
         if derived && before.status != after.status && crate::pipeline::has_opportunities(&rel) {
             let (moves, ops) = crate::pipeline::follow_status(app, ws, &rel, after.status, &now).await?;
             for m in moves {
-                after.apply(&facts_of(&m, &now, ws));
-                let item = self::event_item_of(
-                    &linkcrm_domain::new_id(IdKind::Event),
-                    agency_id,
-                    ws,
-                    &rel,
-                    &m,
-                    &now,
-                    after.seq,
-                );
+                let m_id = linkcrm_domain::new_id(IdKind::Event);
+                after.apply(&facts_of(&m, &now, ws, &m_id));
+                let item = self::event_item_of(&m_id, agency_id, ws, &rel, &m, &now, after.seq);
                 extra.push((m, item));
             }
             pipeline_ops = ops;
@@ -444,6 +437,11 @@ pub async fn record_event(
                         "event": event_view, "relationship": snapshot()?, "version": version }),
             ));
         }
+        // A placed link with its page's URL is monitored from now on: the monitoring context makes
+        // its record from this job (the link id is the event's, so a repeat makes one link).
+        if facts.link.is_some() && new.r#type == EventType::LinkPlaced {
+            ops.push(link_track_op(ws, rel_id, &id)?);
+        }
         let email_type = match new.r#type {
             EventType::EmailSent => Some("link_building.email.sent"),
             EventType::EmailReceived => Some("link_building.email.received"),
@@ -477,6 +475,17 @@ pub async fn record_event(
     Err(EventError::Contention)
 }
 
+/// The job that starts monitoring the link a LINK_PLACED names.
+fn link_track_op(ws: &str, rel_id: &str, event_id: &str) -> Result<TxOp, EventError> {
+    use linkcrm_core::jobkinds::JobKind;
+    let job = linkcrm_jobs::Job::new(
+        JobKind::LinkTrack.as_str(),
+        json!({ "workspaceId": ws, "relationshipId": rel_id, "eventId": event_id }),
+    );
+    Ok(linkcrm_jobs::StoreQueue::enqueue_op(JobKind::LinkTrack.store_queue(), &job, std::time::Duration::ZERO)
+        .map_err(DataError::from)?)
+}
+
 /// A follow-up event's item (recorded now, in the same commit as the event it follows).
 fn event_item_of(
     id: &str,
@@ -491,8 +500,9 @@ fn event_item_of(
 }
 
 /// What the fold needs of an event.
-fn facts_of(new: &NewEvent, occurred_at: &str, ws: &str) -> EventFacts {
+fn facts_of(new: &NewEvent, occurred_at: &str, ws: &str, event_id: &str) -> EventFacts {
     EventFacts {
+        link: linkcrm_domain::links::fact_of(new.r#type, event_id, new.metadata.as_ref()),
         r#type: new.r#type,
         occurred_at: new.occurred_at.clone().unwrap_or_else(|| occurred_at.to_owned()),
         workspace_id: ws.to_owned(),

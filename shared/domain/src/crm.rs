@@ -96,6 +96,10 @@ pub struct Relationship {
     pub archived: bool,
     pub created_at: String,
     pub updated_at: String,
+    /// The worst state of the relationship's monitored placed links (`pending`, `live`,
+    /// `at_risk`, `lost`), from their events; present once a LINK_PLACED named a `linkUrl`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link_status: Option<String>,
 }
 
 /// One interaction: the ground truth every derived status is folded from.

@@ -17,6 +17,10 @@ pub struct EventFacts {
     pub status_to: Option<PipelineStatus>,
     /// `metadata.replyClass` of an EMAIL_RECEIVED event (`out_of_office` changes nothing).
     pub out_of_office: bool,
+    /// A placed link's state this event records: a LINK_PLACED with `metadata.linkUrl` starts its
+    /// link `pending` (the link id is the event's, see [`crate::links::link_id_of`]); LINK_LOST,
+    /// LINK_RESTORED and LINK_CHANGED set `metadata.linkId` to `metadata.to`.
+    pub link: Option<(String, String)>,
 }
 
 /// A relationship's derived fields.
@@ -31,6 +35,9 @@ pub struct RelationshipState {
     pub last_event_at: String,
     /// How many events were folded; orders the log for replay and guards concurrent writers.
     pub seq: i64,
+    /// Each placed link's state as its events last recorded it (`linkStatus` is the worst).
+    #[serde(default)]
+    pub links: std::collections::BTreeMap<String, String>,
 }
 
 impl RelationshipState {
@@ -44,7 +51,13 @@ impl RelationshipState {
             first_contacted_at: None,
             last_event_at: created_at.to_owned(),
             seq: 0,
+            links: Default::default(),
         }
+    }
+
+    /// The relationship's `linkStatus`: the worst of its placed links' states.
+    pub fn link_status(&self) -> Option<&'static str> {
+        crate::links::worst(self.links.values().map(String::as_str))
     }
 
     /// Folds one event (CONTRACT.md's transition table). `occurredAt` only sets timestamps.
@@ -81,6 +94,9 @@ impl RelationshipState {
                 }
             }
             _ => {}
+        }
+        if let Some((link, state)) = &e.link {
+            self.links.insert(link.clone(), state.clone());
         }
         if e.occurred_at > self.last_event_at {
             self.last_event_at = e.occurred_at.clone();
@@ -285,6 +301,7 @@ mod tests {
             workspace_id: "ws_a".into(),
             status_to: None,
             out_of_office: false,
+            link: None,
         }
     }
 

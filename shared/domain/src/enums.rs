@@ -112,6 +112,9 @@ string_enum! {
         InboundRequest => "INBOUND_REQUEST",
         LeadStageChanged => "LEAD_STAGE_CHANGED",
         ActivityLogged => "ACTIVITY_LOGGED",
+        LinkLost => "LINK_LOST",
+        LinkRestored => "LINK_RESTORED",
+        LinkChanged => "LINK_CHANGED",
     }
 }
 

@@ -44,6 +44,8 @@ pub enum IdKind {
     Member,
     Membership,
     MarketingList,
+    Link,
+    LinkCheck,
 }
 
 impl IdKind {
@@ -81,6 +83,8 @@ impl IdKind {
             IdKind::Member => "mem_",
             IdKind::Membership => "cms_",
             IdKind::MarketingList => "mlist_",
+            IdKind::Link => "lnk_",
+            IdKind::LinkCheck => "lchk_",
         }
     }
 }

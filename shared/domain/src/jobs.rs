@@ -7,6 +7,8 @@
 pub const WORK_QUEUE: &str = "work";
 /// The store queue of webhook fan-outs and deliveries (see [`JobKind::store_queue`]).
 pub const WEBHOOK_QUEUE: &str = "webhooks";
+/// The store queue of placed-link checks: thousands of page fetches a day never delay a send.
+pub const LINKCHECK_QUEUE: &str = "linkcheck";
 
 /// What a job does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -41,6 +43,10 @@ pub enum JobKind {
     BulkChild,
     /// Move a deleted pipeline stage's opportunities to the stage named, then remove the stage.
     StageMove,
+    /// Start monitoring the link a LINK_PLACED names (committed with the event).
+    LinkTrack,
+    /// Check one placed link (scheduled, confirming, or on demand).
+    LinkCheck,
 }
 
 /// The SQS queue a kind goes to in AWS, by the name the relay and the template use.
@@ -52,10 +58,11 @@ pub enum Queue {
     Inbound,
     Webhooks,
     Agency,
+    LinkCheck,
 }
 
 impl JobKind {
-    pub const ALL: [JobKind; 14] = [
+    pub const ALL: [JobKind; 16] = [
         JobKind::Send,
         JobKind::Discover,
         JobKind::ApprovalExpiry,
@@ -70,6 +77,8 @@ impl JobKind {
         JobKind::BulkFan,
         JobKind::BulkChild,
         JobKind::StageMove,
+        JobKind::LinkTrack,
+        JobKind::LinkCheck,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -88,6 +97,8 @@ impl JobKind {
             JobKind::BulkFan => "bulk_fan",
             JobKind::BulkChild => "bulk_child",
             JobKind::StageMove => "stage_move",
+            JobKind::LinkTrack => "link_track",
+            JobKind::LinkCheck => "link_check",
         }
     }
 
@@ -107,6 +118,7 @@ impl JobKind {
             JobKind::MailboxPoll | JobKind::InboundNegotiate => Queue::Inbound,
             JobKind::DomainEvent | JobKind::WebhookDeliver | JobKind::WebhookRecover => Queue::Webhooks,
             JobKind::BulkFan | JobKind::BulkChild => Queue::Agency,
+            JobKind::LinkTrack | JobKind::LinkCheck => Queue::LinkCheck,
         }
     }
 
@@ -116,6 +128,7 @@ impl JobKind {
     pub fn store_queue(self) -> &'static str {
         match self.queue() {
             Queue::Webhooks => WEBHOOK_QUEUE,
+            Queue::LinkCheck => LINKCHECK_QUEUE,
             _ => WORK_QUEUE,
         }
     }
@@ -130,13 +143,21 @@ impl Queue {
             Queue::Inbound => "inbound",
             Queue::Webhooks => "webhooks",
             Queue::Agency => "agency",
+            Queue::LinkCheck => "linkcheck",
         }
     }
 }
 
 impl Queue {
-    pub const ALL: [Queue; 6] =
-        [Queue::Send, Queue::Discover, Queue::Campaign, Queue::Inbound, Queue::Webhooks, Queue::Agency];
+    pub const ALL: [Queue; 7] = [
+        Queue::Send,
+        Queue::Discover,
+        Queue::Campaign,
+        Queue::Inbound,
+        Queue::Webhooks,
+        Queue::Agency,
+        Queue::LinkCheck,
+    ];
 
     /// The kinds this queue carries.
     pub fn kinds(self) -> Vec<JobKind> {
@@ -152,6 +173,7 @@ impl Queue {
             Queue::Inbound => "LINKCRM_INBOUND_QUEUE_URL",
             Queue::Webhooks => "LINKCRM_WEBHOOK_QUEUE_URL",
             Queue::Agency => "LINKCRM_AGENCY_QUEUE_URL",
+            Queue::LinkCheck => "LINKCRM_LINKCHECK_QUEUE_URL",
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod gates;
 pub mod id;
 pub mod jobs;
 pub mod lead;
+pub mod links;
 pub mod normalize;
 pub mod platform;
 pub mod scores;

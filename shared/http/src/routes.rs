@@ -301,6 +301,12 @@ pub const V1: &[Route] = &[
     Route::new(Verb::Patch, "/v1/link-building/crm/task/{id}", "link_building.crm.task.update"),
     Route::new(Verb::Post, "/v1/link-building/crm/task/{id}/complete", "link_building.crm.task.complete"),
     Route::new(Verb::Delete, "/v1/link-building/crm/task/{id}", "link_building.crm.task.delete"),
+    Route::new(Verb::Get, "/v1/link-building/links", "link_building.links.list"),
+    Route::new(Verb::Get, "/v1/link-building/links/summary", "link_building.links.summary"),
+    Route::new(Verb::Get, "/v1/link-building/links/{id}", "link_building.links.get"),
+    Route::new(Verb::Patch, "/v1/link-building/links/{id}", "link_building.links.update"),
+    Route::new(Verb::Get, "/v1/link-building/links/{id}/checks", "link_building.links.checks"),
+    Route::new(Verb::Post, "/v1/link-building/links/{id}/check", "link_building.links.check"),
     Route::new(
         Verb::Post,
         "/v1/link-building/crm/relationship/{id}/send-email",

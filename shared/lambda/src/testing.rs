@@ -22,6 +22,7 @@ fn read_of(family: Family) -> (&'static str, &'static str) {
         Family::Inbound => ("link_building.inbound.eval_gate.list", "/v1/link-building/inbound/eval-gates"),
         Family::Webhooks => ("webhooks.list", "/v1/webhooks"),
         Family::Agency => ("audit.list", "/v1/audit"),
+        Family::Links => ("link_building.links.list", "/v1/link-building/links"),
     }
 }
 
@@ -152,7 +153,7 @@ pub async fn check_family_function(bin: &str, family: Family) {
             assert_eq!(doc.status, 404, "the document is the workspaces function's");
             check_export_parts(&f).await;
         }
-        Family::Crm | Family::Agent | Family::Inbound | Family::Webhooks | Family::Agency => {
+        Family::Crm | Family::Agent | Family::Inbound | Family::Webhooks | Family::Agency | Family::Links => {
             let doc = f.request("GET", "/openapi.json", "", false).await;
             assert_eq!(doc.status, 404, "the document is the workspaces function's");
         }
