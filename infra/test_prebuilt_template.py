@@ -37,6 +37,8 @@ RUST_FUNCTIONS = {
     "McpFunction": "mcp",
     "DialectBacklinkOutreachFunction": "dialect-backlink-outreach",
     "DialectCrmFunction": "dialect-crm",
+    "LinksFunction": "links",
+    "LinkcheckWorkerFunction": "linkcheck-worker",
 }
 
 
