@@ -54,8 +54,13 @@ pub fn spawn_worker(
     tokio::spawn(refresh_metrics(app.clone(), stop.clone()));
     tokio::spawn(poll_mailboxes(app.clone(), stop.clone()));
     tokio::spawn(run_bulk_schedules(app.clone(), stop.clone()));
-    tokio::spawn(linkcheck_worker(app.clone(), workers.clone(), visibility, stop.clone()));
-    tokio::spawn(dispatch_link_checks(app.clone(), stop.clone()));
+    // `LINKCRM_LINKCHECK_JOBS=0` leaves placed-link checks to another process on the same store.
+    if std::env::var("LINKCRM_LINKCHECK_JOBS").ok().as_deref().map(str::trim) == Some("0") {
+        tracing::info!("placed-link checks are not run by this process (LINKCRM_LINKCHECK_JOBS=0)");
+    } else {
+        tokio::spawn(linkcheck_worker(app.clone(), workers.clone(), visibility, stop.clone()));
+        tokio::spawn(dispatch_link_checks(app.clone(), stop.clone()));
+    }
     let handler = move |d: linkcrm_jobs::Delivery| {
         let (app, workers) = (app.clone(), workers.clone());
         async move { linkcrm_api::jobs::handle(&app, &workers, &d).await }

@@ -39,7 +39,7 @@ pub const CATALOGUE: &[EventTypeSpec] = &[
     sub("link_building.link.restored", "A lost placed link was found live again."),
     sub(
         "link_building.link.changed",
-        "A placed link changed between live and at risk (rel, anchor, noindex, canonical).",
+        "A placed link changed between live and at risk (rel, anchor, noindex, canonical), or was first seen.",
     ),
     sub("link_building.relationship.created", "A relationship with an account was created in the workspace."),
     sub("link_building.relationship.status_changed", "A relationship's pipeline status changed."),

@@ -301,8 +301,9 @@ async fn commit(
                 ops.push(linkcrm_core::outbox::event(
                     &format!("link_building.link.{kind}"),
                     Some(&ws),
-                    json!({ "link": link, "check": check, "previous": { "state": from },
-                            "relationshipId": link.relationship_id, "eventId": event_id, "version": link.version }),
+                    json!({ "linkId": link.id, "relationshipId": link.relationship_id, "accountId": link.account_id,
+                            "state": to, "previous": { "state": from }, "eventId": event_id,
+                            "link": link, "check": check, "version": link.version }),
                 ));
             }
             Ok(ops)

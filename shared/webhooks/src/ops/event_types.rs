@@ -88,8 +88,12 @@ fn data_schema(name: &str) -> Value {
                     "relationship": resource("relationship"), "version": { "type": "integer" } }),
         ),
         n if n.starts_with("link_building.link.") => obj(
-            &["linkId", "relationshipId", "state"],
-            json!({ "linkId": s, "relationshipId": s, "state": s, "previous": { "type": "object" } }),
+            &["linkId", "relationshipId", "state", "previous", "link", "check", "version"],
+            json!({ "linkId": s, "relationshipId": s, "accountId": s, "state": s,
+                    "previous": { "type": "object", "properties": { "state": s } },
+                    "eventId": { "type": ["string", "null"], "description": "The relationship event (LINK_LOST, LINK_RESTORED, LINK_CHANGED)" },
+                    "link": resource("monitored link"), "check": resource("check that found the change"),
+                    "version": { "type": "integer" } }),
         ),
         "link_building.relationship.status_changed" => obj(
             &["relationshipId", "accountId", "from", "to", "eventId"],

@@ -1,0 +1,411 @@
+//! Placed-link monitoring, black-box against the binary on both backends: a web server in this test
+//! serves the pages holding the links and the test changes them between checks. Every check goes
+//! through the real checker (SSRF guard, robots.txt, redirects, HTML parsing), the state rule, the
+//! relationship's events and the webhooks (verified by the independent Standard Webhooks library).
+
+mod common;
+use common::{Api, Backend, Env};
+use linkcrm_testkit::webhook_receiver::Receiver;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const LINKS: &str = "/v1/link-building/links";
+const EV: &str = "/v1/link-building/crm/event";
+const TARGET: &str = "https://our-site.example/best-tools";
+
+/// Checks only when asked (or to confirm a missing link, 2 s after), a fast dispatcher, a 1 s
+/// page timeout.
+const ENV: &[(&str, &str)] = &[
+    ("LINKCRM_LINKCHECK_TICK_SECS", "0.3"),
+    ("LINKCRM_LINKCHECK_CONFIRM_SECS", "2"),
+    ("LINKCRM_LINKCHECK_INTERVAL_HOURS", "1000"),
+    ("LINKCRM_LINKCHECK_TIMEOUT_SECS", "1"),
+    ("LINKCRM_WEBHOOK_ALLOW_HTTP", "true"),
+    ("LINKCRM_WEBHOOK_RETRY_SCHEDULE", "1,1,1"),
+];
+
+// ---------------------------------------------------------------------------------------------
+// The pages.
+
+#[derive(Clone)]
+struct Page {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+    delay: Duration,
+}
+
+impl Page {
+    fn html(body: String) -> Page {
+        Page {
+            status: 200,
+            headers: vec![("content-type".into(), "text/html; charset=utf-8".into())],
+            body,
+            delay: Duration::ZERO,
+        }
+    }
+    fn status(status: u16) -> Page {
+        Page { status, headers: vec![], body: String::new(), delay: Duration::ZERO }
+    }
+    fn redirect(to: &str) -> Page {
+        Page { status: 302, headers: vec![("location".into(), to.into())], body: String::new(), delay: Duration::ZERO }
+    }
+    fn header(mut self, k: &str, v: &str) -> Page {
+        self.headers.push((k.into(), v.into()));
+        self
+    }
+    fn slow(mut self, d: Duration) -> Page {
+        self.delay = d;
+        self
+    }
+}
+
+/// An article with the link as given (`<a ...>anchor</a>`), and whatever else the head needs.
+fn article(link: &str, head: &str) -> String {
+    format!(
+        "<!doctype html><html><head><title>Tools</title>{head}</head><body><article><p>Our picks.</p>\
+         <p>Read {link} for more.</p></article></body></html>"
+    )
+}
+
+fn anchor(rel: Option<&str>, text: &str) -> String {
+    match rel {
+        Some(r) => format!(r#"<a href="{TARGET}" rel="{r}">{text}</a>"#),
+        None => format!(r#"<a href="{TARGET}?utm_source=partner">{text}</a>"#),
+    }
+}
+
+#[derive(Clone, Default)]
+struct Pages {
+    pages: Arc<Mutex<HashMap<String, Page>>>,
+    hits: Arc<Mutex<HashMap<String, u32>>>,
+}
+
+impl Pages {
+    fn set(&self, path: &str, page: Page) {
+        self.pages.lock().unwrap().insert(path.into(), page);
+    }
+    fn hits(&self, path: &str) -> u32 {
+        self.hits.lock().unwrap().get(path).copied().unwrap_or(0)
+    }
+}
+
+/// Serves `pages` on 127.0.0.1; `robots.txt` is 404 unless set.
+async fn serve_pages(pages: Pages) -> String {
+    use axum::response::IntoResponse;
+    let handler = move |uri: axum::http::Uri| {
+        let pages = pages.clone();
+        async move {
+            let path = uri.path().to_owned();
+            *pages.hits.lock().unwrap().entry(path.clone()).or_default() += 1;
+            let page = pages.pages.lock().unwrap().get(&path).cloned();
+            let Some(p) = page else { return (axum::http::StatusCode::NOT_FOUND, "no such page").into_response() };
+            tokio::time::sleep(p.delay).await;
+            let mut resp = (axum::http::StatusCode::from_u16(p.status).unwrap(), p.body).into_response();
+            for (k, v) in p.headers {
+                resp.headers_mut().insert(
+                    axum::http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                    axum::http::HeaderValue::from_str(&v).unwrap(),
+                );
+            }
+            resp
+        }
+    };
+    linkcrm_testkit::http::serve(axum::Router::new().fallback(handler)).await
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers.
+
+async fn relate(api: &Api, domain: &str) -> String {
+    api.post("/v1/link-building/crm/relationship", json!({ "domain": domain })).await.ok(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Records a LINK_PLACED and waits for its monitored link; returns the link.
+async fn place(api: &Api, rel: &str, page: &str, anchor_text: Option<&str>) -> Value {
+    let mut meta = json!({ "linkUrl": page, "targetUrl": TARGET });
+    if let Some(a) = anchor_text {
+        meta["anchorText"] = json!(a);
+    }
+    let e = api.post(EV, json!({ "relationshipId": rel, "type": "LINK_PLACED", "metadata": meta })).await;
+    let evt = e.ok(201)["id"].as_str().unwrap().to_owned();
+    let id = format!("lnk_{}", evt.strip_prefix("evt_").unwrap());
+    wait_link(api, &id, Duration::from_secs(20), |_| true).await
+}
+
+/// Polls the link until `pred` holds.
+async fn wait_link(api: &Api, id: &str, within: Duration, pred: impl Fn(&Value) -> bool) -> Value {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        let r = api.get(&format!("{LINKS}/{id}")).await;
+        if r.status == 200 && pred(&r.body) {
+            return r.body.clone();
+        }
+        assert!(std::time::Instant::now() < deadline, "link {id} not as expected within {within:?}: {}", r.body);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// `POST /links/{id}/check`, then the check it made.
+async fn check_now(api: &Api, id: &str) -> Value {
+    let r = api.post(&format!("{LINKS}/{id}/check"), json!({})).await;
+    let inv = r.ok(202)["invocationId"].as_str().unwrap().to_owned();
+    let done = api.wait_invocation(&inv, &["SUCCEEDED", "FAILED"], Duration::from_secs(30)).await;
+    assert_eq!(done["status"], "SUCCEEDED", "{done}");
+    done["result"]["check"].clone()
+}
+
+async fn link_events(api: &Api, rel: &str) -> Vec<Value> {
+    let r = api.get(&format!("{EV}?relationshipId={rel}&type=LINK_LOST,LINK_RESTORED,LINK_CHANGED&limit=100")).await;
+    let mut v = r.ok(200)["data"].as_array().unwrap().clone();
+    v.reverse();
+    v
+}
+
+fn kinds(events: &[Value]) -> Vec<String> {
+    events.iter().map(|e| format!("{}>{}", e["type"].as_str().unwrap(), e["metadata"]["to"].as_str().unwrap())).collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async fn checks_states_events_and_webhooks(backend: Backend) {
+    let env = Env::start_with(backend, ENV).await;
+    let agency = env.agency();
+    let ws = agency.create_workspace("Links").await;
+    let api = agency.in_workspace(&ws);
+    let rx = Receiver::start().expect("webhook receiver");
+    let hook = api
+        .post(
+            "/v1/webhooks",
+            json!({ "url": rx.url("/links"),
+                    "events": ["link_building.link.lost", "link_building.link.restored", "link_building.link.changed"] }),
+        )
+        .await
+        .ok(201)
+        .clone();
+    rx.secrets("/links", &[hook["secret"].as_str().unwrap()]).await;
+
+    let pages = Pages::default();
+    let base = serve_pages(pages.clone()).await;
+    pages.set("/robots.txt", Page::html("User-agent: *\nDisallow: /private/\n".into()).header("content-type", "text/plain"));
+    pages.set("/tools", Page::html(article(&anchor(None, "best   tools"), "")));
+    let rel = relate(&api, "partner-blog.com").await;
+    let link = place(&api, &rel, &format!("{base}/tools"), Some("Best Tools")).await;
+    let id = link["id"].as_str().unwrap().to_owned();
+    assert_eq!(link["expected"], json!({ "targetUrl": TARGET, "anchorText": "Best Tools", "rel": "follow" }));
+
+    // Present: its first (scheduled) check finds it live: a LINK_CHANGED from pending.
+    let l = wait_link(&api, &id, Duration::from_secs(20), |l| l["state"] == "live").await;
+    assert_eq!(l["lastCheck"]["trigger"], "scheduled", "{l}");
+    assert_eq!(l["lastCheck"]["found"]["anchor"], "best tools", "{l}");
+    assert!(l["firstSeenAt"].is_string(), "{l}");
+    let r = api.get(&format!("/v1/link-building/crm/relationship/{rel}")).await.ok(200).clone();
+    assert_eq!((r["status"].as_str(), r["linkStatus"].as_str()), (Some("LINK_PLACED"), Some("live")), "{r}");
+
+    // Turned nofollow, sponsored, ugc: rel_changed, at risk (one LINK_CHANGED).
+    for rel_value in ["nofollow", "sponsored noopener", "ugc"] {
+        pages.set("/tools", Page::html(article(&anchor(Some(rel_value), "Best Tools"), "")));
+        let c = check_now(&api, &id).await;
+        assert_eq!((c["result"].as_str(), c["stateAfter"].as_str()), (Some("rel_changed"), Some("at_risk")), "{c}");
+    }
+    // The anchor changed (rel back to follow).
+    pages.set("/tools", Page::html(article(&anchor(None, "click here"), "")));
+    let c = check_now(&api, &id).await;
+    assert_eq!(c["result"], "anchor_changed", "{c}");
+    // A page-level nofollow counts as nofollow.
+    pages.set("/tools", Page::html(article(&anchor(None, "Best Tools"), r#"<meta name="robots" content="nofollow">"#)));
+    assert_eq!(check_now(&api, &id).await["result"], "rel_changed");
+    // Fixed: live again.
+    pages.set("/tools", Page::html(article(&anchor(None, "Best Tools"), "")));
+    assert_eq!(check_now(&api, &id).await["stateAfter"], "live");
+    // Noindex by meta, by header; canonical elsewhere: at risk.
+    pages.set("/tools", Page::html(article(&anchor(None, "Best Tools"), r#"<meta name="robots" content="noindex, follow">"#)));
+    assert_eq!(check_now(&api, &id).await["result"], "noindex");
+    pages.set("/tools", Page::html(article(&anchor(None, "Best Tools"), "")).header("x-robots-tag", "googlebot: noindex"));
+    assert_eq!(check_now(&api, &id).await["result"], "noindex");
+    let canonical = format!(r#"<link rel="canonical" href="{base}/tools-v2">"#);
+    pages.set("/tools", Page::html(article(&anchor(None, "Best Tools"), &canonical)));
+    let c = check_now(&api, &id).await;
+    assert_eq!((c["result"].as_str(), c["stateAfter"].as_str()), (Some("canonicalized"), Some("at_risk")), "{c}");
+    pages.set("/tools", Page::html(article(&anchor(None, "Best Tools"), "")));
+    assert_eq!(check_now(&api, &id).await["stateAfter"], "live");
+
+    // Could not check: 500, 429, 403, a timeout, robots.txt disallowing our checker. Never lost.
+    let before = link_events(&api, &rel).await.len();
+    for page in [Page::status(500), Page::status(429), Page::status(403)] {
+        pages.set("/tools", page);
+        let c = check_now(&api, &id).await;
+        assert_eq!((c["result"].as_str(), c["stateAfter"].as_str()), (Some("unreachable"), Some("live")), "{c}");
+    }
+    pages.set("/tools", Page::html(article(&anchor(None, "Best Tools"), "")).slow(Duration::from_secs(3)));
+    let c = check_now(&api, &id).await;
+    assert_eq!(c["result"], "unreachable", "{c}");
+    assert!(c["detail"].as_str().unwrap().contains("timed out"), "{c}");
+    pages.set("/tools", Page::html(article(&anchor(None, "Best Tools"), "")));
+    pages.set("/robots.txt", Page::html("User-agent: linkcrm-linkcheck\nDisallow: /tools\n".into()).header("content-type", "text/plain"));
+    let hits = pages.hits("/tools");
+    let c = check_now(&api, &id).await;
+    assert_eq!((c["result"].as_str(), c["stateAfter"].as_str()), (Some("unreachable"), Some("live")), "{c}");
+    assert!(c["detail"].as_str().unwrap().contains("robots.txt"), "{c}");
+    assert_eq!(pages.hits("/tools"), hits, "a page disallowed to us is not fetched");
+    assert_eq!(link_events(&api, &rel).await.len(), before, "unreachable writes no event");
+    // Disallowed to Googlebot only: the link is there, search engines do not count it.
+    pages.set("/robots.txt", Page::html("User-agent: Googlebot\nDisallow: /tools\n".into()).header("content-type", "text/plain"));
+    assert_eq!(check_now(&api, &id).await["result"], "noindex");
+    pages.set("/robots.txt", Page::status(404));
+    // The robots.txt answer is cached for a while; the checker reads it again after its TTL, so
+    // the next results below do not depend on it (404 = everything allowed).
+    assert_eq!(check_now(&api, &id).await["stateAfter"], "live");
+
+    // Removed (only a script inserts it): missing, still live until the confirming re-check an
+    // hour (here 2 s) later, which the schedule makes by itself.
+    let js = format!(
+        r#"<div id="x"></div><script>document.getElementById("x").innerHTML = '<a href="{TARGET}">Best Tools</a>';</script>"#
+    );
+    pages.set("/tools", Page::html(article("our friends", &js)));
+    let c = check_now(&api, &id).await;
+    assert_eq!((c["result"].as_str(), c["stateAfter"].as_str()), (Some("missing"), Some("live")), "{c}");
+    let soon = check_now(&api, &id).await;
+    assert_eq!((soon["result"].as_str(), soon["stateAfter"].as_str()), (Some("missing"), Some("live")), "too soon: {soon}");
+    let l = wait_link(&api, &id, Duration::from_secs(20), |l| l["state"] == "lost").await;
+    assert_eq!((l["lastCheck"]["trigger"].as_str(), l["lastResult"].as_str()), (Some("confirm"), Some("missing")), "{l}");
+    let r = api.get(&format!("/v1/link-building/crm/relationship/{rel}")).await.ok(200).clone();
+    assert_eq!((r["status"].as_str(), r["linkStatus"].as_str()), (Some("LINK_PLACED"), Some("lost")), "{r}");
+    // Back: restored.
+    pages.set("/tools", Page::html(article(&anchor(None, "Best Tools"), "")));
+    assert_eq!(check_now(&api, &id).await["stateAfter"], "live");
+
+    // 404, then 410 on the confirming check: lost; back again.
+    pages.set("/tools", Page::status(404));
+    let c = check_now(&api, &id).await;
+    assert_eq!((c["result"].as_str(), c["stateAfter"].as_str()), (Some("page_gone"), Some("live")), "{c}");
+    pages.set("/tools", Page::status(410));
+    let l = wait_link(&api, &id, Duration::from_secs(20), |l| l["state"] == "lost").await;
+    assert_eq!(l["lastResult"], "page_gone", "{l}");
+    pages.set("/tools", Page::html(article(&anchor(None, "Best Tools"), "")));
+    assert_eq!(check_now(&api, &id).await["stateAfter"], "live");
+
+    // A redirect chain to a page without the link.
+    pages.set("/tools", Page::redirect("/r1"));
+    pages.set("/r1", Page::redirect(&format!("{base}/r2")));
+    pages.set("/r2", Page::redirect("/moved"));
+    pages.set("/moved", Page::html(article("nothing here", "")));
+    let c = check_now(&api, &id).await;
+    assert_eq!(c["result"], "redirected", "{c}");
+    assert_eq!(c["redirects"].as_array().map(Vec::len), Some(3), "{c}");
+    assert!(c["finalUrl"].as_str().unwrap().ends_with("/moved"), "{c}");
+
+    // The relationship's events: every state change, once, in order.
+    let events = link_events(&api, &rel).await;
+    assert_eq!(
+        kinds(&events),
+        [
+            "LINK_CHANGED>live",
+            "LINK_CHANGED>at_risk",
+            "LINK_CHANGED>live",
+            "LINK_CHANGED>at_risk",
+            "LINK_CHANGED>live",
+            "LINK_CHANGED>at_risk",
+            "LINK_CHANGED>live",
+            "LINK_LOST>lost",
+            "LINK_RESTORED>live",
+            "LINK_LOST>lost",
+            "LINK_RESTORED>live",
+        ]
+    );
+    for e in &events {
+        assert_eq!(e["metadata"]["linkId"], id.as_str(), "{e}");
+    }
+    // The checks: newest first, each with what it found.
+    let checks = api.get(&format!("{LINKS}/{id}/checks?limit=200")).await.ok(200).clone();
+    let checks = checks["data"].as_array().unwrap();
+    assert_eq!(checks[0]["result"], "redirected");
+    assert!(checks.iter().all(|c| c["id"].as_str().unwrap().starts_with("lchk_") && c["billed"] == "free"));
+    let with_events = checks.iter().filter(|c| c["eventId"].is_string()).count();
+    assert_eq!(with_events, events.len(), "one event per state change");
+
+    // The webhooks: one delivery per event, verified, the same ids.
+    let got = rx
+        .wait_for("/links", Duration::from_secs(30), |got| got.iter().filter(|r| r.answered == 200).count() >= events.len())
+        .await;
+    assert!(got.iter().all(|r| r.verified), "{got:#?}");
+    let mut types: Vec<String> = got.iter().map(|r| r.body["type"].as_str().unwrap().to_owned()).collect();
+    types.sort();
+    let mut want: Vec<String> = events
+        .iter()
+        .map(|e| match e["type"].as_str().unwrap() {
+            "LINK_LOST" => "link_building.link.lost".to_owned(),
+            "LINK_RESTORED" => "link_building.link.restored".to_owned(),
+            _ => "link_building.link.changed".to_owned(),
+        })
+        .collect();
+    want.sort();
+    assert_eq!(types, want);
+    let mut event_ids: Vec<&str> = got.iter().map(|r| r.body["data"]["eventId"].as_str().unwrap()).collect();
+    event_ids.sort();
+    event_ids.dedup();
+    assert_eq!(event_ids.len(), events.len(), "no event delivered as two");
+    let lost = got.iter().find(|r| r.body["type"] == "link_building.link.lost").unwrap();
+    assert_eq!((lost.body["data"]["state"].as_str(), lost.body["data"]["previous"]["state"].as_str()), (Some("lost"), Some("live")));
+    assert_eq!(lost.body["data"]["linkId"], id.as_str());
+
+    // A link never seen live stays pending, whatever its page says.
+    let rel2 = relate(&api, "never-live.com").await;
+    let never = place(&api, &rel2, &format!("{base}/gone"), None).await;
+    let nid = never["id"].as_str().unwrap().to_owned();
+    let n = wait_link(&api, &nid, Duration::from_secs(20), |l| l["lastResult"] == "page_gone").await;
+    assert_eq!(n["state"], "pending", "{n}");
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let c = check_now(&api, &nid).await;
+    assert_eq!((c["result"].as_str(), c["stateAfter"].as_str()), (Some("page_gone"), Some("pending")), "{c}");
+    let pending = api.get(&format!("{LINKS}?state=pending")).await.ok(200).clone();
+    assert_eq!(pending["data"].as_array().unwrap().iter().map(|l| l["id"].as_str().unwrap()).collect::<Vec<_>>(), [nid.as_str()]);
+    assert!(link_events(&api, &rel2).await.is_empty());
+
+    // Lists and the summary.
+    let all = api.get(LINKS).await.ok(200).clone();
+    assert_eq!(all["data"].as_array().map(Vec::len), Some(2), "{all}");
+    let by_rel = api.get(&format!("{LINKS}?relationshipId={rel}")).await.ok(200).clone();
+    assert_eq!(by_rel["data"][0]["id"], id.as_str());
+    let page1 = api.get(&format!("{LINKS}?limit=1")).await.ok(200).clone();
+    let next = page1["nextCursor"].as_str().expect("a second page");
+    let page2 = api.get(&format!("{LINKS}?limit=1&cursor={next}")).await.ok(200).clone();
+    assert_ne!(page1["data"][0]["id"], page2["data"][0]["id"]);
+    let later = api.get(&format!("{LINKS}?checkedBefore=2020-01-01")).await.ok(200).clone();
+    assert_eq!(later["data"].as_array().map(Vec::len), Some(0), "{later}");
+    let s = api.get(&format!("{LINKS}/summary")).await.ok(200).clone();
+    assert_eq!(s["counts"], json!({ "pending": 1, "live": 1, "at_risk": 0, "lost": 0, "unknown": 0, "total": 2 }), "{s}");
+    assert_eq!(s["changes"], json!({ "lost": 2, "restored": 2, "changed": 7, "unknown": 0 }), "{s}");
+    let empty = api.get(&format!("{LINKS}/summary?since=2020-01-01&until=2020-02-01")).await.ok(200).clone();
+    assert_eq!(empty["changes"], json!({ "lost": 0, "restored": 0, "changed": 0, "unknown": 0 }), "{empty}");
+    api.get(&format!("{LINKS}/summary?since=2024-02-01&until=2024-01-01")).await.problem(422, "invalid_window");
+
+    // A correction: the agreed rel is sponsored now; the next check judges against it.
+    pages.set("/tools", Page::html(article(&anchor(Some("sponsored"), "Best Tools"), "")));
+    let patched = api.patch(&format!("{LINKS}/{id}"), json!({ "rel": "sponsored", "anchorText": null })).await.ok(200).clone();
+    assert_eq!(patched["expected"], json!({ "targetUrl": TARGET, "anchorText": null, "rel": "sponsored" }));
+    assert_eq!(check_now(&api, &id).await["result"], "live");
+    api.patch(&format!("{LINKS}/{id}"), json!({ "rel": "dofollow" })).await.problem(400, "invalid_request");
+
+    // Private: another workspace sees none of it; the agency key lists across its workspaces.
+    let other_ws = agency.create_workspace("Other").await;
+    let other = agency.in_workspace(&other_ws);
+    other.get(&format!("{LINKS}/{id}")).await.problem(404, "link_not_found");
+    other.post(&format!("{LINKS}/{id}/check"), json!({})).await.problem(404, "link_not_found");
+    other.get(&format!("{LINKS}/{id}/checks")).await.problem(404, "link_not_found");
+    assert_eq!(other.get(LINKS).await.ok(200)["data"].as_array().map(Vec::len), Some(0));
+    let across = agency.get(LINKS).await.ok(200).clone();
+    assert_eq!(across["data"].as_array().map(Vec::len), Some(2), "{across}");
+    assert_eq!(env.other_agency().get(LINKS).await.ok(200)["data"].as_array().map(Vec::len), Some(0));
+    api.get(&format!("{LINKS}/lnk_nope")).await.problem(400, "invalid_request");
+
+    // Replay agrees with every stored linkStatus.
+    drop(env);
+}
+
+each_backend!(checks_states_events_and_webhooks_, checks_states_events_and_webhooks);
