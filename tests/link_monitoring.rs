@@ -15,13 +15,14 @@ const LINKS: &str = "/v1/link-building/links";
 const EV: &str = "/v1/link-building/crm/event";
 const TARGET: &str = "https://our-site.example/best-tools";
 
-/// Checks only when asked (or to confirm a missing link, 2 s after), a fast dispatcher, a 1 s
+/// Checks only when asked (or to confirm a missing link, 6 s after), a fast dispatcher, a 1 s
 /// page timeout.
 const ENV: &[(&str, &str)] = &[
     ("LINKCRM_LINKCHECK_TICK_SECS", "0.3"),
-    ("LINKCRM_LINKCHECK_CONFIRM_SECS", "2"),
+    ("LINKCRM_LINKCHECK_CONFIRM_SECS", "6"),
     ("LINKCRM_LINKCHECK_INTERVAL_HOURS", "1000"),
     ("LINKCRM_LINKCHECK_TIMEOUT_SECS", "1"),
+    ("LINKCRM_LINKCHECK_ROBOTS_TTL_SECS", "0"),
     ("LINKCRM_WEBHOOK_ALLOW_HTTP", "true"),
     ("LINKCRM_WEBHOOK_RETRY_SCHEDULE", "1,1,1"),
 ];
@@ -168,7 +169,10 @@ async fn link_events(api: &Api, rel: &str) -> Vec<Value> {
 }
 
 fn kinds(events: &[Value]) -> Vec<String> {
-    events.iter().map(|e| format!("{}>{}", e["type"].as_str().unwrap(), e["metadata"]["to"].as_str().unwrap())).collect()
+    events
+        .iter()
+        .map(|e| format!("{}>{}", e["type"].as_str().unwrap(), e["metadata"]["to"].as_str().unwrap()))
+        .collect()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -192,7 +196,10 @@ async fn checks_states_events_and_webhooks(backend: Backend) {
 
     let pages = Pages::default();
     let base = serve_pages(pages.clone()).await;
-    pages.set("/robots.txt", Page::html("User-agent: *\nDisallow: /private/\n".into()).header("content-type", "text/plain"));
+    pages.set(
+        "/robots.txt",
+        Page::html("User-agent: *\nDisallow: /private/\n".into()).header("content-type", "text/plain"),
+    );
     pages.set("/tools", Page::html(article(&anchor(None, "best   tools"), "")));
     let rel = relate(&api, "partner-blog.com").await;
     let link = place(&api, &rel, &format!("{base}/tools"), Some("Best Tools")).await;
@@ -224,9 +231,15 @@ async fn checks_states_events_and_webhooks(backend: Backend) {
     pages.set("/tools", Page::html(article(&anchor(None, "Best Tools"), "")));
     assert_eq!(check_now(&api, &id).await["stateAfter"], "live");
     // Noindex by meta, by header; canonical elsewhere: at risk.
-    pages.set("/tools", Page::html(article(&anchor(None, "Best Tools"), r#"<meta name="robots" content="noindex, follow">"#)));
+    pages.set(
+        "/tools",
+        Page::html(article(&anchor(None, "Best Tools"), r#"<meta name="robots" content="noindex, follow">"#)),
+    );
     assert_eq!(check_now(&api, &id).await["result"], "noindex");
-    pages.set("/tools", Page::html(article(&anchor(None, "Best Tools"), "")).header("x-robots-tag", "googlebot: noindex"));
+    pages.set(
+        "/tools",
+        Page::html(article(&anchor(None, "Best Tools"), "")).header("x-robots-tag", "googlebot: noindex"),
+    );
     assert_eq!(check_now(&api, &id).await["result"], "noindex");
     let canonical = format!(r#"<link rel="canonical" href="{base}/tools-v2">"#);
     pages.set("/tools", Page::html(article(&anchor(None, "Best Tools"), &canonical)));
@@ -247,7 +260,10 @@ async fn checks_states_events_and_webhooks(backend: Backend) {
     assert_eq!(c["result"], "unreachable", "{c}");
     assert!(c["detail"].as_str().unwrap().contains("timed out"), "{c}");
     pages.set("/tools", Page::html(article(&anchor(None, "Best Tools"), "")));
-    pages.set("/robots.txt", Page::html("User-agent: linkcrm-linkcheck\nDisallow: /tools\n".into()).header("content-type", "text/plain"));
+    pages.set(
+        "/robots.txt",
+        Page::html("User-agent: linkcrm-linkcheck\nDisallow: /tools\n".into()).header("content-type", "text/plain"),
+    );
     let hits = pages.hits("/tools");
     let c = check_now(&api, &id).await;
     assert_eq!((c["result"].as_str(), c["stateAfter"].as_str()), (Some("unreachable"), Some("live")), "{c}");
@@ -255,15 +271,17 @@ async fn checks_states_events_and_webhooks(backend: Backend) {
     assert_eq!(pages.hits("/tools"), hits, "a page disallowed to us is not fetched");
     assert_eq!(link_events(&api, &rel).await.len(), before, "unreachable writes no event");
     // Disallowed to Googlebot only: the link is there, search engines do not count it.
-    pages.set("/robots.txt", Page::html("User-agent: Googlebot\nDisallow: /tools\n".into()).header("content-type", "text/plain"));
+    pages.set(
+        "/robots.txt",
+        Page::html("User-agent: Googlebot\nDisallow: /tools\n".into()).header("content-type", "text/plain"),
+    );
     assert_eq!(check_now(&api, &id).await["result"], "noindex");
+    // (robots.txt is read again on every check here: its TTL is 0.) A 404 allows everything.
     pages.set("/robots.txt", Page::status(404));
-    // The robots.txt answer is cached for a while; the checker reads it again after its TTL, so
-    // the next results below do not depend on it (404 = everything allowed).
     assert_eq!(check_now(&api, &id).await["stateAfter"], "live");
 
     // Removed (only a script inserts it): missing, still live until the confirming re-check an
-    // hour (here 2 s) later, which the schedule makes by itself.
+    // hour (here 6 s) later, which the schedule makes by itself.
     let js = format!(
         r#"<div id="x"></div><script>document.getElementById("x").innerHTML = '<a href="{TARGET}">Best Tools</a>';</script>"#
     );
@@ -271,9 +289,17 @@ async fn checks_states_events_and_webhooks(backend: Backend) {
     let c = check_now(&api, &id).await;
     assert_eq!((c["result"].as_str(), c["stateAfter"].as_str()), (Some("missing"), Some("live")), "{c}");
     let soon = check_now(&api, &id).await;
-    assert_eq!((soon["result"].as_str(), soon["stateAfter"].as_str()), (Some("missing"), Some("live")), "too soon: {soon}");
+    assert_eq!(
+        (soon["result"].as_str(), soon["stateAfter"].as_str()),
+        (Some("missing"), Some("live")),
+        "too soon: {soon}"
+    );
     let l = wait_link(&api, &id, Duration::from_secs(20), |l| l["state"] == "lost").await;
-    assert_eq!((l["lastCheck"]["trigger"].as_str(), l["lastResult"].as_str()), (Some("confirm"), Some("missing")), "{l}");
+    assert_eq!(
+        (l["lastCheck"]["trigger"].as_str(), l["lastResult"].as_str()),
+        (Some("confirm"), Some("missing")),
+        "{l}"
+    );
     let r = api.get(&format!("/v1/link-building/crm/relationship/{rel}")).await.ok(200).clone();
     assert_eq!((r["status"].as_str(), r["linkStatus"].as_str()), (Some("LINK_PLACED"), Some("lost")), "{r}");
     // Back: restored.
@@ -299,6 +325,11 @@ async fn checks_states_events_and_webhooks(backend: Backend) {
     assert_eq!(c["result"], "redirected", "{c}");
     assert_eq!(c["redirects"].as_array().map(Vec::len), Some(3), "{c}");
     assert!(c["finalUrl"].as_str().unwrap().ends_with("/moved"), "{c}");
+    // Confirmed by the schedule: lost; back: restored.
+    let l = wait_link(&api, &id, Duration::from_secs(20), |l| l["state"] == "lost").await;
+    assert_eq!(l["lastResult"], "redirected", "{l}");
+    pages.set("/tools", Page::html(article(&anchor(None, "Best Tools"), "")));
+    assert_eq!(check_now(&api, &id).await["stateAfter"], "live");
 
     // The relationship's events: every state change, once, in order.
     let events = link_events(&api, &rel).await;
@@ -316,6 +347,8 @@ async fn checks_states_events_and_webhooks(backend: Backend) {
             "LINK_RESTORED>live",
             "LINK_LOST>lost",
             "LINK_RESTORED>live",
+            "LINK_LOST>lost",
+            "LINK_RESTORED>live",
         ]
     );
     for e in &events {
@@ -324,14 +357,17 @@ async fn checks_states_events_and_webhooks(backend: Backend) {
     // The checks: newest first, each with what it found.
     let checks = api.get(&format!("{LINKS}/{id}/checks?limit=200")).await.ok(200).clone();
     let checks = checks["data"].as_array().unwrap();
-    assert_eq!(checks[0]["result"], "redirected");
+    assert_eq!(checks[0]["result"], "live");
+    assert_eq!(checks[1]["result"], "redirected");
     assert!(checks.iter().all(|c| c["id"].as_str().unwrap().starts_with("lchk_") && c["billed"] == "free"));
     let with_events = checks.iter().filter(|c| c["eventId"].is_string()).count();
     assert_eq!(with_events, events.len(), "one event per state change");
 
     // The webhooks: one delivery per event, verified, the same ids.
     let got = rx
-        .wait_for("/links", Duration::from_secs(30), |got| got.iter().filter(|r| r.answered == 200).count() >= events.len())
+        .wait_for("/links", Duration::from_secs(30), |got| {
+            got.iter().filter(|r| r.answered == 200).count() >= events.len()
+        })
         .await;
     assert!(got.iter().all(|r| r.verified), "{got:#?}");
     let mut types: Vec<String> = got.iter().map(|r| r.body["type"].as_str().unwrap().to_owned()).collect();
@@ -351,7 +387,10 @@ async fn checks_states_events_and_webhooks(backend: Backend) {
     event_ids.dedup();
     assert_eq!(event_ids.len(), events.len(), "no event delivered as two");
     let lost = got.iter().find(|r| r.body["type"] == "link_building.link.lost").unwrap();
-    assert_eq!((lost.body["data"]["state"].as_str(), lost.body["data"]["previous"]["state"].as_str()), (Some("lost"), Some("live")));
+    assert_eq!(
+        (lost.body["data"]["state"].as_str(), lost.body["data"]["previous"]["state"].as_str()),
+        (Some("lost"), Some("live"))
+    );
     assert_eq!(lost.body["data"]["linkId"], id.as_str());
 
     // A link never seen live stays pending, whatever its page says.
@@ -360,11 +399,14 @@ async fn checks_states_events_and_webhooks(backend: Backend) {
     let nid = never["id"].as_str().unwrap().to_owned();
     let n = wait_link(&api, &nid, Duration::from_secs(20), |l| l["lastResult"] == "page_gone").await;
     assert_eq!(n["state"], "pending", "{n}");
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    tokio::time::sleep(Duration::from_millis(6500)).await;
     let c = check_now(&api, &nid).await;
     assert_eq!((c["result"].as_str(), c["stateAfter"].as_str()), (Some("page_gone"), Some("pending")), "{c}");
     let pending = api.get(&format!("{LINKS}?state=pending")).await.ok(200).clone();
-    assert_eq!(pending["data"].as_array().unwrap().iter().map(|l| l["id"].as_str().unwrap()).collect::<Vec<_>>(), [nid.as_str()]);
+    assert_eq!(
+        pending["data"].as_array().unwrap().iter().map(|l| l["id"].as_str().unwrap()).collect::<Vec<_>>(),
+        [nid.as_str()]
+    );
     assert!(link_events(&api, &rel2).await.is_empty());
 
     // Lists and the summary.
@@ -379,15 +421,20 @@ async fn checks_states_events_and_webhooks(backend: Backend) {
     let later = api.get(&format!("{LINKS}?checkedBefore=2020-01-01")).await.ok(200).clone();
     assert_eq!(later["data"].as_array().map(Vec::len), Some(0), "{later}");
     let s = api.get(&format!("{LINKS}/summary")).await.ok(200).clone();
-    assert_eq!(s["counts"], json!({ "pending": 1, "live": 1, "at_risk": 0, "lost": 0, "unknown": 0, "total": 2 }), "{s}");
-    assert_eq!(s["changes"], json!({ "lost": 2, "restored": 2, "changed": 7, "unknown": 0 }), "{s}");
+    assert_eq!(
+        s["counts"],
+        json!({ "pending": 1, "live": 1, "at_risk": 0, "lost": 0, "unknown": 0, "total": 2 }),
+        "{s}"
+    );
+    assert_eq!(s["changes"], json!({ "lost": 3, "restored": 3, "changed": 7, "unknown": 0 }), "{s}");
     let empty = api.get(&format!("{LINKS}/summary?since=2020-01-01&until=2020-02-01")).await.ok(200).clone();
     assert_eq!(empty["changes"], json!({ "lost": 0, "restored": 0, "changed": 0, "unknown": 0 }), "{empty}");
     api.get(&format!("{LINKS}/summary?since=2024-02-01&until=2024-01-01")).await.problem(422, "invalid_window");
 
     // A correction: the agreed rel is sponsored now; the next check judges against it.
     pages.set("/tools", Page::html(article(&anchor(Some("sponsored"), "Best Tools"), "")));
-    let patched = api.patch(&format!("{LINKS}/{id}"), json!({ "rel": "sponsored", "anchorText": null })).await.ok(200).clone();
+    let patched =
+        api.patch(&format!("{LINKS}/{id}"), json!({ "rel": "sponsored", "anchorText": null })).await.ok(200).clone();
     assert_eq!(patched["expected"], json!({ "targetUrl": TARGET, "anchorText": null, "rel": "sponsored" }));
     assert_eq!(check_now(&api, &id).await["result"], "live");
     api.patch(&format!("{LINKS}/{id}"), json!({ "rel": "dofollow" })).await.problem(400, "invalid_request");

@@ -52,7 +52,9 @@ async fn a_placed_link_is_tracked_dispatched_and_checked() {
     let ws = agency.ok(Method::POST, "/v1/workspaces", Some(json!({ "name": "Client A" })), 201).await;
     let api = agency.in_workspace(ws["id"].as_str().unwrap());
     let pages = page_server().await;
-    let rel = api.ok(Method::POST, "/v1/link-building/crm/relationship", Some(json!({"domain": "partner-blog.com"})), 201).await;
+    let rel = api
+        .ok(Method::POST, "/v1/link-building/crm/relationship", Some(json!({"domain": "partner-blog.com"})), 201)
+        .await;
     let rel = rel["id"].as_str().unwrap().to_owned();
     let placed = json!({ "relationshipId": rel, "type": "LINK_PLACED",
                          "metadata": { "linkUrl": format!("{pages}/post"), "targetUrl": "https://our-site.example/guide" } });

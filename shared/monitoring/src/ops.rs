@@ -416,6 +416,15 @@ impl Operation for Update_ {
             link.expected.anchor_text = a.map(|a| a.trim().to_owned()).filter(|a| !a.is_empty());
         }
         if let Some(r) = input.rel {
+            let words: Vec<&str> = r.split(' ').collect();
+            let known = |w: &&str| matches!(*w, "nofollow" | "sponsored" | "ugc");
+            if !(r == "follow" || (!words.is_empty() && words.len() <= 3 && words.iter().all(known))) {
+                return Err(ApiError::invalid_field(
+                    "rel",
+                    "invalid_request",
+                    "`follow`, or nofollow, sponsored and ugc separated by spaces",
+                ));
+            }
             let tokens = linkcrm_domain::links::rel_tokens(Some(&r));
             link.expected.rel = if tokens.is_empty() { "follow".into() } else { tokens.join(" ") };
         }

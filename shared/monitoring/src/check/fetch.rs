@@ -29,6 +29,7 @@ pub const TIMEOUT_VAR: &str = "LINKCRM_LINKCHECK_TIMEOUT_SECS";
 pub const MAX_BYTES_VAR: &str = "LINKCRM_LINKCHECK_MAX_BYTES";
 pub const CONCURRENCY_VAR: &str = "LINKCRM_LINKCHECK_CONCURRENCY";
 pub const PER_HOST_VAR: &str = "LINKCRM_LINKCHECK_PER_HOST";
+pub const ROBOTS_TTL_VAR: &str = "LINKCRM_LINKCHECK_ROBOTS_TTL_SECS";
 
 pub const DEFAULT_USER_AGENT: &str =
     concat!("linkcrm-linkcheck/", env!("CARGO_PKG_VERSION"), " (+https://linkcrm.dev/linkcheck)");
@@ -78,7 +79,7 @@ impl Default for Config {
 
 impl Config {
     /// The defaults, overridden by `LINKCRM_LINKCHECK_USER_AGENT`, `_TIMEOUT_SECS` (fractional
-    /// allowed), `_MAX_BYTES`, `_CONCURRENCY` and `_PER_HOST`. A value that does not parse (or is
+    /// allowed), `_MAX_BYTES`, `_CONCURRENCY`, `_PER_HOST` and `_ROBOTS_TTL_SECS` (how long a robots.txt is kept, 3600). A value that does not parse (or is
     /// zero) is logged and ignored.
     pub fn from_env() -> Config {
         Self::from_lookup(|k| std::env::var(k).ok())
@@ -111,6 +112,12 @@ impl Config {
         count(MAX_BYTES_VAR, &mut c.max_bytes);
         count(CONCURRENCY_VAR, &mut c.concurrency);
         count(PER_HOST_VAR, &mut c.per_host);
+        if let Some(v) = value(ROBOTS_TTL_VAR) {
+            match v.parse::<f64>() {
+                Ok(s) if s.is_finite() && s >= 0.0 => c.robots_ttl = Duration::from_secs_f64(s),
+                _ => ignored(ROBOTS_TTL_VAR, &v),
+            }
+        }
         c
     }
 
