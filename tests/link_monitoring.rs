@@ -456,3 +456,177 @@ async fn checks_states_events_and_webhooks(backend: Backend) {
 }
 
 each_backend!(checks_states_events_and_webhooks_, checks_states_events_and_webhooks);
+
+// ---------------------------------------------------------------------------------------------
+
+/// The SSRF guard on (as deployed), two free checks a month, scheduled checks every ~2 s.
+const STRICT: &[(&str, &str)] = &[
+    ("LINKCRM_ALLOW_PRIVATE_TARGETS", "false"),
+    ("LINKCRM_LINKCHECK_FREE_PER_MONTH", "2"),
+    ("LINKCRM_LINKCHECK_INTERVAL_HOURS", "0.0006"),
+    ("LINKCRM_LINKCHECK_TICK_SECS", "0.3"),
+];
+
+async fn the_guard_the_allowance_and_credits(backend: Backend) {
+    let env = Env::start_with(backend, STRICT).await;
+    let agency = env.agency();
+    let ws = agency.create_workspace("Strict").await;
+    let api = agency.in_workspace(&ws);
+    let pages = Pages::default();
+    let base = serve_pages(pages.clone()).await;
+    pages.set("/tools", Page::html(article(&anchor(None, "Best Tools"), "")));
+    let rel = relate(&api, "internal-blog.com").await;
+    let link = place(&api, &rel, &format!("{base}/tools"), None).await;
+    let id = link["id"].as_str().unwrap().to_owned();
+
+    // An internal address: refused by the guard before any connection; could not check, pending.
+    let l = wait_link(&api, &id, Duration::from_secs(20), |l| l["lastResult"].is_string()).await;
+    assert_eq!((l["lastResult"].as_str(), l["state"].as_str()), (Some("unreachable"), Some("pending")), "{l}");
+    let detail = l["lastCheck"]["detail"].as_str().unwrap();
+    assert!(!detail.contains("127.0.0.1"), "the tenant is not told what the name resolved to: {detail}");
+    assert_eq!(pages.hits("/tools") + pages.hits("/robots.txt"), 0, "nothing was fetched");
+
+    // The month's two free checks are used (the first scheduled, one on demand, or two scheduled);
+    // then with no credits a check on demand is 402 and scheduled checks pause.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = api.post(&format!("{LINKS}/{id}/check"), json!({})).await;
+        if r.status == 402 {
+            assert_eq!(r.body["code"], "insufficient_credits", "{}", r.body);
+            break;
+        }
+        assert!(r.status == 202 || r.status == 409, "{}: {}", r.status, r.body);
+        assert!(std::time::Instant::now() < deadline, "the allowance never ran out");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let l = wait_link(&api, &id, Duration::from_secs(20), |l| l["checksPausedAt"].is_string()).await;
+    assert_eq!(l["state"], "pending", "nothing is marked lost or changed while paused: {l}");
+    let checks = api.get(&format!("{LINKS}/{id}/checks?limit=200")).await.ok(200)["data"].as_array().unwrap().clone();
+    assert_eq!(checks.len(), 2, "two free checks, no more: {checks:#?}");
+    assert!(checks.iter().all(|c| c["billed"] == "free"));
+    let s = api.get(&format!("{LINKS}/summary")).await.ok(200).clone();
+    assert_eq!(s["checksThisMonth"]["used"], 2, "{s}");
+
+    // Credits added: checks resume, each billed 0.05 credits exactly once.
+    agency.post(&format!("/v1/workspaces/{ws}/credits"), json!({ "credits": 1 })).await.ok(201);
+    let r = api.post(&format!("{LINKS}/{id}/check"), json!({})).await.ok(202).clone();
+    assert_eq!(r["billed"], "credits", "{r}");
+    let inv = r["invocationId"].as_str().unwrap();
+    api.wait_invocation(inv, &["SUCCEEDED"], Duration::from_secs(30)).await;
+    let l = wait_link(&api, &id, Duration::from_secs(30), |l| l["checksPausedAt"].is_null()).await;
+    assert_eq!(l["state"], "pending", "{l}");
+    // Let a few scheduled checks run, then count what they cost.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let checks = api.get(&format!("{LINKS}/{id}/checks?limit=200")).await.ok(200)["data"].as_array().unwrap().clone();
+    let paid = checks.iter().filter(|c| c["billed"] == "credits").count();
+    assert!(paid >= 2, "scheduled checks resumed: {checks:#?}");
+    // Read the balance after the checks counted (one may commit in between: count again).
+    let (paid, remaining) = loop {
+        let before =
+            api.get(&format!("{LINKS}/{id}/checks?limit=200")).await.ok(200)["data"].as_array().unwrap().clone();
+        let u = agency.get(&format!("/v1/workspaces/{ws}/usage")).await.ok(200).clone();
+        let after =
+            api.get(&format!("{LINKS}/{id}/checks?limit=200")).await.ok(200)["data"].as_array().unwrap().clone();
+        if before.len() == after.len() {
+            break (after.iter().filter(|c| c["billed"] == "credits").count(), u["creditsRemaining"].as_f64().unwrap());
+        }
+    };
+    assert!((remaining - (1.0 - 0.05 * paid as f64)).abs() < 1e-9, "{paid} paid checks, {remaining} credits left");
+}
+
+each_backend!(the_guard_the_allowance_and_credits_, the_guard_the_allowance_and_credits);
+
+// ---------------------------------------------------------------------------------------------
+
+/// No link-check worker at first (`LINKCRM_LINKCHECK_JOBS=0`): the links are made by the backfill.
+const BATCH: &[(&str, &str)] = &[
+    ("LINKCRM_LINKCHECK_JOBS", "0"),
+    ("LINKCRM_LINKCHECK_TICK_SECS", "0.3"),
+    ("LINKCRM_LINKCHECK_INTERVAL_HOURS", "1000"),
+    ("LINKCRM_JOB_VISIBILITY_SECS", "3"),
+];
+
+async fn backfill_and_a_killed_checker(backend: Backend) {
+    let mut env = Env::start_with(backend, BATCH).await;
+    let agency = env.agency();
+    let ws = agency.create_workspace("Batch").await;
+    let api = agency.in_workspace(&ws);
+    let pages = Pages::default();
+    let base = serve_pages(pages.clone()).await;
+    // One host, one request at a time, each page 700 ms: the batch takes a while.
+    pages.set("/post", Page::html(article(&anchor(None, "Best Tools"), "")).slow(Duration::from_millis(700)));
+    let mut rels = Vec::new();
+    for i in 0..10 {
+        let rel = relate(&api, &format!("batch-{i}.com")).await;
+        let meta = json!({ "linkUrl": format!("{base}/post?i={i}"), "targetUrl": TARGET });
+        api.post(EV, json!({ "relationshipId": rel, "type": "LINK_PLACED", "metadata": meta })).await.ok(201);
+        rels.push(rel);
+    }
+    // Nobody runs the link jobs here: no link yet.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(api.get(LINKS).await.ok(200)["data"].as_array().map(Vec::len), Some(0));
+
+    // The backfill makes them (and a second one finds them made).
+    let (first, second) = tokio::task::block_in_place(|| {
+        env.server.terminate().expect("server stops");
+        let first = common::cli(&env.opts, &["links", "backfill"]);
+        let second = common::cli(&env.opts, &["links", "backfill"]);
+        (first, second)
+    });
+    let first: Value = serde_json::from_str(&first).unwrap_or_else(|e| panic!("{e}: {first}"));
+    let second: Value = serde_json::from_str(&second).unwrap_or_else(|e| panic!("{e}: {second}"));
+    assert_eq!((first["linkPlacedEvents"].as_i64(), first["started"].as_i64()), (Some(10), Some(10)), "{first}");
+    assert_eq!((second["started"].as_i64(), second["alreadyMonitored"].as_i64()), (Some(0), Some(10)), "{second}");
+
+    // The checker runs now (the queued track jobs find their links made), and is killed mid-batch.
+    env.opts.env.push(("LINKCRM_LINKCHECK_JOBS".into(), "64".into()));
+    env.restart();
+    let api = env.agency().in_workspace(&ws);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let live = api.get(&format!("{LINKS}?state=live")).await.ok(200)["data"].as_array().map(Vec::len).unwrap_or(0);
+        if live >= 3 {
+            assert!(live < 10, "the batch finished before the kill");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no check finished");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    env.server.kill_hard();
+    env.restart();
+    let api = env.agency().in_workspace(&ws);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let live = api.get(&format!("{LINKS}?state=live")).await.ok(200)["data"].as_array().map(Vec::len).unwrap_or(0);
+        if live == 10 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{live} of 10 links live after the restart");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // No check lost, none written, billed or recorded twice.
+    let links = api.get(LINKS).await.ok(200)["data"].as_array().unwrap().clone();
+    for l in &links {
+        let id = l["id"].as_str().unwrap();
+        let checks = api.get(&format!("{LINKS}/{id}/checks")).await.ok(200)["data"].as_array().unwrap().clone();
+        assert_eq!(checks.len(), 1, "{id}: {checks:#?}");
+    }
+    for rel in &rels {
+        assert_eq!(kinds(&link_events(&api, rel).await), ["LINK_CHANGED>live"], "{rel}");
+        let r = api.get(&format!("/v1/link-building/crm/relationship/{rel}")).await.ok(200).clone();
+        assert_eq!(r["linkStatus"], "live", "{r}");
+    }
+    let s = api.get(&format!("{LINKS}/summary")).await.ok(200).clone();
+    assert_eq!(s["counts"]["live"], 10, "{s}");
+    assert_eq!(s["checksThisMonth"]["used"], 10, "{s}");
+
+    // Replay derives every relationship's linkStatus from its events alone.
+    let report = tokio::task::block_in_place(|| {
+        env.server.terminate().expect("server stops");
+        common::cli(&env.opts, &["replay"])
+    });
+    let report: Value = serde_json::from_str(&report).unwrap_or_else(|e| panic!("{e}: {report}"));
+    assert_eq!(report["mismatches"], json!([]), "{report}");
+}
+
+each_backend!(backfill_and_a_killed_checker_, backfill_and_a_killed_checker);
