@@ -110,7 +110,12 @@ enum LinksAction {
     /// `linkStatus` is rebuilt from its events. Reads every relationship's LINK_PLACED events;
     /// safe to repeat (prints a JSON report). With the embedded store, run it while the server is
     /// stopped.
-    Backfill,
+    Backfill {
+        /// Spread the first checks over this many hours (default: the check interval,
+        /// `LINKCRM_LINKCHECK_INTERVAL_HOURS`); 0 checks them all at once.
+        #[arg(long)]
+        spread_hours: Option<f64>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -190,10 +195,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Account { action } => account_command(&cli.store, action).await,
-        Command::Links { action: LinksAction::Backfill } => {
+        Command::Links { action: LinksAction::Backfill { spread_hours } } => {
+            let spread = match spread_hours {
+                Some(h) if h.is_finite() && h >= 0.0 => std::time::Duration::from_secs_f64(h * 3600.0),
+                Some(h) => anyhow::bail!("--spread-hours must be 0 or more, not {h}"),
+                None => linkcrm_api::monitoring::settings().interval,
+            };
             let (store, _) = open_store(&cli.store).await?;
             let app = linkcrm_api::app(store, linkcrm_api::Config::from_env()).await?;
-            let report = linkcrm_api::monitoring::track::backfill(&app)
+            let report = linkcrm_api::monitoring::track::backfill(&app, spread)
                 .await
                 .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))?;
             println!("{}", serde_json::to_string_pretty(&report)?);

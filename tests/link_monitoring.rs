@@ -429,7 +429,7 @@ async fn checks_states_events_and_webhooks(backend: Backend) {
     assert_eq!(s["changes"], json!({ "lost": 3, "restored": 3, "changed": 7, "unknown": 0 }), "{s}");
     let empty = api.get(&format!("{LINKS}/summary?since=2020-01-01&until=2020-02-01")).await.ok(200).clone();
     assert_eq!(empty["changes"], json!({ "lost": 0, "restored": 0, "changed": 0, "unknown": 0 }), "{empty}");
-    api.get(&format!("{LINKS}/summary?since=2024-02-01&until=2024-01-01")).await.problem(422, "invalid_window");
+    api.get(&format!("{LINKS}/summary?since=2024-02-01&until=2024-01-01")).await.problem(400, "invalid_request");
 
     // A correction: the agreed rel is sponsored now; the next check judges against it.
     pages.set("/tools", Page::html(article(&anchor(Some("sponsored"), "Best Tools"), "")));
@@ -569,8 +569,8 @@ async fn backfill_and_a_killed_checker(backend: Backend) {
     // The backfill makes them (and a second one finds them made).
     let (first, second) = tokio::task::block_in_place(|| {
         env.server.terminate().expect("server stops");
-        let first = common::cli(&env.opts, &["links", "backfill"]);
-        let second = common::cli(&env.opts, &["links", "backfill"]);
+        let first = common::cli(&env.opts, &["links", "backfill", "--spread-hours", "0"]);
+        let second = common::cli(&env.opts, &["links", "backfill", "--spread-hours", "0"]);
         (first, second)
     });
     let first: Value = serde_json::from_str(&first).unwrap_or_else(|e| panic!("{e}: {first}"));
@@ -630,3 +630,153 @@ async fn backfill_and_a_killed_checker(backend: Backend) {
 }
 
 each_backend!(backfill_and_a_killed_checker_, backfill_and_a_killed_checker);
+
+// ---------------------------------------------------------------------------------------------
+
+/// Benchmark (ignored; BENCHMARKS.md): checks per second, `BENCH_LINKS` links (10,000) over
+/// `BENCH_HOSTS` hosts (500: the loopback addresses 127.0.1.1 onwards), one request per host at a
+/// time. The links are made by the backfill with the checker off, then the binary starts with
+/// the checker on and every link due: the figure is links checked over the time from the first
+/// check to the last.
+/// `LINKCRM_TEST_BIN=<release linkcrm> cargo test --release --test link_monitoring -- --ignored --nocapture bench`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn bench_link_checks() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let n: usize = std::env::var("BENCH_LINKS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000);
+    let hosts: usize = std::env::var("BENCH_HOSTS").ok().and_then(|v| v.parse().ok()).unwrap_or(500);
+    // A 20 KB article with 60 links, the placed one near the end.
+    let filler: String = (0..60)
+        .map(|i| {
+            format!(
+                "<p>Paragraph {i} about tools, with <a href=\"https://elsewhere.example/{i}\">a link</a>. {}</p>",
+                "Lorem ipsum dolor sit amet. ".repeat(8)
+            )
+        })
+        .collect();
+    let page = Arc::new(article(&format!("{filler}{}", anchor(None, "Best Tools")), ""));
+    // One server per loopback address; each counts its requests in flight (the most at once).
+    let most = Arc::new((0..hosts).map(|_| AtomicUsize::new(0)).collect::<Vec<_>>());
+    let now_in = Arc::new((0..hosts).map(|_| AtomicUsize::new(0)).collect::<Vec<_>>());
+    let mut bases = Vec::new();
+    for h in 0..hosts {
+        let ip = std::net::Ipv4Addr::from(u32::from(std::net::Ipv4Addr::new(127, 0, 1, 1)) + h as u32);
+        let (page, most, now_in) = (page.clone(), most.clone(), now_in.clone());
+        let handler = move |uri: axum::http::Uri| {
+            let (page, most, now_in) = (page.clone(), most.clone(), now_in.clone());
+            async move {
+                if uri.path() == "/robots.txt" {
+                    return (
+                        axum::http::StatusCode::OK,
+                        [("content-type", "text/plain")],
+                        "User-agent: *\nAllow: /\n".to_owned(),
+                    );
+                }
+                let c = now_in[h].fetch_add(1, Ordering::SeqCst) + 1;
+                most[h].fetch_max(c, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(2)).await;
+                now_in[h].fetch_sub(1, Ordering::SeqCst);
+                (axum::http::StatusCode::OK, [("content-type", "text/html")], (*page).clone())
+            }
+        };
+        let listener = tokio::net::TcpListener::bind((ip, 0)).await.expect("a loopback address");
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move { axum::serve(listener, axum::Router::new().fallback(handler)).await.unwrap() });
+        bases.push(format!("http://{ip}:{port}"));
+    }
+    let free = (n * 2).to_string();
+    let settings: Vec<(&str, &str)> = vec![
+        ("LINKCRM_LINKCHECK_JOBS", "0"),
+        ("LINKCRM_RATE_LIMIT", "0"),
+        ("LINKCRM_LINKCHECK_INTERVAL_HOURS", "1000"),
+        ("LINKCRM_LINKCHECK_TICK_SECS", "0.2"),
+        ("LINKCRM_LINKCHECK_FREE_PER_MONTH", &free),
+    ];
+    let mut env = Env::start_with(Backend::Embedded, &settings).await;
+    let agency = env.agency();
+    let ws = agency.create_workspace("Bench").await;
+    let api = agency.in_workspace(&ws);
+    let started = std::time::Instant::now();
+    let rels: Vec<String> = {
+        let mut out = Vec::new();
+        for h in 0..hosts {
+            out.push(relate(&api, &format!("bench-host-{h}.example.com")).await);
+        }
+        out
+    };
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let (api, next, rels, bases) = (api.clone(), next.clone(), rels.clone(), bases.clone());
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= n {
+                    return;
+                }
+                let h = i % rels.len();
+                let meta = json!({ "linkUrl": format!("{}/post/{i}", bases[h]), "targetUrl": TARGET });
+                let r =
+                    api.post(EV, json!({ "relationshipId": rels[h], "type": "LINK_PLACED", "metadata": meta })).await;
+                assert_eq!(r.status, 201, "{}", r.body);
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    println!("bench: {n} LINK_PLACED over {hosts} hosts recorded in {:.1} s", started.elapsed().as_secs_f64());
+    let report = tokio::task::block_in_place(|| {
+        env.server.terminate().expect("server stops");
+        common::cli(&env.opts, &["links", "backfill", "--spread-hours", "0"])
+    });
+    println!("bench: backfill {report}");
+    env.opts.env.push(("LINKCRM_LINKCHECK_JOBS".into(), "64".into()));
+    let restarted = std::time::Instant::now();
+    env.restart();
+    let api = env.agency().in_workspace(&ws);
+    loop {
+        let s = api.get(&format!("{LINKS}/summary")).await.ok(200).clone();
+        let live = s["counts"]["live"].as_u64().unwrap_or(0) as usize;
+        if live >= n {
+            break;
+        }
+        assert!(restarted.elapsed() < Duration::from_secs(900), "checks stalled at {live}: {s}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let all = restarted.elapsed();
+    // First and last check, from the links themselves.
+    let (mut first, mut last) = (String::from("~"), String::new());
+    let mut cursor: Option<String> = None;
+    let mut seen = 0;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("{LINKS}?limit=200&cursor={c}"),
+            None => format!("{LINKS}?limit=200"),
+        };
+        let page = api.get(&path).await.ok(200).clone();
+        for l in page["data"].as_array().unwrap() {
+            let at = l["lastCheckedAt"].as_str().unwrap().to_owned();
+            first = first.min(at.clone());
+            last = last.max(at);
+            seen += 1;
+        }
+        match page["nextCursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(seen, n);
+    let span = (chrono::DateTime::parse_from_rfc3339(&last).unwrap()
+        - chrono::DateTime::parse_from_rfc3339(&first).unwrap())
+    .num_milliseconds() as f64
+        / 1000.0;
+    let per_host = most.iter().map(|m| m.load(Ordering::SeqCst)).max().unwrap_or(0);
+    println!(
+        "bench: {n} links checked in {span:.2} s from the first check to the last = {:.0} checks/s; \
+         {:.1} s from the restart; at most {per_host} request(s) at once per host",
+        n as f64 / span,
+        all.as_secs_f64()
+    );
+    assert_eq!(per_host, 1, "one request per host at a time");
+}

@@ -1004,7 +1004,7 @@ async fn every_endpoint_stays_within_its_request_budget() {
     let placed = r.1["id"].as_str().unwrap().to_owned();
     let event_item = app.store.get(&linkcrm_api::crm::keys::event(&placed)).await.unwrap().unwrap();
     p.store.reset_request_counts();
-    let started = linkcrm_api::monitoring::track::start(&app, &event_item).await.unwrap();
+    let started = linkcrm_api::monitoring::track::start(&app, &event_item, std::time::Duration::ZERO).await.unwrap();
     let link_id = match started {
         linkcrm_api::monitoring::track::Started::Made(id) => id,
         other => panic!("{other:?}"),

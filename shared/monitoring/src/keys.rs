@@ -30,9 +30,11 @@ pub fn due_pk(shard: u32) -> String {
     format!("LNKDUE#{shard}")
 }
 pub fn due_shard(link: &str) -> u32 {
-    // FNV-1a: stable across processes and releases (the shard is stored in the key).
-    let h = link.bytes().fold(0x811c_9dc5u32, |h, b| (h ^ b as u32).wrapping_mul(0x0100_0193));
-    h % DUE_SHARDS
+    due_shard_hash(link) % DUE_SHARDS
+}
+/// FNV-1a of a link id: stable across processes and releases (the shard is stored in the key).
+pub fn due_shard_hash(link: &str) -> u32 {
+    link.bytes().fold(0x811c_9dc5u32, |h, b| (h ^ b as u32).wrapping_mul(0x0100_0193))
 }
 pub fn due_sort(at: &str, link: &str) -> String {
     format!("{at}#{link}")

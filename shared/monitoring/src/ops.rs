@@ -180,12 +180,7 @@ impl Operation for Summary {
             None => time::format(now),
         };
         if until < since {
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_window",
-                "`until` is before `since`.",
-            )
-            .with_details(json!({ "since": since, "until": until })));
+            return Err(ApiError::invalid_field("until", "invalid_request", format!("is before since ({since})")));
         }
         let sum = ctx.app.store.get(&keys::summary(&ws)).await?;
         let mut counts = serde_json::Map::new();

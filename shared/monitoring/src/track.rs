@@ -39,9 +39,11 @@ pub enum Started {
     NotALink,
 }
 
-/// Makes the monitored link of one LINK_PLACED event (id derived from the event's), due at once,
-/// with the workspace's pending count; idempotent.
-pub async fn start(app: &App, event: &Item) -> Result<Started, DataError> {
+/// Makes the monitored link of one LINK_PLACED event (id derived from the event's), with the
+/// workspace's pending count; idempotent. Its first check is due at once, or, with `spread`, at a
+/// point of the next `spread` fixed by its id (a backfill's links are then checked spread over
+/// the interval instead of all at once, and stay spread).
+pub async fn start(app: &App, event: &Item, spread: std::time::Duration) -> Result<Started, DataError> {
     let event_id = items::str_of(event, "id").unwrap_or_default();
     let meta = event.get("metadata");
     let is_placed = items::str_of(event, "type") == Some("LINK_PLACED");
@@ -58,6 +60,11 @@ pub async fn start(app: &App, event: &Item) -> Result<Started, DataError> {
     let rel = app.store.get(&linkcrm_crm::keys::relationship(&rel_id)).await?;
     let our_content = rel.as_ref().and_then(|r| items::str_of(r, "ourContent"));
     let now = time::now_string();
+    let offset = match spread.as_secs() {
+        0 => 0,
+        s => (crate::keys::due_shard_hash(&link_id) as u64) % s,
+    };
+    let due = time::format(chrono::Utc::now() + chrono::Duration::seconds(offset as i64));
     let link = records::Link {
         id: link_id.clone(),
         workspace_id: ws.clone(),
@@ -73,7 +80,7 @@ pub async fn start(app: &App, event: &Item) -> Result<Started, DataError> {
         last_checked_at: None,
         last_result: None,
         last_check: None,
-        next_check_at: Some(now.clone()),
+        next_check_at: Some(due.clone()),
         checks_paused_at: None,
         absent_since: None,
         unreachable_since: None,
@@ -83,7 +90,7 @@ pub async fn start(app: &App, event: &Item) -> Result<Started, DataError> {
     };
     let track = Track { state: Some(LinkState::Pending), ..Track::default() };
     let ops = vec![
-        TxOp::put_if(records::link_item(&link, &agency, &track, None, Some(&now)), Condition::NotExists),
+        TxOp::put_if(records::link_item(&link, &agency, &track, None, Some(&due)), Condition::NotExists),
         TxOp::update(keys::summary(&ws), Update::new().add(LinkState::Pending.as_str(), 1)),
     ];
     match app.store.transact(ops).await {
@@ -105,7 +112,7 @@ pub async fn handle(app: &App, job: &Job) -> Result<(), HandlerError> {
     let Some(event) = app.store.get(&linkcrm_crm::keys::event(event_id)).await.map_err(|e| retry(&e))? else {
         return Ok(());
     };
-    start(app, &event).await.map_err(|e| retry(&e))?;
+    start(app, &event, std::time::Duration::ZERO).await.map_err(|e| retry(&e))?;
     Ok(())
 }
 
@@ -122,10 +129,11 @@ pub struct Backfill {
     pub relationships_repaired: u64,
 }
 
-/// Every LINK_PLACED ever recorded becomes a monitored link, and each relationship's link state is
-/// rebuilt from its events. Reads every relationship through the account index and each one's
-/// LINK_PLACED events (Queries, no Scan); safe to repeat and to run beside a live server.
-pub async fn backfill(app: &App) -> ApiResult<Backfill> {
+/// Every LINK_PLACED ever recorded becomes a monitored link, its first check spread over
+/// `spread`, and each relationship's link state is rebuilt from its events. Reads every
+/// relationship through the account index and each one's LINK_PLACED events (Queries, no Scan);
+/// safe to repeat and to run beside a live server.
+pub async fn backfill(app: &App, spread: std::time::Duration) -> ApiResult<Backfill> {
     let mut report = Backfill::default();
     for shard in 0..linkcrm_crm::keys::ACCOUNT_SHARDS {
         for account in all(app, Query::index(Index::Gsi1, linkcrm_crm::keys::accounts_by_dr_pk(shard))).await? {
@@ -140,7 +148,7 @@ pub async fn backfill(app: &App) -> ApiResult<Backfill> {
                 let mut any = false;
                 for e in &placed {
                     report.link_placed_events += 1;
-                    match start(app, e).await? {
+                    match start(app, e, spread).await? {
                         Started::Made(_) => {
                             report.started += 1;
                             any = true;
