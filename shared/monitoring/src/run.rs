@@ -139,14 +139,19 @@ pub async fn handle(app: &App, job: &Job) -> Result<(), HandlerError> {
         Some(id) => app.store.get(&inv::key(&id)).await.map_err(|e| retry(job, &e))?,
         None => None,
     };
-    let Some(item) = app.store.get(&keys::link(&ws, &link_id)).await.map_err(|e| retry(job, &e))? else {
-        return Ok(());
+    let item = app.store.get(&keys::link(&ws, &link_id)).await.map_err(|e| retry(job, &e))?;
+    let stored = match &item {
+        Some(item) => Some(records::parse_link(item).map_err(|e| HandlerError::Fail(e.to_string()))?),
+        None => None,
     };
-    let stored = records::parse_link(&item).map_err(|e| HandlerError::Fail(e.to_string()))?;
-    if stored.claim.as_deref() != Some(claim.as_str()) {
-        // Another dispatch took the link since (or this check already committed).
-        return Ok(());
-    }
+    let Some(stored) = stored.filter(|s| s.claim.as_deref() == Some(claim.as_str())) else {
+        // Another check took the link since (or this one already committed). A check on demand
+        // that never ran ends its invocation here, its allowance or reservation given back.
+        return match invocation.as_ref().filter(|i| inv::status(i) == inv::Status::Pending) {
+            Some(i) => superseded(app, job, i, &ws, s("billed").as_deref().and_then(Billing::parse)).await,
+            None => Ok(()),
+        };
+    };
     let now = Utc::now();
     let billing = match s("billed").as_deref().and_then(Billing::parse) {
         Some(b) => (b, None),
@@ -168,6 +173,30 @@ pub async fn handle(app: &App, job: &Job) -> Result<(), HandlerError> {
         },
     };
     commit(app, job, &stored, &claim, &trigger, billing, invocation.as_ref(), outcome, now).await
+}
+
+/// A check on demand that another check overtook before it ran: its invocation fails with
+/// `check_superseded` (the link's latest check is the newer one), nothing charged, and the month's
+/// allowance it took is given back.
+async fn superseded(
+    app: &App,
+    job: &Job,
+    invocation: &Item,
+    ws: &str,
+    billed: Option<Billing>,
+) -> Result<(), HandlerError> {
+    let error =
+        inv::problem(409, "check_superseded", "A newer check of this link ran instead; read the link for its result.");
+    let mut extra = Vec::new();
+    if billed == Some(Billing::Free) {
+        let at = items::str_of(invocation, "createdAt").and_then(parse_time).unwrap_or_else(Utc::now);
+        extra.push(TxOp::update(keys::quota(ws, &month(at)), Update::new().add("used", -1)));
+    }
+    let outcome = inv::Outcome { status: inv::Status::Failed, used: 0, result: Value::Null, error };
+    inv::commit_finish(app, invocation, outcome, extra).await.map_err(|e| {
+        tracing::warn!(job = %job.id, "could not end a superseded check's invocation");
+        e
+    })
 }
 
 /// What the checker looks for; `None` without a target URL.
