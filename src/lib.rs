@@ -49,7 +49,7 @@ pub fn spawn_worker(
         ..WorkerOptions::default()
     };
     let workers = Arc::new(workers);
-    tokio::spawn(webhook_worker(app.clone(), workers.clone(), visibility, stop.clone()));
+    tokio::spawn(partition_worker(app.clone(), workers.clone(), WEBHOOK_WORKER, visibility, stop.clone()));
     tokio::spawn(sweep_dead_letters(app.clone(), store_queue, workers.clone(), stop.clone()));
     tokio::spawn(refresh_metrics(app.clone(), stop.clone()));
     tokio::spawn(poll_mailboxes(app.clone(), stop.clone()));
@@ -58,7 +58,7 @@ pub fn spawn_worker(
     if std::env::var("LINKCRM_LINKCHECK_JOBS").ok().as_deref().map(str::trim) == Some("0") {
         tracing::info!("placed-link checks are not run by this process (LINKCRM_LINKCHECK_JOBS=0)");
     } else {
-        tokio::spawn(linkcheck_worker(app.clone(), workers.clone(), visibility, stop.clone()));
+        tokio::spawn(partition_worker(app.clone(), workers.clone(), LINKCHECK_WORKER, visibility, stop.clone()));
         tokio::spawn(dispatch_link_checks(app.clone(), stop.clone()));
     }
     let handler = move |d: linkcrm_jobs::Delivery| {
@@ -68,22 +68,21 @@ pub fn spawn_worker(
     tokio::spawn(linkcrm_jobs::run_worker(queue, handler, opts, stop))
 }
 
-/// Webhook fan-outs and attempts, on their own store queue and worker so that slow endpoints never
-/// hold up sends: `LINKCRM_WEBHOOK_CONCURRENCY` (default 64) attempts in flight, most of them
-/// waiting on receivers (each at most 15 s).
-async fn webhook_worker(
+/// A worker on its own store queue partition (`queue`), so that its work never holds up sends:
+/// `concurrency_var` (default 64) jobs in flight, hidden for at most `max_visibility` seconds.
+async fn partition_worker(
     app: Arc<linkcrm_api::App>,
     workers: Arc<linkcrm_api::jobs::Workers>,
+    (queue, concurrency_var, max_visibility): (&'static str, &'static str, u64),
     visibility: u64,
     stop: watch::Receiver<bool>,
 ) {
     use linkcrm_jobs::{JobQueue, StoreQueue, WorkerOptions};
-    let queue: Arc<dyn JobQueue> =
-        Arc::new(StoreQueue::new(app.store.clone(), linkcrm_domain::jobs::WEBHOOK_QUEUE, workers.max_receives));
-    let concurrency = std::env::var("LINKCRM_WEBHOOK_CONCURRENCY").ok().and_then(|v| v.parse().ok()).unwrap_or(64);
+    let queue: Arc<dyn JobQueue> = Arc::new(StoreQueue::new(app.store.clone(), queue, workers.max_receives));
+    let concurrency = std::env::var(concurrency_var).ok().and_then(|v| v.parse().ok()).unwrap_or(64);
     let opts = WorkerOptions {
         concurrency,
-        visibility: std::time::Duration::from_secs(visibility.min(120)),
+        visibility: std::time::Duration::from_secs(visibility.min(max_visibility)),
         wait: std::time::Duration::from_secs(5),
         ..WorkerOptions::default()
     };
@@ -94,32 +93,15 @@ async fn webhook_worker(
     linkcrm_jobs::run_worker(queue, handler, opts, stop).await
 }
 
-/// Placed-link checks, on their own store queue and worker: `LINKCRM_LINKCHECK_JOBS` (default 64)
-/// checks in flight, most of them waiting on pages; the checker itself limits them per host and
-/// overall (`LINKCRM_LINKCHECK_PER_HOST`, `LINKCRM_LINKCHECK_CONCURRENCY`).
-async fn linkcheck_worker(
-    app: Arc<linkcrm_api::App>,
-    workers: Arc<linkcrm_api::jobs::Workers>,
-    visibility: u64,
-    stop: watch::Receiver<bool>,
-) {
-    use linkcrm_jobs::{JobQueue, StoreQueue, WorkerOptions};
-    let queue: Arc<dyn JobQueue> =
-        Arc::new(StoreQueue::new(app.store.clone(), linkcrm_domain::jobs::LINKCHECK_QUEUE, workers.max_receives));
-    let concurrency = std::env::var("LINKCRM_LINKCHECK_JOBS").ok().and_then(|v| v.parse().ok()).unwrap_or(64);
-    let opts = WorkerOptions {
-        concurrency,
-        // A check takes at most two fetches of 15 s (robots.txt and the page) plus redirects.
-        visibility: std::time::Duration::from_secs(visibility.min(180)),
-        wait: std::time::Duration::from_secs(5),
-        ..WorkerOptions::default()
-    };
-    let handler = move |d: linkcrm_jobs::Delivery| {
-        let (app, workers) = (app.clone(), workers.clone());
-        async move { linkcrm_api::jobs::handle(&app, &workers, &d).await }
-    };
-    linkcrm_jobs::run_worker(queue, handler, opts, stop).await
-}
+/// Webhook fan-outs and attempts: `LINKCRM_WEBHOOK_CONCURRENCY` (default 64) attempts in flight,
+/// most of them waiting on receivers (each at most 15 s).
+const WEBHOOK_WORKER: (&str, &str, u64) = (linkcrm_domain::jobs::WEBHOOK_QUEUE, "LINKCRM_WEBHOOK_CONCURRENCY", 120);
+
+/// Placed-link checks: `LINKCRM_LINKCHECK_JOBS` (default 64) in flight, most of them waiting on
+/// pages; the checker itself limits them per host and overall (`LINKCRM_LINKCHECK_PER_HOST`,
+/// `LINKCRM_LINKCHECK_CONCURRENCY`). A check takes at most two fetches of 15 s (robots.txt and the
+/// page) plus redirects.
+const LINKCHECK_WORKER: (&str, &str, u64) = (linkcrm_domain::jobs::LINKCHECK_QUEUE, "LINKCRM_LINKCHECK_JOBS", 180);
 
 /// Link checks, locally: every `LINKCRM_LINKCHECK_TICK_SECS` (60) the due links are dispatched
 /// (`linkcrm_api::monitoring::schedule::dispatch_due`; in AWS the link-check worker's EventBridge

@@ -325,12 +325,14 @@ impl Operation for CheckNow {
         item.insert("agencyId".into(), json!(ctx.caller.agency_id));
         let view = inv::view(&item);
         let claim = linkcrm_domain::new_id(linkcrm_domain::IdKind::Job);
+        let lease_until = time::format(now + chrono::Duration::from_std(settings().lease).unwrap_or_default());
         let mut ops = vec![
             TxOp::put_if(item, Condition::NotExists),
-            // The check takes the link: a scheduled check in flight finds its claim gone and stops.
+            // The check takes the link for the dispatcher's lease: a scheduled check in flight
+            // finds its claim gone and stops, and none is dispatched meanwhile.
             TxOp::update_if(
                 keys::link(&ws, &input.id),
-                Update::new().set("claim", claim.clone()),
+                Update::new().set("claim", claim.clone()).set("GSI3SK", keys::due_sort(&lease_until, &input.id)),
                 Condition::VersionEquals(stored.link.version),
             ),
             run::job_op(&ws, &input.id, &claim, "on_demand", Some(&id), Some(billing)).map_err(|e| {

@@ -193,10 +193,9 @@ async fn superseded(
         extra.push(TxOp::update(keys::quota(ws, &month(at)), Update::new().add("used", -1)));
     }
     let outcome = inv::Outcome { status: inv::Status::Failed, used: 0, result: Value::Null, error };
-    inv::commit_finish(app, invocation, outcome, extra).await.map_err(|e| {
-        tracing::warn!(job = %job.id, "could not end a superseded check's invocation");
-        e
-    })
+    inv::commit_finish(app, invocation, outcome, extra)
+        .await
+        .inspect_err(|_| tracing::warn!(job = %job.id, "could not end a superseded check's invocation"))
 }
 
 /// What the checker looks for; `None` without a target URL.
