@@ -130,7 +130,8 @@ pub struct SummaryInput {
     /// Start of the window of changes (inclusive); the start of this month (UTC) when absent.
     #[schemars(pattern(linkcrm_core::rules::TIME))]
     pub since: Option<String>,
-    /// End of the window (exclusive); now when absent.
+    /// End of the window (exclusive); now when absent. A window that ends before it starts is
+    /// empty.
     #[schemars(pattern(linkcrm_core::rules::TIME))]
     pub until: Option<String>,
 }
@@ -179,9 +180,9 @@ impl Operation for Summary {
             Some(raw) => linkcrm_core::validate::time_param("until", raw)?,
             None => time::format(now),
         };
-        if until < since {
-            return Err(ApiError::invalid_field("until", "invalid_request", format!("is before since ({since})")));
-        }
+        // A window that ends before it starts holds no change (a read answers it, as it answers
+        // filters that exclude each other, with nothing rather than an error).
+        let empty = until <= since;
         let sum = ctx.app.store.get(&keys::summary(&ws)).await?;
         let mut counts = serde_json::Map::new();
         let mut total = 0;
@@ -196,7 +197,7 @@ impl Operation for Summary {
             changes.insert(k.into(), json!(0));
         }
         let (mut read, mut cursor, mut capped) = (0usize, None, false);
-        loop {
+        while !empty {
             let q = Query::index(Index::Gsi1, keys::changes_pk(&ws))
                 .sk(SortKey::Between(since.clone(), until.clone()))
                 .limit(500)
