@@ -197,7 +197,10 @@ impl Operation for Summary {
             changes.insert(k.into(), json!(0));
         }
         let (mut read, mut cursor, mut capped) = (0usize, None, false);
-        while !empty {
+        loop {
+            if empty {
+                break;
+            }
             let q = Query::index(Index::Gsi1, keys::changes_pk(&ws))
                 .sk(SortKey::Between(since.clone(), until.clone()))
                 .limit(500)
