@@ -310,7 +310,8 @@ impl Operation for CheckNow {
 
     async fn run(ctx: Ctx, input: IdInput<ids::Link>) -> ApiResult<Reply<Value>> {
         let ws = ctx.workspace().to_owned();
-        let stored = load(&ctx, &input.id).await?;
+        // The link must be this workspace's (404 otherwise) before anything is queued.
+        load(&ctx, &input.id).await?;
         let now = chrono::Utc::now();
         let pool = linkcrm_core::workspace::pool_of(&linkcrm_core::workspace::from_record(ctx.workspace_record())?);
         let free = run::used_this_month(&ctx.app, &ws, now).await? < settings().free_per_month;
@@ -337,7 +338,8 @@ impl Operation for CheckNow {
             TxOp::update_if(
                 keys::link(&ws, &input.id),
                 Update::new().set("claim", claim.clone()).set("GSI3SK", keys::due_sort(&lease_until, &input.id)),
-                Condition::VersionEquals(stored.link.version),
+                // Not the version: a scheduled check committing meanwhile is no reason to refuse.
+                Condition::Exists,
             ),
             run::job_op(&ws, &input.id, &claim, "on_demand", Some(&id), Some(billing)).map_err(|e| {
                 tracing::error!(error = %e, "link check job rejected by the queue");
