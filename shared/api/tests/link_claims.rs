@@ -12,8 +12,15 @@ use std::sync::Arc;
 const KEY: &str = "sk_live_agency_link_claims_key";
 
 async fn jobs(app: &linkcrm_api::App) -> Vec<Job> {
-    let page =
-        app.store.query(Query::partition(format!("JOBQ#{}", linkcrm_domain::jobs::LINKCHECK_QUEUE))).await.unwrap();
+    let page = app
+        .store
+        .query(Query::partition(format!(
+            "{}{}",
+            linkcrm_jobs::store_queue::QUEUE_PREFIX,
+            linkcrm_domain::jobs::LINKCHECK_QUEUE
+        )))
+        .await
+        .unwrap();
     page.items
         .iter()
         .filter(|j| j.get("kind").and_then(Value::as_str) == Some("link_check"))

@@ -1038,7 +1038,11 @@ async fn every_endpoint_stays_within_its_request_budget() {
     assert!(dispatch_counts.total() <= 9, "dispatch: {dispatch_counts:?}");
     let jobs = app
         .store
-        .query(linkcrm_storage::Query::partition(format!("JOBQ#{}", linkcrm_domain::jobs::LINKCHECK_QUEUE)))
+        .query(linkcrm_storage::Query::partition(format!(
+            "{}{}",
+            linkcrm_jobs::store_queue::QUEUE_PREFIX,
+            linkcrm_domain::jobs::LINKCHECK_QUEUE
+        )))
         .await
         .unwrap();
     let job_item = jobs

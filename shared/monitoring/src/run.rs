@@ -386,8 +386,3 @@ async fn commit(
         Err(e) => Err(retry(job, &e)),
     }
 }
-
-/// The time a stored link's next check is due.
-pub fn due_of(item: &Item) -> Option<DateTime<Utc>> {
-    items::str_of(item, "nextCheckAt").and_then(parse_time)
-}
